@@ -1,0 +1,61 @@
+// Contracts shared by the capture side (proxy, WinDivert) and the sensor side.
+// The redirector produces these; the sensor consumes them. Keep them plain data:
+// they cross the IPC boundary as JSON (see src/ipc/frames.ts).
+
+/** The process that owns the client end of a captured connection. */
+export interface ProcessInfo {
+  pid: number;
+  ppid?: number;
+  exe?: string;
+  name?: string;
+  cmdline?: string;
+  user?: string;
+  uid?: number;
+}
+
+export interface Endpoint {
+  ip: string;
+  port: number;
+}
+
+/** Everything known about a connection when it is opened by the redirector. */
+export interface ConnMeta {
+  /** Unique per redirector run; stable across spool replay. */
+  connId: string;
+  /** Epoch milliseconds (fractional) when the client connected. */
+  startedAt: number;
+  client: Endpoint;
+  /** The address the relay actually connected to (after --resolve). */
+  server: Endpoint;
+  /** Hostname the client asked for: CONNECT authority, SNI, or absolute-form Host. */
+  host: string;
+  sni?: string;
+  /** ALPN protocol that ended up in use on both legs ("http/1.1", "h2"), if any. */
+  alpn?: string;
+  /** mitm: plaintext is tapped; plain: plain-HTTP proxying (tapped); passthrough: metadata only. */
+  mode: "mitm" | "plain" | "passthrough";
+  /** Why a connection was not intercepted (not an AI host, pinned, --no-tls-mitm...). */
+  passthroughReason?: string;
+  /** Milliseconds from client connect until the upstream leg was up. */
+  upstreamConnectMs?: number;
+  upstreamError?: string;
+  process?: ProcessInfo;
+  captureMethod: "mitm_proxy" | "windivert";
+}
+
+export type Direction = "c2s" | "s2c";
+
+/**
+ * Receives a copy of everything the relay sees. Implementations must never throw into the
+ * relay and must never block it: the user's traffic does not wait for observation.
+ */
+export interface TapSink {
+  open(meta: ConnMeta): void;
+  data(connId: string, dir: Direction, bytes: Uint8Array, ts: number): void;
+  close(connId: string, ts: number, error?: string): void;
+}
+
+/** Wall-clock epoch milliseconds with sub-millisecond precision. */
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}

@@ -1,0 +1,71 @@
+// What the sans-IO HTTP decoders hand to the provider parsers.
+
+export type HeaderList = Array<[name: string, value: string]>;
+
+export interface TimedChunk {
+  ts: number;
+  data: Uint8Array;
+}
+
+export interface HttpRequestRecord {
+  method: string;
+  /** Origin-form path with query, e.g. "/v1/chat/completions?x=1". */
+  path: string;
+  /** Host header (or :authority), without default port. */
+  host: string;
+  httpVersion: string;
+  headers: HeaderList;
+  /** Body after transfer- and content-decoding, capped at the body limit. */
+  body: Uint8Array;
+  bodyTruncated: boolean;
+  /** Content-Encoding that could not be decoded, if any (body then holds the raw bytes). */
+  decodeError?: string;
+  startTs: number;
+  endTs: number;
+}
+
+export interface HttpResponseRecord {
+  status: number;
+  reason: string;
+  headers: HeaderList;
+  /** Decoded body chunks with their arrival time, capped at the body limit. */
+  chunks: TimedChunk[];
+  bodyTruncated: boolean;
+  decodeError?: string;
+  /** Arrival of the first byte of the status line. */
+  startTs: number;
+  /** Arrival of the first body byte, if any. */
+  firstBodyTs?: number;
+  endTs: number;
+  /** False when the connection ended before the body was complete. */
+  complete: boolean;
+}
+
+/** One request/response pair on a connection, in order. Never paired by PID. */
+export interface HttpExchange {
+  connId: string;
+  /** 0-based index of this exchange on its connection (or HTTP/2 stream id later). */
+  seq: number;
+  request: HttpRequestRecord;
+  response?: HttpResponseRecord;
+  /** Set when the exchange ended abnormally: "connection closed before response", parse errors... */
+  error?: string;
+}
+
+export function headerValue(headers: HeaderList, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [k, v] of headers) if (k.toLowerCase() === lower) return v;
+  return undefined;
+}
+
+export function concatChunks(chunks: TimedChunk[]): Uint8Array {
+  let size = 0;
+  for (const c of chunks) size += c.data.length;
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c.data, off);
+    off += c.data.length;
+  }
+  return out;
+}
