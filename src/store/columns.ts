@@ -1,0 +1,76 @@
+// From an OISP event to the row we store: the full JSON plus the columns queries filter on.
+// Events come from the sensor's builders, but the store only relies on this minimal shape and reads
+// every nested field defensively, so a new event type or an odd value never breaks storing.
+import type { NewEventRow } from "./schema.ts";
+
+/** The least an event must have to be stored. OispEvent (src/events) satisfies it structurally. */
+export interface StorableEvent {
+  event_id: string;
+  event_type: string;
+  /** RFC 3339. */
+  ts: string;
+  process?: unknown;
+  data?: unknown;
+  attrs?: unknown;
+  confidence?: unknown;
+}
+
+/** The row for an event, or undefined if it cannot be stored (no id, unparseable ts, not serialisable). */
+export function toEventRow(event: StorableEvent): NewEventRow | undefined {
+  if (!isObject(event) || !nonEmptyString(event.event_id) || !nonEmptyString(event.event_type) || typeof event.ts !== "string") return undefined;
+  const tsMs = Date.parse(event.ts);
+  if (!Number.isFinite(tsMs)) return undefined;
+  let json: string;
+  try {
+    json = JSON.stringify(event);
+  } catch {
+    return undefined; // BigInt or a cycle: not an OISP event
+  }
+  const data = event.data;
+  const usage = field(data, "usage");
+  const success = field(data, "success");
+  return {
+    eventId: event.event_id,
+    ts: event.ts,
+    tsMs,
+    eventType: event.event_type,
+    provider: str(field(data, "provider"), "name"),
+    model: str(field(data, "model"), "id"),
+    pid: num(field(event.process, "pid")),
+    processName: str(field(event.process, "name")),
+    requestId: str(field(data, "request_id")),
+    connId: str(field(event.attrs, "conn_id")),
+    success: typeof success === "boolean" ? (success ? 1 : 0) : null,
+    inputTokens: num(field(usage, "prompt_tokens")),
+    outputTokens: num(field(usage, "completion_tokens")),
+    costUsd: num(field(usage, "total_cost_usd")),
+    completeness: str(field(event.confidence, "completeness")),
+    json,
+  };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function nonEmptyString(v: unknown): v is string {
+  return typeof v === "string" && v.length > 0;
+}
+
+function field(v: unknown, key: string): unknown {
+  return isObject(v) ? v[key] : undefined;
+}
+
+/** A string, or the string at `key` of an object (provider may be "openai" or { name: "openai" }). */
+function str(v: unknown, key?: string): string | null {
+  if (typeof v === "string") return v;
+  if (key !== undefined) {
+    const inner = field(v, key);
+    if (typeof inner === "string") return inner;
+  }
+  return null;
+}
+
+function num(v: unknown): number | null {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}

@@ -1,0 +1,193 @@
+// The event store: OISP events in one SQLite file (bun:sqlite through drizzle), written in batches by the
+// sensor and read by the dashboard and `oisp analyze`. Failures surface as StoreError; the caller decides.
+import { Database } from "bun:sqlite";
+import { and, count as countRows, desc, eq, gte, lt, or, type SQL } from "drizzle-orm";
+import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import fs from "node:fs";
+import { toEventRow, type StorableEvent } from "./columns.ts";
+import { StoreError, toStoreError } from "./errors.ts";
+import { applyMigrations } from "./migrate.ts";
+import { migrations } from "./migrations/index.ts";
+import * as schema from "./schema.ts";
+import { events, type EventRow, type NewEventRow } from "./schema.ts";
+
+export { StoreError, type StoreErrorKind } from "./errors.ts";
+export type { StorableEvent } from "./columns.ts";
+
+export interface StoreOptions {
+  /** How long a write waits for another connection's lock before failing (SQLite busy_timeout). */
+  busyTimeoutMs?: number;
+  readonly?: boolean;
+}
+
+export interface EventFilter {
+  type?: string;
+  provider?: string;
+  model?: string;
+  /** Process name, exact. */
+  process?: string;
+  requestId?: string;
+  connId?: string;
+  /** Only events at or after this time. */
+  sinceTsMs?: number;
+}
+
+export interface ListOptions extends EventFilter {
+  /** At most this many (default 100, capped at 10 000). */
+  limit?: number;
+  /** Paging, newest first: only events strictly older than this... */
+  beforeTsMs?: number;
+  /** ...or, with beforeTsMs, as old but with a smaller event_id (events sharing a millisecond are not skipped). */
+  beforeEventId?: string;
+}
+
+/** A stored event: the indexed columns plus the event itself. */
+export interface StoredEventRecord extends Omit<EventRow, "json"> {
+  event: Record<string, unknown>;
+}
+
+export interface InsertResult {
+  inserted: number;
+  /** Already stored (same event_id): a replay never duplicates. */
+  duplicates: number;
+  /** Not storable (no event_id / event_type, unparseable ts, not serialisable); skipped. */
+  invalid: number;
+}
+
+const INSERT_CHUNK_ROWS = 1000; // 16 columns each: well under SQLite's bound-parameter limit
+const MAX_LIST = 10_000;
+
+export type Store = ReturnType<typeof openStore>;
+
+export function openStore(path: string, opts: StoreOptions = {}) {
+  const busyTimeoutMs = opts.busyTimeoutMs ?? 5000;
+  let sqlite: Database;
+  try {
+    if (!opts.readonly && path !== ":memory:" && !fs.existsSync(path)) {
+      // Events hold prompts and answers: the file (and its -wal/-shm, which copy its mode) is owner-only.
+      fs.closeSync(fs.openSync(path, "a", 0o600));
+    }
+    sqlite = new Database(path, opts.readonly ? { readonly: true } : { create: true, readwrite: true });
+  } catch (err) {
+    throw toStoreError(err, `opening ${path}`, busyTimeoutMs);
+  }
+  try {
+    sqlite.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+    if (!opts.readonly) {
+      sqlite.run("PRAGMA journal_mode = WAL");
+      sqlite.run("PRAGMA synchronous = NORMAL");
+      applyMigrations(sqlite, migrations);
+    }
+  } catch (err) {
+    sqlite.close();
+    throw toStoreError(err, `preparing ${path}`, busyTimeoutMs);
+  }
+  const db: BunSQLiteDatabase<typeof schema> = drizzle({ client: sqlite, schema });
+  const totalChanges = sqlite.query<{ n: number }, []>("SELECT total_changes() AS n");
+  let closed = false;
+
+  /** Runs a store operation, turning SQLite failures into StoreError with what we were doing. */
+  const guarded = <T>(what: string, fn: () => T): T => {
+    if (closed) throw new StoreError(`store is closed (${what})`, "closed");
+    try {
+      return fn();
+    } catch (err) {
+      throw toStoreError(err, `${what} in ${path}`, busyTimeoutMs);
+    }
+  };
+
+  const whereOf = (f: EventFilter = {}): SQL | undefined => {
+    const parts: Array<SQL | undefined> = [
+      f.type !== undefined ? eq(events.eventType, f.type) : undefined,
+      f.provider !== undefined ? eq(events.provider, f.provider) : undefined,
+      f.model !== undefined ? eq(events.model, f.model) : undefined,
+      f.process !== undefined ? eq(events.processName, f.process) : undefined,
+      f.requestId !== undefined ? eq(events.requestId, f.requestId) : undefined,
+      f.connId !== undefined ? eq(events.connId, f.connId) : undefined,
+      f.sinceTsMs !== undefined ? gte(events.tsMs, f.sinceTsMs) : undefined,
+    ];
+    const list = parts.filter((p): p is SQL => p !== undefined);
+    return list.length ? and(...list) : undefined;
+  };
+
+  return {
+    /** The drizzle handle, for read queries that live with their feature (analyze, web). */
+    db,
+
+    /** Stores the events in one transaction. Throws StoreError (disk full, locked...); then nothing was stored. */
+    insertEvents(batch: readonly StorableEvent[]): InsertResult {
+      const rows: NewEventRow[] = [];
+      let invalid = 0;
+      for (const event of batch) {
+        const row = toEventRow(event);
+        if (row) rows.push(row);
+        else invalid++;
+      }
+      if (rows.length === 0) return { inserted: 0, duplicates: 0, invalid };
+      return guarded(`storing ${rows.length} events`, () => {
+        const before = totalChanges.get()!.n;
+        db.transaction((tx) => {
+          for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
+            tx.insert(events).values(rows.slice(i, i + INSERT_CHUNK_ROWS)).onConflictDoNothing({ target: events.eventId }).run();
+          }
+        });
+        const inserted = totalChanges.get()!.n - before;
+        return { inserted, duplicates: rows.length - inserted, invalid };
+      });
+    },
+
+    count(filter?: EventFilter): number {
+      return guarded("counting events", () => db.select({ n: countRows() }).from(events).where(whereOf(filter)).get()?.n ?? 0);
+    },
+
+    /** Newest first (ts_ms, then event_id, descending). */
+    list(opts: ListOptions = {}): StoredEventRecord[] {
+      const limit = Math.min(Math.max(1, Math.floor(opts.limit ?? 100)), MAX_LIST);
+      const before =
+        opts.beforeTsMs === undefined
+          ? undefined
+          : opts.beforeEventId === undefined
+            ? lt(events.tsMs, opts.beforeTsMs)
+            : or(lt(events.tsMs, opts.beforeTsMs), and(eq(events.tsMs, opts.beforeTsMs), lt(events.eventId, opts.beforeEventId)));
+      return guarded("listing events", () =>
+        db
+          .select()
+          .from(events)
+          .where(and(whereOf(opts), before))
+          .orderBy(desc(events.tsMs), desc(events.eventId))
+          .limit(limit)
+          .all()
+          .map(toRecord),
+      );
+    },
+
+    get(eventId: string): StoredEventRecord | undefined {
+      return guarded("reading an event", () => {
+        const row = db.select().from(events).where(eq(events.eventId, eventId)).get();
+        return row ? toRecord(row) : undefined;
+      });
+    },
+
+    /** The events of one AI call (request, response, tool calls), oldest first. */
+    byRequestId(requestId: string): StoredEventRecord[] {
+      return guarded("reading events by request id", () =>
+        db.select().from(events).where(eq(events.requestId, requestId)).orderBy(events.tsMs, events.eventId).all().map(toRecord),
+      );
+    },
+
+    close(): void {
+      if (closed) return;
+      closed = true;
+      try {
+        sqlite.close();
+      } catch (err) {
+        throw toStoreError(err, `closing ${path}`, busyTimeoutMs);
+      }
+    },
+  };
+}
+
+function toRecord(row: EventRow): StoredEventRecord {
+  const { json, ...columns } = row;
+  return { ...columns, event: JSON.parse(json) as Record<string, unknown> };
+}

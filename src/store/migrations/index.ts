@@ -1,0 +1,12 @@
+// The SQL migrations, embedded at build time (a compiled binary has no migrations folder to read).
+// After `node_modules/.bin/drizzle-kit generate`, add the new file here; test/unit/store.test.ts checks
+// this list against drizzle-kit's journal.
+import init from "./0000_init.sql" with { type: "text" };
+
+export interface Migration {
+  /** drizzle-kit's tag, e.g. "0000_init": also the key recorded in the database. */
+  tag: string;
+  sql: string;
+}
+
+export const migrations: readonly Migration[] = [{ tag: "0000_init", sql: init }];
