@@ -1,0 +1,58 @@
+// settings.json + environment + flags → one validated Settings. Flags win over the environment,
+// the environment wins over settings.json, settings.json wins over defaults.
+import fs from "node:fs";
+import { z } from "zod";
+import { settingsPath } from "./paths.ts";
+
+export const RedactionMode = z.enum(["safe", "full", "minimal"]);
+export type RedactionMode = z.infer<typeof RedactionMode>;
+
+/** settings.json as users write it. PascalCase names are the ones the Windows seed documented. */
+export const SettingsFile = z
+  .object({
+    OutputPath: z.string().min(1).optional().describe("Also append every event to this JSONL file"),
+    DatabasePath: z.string().min(1).optional(),
+    AutoStartCapture: z.boolean().optional(),
+    EnableTlsMitm: z.boolean().optional(),
+    AiEndpointFilterEnabled: z.boolean().optional().describe("false = intercept all TLS traffic (--all-traffic)"),
+    ProcessFilter: z.array(z.string().min(1)).optional().describe("Only capture these process names (empty = all)"),
+    ProxyPort: z.number().int().min(1).max(65535).optional(),
+    VerboseLogging: z.boolean().optional(),
+    Redaction: RedactionMode.optional(),
+    WebPort: z.number().int().min(1).max(65535).optional(),
+  })
+  .strict();
+export type SettingsFile = z.infer<typeof SettingsFile>;
+
+export class SettingsError extends Error {}
+
+/** Reads settings.json if present. A broken file is an error naming the file and the field, not a silent default. */
+export function readSettingsFile(dir: string): SettingsFile {
+  const file = settingsPath(dir);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return {};
+    throw new SettingsError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new SettingsError(`${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  const parsed = SettingsFile.safeParse(json);
+  if (!parsed.success) throw new SettingsError(`${file}: ${formatZodIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+export function writeSettingsFile(dir: string, settings: SettingsFile): void {
+  const valid = SettingsFile.parse(settings);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(settingsPath(dir), JSON.stringify(valid, null, 2) + "\n", { mode: 0o600 });
+}
+
+export function formatZodIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+}
