@@ -1,0 +1,46 @@
+// Event ids are ULIDs: time-ordered, and unique without coordination.
+// Events built from captured bytes use stableEventId, so replaying the same capture (the IPC spool
+// after a sensor restart) yields the same ids and the store can drop the duplicates.
+import { createHash } from "node:crypto";
+import { encodeTime, monotonicFactory } from "ulidx";
+
+const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/** ULID time is 48 bits of epoch milliseconds. */
+const MAX_ULID_TIME = 2 ** 48 - 1;
+
+const monotonic = monotonicFactory();
+
+/** A fresh ULID, strictly increasing within this process even within one millisecond. */
+export function newEventId(): string {
+  return monotonic();
+}
+
+/**
+ * A deterministic ULID: the time part is `tsMs`, the 80 random bits are the first 10 bytes of
+ * sha256(key). Same (tsMs, key) → same id; ids still sort by time.
+ */
+export function stableEventId(tsMs: number, key: string): string {
+  return encodeTime(clampTime(tsMs), 10) + encodeRandomPart(createHash("sha256").update(key).digest());
+}
+
+function clampTime(tsMs: number): number {
+  if (!Number.isFinite(tsMs) || tsMs < 0) return 0;
+  return Math.min(Math.floor(tsMs), MAX_ULID_TIME);
+}
+
+/** 10 bytes → 16 Crockford base32 characters (5 bits each, most significant first). */
+function encodeRandomPart(digest: Uint8Array): string {
+  let out = "";
+  let buffer = 0;
+  let bits = 0;
+  for (let i = 0; i < 10; i++) {
+    buffer = (buffer << 8) | digest[i]!;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += CROCKFORD[(buffer >> bits) & 31];
+    }
+    buffer &= (1 << bits) - 1; // keep only the unread bits so the number stays small
+  }
+  return out;
+}

@@ -1,0 +1,16 @@
+// OISP events: schemas, ids, builders, redaction.
+export * from "./schema.ts";
+export { newEventId, stableEventId } from "./ids.ts";
+export { hostInfo, type HostInfo } from "./host.ts";
+export { contentHash } from "./hash.ts";
+export {
+  argumentsObject,
+  buildAiRequest,
+  buildAiResponse,
+  buildNetworkConnect,
+  buildToolCalls,
+  formatTimestamp,
+  oispProviderName,
+  type ConnContext,
+} from "./build.ts";
+export { maskSecrets, redactEvent, REDACTION_MODES, type RedactionMode, type SecretFinding } from "./redact.ts";

@@ -1,0 +1,199 @@
+// What of an event may leave the sensor. Three modes:
+//   safe    (default) structure, counts and hashes stay; every piece of content becomes a $redacted marker.
+//   full    content stays, credentials inside it are masked.
+//   minimal content is dropped entirely; counts, model, usage and timing stay.
+// In every mode credentials are masked in all remaining strings (command lines carry keys too) and
+// `auth` is cut down to type + key prefix + key fingerprint.
+import { contentHash } from "./hash.ts";
+import type { OispEvent, RedactedContent } from "./schema.ts";
+import { FindingTally, isSecretKey, maskSecrets, type SecretFinding } from "./secrets.ts";
+
+export { maskSecrets, type SecretFinding } from "./secrets.ts";
+
+export type RedactionMode = "safe" | "full" | "minimal";
+
+export const REDACTION_MODES: readonly RedactionMode[] = ["safe", "full", "minimal"];
+
+/** Nesting deeper than this (model-written tool arguments) is replaced whole rather than walked. */
+const MAX_DEPTH = 64;
+
+type Json = Record<string, unknown>;
+
+/** Returns a redacted copy of `e`; `e` itself is not modified. */
+export function redactEvent(e: OispEvent, mode: RedactionMode): OispEvent {
+  const out = structuredClone(e) as OispEvent;
+  const tally = new FindingTally();
+  const removed = handleContent(out, mode);
+  if (isObject(out.data)) restrictAuth(out.data);
+  maskTree(out, tally, 0, mode);
+  updateConfidence(out, mode, removed, tally);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// content, per event type
+
+/**
+ * Visits each content field of the event: full keeps it (adding hashes), safe swaps it for a marker,
+ * minimal deletes it. Returns whether any content was replaced or deleted.
+ */
+function handleContent(e: OispEvent, mode: RedactionMode): boolean {
+  const data = e.data as Json;
+  let removed = false;
+  const content = (holder: Json, key: string): void => {
+    const value = holder[key];
+    if (value === undefined || isRedactedMarker(value) || mode === "full") return;
+    removed = true;
+    if (mode === "minimal") delete holder[key];
+    else holder[key] = marker(textOf(value), "default_safe", "safe");
+  };
+  const wholeField = (holder: Json, key: string): void => {
+    if (holder[key] === undefined || mode !== "minimal") return;
+    removed = true;
+    delete holder[key];
+  };
+
+  switch (e.event_type) {
+    case "ai.request":
+      for (const m of arrayOf(data.messages)) {
+        setContentMeta(m);
+        content(m, "content");
+      }
+      wholeField(data, "messages"); // messages_count stays
+      for (const t of arrayOf(data.tools)) wholeField(t, "description");
+      break;
+    case "ai.response":
+      for (const choice of arrayOf(data.choices)) {
+        if (!isObject(choice.message)) continue;
+        setContentMeta(choice.message);
+        content(choice.message, "content");
+      }
+      wholeField(data, "choices"); // finish_reason stays at the top level
+      for (const tc of arrayOf(data.tool_calls)) {
+        if (tc.arguments !== undefined) tc.arguments_hash ??= contentHash(textOf(tc.arguments));
+        content(tc, "arguments");
+      }
+      if (isObject(e.attrs)) content(e.attrs, "thinking");
+      break;
+    case "agent.tool_call":
+      if (data.arguments !== undefined) data.arguments_hash ??= contentHash(textOf(data.arguments));
+      content(data, "arguments");
+      break;
+    case "agent.tool_result":
+      if (data.result !== undefined) data.result_hash ??= contentHash(textOf(data.result));
+      content(data, "result");
+      break;
+    case "network.connect":
+      break;
+  }
+  return removed;
+}
+
+/** Hash and length of a message's text, so redacted messages still correlate. */
+function setContentMeta(message: Json): void {
+  if (typeof message.content !== "string") return;
+  message.content_hash ??= contentHash(message.content);
+  message.content_length ??= message.content.length;
+}
+
+function marker(text: string, reason: string, profile: RedactionMode): RedactedContent {
+  const findings = maskSecrets(text).findings;
+  return {
+    $redacted: {
+      reason,
+      original_length: text.length,
+      hash: contentHash(text),
+      redaction_profile: profile,
+      // Say that the removed text held a credential (kinds and counts only).
+      ...(findings.length > 0 && { detector: "regex_secret", findings }),
+    },
+  };
+}
+
+function isRedactedMarker(v: unknown): boolean {
+  return isObject(v) && isObject(v.$redacted);
+}
+
+/** Content as text: strings as they are, anything else (parsed tool arguments) as its JSON. */
+function textOf(v: unknown): string {
+  if (typeof v === "string") return v;
+  try {
+    return JSON.stringify(v) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// auth and secrets, every mode
+
+/** `auth` may carry nothing but its type, an 8-character key prefix and the key fingerprint. */
+function restrictAuth(data: Json): void {
+  const auth = data.auth;
+  if (auth === undefined) return;
+  if (!isObject(auth)) {
+    delete data.auth;
+    return;
+  }
+  const safe: Json = {};
+  if (typeof auth.type === "string") safe.type = auth.type;
+  if (typeof auth.account_type === "string") safe.account_type = auth.account_type;
+  if (typeof auth.key_prefix === "string") safe.key_prefix = auth.key_prefix.slice(0, 8);
+  if (typeof auth.key_hash === "string") safe.key_hash = auth.key_hash;
+  data.auth = safe;
+}
+
+/** Masks credentials in every string of `node`, in place. $redacted markers hold only hashes and are skipped. */
+function maskTree(node: unknown, tally: FindingTally, depth: number, mode: RedactionMode): void {
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) node[i] = maskValue(node[i], undefined, tally, depth + 1, mode);
+  } else if (isObject(node)) {
+    if (isRedactedMarker(node)) return;
+    for (const key of Object.keys(node)) node[key] = maskValue(node[key], key, tally, depth + 1, mode);
+  }
+}
+
+function maskValue(value: unknown, key: string | undefined, tally: FindingTally, depth: number, mode: RedactionMode): unknown {
+  if (typeof value === "string") {
+    if (key !== undefined && value !== "" && isSecretKey(key)) {
+      tally.add([{ type: "secret_field", count: 1 }]);
+      return "[REDACTED:secret_field]";
+    }
+    const masked = maskSecrets(value);
+    tally.add(masked.findings);
+    return masked.text;
+  }
+  if (typeof value !== "object" || value === null) return value;
+  if (depth > MAX_DEPTH) {
+    tally.add([{ type: "too_deep", count: 1 }]);
+    return marker(textOf(value), "too_deep", mode);
+  }
+  maskTree(value, tally, depth, mode);
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// confidence
+
+function updateConfidence(e: OispEvent, mode: RedactionMode, removed: boolean, tally: FindingTally): void {
+  const findings: SecretFinding[] = tally.list().filter((f) => f.type !== "too_deep");
+  const confidence = e.confidence;
+  if (mode === "safe" && removed) confidence.completeness = "redacted";
+  if (mode === "minimal") confidence.completeness = "metadata_only";
+  confidence.redaction_applied = removed || tally.total > 0;
+  confidence.redaction_profile = mode;
+  if (findings.length > 0) {
+    confidence.reasons = [...(confidence.reasons ?? []), "secrets_masked"];
+    e.attrs = { ...e.attrs, redaction_findings: findings };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function isObject(v: unknown): v is Json {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function arrayOf(v: unknown): Json[] {
+  return Array.isArray(v) ? v.filter(isObject) : [];
+}

@@ -1,0 +1,108 @@
+// Finds credentials inside free text and masks them. Used on every string an event carries:
+// prompts in "full" mode, and in all modes the fields that are not content (command lines, error
+// messages, URLs), because those are exactly where keys get pasted.
+
+export interface SecretFinding {
+  type: string;
+  count: number;
+}
+
+interface SecretPattern {
+  type: string;
+  regex: RegExp;
+  /** Text that replaces the whole match; `groups` are the regex capture groups. */
+  mask: (groups: string[]) => string;
+}
+
+const tag = (type: string) => `[REDACTED:${type}]`;
+const whole = (type: string) => () => tag(type);
+/** Keeps the name and separator of a `name=value` match, masks the value. */
+const keepPrefix = (type: string) => (g: string[]) => `${g[0]}${g[1]}${tag(type)}`;
+
+// Order matters: specific key formats first, so "Bearer sk-ant-..." is reported as an Anthropic key,
+// and what an earlier pattern masked ("[REDACTED:...]") is never matched again by a later one.
+const PATTERNS: SecretPattern[] = [
+  {
+    type: "private_key",
+    // An unterminated block (body cut by a limit) is masked to the end of the text.
+    regex: /-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)/g,
+    mask: whole("private_key"),
+  },
+  { type: "anthropic_key", regex: /\bsk-ant-[A-Za-z0-9_-]{20,}/g, mask: whole("anthropic_key") },
+  { type: "openai_key", regex: /\bsk-[A-Za-z0-9_-]{20,}/g, mask: whole("openai_key") },
+  { type: "aws_access_key", regex: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, mask: whole("aws_access_key") },
+  { type: "github_token", regex: /\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,})/g, mask: whole("github_token") },
+  { type: "google_api_key", regex: /\bAIza[0-9A-Za-z_-]{35}/g, mask: whole("google_api_key") },
+  { type: "jwt", regex: /\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, mask: whole("jwt") },
+  { type: "bearer_token", regex: /\b(Bearer)(\s+)[A-Za-z0-9\-._~+/]{8,}=*/gi, mask: keepPrefix("bearer_token") },
+  {
+    type: "password",
+    regex: /("(?:password|passwd|pwd|passphrase)"\s*:\s*")(?:[^"\\]|\\.)+(?=")/gi,
+    mask: (g) => `${g[0]}${tag("password")}`,
+  },
+  {
+    type: "password",
+    regex: /(?<![A-Za-z0-9])(password|passwd|pwd|passphrase)(\s*[=:]\s*["']?)[^\s"'&,;[\]{}]+/gi,
+    mask: keepPrefix("password"),
+  },
+  {
+    type: "credential",
+    regex:
+      /(?<![A-Za-z0-9])(api[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|refresh[_-]?token|auth[_-]?token|aws_secret_access_key)(["']?\s*[=:]\s*["']?)[A-Za-z0-9\-._~+/]{8,}=*/gi,
+    mask: keepPrefix("credential"),
+  },
+  {
+    type: "url_password",
+    // Brackets are excluded so an earlier "[REDACTED:...]" is never taken for user:password.
+    regex: /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:@/[\]]+:)[^\s@/[\]]+(?=@)/gi,
+    mask: (g) => `${g[0]}${tag("url_password")}`,
+  },
+];
+
+/** Object keys whose string value is a credential whatever it looks like ({"password": "hunter2"}). */
+const SECRET_KEY =
+  /^(?:password|passwd|pwd|passphrase|secret|client_secret|api[_-]?key|apikey|x-api-key|token|access_token|refresh_token|auth_token|authorization|private_key|aws_secret_access_key)$/i;
+
+export function isSecretKey(key: string): boolean {
+  return SECRET_KEY.test(key);
+}
+
+/** Masks every credential found in `text`; `findings` counts them by kind. Normal text is returned unchanged. */
+export function maskSecrets(text: string): { text: string; findings: SecretFinding[] } {
+  const counts = new Map<string, number>();
+  let out = text;
+  for (const pattern of PATTERNS) {
+    pattern.regex.lastIndex = 0;
+    if (!pattern.regex.test(out)) continue; // cheap pre-check: most strings hold no secret at all
+    out = out.replace(pattern.regex, (...args: unknown[]) => {
+      counts.set(pattern.type, (counts.get(pattern.type) ?? 0) + 1);
+      return pattern.mask(captureGroups(args));
+    });
+  }
+  return { text: out, findings: [...counts].map(([type, count]) => ({ type, count })) };
+}
+
+/** String.replace passes (match, ...groups, offset, input[, namedGroups]): keep the groups. */
+function captureGroups(args: unknown[]): string[] {
+  const end = args.findIndex((a, i) => i > 0 && typeof a === "number");
+  return args.slice(1, end).map((g) => (typeof g === "string" ? g : ""));
+}
+
+/** Adds findings from several maskSecrets calls together. */
+export class FindingTally {
+  private readonly counts = new Map<string, number>();
+
+  add(findings: SecretFinding[]): void {
+    for (const f of findings) this.counts.set(f.type, (this.counts.get(f.type) ?? 0) + f.count);
+  }
+
+  get total(): number {
+    let n = 0;
+    for (const c of this.counts.values()) n += c;
+    return n;
+  }
+
+  list(): SecretFinding[] {
+    return [...this.counts].map(([type, count]) => ({ type, count }));
+  }
+}

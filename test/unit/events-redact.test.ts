@@ -1,0 +1,228 @@
+// Redaction: what may leave the sensor in each mode, and the secret masker it relies on.
+import { describe, expect, test } from "bun:test";
+import {
+  buildAiRequest,
+  buildAiResponse,
+  buildNetworkConnect,
+  buildToolCalls,
+  contentHash,
+  maskSecrets,
+  redactEvent,
+  type OispEvent,
+} from "../../src/events/index.ts";
+import { CONTENT, SECRETS, connContext, connMeta, exchange, parsedRequest, parsedResponse } from "./events.fixtures.ts";
+
+function buildAll(meta = connMeta()) {
+  const ctx = connContext(meta);
+  const ex = exchange();
+  const req = parsedRequest();
+  const res = parsedResponse({ error: { type: "auth", message: `Incorrect API key provided: ${SECRETS.anthropic}` } });
+  const request = buildAiRequest(ctx, ex, req);
+  const response = buildAiResponse(ctx, ex, req, res, request);
+  const tools = buildToolCalls(ctx, res, response);
+  return { request, response, tools, all: [buildNetworkConnect(ctx), request, response, ...tools] as OispEvent[] };
+}
+
+const CONTENT_TEXTS = [CONTENT.system, CONTENT.user, CONTENT.assistantHistory, CONTENT.toolResult, CONTENT.answer, CONTENT.thinking, CONTENT.argsJson, CONTENT.argsText];
+const SECRETS_IN_EVENTS = [SECRETS.openai, SECRETS.aws, SECRETS.github, SECRETS.anthropic, SECRETS.password];
+
+describe("safe mode (default)", () => {
+  const { request, response, tools, all } = buildAll();
+  const safe = all.map((e) => redactEvent(e, "safe"));
+
+  test("no content and no credential anywhere in the serialized events", () => {
+    const text = JSON.stringify(safe);
+    for (const c of CONTENT_TEXTS) expect(text).not.toContain(c);
+    for (const s of SECRETS_IN_EVENTS) expect(text).not.toContain(s);
+    // fragments too: the launch code from the system prompt and the city from the arguments
+    expect(text).not.toContain("launch codes");
+    expect(text).not.toContain("Paris");
+  });
+
+  test("the unredacted events did contain them (the check above can fail)", () => {
+    const text = JSON.stringify(all);
+    for (const c of [CONTENT.system, CONTENT.user, CONTENT.answer, CONTENT.thinking, CONTENT.argsJson]) expect(text).toContain(JSON.stringify(c).slice(1, -1));
+    for (const s of SECRETS_IN_EVENTS) expect(text).toContain(s);
+  });
+
+  test("content becomes $redacted markers with length and hash; structure stays", () => {
+    const req = safe[1] as typeof request;
+    expect(req.data.messages).toHaveLength(4);
+    expect(req.data.messages![1]).toMatchObject({
+      role: "user",
+      content: {
+        $redacted: {
+          reason: "default_safe",
+          original_length: CONTENT.user.length,
+          hash: contentHash(CONTENT.user),
+          redaction_profile: "safe",
+          detector: "regex_secret",
+          findings: [{ type: "openai_key", count: 1 }, { type: "aws_access_key", count: 1 }],
+        },
+      },
+      content_hash: contentHash(CONTENT.user),
+      content_length: CONTENT.user.length,
+    });
+    expect(req.data.messages_count).toBe(4);
+    expect(req.data.system_prompt_hash).toBe(request.data.system_prompt_hash);
+    expect(req.confidence).toMatchObject({ completeness: "redacted", redaction_applied: true, redaction_profile: "safe" });
+
+    const res = safe[2] as typeof response;
+    expect(res.data.choices![0]!.message!.content).toMatchObject({ $redacted: { hash: contentHash(CONTENT.answer) } });
+    expect(res.data.tool_calls![0]!.arguments).toMatchObject({ $redacted: { original_length: CONTENT.argsJson.length } });
+    expect(res.data.tool_calls![0]!.arguments_hash).toBe(contentHash(CONTENT.argsJson));
+    expect(res.attrs!.thinking).toMatchObject({ $redacted: { hash: contentHash(CONTENT.thinking) } });
+    expect(res.data.usage).toEqual(response.data.usage!);
+
+    const call = safe[3] as (typeof tools)[number];
+    expect(call.data.arguments).toMatchObject({ $redacted: { reason: "default_safe" } });
+    expect(call.data.arguments_hash).toBe(tools[0]!.data.arguments_hash!);
+  });
+
+  test("non-content strings keep their text with credentials masked", () => {
+    const req = safe[1]!;
+    expect(req.process!.cmdline).toBe("python3 agent.py --token [REDACTED:github_token] --openai-key=[REDACTED:openai_key]");
+    expect((safe[2] as typeof response).data.error!.message).toBe("Incorrect API key provided: [REDACTED:anthropic_key]");
+    expect(req.attrs!.redaction_findings).toEqual(expect.arrayContaining([{ type: "github_token", count: 1 }]));
+    expect(req.confidence.reasons).toContain("secrets_masked");
+  });
+
+  test("the input event is not modified", () => {
+    expect(request.data.messages![1]!.content).toBe(CONTENT.user);
+    expect(request.process!.cmdline).toContain(SECRETS.github);
+  });
+
+  test("a network.connect has no content: completeness stays metadata_only", () => {
+    const clean = buildAll(connMeta({ process: { pid: 1, name: "curl", cmdline: "curl https://api.openai.com" } })).all[0]!;
+    const out = redactEvent(clean, "safe");
+    expect(out.confidence.completeness).toBe("metadata_only");
+    expect(out.confidence.redaction_applied).toBe(false);
+    expect(out).toEqual({ ...clean, confidence: { ...clean.confidence, redaction_applied: false, redaction_profile: "safe" } });
+  });
+});
+
+describe("full mode", () => {
+  const { all } = buildAll();
+  const full = all.map((e) => redactEvent(e, "full"));
+
+  test("content is kept, credentials inside it are masked and counted", () => {
+    const req = full[1] as ReturnType<typeof buildAiRequest>;
+    expect(req.data.messages![0]!.content).toBe(CONTENT.system);
+    expect(req.data.messages![1]!.content).toBe("What is the weather in Paris? My key is [REDACTED:openai_key] and my AWS key [REDACTED:aws_access_key].");
+    expect(req.confidence).toMatchObject({ completeness: "full", redaction_applied: true, redaction_profile: "full" });
+    expect(req.attrs!.redaction_findings).toEqual(
+      expect.arrayContaining([
+        { type: "openai_key", count: 2 }, // prompt + command line
+        { type: "aws_access_key", count: 1 },
+        { type: "github_token", count: 1 },
+      ]),
+    );
+    const call = full[3] as ReturnType<typeof buildToolCalls>[number];
+    expect(call.data.arguments).toEqual({ city: "Paris", password: "[REDACTED:secret_field]" });
+    const res = full[2] as ReturnType<typeof buildAiResponse>;
+    expect(res.data.tool_calls![0]!.arguments).toBe('{"city":"Paris","password":"[REDACTED:password]"}');
+    expect(res.attrs!.thinking).toBe(CONTENT.thinking);
+    const text = JSON.stringify(full);
+    for (const s of SECRETS_IN_EVENTS) expect(text).not.toContain(s);
+  });
+});
+
+describe("minimal mode", () => {
+  const { request, response, all } = buildAll();
+  const minimal = all.map((e) => redactEvent(e, "minimal"));
+
+  test("content is gone entirely; counts, model, usage and timing stay", () => {
+    const text = JSON.stringify(minimal);
+    for (const c of CONTENT_TEXTS) expect(text).not.toContain(c);
+    expect(text).not.toContain("$redacted");
+    expect(text).not.toContain(CONTENT.toolDescription);
+    const req = minimal[1] as typeof request;
+    expect(req.data.messages).toBeUndefined();
+    expect(req.data.messages_count).toBe(4);
+    expect(req.data.tools).toEqual([{ name: "get_weather", type: "function" }]);
+    expect(req.data.model).toEqual(request.data.model!);
+    const res = minimal[2] as typeof response;
+    expect(res.data.choices).toBeUndefined();
+    expect(res.data.tool_calls).toEqual(response.data.tool_calls!.map(({ arguments: _a, ...rest }) => rest));
+    expect(res.data.usage).toEqual(response.data.usage!);
+    expect(res.data.latency_ms).toBe(response.data.latency_ms!);
+    expect(res.data.finish_reason).toBe("tool_calls");
+    expect(res.attrs!.thinking).toBeUndefined();
+    expect((minimal[3]!.data as { arguments?: unknown }).arguments).toBeUndefined();
+    for (const e of minimal) expect(e.confidence).toMatchObject({ completeness: "metadata_only", redaction_profile: "minimal" });
+  });
+});
+
+describe("every mode", () => {
+  test("auth is cut down to type, 8-character prefix and fingerprint", () => {
+    const { request } = buildAll();
+    const tampered = structuredClone(request) as OispEvent;
+    (tampered.data as Record<string, unknown>).auth = { type: "api_key", key_prefix: SECRETS.openai, key_hash: "abc", key: SECRETS.openai };
+    for (const mode of ["safe", "full", "minimal"] as const) {
+      const out = redactEvent(tampered, mode);
+      expect((out.data as Record<string, unknown>).auth).toEqual({ type: "api_key", key_prefix: SECRETS.openai.slice(0, 8), key_hash: "abc" });
+      expect(JSON.stringify(out)).not.toContain(SECRETS.openai);
+    }
+  });
+
+  test("deeply nested tool arguments are replaced, not walked without bound", () => {
+    let deep: Record<string, unknown> = { secret_value: SECRETS.github };
+    for (let i = 0; i < 200; i++) deep = { next: deep };
+    const ctx = connContext();
+    const res = parsedResponse({ toolCalls: [{ id: "c", name: "n", arguments: JSON.stringify(deep) }] });
+    const req = parsedRequest();
+    const response = buildAiResponse(ctx, exchange(), req, res, buildAiRequest(ctx, exchange(), req));
+    const [call] = buildToolCalls(ctx, res, response);
+    const out = redactEvent(call!, "full");
+    expect(JSON.stringify(out)).not.toContain(SECRETS.github);
+    expect(JSON.stringify(out)).toContain('"reason":"too_deep"');
+  });
+});
+
+describe("maskSecrets", () => {
+  const cases: Array<[kind: string, text: string, secret: string]> = [
+    ["openai_key", `key ${SECRETS.openai} end`, SECRETS.openai],
+    ["openai_key", "OPENAI_API_KEY=sk-abcdefghijklmnopqrstuvwxyz012345", "sk-abcdefghijklmnopqrstuvwxyz012345"],
+    ["anthropic_key", `x-api-key: ${SECRETS.anthropic}`, SECRETS.anthropic],
+    ["aws_access_key", `aws ${SECRETS.aws}`, SECRETS.aws],
+    ["bearer_token", `Authorization: Bearer ${SECRETS.bearer}`, SECRETS.bearer],
+    ["jwt", `cookie=${SECRETS.jwt};`, SECRETS.jwt],
+    ["password", `{"user":"bob","password":"${SECRETS.password}"}`, SECRETS.password],
+    ["password", `mysql -u bob --password=${SECRETS.password} db`, SECRETS.password],
+    ["password", `DB_PASSWORD: ${SECRETS.password}`, SECRETS.password],
+    ["private_key", `key:\n${SECRETS.privateKey}\nrest`, "MHcCAQEEIBkg3r5mYw1example"],
+    ["private_key", "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAcut-by-a-limit", "MIIEpAIBAAKCAQEAcut-by-a-limit"],
+    ["github_token", `git clone https://${SECRETS.github}@github.com/x/y`, SECRETS.github],
+    ["github_token", "github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "github_pat_11ABCDEFG0123456789_abcdefghijklmnop"],
+    ["google_api_key", `https://x.googleapis.com/v1?key=${SECRETS.google}`, SECRETS.google],
+    ["credential", 'client_secret = "Zm9vYmFyYmF6cXV4MTIz"', "Zm9vYmFyYmF6cXV4MTIz"],
+    ["url_password", "HTTPS_PROXY=http://bob:s3cr3tpass@proxy.local:8080", "s3cr3tpass"],
+  ];
+  for (const [kind, text, secret] of cases) {
+    test(`masks ${kind}: ${text.slice(0, 40).replace(/\n/g, " ")}`, () => {
+      const out = maskSecrets(text);
+      expect(out.text).not.toContain(secret);
+      expect(out.text).toContain(`[REDACTED:${kind}]`);
+      expect(out.findings).toContainEqual({ type: kind, count: 1 });
+    });
+  }
+
+  test("counts repeated secrets", () => {
+    expect(maskSecrets(`${SECRETS.aws} and ${SECRETS.aws}`).findings).toEqual([{ type: "aws_access_key", count: 2 }]);
+  });
+
+  test("leaves normal text alone", () => {
+    const normal = [
+      "The password policy requires 12 characters.",
+      "Set max_tokens=512 and temperature: 0.2 for the task-runner.",
+      "Use the sk- prefix check; ask-questions-freely-and-often-please is fine.",
+      "Basic information about Bearer bonds.",
+      "AKIA is a prefix; AKIAshort is not a key.",
+      "eyJ alone is nothing, nor is a.b.c",
+      '{"role":"user","content":"Explain JWT (JSON Web Token) auth in 3 lines."}',
+      "https://api.openai.com/v1/chat/completions?stream=true",
+      "Übersetze: «Das Passwort ist zu kurz»",
+    ];
+    for (const text of normal) expect(maskSecrets(text)).toEqual({ text, findings: [] });
+  });
+});
