@@ -1,0 +1,406 @@
+// Pairs the two directions of one HTTP/1.1 connection into exchanges. Sans-IO: the tap pushes
+// each direction's plaintext with its arrival time; out come requests as soon as they are
+// complete and exchanges once their response is (or once the connection ends). Responses are
+// paired with requests by order on the connection, never by anything else. Never throws:
+// anything undecodable becomes one protocol-error, after which the connection is ignored.
+import type { Direction } from "../capture/types.ts";
+import { ContentDecoder } from "./encodings.ts";
+import { Http1Parser, type Http1Item, type RequestHead, type ResponseHead } from "./http1.ts";
+import type { HeaderList, HttpExchange, HttpRequestRecord, HttpResponseRecord, TimedChunk } from "./types.ts";
+
+export type ConnectionOutput =
+  /** A request fully received (exchange.response undefined yet). */
+  | { kind: "request"; exchange: HttpExchange }
+  /** Response finished, or the connection ended/failed (exchange.error set). */
+  | { kind: "exchange"; exchange: HttpExchange }
+  /** 101 or CONNECT 2xx: later bytes are not HTTP/1.1 (WebSocket is later work). */
+  | { kind: "upgrade"; exchange: HttpExchange; protocol: string }
+  /** Gave up decoding this connection; the relay is unaffected. */
+  | { kind: "protocol-error"; dir: Direction; message: string };
+
+export interface HttpConnectionDecoderOptions {
+  /** Decoded body bytes kept per message; the rest is counted, not kept. Default 16 MiB. */
+  maxBodyBytes?: number;
+  /** Largest head (or trailer section) accepted. Default 64 KiB. */
+  maxHeaderBytes?: number;
+  /** Requests waiting for their responses (pipelining) before the connection is given up. Default 100. */
+  maxPendingExchanges?: number;
+}
+
+export interface ConnectionStats {
+  exchanges: number;
+  bytesIn: number;
+  truncatedBodies: number;
+  errors: number;
+}
+
+const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;
+const DEFAULT_MAX_PENDING = 100;
+
+/** Decoded body pieces with arrival times; pieces arriving in the same push share one chunk. */
+class ChunkCollector {
+  readonly chunks: TimedChunk[] = [];
+  private pending: Uint8Array[] = [];
+  private pendingTs = 0;
+
+  add(pieces: Uint8Array[], ts: number): void {
+    for (const piece of pieces) {
+      if (piece.length === 0) continue;
+      if (this.pending.length > 0 && ts !== this.pendingTs) this.flush();
+      this.pendingTs = ts;
+      this.pending.push(piece);
+    }
+  }
+
+  flush(): TimedChunk[] {
+    if (this.pending.length === 1) this.chunks.push({ ts: this.pendingTs, data: this.pending[0]! });
+    else if (this.pending.length > 1) this.chunks.push({ ts: this.pendingTs, data: concat(this.pending) });
+    this.pending = [];
+    return this.chunks;
+  }
+}
+
+interface RequestState {
+  record: HttpRequestRecord;
+  decoder: ContentDecoder;
+  body: ChunkCollector;
+  done: boolean;
+  /** Why the request stopped early, from the parser, when it did. */
+  cut?: string;
+}
+
+interface ResponseState {
+  record: HttpResponseRecord;
+  decoder?: ContentDecoder;
+  body: ChunkCollector;
+  done: boolean;
+  cut?: string;
+}
+
+interface PendingExchange {
+  seq: number;
+  request: RequestState;
+  response?: ResponseState;
+  requestEmitted: boolean;
+}
+
+export class HttpConnectionDecoder {
+  private readonly maxBodyBytes: number;
+  private readonly maxPending: number;
+  private readonly requests: Http1Parser;
+  private readonly responses: Http1Parser;
+  /** Exchanges not yet reported as "exchange", in connection order. */
+  private pending: PendingExchange[] = [];
+  private nextSeq = 0;
+  /** Once set (protocol error, upgrade, close) every later byte is only counted. */
+  private stopped = false;
+  private readonly counters: ConnectionStats = { exchanges: 0, bytesIn: 0, truncatedBodies: 0, errors: 0 };
+
+  constructor(
+    readonly connId: string,
+    opts: HttpConnectionDecoderOptions = {},
+  ) {
+    this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.maxPending = opts.maxPendingExchanges ?? DEFAULT_MAX_PENDING;
+    const maxHeaderBytes = opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
+    this.requests = new Http1Parser("request", { maxHeaderBytes });
+    this.responses = new Http1Parser("response", {
+      maxHeaderBytes,
+      requestMethod: (i) => this.pending.find((p) => p.seq === i)?.request.record.method,
+    });
+  }
+
+  push(dir: Direction, bytes: Uint8Array, ts: number): ConnectionOutput[] {
+    this.counters.bytesIn += bytes.length;
+    if (this.stopped) return [];
+    const out: ConnectionOutput[] = [];
+    try {
+      if (dir === "c2s") this.onRequestItems(this.requests.push(bytes, ts), out);
+      else this.onResponseItems(this.responses.push(bytes, ts), out);
+    } catch (err) {
+      // A decoder bug must not take the relay down: report it like undecodable input.
+      this.fail(dir, `internal decoder error: ${(err as Error).message}`, ts, out);
+    }
+    return out;
+  }
+
+  close(ts: number, error?: string): ConnectionOutput[] {
+    if (this.stopped) return [];
+    const out: ConnectionOutput[] = [];
+    try {
+      this.onRequestItems(this.requests.finish(ts), out);
+      if (!this.stopped) this.onResponseItems(this.responses.finish(ts), out, error);
+      if (!this.stopped) this.flushPending(ts, out, error);
+    } catch (err) {
+      this.fail("s2c", `internal decoder error: ${(err as Error).message}`, ts, out);
+    }
+    this.stopped = true;
+    return out;
+  }
+
+  stats(): ConnectionStats {
+    return { ...this.counters };
+  }
+
+  private onRequestItems(items: Http1Item[], out: ConnectionOutput[]): void {
+    for (const item of items) {
+      if (this.stopped) return;
+      const current = this.pending[this.pending.length - 1];
+      switch (item.type) {
+        case "head":
+          if (item.head.role !== "request") break;
+          if (this.pending.length >= this.maxPending) {
+            this.fail("c2s", `more than ${this.maxPending} requests waiting for responses`, item.ts, out);
+            return;
+          }
+          this.pending.push({ seq: this.nextSeq++, request: this.newRequest(item.head, item.codings, item.startTs, item.ts), requestEmitted: false });
+          break;
+        case "body":
+          if (current && !current.request.done) current.request.body.add(current.request.decoder.push(item.data), item.ts);
+          break;
+        case "end":
+          if (current && !current.request.done) {
+            this.finishRequest(current.request, item.ts, true);
+            this.emitRequest(current, out);
+            if (current.response?.done) this.completeReady(out);
+          }
+          break;
+        case "truncated":
+          if (current && !current.request.done) current.request.cut = item.message;
+          break;
+        case "error":
+          this.fail("c2s", item.message, item.ts, out);
+          return;
+        case "informational":
+        case "upgrade":
+          break; // response-only items
+      }
+    }
+  }
+
+  private onResponseItems(items: Http1Item[], out: ConnectionOutput[], closeError?: string): void {
+    for (const item of items) {
+      if (this.stopped) return;
+      // The response being received: started, not finished (responses arrive one after another).
+      const target = this.pending.find((p) => p.response && !p.response.done);
+      switch (item.type) {
+        case "head": {
+          if (item.head.role !== "response") break;
+          const ex = this.pending.find((p) => !p.response);
+          if (!ex) {
+            this.fail("s2c", `response ${item.head.status} without a request`, item.ts, out);
+            return;
+          }
+          ex.response = this.newResponse(item.head, item.codings, item.startTs, item.ts);
+          this.resumeRequestsAfter(ex, out);
+          break;
+        }
+        case "body":
+          if (target?.response && !target.response.done) {
+            const res = target.response;
+            res.record.firstBodyTs ??= item.ts;
+            res.body.add(res.decoder?.push(item.data) ?? [], item.ts);
+          }
+          break;
+        case "end":
+          if (target?.response && !target.response.done) {
+            if (closeError !== undefined) target.response.cut = closeError; // a close-delimited body cut by an error
+            else this.finishResponse(target.response, item.ts, true);
+            this.completeReady(out);
+          }
+          break;
+        case "truncated":
+          if (target?.response && !target.response.done) target.response.cut = item.message;
+          break;
+        case "informational":
+          break; // 100 Continue, 103 Early Hints: the final response follows
+        case "upgrade":
+          this.onUpgrade(item.head, item.protocol, item.startTs, item.ts, out);
+          return;
+        case "error":
+          this.fail("s2c", item.message, item.ts, out);
+          return;
+      }
+    }
+  }
+
+  /** A final answer to a CONNECT/Upgrade request that did not switch protocols: requests go on. */
+  private resumeRequestsAfter(ex: PendingExchange, out: ConnectionOutput[]): void {
+    if (this.requests.paused && ex.seq === this.nextSeq - 1) this.onRequestItems(this.requests.resume(), out);
+  }
+
+  private onUpgrade(head: ResponseHead, protocol: string, startTs: number, ts: number, out: ConnectionOutput[]): void {
+    const ex = this.pending.find((p) => !p.response);
+    if (!ex) {
+      this.fail("s2c", `${head.status} upgrade without a request`, ts, out);
+      return;
+    }
+    ex.response = this.newResponse(head, [], startTs, ts);
+    this.finishResponse(ex.response, ts, true);
+    if (!ex.request.done) this.finishRequest(ex.request, ts, false);
+    this.pending = this.pending.filter((p) => p !== ex);
+    this.counters.exchanges++;
+    out.push({ kind: "upgrade", exchange: this.buildExchange(ex), protocol });
+    this.requests.stop();
+    this.responses.stop();
+    // Whatever else is pending can no longer be answered in HTTP/1.1.
+    this.flushPending(ts, out, `connection switched to ${protocol}`);
+    this.stopped = true;
+  }
+
+  /** Reports, in order, every exchange at the head of the queue whose request and response are both done. */
+  private completeReady(out: ConnectionOutput[]): void {
+    while (this.pending.length > 0) {
+      const first = this.pending[0]!;
+      if (!first.request.done || !first.response?.done) return;
+      this.pending.shift();
+      this.emitExchange(first, out);
+    }
+  }
+
+  /** Ends every pending exchange: the connection is over (closed, failed or switched). */
+  private flushPending(ts: number, out: ConnectionOutput[], error?: string): void {
+    const pending = this.pending;
+    this.pending = [];
+    for (const ex of pending) {
+      let problem: string | undefined;
+      if (!ex.request.done) {
+        this.finishRequest(ex.request, ts, false);
+        problem = `request truncated: ${error ?? ex.request.cut ?? "connection closed"}`;
+      }
+      const res = ex.response;
+      if (!res) problem ??= error ?? "connection closed before response";
+      else if (!res.done) {
+        this.finishResponse(res, ts, false);
+        problem ??= `response truncated: ${error ?? res.cut ?? "connection closed"}`;
+      }
+      this.emitExchange(ex, out, problem);
+    }
+  }
+
+  private fail(dir: Direction, message: string, ts: number, out: ConnectionOutput[]): void {
+    if (this.stopped) return;
+    this.counters.errors++;
+    out.push({ kind: "protocol-error", dir, message });
+    this.requests.stop();
+    this.responses.stop();
+    this.flushPending(ts, out, `protocol error (${dir}): ${message}`);
+    this.stopped = true;
+  }
+
+  private emitRequest(ex: PendingExchange, out: ConnectionOutput[]): void {
+    if (ex.requestEmitted) return;
+    ex.requestEmitted = true;
+    out.push({ kind: "request", exchange: this.buildExchange(ex) });
+  }
+
+  private emitExchange(ex: PendingExchange, out: ConnectionOutput[], error?: string): void {
+    this.counters.exchanges++;
+    if (error !== undefined) this.counters.errors++;
+    out.push({ kind: "exchange", exchange: this.buildExchange(ex, error) });
+  }
+
+  private buildExchange(ex: PendingExchange, error?: string): HttpExchange {
+    const exchange: HttpExchange = { connId: this.connId, seq: ex.seq, request: ex.request.record };
+    if (ex.response) exchange.response = ex.response.record;
+    if (error !== undefined) exchange.error = error;
+    return exchange;
+  }
+
+  private newRequest(head: RequestHead, codings: string[], startTs: number, ts: number): RequestState {
+    const { path, host } = requestTarget(head);
+    const record: HttpRequestRecord = {
+      method: head.method,
+      path,
+      host,
+      httpVersion: head.version.slice("HTTP/".length),
+      headers: head.headers,
+      body: new Uint8Array(0),
+      bodyTruncated: false,
+      startTs,
+      endTs: ts,
+    };
+    return { record, decoder: new ContentDecoder(codings, { maxOutputBytes: this.maxBodyBytes }), body: new ChunkCollector(), done: false };
+  }
+
+  private newResponse(head: ResponseHead, codings: string[], startTs: number, ts: number): ResponseState {
+    const record: HttpResponseRecord = {
+      status: head.status,
+      reason: head.reason,
+      headers: head.headers,
+      chunks: [],
+      bodyTruncated: false,
+      startTs,
+      endTs: ts,
+      complete: false,
+    };
+    return { record, decoder: new ContentDecoder(codings, { maxOutputBytes: this.maxBodyBytes }), body: new ChunkCollector(), done: false };
+  }
+
+  private finishRequest(req: RequestState, ts: number, complete: boolean): void {
+    if (complete) req.body.add(req.decoder.end(), ts);
+    else req.decoder.abort();
+    req.done = true;
+    req.record.body = concat(req.body.flush().map((c) => c.data));
+    this.settleBody(req.record, req.decoder);
+    req.record.endTs = ts;
+  }
+
+  private finishResponse(res: ResponseState, ts: number, complete: boolean): void {
+    if (res.decoder) {
+      if (complete) res.body.add(res.decoder.end(), ts);
+      else res.decoder.abort();
+      this.settleBody(res.record, res.decoder);
+    }
+    res.done = true;
+    res.record.chunks = res.body.flush();
+    res.record.complete = complete;
+    res.record.endTs = ts;
+  }
+
+  private settleBody(record: HttpRequestRecord | HttpResponseRecord, decoder: ContentDecoder): void {
+    record.bodyTruncated = decoder.truncated;
+    if (decoder.truncated) this.counters.truncatedBodies++;
+    if (decoder.error !== undefined) record.decodeError = decoder.error;
+  }
+}
+
+/** Origin-form path and host of a request; an absolute-form target (plain-HTTP proxying) wins over Host. */
+function requestTarget(head: RequestHead): { path: string; host: string } {
+  const hostHeader = headerValueOf(head.headers, "host") ?? "";
+  const target = head.target;
+  if (head.method.toUpperCase() === "CONNECT") return { path: target, host: withoutDefaultPort(target) };
+  const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(target);
+  if (!scheme) return { path: target, host: withoutDefaultPort(hostHeader) };
+  const rest = target.slice(scheme[0].length);
+  const pathStart = rest.search(/[/?#]/);
+  const authority = pathStart === -1 ? rest : rest.slice(0, pathStart);
+  let path = pathStart === -1 ? "/" : rest.slice(pathStart);
+  if (path.startsWith("?")) path = `/${path}`;
+  path = path.replace(/#.*$/, "");
+  return { path, host: withoutDefaultPort(authority.replace(/^.*@/, "")) };
+}
+
+/** Host without :80 / :443 (the decoder does not know the scheme; both are defaults for AI APIs). */
+function withoutDefaultPort(host: string): string {
+  return host.trim().toLowerCase().replace(/:(80|443)$/, "");
+}
+
+function headerValueOf(headers: HeaderList, name: string): string | undefined {
+  for (const [k, v] of headers) if (k.toLowerCase() === name) return v;
+  return undefined;
+}
+
+function concat(pieces: Uint8Array[]): Uint8Array {
+  if (pieces.length === 1) return pieces[0]!;
+  let size = 0;
+  for (const p of pieces) size += p.length;
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const p of pieces) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,586 @@
+// Sans-IO HTTP/1.1 message parser for ONE direction of a connection (RFC 9112).
+// Push bytes with their arrival time, get items: head, body pieces, end, and the special
+// outcomes (informational 1xx, upgrade, error, truncated). Pipelined messages are parsed one after
+// another. Every buffer is bounded: a head or trailer section larger than maxHeaderBytes, or more
+// than maxHeaderCount fields, is an error item, never an exception.
+import { Buffer } from "node:buffer";
+import { parseCodings } from "./encodings.ts";
+import type { HeaderList } from "./types.ts";
+
+export type Role = "request" | "response";
+
+export interface RequestHead {
+  role: "request";
+  method: string;
+  /** Request target exactly as sent: origin-form, absolute-form, authority-form (CONNECT) or "*". */
+  target: string;
+  version: string;
+  headers: HeaderList;
+}
+
+export interface ResponseHead {
+  role: "response";
+  status: number;
+  reason: string;
+  version: string;
+  headers: HeaderList;
+}
+
+export type MessageHead = RequestHead | ResponseHead;
+
+export type BodyFraming =
+  | { kind: "none" }
+  | { kind: "length"; length: number }
+  | { kind: "chunked" }
+  /** Response body delimited by the connection closing. */
+  | { kind: "close" };
+
+export type Http1Item =
+  | {
+      type: "head";
+      head: MessageHead;
+      /** Arrival of the first byte of the start line. */
+      startTs: number;
+      ts: number;
+      framing: BodyFraming;
+      /** Content codings then transfer codings other than chunked, in the order they were applied. */
+      codings: string[];
+      /** False when no further message follows on this direction (Connection: close, HTTP/1.0). */
+      keepAlive: boolean;
+    }
+  /** An interim 1xx response (100 Continue, 103 Early Hints): the final response follows. */
+  | { type: "informational"; head: ResponseHead; startTs: number; ts: number }
+  /** Body bytes after transfer framing, before content decoding. `data` is a view valid only during the call. */
+  | { type: "body"; data: Uint8Array; ts: number }
+  | { type: "end"; ts: number; trailers: HeaderList }
+  /** 101 Switching Protocols or a 2xx answer to CONNECT: later bytes are not HTTP/1.1; parsing stopped. */
+  | { type: "upgrade"; head: ResponseHead; protocol: string; startTs: number; ts: number }
+  /** Not parseable as HTTP/1.1: parsing stopped for good. */
+  | { type: "error"; message: string; ts: number }
+  /** finish() came in the middle of a message. */
+  | { type: "truncated"; message: string; ts: number };
+
+export interface Http1ParserOptions {
+  maxHeaderBytes?: number;
+  maxHeaderCount?: number;
+  /**
+   * Response parsers only: the method of the request answered by the n-th final response
+   * (0-based). HEAD and CONNECT change how a response is framed. Unknown → framed as for GET.
+   */
+  requestMethod?: (responseIndex: number) => string | undefined;
+}
+
+const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;
+const DEFAULT_MAX_HEADER_COUNT = 256;
+const MAX_CHUNK_LINE_BYTES = 4096;
+const MAX_METHOD_LENGTH = 32;
+const CR = 0x0d;
+const LF = 0x0a;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const HTTP_PREFIX = [0x48, 0x54, 0x54, 0x50, 0x2f]; // "HTTP/"
+
+type State =
+  | "head"
+  | "length"
+  | "chunk-size"
+  | "chunk-data"
+  | "chunk-data-end"
+  | "trailers"
+  | "close-delimited"
+  /** Request parser after CONNECT or an Upgrade request: wait to learn whether the protocol switched. */
+  | "paused"
+  /** Nothing more to parse on this direction (Connection: close, upgrade, stop()). */
+  | "done"
+  | "failed";
+
+/** Accumulates a bounded section of lines (a head, trailers, a chunk-size line) across pushes. */
+class SectionBuffer {
+  private buf = new Uint8Array(512);
+  length = 0;
+  private lineStart = 0;
+
+  constructor(private readonly limit: number) {}
+
+  reset(): void {
+    this.length = 0;
+    this.lineStart = 0;
+    if (this.buf.length > 64 * 1024) this.buf = new Uint8Array(512);
+  }
+
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+
+  /**
+   * Takes bytes from input[from..] until the section ends (an empty line, or the first line
+   * break when `singleLine`). Returns how many bytes were used and whether the section is complete,
+   * or "overflow" when the section would exceed the limit.
+   */
+  take(input: Uint8Array, from: number, singleLine: boolean): { used: number; complete: boolean } | "overflow" {
+    let pos = from;
+    while (pos < input.length) {
+      const nl = input.indexOf(LF, pos);
+      const end = nl === -1 ? input.length : nl + 1;
+      if (!this.append(input, pos, end)) return "overflow";
+      pos = end;
+      if (nl === -1) break;
+      const lineLength = this.length - 1 - this.lineStart;
+      const empty = lineLength === 0 || (lineLength === 1 && this.buf[this.lineStart] === CR);
+      this.lineStart = this.length;
+      if (singleLine || empty) return { used: pos - from, complete: true };
+    }
+    return { used: pos - from, complete: false };
+  }
+
+  private append(input: Uint8Array, start: number, end: number): boolean {
+    const n = end - start;
+    if (this.length + n > this.limit) return false;
+    if (this.length + n > this.buf.length) {
+      const grown = new Uint8Array(Math.min(this.limit, Math.max(this.buf.length * 2, this.length + n)));
+      grown.set(this.buf.subarray(0, this.length));
+      this.buf = grown;
+    }
+    this.buf.set(input.subarray(start, end), this.length);
+    this.length += n;
+    return true;
+  }
+}
+
+class ParseError extends Error {}
+
+export class Http1Parser {
+  private state: State = "head";
+  private readonly maxHeaderBytes: number;
+  private readonly maxHeaderCount: number;
+  private readonly section: SectionBuffer;
+  private readonly chunkLine = new SectionBuffer(MAX_CHUNK_LINE_BYTES);
+  private headStartTs = 0;
+  private remaining = 0;
+  private bodyBytes = 0;
+  private keepAlive = true;
+  private currentHead?: MessageHead;
+  private finalResponses = 0;
+  private pausedData: Array<{ data: Uint8Array; ts: number }> = [];
+  private pausedBytes = 0;
+  private pausedOverflow = false;
+  private _ignoredBytes = 0;
+
+  constructor(
+    readonly role: Role,
+    private readonly opts: Http1ParserOptions = {},
+  ) {
+    this.maxHeaderBytes = opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
+    this.maxHeaderCount = opts.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT;
+    this.section = new SectionBuffer(this.maxHeaderBytes);
+  }
+
+  /** Bytes received after parsing stopped (after Connection: close, an upgrade, or an error). */
+  get ignoredBytes(): number {
+    return this._ignoredBytes;
+  }
+
+  /** True while waiting for resume()/stop() after a CONNECT or Upgrade request. */
+  get paused(): boolean {
+    return this.state === "paused";
+  }
+
+  /** True once nothing more will be parsed (done, upgraded or failed). */
+  get stopped(): boolean {
+    return this.state === "done" || this.state === "failed";
+  }
+
+  push(input: Uint8Array, ts: number): Http1Item[] {
+    const items: Http1Item[] = [];
+    try {
+      this.parse(input, ts, items);
+    } catch (err) {
+      if (!(err instanceof ParseError)) throw err;
+      this.state = "failed";
+      items.push({ type: "error", message: err.message, ts });
+    }
+    return items;
+  }
+
+  /** The peer closed this direction. Ends a close-delimited body, reports a cut message. */
+  finish(ts: number): Http1Item[] {
+    const items: Http1Item[] = [];
+    switch (this.state) {
+      case "close-delimited":
+        items.push({ type: "end", ts, trailers: [] });
+        break;
+      case "head":
+        if (this.section.length > 0) items.push({ type: "truncated", message: "connection closed inside the message head", ts });
+        break;
+      case "length":
+        items.push({
+          type: "truncated",
+          message: `connection closed after ${this.bodyBytes} of ${this.bodyBytes + this.remaining} body bytes`,
+          ts,
+        });
+        break;
+      case "chunk-size":
+      case "chunk-data":
+      case "chunk-data-end":
+      case "trailers":
+        items.push({ type: "truncated", message: `connection closed inside the chunked body after ${this.bodyBytes} bytes`, ts });
+        break;
+      default:
+        break;
+    }
+    if (this.state !== "failed") this.state = "done";
+    return items;
+  }
+
+  /** Request parser: the answer to the CONNECT/Upgrade request was an ordinary response, go on parsing. */
+  resume(): Http1Item[] {
+    if (this.state !== "paused") return [];
+    this.state = "head";
+    const held = this.pausedData;
+    this.pausedData = [];
+    this.pausedBytes = 0;
+    if (this.pausedOverflow) {
+      this.state = "failed";
+      return [{ type: "error", message: "too many bytes sent while waiting for a protocol switch", ts: held[0]?.ts ?? 0 }];
+    }
+    const items: Http1Item[] = [];
+    for (const piece of held) items.push(...this.push(piece.data, piece.ts));
+    return items;
+  }
+
+  /** Stop parsing this direction for good (the protocol switched). */
+  stop(): void {
+    if (this.state !== "failed") this.state = "done";
+    this.pausedData = [];
+  }
+
+  private parse(input: Uint8Array, ts: number, items: Http1Item[]): void {
+    let pos = 0;
+    while (pos < input.length) {
+      switch (this.state) {
+        case "head":
+          pos = this.parseHead(input, pos, ts, items);
+          break;
+        case "length": {
+          const n = Math.min(this.remaining, input.length - pos);
+          this.emitBody(input.subarray(pos, pos + n), ts, items);
+          this.remaining -= n;
+          pos += n;
+          if (this.remaining === 0) this.endMessage(ts, [], items);
+          break;
+        }
+        case "chunk-size":
+          pos = this.parseChunkSize(input, pos);
+          break;
+        case "chunk-data": {
+          const n = Math.min(this.remaining, input.length - pos);
+          this.emitBody(input.subarray(pos, pos + n), ts, items);
+          this.remaining -= n;
+          pos += n;
+          if (this.remaining === 0) this.state = "chunk-data-end";
+          break;
+        }
+        case "chunk-data-end": {
+          // CRLF after the chunk data; a bare LF is tolerated.
+          const byte = input[pos];
+          if (byte === CR && this.remaining === 0) {
+            this.remaining = 1; // remembers the CR across pushes
+            pos++;
+          } else if (byte === LF) {
+            this.remaining = 0;
+            this.state = "chunk-size";
+            pos++;
+          } else {
+            throw new ParseError("chunked body: missing CRLF after chunk data");
+          }
+          break;
+        }
+        case "trailers":
+          pos = this.parseTrailers(input, pos, ts, items);
+          break;
+        case "close-delimited":
+          this.emitBody(input.subarray(pos), ts, items);
+          pos = input.length;
+          break;
+        case "paused":
+          this.holdWhilePaused(input.subarray(pos), ts);
+          pos = input.length;
+          break;
+        case "done":
+        case "failed":
+          this._ignoredBytes += input.length - pos;
+          pos = input.length;
+          break;
+      }
+    }
+  }
+
+  private emitBody(data: Uint8Array, ts: number, items: Http1Item[]): void {
+    if (data.length === 0) return;
+    this.bodyBytes += data.length;
+    items.push({ type: "body", data, ts });
+  }
+
+  private holdWhilePaused(data: Uint8Array, ts: number): void {
+    if (this.pausedBytes + data.length > this.maxHeaderBytes) {
+      this.pausedOverflow = true;
+      this._ignoredBytes += data.length;
+      return;
+    }
+    this.pausedData.push({ data: data.slice(), ts });
+    this.pausedBytes += data.length;
+  }
+
+  private parseHead(input: Uint8Array, pos: number, ts: number, items: Http1Item[]): number {
+    if (this.section.length === 0) {
+      // Empty lines before a start line are ignored (RFC 9112 §2.2).
+      while (pos < input.length && (input[pos] === CR || input[pos] === LF)) pos++;
+      if (pos === input.length) return pos;
+      this.headStartTs = ts;
+    }
+    const before = this.section.length;
+    const taken = this.section.take(input, pos, false);
+    if (taken === "overflow") throw new ParseError(`message head larger than ${this.maxHeaderBytes} bytes`);
+    this.checkHeadBytes(before);
+    if (!taken.complete) return pos + taken.used;
+    const text = latin1(this.section.bytes());
+    this.section.reset();
+    this.onHead(text, ts, items);
+    return pos + taken.used;
+  }
+
+  /** Rejects garbage early (TLS records, binary data) instead of buffering up to the head limit. */
+  private checkHeadBytes(from: number): void {
+    const bytes = this.section.bytes();
+    for (let i = from; i < bytes.length; i++) {
+      const b = bytes[i]!;
+      if ((b < 0x20 && b !== CR && b !== LF && b !== 0x09) || b === 0x7f) {
+        throw new ParseError(`not HTTP/1.x: binary byte 0x${b.toString(16).padStart(2, "0")} in message head`);
+      }
+    }
+    if (this.role === "response") {
+      for (let i = 0; i < Math.min(bytes.length, HTTP_PREFIX.length); i++) {
+        if (bytes[i] !== HTTP_PREFIX[i]) throw new ParseError("not HTTP/1.x: response does not start with HTTP/");
+      }
+    } else if (from <= MAX_METHOD_LENGTH) {
+      const sp = bytes.indexOf(0x20);
+      const method = bytes.subarray(0, sp === -1 ? Math.min(bytes.length, MAX_METHOD_LENGTH + 1) : sp);
+      if (method.length > MAX_METHOD_LENGTH || (method.length > 0 && !TOKEN.test(latin1(method))) || sp === 0) {
+        throw new ParseError("not HTTP/1.x: request does not start with a method");
+      }
+    }
+  }
+
+  private onHead(text: string, ts: number, items: Http1Item[]): void {
+    const lines = text.split("\n").map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
+    while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+    const startLine = lines.shift() ?? "";
+    const headers = this.parseFields(lines, "header");
+    const startTs = this.headStartTs;
+    if (this.role === "request") this.onRequestHead(startLine, headers, startTs, ts, items);
+    else this.onResponseHead(startLine, headers, startTs, ts, items);
+  }
+
+  private onRequestHead(startLine: string, headers: HeaderList, startTs: number, ts: number, items: Http1Item[]): void {
+    const parts = startLine.split(" ");
+    if (parts.length !== 3) throw new ParseError(`malformed request line: ${JSON.stringify(startLine.slice(0, 100))}`);
+    const [method = "", target = "", version = ""] = parts;
+    if (version === "HTTP/2.0" && method === "PRI") throw new ParseError("not HTTP/1.x: HTTP/2 connection preface");
+    if (!/^HTTP\/1\.[01]$/.test(version)) throw new ParseError(`unsupported HTTP version: ${JSON.stringify(version.slice(0, 20))}`);
+    if (!TOKEN.test(method)) throw new ParseError("malformed request method");
+    if (target === "" || /[\x00-\x20\x7f]/.test(target)) throw new ParseError("malformed request target");
+    const head: RequestHead = { role: "request", method, target, version, headers };
+    const te = transferCodings(headers);
+    let framing: BodyFraming;
+    if (te.length > 0) {
+      if (te[te.length - 1] !== "chunked") throw new ParseError("request Transfer-Encoding does not end with chunked");
+      framing = { kind: "chunked" };
+    } else {
+      const length = contentLength(headers);
+      framing = length ? { kind: "length", length } : { kind: "none" };
+    }
+    this.keepAlive = keepsAlive(version, headers);
+    this.startMessage(head, framing, codingsOf(headers, te), startTs, ts, items);
+  }
+
+  private onResponseHead(startLine: string, headers: HeaderList, startTs: number, ts: number, items: Http1Item[]): void {
+    const m = /^(HTTP\/1\.[01]) (\d{3})(?: (.*))?$/.exec(startLine);
+    if (!m) throw new ParseError(`malformed status line: ${JSON.stringify(startLine.slice(0, 100))}`);
+    const version = m[1]!;
+    const status = Number(m[2]);
+    const head: ResponseHead = { role: "response", status, reason: m[3] ?? "", version, headers };
+    if (status === 101) {
+      const protocol = headerList(headers, "upgrade")[0] ?? "unknown";
+      this.state = "done";
+      items.push({ type: "upgrade", head, protocol: protocol.toLowerCase(), startTs, ts });
+      return;
+    }
+    if (status >= 100 && status < 200) {
+      items.push({ type: "informational", head, startTs, ts });
+      return;
+    }
+    const method = this.opts.requestMethod?.(this.finalResponses)?.toUpperCase();
+    this.finalResponses++;
+    if (method === "CONNECT" && status >= 200 && status < 300) {
+      this.state = "done";
+      items.push({ type: "upgrade", head, protocol: "connect", startTs, ts });
+      return;
+    }
+    const te = transferCodings(headers);
+    let framing: BodyFraming;
+    if (method === "HEAD" || status === 204 || status === 304) framing = { kind: "none" };
+    else if (te.length > 0) framing = te[te.length - 1] === "chunked" ? { kind: "chunked" } : { kind: "close" };
+    else {
+      const length = contentLength(headers);
+      framing = length === undefined ? { kind: "close" } : length === 0 ? { kind: "none" } : { kind: "length", length };
+    }
+    this.keepAlive = keepsAlive(version, headers);
+    this.startMessage(head, framing, codingsOf(headers, te), startTs, ts, items);
+  }
+
+  private startMessage(
+    head: MessageHead,
+    framing: BodyFraming,
+    codings: string[],
+    startTs: number,
+    ts: number,
+    items: Http1Item[],
+  ): void {
+    items.push({ type: "head", head, startTs, ts, framing, codings, keepAlive: this.keepAlive });
+    this.currentHead = head;
+    this.bodyBytes = 0;
+    this.remaining = 0;
+    switch (framing.kind) {
+      case "none":
+        this.endMessage(ts, [], items);
+        break;
+      case "length":
+        this.remaining = framing.length;
+        this.state = "length";
+        break;
+      case "chunked":
+        this.chunkLine.reset();
+        this.state = "chunk-size";
+        break;
+      case "close":
+        this.state = "close-delimited";
+        break;
+    }
+  }
+
+  private endMessage(ts: number, trailers: HeaderList, items: Http1Item[]): void {
+    items.push({ type: "end", ts, trailers });
+    const head = this.currentHead;
+    this.currentHead = undefined;
+    if (!this.keepAlive) this.state = "done";
+    else if (head?.role === "request" && switchesProtocol(head)) this.state = "paused";
+    else this.state = "head";
+  }
+
+  private parseChunkSize(input: Uint8Array, pos: number): number {
+    const taken = this.chunkLine.take(input, pos, true);
+    if (taken === "overflow") throw new ParseError("chunked body: chunk size line too long");
+    if (!taken.complete) return pos + taken.used;
+    const line = latin1(this.chunkLine.bytes()).replace(/\r?\n$/, "");
+    this.chunkLine.reset();
+    const size = line.split(";")[0]!.replace(/[ \t]+$/, "");
+    if (!/^[0-9a-fA-F]{1,13}$/.test(size)) throw new ParseError(`chunked body: invalid chunk size ${JSON.stringify(size.slice(0, 20))}`);
+    const n = parseInt(size, 16);
+    if (n === 0) {
+      this.state = "trailers";
+      this.section.reset();
+    } else {
+      this.remaining = n;
+      this.state = "chunk-data";
+    }
+    return pos + taken.used;
+  }
+
+  private parseTrailers(input: Uint8Array, pos: number, ts: number, items: Http1Item[]): number {
+    const taken = this.section.take(input, pos, false);
+    if (taken === "overflow") throw new ParseError(`chunked trailers larger than ${this.maxHeaderBytes} bytes`);
+    if (!taken.complete) return pos + taken.used;
+    const lines = latin1(this.section.bytes())
+      .split("\n")
+      .map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l))
+      .filter((l) => l !== "");
+    this.section.reset();
+    this.endMessage(ts, this.parseFields(lines, "trailer"), items);
+    return pos + taken.used;
+  }
+
+  private parseFields(lines: string[], what: "header" | "trailer"): HeaderList {
+    if (lines.length > this.maxHeaderCount) throw new ParseError(`more than ${this.maxHeaderCount} ${what} fields`);
+    const fields: HeaderList = [];
+    for (const line of lines) {
+      const first = line.charCodeAt(0);
+      if (first === 0x20 || first === 0x09) throw new ParseError(`obsolete line folding in ${what} section`);
+      const colon = line.indexOf(":");
+      const name = colon === -1 ? "" : line.slice(0, colon);
+      if (!TOKEN.test(name)) throw new ParseError(`malformed ${what} line: ${JSON.stringify(line.slice(0, 100))}`);
+      if (line.includes("\r")) throw new ParseError(`bare CR in ${what} section`);
+      fields.push([name, utf8IfValid(line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, ""))]);
+    }
+    return fields;
+  }
+}
+
+/** A request after which the connection may stop speaking HTTP/1.1, depending on the response. */
+function switchesProtocol(head: RequestHead): boolean {
+  return head.method.toUpperCase() === "CONNECT" || headerList(head.headers, "upgrade").length > 0;
+}
+
+/** All comma-separated values of a header, over every line carrying it. */
+function headerList(headers: HeaderList, name: string): string[] {
+  const out: string[] = [];
+  for (const [k, v] of headers) {
+    if (k.toLowerCase() !== name) continue;
+    for (const item of v.split(",")) {
+      const t = item.trim();
+      if (t !== "") out.push(t);
+    }
+  }
+  return out;
+}
+
+function transferCodings(headers: HeaderList): string[] {
+  return headerList(headers, "transfer-encoding").map((s) => s.toLowerCase());
+}
+
+function codingsOf(headers: HeaderList, transfer: string[]): string[] {
+  const content: string[] = [];
+  for (const [k, v] of headers) if (k.toLowerCase() === "content-encoding") content.push(...parseCodings(v));
+  return [...content, ...transfer.filter((c) => c !== "chunked" && c !== "identity")];
+}
+
+/** Content-Length; repeated equal values are accepted, anything else is an error (RFC 9112 §6.3). */
+function contentLength(headers: HeaderList): number | undefined {
+  const values = headerList(headers, "content-length");
+  if (values.length === 0) return undefined;
+  const first = values[0]!;
+  if (!/^\d{1,15}$/.test(first) || values.some((v) => v !== first)) {
+    throw new ParseError(`invalid Content-Length: ${JSON.stringify(values.join(", ").slice(0, 40))}`);
+  }
+  return Number(first);
+}
+
+function keepsAlive(version: string, headers: HeaderList): boolean {
+  const tokens = headerList(headers, "connection").map((s) => s.toLowerCase());
+  if (tokens.includes("close")) return false;
+  return version === "HTTP/1.1" || tokens.includes("keep-alive");
+}
+
+function latin1(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Header bytes are latin1 on the wire; values that are valid UTF-8 (file names, titles) read better decoded. */
+function utf8IfValid(value: string): string {
+  if (!/[\x80-\xff]/.test(value)) return value;
+  try {
+    return strictUtf8.decode(Buffer.from(value, "latin1"));
+  } catch {
+    return value;
+  }
+}

@@ -1,0 +1,184 @@
+// Server-sent events (text/event-stream) parser, per the WHATWG HTML "event stream interpretation":
+// \r\n, \n and \r line endings; "field: value" with one optional space after the colon; a line
+// without a colon is a field with an empty value; ":" lines are comments; a blank line dispatches.
+// Sans-IO: push decoded body bytes, get the events they complete.
+
+export interface SseEvent {
+  /** The "event" field, when the stream set one (browsers default it to "message"). */
+  event?: string;
+  /** Data lines joined with "\n". */
+  data: string;
+  /** Last event ID in effect when this event was dispatched (it persists across events, per the spec). */
+  id?: string;
+  /** A valid "retry" field seen in this event's block. */
+  retry?: number;
+  /** Set only by end(): the stream stopped before the blank line that would dispatch this event. */
+  incomplete?: true;
+}
+
+export interface SseParserOptions {
+  /** Longest event (field lines of one block, in characters) kept; longer ones are dropped and counted. Default 4 MiB. */
+  maxEventLength?: number;
+}
+
+const DEFAULT_MAX_EVENT_LENGTH = 4 * 1024 * 1024;
+const LINE_BREAK = /\r\n|\r|\n/g;
+
+export class SseParser {
+  private readonly decoder = new TextDecoder("utf-8"); // strips a leading BOM, keeps split code points across pushes
+  private readonly maxEventLength: number;
+  /** Text of a line still waiting for its line break. */
+  private partialLine = "";
+  /** A push ended with "\r": a "\n" opening the next push belongs to that same line break. */
+  private skipLeadingLf = false;
+  /** The current line outgrew the limit and its text was thrown away; its break must not count as a blank line. */
+  private lineDropped = false;
+  private data: string[] = [];
+  private eventType = "";
+  private lastEventId = "";
+  private retry?: number;
+  private blockLength = 0;
+  private discarding = false;
+  private _dropped = 0;
+  private _events = 0;
+
+  constructor(opts: SseParserOptions = {}) {
+    this.maxEventLength = opts.maxEventLength ?? DEFAULT_MAX_EVENT_LENGTH;
+  }
+
+  /** Events dropped because they exceeded maxEventLength. */
+  get droppedEvents(): number {
+    return this._dropped;
+  }
+
+  get eventCount(): number {
+    return this._events;
+  }
+
+  push(bytes: Uint8Array): SseEvent[] {
+    return this.feed(this.decoder.decode(bytes, { stream: true }));
+  }
+
+  /**
+   * The stream ended. Per the spec a block without its closing blank line is not dispatched;
+   * an observer still wants to see it, so it is returned marked `incomplete`.
+   */
+  end(): SseEvent[] {
+    const events = this.feed(this.decoder.decode());
+    if (this.partialLine !== "" && !this.lineDropped) this.processLine(this.partialLine);
+    this.partialLine = "";
+    this.lineDropped = false;
+    if (this.discarding) {
+      this._dropped++;
+    } else if (this.data.length > 0) {
+      const event = this.buildEvent();
+      event.incomplete = true;
+      events.push(event);
+      this._events++;
+    }
+    this.resetBlock();
+    return events;
+  }
+
+  private feed(text: string): SseEvent[] {
+    const events: SseEvent[] = [];
+    if (this.skipLeadingLf && text.length > 0) {
+      if (text.charCodeAt(0) === 0x0a) text = text.slice(1);
+      this.skipLeadingLf = false;
+    }
+    let start = 0;
+    LINE_BREAK.lastIndex = 0;
+    for (let m = LINE_BREAK.exec(text); m; m = LINE_BREAK.exec(text)) {
+      // A "\r" that ends this push may be the first half of "\r\n": treat it as the break and
+      // swallow a "\n" that opens the next push.
+      if (m[0] === "\r" && m.index === text.length - 1) this.skipLeadingLf = true;
+      const line = this.partialLine + text.slice(start, m.index);
+      this.partialLine = "";
+      start = m.index + m[0].length;
+      if (this.lineDropped) {
+        this.lineDropped = false;
+        continue;
+      }
+      const event = this.processLine(line);
+      if (event) events.push(event);
+    }
+    const rest = text.slice(start);
+    if (rest !== "") {
+      this.partialLine += rest;
+      if (this.blockLength + this.partialLine.length > this.maxEventLength) {
+        // A line that never ends must not grow without bound: drop it with its block.
+        this.discarding = true;
+        this.lineDropped = true;
+        this.partialLine = "";
+        this.data = [];
+      }
+    }
+    return events;
+  }
+
+  private processLine(line: string): SseEvent | undefined {
+    if (line === "") return this.dispatch();
+    if (this.discarding) return undefined;
+    this.blockLength += line.length + 1;
+    if (this.blockLength > this.maxEventLength) {
+      this.discarding = true;
+      this.data = [];
+      return undefined;
+    }
+    if (line.charCodeAt(0) === 0x3a) return undefined; // ":" comment
+    const colon = line.indexOf(":");
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? "" : line.slice(colon + 1);
+    if (value.charCodeAt(0) === 0x20) value = value.slice(1);
+    switch (field) {
+      case "event":
+        this.eventType = value;
+        break;
+      case "data":
+        this.data.push(value);
+        break;
+      case "id":
+        if (!value.includes("\0")) this.lastEventId = value;
+        break;
+      case "retry":
+        if (/^[0-9]+$/.test(value)) this.retry = Number(value);
+        break;
+      default:
+        break; // unknown fields are ignored
+    }
+    return undefined;
+  }
+
+  private dispatch(): SseEvent | undefined {
+    let event: SseEvent | undefined;
+    if (this.discarding) this._dropped++;
+    else if (this.data.length > 0) {
+      event = this.buildEvent();
+      this._events++;
+    }
+    this.resetBlock();
+    return event;
+  }
+
+  private buildEvent(): SseEvent {
+    const event: SseEvent = { data: this.data.join("\n") };
+    if (this.eventType !== "") event.event = this.eventType;
+    if (this.lastEventId !== "") event.id = this.lastEventId;
+    if (this.retry !== undefined) event.retry = this.retry;
+    return event;
+  }
+
+  private resetBlock(): void {
+    this.data = [];
+    this.eventType = "";
+    this.retry = undefined;
+    this.blockLength = 0;
+    this.discarding = false;
+  }
+}
+
+/** Parses a whole event-stream body at once (for bodies already fully received). */
+export function parseSse(body: Uint8Array, opts?: SseParserOptions): SseEvent[] {
+  const parser = new SseParser(opts);
+  return [...parser.push(body), ...parser.end()];
+}
