@@ -1,0 +1,135 @@
+// `oisp redirect --mode proxy`: the capture role. Listens as an explicit HTTP proxy, intercepts TLS to
+// AI hosts with the local CA, relays every byte unchanged and taps a copy to the sensor.
+import fs from "node:fs";
+import path from "node:path";
+import { loadCa } from "../ca/index.ts";
+import { processLookupForPlatform } from "../capture/process/index.ts";
+import { startProxy } from "../capture/proxy/server.ts";
+import type { TapSink } from "../capture/types.ts";
+import { dataDir as defaultDataDir } from "../config/paths.ts";
+import { readSettingsFile } from "../config/settings.ts";
+import { IpcTapClient } from "../ipc/client.ts";
+import { defaultPipePath, resolvePipePath } from "../ipc/endpoint.ts";
+import { isAiHost } from "../spec/endpoints.ts";
+import { asList, parseFlags, parseListen, parseResolve, UsageError, type FlagSpec } from "../util/args.ts";
+import { createLogger, type Logger } from "../util/log.ts";
+import { VERSION } from "../version.ts";
+import { waitForShutdown } from "./lifecycle.ts";
+
+export const redirectFlagSpec = {
+  mode: { type: "string" },
+  listen: { type: "string" },
+  port: { type: "string" },
+  "tls-mitm": { type: "boolean" },
+  "no-tls-mitm": { type: "boolean" },
+  "all-traffic": { type: "boolean" },
+  "upstream-ca": { type: "string", multiple: true },
+  resolve: { type: "string", multiple: true },
+  pipe: { type: "string" },
+  verbose: { type: "boolean", short: "v" },
+  help: { type: "boolean", short: "h" },
+} satisfies FlagSpec;
+
+export const redirectFlagsHelp = `  --listen HOST:PORT      proxy address (default 127.0.0.1:8080)
+  --all-traffic           intercept every TLS host, not only known AI endpoints
+  --upstream-ca FILE      extra trusted root(s) for upstream TLS, PEM (repeatable; corporate proxies, tests)
+  --resolve HOST:PORT:ADDR[:PORT]
+                          connect to ADDR for HOST:PORT, keeping SNI and Host (like curl; repeatable)`;
+
+export const redirectHelp = `Usage: oisp redirect --mode proxy [flags]
+
+Capture role: an explicit HTTP proxy (CONNECT for HTTPS, absolute-form for plain HTTP such as
+Ollama on localhost:11434). Captured traffic goes to \`oisp sensor\` over a local socket.
+
+  --mode proxy            capture mode (proxy: explicit HTTP proxy; windivert: Windows, later)
+  --tls-mitm              decrypt TLS to AI hosts with the local CA (otherwise metadata only)
+${redirectFlagsHelp}
+  --pipe NAME|PATH        sensor endpoint (default: the sensor's default)
+  -v, --verbose           log every connection
+  -h, --help              this help`;
+
+export interface RedirectConfig {
+  dataDir: string;
+  listen: { host: string; port: number };
+  tlsMitm: boolean;
+  allTraffic: boolean;
+  upstreamCa: string[];
+  resolve: Map<string, string>;
+  log: Logger;
+}
+
+type RedirectValues = {
+  listen?: string;
+  port?: string;
+  "tls-mitm"?: boolean;
+  "no-tls-mitm"?: boolean;
+  "all-traffic"?: boolean;
+  "upstream-ca"?: string[];
+  resolve?: string[];
+  verbose?: boolean;
+};
+
+export function redirectConfigFrom(values: RedirectValues, defaults: { tlsMitm: boolean }, dir = defaultDataDir()): RedirectConfig {
+  const settings = readSettingsFile(dir);
+  let listen = { host: "127.0.0.1", port: settings.ProxyPort ?? 8080 };
+  if (values.listen) listen = parseListen(values.listen, "--listen");
+  if (values.port) listen = { ...listen, port: parseListen(values.port, "--port").port };
+  const upstreamCa = asList(values["upstream-ca"]).map((file) => {
+    try {
+      return fs.readFileSync(file, "utf8");
+    } catch (err) {
+      throw new UsageError(`--upstream-ca: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  });
+  const tlsMitm = values["no-tls-mitm"] ? false : (values["tls-mitm"] ?? settings.EnableTlsMitm ?? defaults.tlsMitm);
+  const verbose = values.verbose ?? settings.VerboseLogging ?? false;
+  return {
+    dataDir: dir,
+    listen,
+    tlsMitm,
+    allTraffic: values["all-traffic"] ?? settings.AiEndpointFilterEnabled === false,
+    upstreamCa,
+    resolve: new Map(asList(values.resolve).map(parseResolve)),
+    log: createLogger({ verbose }),
+  };
+}
+
+/** Starts the proxy with the given tap. The CA is created on first use so `oisp up` works on a fresh machine. */
+export async function startRedirectCore(cfg: RedirectConfig, tap: TapSink) {
+  const ca = cfg.tlsMitm ? await loadCa(cfg.dataDir) : undefined;
+  const proxy = await startProxy({
+    listen: cfg.listen,
+    tlsMitm: cfg.tlsMitm,
+    allTraffic: cfg.allTraffic,
+    issuer: ca,
+    isAiHost,
+    upstreamCa: cfg.upstreamCa,
+    resolve: cfg.resolve,
+    tap,
+    lookupProcess: processLookupForPlatform(),
+    log: cfg.log,
+  });
+  return { proxy, ca };
+}
+
+export async function redirectCommand(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, redirectFlagSpec, "redirect");
+  if (values.help) {
+    console.log(redirectHelp);
+    return 0;
+  }
+  const mode = values.mode ?? "proxy";
+  if (mode !== "proxy") throw new UsageError(`--mode ${mode}: only "proxy" is available in this build`);
+  const cfg = redirectConfigFrom(values, { tlsMitm: false });
+  const pipePath = values.pipe ? resolvePipePath(values.pipe, cfg.dataDir) : defaultPipePath(cfg.dataDir);
+  const tap = new IpcTapClient({ path: pipePath, dataDir: cfg.dataDir, spoolDir: path.join(cfg.dataDir, "spool"), log: cfg.log });
+  const { proxy } = await startRedirectCore(cfg, tap);
+  cfg.log(
+    "info",
+    `oisp redirect ${VERSION}: proxy on ${proxy.address.host}:${proxy.address.port}, TLS interception ${cfg.tlsMitm ? "on" : "off (metadata only)"}, sensor at ${pipePath}`,
+  );
+  await waitForShutdown(cfg.log);
+  await proxy.close();
+  await tap.close();
+  return 0;
+}

@@ -1,0 +1,129 @@
+// `oisp sensor`: receive captured traffic, decode it into OISP events, store and export them.
+import fs from "node:fs";
+import path from "node:path";
+import { dataDir as defaultDataDir, defaultDbPath } from "../config/paths.ts";
+import { readSettingsFile, RedactionMode } from "../config/settings.ts";
+import { defaultPipePath, resolvePipePath } from "../ipc/endpoint.ts";
+import { startIpcServer } from "../ipc/server.ts";
+import { JsonlSink } from "../sinks/jsonl.ts";
+import { openStore } from "../store/index.ts";
+import { SensorPipeline, type EventOutput } from "../sensor/pipeline.ts";
+import { JsonlOutput, LiveOutput, StoreOutput } from "../sensor/outputs.ts";
+import { parseFlags, UsageError, type FlagSpec } from "../util/args.ts";
+import { createLogger, type Logger } from "../util/log.ts";
+import { VERSION } from "../version.ts";
+import { waitForShutdown } from "./lifecycle.ts";
+
+export const sensorFlagSpec = {
+  pipe: { type: "string" },
+  db: { type: "string" },
+  output: { type: "string" },
+  redaction: { type: "string" },
+  "process-filter": { type: "string", multiple: true },
+  verbose: { type: "boolean", short: "v" },
+  help: { type: "boolean", short: "h" },
+} satisfies FlagSpec;
+
+export const sensorFlagsHelp = `  --db FILE               SQLite database (default: <data dir>/oisp.db)
+  --output FILE.jsonl     also append every event to this JSONL file
+  --redaction MODE        safe (default): content replaced by hash + length, keys by prefix + fingerprint
+                          full: content kept, secrets masked; minimal: metadata only
+  --process-filter NAME   only record connections of this process name (repeatable)`;
+
+export const sensorHelp = `Usage: oisp sensor [flags]
+
+Receive traffic captured by \`oisp redirect\`, turn it into OISP events and store them.
+
+  --pipe NAME|PATH        IPC endpoint (default: ${process.platform === "win32" ? "\\\\.\\pipe\\oisp-sensor-<user>" : "<data dir>/run/oisp.sock"})
+${sensorFlagsHelp}
+  -v, --verbose           log every connection
+  -h, --help              this help`;
+
+export interface SensorConfig {
+  dataDir: string;
+  dbPath: string;
+  outputPath?: string;
+  redaction: RedactionMode;
+  processFilter: string[];
+  verbose: boolean;
+  log: Logger;
+}
+
+export interface RunningSensor {
+  pipeline: SensorPipeline;
+  storeOutput: StoreOutput;
+  live: LiveOutput;
+  store: ReturnType<typeof openStore>;
+  jsonl?: JsonlSink;
+  close(): Promise<void>;
+}
+
+type SensorValues = { db?: string; output?: string; redaction?: string; "process-filter"?: string[]; verbose?: boolean };
+
+/** Flags > settings.json > defaults. Shared with `oisp up`. */
+export function sensorConfigFrom(values: SensorValues, dir = defaultDataDir()): SensorConfig {
+  const settings = readSettingsFile(dir);
+  const redaction = values.redaction ?? settings.Redaction ?? "safe";
+  const parsed = RedactionMode.safeParse(redaction);
+  if (!parsed.success) throw new UsageError(`--redaction: expected safe, full or minimal, got "${redaction}"`);
+  const verbose = values.verbose ?? settings.VerboseLogging ?? false;
+  return {
+    dataDir: dir,
+    dbPath: path.resolve(values.db ?? settings.DatabasePath ?? defaultDbPath(dir)),
+    outputPath: values.output ?? settings.OutputPath,
+    redaction: parsed.data,
+    processFilter: values["process-filter"] ?? settings.ProcessFilter ?? [],
+    verbose,
+    log: createLogger({ verbose }),
+  };
+}
+
+/** Opens the store and outputs and builds the pipeline. The caller feeds it (IPC server or in-process proxy). */
+export function startSensorCore(cfg: SensorConfig): RunningSensor {
+  fs.mkdirSync(path.dirname(cfg.dbPath), { recursive: true, mode: 0o700 });
+  const store = openStore(cfg.dbPath);
+  const storeOutput = new StoreOutput(store, cfg.log);
+  const live = new LiveOutput();
+  const outputs: EventOutput[] = [storeOutput, live];
+  let jsonl: JsonlSink | undefined;
+  if (cfg.outputPath) {
+    jsonl = new JsonlSink(cfg.outputPath, { onError: (err: Error) => cfg.log("error", `jsonl: ${err.message}`) });
+    outputs.push(new JsonlOutput(jsonl));
+  }
+  const pipeline = new SensorPipeline({
+    redaction: cfg.redaction,
+    collectorVersion: VERSION,
+    outputs,
+    log: cfg.log,
+    processFilter: cfg.processFilter,
+  });
+  return {
+    pipeline,
+    storeOutput,
+    live,
+    store,
+    jsonl,
+    async close() {
+      storeOutput.flush();
+      jsonl?.close();
+      store.close();
+    },
+  };
+}
+
+export async function sensorCommand(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, sensorFlagSpec, "sensor");
+  if (values.help) {
+    console.log(sensorHelp);
+    return 0;
+  }
+  const cfg = sensorConfigFrom(values);
+  const sensor = startSensorCore(cfg);
+  const pipePath = values.pipe ? resolvePipePath(values.pipe, cfg.dataDir) : defaultPipePath(cfg.dataDir);
+  const ipc = await startIpcServer({ path: pipePath, dataDir: cfg.dataDir, sink: sensor.pipeline, log: cfg.log });
+  cfg.log("info", `oisp sensor ${VERSION}: listening on ${ipc.path}, database ${cfg.dbPath}, redaction ${cfg.redaction}`);
+  await waitForShutdown(cfg.log);
+  await ipc.close();
+  await sensor.close();
+  return 0;
+}

@@ -1,0 +1,86 @@
+// `oisp up`: both roles in one process, no elevation, TLS interception on by default.
+// The quick start's main job: start it, export the printed variables, run your AI tool.
+import fs from "node:fs";
+import path from "node:path";
+import tls from "node:tls";
+import { caFiles, initCa } from "../ca/index.ts";
+import { dataDir as defaultDataDir } from "../config/paths.ts";
+import { parseFlags, type FlagSpec } from "../util/args.ts";
+import { VERSION } from "../version.ts";
+import { waitForShutdown } from "./lifecycle.ts";
+import { redirectConfigFrom, redirectFlagsHelp, redirectFlagSpec, startRedirectCore } from "./redirect.ts";
+import { sensorConfigFrom, sensorFlagSpec, sensorFlagsHelp, startSensorCore } from "./sensor.ts";
+
+const { pipe: _pipe, mode: _mode, port: _port, ...proxyFlags } = redirectFlagSpec;
+export const upFlagSpec = { ...sensorFlagSpec, ...proxyFlags } satisfies FlagSpec;
+
+export const upHelp = `Usage: oisp up [flags]
+
+Run the proxy and the sensor in one process (no elevation needed). Creates the local CA on first
+run, then prints the environment variables that send your tools through it.
+
+  --no-tls-mitm           record connection metadata only, never decrypt
+${redirectFlagsHelp}
+${sensorFlagsHelp}
+  -v, --verbose           log every connection
+  -h, --help              this help`;
+
+export async function upCommand(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, upFlagSpec, "up");
+  if (values.help) {
+    console.log(upHelp);
+    return 0;
+  }
+  const dir = defaultDataDir();
+  const sensorCfg = sensorConfigFrom(values, dir);
+  const redirectCfg = redirectConfigFrom(values, { tlsMitm: true }, dir);
+  if (redirectCfg.tlsMitm) {
+    const { created, files } = await initCa(dir);
+    if (created) sensorCfg.log("info", `created local CA ${files.certPath}`);
+  }
+  const sensor = startSensorCore(sensorCfg);
+  let proxy;
+  try {
+    ({ proxy } = await startRedirectCore(redirectCfg, sensor.pipeline));
+  } catch (err) {
+    await sensor.close();
+    throw err;
+  }
+  const proxyUrl = `http://${formatHost(proxy.address.host)}:${proxy.address.port}`;
+  console.log(`oisp ${VERSION} is capturing. Database: ${sensorCfg.dbPath}, redaction: ${sensorCfg.redaction}.`);
+  console.log(envLines(proxyUrl, redirectCfg.tlsMitm ? writeTrustBundle(dir) : undefined));
+  await waitForShutdown(sensorCfg.log);
+  await proxy.close();
+  await sensor.close();
+  return 0;
+}
+
+/**
+ * SSL_CERT_FILE and REQUESTS_CA_BUNDLE replace a client's whole trust store, so they must point at a bundle
+ * holding the public roots AND our CA, or every host we do not intercept would fail verification.
+ */
+function writeTrustBundle(dir: string): { caPath: string; bundlePath: string } {
+  const { certPath } = caFiles(dir);
+  const bundlePath = path.join(path.dirname(certPath), "ca-bundle.pem");
+  const roots = tls.rootCertificates.join("\n");
+  fs.writeFileSync(bundlePath, `${roots}\n${fs.readFileSync(certPath, "utf8")}`, { mode: 0o644 });
+  return { caPath: certPath, bundlePath };
+}
+
+function envLines(proxyUrl: string, trust?: { caPath: string; bundlePath: string }): string {
+  const vars: Array<[string, string]> = [["HTTPS_PROXY", proxyUrl]];
+  if (trust) {
+    vars.push(["NODE_EXTRA_CA_CERTS", trust.caPath], ["SSL_CERT_FILE", trust.bundlePath], ["REQUESTS_CA_BUNDLE", trust.bundlePath]);
+  }
+  const lines =
+    process.platform === "win32"
+      ? vars.map(([k, v]) => `$env:${k}="${v}"`)
+      : vars.map(([k, v]) => `export ${k}=${v}`);
+  const where = process.platform === "win32" ? "In PowerShell, run:" : "In the shell that runs your AI tool:";
+  const plain = `For plain-HTTP local models (Ollama, LM Studio) also set HTTP_PROXY=${proxyUrl}.`;
+  return `\n${where}\n  ${lines.join("\n  ")}\n\n${plain}\nPress Ctrl+C to stop.`;
+}
+
+function formatHost(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}

@@ -1,0 +1,191 @@
+// The sensor's spine: tapped connection bytes in, redacted OISP events out.
+// capture frames → HTTP decoder per connection → provider parser → event builders → redaction → outputs.
+// Runs in the sensor (unprivileged): this is where untrusted bytes get parsed.
+import type { ConnMeta, Direction, TapSink } from "../capture/types.ts";
+import { HttpConnectionDecoder, type ConnectionOutput } from "../decode/connection.ts";
+import { parseAiRequest, parseAiResponse } from "../decode/providers/index.ts";
+import type { ParsedAiRequest } from "../decode/providers/types.ts";
+import type { HttpExchange } from "../decode/types.ts";
+import { matchEndpoint, type EndpointMatch } from "../spec/endpoints.ts";
+import {
+  buildAiRequest,
+  buildAiResponse,
+  buildNetworkConnect,
+  buildToolCalls,
+  hostInfo,
+  redactEvent,
+  type ConnContext,
+  type OispEvent,
+  type RedactionMode,
+} from "../events/index.ts";
+import type { Logger } from "../util/log.ts";
+
+export interface EventOutput {
+  /** Receives each batch of redacted events. Must not throw; failures are the output's to count. */
+  write(events: OispEvent[]): void;
+}
+
+export interface PipelineOptions {
+  redaction: RedactionMode;
+  collectorVersion: string;
+  outputs: EventOutput[];
+  log: Logger;
+  /** Connections tracked at once; more are relayed by the redirector but not decoded here (counted). */
+  maxConnections?: number;
+  maxBodyBytes?: number;
+  /** Only decode connections of these process names (case-insensitive, ".exe" optional). Empty = all. */
+  processFilter?: string[];
+}
+
+interface TrackedConnection {
+  ctx: ConnContext;
+  match?: EndpointMatch;
+  decoder?: HttpConnectionDecoder;
+  /** Requests seen, by exchange seq, waiting for their response. */
+  pending: Map<number, { parsed: ParsedAiRequest; event: OispEvent }>;
+}
+
+export interface PipelineStats {
+  connections: number;
+  activeConnections: number;
+  events: number;
+  aiRequests: number;
+  aiResponses: number;
+  protocolErrors: number;
+  droppedConnections: number;
+  filteredConnections: number;
+  internalErrors: number;
+}
+
+export class SensorPipeline implements TapSink {
+  private readonly conns = new Map<string, TrackedConnection>();
+  private readonly host = hostInfo();
+  private readonly counters: Omit<PipelineStats, "activeConnections"> = {
+    connections: 0,
+    events: 0,
+    aiRequests: 0,
+    aiResponses: 0,
+    protocolErrors: 0,
+    droppedConnections: 0,
+    filteredConnections: 0,
+    internalErrors: 0,
+  };
+  private readonly processFilter: Set<string>;
+
+  constructor(private readonly opts: PipelineOptions) {
+    this.processFilter = new Set((opts.processFilter ?? []).map(normalizeProcessName));
+  }
+
+  open(meta: ConnMeta): void {
+    this.guard(() => {
+      this.counters.connections++;
+      if (!this.passesProcessFilter(meta)) {
+        this.counters.filteredConnections++;
+        return;
+      }
+      if (this.conns.size >= (this.opts.maxConnections ?? 20_000)) {
+        this.counters.droppedConnections++;
+        this.opts.log("warn", `sensor: connection limit reached, not decoding ${meta.host}`);
+        return;
+      }
+      const ctx: ConnContext = { meta, collectorVersion: this.opts.collectorVersion, host: this.host };
+      const match = matchEndpoint(meta.host, meta.server.port);
+      const decoder =
+        meta.mode === "passthrough" ? undefined : new HttpConnectionDecoder(meta.connId, { maxBodyBytes: this.opts.maxBodyBytes });
+      this.conns.set(meta.connId, { ctx, match, decoder, pending: new Map() });
+      // Connections to AI hosts (and every failed or passed-through one) are worth a network.connect;
+      // blind relays of unrelated hosts in --all-traffic-less mode are not recorded at all.
+      if (match || meta.upstreamError || meta.mode !== "passthrough") this.emit([buildNetworkConnect(ctx)]);
+    });
+  }
+
+  data(connId: string, dir: Direction, bytes: Uint8Array, ts: number): void {
+    this.guard(() => {
+      const conn = this.conns.get(connId);
+      if (!conn?.decoder) return;
+      this.handle(conn, conn.decoder.push(dir, bytes, ts));
+    });
+  }
+
+  close(connId: string, ts: number, error?: string): void {
+    this.guard(() => {
+      const conn = this.conns.get(connId);
+      if (!conn) return;
+      this.conns.delete(connId);
+      if (conn.decoder) this.handle(conn, conn.decoder.close(ts, error));
+    });
+  }
+
+  stats(): PipelineStats {
+    return { ...this.counters, activeConnections: this.conns.size };
+  }
+
+  private handle(conn: TrackedConnection, outputs: ConnectionOutput[]): void {
+    for (const out of outputs) {
+      switch (out.kind) {
+        case "request":
+          this.onRequest(conn, out.exchange);
+          break;
+        case "exchange":
+        case "upgrade":
+          this.onExchange(conn, out.exchange);
+          break;
+        case "protocol-error":
+          this.counters.protocolErrors++;
+          this.opts.log("debug", `sensor: ${conn.ctx.meta.host}: not decodable (${out.dir}): ${out.message}`);
+          break;
+      }
+    }
+  }
+
+  private onRequest(conn: TrackedConnection, ex: HttpExchange): void {
+    if (!conn.match || conn.pending.has(ex.seq)) return;
+    const parsed = parseAiRequest(ex.request, conn.match);
+    if (!parsed) return;
+    const event = buildAiRequest(conn.ctx, ex, parsed);
+    conn.pending.set(ex.seq, { parsed, event });
+    this.counters.aiRequests++;
+    this.emit([event]);
+  }
+
+  private onExchange(conn: TrackedConnection, ex: HttpExchange): void {
+    // A request the decoder reports only together with its end (e.g. connection closed early).
+    if (!conn.pending.has(ex.seq)) this.onRequest(conn, ex);
+    const pending = conn.pending.get(ex.seq);
+    if (!pending) return;
+    conn.pending.delete(ex.seq);
+    const res = ex.response;
+    const parsedRes = res
+      ? parseAiResponse(pending.parsed, res)
+      : { statusCode: 0, success: false, toolCalls: [], error: { type: "no_response", message: ex.error ?? "no response" } };
+    const response = buildAiResponse(conn.ctx, ex, pending.parsed, parsedRes, pending.event);
+    this.counters.aiResponses++;
+    this.emit([response, ...buildToolCalls(conn.ctx, parsedRes, response)]);
+  }
+
+  private emit(events: OispEvent[]): void {
+    const redacted = events.map((e) => redactEvent(e, this.opts.redaction));
+    this.counters.events += redacted.length;
+    for (const output of this.opts.outputs) output.write(redacted);
+  }
+
+  private passesProcessFilter(meta: ConnMeta): boolean {
+    if (this.processFilter.size === 0) return true;
+    const name = meta.process?.name;
+    return name !== undefined && this.processFilter.has(normalizeProcessName(name));
+  }
+
+  /** A bug in decoding must never reach the relay: count it, say it once per kind, carry on. */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.counters.internalErrors++;
+      this.opts.log("error", `sensor: internal error while decoding: ${(err as Error).stack ?? err}`);
+    }
+  }
+}
+
+function normalizeProcessName(name: string): string {
+  return name.toLowerCase().replace(/\.exe$/, "");
+}

@@ -1,0 +1,400 @@
+// Read-only aggregate queries for the dashboard. The web server opens its own read-only connection
+// (WAL lets it read while the sensor writes) so nothing it does can ever modify the store.
+// Every list is bounded by a LIMIT; every filter value is a bound parameter, never spliced into SQL.
+import { Database, type SQLQueryBindings } from "bun:sqlite";
+
+export interface WebFilter {
+  provider?: string;
+  model?: string;
+  process?: string;
+  type?: string;
+  /** ok: success = 1, error: success = 0. */
+  status?: "ok" | "error";
+  sinceMs?: number;
+  untilMs?: number;
+  /** Free text, matched in the stored JSON of full-capture events only. */
+  text?: string;
+}
+
+/** Keyset position: (ts_ms, event_id) of the last row shown. */
+export interface Cursor {
+  tsMs: number;
+  eventId: string;
+}
+
+export interface TimelineRow {
+  rowid: number;
+  event_id: string;
+  ts: string;
+  ts_ms: number;
+  event_type: string;
+  provider: string | null;
+  model: string | null;
+  pid: number | null;
+  process_name: string | null;
+  request_id: string | null;
+  success: number | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  cost_usd: number | null;
+  completeness: string | null;
+  latency_ms: number | null;
+  status_code: number | null;
+}
+
+export interface EventRecord extends TimelineRow {
+  conn_id: string | null;
+  json: string;
+}
+
+export interface TimelinePage {
+  rows: TimelineRow[];
+  /** Cursor for the next (older) page, when there is one. */
+  next?: Cursor;
+}
+
+export interface GroupTotals {
+  events: number;
+  requests: number;
+  errors: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  last_ms: number;
+}
+
+export interface ProviderUsage extends GroupTotals {
+  provider: string;
+}
+export interface ModelUsage extends GroupTotals {
+  provider: string | null;
+  model: string;
+}
+export interface AppUsage extends GroupTotals {
+  process_name: string;
+  pids: number;
+}
+export interface AccountUsage {
+  provider: string | null;
+  key_prefix: string | null;
+  key_hash: string | null;
+  auth_type: string | null;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  apps: string | null;
+  last_ms: number;
+}
+
+export interface ProcessProviderRow {
+  pid: number;
+  process_name: string | null;
+  provider: string | null;
+  events: number;
+  requests: number;
+  cost_usd: number;
+  last_ms: number;
+  ppid: number | null;
+  exe: string | null;
+  /** process.parent.name when the capture knew it. */
+  parent_name: string | null;
+}
+
+export type UsageDimension = "provider" | "model";
+export interface UsageBucket {
+  bucket_ms: number;
+  series: string;
+  requests: number;
+  tokens: number;
+  cost_usd: number;
+}
+
+export type DistinctColumn = "provider" | "model" | "process_name" | "event_type";
+
+const MAX_PAGE = 500;
+const MAX_DISTINCT = 300;
+const MAX_GROUPS = 500;
+const MAX_TEXT = 200;
+/** Below this many matches, reading a filter's own index and sorting beats walking the time index. */
+const SELECTIVE_ROWS = 20_000;
+
+const ROW_COLUMNS = `rowid, event_id, ts, ts_ms, event_type, provider, model, pid, process_name, request_id, success,
+  input_tokens, output_tokens, cost_usd, completeness,
+  json_extract(json, '$.data.latency_ms') AS latency_ms, json_extract(json, '$.data.status_code') AS status_code`;
+
+interface Where {
+  sql: string;
+  params: SQLQueryBindings[];
+}
+
+type EqColumn = "provider" | "model" | "process_name" | "event_type";
+
+function eqFilters(f: WebFilter): Array<[EqColumn, string]> {
+  const out: Array<[EqColumn, string]> = [];
+  if (f.provider) out.push(["provider", f.provider]);
+  if (f.model) out.push(["model", f.model]);
+  if (f.process) out.push(["process_name", f.process]);
+  if (f.type) out.push(["event_type", f.type]);
+  return out;
+}
+
+/**
+ * WHERE clause for a filter; `extra` conditions are ANDed in. `indexable` limits which equality columns
+ * the planner may use an index for (the others are written `+column`, which SQLite never indexes).
+ */
+export function filterWhere(f: WebFilter, extra: Where[] = [], indexable?: ReadonlySet<EqColumn>): Where {
+  const parts: string[] = [];
+  const params: SQLQueryBindings[] = [];
+  const eq = (column: EqColumn, value: string | undefined) => {
+    if (value === undefined || value === "") return;
+    parts.push(`${indexable && !indexable.has(column) ? "+" : ""}${column} = ?`);
+    params.push(value);
+  };
+  eq("provider", f.provider);
+  eq("model", f.model);
+  eq("process_name", f.process);
+  eq("event_type", f.type);
+  if (f.status === "ok") parts.push("success = 1");
+  if (f.status === "error") parts.push("success = 0");
+  if (f.sinceMs !== undefined) {
+    parts.push("ts_ms >= ?");
+    params.push(f.sinceMs);
+  }
+  if (f.untilMs !== undefined) {
+    parts.push("ts_ms < ?");
+    params.push(f.untilMs);
+  }
+  if (f.text) {
+    // Search the text as it is stored: JSON-escaped (quotes, backslashes, newlines), LIKE-escaped.
+    // Only full-capture events hold content worth searching; redacted ones hold hashes.
+    const jsonForm = JSON.stringify(f.text.slice(0, MAX_TEXT)).slice(1, -1);
+    parts.push(`completeness = 'full' AND json LIKE ? ESCAPE '\\'`);
+    params.push(`%${jsonForm.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
+  }
+  for (const e of extra) {
+    parts.push(e.sql);
+    params.push(...e.params);
+  }
+  return { sql: parts.length ? `WHERE ${parts.map((p) => `(${p})`).join(" AND ")}` : "", params };
+}
+
+function clampLimit(limit: number | undefined, fallback: number, max: number): number {
+  if (limit === undefined || !Number.isFinite(limit)) return fallback;
+  return Math.min(Math.max(1, Math.floor(limit)), max);
+}
+
+export type WebQueries = ReturnType<typeof openWebQueries>;
+
+/** Opens `path` read-only. Throws (with the path) when the file cannot be opened. */
+export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = {}) {
+  const db = new Database(path, { readonly: true });
+  db.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 2000))}`);
+
+  const all = <T>(sql: string, params: SQLQueryBindings[]): T[] => db.query<T, SQLQueryBindings[]>(sql).all(...params);
+  const one = <T>(sql: string, params: SQLQueryBindings[]): T | null => db.query<T, SQLQueryBindings[]>(sql).get(...params);
+
+  /**
+   * Which equality filter (if any) should drive the timeline query. A rare value (few rows) is best read
+   * through its own index and sorted; a common one is best found by walking ts_ms newest-first until the
+   * page is full, which SQLite does not know without statistics. Counting is capped, so this stays cheap.
+   */
+  const drivingIndex = (f: WebFilter): ReadonlySet<EqColumn> => {
+    let best: { column: EqColumn; n: number } | undefined;
+    for (const [column, value] of eqFilters(f)) {
+      const n = one<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM events WHERE ${column} = ? LIMIT ?)`, [value, SELECTIVE_ROWS + 1])?.n ?? 0;
+      if (!best || n < best.n) best = { column, n };
+    }
+    return new Set(best && best.n <= SELECTIVE_ROWS ? [best.column] : []);
+  };
+
+  /** Highest rowid: the live view's "seen up to here" mark. */
+  const lastRowid = (): number => one<{ m: number | null }>("SELECT max(rowid) AS m FROM events", [])?.m ?? 0;
+
+  return {
+    /** Newest first, keyset-paged by (ts_ms, event_id) so deep pages cost the same as the first. */
+    timeline(filter: WebFilter, opts: { before?: Cursor; limit?: number } = {}): TimelinePage {
+      const limit = clampLimit(opts.limit, 50, MAX_PAGE);
+      // "ts_ms <= ?" first gives SQLite a plain range on the ts_ms index; the OR breaks ties within one ms.
+      const extra: Where[] = opts.before
+        ? [{ sql: "ts_ms <= ? AND (ts_ms < ? OR event_id < ?)", params: [opts.before.tsMs, opts.before.tsMs, opts.before.eventId] }]
+        : [];
+      const where = filterWhere(filter, extra, drivingIndex(filter));
+      const rows = all<TimelineRow>(`SELECT ${ROW_COLUMNS} FROM events ${where.sql} ORDER BY ts_ms DESC, event_id DESC LIMIT ?`, [
+        ...where.params,
+        limit + 1,
+      ]);
+      const more = rows.length > limit;
+      if (more) rows.length = limit;
+      const last = rows[rows.length - 1];
+      return { rows, next: more && last ? { tsMs: last.ts_ms, eventId: last.event_id } : undefined };
+    },
+
+    /** Events stored after `afterRowid` (arrival order, not ts order): what the live view prepends. */
+    arrivedAfter(filter: WebFilter, afterRowid: number, limit = 200): TimelineRow[] {
+      const where = filterWhere(filter, [{ sql: "rowid > ?", params: [afterRowid] }]);
+      return all<TimelineRow>(`SELECT ${ROW_COLUMNS} FROM events ${where.sql} ORDER BY rowid DESC LIMIT ?`, [
+        ...where.params,
+        clampLimit(limit, 200, MAX_PAGE),
+      ]);
+    },
+
+    lastRowid,
+
+    /** Changes whenever another connection commits (SQLite PRAGMA data_version): cheap change detection. */
+    dataVersion(): number {
+      return one<{ data_version: number }>("PRAGMA data_version", [])?.data_version ?? 0;
+    },
+
+    event(eventId: string): EventRecord | null {
+      return one<EventRecord>(`SELECT ${ROW_COLUMNS}, conn_id, json FROM events WHERE event_id = ?`, [eventId]);
+    },
+
+    /** Events sharing a request id, plus the ids named in related_events (both directions where indexed). */
+    related(requestId: string | null, eventIds: string[], limit = 100): TimelineRow[] {
+      const ids = eventIds.slice(0, 50);
+      const conds: string[] = [];
+      const params: SQLQueryBindings[] = [];
+      if (requestId) {
+        conds.push("request_id = ?");
+        params.push(requestId);
+      }
+      if (ids.length) {
+        conds.push(`event_id IN (${ids.map(() => "?").join(",")})`);
+        params.push(...ids);
+      }
+      if (!conds.length) return [];
+      return all<TimelineRow>(`SELECT ${ROW_COLUMNS} FROM events WHERE ${conds.join(" OR ")} ORDER BY ts_ms, event_id LIMIT ?`, [
+        ...params,
+        clampLimit(limit, 100, MAX_PAGE),
+      ]);
+    },
+
+    /**
+     * Distinct values of an indexed column by skipping through the index (one seek per value),
+     * so the filter lists cost nothing on a million rows.
+     */
+    distinct(column: DistinctColumn): string[] {
+      const rows = all<{ v: string }>(
+        `WITH RECURSIVE d(v, n) AS (
+           SELECT (SELECT min(${column}) FROM events), 0
+           UNION ALL
+           SELECT (SELECT min(${column}) FROM events WHERE ${column} > d.v), n + 1 FROM d WHERE d.v IS NOT NULL AND n < ?
+         ) SELECT v FROM d WHERE v IS NOT NULL`,
+        [MAX_DISTINCT],
+      );
+      return rows.map((r) => r.v);
+    },
+
+    providers(sinceMs?: number): ProviderUsage[] {
+      return grouped<ProviderUsage>("provider", "provider IS NOT NULL", sinceMs);
+    },
+
+    models(sinceMs?: number): ModelUsage[] {
+      return grouped<ModelUsage>("provider, model", "model IS NOT NULL", sinceMs);
+    },
+
+    apps(sinceMs?: number): AppUsage[] {
+      return grouped<AppUsage>("process_name", "process_name IS NOT NULL", sinceMs, ", count(DISTINCT pid) AS pids");
+    },
+
+    /** Credentials seen on requests (prefix + fingerprint, never the key), with the usage of their responses. */
+    accounts(sinceMs?: number): AccountUsage[] {
+      const since = sinceMs ?? 0;
+      return all<AccountUsage>(
+        `WITH q AS (
+           SELECT request_id, provider, process_name, ts_ms,
+             json_extract(json, '$.data.auth.key_prefix') AS key_prefix,
+             json_extract(json, '$.data.auth.key_hash') AS key_hash,
+             json_extract(json, '$.data.auth.type') AS auth_type
+           FROM events WHERE event_type = 'ai.request' AND ts_ms >= ?
+         )
+         SELECT q.provider, q.key_prefix, q.key_hash, max(q.auth_type) AS auth_type, count(*) AS requests,
+           coalesce(sum(r.input_tokens), 0) AS input_tokens, coalesce(sum(r.output_tokens), 0) AS output_tokens,
+           coalesce(sum(r.cost_usd), 0) AS cost_usd, group_concat(DISTINCT q.process_name) AS apps, max(q.ts_ms) AS last_ms
+         FROM q LEFT JOIN events r ON r.request_id = q.request_id AND r.event_type = 'ai.response' AND q.request_id IS NOT NULL
+         GROUP BY q.provider, q.key_prefix, q.key_hash ORDER BY requests DESC LIMIT ?`,
+        [since, MAX_GROUPS],
+      );
+    },
+
+    /** One row per (pid, process, provider); ppid and exe come from the newest event of the group. */
+    processes(sinceMs?: number): ProcessProviderRow[] {
+      const groups = all<Omit<ProcessProviderRow, "ppid" | "exe" | "parent_name"> & { sample: number }>(
+        `SELECT pid, process_name, provider, count(*) AS events, sum(event_type = 'ai.request') AS requests,
+           coalesce(sum(cost_usd), 0) AS cost_usd, max(ts_ms) AS last_ms, max(rowid) AS sample
+         FROM events WHERE pid IS NOT NULL AND ts_ms >= ?
+         GROUP BY pid, process_name, provider ORDER BY last_ms DESC LIMIT ?`,
+        [sinceMs ?? 0, MAX_GROUPS],
+      );
+      const detail = db.query<{ ppid: unknown; exe: unknown; parent_name: unknown }, [number]>(
+        `SELECT json_extract(json, '$.process.ppid') AS ppid, json_extract(json, '$.process.exe') AS exe,
+           json_extract(json, '$.process.parent.name') AS parent_name FROM events WHERE rowid = ?`,
+      );
+      return groups.map(({ sample, ...g }) => {
+        const d = detail.get(sample);
+        return {
+          ...g,
+          ppid: typeof d?.ppid === "number" ? d.ppid : null,
+          exe: typeof d?.exe === "string" ? d.exe : null,
+          parent_name: typeof d?.parent_name === "string" ? d.parent_name : null,
+        };
+      });
+    },
+
+    /**
+     * Requests, tokens and cost per time bucket and series. Buckets are aligned to local time
+     * (offsetMs = the server's UTC offset) so days start at local midnight.
+     */
+    usage(dimension: UsageDimension, bucketMs: number, sinceMs: number, offsetMs = 0): UsageBucket[] {
+      const column = dimension === "model" ? "model" : "provider";
+      return all<UsageBucket>(
+        `SELECT ((ts_ms + ?) / ?) * ? - ? AS bucket_ms, ${column} AS series,
+           sum(event_type = 'ai.request') AS requests,
+           coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens,
+           coalesce(sum(cost_usd), 0) AS cost_usd
+         FROM events WHERE ts_ms >= ? AND ${column} IS NOT NULL
+         GROUP BY bucket_ms, series ORDER BY bucket_ms LIMIT 20000`,
+        [offsetMs, bucketMs, bucketMs, offsetMs, sinceMs],
+      );
+    },
+
+    /**
+     * Streams every event matching the filter, oldest first, in keyset chunks of `chunk` rows: each chunk
+     * is its own short read, so a slow download never pins a read transaction (and the WAL) open.
+     * Events stored after the export started are not included.
+     */
+    *exportChunks(filter: WebFilter, chunk = 500): Generator<EventRecord[]> {
+      const upTo = lastRowid();
+      const indexable = drivingIndex(filter);
+      let after: Cursor | undefined;
+      for (;;) {
+        const extra: Where[] = [{ sql: "rowid <= ?", params: [upTo] }];
+        if (after) extra.push({ sql: "ts_ms >= ? AND (ts_ms > ? OR event_id > ?)", params: [after.tsMs, after.tsMs, after.eventId] });
+        const where = filterWhere(filter, extra, indexable);
+        const rows = all<EventRecord>(`SELECT ${ROW_COLUMNS}, conn_id, json FROM events ${where.sql} ORDER BY ts_ms, event_id LIMIT ?`, [
+          ...where.params,
+          chunk,
+        ]);
+        if (rows.length) yield rows;
+        if (rows.length < chunk) return;
+        const last = rows[rows.length - 1]!;
+        after = { tsMs: last.ts_ms, eventId: last.event_id };
+      }
+    },
+
+    close(): void {
+      db.close();
+    },
+  };
+
+  function grouped<T>(groupBy: string, notNull: string, sinceMs: number | undefined, extraColumns = ""): T[] {
+    return all<T>(
+      `SELECT ${groupBy}, count(*) AS events, sum(event_type = 'ai.request') AS requests, coalesce(sum(success = 0), 0) AS errors,
+         coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
+         coalesce(sum(cost_usd), 0) AS cost_usd, max(ts_ms) AS last_ms${extraColumns}
+       FROM events WHERE ${notNull} AND ts_ms >= ? GROUP BY ${groupBy} ORDER BY requests DESC, events DESC LIMIT ?`,
+      [sinceMs ?? 0, MAX_GROUPS],
+    );
+  }
+}

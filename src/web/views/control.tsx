@@ -1,0 +1,208 @@
+// Control: capture status, local CA (install / remove), settings.json editor, export.
+import type { FilterForm } from "../filters.ts";
+import type { FieldSpec, FormValues } from "../settings-form.ts";
+import { CSRF_FIELD } from "../security.ts";
+import { Panel } from "./components.tsx";
+import { Layout, type PageContext } from "./layout.tsx";
+import { FilterFields, type FilterOptions } from "./timeline.tsx";
+
+function display(v: unknown): string {
+  if (v === undefined || v === null) return "";
+  if (typeof v === "string") return v;
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  return JSON.stringify(v);
+}
+
+export function KeyValues(props: { values: Record<string, unknown> }) {
+  const entries = Object.entries(props.values);
+  if (!entries.length) return <span class="dim">nothing reported</span>;
+  return (
+    <table class="kv">
+      <tbody>
+        {entries.map(([k, v]) => (
+          <tr>
+            <th>{k}</th>
+            <td class="mono">{display(v)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+export interface ActionResult {
+  ok: boolean;
+  message: string;
+}
+
+export function CaSection(props: { ctx: PageContext; status: Record<string, unknown> | { error: string }; result?: ActionResult }) {
+  return (
+    <section class="panel" id="ca">
+      <header>
+        <h2>Local certificate authority</h2>
+      </header>
+      <div class="panel-body">
+        {props.result ? <p class={`notice ${props.result.ok ? "ok" : "error"}`}>{props.result.message}</p> : null}
+        <KeyValues values={props.status} />
+        <div class="actions">
+          <form method="post" action="/control/ca/install" hx-post="/control/ca/install" hx-target="#ca" hx-swap="outerHTML">
+            <input type="hidden" name={CSRF_FIELD} value={props.ctx.csrf} />
+            <button type="submit" class="primary">
+              Install in trust store
+            </button>
+          </form>
+          <form method="post" action="/control/ca/uninstall" hx-post="/control/ca/uninstall" hx-target="#ca" hx-swap="outerHTML">
+            <input type="hidden" name={CSRF_FIELD} value={props.ctx.csrf} />
+            <button type="submit" class="danger">
+              Remove from trust store
+            </button>
+          </form>
+        </div>
+      </div>
+    </section>
+  );
+}
+
+function FieldInput(props: { f: FieldSpec; value: string }) {
+  const { f, value } = props;
+  const id = `setting-${f.key}`;
+  switch (f.kind) {
+    case "boolean":
+      return (
+        <select id={id} name={f.key}>
+          <option value="">default</option>
+          <option value="true" selected={value === "true"}>
+            true
+          </option>
+          <option value="false" selected={value === "false"}>
+            false
+          </option>
+          {value !== "" && value !== "true" && value !== "false" ? (
+            <option value={value} selected>
+              {value}
+            </option>
+          ) : null}
+        </select>
+      );
+    case "enum":
+      return (
+        <select id={id} name={f.key}>
+          <option value="">default</option>
+          {[...(f.options ?? []), ...(value && !(f.options ?? []).includes(value) ? [value] : [])].map((o) => (
+            <option value={o} selected={o === value}>
+              {o}
+            </option>
+          ))}
+        </select>
+      );
+    case "list":
+      return <textarea id={id} name={f.key} placeholder="one per line">{value}</textarea>;
+    case "number":
+      // type=text, not number: the browser would silently drop "abc" instead of letting us explain.
+      return <input id={id} name={f.key} type="text" inputmode="numeric" value={value} placeholder={f.min !== undefined ? `${f.min}–${f.max ?? ""}` : ""} />;
+    default:
+      return <input id={id} name={f.key} type="text" value={value} />;
+  }
+}
+
+export interface SettingsSectionProps {
+  ctx: PageContext;
+  fields: FieldSpec[];
+  values: FormValues;
+  errors: Record<string, string[]>;
+  /** settings.json path, shown so users know what they edit. */
+  path: string;
+  saved?: boolean;
+  /** The file on disk could not be read (broken JSON...): shown, and saving replaces it. */
+  loadError?: string;
+}
+
+export function SettingsSection(props: SettingsSectionProps) {
+  const rootErrors = props.errors[""] ?? [];
+  const invalid = Object.keys(props.errors).length > 0;
+  return (
+    <section class="panel" id="settings">
+      <header>
+        <h2>Settings</h2>
+        <span class="spacer"></span>
+        <span class="dim mono">{props.path}</span>
+      </header>
+      <div class="panel-body">
+        {props.saved ? <p class="notice ok">Saved. Restart oisp for the new settings to take effect.</p> : null}
+        {invalid ? <p class="notice error">Not saved: fix the fields marked below.</p> : null}
+        {props.loadError ? <p class="notice error">The current file could not be read: {props.loadError}. Saving replaces it.</p> : null}
+        {rootErrors.map((e) => (
+          <p class="notice error">{e}</p>
+        ))}
+        <form method="post" action="/control/settings" hx-post="/control/settings" hx-target="#settings" hx-swap="outerHTML">
+          <input type="hidden" name={CSRF_FIELD} value={props.ctx.csrf} />
+          {props.fields.map((f) => {
+            const errs = props.errors[f.key] ?? [];
+            return (
+              <div class={errs.length ? "field invalid" : "field"} data-field={f.key}>
+                <label for={`setting-${f.key}`}>{f.key}</label>
+                <FieldInput f={f} value={props.values[f.key] ?? ""} />
+                {f.description ? <span class="help">{f.description}</span> : null}
+                {errs.map((e) => (
+                  <span class="field-error" role="alert">
+                    {e}
+                  </span>
+                ))}
+              </div>
+            );
+          })}
+          <div class="actions">
+            <button type="submit" class="primary">
+              Save settings
+            </button>
+            <span class="dim">Empty fields use the default.</span>
+          </div>
+        </form>
+      </div>
+    </section>
+  );
+}
+
+export interface ControlProps {
+  ctx: PageContext;
+  capture: Record<string, unknown>;
+  ca: Record<string, unknown> | { error: string };
+  settings: Omit<SettingsSectionProps, "ctx">;
+  exportForm: FilterForm;
+  options: FilterOptions;
+}
+
+export function ControlPage(props: ControlProps) {
+  return (
+    <Layout ctx={props.ctx} title="Control" active="control">
+      <div class="page-head">
+        <h1>Control</h1>
+      </div>
+      <div class="cols">
+        <div>
+          <Panel title="Capture">
+            <div class="panel-body">
+              <KeyValues values={props.capture} />
+            </div>
+          </Panel>
+          <CaSection ctx={props.ctx} status={props.ca} />
+          <Panel title="Export events">
+            <form class="filters" method="get" action="/export/events.jsonl">
+              <FilterFields form={props.exportForm} options={props.options} />
+              <div class="actions">
+                <button type="submit" class="primary">
+                  Download JSONL
+                </button>
+                <button type="submit" formaction="/export/events.csv">
+                  Download CSV
+                </button>
+                <span class="dim">streamed, oldest first</span>
+              </div>
+            </form>
+          </Panel>
+        </div>
+        <SettingsSection ctx={props.ctx} {...props.settings} />
+      </div>
+    </Layout>
+  );
+}

@@ -1,0 +1,260 @@
+// The dashboard's read queries against a real store filled with realistic OISP events.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { buildProcessTree, flattenTree } from "../../src/web/process-tree.ts";
+import { aiExchange, iso, PROCESSES, sampleTraffic, type FixtureEvent } from "../support/event-fixtures.ts";
+import { webHarness, type WebHarness } from "../support/web-harness.ts";
+
+const NOW = Date.UTC(2025, 5, 15, 12, 0, 0);
+const HOUR = 3_600_000;
+
+function byTsDesc(events: FixtureEvent[]): string[] {
+  return events
+    .map((e) => ({ id: e.event_id, ts: Date.parse(e.ts) }))
+    .sort((a, b) => b.ts - a.ts || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+    .map((e) => e.id);
+}
+
+describe("timeline filters", () => {
+  let h: WebHarness;
+  const events: FixtureEvent[] = [];
+  beforeAll(() => {
+    events.push(...sampleTraffic(NOW, 30, 48));
+    events.push(
+      ...aiExchange({ tsMs: NOW - 5 * 60_000, provider: "anthropic", process: PROCESSES.node, prompt: 'please find the "purple elephant" 100%_done' }),
+      ...aiExchange({ tsMs: NOW - 4 * 60_000, provider: "openai", process: PROCESSES.node, mode: "redacted", prompt: "the purple elephant is redacted here" }),
+    );
+    // A redacted event whose metadata happens to hold the search words: free text must not match it.
+    const odd = aiExchange({ tsMs: NOW - 3 * 60_000, mode: "redacted" })[0]!;
+    odd.attrs = { conn_id: "x", note: "purple elephant" };
+    events.push(odd);
+    h = webHarness({ events });
+  });
+  afterAll(() => h.close());
+
+  const ids = (f: Parameters<WebHarness["queries"]["timeline"]>[0]) => h.queries.timeline(f, { limit: 500 }).rows;
+
+  test("no filter returns everything newest first", () => {
+    expect(ids({}).map((r) => r.event_id)).toEqual(byTsDesc(events));
+  });
+
+  test("equality filters match exactly the events with that column value", () => {
+    const anthropic = ids({ provider: "anthropic" });
+    expect(anthropic.length).toBe(events.filter((e) => (e.data as any)?.provider?.name === "anthropic").length);
+    expect(anthropic.every((r) => r.provider === "anthropic")).toBe(true);
+    const node = ids({ process: "node", type: "ai.response" });
+    expect(node.length).toBe(events.filter((e) => e.event_type === "ai.response" && (e.process as any).name === "node").length);
+    expect(node.every((r) => r.process_name === "node" && r.event_type === "ai.response")).toBe(true);
+    expect(ids({ model: "gpt-4o" }).every((r) => r.model === "gpt-4o")).toBe(true);
+    expect(ids({ model: "no-such-model" })).toEqual([]);
+  });
+
+  test("status filter separates failed responses from successful ones", () => {
+    const errors = ids({ status: "error" });
+    expect(errors.length).toBe(events.filter((e) => (e.data as any)?.success === false).length);
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors.every((r) => r.success === 0 && r.status_code === 429)).toBe(true);
+    expect(ids({ status: "ok" }).every((r) => r.success === 1)).toBe(true);
+  });
+
+  test("time range keeps [since, until)", () => {
+    const since = NOW - 6 * HOUR;
+    const until = NOW - HOUR;
+    const rows = ids({ sinceMs: since, untilMs: until });
+    const expected = events.filter((e) => Date.parse(e.ts) >= since && Date.parse(e.ts) < until);
+    expect(rows.map((r) => r.event_id).sort()).toEqual(expected.map((e) => e.event_id).sort());
+  });
+
+  test("free text searches full-capture events only, literally (quotes, % and _ are not patterns)", () => {
+    const hits = ids({ text: "purple elephant" });
+    expect(hits.length).toBe(1);
+    expect(hits[0]!.completeness).toBe("full");
+    expect(ids({ text: '"purple elephant" 100%_done' }).length).toBe(1);
+    expect(ids({ text: "100%xdone" }).length).toBe(0);
+    expect(ids({ text: "PURPLE Elephant" }).length).toBe(1); // LIKE is case-insensitive for ASCII
+  });
+
+  test("latency and status code come from the stored event", () => {
+    const resp = ids({ type: "ai.response", status: "ok" })[0]!;
+    expect(resp.latency_ms).toBe(840);
+    expect(resp.status_code).toBe(200);
+  });
+
+  test("arrivedAfter returns rows stored after a rowid, filtered", () => {
+    const mark = h.queries.lastRowid();
+    const fresh = [...aiExchange({ tsMs: NOW - 2 * HOUR, provider: "anthropic" }), ...aiExchange({ tsMs: NOW, provider: "openai" })];
+    h.insert(fresh);
+    const all = h.queries.arrivedAfter({}, mark);
+    expect(all.map((r) => r.event_id).sort()).toEqual(fresh.map((e) => e.event_id).sort());
+    const anth = h.queries.arrivedAfter({ provider: "anthropic" }, mark);
+    expect(anth.length).toBe(2);
+    expect(h.queries.arrivedAfter({}, h.queries.lastRowid())).toEqual([]);
+  });
+
+  test("distinct values for the filter lists", () => {
+    expect(h.queries.distinct("provider")).toEqual(["anthropic", "openai"]);
+    expect(h.queries.distinct("event_type")).toEqual(["agent.tool_call", "ai.request", "ai.response"]);
+    expect(h.queries.distinct("process_name")).toEqual(["cursor", "node", "python3"]);
+  });
+});
+
+describe("keyset pagination", () => {
+  let h: WebHarness;
+  const events: FixtureEvent[] = [];
+  beforeAll(() => {
+    // 300 events on only 30 distinct milliseconds: ties must be broken by event_id, never skipped or repeated.
+    for (let i = 0; i < 100; i++) events.push(...aiExchange({ tsMs: NOW - (i % 10) * 1000, latencyMs: 0, toolCalls: [] }));
+    for (let i = 0; i < 100; i++) {
+      const e = aiExchange({ tsMs: NOW - 20_000 - (i % 20) * 1000 })[0]!;
+      events.push(e);
+    }
+    h = webHarness({ events });
+  });
+  afterAll(() => h.close());
+
+  test("walking pages visits every event once, in order, even with new events arriving", () => {
+    const expected = byTsDesc(events);
+    const seen: string[] = [];
+    let page = h.queries.timeline({}, { limit: 37 });
+    let pages = 1;
+    for (;;) {
+      seen.push(...page.rows.map((r) => r.event_id));
+      if (!page.next) break;
+      if (pages === 2) h.insert(aiExchange({ tsMs: NOW + 60_000 })); // newer: must not shift older pages
+      page = h.queries.timeline({}, { before: page.next, limit: 37 });
+      pages++;
+    }
+    expect(seen).toEqual(expected);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(pages).toBe(Math.ceil(expected.length / 37));
+  });
+
+  test("filtered pages are stable too", () => {
+    const expected = byTsDesc(events.filter((e) => e.event_type === "ai.request"));
+    const seen: string[] = [];
+    let next: ReturnType<WebHarness["queries"]["timeline"]>["next"];
+    do {
+      const page = h.queries.timeline({ type: "ai.request", untilMs: NOW + 1 }, { before: next, limit: 19 });
+      seen.push(...page.rows.map((r) => r.event_id));
+      next = page.next;
+    } while (next);
+    expect(seen).toEqual(expected);
+  });
+
+  test("the query plans walk an index in order (no sort of the whole table) for common and rare filters", () => {
+    const db = new Database(h.dbPath, { readonly: true });
+    try {
+      const plan = (sql: string, ...params: Array<string | number>) =>
+        db.query<{ detail: string }, Array<string | number>>(`EXPLAIN QUERY PLAN ${sql}`).all(...params).map((r) => r.detail).join(" | ");
+      // What timeline() generates for a common provider (every row matches): +provider keeps the ts_ms index in charge.
+      const common = plan("SELECT event_id FROM events WHERE (+provider = ?) ORDER BY ts_ms DESC, event_id DESC LIMIT 101", "openai");
+      expect(common).toContain("events_ts_ms_idx");
+      expect(common).not.toContain("TEMP B-TREE FOR ORDER BY");
+      const deep = plan(
+        "SELECT event_id FROM events WHERE (ts_ms <= ? AND (ts_ms < ? OR event_id < ?)) ORDER BY ts_ms DESC, event_id DESC LIMIT 101",
+        NOW,
+        NOW,
+        "Z",
+      );
+      expect(deep).toContain("events_ts_ms_idx (ts_ms<?)");
+      expect(deep).not.toContain("TEMP B-TREE FOR ORDER BY");
+    } finally {
+      db.close();
+    }
+  });
+});
+
+describe("aggregates", () => {
+  let h: WebHarness;
+  const events: FixtureEvent[] = [];
+  beforeAll(() => {
+    events.push(
+      ...aiExchange({ tsMs: NOW - 3 * HOUR, provider: "openai", model: "gpt-4o", process: PROCESSES.python, inputTokens: 100, outputTokens: 10, costUsd: 0.5, keyHash: "sha256:aaa" }),
+      ...aiExchange({ tsMs: NOW - 2 * HOUR, provider: "openai", model: "gpt-4o", process: PROCESSES.node, inputTokens: 200, outputTokens: 20, costUsd: 0.25, keyHash: "sha256:aaa" }),
+      ...aiExchange({ tsMs: NOW - 2 * HOUR + 60_000, provider: "openai", model: "gpt-4o-mini", process: PROCESSES.node, success: false, keyHash: "sha256:bbb" }),
+      ...aiExchange({ tsMs: NOW - HOUR, provider: "anthropic", model: "claude-sonnet-4-5", process: PROCESSES.cursor, inputTokens: 1000, outputTokens: 100, costUsd: 1, keyHash: "sha256:ccc" }),
+      ...aiExchange({ tsMs: NOW - 40 * 86_400_000, provider: "anthropic", process: PROCESSES.cursor, inputTokens: 5, outputTokens: 5, costUsd: 9 }),
+    );
+    h = webHarness({ events });
+  });
+  afterAll(() => h.close());
+
+  test("providers: requests, errors, tokens and cost, optionally since a time", () => {
+    const all = Object.fromEntries(h.queries.providers().map((p) => [p.provider, p]));
+    expect(all.openai).toMatchObject({ requests: 3, errors: 1, input_tokens: 300, output_tokens: 30, cost_usd: 0.75 });
+    expect(all.anthropic).toMatchObject({ requests: 2, errors: 0, input_tokens: 1005, output_tokens: 105, cost_usd: 10 });
+    const recent = Object.fromEntries(h.queries.providers(NOW - 86_400_000).map((p) => [p.provider, p]));
+    expect(recent.anthropic).toMatchObject({ requests: 1, cost_usd: 1 });
+  });
+
+  test("models and apps", () => {
+    const models = h.queries.models().map((m) => [m.provider, m.model, m.requests]);
+    expect(models).toContainEqual(["openai", "gpt-4o", 2]);
+    expect(models).toContainEqual(["openai", "gpt-4o-mini", 1]);
+    const apps = Object.fromEntries(h.queries.apps().map((a) => [a.process_name, a]));
+    expect(apps.node).toMatchObject({ requests: 2, errors: 1, pids: 1, cost_usd: 0.25 });
+    expect(apps.cursor).toMatchObject({ requests: 2 });
+  });
+
+  test("accounts group requests by key prefix + fingerprint and add up their responses", () => {
+    const accounts = h.queries.accounts();
+    const aaa = accounts.find((a) => a.key_hash === "sha256:aaa")!;
+    expect(aaa).toMatchObject({ provider: "openai", key_prefix: "sk-proj-", auth_type: "api_key", requests: 2, input_tokens: 300, cost_usd: 0.75 });
+    expect(aaa.apps!.split(",").sort()).toEqual(["node", "python3"]);
+    expect(accounts.find((a) => a.key_hash === "sha256:bbb")).toMatchObject({ requests: 1, input_tokens: 0 });
+  });
+
+  test("processes form a tree under their (unseen) parent shell", () => {
+    const rows = h.queries.processes();
+    expect(rows.find((r) => r.pid === PROCESSES.python.pid)).toMatchObject({ ppid: 4200, exe: "/usr/bin/python3", process_name: "python3" });
+    const roots = buildProcessTree(rows);
+    const shell = roots.find((n) => n.pid === 4200)!;
+    expect(shell.seen).toBe(false);
+    expect(shell.children.map((c) => c.name).sort()).toEqual(["node", "python3"]);
+    const cursor = roots.find((n) => n.pid === PROCESSES.cursor.pid)!;
+    expect(cursor.providers.map((p) => p.provider)).toEqual(["anthropic"]);
+    expect(flattenTree(roots).map((f) => [f.node.name, f.depth])).toContainEqual(["python3", 1]);
+  });
+
+  test("usage buckets per hour add up to the totals", () => {
+    const rows = h.queries.usage("provider", HOUR, NOW - 86_400_000);
+    const sum = (p: string, k: "requests" | "tokens" | "cost_usd") => rows.filter((r) => r.series === p).reduce((a, r) => a + r[k], 0);
+    expect(sum("openai", "requests")).toBe(3);
+    expect(sum("openai", "tokens")).toBe(330);
+    expect(sum("anthropic", "cost_usd")).toBe(1);
+    expect(rows.every((r) => r.bucket_ms % HOUR === 0)).toBe(true);
+  });
+
+  test("a process tree with a pid cycle still lists every process once", () => {
+    const base = { provider: "openai", events: 1, requests: 1, cost_usd: 0, last_ms: 1, exe: null, parent_name: null };
+    const roots = buildProcessTree([
+      { ...base, pid: 10, ppid: 11, process_name: "a" },
+      { ...base, pid: 11, ppid: 10, process_name: "b" },
+      { ...base, pid: 12, ppid: 12, process_name: "self" },
+    ]);
+    expect(flattenTree(roots).map((f) => f.node.pid).sort()).toEqual([10, 11, 12]);
+  });
+});
+
+describe("export chunks", () => {
+  test("every matching event once, oldest first, in bounded chunks; later arrivals excluded", () => {
+    const events = sampleTraffic(NOW, 40, 10);
+    const h = webHarness({ events });
+    try {
+      const gen = h.queries.exportChunks({ provider: "openai" }, 7);
+      const first = gen.next();
+      h.insert(aiExchange({ tsMs: NOW + HOUR, provider: "openai" })); // arrives mid-export
+      const rows = [first.value!, ...gen].flat();
+      const expected = events.filter((e) => (e.data as any)?.provider?.name === "openai");
+      expect(rows.map((r) => r.event_id)).toEqual(byTsDesc(expected).reverse());
+      expect(first.value!.length).toBe(7);
+      expect(JSON.parse(rows[0]!.json).event_id).toBe(rows[0]!.event_id);
+    } finally {
+      h.close();
+    }
+  });
+});
+
+test("fixture timestamps round-trip through iso()", () => {
+  expect(Date.parse(iso(NOW))).toBe(NOW);
+});
