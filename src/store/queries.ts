@@ -348,6 +348,11 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
      */
     usage(dimension: UsageDimension, bucketMs: number, sinceMs: number, offsetMs = 0): UsageBucket[] {
       const column = dimension === "model" ? "model" : "provider";
+      // Integers only: a float (even -0, which bun:sqlite binds as REAL) would turn the division into a
+      // fractional one and every bucket into its own row.
+      const offset = Math.trunc(offsetMs) || 0;
+      const bucket = Math.max(1, Math.trunc(bucketMs));
+      const since = Math.trunc(sinceMs) || 0;
       return all<UsageBucket>(
         `SELECT ((ts_ms + ?) / ?) * ? - ? AS bucket_ms, ${column} AS series,
            sum(event_type = 'ai.request') AS requests,
@@ -355,7 +360,7 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
            coalesce(sum(cost_usd), 0) AS cost_usd
          FROM events WHERE ts_ms >= ? AND ${column} IS NOT NULL
          GROUP BY bucket_ms, series ORDER BY bucket_ms LIMIT 20000`,
-        [offsetMs, bucketMs, bucketMs, offsetMs, sinceMs],
+        [offset, bucket, bucket, offset, since],
       );
     },
 

@@ -57,8 +57,9 @@ export function createWebApp(d: WebAppDeps): Hono {
   const ctx = (): PageContext => ({ csrf: d.csrfToken, nowMs: now() });
   const fields = settingsFields();
 
-  app.use("*", securityMiddleware({ allowedHosts: d.allowedHosts, csrfToken: d.csrfToken, accessToken: d.accessToken }));
+  // The limit wraps the body first: the CSRF check may read a form body, and must read it through the limit.
   app.use("*", bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.text("413 request body too large", 413) }));
+  app.use("*", securityMiddleware({ allowedHosts: d.allowedHosts, csrfToken: d.csrfToken, accessToken: d.accessToken }));
 
   app.get("/static/:name", (c) => {
     const a = ASSETS[c.req.param("name")];

@@ -75,5 +75,5 @@ export function shortHash(hash: string, keep = 12): string {
 
 /** The server's offset from UTC in ms (positive east of Greenwich), for aligning day buckets. */
 export function localOffsetMs(atMs = Date.now()): number {
-  return -new Date(atMs).getTimezoneOffset() * 60_000;
+  return -new Date(atMs).getTimezoneOffset() * 60_000 || 0; // never -0 (UTC)
 }

@@ -225,6 +225,13 @@ describe("aggregates", () => {
     expect(rows.every((r) => r.bucket_ms % HOUR === 0)).toBe(true);
   });
 
+  test("usage buckets stay whole with a -0 or fractional offset (UTC servers pass -0)", () => {
+    const plain = h.queries.usage("provider", 86_400_000, NOW - 7 * 86_400_000, 0);
+    expect(h.queries.usage("provider", 86_400_000, NOW - 7 * 86_400_000, -0)).toEqual(plain);
+    expect(h.queries.usage("provider", 86_400_000, NOW - 7 * 86_400_000, 0.4)).toEqual(plain);
+    expect(plain.every((r) => Number.isInteger(r.bucket_ms) && r.bucket_ms % 86_400_000 === 0)).toBe(true);
+  });
+
   test("a process tree with a pid cycle still lists every process once", () => {
     const base = { provider: "openai", events: 1, requests: 1, cost_usd: 0, last_ms: 1, exe: null, parent_name: null };
     const roots = buildProcessTree([
