@@ -3,6 +3,7 @@
 import type { ConnMeta, ProcessInfo } from "../capture/types.ts";
 import type { AiAuth, AiMessage, ParsedAiRequest, ParsedAiResponse } from "../decode/providers/types.ts";
 import type { HttpExchange } from "../decode/types.ts";
+import { computeCost, costAttrs, usageCost } from "./cost.ts";
 import { contentHash } from "./hash.ts";
 import type { HostInfo } from "./host.ts";
 import { stableEventId } from "./ids.ts";
@@ -190,6 +191,9 @@ export function buildAiResponse(
     data.choices = [{ index: 0, message: choiceMessage, ...(res.finishReason !== undefined && { finish_reason: res.finishReason }) }];
   }
   if (res.usage) data.usage = usage(res.usage);
+  // Priced from embedded tables at the call's own time: still pure. Unknown model → no cost fields.
+  const cost = res.usage && computeCost({ provider: req.provider, apiFormat: req.apiFormat, model: res.model ?? req.model, usage: res.usage, atMs: ex.request.startTs });
+  if (cost) data.usage = { ...data.usage, ...usageCost(cost) };
   if (req.streaming && isFiniteNumber(res.firstTokenTs)) data.time_to_first_token_ms = nonNegativeInt(res.firstTokenTs - ex.request.endTs);
 
   const reasons = ["mitm_capture", "payload_parsed"];
@@ -214,6 +218,7 @@ export function buildAiResponse(
     ...(res.rawFinishReason !== undefined && { raw_finish_reason: res.rawFinishReason }),
     ...(res.usage?.cacheWriteTokens !== undefined && { cache_write_tokens: res.usage.cacheWriteTokens }),
     ...(res.dimensions !== undefined && { dimensions: res.dimensions }),
+    ...(cost && costAttrs(cost)),
   };
   return event;
 }

@@ -166,7 +166,18 @@ describe("ai.response", () => {
     ]);
     expect(d.tool_calls?.[0]?.arguments_hash).toMatch(/^sha256:[0-9a-f]{16}$/);
     expect(d.tool_calls_count).toBe(2);
-    expect(d.usage).toEqual({ prompt_tokens: 120, completion_tokens: 30, total_tokens: 150, cached_tokens: 64, reasoning_tokens: 8 });
+    // gpt-4o-2024-11-20 at $2.50 /M in, $1.25 /M cached, $10 /M out: 56×2.5+64×1.25 = 220 µ$, 30×10 = 300 µ$
+    expect(d.usage).toEqual({
+      prompt_tokens: 120,
+      completion_tokens: 30,
+      total_tokens: 150,
+      cached_tokens: 64,
+      reasoning_tokens: 8,
+      input_cost_usd: 0.00022,
+      output_cost_usd: 0.0003,
+      total_cost_usd: 0.00052,
+    });
+    expect(response.attrs).toMatchObject({ price_source: expect.stringMatching(/^genai-prices@/), price_model: "gpt-4o" });
     expect(d.latency_ms).toBe(1235); // 1234.56 ms from request start to response end, rounded
     expect(d.time_to_first_token_ms).toBe(188); // first token 190.9 ms after start, request ended at 3.4 ms
     expect(d.finish_reason).toBe("tool_calls");
