@@ -3,9 +3,9 @@
 // Also a tiny test CA that mints leaves on demand, standing in for the product CA in proxy tests.
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import type http from "node:http";
-import https from "node:https";
-import type { AddressInfo } from "node:net";
+import http from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import tls from "node:tls";
 
 x509.cryptoProvider.set(crypto);
 
@@ -106,11 +106,13 @@ export async function startTlsUpstream(opts: {
 }): Promise<TlsUpstream> {
   const ca = await createTestCa();
   const { cert, key } = await ca.issue([...opts.hosts, "localhost", "127.0.0.1"]);
-  const server = https.createServer({ cert, key, ALPNProtocols: opts.alpn ?? ["http/1.1"] }, opts.handler);
-  const sockets = new Set<import("node:net").Socket>();
-  server.on("secureConnection", (s) => {
+  // node:http fed by a tls server, because Bun's https.createServer does not negotiate ALPN.
+  const httpServer = http.createServer(opts.handler);
+  const sockets = new Set<Socket>();
+  const server = tls.createServer({ cert, key, ALPNProtocols: opts.alpn ?? ["http/1.1"] }, (s) => {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
+    httpServer.emit("connection", s);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -122,6 +124,7 @@ export async function startTlsUpstream(opts: {
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
+        httpServer.close();
         server.close(() => resolve());
       }),
   };
