@@ -69,6 +69,10 @@ export interface ParsedAiRequest {
   auth: AiAuth;
   /** Embedding inputs count, if an embedding request. */
   inputCount?: number;
+  /** Extended thinking / reasoning asked for (Anthropic `thinking`, OpenAI `reasoning_effort` / `reasoning.effort`). */
+  thinking?: { enabled: boolean; budgetTokens?: number; effort?: string };
+  /** Why the body could not be read whole (malformed or truncated JSON); fields hold what could be salvaged. */
+  parseError?: string;
 }
 
 export interface ParsedAiResponse {
@@ -92,4 +96,6 @@ export interface ParsedAiResponse {
   incomplete?: boolean;
   /** Embedding dimensions, if known. */
   dimensions?: number;
+  /** Why (part of) the body could not be read: malformed JSON, undecodable stream events. */
+  parseError?: string;
 }

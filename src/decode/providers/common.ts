@@ -1,0 +1,254 @@
+// Pieces every provider parser shares: tolerant JSON access, credentials → fingerprint, endpoint URL,
+// provider error bodies, finish-reason mapping and timed SSE events. Pure functions, no I/O.
+import { createHash } from "node:crypto";
+import { SseParser, type SseEvent } from "../sse.ts";
+import { concatChunks, headerValue, type HeaderList, type HttpRequestRecord, type HttpResponseRecord, type TimedChunk } from "../types.ts";
+import type { EndpointMatch } from "../../spec/types.ts";
+import type { AiAuth, AiUsage, FinishReason, ParsedAiResponse } from "./types.ts";
+
+export type Json = Record<string, unknown>;
+
+export function isObject(v: unknown): v is Json {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+export function str(v: unknown): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
+
+export function num(v: unknown): number | undefined {
+  return typeof v === "number" && Number.isFinite(v) ? v : undefined;
+}
+
+/** A token count: a non-negative safe integer, else undefined. */
+export function count(v: unknown): number | undefined {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
+}
+
+export function arr(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+/** Drops keys whose value is undefined, so parsed objects compare and serialize cleanly. */
+export function compact<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+const utf8 = new TextDecoder("utf-8");
+
+export function decodeText(bytes: Uint8Array): string {
+  return utf8.decode(bytes);
+}
+
+export type JsonResult = { ok: true; value: unknown } | { ok: false; error: string };
+
+export function parseJson(text: string): JsonResult {
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (err) {
+    return { ok: false, error: (err as Error).message };
+  }
+}
+
+/** Parses a request body expected to be a JSON object; explains why not otherwise. */
+export function parseJsonObject(bytes: Uint8Array, truncated: boolean): { value?: Json; error?: string; text: string } {
+  const text = decodeText(bytes);
+  if (text.trim() === "") return { error: "empty body", text };
+  const r = parseJson(text);
+  if (!r.ok) return { error: truncated ? `body truncated by the capture limit (${r.error})` : `malformed JSON: ${r.error}`, text };
+  if (!isObject(r.value)) return { error: "JSON body is not an object", text };
+  return { value: r.value, text };
+}
+
+/**
+ * From a body that is not valid JSON (cut by the body limit, most often: long conversations), the
+ * few top-level scalars worth keeping. A regex over the text: good enough for a best-effort hint.
+ */
+export function salvageScalars(text: string): { model?: string; stream?: boolean } {
+  const head = text.slice(0, 64 * 1024);
+  const model = /"model"\s*:\s*"((?:[^"\\]|\\.){1,200})"/.exec(text)?.[1];
+  const stream = /"stream"\s*:\s*(true|false)/.exec(head)?.[1];
+  return compact({ model: model?.replace(/\\(.)/g, "$1"), stream: stream === undefined ? undefined : stream === "true" });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credentials
+
+/** Known non-secret key prefixes, most specific first. Only these are ever reported. */
+const KEY_PREFIXES = ["sk-proj-", "sk-ant-", "sk-or-", "nvapi-", "pplx-", "gsk_", "xai-", "csk-", "AIza", "hf_", "r8_", "fw_", "sk-"];
+
+export function keyPrefix(key: string): string | undefined {
+  const prefix = KEY_PREFIXES.find((p) => key.startsWith(p) && key.length > p.length + 8);
+  return prefix?.slice(0, 8);
+}
+
+/** "sha256:" + 16 hex digits: enough to tell keys apart, useless for recovering one. */
+export function keyFingerprint(key: string): string {
+  return `sha256:${createHash("sha256").update(key).digest("hex").slice(0, 16)}`;
+}
+
+/** Authorization: Bearer / x-api-key / api-key → type, prefix and fingerprint. The key itself stays here. */
+export function authFromHeaders(headers: HeaderList): AiAuth {
+  const apiKey = headerValue(headers, "x-api-key") ?? headerValue(headers, "api-key");
+  if (apiKey?.trim()) return describeKey(apiKey.trim(), "api_key");
+  const authorization = headerValue(headers, "authorization")?.trim();
+  if (!authorization) return { type: "none" };
+  const m = /^Bearer\s+(\S+)$/i.exec(authorization);
+  if (!m) return { type: "unknown" };
+  const token = m[1]!;
+  // JWTs (Azure AD, OAuth access tokens) and Anthropic OAuth tokens are not API keys.
+  const oauth = token.startsWith("eyJ") || token.startsWith("sk-ant-oat");
+  return describeKey(token, oauth ? "oauth" : "api_key");
+}
+
+function describeKey(key: string, type: AiAuth["type"]): AiAuth {
+  return compact({ type, keyPrefix: keyPrefix(key), keyHash: keyFingerprint(key) });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Endpoint
+
+export function pathOnly(path: string): string {
+  const q = path.search(/[?#]/);
+  return q === -1 ? path : path.slice(0, q);
+}
+
+const LOCAL_HOST = /^(?:localhost|127\.\d+\.\d+\.\d+|\[::1\])(?::\d+)?$/i;
+
+/** https://host/path without the query (it may carry keys). Loopback model servers speak plain http. */
+export function endpointUrl(req: HttpRequestRecord, match: EndpointMatch): string {
+  const host = req.host || match.host;
+  return `${LOCAL_HOST.test(host) ? "http" : "https"}://${host}${pathOnly(req.path)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+/** The provider's request id: OpenAI-style x-request-id, Anthropic request-id, Azure apim-request-id. */
+export function headerRequestId(headers: HeaderList): string | undefined {
+  return headerValue(headers, "x-request-id") ?? headerValue(headers, "request-id") ?? headerValue(headers, "apim-request-id");
+}
+
+export function baseResponse(res: HttpResponseRecord): ParsedAiResponse {
+  return compact({
+    statusCode: res.status,
+    success: res.status >= 200 && res.status < 300,
+    providerRequestId: headerRequestId(res.headers),
+    toolCalls: [],
+  });
+}
+
+export function isEventStream(res: HttpResponseRecord): boolean {
+  const type = headerValue(res.headers, "content-type")?.toLowerCase();
+  if (type !== undefined) return type.includes("text/event-stream");
+  // No content type: sniff the first bytes.
+  const first = res.chunks[0]?.data;
+  if (!first) return false;
+  return /^\s*(?:data|event|:)/.test(decodeText(first.subarray(0, 16)));
+}
+
+type ErrorInfo = NonNullable<ParsedAiResponse["error"]>;
+
+/**
+ * The error a provider put in a body: OpenAI `{error:{message,type,code}}`, Anthropic
+ * `{type:"error",error:{type,message}}`, a bare `{error:"..."}` or `{message}` (some compatible servers).
+ */
+export function errorFromJson(v: unknown): ErrorInfo | undefined {
+  if (Array.isArray(v)) return errorFromJson(v[0]);
+  if (!isObject(v)) return undefined;
+  const e = v.error;
+  if (isObject(e)) {
+    return compact({ type: str(e.type) ?? str(e.status), message: str(e.message), code: codeString(e.code) });
+  }
+  if (typeof e === "string") return compact({ message: e, type: str(v.type) === "error" ? undefined : str(v.type), code: codeString(v.code) });
+  if (v.type === "error" || (v.object === "error" && typeof v.message === "string")) {
+    return compact({ type: str(v.code) ?? "error", message: str(v.message), code: codeString(v.code) });
+  }
+  return undefined;
+}
+
+function codeString(v: unknown): string | undefined {
+  if (typeof v === "string") return v;
+  if (typeof v === "number" && Number.isFinite(v)) return String(v);
+  return undefined;
+}
+
+const MAX_ERROR_TEXT = 500;
+
+/** A non-2xx answer: the provider's error if the body has one, else the status line and a bounded body excerpt. */
+export function httpError(res: HttpResponseRecord): ErrorInfo {
+  const text = decodeText(concatChunks(res.chunks));
+  const parsed = parseJson(text);
+  const fromBody = parsed.ok ? errorFromJson(parsed.value) : undefined;
+  if (fromBody && (fromBody.message || fromBody.type)) return fromBody;
+  const excerpt = text.trim().slice(0, MAX_ERROR_TEXT);
+  return compact({ type: "http_error", message: excerpt || `${res.status} ${res.reason}`.trim(), code: String(res.status) });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finish reasons
+
+const OPENAI_FINISH: Record<string, FinishReason> = {
+  stop: "stop",
+  end_turn: "stop",
+  eos: "stop",
+  length: "length",
+  max_tokens: "length",
+  tool_calls: "tool_calls",
+  function_call: "tool_calls",
+  tool_use: "tool_calls",
+  content_filter: "content_filter",
+  error: "error",
+};
+
+const ANTHROPIC_STOP: Record<string, FinishReason> = {
+  end_turn: "stop",
+  stop_sequence: "stop",
+  max_tokens: "length",
+  model_context_window_exceeded: "length",
+  tool_use: "tool_calls",
+  refusal: "content_filter",
+  pause_turn: "other",
+};
+
+export function mapOpenAiFinish(raw: string): FinishReason {
+  return Object.hasOwn(OPENAI_FINISH, raw) ? OPENAI_FINISH[raw]! : "other";
+}
+
+export function mapAnthropicStop(raw: string): FinishReason {
+  return Object.hasOwn(ANTHROPIC_STOP, raw) ? ANTHROPIC_STOP[raw]! : "other";
+}
+
+/** Usage with only the counts that were present; undefined when none was. */
+export function usageOf(u: AiUsage): AiUsage | undefined {
+  compact(u);
+  return Object.keys(u).length > 0 ? u : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streams
+
+export interface TimedSseEvent extends SseEvent {
+  /** Arrival time of the chunk that completed this event. */
+  ts: number;
+}
+
+/** The SSE events of a response body, each stamped with the arrival of the chunk that completed it. */
+export function timedSseEvents(chunks: TimedChunk[], endTs: number): { events: TimedSseEvent[]; dropped: number } {
+  const parser = new SseParser();
+  const events: TimedSseEvent[] = [];
+  for (const chunk of chunks) for (const e of parser.push(chunk.data)) events.push({ ...e, ts: chunk.ts });
+  const lastTs = chunks.length > 0 ? chunks[chunks.length - 1]!.ts : endTs;
+  for (const e of parser.end()) events.push({ ...e, ts: lastTs });
+  return { events, dropped: parser.droppedEvents };
+}
+
+/** Parses one event's data as a JSON object; undefined (counted by the caller) when it is not one. */
+export function eventJson(e: SseEvent): Json | undefined {
+  const r = parseJson(e.data);
+  return r.ok && isObject(r.value) ? r.value : undefined;
+}
+
+/** Grows a string map entry without letting a hostile stream create unbounded entries. */
+export const MAX_STREAM_ITEMS = 256;
