@@ -12,6 +12,7 @@ import { JsonlOutput, LiveOutput, StoreOutput } from "../sensor/outputs.ts";
 import { parseFlags, UsageError, type FlagSpec } from "../util/args.ts";
 import { createLogger, type Logger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
+import { startSensorViews, viewFlagSpec, viewFlagsHelp } from "../web/sensor-web.ts";
 import { waitForShutdown } from "./lifecycle.ts";
 
 export const sensorFlagSpec = {
@@ -22,18 +23,21 @@ export const sensorFlagSpec = {
   "process-filter": { type: "string", multiple: true },
   verbose: { type: "boolean", short: "v" },
   help: { type: "boolean", short: "h" },
+  ...viewFlagSpec,
 } satisfies FlagSpec;
 
 export const sensorFlagsHelp = `  --db FILE               SQLite database (default: <data dir>/oisp.db)
   --output FILE.jsonl     also append every event to this JSONL file
   --redaction MODE        safe (default): content replaced by hash + length, keys by prefix + fingerprint
                           full: content kept, secrets masked; minimal: metadata only
-  --process-filter NAME   only record connections of this process name (repeatable)`;
+  --process-filter NAME   only record connections of this process name (repeatable)
+${viewFlagsHelp}`;
 
 export const sensorHelp = `Usage: oisp sensor [flags]
 
 Receive traffic captured by \`oisp redirect\`, turn it into OISP events and store them.
 
+  --port PORT             same as --web-port
   --pipe NAME|PATH        IPC endpoint (default: ${process.platform === "win32" ? "\\\\.\\pipe\\oisp-sensor-<user>" : "<data dir>/run/oisp.sock"})
 ${sensorFlagsHelp}
   -v, --verbose           log every connection
@@ -112,7 +116,7 @@ export function startSensorCore(cfg: SensorConfig): RunningSensor {
 }
 
 export async function sensorCommand(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, sensorFlagSpec, "sensor");
+  const { values } = parseFlags(argv, { ...sensorFlagSpec, port: { type: "string" } }, "sensor");
   if (values.help) {
     console.log(sensorHelp);
     return 0;
@@ -122,7 +126,9 @@ export async function sensorCommand(argv: string[]): Promise<number> {
   const pipePath = values.pipe ? resolvePipePath(values.pipe, cfg.dataDir) : defaultPipePath(cfg.dataDir);
   const ipc = await startIpcServer({ path: pipePath, dataDir: cfg.dataDir, sink: sensor.pipeline, log: cfg.log });
   cfg.log("info", `oisp sensor ${VERSION}: listening on ${ipc.path}, database ${cfg.dbPath}, redaction ${cfg.redaction}`);
+  const views = await startSensorViews({ flags: values, dataDir: cfg.dataDir, dbPath: cfg.dbPath, sensor, log: cfg.log, status: () => ({ ipc: ipc.path, ...ipc.stats() }) });
   await waitForShutdown(cfg.log);
+  await views.close();
   await ipc.close();
   await sensor.close();
   return 0;

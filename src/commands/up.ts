@@ -7,6 +7,7 @@ import { caFiles, initCa } from "../ca/index.ts";
 import { dataDir as defaultDataDir } from "../config/paths.ts";
 import { parseFlags, type FlagSpec } from "../util/args.ts";
 import { VERSION } from "../version.ts";
+import { startSensorViews } from "../web/sensor-web.ts";
 import { waitForShutdown } from "./lifecycle.ts";
 import { redirectConfigFrom, redirectFlagsHelp, redirectFlagSpec, startRedirectCore } from "./redirect.ts";
 import { sensorConfigFrom, sensorFlagSpec, sensorFlagsHelp, startSensorCore } from "./sensor.ts";
@@ -49,7 +50,10 @@ export async function upCommand(argv: string[]): Promise<number> {
   const proxyUrl = `http://${formatHost(proxy.address.host)}:${proxy.address.port}`;
   console.log(`oisp ${VERSION} is capturing. Database: ${sensorCfg.dbPath}, redaction: ${sensorCfg.redaction}.`);
   console.log(envLines(proxyUrl, redirectCfg.tlsMitm ? writeTrustBundle(dir) : undefined));
+  const views = await startSensorViews({ flags: values, dataDir: dir, dbPath: sensorCfg.dbPath, sensor, log: sensorCfg.log, status: () => ({ proxy: proxyUrl }) });
+  if (views.web) console.log(`Dashboard: ${views.web.loginUrl}`);
   await waitForShutdown(sensorCfg.log);
+  await views.close();
   await proxy.close();
   await sensor.close();
   return 0;

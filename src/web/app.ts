@@ -16,7 +16,7 @@ import { buildProcessTree } from "./process-tree.ts";
 import { securityMiddleware } from "./security.ts";
 import { formToCandidate, settingsFields, settingsToForm, validateSettings } from "./settings-form.ts";
 import { buildChart, type UsageMetric } from "./usage-chart.ts";
-import { ControlPage, CaSection, SettingsSection, type ActionResult, type SettingsSectionProps } from "./views/control.tsx";
+import { ControlPage, CaptureSection, CaSection, SettingsSection, type ActionResult, type SettingsSectionProps } from "./views/control.tsx";
 import { EventDetailPage, type ParsedEvent } from "./views/event-detail.tsx";
 import { InventoryPage, PAGE_RANGES, type PageRange } from "./views/inventory.tsx";
 import { Layout, type PageContext } from "./views/layout.tsx";
@@ -32,6 +32,11 @@ export interface CaControl {
   uninstall(): Promise<ActionResult> | ActionResult;
 }
 
+/** Starts capture (Windows: `oisp redirect` elevated through UAC); see captureControlFor() in ./ca-control.ts. */
+export interface CaptureControl {
+  start(): Promise<ActionResult> | ActionResult;
+}
+
 export interface WebAppDeps {
   queries: WebQueries;
   dataDir: string;
@@ -41,6 +46,7 @@ export interface WebAppDeps {
   hub: LiveHub;
   status?: () => Record<string, unknown>;
   ca?: CaControl;
+  capture?: CaptureControl;
   now?: () => number;
 }
 
@@ -231,6 +237,17 @@ export function createWebApp(d: WebAppDeps): Hono {
     if (c.req.header("HX-Request")) return c.html(await CaSection({ ctx: ctx(), status: await caStatus(), result }));
     return c.redirect("/control", 303);
   };
+  app.post("/control/capture/start", async (c) => {
+    let result: ActionResult;
+    try {
+      result = d.capture ? await d.capture.start() : { ok: false, message: "starting capture is not available in this process" };
+    } catch (err) {
+      result = { ok: false, message: (err as Error).message };
+    }
+    if (c.req.header("HX-Request")) return c.html(await CaptureSection({ ctx: ctx(), status: safeStatus(d.status), result }));
+    return c.redirect("/control", 303);
+  });
+
   app.post("/control/ca/install", caAction("install"));
   app.post("/control/ca/uninstall", caAction("uninstall"));
 

@@ -2,7 +2,7 @@
 // Reads the event store through its own read-only connection; never binds beyond loopback without a token.
 import os from "node:os";
 import { openWebQueries } from "../store/queries.ts";
-import { createWebApp, type CaControl } from "./app.ts";
+import { createWebApp, type CaControl, type CaptureControl } from "./app.ts";
 import { LiveHub, type LiveSource } from "./live.ts";
 import { allowedHostHeaders, hostForUrl, isLoopbackHost, newCsrfToken } from "./security.ts";
 
@@ -10,7 +10,7 @@ export const DEFAULT_WEB_HOST = "127.0.0.1";
 export const DEFAULT_WEB_PORT = 7777;
 
 export const webFlagsHelp = `  --web                   serve the dashboard on http://127.0.0.1:7777
-  --web-port PORT         dashboard port (default 7777, or WebPort in settings.json)
+  --web-port PORT         dashboard port (default 7777, or WebPort in settings.json); implies --web
   --web-host HOST         dashboard address (default 127.0.0.1); any non-loopback address needs --web-token
   --web-token TOKEN       require this token: open http://HOST:PORT/?token=TOKEN once (it becomes a cookie),
                           or send "Authorization: Bearer TOKEN"`;
@@ -30,6 +30,8 @@ export interface WebServerOptions {
   status?: () => Record<string, unknown>;
   /** CA status / install / uninstall for /control; see caControlFor() in ./ca-control.ts. */
   ca?: CaControl;
+  /** "Start capture" on /control; see captureControlFor() in ./ca-control.ts. */
+  capture?: CaptureControl;
 }
 
 export interface RunningWebServer {
@@ -81,6 +83,7 @@ export async function startWebServer(opts: WebServerOptions): Promise<RunningWeb
     hub,
     status: opts.status,
     ca: opts.ca,
+    capture: opts.capture,
   });
   const shownHost = host === "0.0.0.0" || host === "::" ? DEFAULT_WEB_HOST : host;
   const url = `http://${hostForUrl(shownHost)}:${port}`;

@@ -175,9 +175,9 @@ describe("pages with fixture events", () => {
     const seen: string[] = [];
     let url: string | undefined = "/";
     for (let pages = 0; url && pages < 20; pages++) {
-      const html = await (await h.get(url)).text();
+      const html: string = await (await h.get(url)).text();
       seen.push(...rowIds(html));
-      const older = /<a id="older" href="([^"]+)"/.exec(html)?.[1];
+      const older: string | undefined = /<a id="older" href="([^"]+)"/.exec(html)?.[1];
       url = older ? decodeEntities(older) : undefined;
       if (pages > 0) expect(html).toContain('data-live="off"');
     }

@@ -35,6 +35,26 @@ export interface ActionResult {
   message: string;
 }
 
+export function CaptureSection(props: { ctx: PageContext; status: Record<string, unknown>; result?: ActionResult }) {
+  return (
+    <section class="panel" id="capture">
+      <header>
+        <h2>Capture</h2>
+      </header>
+      <div class="panel-body">
+        {props.result ? <p class={`notice ${props.result.ok ? "ok" : "error"}`}>{props.result.message}</p> : null}
+        <KeyValues values={props.status} />
+        <div class="actions">
+          <form method="post" action="/control/capture/start" hx-post="/control/capture/start" hx-target="#capture" hx-swap="outerHTML">
+            <input type="hidden" name={CSRF_FIELD} value={props.ctx.csrf} />
+            <button type="submit">Start capture</button>
+          </form>
+        </div>
+      </div>
+    </section>
+  );
+}
+
 export function CaSection(props: { ctx: PageContext; status: Record<string, unknown> | { error: string }; result?: ActionResult }) {
   return (
     <section class="panel" id="ca">
@@ -180,11 +200,7 @@ export function ControlPage(props: ControlProps) {
       </div>
       <div class="cols">
         <div>
-          <Panel title="Capture">
-            <div class="panel-body">
-              <KeyValues values={props.capture} />
-            </div>
-          </Panel>
+          <CaptureSection ctx={props.ctx} status={props.capture} />
           <CaSection ctx={props.ctx} status={props.ca} />
           <Panel title="Export events">
             <form class="filters" method="get" action="/export/events.jsonl">

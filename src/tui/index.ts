@@ -1,0 +1,215 @@
+// `oisp sensor --tui` and `oisp watch`: the terminal view over the event store, in plain ANSI/VT
+// sequences (which Windows Terminal and every Unix terminal speak). Reads through its own read-only
+// connection; redraws when the sensor reports new events (LiveOutput) or, from another process, when
+// the database changes (PRAGMA data_version, polled).
+import { openWebQueries, type WebQueries } from "../store/queries.ts";
+import type { LiveSource } from "../web/live.ts";
+import { buildProcessTree, flattenTree } from "../web/process-tree.ts";
+import { applyKey, initialState, itemCount, listRows, render, scrollTo, type Key, type TuiData, type TuiState } from "./screen.ts";
+
+export interface TuiOptions {
+  dbPath: string;
+  live?: LiveSource;
+  input?: NodeJS.ReadStream;
+  output?: NodeJS.WriteStream;
+  /** Called once when the user quits (q / Ctrl+C). */
+  onQuit?: () => void;
+  /** How often to look for changes when there is no live feed (default 1000 ms). */
+  pollMs?: number;
+}
+
+export interface RunningTui {
+  /** Resolves when the user quits or close() is called. */
+  done: Promise<void>;
+  close(): void;
+}
+
+const TIMELINE_PAGE = 200;
+const TIMELINE_MAX = 10_000;
+/** Aggregates scan the table: at most this often while traffic flows. */
+const AGGREGATE_EVERY_MS = 5000;
+const MIN_REDRAW_MS = 250;
+
+/** Terminal input → keys. One read can hold several keys (pasted text, key repeat). */
+export function decodeKeys(data: string): Key[] {
+  const keys: Key[] = [];
+  const seqs: Array<[string, Key]> = [
+    ["\x1b[A", "up"], ["\x1bOA", "up"], ["\x1b[B", "down"], ["\x1bOB", "down"],
+    ["\x1b[5~", "pageup"], ["\x1b[6~", "pagedown"],
+    ["\x1b[H", "home"], ["\x1bOH", "home"], ["\x1b[1~", "home"], ["\x1b[F", "end"], ["\x1bOF", "end"], ["\x1b[4~", "end"],
+  ];
+  let i = 0;
+  outer: while (i < data.length) {
+    for (const [seq, key] of seqs) {
+      if (data.startsWith(seq, i)) {
+        keys.push(key);
+        i += seq.length;
+        continue outer;
+      }
+    }
+    const ch = data[i]!;
+    i++;
+    if (ch === "\x1b") {
+      // An unknown escape sequence: skip its parameter and final bytes.
+      const m = /^[[O][0-9;]*[A-Za-z~]?/.exec(data.slice(i));
+      if (m) i += m[0].length;
+      keys.push("other");
+      continue;
+    }
+    const map: Record<string, Key> = {
+      t: "t", i: "i", p: "p", q: "q", Q: "q", "\x03": "q", j: "j", k: "k", " ": "pagedown", f: "pagedown", b: "pageup",
+      g: "home", G: "end", "?": "?", h: "?",
+    };
+    keys.push(map[ch] ?? "other");
+  }
+  return keys;
+}
+
+function emptyData(): TuiData {
+  return { timeline: [], timelineMore: false, apps: [], providers: [], models: [], processes: [], nowMs: Date.now(), source: "" };
+}
+
+export function startTui(o: TuiOptions): RunningTui {
+  const input = o.input ?? process.stdin;
+  const output = o.output ?? process.stdout;
+  const queries: WebQueries = openWebQueries(o.dbPath);
+  let state: TuiState = initialState();
+  const data = emptyData();
+  data.source = o.live ? "live" : "watching db";
+  let aggregatesAt = 0;
+  let aggregatesView: string | undefined;
+  let dirty = true;
+  let closed = false;
+  let lastDraw = 0;
+  let drawTimer: ReturnType<typeof setTimeout> | undefined;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+
+  const size = () => ({ cols: Math.max(20, output.columns || 80), rows: Math.max(6, output.rows || 24) });
+
+  const loadTimeline = (atLeast: number) => {
+    const page = queries.timeline({}, { limit: Math.min(Math.max(atLeast, TIMELINE_PAGE), TIMELINE_MAX) });
+    data.timeline = page.rows;
+    data.timelineMore = page.next !== undefined;
+  };
+
+  const loadMoreTimeline = () => {
+    const last = data.timeline[data.timeline.length - 1];
+    if (!last || !data.timelineMore || data.timeline.length >= TIMELINE_MAX) return;
+    const page = queries.timeline({}, { before: { tsMs: last.ts_ms, eventId: last.event_id }, limit: TIMELINE_PAGE });
+    data.timeline = data.timeline.concat(page.rows);
+    data.timelineMore = page.next !== undefined && data.timeline.length < TIMELINE_MAX;
+  };
+
+  const refresh = (force: boolean) => {
+    try {
+      data.nowMs = Date.now();
+      if (state.view === "timeline") loadTimeline(data.timeline.length);
+      else if (force || aggregatesView !== state.view || Date.now() - aggregatesAt >= AGGREGATE_EVERY_MS) {
+        aggregatesAt = Date.now();
+        aggregatesView = state.view;
+        if (state.view === "inventory") {
+          data.apps = queries.apps();
+          data.providers = queries.providers();
+          data.models = queries.models();
+        } else {
+          data.processes = flattenTree(buildProcessTree(queries.processes()));
+        }
+      }
+      data.source = o.live ? "live" : "watching db";
+    } catch (err) {
+      data.source = `error: ${(err as Error).message.split("\n")[0]}`;
+    }
+  };
+
+  const draw = () => {
+    drawTimer = undefined;
+    if (closed) return;
+    if (dirty) refresh(false);
+    dirty = false;
+    lastDraw = Date.now();
+    const { cols, rows } = size();
+    const lines = render(state, data, cols, rows);
+    // Home, each line then clear-to-end-of-line, clear below: no flicker, no leftovers after a resize.
+    output.write(`\x1b[H${lines.join("\x1b[K\r\n")}\x1b[K\x1b[J`);
+  };
+
+  const schedule = () => {
+    if (closed || drawTimer) return;
+    drawTimer = setTimeout(draw, Math.max(0, MIN_REDRAW_MS - (Date.now() - lastDraw)));
+  };
+
+  const changed = () => {
+    dirty = true;
+    schedule();
+  };
+
+  const onKeys = (chunk: Buffer | string) => {
+    const { cols, rows } = size();
+    for (const key of decodeKeys(chunk.toString())) {
+      const before = state.view;
+      state = applyKey(state, key, itemCount(state, data, cols), listRows(rows));
+      if (state.quit) {
+        finish();
+        o.onQuit?.();
+        return;
+      }
+      if (state.view !== before) refresh(true);
+      if (state.view === "timeline" && state.cursors.timeline.selected >= data.timeline.length - 1) {
+        loadMoreTimeline();
+        state.cursors.timeline = scrollTo(state.cursors.timeline, data.timeline.length, listRows(rows));
+      }
+    }
+    draw();
+  };
+
+  const onResize = () => draw();
+
+  let unsubscribe: (() => void) | undefined;
+  let poller: ReturnType<typeof setInterval> | undefined;
+  if (o.live) unsubscribe = o.live.subscribe(changed);
+  else {
+    let version = queries.dataVersion();
+    poller = setInterval(() => {
+      try {
+        const v = queries.dataVersion();
+        if (v !== version) {
+          version = v;
+          changed();
+        }
+      } catch {
+        // the file went away or is locked for a moment: try again next tick
+      }
+    }, o.pollMs ?? 1000);
+  }
+  // The clock in "3m ago" columns moves even without traffic.
+  const tick = setInterval(changed, 30_000);
+
+  function finish() {
+    if (closed) return;
+    closed = true;
+    unsubscribe?.();
+    if (poller) clearInterval(poller);
+    clearInterval(tick);
+    if (drawTimer) clearTimeout(drawTimer);
+    input.off("data", onKeys);
+    output.off("resize", onResize);
+    if (input.isTTY) input.setRawMode(false);
+    input.pause();
+    output.write("\x1b[?25h\x1b[?1049l");
+    queries.close();
+    resolveDone();
+  }
+
+  output.write("\x1b[?1049h\x1b[?25l");
+  if (input.isTTY) input.setRawMode(true);
+  input.setEncoding("utf8");
+  input.on("data", onKeys);
+  input.resume();
+  output.on("resize", onResize);
+  refresh(true);
+  dirty = false;
+  draw();
+
+  return { done, close: finish };
+}
