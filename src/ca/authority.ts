@@ -1,0 +1,219 @@
+// The CA itself: create it (ECDSA P-256, ~10 years), write it with private modes, load and check it.
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+export interface CaFiles {
+  dir: string;
+  certPath: string;
+  keyPath: string;
+}
+
+/** Key algorithm and signature algorithm shared by the CA and its leaves. */
+export const EC_P256 = { name: "ECDSA", namedCurve: "P-256" } as const;
+export const ECDSA_SHA256 = { name: "ECDSA", hash: "SHA-256" } as const;
+
+const DAY_MS = 86_400_000;
+const CA_VALIDITY_DAYS = 3650;
+const POSIX = process.platform !== "win32";
+
+export function caFiles(dataDir: string): CaFiles {
+  const dir = path.join(dataDir, "ca");
+  return { dir, certPath: path.join(dir, "oisp-ca.pem"), keyPath: path.join(dir, "oisp-ca.key") };
+}
+
+/** A positive, non-zero 128-bit serial in hex (RFC 5280: at most 20 octets, positive). */
+export function randomSerial(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[0] = (bytes[0]! & 0x7f) | 0x01;
+  return Buffer.from(bytes).toString("hex");
+}
+
+/** PEM text that always ends with exactly one newline (x509's toString("pem") has none). */
+export function pemWithNewline(pem: string): string {
+  return pem.replace(/\s+$/, "") + "\n";
+}
+
+export function caSubject(): string {
+  return `OISP Sensor Local CA (${userName()}@${os.hostname()})`;
+}
+
+/** Bun's os.userInfo() says "unknown" when $USER is unset (services, sudo -i): fall back to /etc/passwd. */
+function userName(): string {
+  const fromEnv = process.env.USER || process.env.USERNAME || process.env.LOGNAME;
+  if (fromEnv) return fromEnv;
+  try {
+    const info = os.userInfo();
+    if (info.username && info.username !== "unknown") return info.username;
+    const entry = fs
+      .readFileSync("/etc/passwd", "utf8")
+      .split("\n")
+      .find((line) => line.split(":")[2] === String(info.uid));
+    if (entry) return entry.split(":")[0]!;
+  } catch {
+    // no passwd database (Windows, minimal containers)
+  }
+  return "user";
+}
+
+/** Makes a new self-signed CA: PEM certificate and PKCS#8 PEM key. */
+export async function createCaMaterial(now = new Date()): Promise<{ certPem: string; keyPem: string }> {
+  const keys = (await crypto.subtle.generateKey(EC_P256, true, ["sign", "verify"])) as CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerial(),
+    name: [{ CN: [caSubject()] }],
+    notBefore: new Date(now.getTime() - DAY_MS),
+    notAfter: new Date(now.getTime() + CA_VALIDITY_DAYS * DAY_MS),
+    keys,
+    signingAlgorithm: ECDSA_SHA256,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  const pkcs8 = await crypto.subtle.exportKey("pkcs8", keys.privateKey);
+  return {
+    certPem: pemWithNewline(cert.toString("pem")),
+    keyPem: pemWithNewline(x509.PemConverter.encode(pkcs8, "PRIVATE KEY")),
+  };
+}
+
+/** Writes key then certificate, each through a temp file and a rename, so a crash never leaves half a file. */
+export function writeCaFiles(files: CaFiles, material: { certPem: string; keyPem: string }): void {
+  fs.mkdirSync(files.dir, { recursive: true, mode: 0o700 });
+  if (POSIX) fs.chmodSync(files.dir, 0o700);
+  writeAtomic(files.keyPath, material.keyPem, 0o600);
+  writeAtomic(files.certPath, material.certPem, 0o644);
+}
+
+function writeAtomic(file: string, text: string, mode: number): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.rmSync(tmp, { force: true }); // a leftover could carry a wider mode than ours
+  fs.writeFileSync(tmp, text, { mode, flag: "wx" });
+  if (POSIX) fs.chmodSync(tmp, mode); // the umask may have narrowed or the FS widened it
+  fs.renameSync(tmp, file);
+}
+
+/** Whether each file is there. Only ENOENT counts as absent: an unreadable file is present, and reading it says why. */
+export function caExists(files: CaFiles): { cert: boolean; key: boolean } {
+  return { cert: present(files.certPath), key: present(files.keyPath) };
+}
+
+function present(file: string): boolean {
+  try {
+    fs.statSync(file);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== "ENOENT";
+  }
+}
+
+const initHint = "run `oisp ca init`";
+const forceHint = "run `oisp ca init --force` to replace it";
+
+/** Reads a file, turning fs errors into one clear line. */
+function readText(file: string, what: string, files: CaFiles): string {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") {
+      if (what === "certificate" || !present(files.certPath)) throw new Error(`no CA in ${files.dir}: ${initHint}`);
+      throw new Error(`CA in ${files.dir} is incomplete (${what} ${file} is missing): ${forceHint}`);
+    }
+    if (code === "EACCES" || code === "EPERM") {
+      let owner = "";
+      try {
+        owner = ` (owned by uid ${fs.statSync(file).uid}; was it created with sudo?)`;
+      } catch {
+        // the directory itself is unreadable: the message below still names the file
+      }
+      throw new Error(`cannot read CA ${what} ${file}: permission denied${owner}`);
+    }
+    throw new Error(`cannot read CA ${what} ${file}: ${(err as Error).message}`);
+  }
+}
+
+/** Parses and checks the CA certificate (not the key): used by export and status, which never need the key. */
+export function readCaCert(files: CaFiles): { cert: x509.X509Certificate; certPem: string } {
+  const text = readText(files.certPath, "certificate", files);
+  let cert: x509.X509Certificate;
+  try {
+    const pem = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/);
+    if (!pem) throw new Error("no PEM certificate block");
+    cert = new x509.X509Certificate(pem[0]);
+  } catch (err) {
+    throw new Error(`CA certificate ${files.certPath} is corrupt (${oneLine(err)}): ${forceHint}`);
+  }
+  const bc = cert.getExtension(x509.BasicConstraintsExtension);
+  if (!bc?.ca) throw new Error(`${files.certPath} is not a CA certificate: ${forceHint}`);
+  return { cert, certPem: pemWithNewline(cert.toString("pem")) };
+}
+
+export interface LoadedCa {
+  files: CaFiles;
+  cert: x509.X509Certificate;
+  certPem: string;
+  key: CryptoKey;
+  /** Things fixed or worth telling the user (e.g. a key mode tightened). */
+  warnings: string[];
+}
+
+/** Loads the CA, tightening file modes, and checks that the key matches the certificate and it has not expired. */
+export async function readCa(files: CaFiles, now = new Date()): Promise<LoadedCa> {
+  const exists = caExists(files);
+  if (!exists.cert && !exists.key) throw new Error(`no CA in ${files.dir}: ${initHint}`);
+  const warnings = POSIX ? tightenModes(files) : [];
+  const { cert, certPem } = readCaCert(files);
+  const keyText = readText(files.keyPath, "key", files);
+  let key: CryptoKey;
+  try {
+    const pem = keyText.match(/-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----/);
+    if (!pem) throw new Error("no PKCS#8 PEM block");
+    key = await crypto.subtle.importKey("pkcs8", x509.PemConverter.decodeFirst(pem[0]), EC_P256, false, ["sign"]);
+  } catch (err) {
+    throw new Error(`CA key ${files.keyPath} is corrupt (${oneLine(err)}): ${forceHint}`);
+  }
+  if (!(await keyMatches(cert, key)))
+    throw new Error(`CA key ${files.keyPath} does not match certificate ${files.certPath}: ${forceHint}`);
+  if (cert.notAfter.getTime() <= now.getTime())
+    throw new Error(`CA certificate ${files.certPath} expired on ${cert.notAfter.toISOString()}: ${forceHint} (and reinstall it)`);
+  return { files, cert, certPem, key, warnings };
+}
+
+async function keyMatches(cert: x509.X509Certificate, key: CryptoKey): Promise<boolean> {
+  const probe = crypto.getRandomValues(new Uint8Array(32));
+  const signature = await crypto.subtle.sign(ECDSA_SHA256, key, probe);
+  const pub = await cert.publicKey.export(EC_P256, ["verify"]);
+  return crypto.subtle.verify(ECDSA_SHA256, pub, signature, probe);
+}
+
+/** The key must be readable by its owner only: fix a wider mode (and the directory's), or refuse if we cannot. */
+function tightenModes(files: CaFiles): string[] {
+  const warnings: string[] = [];
+  const fix = (file: string, want: number, what: string) => {
+    let mode: number;
+    try {
+      mode = fs.statSync(file).mode & 0o777;
+    } catch {
+      return; // missing or unreadable: readCaCert/readText report it
+    }
+    if ((mode & 0o077) === 0) return;
+    try {
+      fs.chmodSync(file, want);
+    } catch (err) {
+      throw new Error(`CA ${what} ${file} is accessible to other users (mode ${mode.toString(8)}) and cannot be fixed: ${oneLine(err)}`);
+    }
+    warnings.push(`CA ${what} ${file} was accessible to other users (mode ${mode.toString(8)}); changed to ${want.toString(8)}`);
+  };
+  fix(files.dir, 0o700, "directory");
+  fix(files.keyPath, 0o600, "key");
+  return warnings;
+}
+
+function oneLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split("\n")[0]!;
+}
