@@ -129,7 +129,13 @@ export function startTui(o: TuiOptions): RunningTui {
     dirty = false;
     lastDraw = Date.now();
     const { cols, rows } = size();
-    const lines = render(state, data, cols, rows);
+    let lines: string[];
+    try {
+      lines = render(state, data, cols, rows);
+    } catch (err) {
+      // A bug in a view must not leave the terminal in raw mode with a half-drawn screen.
+      lines = [`oisp: cannot draw this view: ${(err as Error).message}`.slice(0, cols), "press t, i or p for another view, q to quit"];
+    }
     // Home, each line then clear-to-end-of-line, clear below: no flicker, no leftovers after a resize.
     output.write(`\x1b[H${lines.join("\x1b[K\r\n")}\x1b[K\x1b[J`);
   };

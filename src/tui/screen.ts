@@ -67,8 +67,14 @@ export function applyKey(state: TuiState, key: Key, count: number, page: number)
   const last = Math.max(0, count - 1);
   if (key === "j" || key === "down") c.selected = Math.min(last, c.selected + 1);
   else if (key === "k" || key === "up") c.selected = Math.max(0, c.selected - 1);
-  else if (key === "pagedown") c.selected = Math.min(last, c.selected + page);
-  else if (key === "pageup") c.selected = Math.max(0, c.selected - page);
+  else if (key === "pagedown") {
+    // A page turns the view as well as the selection, like a pager.
+    c.selected = Math.min(last, c.selected + page);
+    c.offset += page;
+  } else if (key === "pageup") {
+    c.selected = Math.max(0, c.selected - page);
+    c.offset = Math.max(0, c.offset - page);
+  }
   else if (key === "home") c.selected = 0;
   else if (key === "end") c.selected = last;
   s.cursors[s.view] = scrollTo(c, count, page);
@@ -78,7 +84,7 @@ export function applyKey(state: TuiState, key: Key, count: number, page: number)
 /** Keeps the selection on screen and in range (the list may have shrunk or grown since). */
 export function scrollTo(c: Cursor, count: number, page: number): Cursor {
   const selected = Math.min(Math.max(0, c.selected), Math.max(0, count - 1));
-  let offset = Math.min(c.offset, selected);
+  let offset = Math.max(0, Math.min(c.offset, selected));
   if (selected >= offset + page) offset = selected - page + 1;
   offset = Math.max(0, Math.min(offset, Math.max(0, count - page)));
   return { selected, offset };
@@ -102,6 +108,16 @@ function shortType(t: string): string {
   return t === "ai.request" ? "request" : t === "ai.response" ? "response" : t.replace(/^agent\./, "");
 }
 
+/** Cost in at most 8 columns: $0.00029, $0.0123, $12.34, $1234. */
+export function shortCost(usd: number | null): string {
+  if (usd === null || !Number.isFinite(usd)) return "";
+  if (usd === 0) return "$0";
+  if (usd >= 1000) return `$${Math.round(usd)}`;
+  if (usd >= 1) return `$${usd.toFixed(2)}`;
+  if (usd >= 0.01) return `$${usd.toFixed(4)}`;
+  return `$${usd.toFixed(5)}`;
+}
+
 function captureMark(c: string | null): string {
   return c === "full" ? "F" : c === "redacted" || c === "partial" ? "R" : c === "metadata_only" ? "M" : "?";
 }
@@ -119,8 +135,8 @@ function timelineView(d: TuiData, cols: number): ListView {
     { title: "Provider", width: 9 },
     { title: "Model", width: 10, flex: true, min: 8 },
     { title: "Process", width: 8, flex: true, min: 6 },
-    { title: "In/Out", width: 11, align: "right" },
-    { title: "Cost", width: 9, align: "right" },
+    { title: "In/Out", width: 9, align: "right" },
+    { title: "Cost", width: 8, align: "right" },
     { title: "St", width: 3, align: "right" },
     { title: "C", width: 1 },
   ]);
@@ -133,7 +149,7 @@ function timelineView(d: TuiData, cols: number): ListView {
         r.model ?? "",
         r.process_name ?? (r.pid !== null ? String(r.pid) : ""),
         r.input_tokens !== null || r.output_tokens !== null ? `${fmtTokens(r.input_tokens) || "-"}/${fmtTokens(r.output_tokens) || "-"}` : "",
-        fmtCost(r.cost_usd),
+        shortCost(r.cost_usd),
         statusMark(r.success, r.status_code),
         captureMark(r.completeness),
       ],
@@ -199,10 +215,21 @@ function processesView(d: TuiData, cols: number): ListView {
     { title: "Cost", width: 9, align: "right" },
     { title: "Providers", width: 16, flex: true, min: 8 },
   ]);
-  const lines = d.processes.map(({ node, depth }) =>
+  // ├ when a sibling follows, └ for the last child.
+  const lastChild = d.processes.map(({ depth }, i) => {
+    for (let j = i + 1; j < d.processes.length; j++) {
+      const dj = d.processes[j]!.depth;
+      if (dj < depth) return true;
+      if (dj === depth) return false;
+    }
+    return true;
+  });
+  const lines = d.processes.map(({ node, depth }, i) =>
     row(
       [
-        `${"  ".repeat(Math.min(depth, 8))}${depth ? "└ " : ""}${node.name}${node.seen ? "" : " (parent)"}`,
+        `${"  ".repeat(Math.max(0, Math.min(depth - 1, 8)))}${depth ? (lastChild[i] ? "└ " : "├ ") : ""}${
+          node.seen ? node.name : node.name && node.name !== "?" ? `${node.name} (parent)` : "(parent, not seen)"
+        }`,
         String(node.pid),
         node.requests ? String(node.requests) : "",
         node.costUsd ? fmtCost(node.costUsd) : "",
