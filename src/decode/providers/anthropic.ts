@@ -272,8 +272,6 @@ function parseStream(res: HttpResponseRecord, out: ParsedAiResponse): ParsedAiRe
   }
 
   const ordered = [...blocks.entries()].sort(([a], [b]) => a - b).map(([, b]) => b);
-  const texts = ordered.filter((b) => b.type === "text").map((b) => b.text);
-  if (texts.length > 0) out.content = texts.join("");
   const thoughts = ordered.filter((b) => b.type === "thinking" && b.text !== "").map((b) => b.text);
   if (thoughts.length > 0) out.thinking = thoughts.join("\n");
   out.toolCalls = ordered
@@ -284,6 +282,9 @@ function parseStream(res: HttpResponseRecord, out: ParsedAiResponse): ParsedAiRe
       if (call.arguments === "" && b.initialInput !== undefined) call.arguments = JSON.stringify(b.initialInput);
       return call;
     });
+  const texts = ordered.filter((b) => b.type === "text").map((b) => b.text);
+  // An empty text block opening a tool call is no content.
+  if (texts.length > 0 && (texts.join("") !== "" || out.toolCalls.length === 0)) out.content = texts.join("");
   const u = usageOf(usage);
   if (u) out.usage = u;
   if (!terminal || !res.complete || res.bodyTruncated) out.incomplete = true;

@@ -307,9 +307,10 @@ function parseStream(res: HttpResponseRecord, out: ParsedAiResponse, flavor: Cha
   }
 
   if (!out.providerRequestId && bodyId) out.providerRequestId = bodyId;
-  if (content !== undefined) out.content = content;
-  if (thinking !== undefined) out.thinking = thinking;
   out.toolCalls = [...calls.entries()].sort(([a], [b]) => a - b).map(([, c]) => compact({ ...c }));
+  // The opening `content: ""` of a tool-call-only answer is no content (the whole response says null).
+  if (content !== undefined && !(content === "" && out.toolCalls.length > 0)) out.content = content;
+  if (thinking !== undefined) out.thinking = thinking;
   // [DONE] is the terminal event; a finish reason with a clean end is accepted from servers that omit it.
   const terminal = done || (out.finishReason !== undefined && res.complete);
   if (!terminal || !res.complete || res.bodyTruncated) out.incomplete = true;
