@@ -1,7 +1,6 @@
 #!/usr/bin/env bun
 // Entry point: `oisp <command> [flags]`. Each command lives in src/commands/.
 import { analyzeCommand } from "./commands/analyze.ts";
-import { analyzeCommand } from "./commands/analyze.ts";
 import { caCommand } from "./commands/ca.ts";
 import { redirectCommand } from "./commands/redirect.ts";
 import { sensorCommand } from "./commands/sensor.ts";
@@ -16,7 +15,6 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; summa
   sensor: { run: sensorCommand, summary: "decode captured traffic into OISP events and store them" },
   watch: { run: watchCommand, summary: "terminal view of captured AI traffic (timeline, inventory, processes)" },
   ca: { run: caCommand, summary: "manage the local CA (init, path, export, install, uninstall)" },
-  analyze: { run: analyzeCommand, summary: "report on a JSONL export or database: costs, models, apps, accounts, errors" },
   analyze: { run: analyzeCommand, summary: "report on a JSONL export or database: costs, models, apps, accounts, errors" },
   version: { run: async () => (console.log(versionLine()), 0), summary: "print version, commit and spec bundle date" },
 };
