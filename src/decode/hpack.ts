@@ -129,8 +129,9 @@ export class HpackDecoder {
 
   /**
    * The decoding side advertised a SETTINGS_HEADER_TABLE_SIZE. A passive observer cannot know
-   * exactly when the peer acknowledged it, so the largest value seen so far is the bound for
-   * size updates; the encoder's own size update is what really resizes the table.
+   * exactly when the peer acknowledged it, so the largest value seen so far bounds size updates.
+   * The table itself keeps its size until the encoder sends a size update (RFC 7541 §4.2, §6.3),
+   * as nghttp2's decoder assumes too.
    */
   setProtocolMaxTableSize(size: number): void {
     this.protocolMax = Math.max(this.protocolMax, size);
