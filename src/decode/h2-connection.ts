@@ -449,7 +449,7 @@ export function createConnectionDecoder(connId: string, alpn: string | undefined
 class SniffingConnectionDecoder implements ConnectionDecoder {
   private inner?: ConnectionDecoder;
   private held: Array<{ dir: Direction; bytes: Uint8Array; ts: number }> = [];
-  private clientBytes = new Uint8Array(0);
+  private clientBytes: Uint8Array = new Uint8Array(0);
   private heldBytes = 0;
 
   constructor(
