@@ -104,6 +104,23 @@ describe("Anthropic messages, request", () => {
     expect(req.parameters).toEqual({ max_tokens: 4096 });
   });
 
+  test("Claude on Vertex AI (model in the path) and Anthropic-compatible routes of other providers", () => {
+    const host = "us-east5-aiplatform.googleapis.com";
+    const path = "/v1/projects/my-proj/locations/us-east5/publishers/anthropic/models/claude-sonnet-4-5@20250929:streamRawPredict";
+    const vertex = parseRequest(
+      request(path, { anthropic_version: "vertex-2023-10-16", max_tokens: 10, stream: true, messages: [{ role: "user", content: "hi" }] }, { host, headers: [["authorization", "Bearer ya29.a0AfB_byC-token"]] }),
+      match("google_vertex_anthropic", host, "anthropic"),
+    );
+    expect(vertex).toMatchObject({ model: "claude-sonnet-4-5@20250929", streaming: true, endpoint: `https://${host}${path}`, auth: { type: "oauth" } });
+    const deepseek = parseRequest(
+      request("/anthropic/v1/messages", { model: "deepseek-chat", max_tokens: 10, messages: [] }, { host: "api.deepseek.com" }),
+      match("deepseek", "api.deepseek.com", "openai"),
+    );
+    expect(deepseek.model).toBe("deepseek-chat");
+    const res = parseAiResponse(deepseek, jsonResponse(200, { id: "m", type: "message", content: [{ type: "text", text: "ok" }], stop_reason: "end_turn", usage: { input_tokens: 3, output_tokens: 1 } }));
+    expect(res).toMatchObject({ content: "ok", finishReason: "stop", usage: { promptTokens: 3, completionTokens: 1 } });
+  });
+
   test("routes that are not a model call; OAuth tokens; a cut body", () => {
     const host = { host: "api.anthropic.com" };
     expect(parseAiRequest(request("/v1/messages/count_tokens", { model: "m", messages: [] }, host), ANTHROPIC)).toBeUndefined();

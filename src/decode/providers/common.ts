@@ -97,8 +97,8 @@ export function authFromHeaders(headers: HeaderList): AiAuth {
   const m = /^Bearer\s+(\S+)$/i.exec(authorization);
   if (!m) return { type: "unknown" };
   const token = m[1]!;
-  // JWTs (Azure AD, OAuth access tokens) and Anthropic OAuth tokens are not API keys.
-  const oauth = token.startsWith("eyJ") || token.startsWith("sk-ant-oat");
+  // JWTs (Azure AD, OAuth access tokens), Google access tokens and Anthropic OAuth tokens are not API keys.
+  const oauth = token.startsWith("eyJ") || token.startsWith("ya29.") || token.startsWith("sk-ant-oat");
   return describeKey(token, oauth ? "oauth" : "api_key");
 }
 

@@ -26,7 +26,8 @@ const REQUEST_TYPE: Record<ApiKind, RequestType> = {
 /**
  * The API a request path speaks. OpenAI-style paths are recognised whatever the provider's declared
  * format (Ollama, vLLM, Anthropic and Google all serve OpenAI-compatible routes too); Anthropic's
- * /v1/messages only for Anthropic-format providers, since other servers use "messages" for other things.
+ * /v1/messages only for Anthropic-format providers or under an /anthropic/ prefix, since other
+ * servers use "messages" for other things.
  */
 export function apiKindOf(path: string, match: EndpointMatch): ApiKind | undefined {
   const p = pathOnly(path).replace(/\/+$/, "");
@@ -34,13 +35,19 @@ export function apiKindOf(path: string, match: EndpointMatch): ApiKind | undefin
   if (/\/embeddings$/.test(p)) return "openai-embeddings";
   if (/(?:^|\/)(?:v1|openai)\/responses$/.test(p) || p === "/responses") return "openai-responses";
   if (/(?:^|\/)(?:v1|openai|engines\/[^/]+|deployments\/[^/]+)\/completions$/.test(p) || p === "/completions") return "openai-completion";
-  if (match.apiFormat === "anthropic" && /(?:^|\/)v1\/messages$/.test(p)) return "anthropic-messages";
+  // Anthropic-compatible routes of other providers live under an /anthropic/ prefix (DeepSeek, Moonshot...).
+  if ((match.apiFormat === "anthropic" || /\/anthropic\//.test(p)) && /(?:^|\/)v1\/messages$/.test(p)) return "anthropic-messages";
+  // Claude on Vertex AI: the Messages body, the model in the path.
+  if (/\/publishers\/anthropic\/models\/[^/]+:(?:stream)?rawPredict$/i.test(p)) return "anthropic-messages";
   return undefined;
 }
 
-/** Azure OpenAI names the model by deployment in the path: /openai/deployments/{deployment}/... */
-function deploymentOf(path: string): string | undefined {
-  const m = /\/deployments\/([^/?#]+)\//.exec(path);
+/**
+ * The model named by the path when the body has none: the deployment on Azure OpenAI
+ * (/openai/deployments/{deployment}/...), the model on Vertex AI (.../models/{model}:rawPredict).
+ */
+function modelFromPath(path: string): string | undefined {
+  const m = /\/deployments\/([^/?#]+)\//.exec(path) ?? /\/models\/([^/?#:]+):[A-Za-z]+(?:[?#]|$)/.exec(path);
   if (!m) return undefined;
   try {
     return decodeURIComponent(m[1]!);
@@ -78,8 +85,8 @@ export function parseAiRequest(req: HttpRequestRecord, match: EndpointMatch): Pa
       base.parseError = parsed.error;
     }
     if (base.model === undefined) {
-      const deployment = deploymentOf(req.path);
-      if (deployment !== undefined) base.model = deployment;
+      const fromPath = modelFromPath(req.path);
+      if (fromPath !== undefined) base.model = fromPath;
     }
     return base;
   } catch (err) {
