@@ -68,7 +68,7 @@ export async function createTestCa(name = "OISP Test Upstream CA"): Promise<Test
       publicKey: leafKeys.publicKey,
       signingKey: caKeys.privateKey,
       extensions: [
-        new x509.SubjectAlternativeNameExtension(hosts.map((h) => ({ type: isIp(h) ? "ip" : "dns", value: h }))),
+        new x509.SubjectAlternativeNameExtension(hosts.map((h) => ({ type: isIp(h) ? ("ip" as const) : ("dns" as const), value: h }))),
         new x509.BasicConstraintsExtension(false),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),

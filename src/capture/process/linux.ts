@@ -1,0 +1,207 @@
+// Linux: which process owns the client end of a proxied connection. The client's socket is the one whose
+// local address is the client endpoint and remote address is the proxy endpoint in /proc/net/tcp{,6};
+// its inode is then found among /proc/<pid>/fd links ("socket:[inode]"). Everything is async and bounded,
+// and pids that owned recent connections are searched first (one app tends to open many connections).
+import fs from "node:fs/promises";
+import net from "node:net";
+import type { Endpoint, ProcessInfo } from "../types.ts";
+
+export interface LinuxLookupOptions {
+  /** Root of procfs (tests may point elsewhere). */
+  procRoot?: string;
+  /** Most fd links read in one lookup. */
+  maxFdReads?: number;
+  /** Recently matched pids remembered and searched first. */
+  hotPids?: number;
+  /** Parallel readdir/readlink calls. */
+  concurrency?: number;
+}
+
+/** Canonical form for comparing addresses: dotted quad for IPv4 and IPv4-mapped IPv6, else 32 hex digits. */
+export function canonicalIp(ip: string): string | undefined {
+  const bare = ip.replace(/^\[|\]$/g, "").replace(/%.*$/, "");
+  if (net.isIPv4(bare)) return bare;
+  if (!net.isIPv6(bare)) return undefined;
+  let text = bare.toLowerCase();
+  // An embedded dotted quad becomes two hex groups.
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4[1]!.split(".").map(Number) as [number, number, number, number];
+    text = text.slice(0, v4.index) + `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split("::") as [string, string | undefined];
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
+  if (groups.length !== 8) return undefined;
+  const hex = groups.map((g) => g.padStart(4, "0")).join("");
+  if (hex.startsWith("00000000000000000000ffff")) {
+    const n = hex.slice(24);
+    return [0, 2, 4, 6].map((i) => parseInt(n.slice(i, i + 2), 16)).join(".");
+  }
+  return hex;
+}
+
+/** Decodes a /proc/net/tcp{,6} "ADDR:PORT" (address words in host byte order, little-endian assumed). */
+export function decodeProcAddress(field: string): { ip: string; port: number } | undefined {
+  const [addr, port] = field.split(":");
+  if (!addr || !port) return undefined;
+  const bytes: number[] = [];
+  for (let w = 0; w < addr.length; w += 8) {
+    const word = addr.slice(w, w + 8);
+    for (let i = 6; i >= 0; i -= 2) bytes.push(parseInt(word.slice(i, i + 2), 16));
+  }
+  let ip: string | undefined;
+  if (bytes.length === 4) ip = bytes.join(".");
+  else if (bytes.length === 16) {
+    const hex = bytes.map((b) => b.toString(16).padStart(2, "0")).join("");
+    ip = hex.startsWith("00000000000000000000ffff") ? bytes.slice(12).join(".") : hex;
+  }
+  return ip === undefined ? undefined : { ip, port: parseInt(port, 16) };
+}
+
+export interface SocketRow {
+  inode: number;
+  uid: number;
+}
+
+/** Finds the socket with local = client and remote = proxy in one /proc/net/tcp{,6} text. */
+export function findSocketRow(table: string, client: Endpoint, proxy: Endpoint): SocketRow | undefined {
+  const c = canonicalIp(client.ip);
+  const p = canonicalIp(proxy.ip);
+  if (!c || !p) return undefined;
+  const want = `:${client.port.toString(16).toUpperCase().padStart(4, "0")} `;
+  for (const line of table.split("\n")) {
+    // Cheap pre-filter on the local port before decoding anything.
+    if (!line.includes(want)) continue;
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10) continue;
+    const local = decodeProcAddress(f[1]!);
+    const remote = decodeProcAddress(f[2]!);
+    if (!local || !remote) continue;
+    if (local.port !== client.port || remote.port !== proxy.port) continue;
+    if (local.ip !== c || remote.ip !== p) continue;
+    const inode = Number(f[9]);
+    if (inode > 0) return { inode, uid: Number(f[7]) };
+  }
+  return undefined;
+}
+
+export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
+  const proc = opts.procRoot ?? "/proc";
+  const maxFdReads = opts.maxFdReads ?? 50_000;
+  const hotMax = opts.hotPids ?? 64;
+  const concurrency = opts.concurrency ?? 16;
+  const hot = new Map<number, true>();
+  const users = new UserNames();
+
+  async function socketRow(client: Endpoint, proxy: Endpoint): Promise<SocketRow | undefined> {
+    for (const file of ["net/tcp", "net/tcp6"]) {
+      const text = await fs.readFile(`${proc}/${file}`, "utf8").catch(() => "");
+      const row = findSocketRow(text, client, proxy);
+      if (row) return row;
+    }
+    return undefined;
+  }
+
+  /** True when pid has an fd linked to socket:[inode]. `budget` counts readlinks across the lookup. */
+  async function owns(pid: number, target: string, budget: { left: number }): Promise<boolean> {
+    let fds: string[];
+    try {
+      fds = await fs.readdir(`${proc}/${pid}/fd`);
+    } catch {
+      return false;
+    }
+    for (let i = 0; i < fds.length; i += concurrency) {
+      if (budget.left <= 0) return false;
+      const slice = fds.slice(i, i + concurrency);
+      budget.left -= slice.length;
+      const links = await Promise.all(slice.map((fd) => fs.readlink(`${proc}/${pid}/fd/${fd}`).catch(() => "")));
+      if (links.includes(target)) return true;
+    }
+    return false;
+  }
+
+  async function findPid(inode: number, uid: number): Promise<number | undefined> {
+    const target = `socket:[${inode}]`;
+    const budget = { left: maxFdReads };
+    for (const pid of [...hot.keys()].reverse()) if (await owns(pid, target, budget)) return pid;
+    const entries = await fs.readdir(proc).catch(() => [] as string[]);
+    const pids = entries.filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => !hot.has(p));
+    // Newest processes first: the client usually started recently.
+    pids.sort((a, b) => b - a);
+    const myUid = process.getuid?.() ?? -1;
+    for (let i = 0; i < pids.length && budget.left > 0; i += concurrency) {
+      const slice = pids.slice(i, i + concurrency);
+      const found = await Promise.all(
+        slice.map(async (pid) => {
+          // The socket's owner uid narrows the search (root could read everyone's fds; skip others).
+          if (myUid === 0 || uid !== myUid) {
+            const st = await fs.stat(`${proc}/${pid}`).catch(() => undefined);
+            if (!st || st.uid !== uid) return undefined;
+          }
+          return (await owns(pid, target, budget)) ? pid : undefined;
+        }),
+      );
+      const pid = found.find((p) => p !== undefined);
+      if (pid !== undefined) return pid;
+    }
+    return undefined;
+  }
+
+  function remember(pid: number) {
+    hot.delete(pid);
+    hot.set(pid, true);
+    if (hot.size > hotMax) hot.delete(hot.keys().next().value!);
+  }
+
+  async function describe(pid: number, uid: number): Promise<ProcessInfo> {
+    const [stat, comm, exe, cmdline] = await Promise.all([
+      fs.readFile(`${proc}/${pid}/stat`, "utf8").catch(() => ""),
+      fs.readFile(`${proc}/${pid}/comm`, "utf8").catch(() => ""),
+      fs.readlink(`${proc}/${pid}/exe`).catch(() => ""),
+      fs.readFile(`${proc}/${pid}/cmdline`).catch(() => Buffer.alloc(0)),
+    ]);
+    // stat: "pid (comm) state ppid ..." — comm may hold spaces and parentheses, so split after the last ")".
+    const afterComm = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ppid = Number(afterComm[1]);
+    const info: ProcessInfo = { pid, uid };
+    if (Number.isFinite(ppid) && ppid > 0) info.ppid = ppid;
+    if (exe) info.exe = exe.replace(/ \(deleted\)$/, "");
+    if (comm.trim()) info.name = comm.trim();
+    const args = cmdline.toString("utf8").replace(/\0+$/, "").replace(/\0/g, " ");
+    if (args) info.cmdline = args;
+    const user = await users.name(uid);
+    if (user) info.user = user;
+    return info;
+  }
+
+  return async function lookupLinux(client: Endpoint, proxy: Endpoint): Promise<ProcessInfo | undefined> {
+    const row = await socketRow(client, proxy);
+    if (!row) return undefined;
+    const pid = await findPid(row.inode, row.uid);
+    if (pid === undefined) return undefined;
+    remember(pid);
+    return describe(pid, row.uid);
+  };
+}
+
+/** uid → user name from /etc/passwd, read at most once a minute. */
+class UserNames {
+  private map = new Map<number, string>();
+  private readAt = 0;
+
+  async name(uid: number): Promise<string | undefined> {
+    if (Date.now() - this.readAt > 60_000) {
+      this.readAt = Date.now();
+      const text = await fs.readFile("/etc/passwd", "utf8").catch(() => "");
+      const map = new Map<number, string>();
+      for (const line of text.split("\n")) {
+        const f = line.split(":");
+        if (f.length >= 3 && /^\d+$/.test(f[2]!)) map.set(Number(f[2]), f[0]!);
+      }
+      this.map = map;
+    }
+    return this.map.get(uid);
+  }
+}

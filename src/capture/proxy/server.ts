@@ -1,0 +1,256 @@
+// The explicit HTTP proxy: CONNECT host:port for HTTPS (intercepted or passed through by src/mitm),
+// absolute-form requests for plain HTTP (local model servers). Answers like a real proxy when it cannot
+// reach a host (502/504 before the tunnel is up), and never lets capture trouble break the user's traffic.
+import net from "node:net";
+import tls from "node:tls";
+import { monotonicFactory } from "ulidx";
+import type { ConnMeta, Endpoint, ProcessInfo, TapSink } from "../types.ts";
+import { nowMs } from "../types.ts";
+import { ConnTap, safeTap } from "../../mitm/conn-tap.ts";
+import { DEFAULT_MAX_CLIENT_HELLO } from "../../mitm/client-hello.ts";
+import type { LeafIssuer } from "../../mitm/issuer.ts";
+import { PinnedHosts } from "../../mitm/pinned.ts";
+import { newProxyStats, type ProxyStats } from "../../mitm/stats.ts";
+import { runTunnel, SecureContextCache, type MitmPolicy } from "../../mitm/tunnel.ts";
+import { connectTcp, resolveTarget, UpstreamError } from "../../mitm/upstream.ts";
+import type { Logger } from "../../util/log.ts";
+import type { ProcessLookup } from "../process/index.ts";
+import { PlainSession } from "./plain.ts";
+import { classifyRequest, DEFAULT_MAX_HEAD_BYTES, HeadReader } from "./request-head.ts";
+import { CONNECT_ESTABLISHED, errorResponse, statusForUpstreamError } from "./responses.ts";
+
+export type { ProxyStats } from "../../mitm/stats.ts";
+export type { LeafIssuer } from "../../mitm/issuer.ts";
+
+export interface ProxyLimits {
+  /** Concurrent client connections; past it new ones get 503. */
+  maxConnections: number;
+  maxHeadBytes: number;
+  maxClientHelloBytes: number;
+  /** Time for the client to send its proxy request head. */
+  headTimeoutMs: number;
+  connectTimeoutMs: number;
+  /** ClientHello after CONNECT, and each TLS handshake. */
+  handshakeTimeoutMs: number;
+  /** A connection with no bytes either way for this long is closed. */
+  idleTimeoutMs: number;
+  /** How long the tap's open() may wait for the process lookup (the relay never waits). */
+  lookupTimeoutMs: number;
+  maxPinnedHosts: number;
+}
+
+export const DEFAULT_PROXY_LIMITS: ProxyLimits = {
+  maxConnections: 10_000,
+  maxHeadBytes: DEFAULT_MAX_HEAD_BYTES,
+  maxClientHelloBytes: DEFAULT_MAX_CLIENT_HELLO,
+  headTimeoutMs: 30_000,
+  connectTimeoutMs: 15_000,
+  handshakeTimeoutMs: 30_000,
+  idleTimeoutMs: 15 * 60_000,
+  lookupTimeoutMs: 250,
+  maxPinnedHosts: 10_000,
+};
+
+export interface ProxyOptions {
+  listen: { host: string; port: number };
+  tlsMitm: boolean;
+  allTraffic: boolean;
+  issuer?: LeafIssuer;
+  isAiHost: (host: string, port?: number) => boolean;
+  /** Extra PEM roots for verifying upstreams, added to the public bundle. */
+  upstreamCa: string[];
+  /** "host:port" → "addr" or "addr:port": where to connect, keeping SNI and Host. */
+  resolve: Map<string, string>;
+  tap: TapSink;
+  lookupProcess: ProcessLookup;
+  log: Logger;
+  limits?: Partial<ProxyLimits>;
+}
+
+export interface RunningProxy {
+  address: { host: string; port: number };
+  stats(): ProxyStats;
+  /** Hosts passed through because their clients refused our certificate. */
+  pinnedHosts(): string[];
+  close(): Promise<void>;
+}
+
+export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
+  const limits = { ...DEFAULT_PROXY_LIMITS, ...opts.limits };
+  const stats = newProxyStats();
+  const log = opts.log;
+  const tap = safeTap(opts.tap, (err) => {
+    stats.tapErrors++;
+    log("error", `tap failed (traffic still relayed): ${(err as Error).message ?? err}`);
+  });
+  const pinned = new PinnedHosts(limits.maxPinnedHosts);
+  const policy: MitmPolicy = {
+    tlsMitm: opts.tlsMitm,
+    allTraffic: opts.allTraffic,
+    issuer: opts.issuer,
+    isAiHost: opts.isAiHost,
+    upstreamRoots: [...tls.rootCertificates, ...opts.upstreamCa],
+    pinned,
+    log,
+    stats,
+    timeouts: { connectMs: limits.connectTimeoutMs, handshakeMs: limits.handshakeTimeoutMs, lookupMs: limits.lookupTimeoutMs },
+    maxClientHelloBytes: limits.maxClientHelloBytes,
+    contexts: new SecureContextCache(),
+  };
+  const newConnId = monotonicFactory();
+  const sockets = new Set<net.Socket>();
+
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
+    stats.connectionsTotal++;
+    stats.connectionsActive++;
+    client.on("error", () => {});
+    client.once("close", () => {
+      stats.connectionsActive--;
+      sockets.delete(client);
+    });
+    if (stats.connectionsActive > limits.maxConnections) {
+      stats.refusedOverLimit++;
+      client.end(errorResponse(503, `too many connections (limit ${limits.maxConnections})`));
+      return;
+    }
+    sockets.add(client);
+    try {
+      handleClient(client);
+    } catch (err) {
+      log("error", `proxy connection failed: ${(err as Error).message}`);
+      client.destroy();
+    }
+  });
+
+  function handleClient(client: net.Socket) {
+    const t0 = performance.now();
+    const startedAt = nowMs();
+    client.setNoDelay(true);
+    client.setTimeout(limits.idleTimeoutMs, () => client.destroy());
+    const clientEp: Endpoint = { ip: unmapV4(client.remoteAddress ?? ""), port: client.remotePort ?? 0 };
+    const proxyEp: Endpoint = { ip: unmapV4(client.localAddress ?? ""), port: client.localPort ?? 0 };
+    // Started now, while the client's socket surely exists; nothing ever waits on it but the tap's open().
+    const lookup = safeLookup(opts.lookupProcess, clientEp, proxyEp);
+    const reader = new HeadReader(limits.maxHeadBytes);
+    const headTimer = setTimeout(() => {
+      stats.badRequests++;
+      client.end(errorResponse(400, "no complete request head in time"));
+    }, limits.headTimeoutMs);
+    const bad = (status: number, reason: string) => {
+      stats.badRequests++;
+      log("debug", `bad proxy request from ${clientEp.ip}:${clientEp.port}: ${reason}`);
+      client.end(errorResponse(status, reason));
+    };
+    const onData = (chunk: Buffer) => {
+      const r = reader.push(chunk);
+      if (r.status === "need-more") return;
+      clearTimeout(headTimer);
+      client.off("data", onData);
+      client.pause();
+      if (r.status === "bad") return bad(400, r.reason);
+      if (r.status === "too-large") return bad(431, `request head larger than ${r.limit} bytes`);
+      const req = classifyRequest(r.head);
+      if (req.kind === "reject") return bad(req.status, req.reason);
+      if (req.kind === "absolute") {
+        const session = new PlainSession(
+          { tap, stats, log, resolve: opts.resolve, connectMs: limits.connectTimeoutMs, lookupMs: limits.lookupTimeoutMs, newConnId, maxHeadBytes: limits.maxHeadBytes },
+          client,
+          clientEp,
+          lookup,
+          t0,
+        );
+        session.start(reader.bytes().slice());
+        return;
+      }
+      const rest = reader.bytes().slice(r.head.length);
+      connectTunnel(client, req.host, req.port, rest, { t0, startedAt, clientEp, lookup }).catch((err: Error) => {
+        log("error", `tunnel to ${req.host}:${req.port} failed: ${err.message}`);
+        client.destroy();
+      });
+    };
+    client.on("data", onData);
+    client.once("close", () => clearTimeout(headTimer));
+  }
+
+  async function connectTunnel(
+    client: net.Socket,
+    host: string,
+    port: number,
+    initial: Uint8Array,
+    c: { t0: number; startedAt: number; clientEp: Endpoint; lookup: Promise<ProcessInfo | undefined> },
+  ) {
+    const target = resolveTarget(opts.resolve, host, port);
+    const meta: ConnMeta = {
+      connId: newConnId(),
+      startedAt: c.startedAt,
+      client: c.clientEp,
+      server: { ip: target.host, port: target.port },
+      host,
+      mode: "passthrough",
+      captureMethod: "mitm_proxy",
+    };
+    const connTap = new ConnTap(tap, meta);
+    let upstream: net.Socket;
+    // The TCP leg is connected before answering 200, so a refused or unknown host gets a proxy error.
+    try {
+      upstream = await connectTcp(target, limits.connectTimeoutMs);
+    } catch (err) {
+      const e = err as Error;
+      stats.upstreamErrors++;
+      meta.upstreamError = e.message;
+      meta.passthroughReason = "upstream connect failed";
+      log("debug", `CONNECT ${host}:${port}: ${e.message}`);
+      client.end(errorResponse(e instanceof UpstreamError ? statusForUpstreamError(e.kind) : 502, e.message));
+      connTap.openAfter(c.lookup, limits.lookupTimeoutMs);
+      connTap.close(e.message);
+      return;
+    }
+    if (client.destroyed) {
+      upstream.destroy();
+      connTap.openAfter(c.lookup, limits.lookupTimeoutMs);
+      return connTap.close("client closed before the tunnel was up");
+    }
+    sockets.add(upstream);
+    upstream.once("close", () => sockets.delete(upstream));
+    meta.server = { ip: unmapV4(upstream.remoteAddress ?? target.host), port: upstream.remotePort ?? target.port };
+    meta.upstreamConnectMs = performance.now() - c.t0;
+    client.write(CONNECT_ESTABLISHED);
+    await runTunnel(policy, { client, initial, host, port, upstream, target, tap: connTap, lookup: c.lookup, t0: c.t0 });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.listen.port, opts.listen.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  server.on("error", (err) => log("error", `proxy listener: ${err.message}`));
+  const addr = server.address() as net.AddressInfo;
+
+  return {
+    address: { host: addr.address, port: addr.port },
+    stats: () => ({ ...stats, pinnedHosts: pinned.size }),
+    pinnedHosts: () => pinned.list(),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}
+
+/** The lookup may fail or hang: it resolves undefined instead of throwing. */
+function safeLookup(lookup: ProcessLookup, client: Endpoint, proxy: Endpoint): Promise<ProcessInfo | undefined> {
+  try {
+    return lookup(client, proxy).catch(() => undefined);
+  } catch {
+    return Promise.resolve(undefined);
+  }
+}
+
+/** "::ffff:127.0.0.1" → "127.0.0.1": dual-stack listeners report IPv4 clients in mapped form. */
+export function unmapV4(ip: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  return m ? m[1]! : ip;
+}

@@ -1,0 +1,86 @@
+// One connection's view of the tap. open() waits for the process lookup (bounded), so data frames that
+// come first are held in a small bounded buffer and flushed right after open(). Nothing here may throw
+// into the relay or make it wait: every TapSink call is wrapped.
+import type { ConnMeta, Direction, TapSink } from "../capture/types.ts";
+import { nowMs } from "../capture/types.ts";
+
+export interface ConnTapLimits {
+  /** Bytes held before open(); past it the connection is opened without waiting for the lookup. */
+  maxBufferedBytes: number;
+}
+
+export const DEFAULT_CONN_TAP_LIMITS: ConnTapLimits = { maxBufferedBytes: 4 * 1024 * 1024 };
+
+/** Catches anything a sink throws; reports the first failure through `onError`. */
+export function safeTap(sink: TapSink, onError: (err: unknown) => void): TapSink {
+  let failed = false;
+  const guard = (fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      if (!failed) onError(err);
+      failed = true;
+    }
+  };
+  return {
+    open: (meta) => guard(() => sink.open(meta)),
+    data: (id, dir, bytes, ts) => guard(() => sink.data(id, dir, bytes, ts)),
+    close: (id, ts, err) => guard(() => sink.close(id, ts, err)),
+  };
+}
+
+export class ConnTap {
+  private opened = false;
+  private closed = false;
+  private held: Array<{ dir: Direction; bytes: Uint8Array; ts: number }> = [];
+  private heldBytes = 0;
+
+  /** `meta` is filled in as the connection progresses; open() sends it as it is then. */
+  constructor(
+    private readonly sink: TapSink,
+    readonly meta: ConnMeta,
+    private readonly limits: ConnTapLimits = DEFAULT_CONN_TAP_LIMITS,
+  ) {}
+
+  get isOpen(): boolean {
+    return this.opened;
+  }
+
+  open(): void {
+    if (this.opened) return;
+    this.opened = true;
+    this.sink.open({ ...this.meta });
+    for (const f of this.held) this.sink.data(this.meta.connId, f.dir, f.bytes, f.ts);
+    this.held = [];
+    this.heldBytes = 0;
+  }
+
+  /** Opens once `process` settles or after `timeoutMs`, whichever is first. */
+  openAfter(lookup: Promise<ConnMeta["process"]>, timeoutMs: number): void {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), timeoutMs);
+    });
+    void Promise.race([lookup.catch(() => undefined), timeout]).then((proc) => {
+      clearTimeout(timer);
+      if (proc && !this.opened) this.meta.process = proc;
+      this.open();
+    });
+  }
+
+  data(dir: Direction, bytes: Uint8Array): void {
+    if (this.closed) return;
+    const ts = nowMs();
+    if (this.opened) return this.sink.data(this.meta.connId, dir, bytes, ts);
+    this.held.push({ dir, bytes, ts });
+    this.heldBytes += bytes.length;
+    if (this.heldBytes > this.limits.maxBufferedBytes) this.open();
+  }
+
+  close(error?: string): void {
+    if (this.closed) return;
+    this.open();
+    this.closed = true;
+    this.sink.close(this.meta.connId, nowMs(), error);
+  }
+}

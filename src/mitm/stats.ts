@@ -1,0 +1,43 @@
+// Counters shown by `oisp status` and the dashboard. Plain numbers, updated in place by the relay.
+export interface ProxyStats {
+  connectionsTotal: number;
+  connectionsActive: number;
+  /** TLS connections decrypted and tapped. */
+  intercepted: number;
+  /** Relayed blind (not an AI host, pinned, not TLS, interception off, fallbacks). */
+  passthrough: number;
+  /** Plain-HTTP (absolute-form) upstream connections, tapped. */
+  plain: number;
+  /** Hosts currently passed through because a client refused our certificate. */
+  pinnedHosts: number;
+  /** Handshakes in which the client refused our certificate. */
+  clientRejected: number;
+  /** Upstream connect or TLS failures. */
+  upstreamErrors: number;
+  /** Malformed or unsupported proxy requests answered with 4xx. */
+  badRequests: number;
+  /** Connections refused because the concurrent-connection limit was reached. */
+  refusedOverLimit: number;
+  /** Tap sink threw (the relay went on). */
+  tapErrors: number;
+  bytesClientToServer: number;
+  bytesServerToClient: number;
+}
+
+export function newProxyStats(): ProxyStats {
+  return {
+    connectionsTotal: 0,
+    connectionsActive: 0,
+    intercepted: 0,
+    passthrough: 0,
+    plain: 0,
+    pinnedHosts: 0,
+    clientRejected: 0,
+    upstreamErrors: 0,
+    badRequests: 0,
+    refusedOverLimit: 0,
+    tapErrors: 0,
+    bytesClientToServer: 0,
+    bytesServerToClient: 0,
+  };
+}

@@ -1,0 +1,260 @@
+// One tunnelled connection after the upstream TCP leg is up: peek the ClientHello, decide intercept or
+// pass, and run it. Interception verifies the real host first, then completes the client's handshake
+// with our leaf, then relays and taps. Every failure falls back to passing the bytes through (fail open).
+import type net from "node:net";
+import tls from "node:tls";
+import type { ProcessInfo } from "../capture/types.ts";
+import type { Logger } from "../util/log.ts";
+import type { ClientHello, ClientHelloResult } from "./client-hello.ts";
+import type { ConnTap } from "./conn-tap.ts";
+import type { LeafIssuer } from "./issuer.ts";
+import { peekClientHello } from "./peek.ts";
+import type { PinnedHosts } from "./pinned.ts";
+import { relay } from "./relay.ts";
+import { ReplayDuplex } from "./replay-duplex.ts";
+import type { ProxyStats } from "./stats.ts";
+import { AlertWatcher } from "./tls-alert.ts";
+import { connectTcp, INTERCEPT_ALPN, isIpLiteral, upgradeTls, type Target } from "./upstream.ts";
+
+export interface MitmTimeouts {
+  /** Upstream TCP connect. */
+  connectMs: number;
+  /** Waiting for the client's first bytes after CONNECT, and each TLS handshake. */
+  handshakeMs: number;
+  /** How long the process lookup may delay the tap's open() (never the relay). */
+  lookupMs: number;
+}
+
+export interface MitmPolicy {
+  tlsMitm: boolean;
+  allTraffic: boolean;
+  issuer?: LeafIssuer;
+  isAiHost: (host: string, port?: number) => boolean;
+  /** Roots for upstream verification: the public bundle plus --upstream-ca. */
+  upstreamRoots: string[];
+  pinned: PinnedHosts;
+  log: Logger;
+  stats: ProxyStats;
+  timeouts: MitmTimeouts;
+  maxClientHelloBytes: number;
+  contexts: SecureContextCache;
+}
+
+export interface TunnelConn {
+  /** Raw client socket; the CONNECT 200 has been sent. */
+  client: net.Socket;
+  /** Bytes the client sent right behind its CONNECT head. */
+  initial: Uint8Array;
+  /** The CONNECT authority. */
+  host: string;
+  port: number;
+  /** Connected TCP socket to `target`. */
+  upstream: net.Socket;
+  target: Target;
+  tap: ConnTap;
+  lookup: Promise<ProcessInfo | undefined>;
+  /** performance.now() when the client connected, for upstreamConnectMs. */
+  t0: number;
+}
+
+export type Decision = { intercept: true; name: string; alpn: string[] } | { intercept: false; reason: string };
+
+/** Pure decision: intercept only AI hosts (or all with --all-traffic), never pinned ones, never without a CA. */
+export function decide(policy: Pick<MitmPolicy, "tlsMitm" | "allTraffic" | "issuer" | "isAiHost" | "pinned">, hello: ClientHelloResult, host: string, port: number): Decision {
+  if (hello.status === "not-tls") return { intercept: false, reason: "not TLS" };
+  if (hello.status === "invalid") return { intercept: false, reason: `unparseable ClientHello: ${hello.reason}` };
+  if (hello.status === "too-large") return { intercept: false, reason: `ClientHello larger than ${hello.limit} bytes` };
+  if (hello.status === "need-more") return { intercept: false, reason: "incomplete ClientHello" };
+  const name = (hello.hello.sni ?? host).toLowerCase();
+  if (!policy.tlsMitm) return { intercept: false, reason: "TLS interception off" };
+  if (!policy.allTraffic && !safeIsAi(policy.isAiHost, name, port)) return { intercept: false, reason: "not an AI host" };
+  const pinned = policy.pinned.reason(name);
+  if (pinned) return { intercept: false, reason: `pinned (${pinned})` };
+  if (!policy.issuer) return { intercept: false, reason: "no CA loaded" };
+  const alpn = offerFor(hello.hello);
+  if (!alpn) return { intercept: false, reason: `client offers only ALPN ${hello.hello.alpn.join(",")}, not decoded yet` };
+  return { intercept: true, name, alpn };
+}
+
+function safeIsAi(isAiHost: MitmPolicy["isAiHost"], name: string, port: number): boolean {
+  try {
+    return isAiHost(name, port);
+  } catch {
+    return false;
+  }
+}
+
+/** ALPN mirrored from the client, limited to what we decode; [] when the client offered none. */
+function offerFor(hello: ClientHello): string[] | undefined {
+  if (hello.alpn.length === 0) return [];
+  const offer = hello.alpn.filter((p) => INTERCEPT_ALPN.includes(p));
+  return offer.length ? offer : undefined;
+}
+
+export async function runTunnel(policy: MitmPolicy, conn: TunnelConn): Promise<void> {
+  const { tap } = conn;
+  const peek = await peekClientHello(conn.client, conn.upstream, conn.initial, {
+    timeoutMs: policy.timeouts.handshakeMs,
+    maxBytes: policy.maxClientHelloBytes,
+  });
+  if (peek.kind === "closed") {
+    conn.client.destroy();
+    conn.upstream.destroy();
+    setPassthrough(policy, conn, `${peek.who} closed before any data`);
+    return tap.close();
+  }
+  if (peek.kind === "server-first") {
+    conn.client.write(peek.serverBytes);
+    return passthrough(policy, conn, conn.upstream, peek.bytes, "server spoke first (not TLS)");
+  }
+  if (peek.kind === "timeout") return passthrough(policy, conn, conn.upstream, peek.bytes, "no ClientHello in time");
+  const hello = peek.result;
+  if (hello.status === "ok") tap.meta.sni = hello.hello.sni;
+  const decision = decide(policy, hello, conn.host, conn.port);
+  if (!decision.intercept) return passthrough(policy, conn, conn.upstream, peek.bytes, decision.reason);
+  return intercept(policy, conn, peek.bytes, decision.name, decision.alpn);
+}
+
+function setPassthrough(policy: MitmPolicy, conn: TunnelConn, reason: string) {
+  conn.tap.meta.mode = "passthrough";
+  conn.tap.meta.passthroughReason = reason;
+  conn.tap.openAfter(conn.lookup, policy.timeouts.lookupMs);
+}
+
+/** Blind relay: the peeked bytes go first, then both ways. Metadata only is tapped. */
+async function passthrough(policy: MitmPolicy, conn: TunnelConn, upstream: net.Socket, peeked: Uint8Array, reason: string) {
+  policy.stats.passthrough++;
+  setPassthrough(policy, conn, reason);
+  policy.log("debug", `${conn.tap.meta.connId} ${conn.host}:${conn.port} passthrough: ${reason}`);
+  if (peeked.length) upstream.write(peeked);
+  const res = await relay(conn.client, upstream, { onData: (dir, chunk) => countBytes(policy.stats, dir, chunk.length) });
+  conn.tap.close(res.error);
+}
+
+/** A fresh TCP leg for falling back to passthrough after the first one was spent on a failed TLS attempt. */
+async function fallback(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array, reason: string) {
+  let tcp: net.Socket;
+  try {
+    tcp = await connectTcp(conn.target, policy.timeouts.connectMs);
+  } catch (err) {
+    conn.client.destroy();
+    conn.tap.meta.upstreamError ??= (err as Error).message;
+    setPassthrough(policy, conn, reason);
+    return conn.tap.close((err as Error).message);
+  }
+  if (conn.client.destroyed) {
+    tcp.destroy();
+    setPassthrough(policy, conn, reason);
+    return conn.tap.close("client closed");
+  }
+  return passthrough(policy, conn, tcp, peeked, reason);
+}
+
+async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array, name: string, alpn: string[]) {
+  const { tap, client } = conn;
+  const [upR, ctxR] = await Promise.allSettled([
+    upgradeTls(conn.upstream, {
+      servername: isIpLiteral(name) ? undefined : name,
+      verifyHost: name,
+      alpn,
+      ca: policy.upstreamRoots,
+      timeoutMs: policy.timeouts.handshakeMs,
+    }),
+    policy.contexts.get(name, policy.issuer!),
+  ]);
+  if (upR.status === "rejected") {
+    // The client then verifies the real host itself and sees the same failure it would see without us,
+    // or succeeds if it trusts a root we do not (a corporate CA).
+    const msg = (upR.reason as Error).message;
+    policy.stats.upstreamErrors++;
+    policy.log("warn", `${name}:${conn.port}: ${msg}; passing this connection through`);
+    tap.meta.upstreamError = msg;
+    return fallback(policy, conn, peeked, "upstream TLS failed");
+  }
+  const up = upR.value;
+  up.on("error", () => {});
+  if (ctxR.status === "rejected") {
+    up.destroy();
+    policy.log("error", `cannot issue a certificate for ${name}: ${(ctxR.reason as Error).message}`);
+    return fallback(policy, conn, peeked, "certificate issuance failed");
+  }
+  if (client.destroyed) {
+    up.destroy();
+    setPassthrough(policy, conn, "client closed before interception");
+    return tap.close("client closed");
+  }
+  const chosen = up.alpnProtocol || undefined;
+  const watcher = new AlertWatcher();
+  const duplex = new ReplayDuplex(client, peeked, (chunk) => watcher.push(chunk));
+  const clientTls = new tls.TLSSocket(duplex as unknown as net.Socket, {
+    isServer: true,
+    secureContext: ctxR.value,
+    ALPNProtocols: chosen ? [chosen] : undefined,
+  });
+  clientTls.on("error", () => {});
+  const handshake = await waitSecure(clientTls, policy.timeouts.handshakeMs);
+  watcher.done();
+  if (handshake !== "ok") {
+    up.destroy();
+    clientTls.destroy();
+    duplex.destroy();
+    const alert = watcher.alert;
+    const reason = alert
+      ? `client rejected certificate: ${alert.level} alert ${alert.name}`
+      : `client closed during our TLS handshake (${handshake})`;
+    const newlyPinned = alert ? policy.pinned.add(name, reason) : policy.pinned.noteSilentClose(name, reason);
+    policy.stats.clientRejected++;
+    policy.stats.pinnedHosts = policy.pinned.size;
+    if (newlyPinned) policy.log("warn", `${name}: ${reason}; passing this host through from now on`);
+    setPassthrough(policy, conn, reason);
+    return tap.close(reason);
+  }
+  policy.pinned.noteSuccess(name);
+  policy.stats.intercepted++;
+  tap.meta.mode = "mitm";
+  tap.meta.alpn = chosen;
+  tap.meta.upstreamConnectMs = performance.now() - conn.t0;
+  tap.openAfter(conn.lookup, policy.timeouts.lookupMs);
+  policy.log("debug", `${tap.meta.connId} ${name}:${conn.port} intercepted${chosen ? ` (${chosen})` : ""}`);
+  const res = await relay(clientTls, up, {
+    onData: (dir, chunk) => {
+      countBytes(policy.stats, dir, chunk.length);
+      tap.data(dir, chunk);
+    },
+  });
+  tap.close(res.error);
+}
+
+function waitSecure(sock: tls.TLSSocket, timeoutMs: number): Promise<"ok" | string> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(`timed out after ${timeoutMs} ms`), timeoutMs);
+    const done = (r: string) => {
+      clearTimeout(timer);
+      resolve(r);
+    };
+    sock.once("secure", () => done("ok"));
+    sock.once("error", (err: Error) => done(err.message));
+    sock.once("close", () => done("closed"));
+  });
+}
+
+export function countBytes(stats: ProxyStats, dir: "c2s" | "s2c", n: number): void {
+  if (dir === "c2s") stats.bytesClientToServer += n;
+  else stats.bytesServerToClient += n;
+}
+
+/** Bounded cache of server-side TLS contexts, one per host name (parsing PEM per connection is waste). */
+export class SecureContextCache {
+  private readonly map = new Map<string, Promise<tls.SecureContext>>();
+  constructor(private readonly max = 1000) {}
+
+  get(name: string, issuer: LeafIssuer): Promise<tls.SecureContext> {
+    const hit = this.map.get(name);
+    if (hit) return hit;
+    const p = issuer.leafFor(name).then(({ cert, key }) => tls.createSecureContext({ cert, key }));
+    p.catch(() => this.map.delete(name));
+    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
+    this.map.set(name, p);
+    return p;
+  }
+}
