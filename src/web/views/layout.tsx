@@ -26,6 +26,14 @@ const HTMX_CONFIG = JSON.stringify({
   selfRequestsOnly: true,
   historyCacheSize: 0,
   refreshOnHistoryMiss: true,
+  // htmx's defaults, plus: a 422 (settings that did not validate) is swapped in, so the errors show in place.
+  responseHandling: [
+    { code: "204", swap: false },
+    { code: "[23]..", swap: true },
+    { code: "422", swap: true, error: false },
+    { code: "[45]..", swap: false, error: true },
+    { code: "...", swap: false },
+  ],
 });
 
 export function Layout(props: { ctx: PageContext; title: string; active: NavKey; children?: Child }) {

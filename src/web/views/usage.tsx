@@ -73,7 +73,8 @@ export function UsageChart(props: { model: ChartModel; bucket: "hour" | "day" })
             })}
             {bi % labelEvery === 0 ? (
               <text x={(M.left + bi * step + step / 2).toFixed(1)} y={H - 6} text-anchor="middle">
-                {bucketLabel(b, bucket)}
+                {/* Hourly bars over several days: a bare "13:00" would not say which day. */}
+                {bucket === "hour" && n > 24 ? `${fmtDate(b).slice(5)} ${bucketLabel(b, "hour")}` : bucketLabel(b, bucket)}
               </text>
             ) : null}
           </g>
