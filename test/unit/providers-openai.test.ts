@@ -262,6 +262,19 @@ describe("OpenAI chat completions, response", () => {
     expect(numericCode.error).toEqual({ type: "invalid_request_error", message: "bad", code: "400" });
   });
 
+  test("a body the HTTP decoder could not content-decode is not read as JSON", () => {
+    const raw = { ...jsonResponse(200, "\x28\xb5\x2f\xfd garbage"), decodeError: "unsupported content-encoding: br2" };
+    expect(parseAiResponse(chatReq(), raw)).toEqual({
+      statusCode: 200,
+      success: true,
+      toolCalls: [],
+      incomplete: true,
+      parseError: "response body not decoded (unsupported content-encoding: br2)",
+    });
+    const failed = parseAiResponse(chatReq(), { ...raw, status: 503, reason: "Service Unavailable" });
+    expect(failed.error).toEqual({ type: "http_error", message: "503 Service Unavailable", code: "503" });
+  });
+
   test("malformed or cut JSON: marked incomplete with the reason, never thrown", () => {
     const bad = parseAiResponse(chatReq(), jsonResponse(200, '{"id":"chatcmpl-1","choices":[{"message":'));
     expect(bad).toMatchObject({ statusCode: 200, success: true, incomplete: true, toolCalls: [] });

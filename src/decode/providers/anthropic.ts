@@ -18,6 +18,7 @@ import {
   parseJson,
   str,
   timedSseEvents,
+  undecodedResponse,
   usageOf,
   type Json,
 } from "./common.ts";
@@ -131,6 +132,7 @@ function thinkingOf(v: unknown): ParsedAiRequest["thinking"] {
 
 export function parseAnthropicResponse(res: HttpResponseRecord): ParsedAiResponse {
   const out = baseResponse(res);
+  if (res.decodeError !== undefined) return undecodedResponse(res, out);
   if (!out.success) {
     out.error = httpError(res);
     return out;

@@ -151,6 +151,17 @@ export function isEventStream(res: HttpResponseRecord): boolean {
 type ErrorInfo = NonNullable<ParsedAiResponse["error"]>;
 
 /**
+ * The response body could not be content-decoded (unknown or corrupt encoding): it holds raw bytes
+ * that no parser should read. Only the status says something.
+ */
+export function undecodedResponse(res: HttpResponseRecord, out: ParsedAiResponse): ParsedAiResponse {
+  if (!out.success) out.error = { type: "http_error", message: `${res.status} ${res.reason}`.trim(), code: String(res.status) };
+  out.incomplete = true;
+  out.parseError = `response body not decoded (${res.decodeError})`;
+  return out;
+}
+
+/**
  * The error a provider put in a body: OpenAI `{error:{message,type,code}}`, Anthropic
  * `{type:"error",error:{type,message}}`, a bare `{error:"..."}` or `{message}` (some compatible servers).
  */

@@ -18,6 +18,7 @@ import {
   parseJson,
   str,
   timedSseEvents,
+  undecodedResponse,
   usageOf,
   type Json,
 } from "./common.ts";
@@ -176,6 +177,7 @@ export type ChatFlavor = "chat" | "completion";
 
 export function parseChatResponse(res: HttpResponseRecord, flavor: ChatFlavor): ParsedAiResponse {
   const out = baseResponse(res);
+  if (res.decodeError !== undefined) return undecodedResponse(res, out);
   if (!out.success) {
     out.error = httpError(res);
     return out;

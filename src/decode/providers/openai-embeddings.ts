@@ -1,7 +1,7 @@
 // OpenAI-format embeddings (/v1/embeddings): how many inputs went in, the model, and the tokens and
 // vector size that came back.
 import { concatChunks, type HttpResponseRecord } from "../types.ts";
-import { arr, baseResponse, compact, count, decodeText, errorFromJson, httpError, isObject, parseJson, str, usageOf, type Json } from "./common.ts";
+import { arr, baseResponse, compact, count, decodeText, errorFromJson, httpError, isObject, parseJson, str, undecodedResponse, usageOf, type Json } from "./common.ts";
 import type { ParsedAiRequest, ParsedAiResponse } from "./types.ts";
 
 type RequestFields = Pick<ParsedAiRequest, "model" | "streaming" | "messages" | "tools" | "parameters" | "inputCount">;
@@ -31,6 +31,7 @@ export function embeddingRequestFields(body: Json): RequestFields {
 
 export function parseEmbeddingResponse(res: HttpResponseRecord): ParsedAiResponse {
   const out = baseResponse(res);
+  if (res.decodeError !== undefined) return undecodedResponse(res, out);
   if (!out.success) {
     out.error = httpError(res);
     return out;

@@ -17,6 +17,7 @@ import {
   parseJson,
   str,
   timedSseEvents,
+  undecodedResponse,
   usageOf,
   type Json,
 } from "./common.ts";
@@ -79,6 +80,7 @@ function toolOf(t: Json): AiToolDefinition {
 
 export function parseResponsesResponse(res: HttpResponseRecord): ParsedAiResponse {
   const out = baseResponse(res);
+  if (res.decodeError !== undefined) return undecodedResponse(res, out);
   if (!out.success) {
     out.error = httpError(res);
     return out;
