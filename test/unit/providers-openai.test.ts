@@ -346,6 +346,21 @@ describe("OpenAI chat completions, streamed", () => {
     expect(res.incomplete).toBeUndefined();
   });
 
+  test("tool calls sent whole without an index (Gemini's and Mistral's compatible APIs)", () => {
+    const chunk = (delta: object, finish: string | null = null) => ({ id: "x", model: "gemini-2.5-flash", choices: [{ index: 0, delta, finish_reason: finish }] });
+    const events = [
+      chunk({ role: "assistant", tool_calls: [{ id: "call_a", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }] }),
+      chunk({ tool_calls: [{ id: "call_b", type: "function", function: { name: "get_time", arguments: '{"tz":"CET"}' } }] }),
+      chunk({}, "tool_calls"),
+      "[DONE]",
+    ];
+    const res = parseStreamSplitInvariant(streamReq(), sseResponse(sseBlocks(events)));
+    expect(res.toolCalls).toEqual([
+      { id: "call_a", name: "get_weather", arguments: '{"city":"Paris"}' },
+      { id: "call_b", name: "get_time", arguments: '{"tz":"CET"}' },
+    ]);
+  });
+
   test("Groq usage in x_groq, reasoning deltas, CRLF line endings", () => {
     const base = { id: "chatcmpl-g", object: "chat.completion.chunk", model: "openai/gpt-oss-20b" };
     const events = [

@@ -320,9 +320,20 @@ function parseStream(res: HttpResponseRecord, out: ParsedAiResponse, flavor: Cha
   return out;
 }
 
+/**
+ * Some compatible servers (Gemini's, some Mistral versions) omit `index` and send each call whole:
+ * a new id is a new call, a known id continues its call, no id continues the last one.
+ */
+function indexWithoutIndex(calls: Map<number, PendingCall>, id: string | undefined): number {
+  const last = calls.size === 0 ? -1 : Math.max(...calls.keys());
+  if (id === undefined) return Math.max(last, 0);
+  for (const [i, c] of calls) if (c.id === id) return i;
+  return last + 1;
+}
+
 /** Streamed tool calls arrive in pieces keyed by index: id and name first, then argument fragments. */
 function mergeToolDelta(calls: Map<number, PendingCall>, tc: Json): boolean {
-  const index = count(tc.index) ?? 0;
+  const index = count(tc.index) ?? indexWithoutIndex(calls, str(tc.id));
   let call = calls.get(index);
   if (!call) {
     if (calls.size >= MAX_STREAM_ITEMS) return false;
