@@ -2,6 +2,7 @@
 // local address is the client endpoint and remote address is the proxy endpoint in /proc/net/tcp{,6};
 // its inode is then found among /proc/<pid>/fd links ("socket:[inode]"). Everything is async and bounded,
 // and pids that owned recent connections are searched first (one app tends to open many connections).
+import fsSync from "node:fs";
 import fs from "node:fs/promises";
 import net from "node:net";
 import type { Endpoint, ProcessInfo } from "../types.ts";
@@ -13,8 +14,8 @@ export interface LinuxLookupOptions {
   maxFdReads?: number;
   /** Recently matched pids remembered and searched first. */
   hotPids?: number;
-  /** Parallel readdir/readlink calls. */
-  concurrency?: number;
+  /** Longest synchronous stretch of /proc reads before yielding to the event loop. */
+  sliceMs?: number;
 }
 
 /** Canonical form for comparing addresses: dotted quad for IPv4 and IPv4-mapped IPv6, else 32 hex digits. */
@@ -91,7 +92,7 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
   const proc = opts.procRoot ?? "/proc";
   const maxFdReads = opts.maxFdReads ?? 50_000;
   const hotMax = opts.hotPids ?? 64;
-  const concurrency = opts.concurrency ?? 16;
+  const sliceMs = opts.sliceMs ?? 1;
   const hot = new Map<number, true>();
   const users = new UserNames();
 
@@ -104,47 +105,63 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
     return undefined;
   }
 
-  /** True when pid has an fd linked to socket:[inode]. `budget` counts readlinks across the lookup. */
-  async function owns(pid: number, target: string, budget: { left: number }): Promise<boolean> {
-    let fds: string[];
-    try {
-      fds = await fs.readdir(`${proc}/${pid}/fd`);
-    } catch {
-      return false;
-    }
-    for (let i = 0; i < fds.length; i += concurrency) {
-      if (budget.left <= 0) return false;
-      const slice = fds.slice(i, i + concurrency);
-      budget.left -= slice.length;
-      const links = await Promise.all(slice.map((fd) => fs.readlink(`${proc}/${pid}/fd/${fd}`).catch(() => "")));
-      if (links.includes(target)) return true;
-    }
-    return false;
-  }
-
+  /**
+   * Finds the pid holding socket:[inode]. The scan uses synchronous /proc reads (about twice as fast as
+   * async ones, which matters: a short-lived client may close its socket before a slow scan reaches it)
+   * in slices of at most `sliceMs`, yielding to the event loop between slices so the relay never stalls.
+   */
   async function findPid(inode: number, uid: number): Promise<number | undefined> {
     const target = `socket:[${inode}]`;
-    const budget = { left: maxFdReads };
-    for (const pid of [...hot.keys()].reverse()) if (await owns(pid, target, budget)) return pid;
-    const entries = await fs.readdir(proc).catch(() => [] as string[]);
-    const pids = entries.filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => !hot.has(p));
-    // Newest processes first: the client usually started recently.
-    pids.sort((a, b) => b - a);
+    let budget = maxFdReads;
+    let sliceStart = performance.now();
+    const maybeYield = async () => {
+      if (performance.now() - sliceStart < sliceMs) return;
+      await new Promise<void>((r) => setImmediate(r));
+      sliceStart = performance.now();
+    };
+    const owns = async (pid: number): Promise<boolean> => {
+      let fds: string[];
+      try {
+        fds = fsSync.readdirSync(`${proc}/${pid}/fd`);
+      } catch {
+        return false;
+      }
+      for (let i = 0; i < fds.length && budget > 0; i++, budget--) {
+        try {
+          if (fsSync.readlinkSync(`${proc}/${pid}/fd/${fds[i]}`) === target) return true;
+        } catch {
+          // fd closed meanwhile
+        }
+        if (i % 64 === 63) await maybeYield();
+      }
+      return false;
+    };
+    const hotPids = [...hot.keys()].reverse();
+    for (const pid of hotPids) {
+      if (await owns(pid)) return pid;
+      await maybeYield();
+    }
+    let entries: string[];
+    try {
+      entries = fsSync.readdirSync(proc);
+    } catch {
+      return undefined;
+    }
+    // Newest processes first: a client usually started recently.
+    const pids = entries.filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => !hot.has(p)).sort((a, b) => b - a);
     const myUid = process.getuid?.() ?? -1;
-    for (let i = 0; i < pids.length && budget.left > 0; i += concurrency) {
-      const slice = pids.slice(i, i + concurrency);
-      const found = await Promise.all(
-        slice.map(async (pid) => {
-          // The socket's owner uid narrows the search (root could read everyone's fds; skip others).
-          if (myUid === 0 || uid !== myUid) {
-            const st = await fs.stat(`${proc}/${pid}`).catch(() => undefined);
-            if (!st || st.uid !== uid) return undefined;
-          }
-          return (await owns(pid, target, budget)) ? pid : undefined;
-        }),
-      );
-      const pid = found.find((p) => p !== undefined);
-      if (pid !== undefined) return pid;
+    for (const pid of pids) {
+      if (budget <= 0) return undefined;
+      // The socket's owner uid narrows the search (root can read every process; skip other users').
+      if (myUid === 0) {
+        try {
+          if (fsSync.statSync(`${proc}/${pid}`).uid !== uid) continue;
+        } catch {
+          continue;
+        }
+      }
+      if (await owns(pid)) return pid;
+      await maybeYield();
     }
     return undefined;
   }
@@ -155,13 +172,24 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
     if (hot.size > hotMax) hot.delete(hot.keys().next().value!);
   }
 
-  async function describe(pid: number, uid: number): Promise<ProcessInfo> {
-    const [stat, comm, exe, cmdline] = await Promise.all([
-      fs.readFile(`${proc}/${pid}/stat`, "utf8").catch(() => ""),
-      fs.readFile(`${proc}/${pid}/comm`, "utf8").catch(() => ""),
-      fs.readlink(`${proc}/${pid}/exe`).catch(() => ""),
-      fs.readFile(`${proc}/${pid}/cmdline`).catch(() => Buffer.alloc(0)),
-    ]);
+  /** Read synchronously at once (four small files): a short-lived client may exit right after. */
+  function describe(pid: number, uid: number): ProcessInfo {
+    const read = (f: string) => {
+      try {
+        return fsSync.readFileSync(`${proc}/${pid}/${f}`);
+      } catch {
+        return Buffer.alloc(0);
+      }
+    };
+    const stat = read("stat").toString("utf8");
+    const comm = read("comm").toString("utf8");
+    const cmdline = read("cmdline");
+    let exe = "";
+    try {
+      exe = fsSync.readlinkSync(`${proc}/${pid}/exe`);
+    } catch {
+      // kernel thread, exited, or not ours to read
+    }
     // stat: "pid (comm) state ppid ..." — comm may hold spaces and parentheses, so split after the last ")".
     const afterComm = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const ppid = Number(afterComm[1]);
@@ -171,8 +199,6 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
     if (comm.trim()) info.name = comm.trim();
     const args = cmdline.toString("utf8").replace(/\0+$/, "").replace(/\0/g, " ");
     if (args) info.cmdline = args;
-    const user = await users.name(uid);
-    if (user) info.user = user;
     return info;
   }
 
@@ -181,8 +207,11 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
     if (!row) return undefined;
     const pid = await findPid(row.inode, row.uid);
     if (pid === undefined) return undefined;
+    const info = describe(pid, row.uid);
     remember(pid);
-    return describe(pid, row.uid);
+    const user = await users.name(row.uid);
+    if (user) info.user = user;
+    return info;
   };
 }
 

@@ -1,0 +1,378 @@
+// The explicit proxy with real parts: real curl processes and raw TLS clients through startProxy() to a
+// local TLS upstream with its own CA, and an in-process tap recording every frame.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import fs from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import tls from "node:tls";
+import { processLookupForPlatform } from "../../src/capture/process/index.ts";
+import { startProxy, type RunningProxy } from "../../src/capture/proxy/server.ts";
+import type { ConnMeta, Direction, TapSink } from "../../src/capture/types.ts";
+import { silentLogger } from "../../src/util/log.ts";
+import { createTestCa, startTlsUpstream, type TestCa, type TlsUpstream } from "../support/upstream.ts";
+
+const AI_HOSTS = new Set(["api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com"]);
+
+class RecordingTap implements TapSink {
+  metas: ConnMeta[] = [];
+  frames: Array<{ connId: string; dir: Direction; bytes: Uint8Array }> = [];
+  closed = new Map<string, string | undefined>();
+  order: string[] = [];
+  open(meta: ConnMeta) {
+    this.order.push(`open:${meta.connId}`);
+    this.metas.push(meta);
+  }
+  data(connId: string, dir: Direction, bytes: Uint8Array) {
+    this.order.push(`data:${connId}`);
+    this.frames.push({ connId, dir, bytes: new Uint8Array(bytes) });
+  }
+  close(connId: string, _ts: number, error?: string) {
+    this.order.push(`close:${connId}`);
+    this.closed.set(connId, error);
+  }
+  bytes(connId: string, dir: Direction): string {
+    return Buffer.concat(this.frames.filter((f) => f.connId === connId && f.dir === dir).map((f) => f.bytes)).toString("latin1");
+  }
+  metasFor(host: string): ConnMeta[] {
+    return this.metas.filter((m) => m.host === host);
+  }
+}
+
+async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(10);
+  }
+}
+
+async function run(cmd: string[]): Promise<{ code: number; out: string; err: string; pid: number }> {
+  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", env: { ...process.env, CURL_CA_BUNDLE: "", HTTPS_PROXY: "", HTTP_PROXY: "", NO_PROXY: "" } });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, out, err, pid: p.pid };
+}
+
+/** Opens a CONNECT tunnel by hand and returns the raw socket plus the proxy's status line. */
+async function connectTunnel(proxyPort: number, authority: string): Promise<{ sock: net.Socket; status: string; head: string }> {
+  const sock = net.connect(proxyPort, "127.0.0.1");
+  await new Promise((r) => sock.once("connect", r));
+  sock.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+  let buf = "";
+  await new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      buf += d.toString("latin1");
+      if (buf.includes("\r\n\r\n")) {
+        sock.off("data", onData);
+        sock.pause();
+        resolve();
+      }
+    };
+    sock.on("data", onData);
+    sock.once("close", () => resolve());
+    sock.once("error", reject);
+  });
+  return { sock, status: buf.split("\r\n")[0] ?? "", head: buf };
+}
+
+/** A TLS client through the proxy, verifying with `ca`. */
+async function tlsThroughProxy(proxyPort: number, host: string, ca: string, alpn = ["http/1.1"]): Promise<tls.TLSSocket> {
+  const { sock, status } = await connectTunnel(proxyPort, `${host}:443`);
+  expect(status).toBe("HTTP/1.1 200 Connection Established");
+  const t = tls.connect({ socket: sock, servername: host, ca: [ca], ALPNProtocols: alpn });
+  await new Promise<void>((resolve, reject) => {
+    t.once("secureConnect", () => resolve());
+    t.once("error", reject);
+  });
+  return t;
+}
+
+/** Raw request/response over one socket: sends `request`, collects until `done(text)` or close. */
+function exchange(sock: net.Socket | tls.TLSSocket, request: string, done: (text: string) => boolean): Promise<string> {
+  return new Promise((resolve) => {
+    let text = "";
+    sock.on("data", (d: Buffer) => {
+      text += d.toString("latin1");
+      if (done(text)) resolve(text);
+    });
+    sock.once("close", () => resolve(text));
+    sock.resume();
+    sock.write(Buffer.from(request, "latin1"));
+  });
+}
+
+describe("explicit proxy", () => {
+  let dir: string;
+  let proxyCa: TestCa;
+  let upstream: TlsUpstream;
+  let proxy: RunningProxy;
+  let tap: RecordingTap;
+  let plainServer: http.Server;
+  let plainPort: number;
+  let closedPort: number;
+  const plainSeen: Array<{ method: string; url: string; body: string; host: string }> = [];
+  // SSE control: the test releases each next event only after the client has seen the previous one.
+  let sseRelease: Array<() => void> = [];
+  let sseUpstreamClosed = false;
+  let proxyCaFile: string;
+  let upstreamCaFile: string;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-proxy-test-"));
+    proxyCa = await createTestCa("OISP Test Proxy CA");
+    upstream = await startTlsUpstream({
+      hosts: ["api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com", "example.com"],
+      handler: (req, res) => {
+        if (req.url === "/sse") {
+          res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+          res.on("close", () => (sseUpstreamClosed = true));
+          let n = 0;
+          const next = () => {
+            if (res.destroyed) return;
+            n++;
+            res.write(`data: {"n":${n}}\n\n`);
+            if (n === 5) return res.end();
+            sseRelease.push(next);
+          };
+          next();
+          return;
+        }
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => {
+          const body = Buffer.concat(chunks).toString();
+          res.writeHead(200, { "content-type": "application/json", "x-upstream": "real" });
+          res.end(JSON.stringify({ path: req.url, method: req.method, host: req.headers.host, echo: body }));
+        });
+      },
+    });
+    plainServer = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const body = Buffer.concat(chunks).toString();
+        plainSeen.push({ method: req.method!, url: req.url!, body, host: String(req.headers.host) });
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ model: "llama3", url: req.url, body }));
+      });
+    });
+    await new Promise<void>((r) => plainServer.listen(0, "127.0.0.1", r));
+    plainPort = (plainServer.address() as net.AddressInfo).port;
+    const tmp = net.createServer();
+    await new Promise<void>((r) => tmp.listen(0, "127.0.0.1", r));
+    closedPort = (tmp.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => tmp.close(() => r()));
+
+    proxyCaFile = path.join(dir, "proxy-ca.pem");
+    upstreamCaFile = path.join(dir, "upstream-ca.pem");
+    fs.writeFileSync(proxyCaFile, proxyCa.certPem);
+    fs.writeFileSync(upstreamCaFile, upstream.caPem);
+    tap = new RecordingTap();
+    const resolve = new Map<string, string>([
+      ["api.openai.com:443", `127.0.0.1:${upstream.port}`],
+      ["api.anthropic.com:443", `127.0.0.1:${upstream.port}`],
+      ["generativelanguage.googleapis.com:443", `127.0.0.1:${upstream.port}`],
+      ["example.com:443", `127.0.0.1:${upstream.port}`],
+      ["refused.test:443", `127.0.0.1:${closedPort}`],
+      ["ollama.test:11434", `127.0.0.1:${plainPort}`],
+    ]);
+    proxy = await startProxy({
+      listen: { host: "127.0.0.1", port: 0 },
+      tlsMitm: true,
+      allTraffic: false,
+      issuer: proxyCa,
+      isAiHost: (h) => AI_HOSTS.has(h),
+      upstreamCa: [upstream.caPem],
+      resolve,
+      tap,
+      lookupProcess: processLookupForPlatform(),
+      log: silentLogger,
+      limits: { handshakeTimeoutMs: 5000, connectTimeoutMs: 3000 },
+    });
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await upstream?.close();
+    plainServer?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const proxyUrl = () => `http://127.0.0.1:${proxy.address.port}`;
+
+  test("curl to an AI host is intercepted: upstream answer, exact plaintext tapped, SNI/ALPN, curl's pid", async () => {
+    const body = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] });
+    const r = await run(["curl", "-sS", "--proxy", proxyUrl(), "--cacert", proxyCaFile, "https://api.openai.com/v1/chat/completions",
+      "-H", "content-type: application/json", "-d", body]);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toEqual({ path: "/v1/chat/completions", method: "POST", host: "api.openai.com", echo: body });
+    const meta = await waitFor("curl's connection", () => tap.metasFor("api.openai.com").find((m) => m.process?.pid === r.pid));
+    await waitFor("close", () => tap.closed.has(meta.connId));
+    expect(meta).toMatchObject({ mode: "mitm", sni: "api.openai.com", alpn: "http/1.1", captureMethod: "mitm_proxy", server: { ip: "127.0.0.1", port: upstream.port } });
+    expect(meta.process).toMatchObject({ pid: r.pid, name: "curl" });
+    expect(meta.process!.cmdline).toContain("https://api.openai.com/v1/chat/completions");
+    expect(meta.upstreamConnectMs).toBeGreaterThan(0);
+    const c2s = tap.bytes(meta.connId, "c2s");
+    expect(c2s.startsWith("POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\n")).toBe(true);
+    expect(c2s.endsWith(`\r\n\r\n${body}`)).toBe(true);
+    const s2c = tap.bytes(meta.connId, "s2c");
+    expect(s2c.startsWith("HTTP/1.1 200 OK\r\n")).toBe(true);
+    expect(s2c).toContain(r.out);
+    // open comes before any data frame of the connection, close after all of them.
+    const mine = tap.order.filter((o) => o.endsWith(meta.connId));
+    expect(mine[0]).toBe(`open:${meta.connId}`);
+    expect(mine[mine.length - 1]).toBe(`close:${meta.connId}`);
+  });
+
+  test("tapped bytes are exactly the bytes on the wire, both ways", async () => {
+    const t = await tlsThroughProxy(proxy.address.port, "api.anthropic.com", proxyCa.certPem);
+    expect(t.alpnProtocol).toBe("http/1.1");
+    const request = 'POST /v1/messages HTTP/1.1\r\nHost: api.anthropic.com\r\nContent-Length: 10\r\nConnection: close\r\n\r\n{"a":"\x80\xff"}';
+    const response = await exchange(t, request, () => false);
+    const meta = await waitFor("meta", () => tap.metasFor("api.anthropic.com").at(-1));
+    await waitFor("close", () => tap.closed.has(meta.connId));
+    expect(tap.bytes(meta.connId, "c2s")).toBe(Buffer.from(request, "latin1").toString("latin1"));
+    expect(tap.bytes(meta.connId, "s2c")).toBe(response);
+    expect(response).toContain('"x-upstream": "real"'.replace('"x-upstream": "real"', "x-upstream: real"));
+  });
+
+  test("a non-AI host is relayed byte-identical, verified against the upstream's own CA, metadata only", async () => {
+    const r = await run(["curl", "-sS", "--proxy", proxyUrl(), "--cacert", upstreamCaFile, "https://example.com/v1/models"]);
+    expect(r.err).toBe("");
+    expect(JSON.parse(r.out)).toMatchObject({ path: "/v1/models", host: "example.com" });
+    const meta = await waitFor("meta", () => tap.metasFor("example.com").at(-1));
+    await waitFor("close", () => tap.closed.has(meta.connId));
+    expect(meta).toMatchObject({ mode: "passthrough", passthroughReason: "not an AI host", sni: "example.com" });
+    expect(tap.frames.filter((f) => f.connId === meta.connId)).toEqual([]);
+    expect(proxy.stats().passthrough).toBeGreaterThan(0);
+  });
+
+  test("a refused upstream gets 502 before the tunnel opens, like a real proxy", async () => {
+    const { sock, head } = await connectTunnel(proxy.address.port, "refused.test:443");
+    expect(head.split("\r\n")[0]).toBe("HTTP/1.1 502 Bad Gateway");
+    expect(head).toContain("Connection: close");
+    sock.destroy();
+    const r = await run(["curl", "-sS", "--proxy", proxyUrl(), "https://refused.test/"]);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain("502");
+    const meta = await waitFor("meta", () => tap.metasFor("refused.test").at(-1));
+    expect(meta.upstreamError).toContain("ECONNREFUSED");
+  });
+
+  test("an unknown host gets 502", async () => {
+    const { sock, head } = await connectTunnel(proxy.address.port, "no-such-host.invalid:443");
+    expect(head.split("\r\n")[0]).toBe("HTTP/1.1 502 Bad Gateway");
+    sock.destroy();
+  });
+
+  test("a client that rejects our certificate is recorded, and the host then passes through", async () => {
+    const host = "generativelanguage.googleapis.com";
+    const url = `https://${host}/v1beta/models`;
+    const first = await run(["curl", "-sS", "--proxy", proxyUrl(), "--cacert", upstreamCaFile, url]);
+    expect(first.code).toBe(60); // curl: certificate verification failed (our leaf is not from the upstream CA)
+    const rejected = await waitFor("rejection", () => tap.metasFor(host).find((m) => m.passthroughReason?.startsWith("client rejected certificate")));
+    expect(rejected.passthroughReason).toBe("client rejected certificate: fatal alert unknown_ca");
+    expect(proxy.pinnedHosts()).toContain(host);
+    const second = await run(["curl", "-sS", "--proxy", proxyUrl(), "--cacert", upstreamCaFile, url]);
+    expect(second.err).toBe("");
+    expect(JSON.parse(second.out)).toMatchObject({ path: "/v1beta/models", host });
+    const meta = await waitFor("pinned passthrough", () => tap.metasFor(host).find((m) => m.process?.pid === second.pid));
+    expect(meta.mode).toBe("passthrough");
+    expect(meta.passthroughReason).toContain("pinned");
+    expect(proxy.stats().pinnedHosts).toBe(1);
+  });
+
+  test("absolute-form plain HTTP: origin-form upstream, keep-alive, tapped as plain", async () => {
+    const body = JSON.stringify({ model: "llama3", messages: [{ role: "user", content: "hi" }] });
+    plainSeen.length = 0;
+    const r = await run(["curl", "-sS", "--proxy", proxyUrl(), `http://ollama.test:11434/api/chat`, "-d", body,
+      "--next", "--proxy", proxyUrl(), `http://ollama.test:11434/api/tags?x=1`]);
+    expect(r.err).toBe("");
+    expect(r.out).toBe(JSON.stringify({ model: "llama3", url: "/api/chat", body }) + JSON.stringify({ model: "llama3", url: "/api/tags?x=1", body: "" }));
+    expect(plainSeen.map((s) => [s.method, s.url, s.host])).toEqual([
+      ["POST", "/api/chat", "ollama.test:11434"],
+      ["GET", "/api/tags?x=1", "ollama.test:11434"],
+    ]);
+    const metas = await waitFor("plain meta", () => {
+      const m = tap.metasFor("ollama.test").filter((x) => x.process?.pid === r.pid);
+      return m.length ? m : undefined;
+    });
+    expect(metas.length).toBe(1); // one upstream leg served both requests
+    expect(metas[0]).toMatchObject({ mode: "plain", server: { ip: "127.0.0.1", port: plainPort } });
+    await waitFor("close", () => tap.closed.has(metas[0]!.connId));
+    const c2s = tap.bytes(metas[0]!.connId, "c2s");
+    expect(c2s.startsWith("POST /api/chat HTTP/1.1\r\nHost: ollama.test:11434\r\n")).toBe(true);
+    expect(c2s).toContain(`\r\n\r\n${body}GET /api/tags?x=1 HTTP/1.1\r\n`);
+    expect(tap.bytes(metas[0]!.connId, "s2c")).toContain(JSON.stringify({ model: "llama3", url: "/api/chat", body }));
+  });
+
+  test("plain HTTP with a chunked request body and a host change on one connection", async () => {
+    plainSeen.length = 0;
+    const sock = net.connect(proxy.address.port, "127.0.0.1");
+    await new Promise((r) => sock.once("connect", r));
+    const first =
+      `POST http://ollama.test:11434/api/generate HTTP/1.1\r\nHost: ollama.test:11434\r\nTransfer-Encoding: chunked\r\n\r\n` +
+      `5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n`;
+    const text1 = await exchange(sock, first, (t) => t.includes("}"));
+    expect(text1).toContain('"body":"hello world"');
+    sock.removeAllListeners("data");
+    const second = `GET http://127.0.0.1:${plainPort}/v1/models HTTP/1.1\r\nHost: 127.0.0.1:${plainPort}\r\n\r\n`;
+    const text2 = await exchange(sock, second, (t) => t.includes("}"));
+    expect(text2).toContain('"url":"/v1/models"');
+    expect(plainSeen.map((s) => s.url)).toEqual(["/api/generate", "/v1/models"]);
+    sock.destroy();
+  });
+
+  test("origin-form and malformed requests get 400 with Connection: close", async () => {
+    for (const req of ["GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HELLO\r\n\r\n", "CONNECT nohostport HTTP/1.1\r\n\r\n", "GET https://api.openai.com/ HTTP/1.1\r\n\r\n"]) {
+      const sock = net.connect(proxy.address.port, "127.0.0.1");
+      const text = await exchange(sock, req, () => false);
+      expect(text.split("\r\n")[0]).toBe("HTTP/1.1 400 Bad Request");
+      expect(text).toContain("Connection: close");
+    }
+  });
+
+  test("SSE chunks reach the client one by one: each arrives before the upstream sends the next", async () => {
+    sseRelease = [];
+    const t = await tlsThroughProxy(proxy.address.port, "api.openai.com", proxyCa.certPem);
+    let text = "";
+    const seen: number[] = [];
+    const ended = new Promise<void>((resolve) => t.once("end", () => resolve()));
+    t.on("data", (d: Buffer) => {
+      text += d.toString();
+      for (const m of text.matchAll(/data: \{"n":(\d+)\}/g)) if (!seen.includes(Number(m[1]))) seen.push(Number(m[1]));
+      // Release the next event only once this one has arrived through the proxy.
+      if (sseRelease.length && seen.length) sseRelease.shift()!();
+    });
+    t.write("GET /sse HTTP/1.1\r\nHost: api.openai.com\r\nConnection: close\r\n\r\n");
+    await ended;
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  test("a client abort mid-stream closes the upstream", async () => {
+    sseRelease = [];
+    sseUpstreamClosed = false;
+    const t = await tlsThroughProxy(proxy.address.port, "api.openai.com", proxyCa.certPem);
+    const first = new Promise<void>((resolve) => t.once("data", () => resolve()));
+    t.write("GET /sse HTTP/1.1\r\nHost: api.openai.com\r\n\r\n");
+    await first;
+    t.destroy();
+    await waitFor("upstream response closed", () => sseUpstreamClosed);
+    expect(sseRelease.length).toBe(1); // the stream was still open when the client left
+  });
+
+  test("stats count what happened", () => {
+    const s = proxy.stats();
+    expect(s.intercepted).toBeGreaterThanOrEqual(4);
+    expect(s.clientRejected).toBe(1);
+    expect(s.upstreamErrors).toBeGreaterThanOrEqual(2);
+    expect(s.badRequests).toBeGreaterThanOrEqual(4);
+    expect(s.bytesClientToServer).toBeGreaterThan(0);
+    expect(s.bytesServerToClient).toBeGreaterThan(0);
+    expect(s.connectionsTotal).toBeGreaterThan(10);
+  });
+});
