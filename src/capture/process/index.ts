@@ -1,6 +1,7 @@
 // Process attribution per platform: which process owns the client end of a proxied connection.
 import type { Endpoint, ProcessInfo } from "../types.ts";
 import { createLinuxProcessLookup } from "./linux.ts";
+import { createWindowsProcessLookup } from "./windows.ts";
 
 /**
  * `client` is the connecting socket's address as the proxy sees it, `proxy` the address it connected to.
@@ -13,5 +14,6 @@ export const noProcessLookup: ProcessLookup = async () => undefined;
 
 export function processLookupForPlatform(platform: NodeJS.Platform = process.platform): ProcessLookup {
   if (platform === "linux") return createLinuxProcessLookup();
+  if (platform === "win32") return createWindowsProcessLookup();
   return noProcessLookup;
 }

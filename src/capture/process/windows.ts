@@ -59,3 +59,8 @@ export function lookupWindowsProcess(client: Endpoint, server?: Endpoint): Proce
   }
 }
 
+
+/** The ProcessLookup of src/capture/process/index.ts for Windows (explicit proxy mode). */
+export function createWindowsProcessLookup(): (client: Endpoint, proxy: Endpoint) => Promise<ProcessInfo | undefined> {
+  return async (client, proxy) => lookupWindowsProcess(client, proxy);
+}
