@@ -1,0 +1,214 @@
+// Exporters chosen with `--export otlp|webhook|kafka|jsonl` (repeatable) on `oisp sensor` / `oisp up`.
+// Each network exporter sits behind an ExportQueue (bounded memory, disk spool under the data dir,
+// retry with backoff); JSONL writes locally with size-based rotation. All of them are EventOutputs
+// with stats() for `oisp status` and close() for shutdown.
+import path from "node:path";
+import type { OispEvent } from "../events/index.ts";
+import type { EventOutput } from "../sensor/pipeline.ts";
+import { asList, UsageError, type FlagSpec } from "../util/args.ts";
+import type { Logger } from "../util/log.ts";
+import { JsonlSink } from "./jsonl.ts";
+import { KafkaExporter, type KafkaSaslMechanism } from "./kafka.ts";
+import { OtlpExporter, type OtlpProtocol } from "./otlp.ts";
+import { ExportQueue, type Exporter, type ExporterStats } from "./queue.ts";
+import { BatchSpool } from "./spool.ts";
+import { WebhookExporter } from "./webhook.ts";
+
+export { ExportQueue, ExportError, type Exporter, type ExportBatch, type ExporterStats } from "./queue.ts";
+export { BatchSpool } from "./spool.ts";
+export { OtlpExporter } from "./otlp.ts";
+export { WebhookExporter, signWebhook, verifyWebhook, SIGNATURE_HEADER, IDEMPOTENCY_HEADER } from "./webhook.ts";
+export { KafkaExporter, kafkaMessage } from "./kafka.ts";
+
+export const EXPORT_KINDS = ["otlp", "webhook", "kafka", "jsonl"] as const;
+export type ExportKind = (typeof EXPORT_KINDS)[number];
+
+export const exportFlagSpec = {
+  export: { type: "string", multiple: true },
+  "otlp-endpoint": { type: "string" },
+  "otlp-protocol": { type: "string" },
+  "otlp-header": { type: "string", multiple: true },
+  "webhook-url": { type: "string" },
+  "webhook-secret": { type: "string" },
+  "webhook-header": { type: "string", multiple: true },
+  "kafka-brokers": { type: "string" },
+  "kafka-topic": { type: "string" },
+  "kafka-client-id": { type: "string" },
+  "kafka-sasl-mechanism": { type: "string" },
+  "kafka-sasl-username": { type: "string" },
+  "kafka-sasl-password": { type: "string" },
+  "kafka-tls": { type: "boolean" },
+  "kafka-ca": { type: "string" },
+  "jsonl-path": { type: "string" },
+  "jsonl-max-mb": { type: "string" },
+  "jsonl-keep": { type: "string" },
+  "export-spool-mb": { type: "string" },
+  "export-batch-size": { type: "string" },
+} satisfies FlagSpec;
+
+export const exportFlagsHelp = `  --export KIND           send events to otlp, webhook, kafka or jsonl (repeatable). Network exporters
+                          queue in memory, spool to disk while the backend is down, and retry.
+  --otlp-endpoint URL     OTLP/HTTP base URL (default http://127.0.0.1:4318; /v1/traces, /v1/metrics)
+  --otlp-protocol P       http/protobuf (default) or http/json
+  --otlp-header K=V       header for hosted backends (repeatable), e.g. authorization=Bearer...
+  --webhook-url URL       batched JSON POSTs with an Idempotency-Key header
+  --webhook-secret S      sign each POST: X-OISP-Signature t=<unix>,v1=HMAC-SHA256(S, "<t>.<body>")
+                          (or $OISP_WEBHOOK_SECRET)
+  --webhook-header K=V    extra header (repeatable)
+  --kafka-brokers LIST    h1:9092,h2:9092
+  --kafka-topic T         topic (default oisp-events); values are OISP JSON keyed by host/process:pid
+  --kafka-sasl-mechanism  plain, scram-sha-256 or scram-sha-512, with --kafka-sasl-username and
+                          --kafka-sasl-password (or $OISP_KAFKA_PASSWORD)
+  --kafka-tls             TLS to the brokers; --kafka-ca FILE for a private CA
+  --jsonl-path FILE       JSONL export file (default <data dir>/export/events.jsonl)
+  --jsonl-max-mb N        rotate past N MB (default 100), keeping --jsonl-keep N old files (default 5)
+  --export-spool-mb N     disk spool per network exporter (default 256)
+  --export-batch-size N   events per batch (default 100)`;
+
+export type ExportFlagValues = {
+  [K in keyof typeof exportFlagSpec]?: (typeof exportFlagSpec)[K] extends { multiple: true } ? string[] : (typeof exportFlagSpec)[K] extends { type: "boolean" } ? boolean : string;
+};
+
+export interface ExportConfig {
+  /** Parsed flags (exportFlagSpec); unknown keys are ignored so the whole command's values can be passed. */
+  values: ExportFlagValues & Record<string, unknown>;
+  dataDir: string;
+  /** Message content goes to OTLP only in full mode. */
+  redaction: string;
+  /** Environment for secrets (default process.env). */
+  env?: Record<string, string | undefined>;
+}
+
+/** An exporter as the pipeline sees it, plus what `oisp status` and shutdown need. */
+export interface ExporterOutput extends EventOutput {
+  readonly name: string;
+  stats(): ExporterStats;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the exporters the flags ask for. Throws UsageError on a bad flag before anything starts.
+ * Returns [] when no --export is given.
+ */
+export function startExporters(cfg: ExportConfig, log: Logger): ExporterOutput[] {
+  const v = cfg.values;
+  const env = cfg.env ?? process.env;
+  const kinds = asList(v.export).flatMap((k) => k.split(",")).map((k) => k.trim().toLowerCase()).filter(Boolean);
+  for (const k of kinds) if (!(EXPORT_KINDS as readonly string[]).includes(k)) throw new UsageError(`--export: expected ${EXPORT_KINDS.join(", ")}, got "${k}"`);
+  const unique = [...new Set(kinds)] as ExportKind[];
+  const batchSize = positiveInt(v["export-batch-size"], "--export-batch-size", 100);
+  const spoolBytes = positiveInt(v["export-spool-mb"], "--export-spool-mb", 256) * 1024 * 1024;
+
+  const exporters: Exporter[] = [];
+  const outputs: ExporterOutput[] = [];
+  for (const kind of unique) {
+    if (kind === "jsonl") {
+      const file = path.resolve(v["jsonl-path"] ?? path.join(cfg.dataDir, "export", "events.jsonl"));
+      outputs.push(jsonlOutput(file, positiveInt(v["jsonl-max-mb"], "--jsonl-max-mb", 100), positiveInt(v["jsonl-keep"], "--jsonl-keep", 5), log));
+    } else if (kind === "otlp") {
+      const protocol = (v["otlp-protocol"] ?? "http/protobuf") as OtlpProtocol;
+      if (protocol !== "http/protobuf" && protocol !== "http/json") throw new UsageError(`--otlp-protocol: expected http/protobuf or http/json, got "${protocol}"`);
+      exporters.push(
+        new OtlpExporter({
+          endpoint: urlFlag(v["otlp-endpoint"] ?? "http://127.0.0.1:4318", "--otlp-endpoint"),
+          protocol,
+          headers: headerFlags(v["otlp-header"], "--otlp-header"),
+          includeContent: cfg.redaction === "full",
+        }),
+      );
+    } else if (kind === "webhook") {
+      if (!v["webhook-url"]) throw new UsageError("--export webhook needs --webhook-url URL");
+      exporters.push(
+        new WebhookExporter({
+          url: urlFlag(v["webhook-url"], "--webhook-url"),
+          secret: v["webhook-secret"] ?? env.OISP_WEBHOOK_SECRET,
+          headers: headerFlags(v["webhook-header"], "--webhook-header"),
+        }),
+      );
+    } else {
+      if (!v["kafka-brokers"]) throw new UsageError("--export kafka needs --kafka-brokers host:9092[,host:9092]");
+      const mechanism = v["kafka-sasl-mechanism"]?.toLowerCase();
+      if (mechanism && !["plain", "scram-sha-256", "scram-sha-512"].includes(mechanism)) {
+        throw new UsageError(`--kafka-sasl-mechanism: expected plain, scram-sha-256 or scram-sha-512, got "${mechanism}"`);
+      }
+      const password = v["kafka-sasl-password"] ?? env.OISP_KAFKA_PASSWORD;
+      if (mechanism && (!v["kafka-sasl-username"] || !password)) throw new UsageError("--kafka-sasl-mechanism needs --kafka-sasl-username and a password");
+      exporters.push(
+        new KafkaExporter({
+          brokers: v["kafka-brokers"].split(",").map((b) => b.trim()).filter(Boolean),
+          topic: v["kafka-topic"] ?? "oisp-events",
+          clientId: v["kafka-client-id"],
+          ...(mechanism && { sasl: { mechanism: mechanism as KafkaSaslMechanism, username: v["kafka-sasl-username"]!, password: password! } }),
+          tls: v["kafka-tls"] === true,
+          ca: v["kafka-ca"],
+        }),
+      );
+    }
+  }
+  for (const exporter of exporters) {
+    const spool = new BatchSpool({
+      dir: path.join(cfg.dataDir, "spool", `export-${exporter.name}`),
+      maxBytes: spoolBytes,
+      onLoss: (m) => log("warn", `export ${exporter.name}: ${m}`),
+    });
+    if (spool.pendingBatches > 0) log("info", `export ${exporter.name}: ${spool.pendingBatches} batch(es) spooled by an earlier run will be sent first`);
+    outputs.push(new ExportQueue(exporter, { batchSize, spool, log }));
+  }
+  for (const o of outputs) log("info", `exporting to ${o.name}`);
+  return outputs;
+}
+
+function jsonlOutput(file: string, maxMb: number, keep: number, log: Logger): ExporterOutput {
+  const sink = new JsonlSink(file, { maxBytes: maxMb * 1024 * 1024, keep, onError: (e) => log("warn", `export jsonl: ${e.message}`) });
+  return {
+    name: "jsonl",
+    write(events: OispEvent[]) {
+      for (const e of events) sink.write(e);
+    },
+    stats(): ExporterStats {
+      const s = sink.stats();
+      return {
+        name: "jsonl",
+        state: "ok",
+        sent: s.written,
+        sentBatches: 0,
+        queued: 0,
+        spooledBatches: 0,
+        spooledBytes: s.pendingBytes,
+        dropped: s.dropped,
+        failedAttempts: s.errors,
+        ...(s.lastError !== undefined && { lastError: s.lastError }),
+      };
+    },
+    async close() {
+      sink.close();
+    },
+  };
+}
+
+function positiveInt(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${flag}: expected a positive whole number, got "${value}"`);
+  return n;
+}
+
+function urlFlag(value: string, flag: string): string {
+  try {
+    const u = new URL(value);
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error();
+    return value;
+  } catch {
+    throw new UsageError(`${flag}: expected an http(s) URL, got "${value}"`);
+  }
+}
+
+function headerFlags(values: string[] | undefined, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const h of values ?? []) {
+    const i = h.indexOf("=");
+    if (i <= 0) throw new UsageError(`${flag}: expected KEY=VALUE, got "${h.split("=")[0]}=…"`);
+    out[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1);
+  }
+  return out;
+}

@@ -1,0 +1,310 @@
+// OTLP export end to end: events from the real builders (a streamed OpenAI call with two tool calls)
+// go through the export queue and the official OTLP/HTTP protobuf exporter to a local receiver, which
+// decodes the protobuf itself (protobufjs, from the OTLP message definitions below) and checks span
+// names, parentage, attributes and the two GenAI metrics.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import protobuf from "protobufjs";
+import { buildAiRequest, buildAiResponse, buildToolCalls, redactEvent, type OispEvent, type RedactionMode } from "../../src/events/index.ts";
+import { BatchSpool, ExportQueue, OtlpExporter } from "../../src/sinks/index.ts";
+import { connContext, exchange, parsedRequest, parsedResponse } from "../unit/events.fixtures.ts";
+
+// The subset of opentelemetry-proto (collector/trace/v1, collector/metrics/v1, common/v1) we read.
+// Field numbers are the OTLP wire contract; fields we do not read are skipped by the decoder.
+const OTLP_PROTO = `
+syntax = "proto3";
+package otlp;
+message AnyValue { oneof value { string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4; ArrayValue array_value = 5; KeyValueList kvlist_value = 6; bytes bytes_value = 7; } }
+message ArrayValue { repeated AnyValue values = 1; }
+message KeyValueList { repeated KeyValue values = 1; }
+message KeyValue { string key = 1; AnyValue value = 2; }
+message Resource { repeated KeyValue attributes = 1; }
+message Scope { string name = 1; string version = 2; }
+message Status { string message = 2; int32 code = 3; }
+message Span {
+  bytes trace_id = 1; bytes span_id = 2; bytes parent_span_id = 4; string name = 5; int32 kind = 6;
+  fixed64 start_time_unix_nano = 7; fixed64 end_time_unix_nano = 8; repeated KeyValue attributes = 9; Status status = 15;
+}
+message ScopeSpans { Scope scope = 1; repeated Span spans = 2; }
+message ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans = 2; }
+message ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }
+message HistogramDataPoint {
+  fixed64 start_time_unix_nano = 2; fixed64 time_unix_nano = 3; fixed64 count = 4; double sum = 5;
+  repeated fixed64 bucket_counts = 6; repeated double explicit_bounds = 7; repeated KeyValue attributes = 9;
+}
+message Histogram { repeated HistogramDataPoint data_points = 1; int32 aggregation_temporality = 2; }
+message Metric { string name = 1; string description = 2; string unit = 3; Histogram histogram = 9; }
+message ScopeMetrics { Scope scope = 1; repeated Metric metrics = 2; }
+message ResourceMetrics { Resource resource = 1; repeated ScopeMetrics scope_metrics = 2; }
+message ExportMetricsServiceRequest { repeated ResourceMetrics resource_metrics = 1; }
+`;
+const root = protobuf.parse(OTLP_PROTO, { keepCase: true }).root;
+const TraceRequest = root.lookupType("otlp.ExportTraceServiceRequest");
+const MetricsRequest = root.lookupType("otlp.ExportMetricsServiceRequest");
+
+type Attr = string | number | boolean | Attr[];
+interface DecodedSpan {
+  name: string;
+  kind: number;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  startMs: number;
+  endMs: number;
+  attrs: Record<string, Attr>;
+  status?: { code?: number; message?: string };
+}
+
+function value(v: Record<string, any> | undefined): Attr {
+  if (!v) return "";
+  if ("string_value" in v) return v.string_value;
+  if ("bool_value" in v) return v.bool_value;
+  if ("int_value" in v) return Number(v.int_value);
+  if ("double_value" in v) return v.double_value;
+  if ("array_value" in v) return (v.array_value.values ?? []).map(value);
+  return "";
+}
+const attrsOf = (kvs: any[] | undefined) => Object.fromEntries((kvs ?? []).map((kv) => [kv.key, value(kv.value)]));
+const hex = (b: Uint8Array | undefined) => Buffer.from(b ?? []).toString("hex");
+const nanosToMs = (n: any) => Number(BigInt(n.toString()) / 1000n) / 1000;
+
+/** A local OTLP/HTTP receiver: decodes every protobuf request it gets. */
+class Receiver {
+  spans: DecodedSpan[] = [];
+  resources: Array<Record<string, Attr>> = [];
+  metrics: Array<{ name: string; unit: string; points: Array<{ count: number; sum: number; attrs: Record<string, Attr>; bounds: number[] }> }> = [];
+  contentTypes = new Set<string>();
+  headers: Headers[] = [];
+  server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: async (req) => {
+      const body = new Uint8Array(await req.arrayBuffer());
+      this.contentTypes.add(req.headers.get("content-type") ?? "");
+      this.headers.push(req.headers);
+      const url = new URL(req.url);
+      if (url.pathname === "/v1/traces") this.traces(TraceRequest.toObject(TraceRequest.decode(body), { longs: String, bytes: Uint8Array }));
+      else if (url.pathname === "/v1/metrics") this.metricsIn(MetricsRequest.toObject(MetricsRequest.decode(body), { longs: String }));
+      else return new Response("not found", { status: 404 });
+      return new Response(new Uint8Array(0), { headers: { "content-type": "application/x-protobuf" } });
+    },
+  });
+
+  get url(): string {
+    return `http://127.0.0.1:${this.server.port}`;
+  }
+
+  private traces(msg: any): void {
+    for (const rs of msg.resource_spans ?? []) {
+      this.resources.push(attrsOf(rs.resource?.attributes));
+      for (const ss of rs.scope_spans ?? []) {
+        for (const s of ss.spans ?? []) {
+          this.spans.push({
+            name: s.name,
+            kind: s.kind,
+            traceId: hex(s.trace_id),
+            spanId: hex(s.span_id),
+            parentSpanId: hex(s.parent_span_id),
+            startMs: nanosToMs(s.start_time_unix_nano),
+            endMs: nanosToMs(s.end_time_unix_nano),
+            attrs: attrsOf(s.attributes),
+            status: s.status,
+          });
+        }
+      }
+    }
+  }
+
+  private metricsIn(msg: any): void {
+    for (const rm of msg.resource_metrics ?? []) {
+      for (const sm of rm.scope_metrics ?? []) {
+        for (const m of sm.metrics ?? []) {
+          this.metrics.push({
+            name: m.name,
+            unit: m.unit,
+            points: (m.histogram?.data_points ?? []).map((p: any) => ({ count: Number(p.count), sum: p.sum, attrs: attrsOf(p.attributes), bounds: p.explicit_bounds ?? [] })),
+          });
+        }
+      }
+    }
+  }
+}
+
+/** A streamed OpenAI chat call with two tool calls, as the sensor's builders make it, redacted in `mode`. */
+function streamedCallWithTools(mode: RedactionMode): OispEvent[] {
+  const ctx = connContext();
+  const ex = exchange();
+  const req = parsedRequest();
+  const res = parsedResponse();
+  const request = buildAiRequest(ctx, ex, req);
+  const response = buildAiResponse(ctx, ex, req, res, request);
+  return [request, response, ...buildToolCalls(ctx, res, response)].map((e) => redactEvent(e, mode));
+}
+
+const receiver = new Receiver();
+const dirs: string[] = [];
+afterAll(() => {
+  receiver.server.stop(true);
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function queueFor(exporter: OtlpExporter): ExportQueue {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-otlp-"));
+  dirs.push(dir);
+  return new ExportQueue(exporter, { batchSize: 50, flushMs: 20, spool: new BatchSpool({ dir, maxBytes: 1 << 20 }) });
+}
+
+describe("OTLP http/protobuf", () => {
+  let events: OispEvent[];
+  beforeAll(async () => {
+    events = streamedCallWithTools("safe");
+    const exporter = new OtlpExporter({ endpoint: receiver.url, headers: { authorization: "Bearer test-token" }, metricIntervalMs: 3_600_000 });
+    const queue = queueFor(exporter);
+    queue.write(events);
+    expect(await queue.flush(5000)).toBe(true);
+    await exporter.flushMetrics();
+    expect(queue.stats()).toMatchObject({ sent: events.length, dropped: 0, queued: 0, spooledBatches: 0 });
+    await queue.close();
+  });
+
+  test("protobuf over HTTP with the configured headers and resource", () => {
+    expect(receiver.contentTypes.has("application/x-protobuf")).toBe(true);
+    expect(receiver.headers.every((h) => h.get("authorization") === "Bearer test-token")).toBe(true);
+    expect(receiver.resources[0]).toMatchObject({ "service.name": "oisp-sensor", "host.name": os.hostname() });
+  });
+
+  test("one client span per AI call, named after operation and model, timed from request to response", () => {
+    const chat = receiver.spans.filter((s) => s.attrs["gen_ai.operation.name"] === "chat");
+    expect(chat).toHaveLength(1);
+    const s = chat[0]!;
+    expect(s.name).toBe("chat gpt-4o");
+    expect(s.kind).toBe(3); // SPAN_KIND_CLIENT
+    const request = events.find((e) => e.event_type === "ai.request")!;
+    const response = events.find((e) => e.event_type === "ai.response")!;
+    expect(s.startMs).toBeCloseTo(Date.parse(request.ts), 0);
+    expect(s.endMs).toBeCloseTo(Date.parse(response.ts), 0);
+    expect(s.parentSpanId).toBe("");
+  });
+
+  test("GenAI semantic-convention attributes", () => {
+    const s = receiver.spans.find((x) => x.name === "chat gpt-4o")!;
+    expect(s.attrs).toMatchObject({
+      "gen_ai.operation.name": "chat",
+      "gen_ai.provider.name": "openai",
+      "gen_ai.request.model": "gpt-4o",
+      "gen_ai.response.model": "gpt-4o-2024-11-20",
+      "gen_ai.response.id": "chatcmpl-AbC123xyz",
+      "gen_ai.response.finish_reasons": ["tool_calls"],
+      "gen_ai.usage.input_tokens": 120,
+      "gen_ai.usage.output_tokens": 30,
+      "gen_ai.usage.cache_read.input_tokens": 64,
+      "gen_ai.usage.reasoning.output_tokens": 8,
+      "gen_ai.request.temperature": 0.2,
+      "gen_ai.request.max_tokens": 512,
+      "gen_ai.request.stop_sequences": ["END"],
+      "gen_ai.request.stream": true,
+      "server.address": "api.openai.com",
+      "server.port": 443,
+      // 56 × $2.50/M + 64 × $1.25/M + 30 × $10/M = 140 + 80 + 300 µ$
+      "oisp.usage.total_cost_usd": 0.00052,
+    });
+    expect(s.attrs["gen_ai.response.time_to_first_chunk"]).toBeGreaterThan(0);
+    // safe redaction: no message content leaves the machine
+    expect(s.attrs["gen_ai.input.messages"]).toBeUndefined();
+    expect(s.attrs["gen_ai.output.messages"]).toBeUndefined();
+    expect(s.attrs["error.type"]).toBeUndefined();
+  });
+
+  test("each tool call is an execute_tool child span", () => {
+    const parent = receiver.spans.find((x) => x.name === "chat gpt-4o")!;
+    const tools = receiver.spans.filter((x) => x.attrs["gen_ai.operation.name"] === "execute_tool");
+    expect(tools.map((t) => t.name).sort()).toEqual(["execute_tool get_weather", "execute_tool lookup"]);
+    for (const t of tools) {
+      expect(t.parentSpanId).toBe(parent.spanId);
+      expect(t.traceId).toBe(parent.traceId);
+      expect(t.kind).toBe(1); // INTERNAL
+      expect(t.attrs["gen_ai.tool.type"]).toBe("function");
+      expect(t.attrs["gen_ai.tool.call.arguments"]).toBeUndefined();
+    }
+    expect(tools.find((t) => t.name === "execute_tool get_weather")!.attrs["gen_ai.tool.call.id"]).toBe("call_1");
+  });
+
+  test("gen_ai.client.token.usage and gen_ai.client.operation.duration histograms", () => {
+    const usage = receiver.metrics.find((m) => m.name === "gen_ai.client.token.usage")!;
+    expect(usage.unit).toBe("{token}");
+    const byType = Object.fromEntries(usage.points.map((p) => [p.attrs["gen_ai.token.type"], p]));
+    expect(byType.input).toMatchObject({ count: 1, sum: 120 });
+    expect(byType.output).toMatchObject({ count: 1, sum: 30 });
+    expect(byType.input!.attrs).toMatchObject({ "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o", "server.address": "api.openai.com" });
+    expect(byType.input!.bounds.slice(0, 3)).toEqual([1, 4, 16]);
+    const duration = receiver.metrics.find((m) => m.name === "gen_ai.client.operation.duration")!;
+    expect(duration.unit).toBe("s");
+    const s = receiver.spans.find((x) => x.name === "chat gpt-4o")!;
+    expect(duration.points[0]!.count).toBe(1);
+    expect(duration.points[0]!.sum).toBeCloseTo((s.endMs - s.startMs) / 1000, 3);
+  });
+});
+
+describe("content only in full mode", () => {
+  test("gen_ai.input/output.messages and tool arguments with includeContent", async () => {
+    const before = receiver.spans.length;
+    const exporter = new OtlpExporter({ endpoint: receiver.url, includeContent: true, metricIntervalMs: 3_600_000 });
+    const queue = queueFor(exporter);
+    queue.write(streamedCallWithTools("full"));
+    expect(await queue.flush(5000)).toBe(true);
+    await queue.close();
+    const spans = receiver.spans.slice(before);
+    const chat = spans.find((s) => s.name === "chat gpt-4o")!;
+    const input = JSON.parse(String(chat.attrs["gen_ai.input.messages"]));
+    expect(input[0]).toMatchObject({ role: "user", parts: [{ type: "text" }] });
+    expect(JSON.parse(String(chat.attrs["gen_ai.system_instructions"]))[0].type).toBe("text");
+    const output = JSON.parse(String(chat.attrs["gen_ai.output.messages"]));
+    expect(output[0].role).toBe("assistant");
+    expect(output[0].parts.filter((p: { type: string }) => p.type === "tool_call").map((p: { name: string }) => p.name)).toEqual(["get_weather", "lookup"]);
+    expect(spans.find((s) => s.name === "execute_tool get_weather")!.attrs["gen_ai.tool.call.arguments"]).toBeString();
+  });
+});
+
+test("a failed call sets error.type and an ERROR status", async () => {
+  const before = receiver.spans.length;
+  const ctx = connContext();
+  const ex = exchange();
+  const req = parsedRequest({ streaming: false });
+  const res = parsedResponse({ statusCode: 429, success: false, toolCalls: [], content: undefined, usage: undefined, finishReason: undefined, error: { type: "rate_limit_error", message: "Rate limit reached" } });
+  const request = buildAiRequest(ctx, ex, req);
+  const response = buildAiResponse(ctx, ex, req, res, request);
+  const exporter = new OtlpExporter({ endpoint: receiver.url, metricIntervalMs: 3_600_000 });
+  const queue = queueFor(exporter);
+  queue.write([request, response].map((e) => redactEvent(e, "safe")));
+  expect(await queue.flush(5000)).toBe(true);
+  await queue.close();
+  const s = receiver.spans.slice(before).find((x) => x.name === "chat gpt-4o")!;
+  expect(s.attrs["error.type"]).toBe("rate_limit_error");
+  expect(s.status?.code).toBe(2); // STATUS_CODE_ERROR
+});
+
+test("http/json protocol sends the same span as OTLP JSON", async () => {
+  const bodies: any[] = [];
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: async (req) => {
+      expect(req.headers.get("content-type")).toStartWith("application/json");
+      bodies.push(await req.json());
+      return Response.json({});
+    },
+  });
+  try {
+    const exporter = new OtlpExporter({ endpoint: `http://127.0.0.1:${server.port}`, protocol: "http/json", metricIntervalMs: 3_600_000 });
+    const queue = queueFor(exporter);
+    queue.write(streamedCallWithTools("safe"));
+    expect(await queue.flush(5000)).toBe(true);
+    await queue.close();
+    const spans = bodies.flatMap((b) => b.resourceSpans ?? []).flatMap((r: any) => r.scopeSpans).flatMap((s: any) => s.spans);
+    expect(spans.map((s: any) => s.name).sort()).toEqual(["chat gpt-4o", "execute_tool get_weather", "execute_tool lookup"]);
+  } finally {
+    server.stop(true);
+  }
+});
