@@ -31,7 +31,9 @@ export function safeTap(sink: TapSink, onError: (err: unknown) => void): TapSink
 
 export class ConnTap {
   private opened = false;
+  private opening = false;
   private closed = false;
+  private pendingClose?: { ts: number; error?: string };
   private held: Array<{ dir: Direction; bytes: Uint8Array; ts: number }> = [];
   private heldBytes = 0;
 
@@ -53,10 +55,13 @@ export class ConnTap {
     for (const f of this.held) this.sink.data(this.meta.connId, f.dir, f.bytes, f.ts);
     this.held = [];
     this.heldBytes = 0;
+    if (this.pendingClose) this.sink.close(this.meta.connId, this.pendingClose.ts, this.pendingClose.error);
   }
 
   /** Opens once `process` settles or after `timeoutMs`, whichever is first. */
   openAfter(lookup: Promise<ConnMeta["process"]>, timeoutMs: number): void {
+    if (this.opened || this.opening) return;
+    this.opening = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), timeoutMs);
@@ -77,10 +82,15 @@ export class ConnTap {
     if (this.heldBytes > this.limits.maxBufferedBytes) this.open();
   }
 
+  /** A short connection may end before the lookup: then open, flush and close happen together once it settles. */
   close(error?: string): void {
     if (this.closed) return;
-    this.open();
     this.closed = true;
+    if (!this.opened && this.opening) {
+      this.pendingClose = { ts: nowMs(), error };
+      return;
+    }
+    this.open();
     this.sink.close(this.meta.connId, nowMs(), error);
   }
 }

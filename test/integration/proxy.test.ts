@@ -57,7 +57,7 @@ async function run(cmd: string[]): Promise<{ code: number; out: string; err: str
 }
 
 /** Opens a CONNECT tunnel by hand and returns the raw socket plus the proxy's status line. */
-async function connectTunnel(proxyPort: number, authority: string): Promise<{ sock: net.Socket; status: string; head: string }> {
+async function connectTunnel(proxyPort: number, authority: string): Promise<{ sock: net.Socket; status: string; head: string; rest: string }> {
   const sock = net.connect(proxyPort, "127.0.0.1");
   await new Promise((r) => sock.once("connect", r));
   sock.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
@@ -75,7 +75,8 @@ async function connectTunnel(proxyPort: number, authority: string): Promise<{ so
     sock.once("close", () => resolve());
     sock.once("error", reject);
   });
-  return { sock, status: buf.split("\r\n")[0] ?? "", head: buf };
+  const end = buf.indexOf("\r\n\r\n");
+  return { sock, status: buf.split("\r\n")[0] ?? "", head: end < 0 ? buf : buf.slice(0, end + 4), rest: end < 0 ? "" : buf.slice(end + 4) };
 }
 
 /** A TLS client through the proxy, verifying with `ca`. */
@@ -365,14 +366,147 @@ describe("explicit proxy", () => {
     expect(sseRelease.length).toBe(1); // the stream was still open when the client left
   });
 
+  test("CONNECT carrying plain bytes to an AI host port is relayed blind (not TLS)", async () => {
+    const { sock, status } = await connectTunnel(proxy.address.port, "ollama.test:11434");
+    expect(status).toBe("HTTP/1.1 200 Connection Established");
+    const text = await exchange(sock, "GET /api/tags HTTP/1.1\r\nHost: ollama.test\r\nConnection: close\r\n\r\n", () => false);
+    expect(text).toContain('"url":"/api/tags"');
+    const meta = await waitFor("meta", () => tap.metasFor("ollama.test").find((m) => m.passthroughReason === "not TLS"));
+    expect(meta.mode).toBe("passthrough");
+  });
+
+  test("a server that speaks first is relayed (no ClientHello wait)", async () => {
+    const greeter = net.createServer((s) => s.end("SSH-2.0-OpenSSH_9.2\r\n"));
+    await new Promise<void>((r) => greeter.listen(0, "127.0.0.1", r));
+    const port = (greeter.address() as net.AddressInfo).port;
+    const { sock, status, rest } = await connectTunnel(proxy.address.port, `127.0.0.1:${port}`);
+    expect(status).toBe("HTTP/1.1 200 Connection Established");
+    const text = rest + (await exchange(sock, "", () => false));
+    expect(text).toBe("SSH-2.0-OpenSSH_9.2\r\n");
+    sock.destroy();
+    greeter.close();
+    const meta = await waitFor("meta", () => tap.metasFor("127.0.0.1").find((m) => m.server.port === port));
+    expect(meta.passthroughReason).toContain("server spoke first");
+  });
+
+  test("curl without ALPN: nothing offered upstream, nothing answered", async () => {
+    const r = await run(["curl", "-sS", "--no-alpn", "--proxy", proxyUrl(), "--cacert", proxyCaFile, "https://api.openai.com/v1/models"]);
+    expect(r.err).toBe("");
+    expect(JSON.parse(r.out)).toMatchObject({ path: "/v1/models" });
+    const meta = await waitFor("meta", () => tap.metasFor("api.openai.com").find((m) => m.process?.pid === r.pid));
+    expect(meta.mode).toBe("mitm");
+    expect(meta.alpn).toBeUndefined();
+  });
+
   test("stats count what happened", () => {
     const s = proxy.stats();
-    expect(s.intercepted).toBeGreaterThanOrEqual(4);
+    expect(s.intercepted).toBeGreaterThanOrEqual(5);
     expect(s.clientRejected).toBe(1);
     expect(s.upstreamErrors).toBeGreaterThanOrEqual(2);
     expect(s.badRequests).toBeGreaterThanOrEqual(4);
     expect(s.bytesClientToServer).toBeGreaterThan(0);
     expect(s.bytesServerToClient).toBeGreaterThan(0);
     expect(s.connectionsTotal).toBeGreaterThan(10);
+  });
+});
+
+describe("explicit proxy failure modes", () => {
+  let ca: TestCa;
+  let upstream: TlsUpstream;
+  let dir: string;
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-proxy-fail-"));
+    ca = await createTestCa("OISP Test Proxy CA 2");
+    upstream = await startTlsUpstream({ hosts: ["api.openai.com"], handler: (req, res) => res.end(JSON.stringify({ path: req.url })) });
+    fs.writeFileSync(path.join(dir, "upstream-ca.pem"), upstream.caPem);
+    fs.writeFileSync(path.join(dir, "proxy-ca.pem"), ca.certPem);
+  });
+  afterAll(async () => {
+    await upstream?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const base = (tap: TapSink) => ({
+    listen: { host: "127.0.0.1", port: 0 },
+    tlsMitm: true,
+    allTraffic: false,
+    issuer: ca,
+    isAiHost: (h: string) => AI_HOSTS.has(h),
+    upstreamCa: [] as string[],
+    resolve: new Map([["api.openai.com:443", `127.0.0.1:${upstream.port}`]]),
+    tap,
+    lookupProcess: async () => undefined,
+    log: silentLogger,
+  });
+
+  test("an upstream the proxy cannot verify is passed through: the client judges it itself", async () => {
+    const tap = new RecordingTap();
+    const proxy = await startProxy(base(tap)); // upstreamCa not given: the proxy does not trust the upstream
+    try {
+      // The client trusts the upstream's CA (think: a corporate root in the system store), so it works.
+      const r = await run(["curl", "-sS", "--proxy", `http://127.0.0.1:${proxy.address.port}`, "--cacert", path.join(dir, "upstream-ca.pem"), "https://api.openai.com/v1/models"]);
+      expect(r.err).toBe("");
+      expect(JSON.parse(r.out)).toEqual({ path: "/v1/models" });
+      const meta = await waitFor("meta", () => tap.metas[0]);
+      expect(meta).toMatchObject({ mode: "passthrough", passthroughReason: "upstream TLS failed" });
+      expect(meta.upstreamError).toMatch(/certificate|CERT/i);
+      // A client that trusts only our CA fails as it would against an untrusted host.
+      const r2 = await run(["curl", "-sS", "--proxy", `http://127.0.0.1:${proxy.address.port}`, "--cacert", path.join(dir, "proxy-ca.pem"), "https://api.openai.com/v1/models"]);
+      expect(r2.code).toBe(60);
+      expect(proxy.stats().upstreamErrors).toBe(2);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test("a tap that throws never breaks the traffic", async () => {
+    const throwing: TapSink = {
+      open() {
+        throw new Error("sink down");
+      },
+      data() {
+        throw new Error("sink down");
+      },
+      close() {
+        throw new Error("sink down");
+      },
+    };
+    const proxy = await startProxy({ ...base(throwing), upstreamCa: [upstream.caPem] });
+    try {
+      const r = await run(["curl", "-sS", "--proxy", `http://127.0.0.1:${proxy.address.port}`, "--cacert", path.join(dir, "proxy-ca.pem"), "https://api.openai.com/v1/models"]);
+      expect(r.err).toBe("");
+      expect(JSON.parse(r.out)).toEqual({ path: "/v1/models" });
+      expect(proxy.stats().intercepted).toBe(1);
+      expect(proxy.stats().tapErrors).toBeGreaterThan(0);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test("past the connection limit new clients get 503", async () => {
+    const proxy = await startProxy({ ...base(new RecordingTap()), limits: { maxConnections: 1 } });
+    try {
+      const hold = net.connect(proxy.address.port, "127.0.0.1");
+      await new Promise((r) => hold.once("connect", r));
+      await waitFor("first counted", () => proxy.stats().connectionsActive === 1);
+      const second = net.connect(proxy.address.port, "127.0.0.1");
+      const text = await exchange(second, "CONNECT api.openai.com:443 HTTP/1.1\r\n\r\n", () => false);
+      expect(text.split("\r\n")[0]).toBe("HTTP/1.1 503 Service Unavailable");
+      expect(proxy.stats().refusedOverLimit).toBe(1);
+      hold.destroy();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test("a silent client is cut at the head timeout with 400", async () => {
+    const proxy = await startProxy({ ...base(new RecordingTap()), limits: { headTimeoutMs: 100 } });
+    try {
+      const sock = net.connect(proxy.address.port, "127.0.0.1");
+      const text = await exchange(sock, "CONNECT api.open", () => false);
+      expect(text.split("\r\n")[0]).toBe("HTTP/1.1 400 Bad Request");
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -13,7 +13,7 @@ import { connectTcp, resolveTarget, UpstreamError } from "../../mitm/upstream.ts
 import type { Logger } from "../../util/log.ts";
 import { RequestFramer, type FramerEvent } from "./request-framer.ts";
 import { classifyRequest } from "./request-head.ts";
-import { errorResponse, statusForUpstreamError } from "./responses.ts";
+import { errorResponse, replyAndClose, statusForUpstreamError } from "./responses.ts";
 
 export interface PlainContext {
   tap: TapSink;
@@ -206,7 +206,7 @@ export class PlainSession {
 
   private reply(status: number, reason: string) {
     if (this.client.destroyed) return;
-    this.client.end(errorResponse(status, reason));
+    replyAndClose(this.client, errorResponse(status, reason));
     this.leg?.sock.destroy();
     this.queue.length = 0;
   }

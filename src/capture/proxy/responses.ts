@@ -28,3 +28,17 @@ export function statusForUpstreamError(kind: ConnectFailure): number {
 }
 
 export const CONNECT_ESTABLISHED = Buffer.from("HTTP/1.1 200 Connection Established\r\n\r\n");
+
+/**
+ * Sends the proxy's own answer and closes: destroyed once flushed (or after `graceMs`), because a
+ * client that keeps its side open would otherwise hold a half-closed socket forever.
+ */
+export function replyAndClose(sock: { end(data: Buffer, cb?: () => void): unknown; destroy(): unknown; destroyed: boolean }, response: Buffer, graceMs = 2000): void {
+  if (sock.destroyed) return;
+  const timer = setTimeout(() => sock.destroy(), graceMs);
+  timer.unref?.();
+  sock.end(response, () => {
+    clearTimeout(timer);
+    sock.destroy();
+  });
+}

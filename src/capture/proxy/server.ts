@@ -17,7 +17,7 @@ import type { Logger } from "../../util/log.ts";
 import type { ProcessLookup } from "../process/index.ts";
 import { PlainSession } from "./plain.ts";
 import { classifyRequest, DEFAULT_MAX_HEAD_BYTES, HeadReader } from "./request-head.ts";
-import { CONNECT_ESTABLISHED, errorResponse, statusForUpstreamError } from "./responses.ts";
+import { CONNECT_ESTABLISHED, errorResponse, replyAndClose, statusForUpstreamError } from "./responses.ts";
 
 export type { ProxyStats } from "../../mitm/stats.ts";
 export type { LeafIssuer } from "../../mitm/issuer.ts";
@@ -110,7 +110,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     });
     if (stats.connectionsActive > limits.maxConnections) {
       stats.refusedOverLimit++;
-      client.end(errorResponse(503, `too many connections (limit ${limits.maxConnections})`));
+      replyAndClose(client, errorResponse(503, `too many connections (limit ${limits.maxConnections})`));
       return;
     }
     sockets.add(client);
@@ -134,12 +134,12 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     const reader = new HeadReader(limits.maxHeadBytes);
     const headTimer = setTimeout(() => {
       stats.badRequests++;
-      client.end(errorResponse(400, "no complete request head in time"));
+      replyAndClose(client, errorResponse(400, "no complete request head in time"));
     }, limits.headTimeoutMs);
     const bad = (status: number, reason: string) => {
       stats.badRequests++;
       log("debug", `bad proxy request from ${clientEp.ip}:${clientEp.port}: ${reason}`);
-      client.end(errorResponse(status, reason));
+      replyAndClose(client, errorResponse(status, reason));
     };
     const onData = (chunk: Buffer) => {
       const r = reader.push(chunk);
@@ -200,7 +200,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       meta.upstreamError = e.message;
       meta.passthroughReason = "upstream connect failed";
       log("debug", `CONNECT ${host}:${port}: ${e.message}`);
-      client.end(errorResponse(e instanceof UpstreamError ? statusForUpstreamError(e.kind) : 502, e.message));
+      replyAndClose(client, errorResponse(e instanceof UpstreamError ? statusForUpstreamError(e.kind) : 502, e.message));
       connTap.openAfter(c.lookup, limits.lookupTimeoutMs);
       connTap.close(e.message);
       return;
