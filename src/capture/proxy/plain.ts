@@ -220,6 +220,6 @@ export function rewriteRequestLine(raw: Uint8Array, path: string): Uint8Array {
   const eol = text.indexOf("\n", lead);
   const line = text.slice(lead, eol).replace(/\r$/, "");
   const [method, , version] = line.split(" ");
-  const rewritten = `${method} ${path} ${version}${text[eol - 1] === "\r" ? "\r" : ""}${text.slice(eol)}`;
+  const rewritten = `${text.slice(0, lead)}${method} ${path} ${version}${text[eol - 1] === "\r" ? "\r" : ""}${text.slice(eol)}`;
   return Buffer.from(rewritten, "latin1");
 }
