@@ -218,7 +218,7 @@ export class DivertEngine {
   }
 
   private udp(pkt: Uint8Array, p: ParsedPacket, meta: PacketMeta, now: number): Verdict {
-    if (p.srcPort === 53 && !meta.outbound) {
+    if (p.srcPort === 53 && (!meta.outbound || meta.loopback)) {
       for (const a of parseDnsAnswers(pkt.subarray(p.payload, p.payload + p.payloadLen))) {
         const ai = a.names.some((n) => this.opts.isAiHost(n));
         if (!ai) continue;
