@@ -44,6 +44,7 @@ export class BatchSpool {
   private appendFd?: number;
   private appendSize = 0;
   private nextSeq = 1;
+  private closed = false;
 
   constructor(private readonly opts: BatchSpoolOptions) {
     fs.mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
@@ -75,6 +76,7 @@ export class BatchSpool {
 
   /** Appends a batch; false when it would pass maxBytes or the write failed (then nothing was written). */
   append(batch: SpooledBatch): boolean {
+    if (this.closed) return false;
     const line = `${JSON.stringify(batch)}\n`;
     const buf = Buffer.from(line);
     if (this.bytes + buf.length > this.opts.maxBytes) return false;
@@ -99,6 +101,7 @@ export class BatchSpool {
 
   /** The oldest batch, without removing it. */
   peek(): SpooledBatch | undefined {
+    if (this.closed) return undefined;
     for (;;) {
       if (this.head && this.head.next < this.head.batches.length) return this.head.batches[this.head.next];
       if (this.head) this.dropHead();
@@ -109,7 +112,7 @@ export class BatchSpool {
 
   /** Removes the batch peek() returned (after it was sent). */
   shift(): void {
-    if (!this.head || this.head.next >= this.head.batches.length) return;
+    if (this.closed || !this.head || this.head.next >= this.head.batches.length) return;
     this.bytes -= this.head.sizes[this.head.next]!;
     this.batchesCount--;
     this.head.next++;
@@ -118,6 +121,8 @@ export class BatchSpool {
 
   /** Closes files and writes back the unsent rest of the segment being read. Never throws. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     try {
       if (this.appendFd !== undefined) fs.closeSync(this.appendFd);
     } catch {
