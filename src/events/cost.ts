@@ -87,19 +87,20 @@ const CACHE_EXCLUSIVE_FORMATS = new Set(["anthropic", "bedrock"]);
  *   reads and writes, so those are added back (genai-prices wants the total input, split by cache kind).
  * - Reasoning tokens are part of OpenAI/Anthropic output tokens already. Gemini reports thoughts beside
  *   the candidates (its total = prompt + candidates + thoughts): only then are they added to output.
- * Returns undefined when the usage is inconsistent (cache larger than the input it is part of).
  */
-export function billedTokens(usage: AiUsage, apiFormat?: string): BilledTokens | undefined {
+export function billedTokens(usage: AiUsage, apiFormat?: string): BilledTokens {
   const prompt = count(usage.promptTokens);
   const completion = count(usage.completionTokens);
   const cacheRead = count(usage.cachedTokens);
   const cacheWrite = count(usage.cacheWriteTokens);
   const reasoning = count(usage.reasoningTokens);
-  const exclusive = apiFormat !== undefined && CACHE_EXCLUSIVE_FORMATS.has(apiFormat);
+  // Cache writes, or more cache reads than prompt tokens, only exist where the prompt count excludes them
+  // (an Anthropic-format API behind a host matched as another format, e.g. a gateway).
+  const exclusive = (apiFormat !== undefined && CACHE_EXCLUSIVE_FORMATS.has(apiFormat)) || cacheWrite > 0 || cacheRead > prompt;
   const input = exclusive ? prompt + cacheRead + cacheWrite : prompt;
-  if (cacheRead + cacheWrite > input) return undefined;
   const total = usage.totalTokens;
-  const reasoningBeside = reasoning > 0 && total !== undefined && total === prompt + completion + reasoning;
+  // Gemini's candidates never include its thoughts; elsewhere a total that adds them up says the same.
+  const reasoningBeside = reasoning > 0 && (apiFormat === "google" || (total !== undefined && total === prompt + completion + reasoning));
   return { input, cacheRead, cacheWrite, output: completion + (reasoningBeside ? reasoning : 0) };
 }
 
@@ -112,7 +113,6 @@ export function computeCost(input: CostInput, fallback: FallbackPrices = bundleP
   const u = input.usage;
   if (u.promptTokens === undefined && u.completionTokens === undefined) return undefined;
   const tokens = billedTokens(u, input.apiFormat);
-  if (!tokens) return undefined;
   return fromGenaiPrices(input, tokens) ?? fromBundle(input, tokens, fallback);
 }
 

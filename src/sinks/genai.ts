@@ -121,7 +121,7 @@ export class GenAiCorrelator {
     const cacheRead = int(usage.cached_tokens);
     const cacheWrite = int(attrs.cache_write_tokens);
     // semconv: input_tokens SHOULD include cached tokens; Anthropic reports them beside input_tokens.
-    const exclusive = CACHE_EXCLUSIVE_FORMATS.has(str(attrs.api_format) ?? "");
+    const exclusive = CACHE_EXCLUSIVE_FORMATS.has(str(attrs.api_format) ?? "") || (cacheWrite ?? 0) > 0 || (cacheRead ?? 0) > (prompt ?? 0);
     const inputTokens = prompt === undefined ? undefined : exclusive ? prompt + (cacheRead ?? 0) + (cacheWrite ?? 0) : prompt;
     const outputTokens = int(usage.completion_tokens);
     if (inputTokens !== undefined) a["gen_ai.usage.input_tokens"] = inputTokens;

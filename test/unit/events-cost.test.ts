@@ -51,6 +51,19 @@ describe("genai-prices, checked against published prices", () => {
     });
   });
 
+  test("Anthropic-style usage behind a host matched as another format: cache reads larger than the prompt", () => {
+    // A gateway speaking Anthropic's API but matched as "openai": 50 uncached + 2000 read can only be exclusive.
+    // claude-sonnet-4-5: 50 × 3 + 2000 × 0.30 = 150 + 600 = 750 µ$; 10 × 15 = 150 µ$; total 900 µ$
+    const c = cost("anthropic", "openai", "claude-sonnet-4-5", { promptTokens: 50, completionTokens: 10, cachedTokens: 2000 });
+    expect(c).toMatchObject({ input_cost_usd: 0.00075, output_cost_usd: 0.00015, total_cost_usd: 0.0009 });
+  });
+
+  test("Gemini thoughts are billed as output even when the total also counts tool-use prompt tokens", () => {
+    // gemini-2.5-flash: 1000 × 0.30 = 300 µ$; (200 + 300) × 2.50 = 1250 µ$ (total 1600 includes 100 tool-use tokens)
+    const c = cost("google", "google", "gemini-2.5-flash", { promptTokens: 1000, completionTokens: 200, reasoningTokens: 300, totalTokens: 1600 });
+    expect(c).toMatchObject({ input_cost_usd: 0.0003, output_cost_usd: 0.00125 });
+  });
+
   test("Gemini thoughts reported beside the candidates are billed as output", () => {
     // gemini-2.5-flash: $0.30 /M input, $2.50 /M output (thinking included).
     // total 1500 = 1000 prompt + 200 candidates + 300 thoughts, so the thoughts are extra output:
@@ -94,8 +107,8 @@ describe("unknown stays unknown, never 0", () => {
     expect(computeCost({ provider: "openai", apiFormat: "openai", usage: { promptTokens: 10 }, atMs: AT })).toBeUndefined();
     expect(cost("openai", "openai", "gpt-4o", { cachedTokens: 10 })).toBeUndefined();
   });
-  test("inconsistent usage (more cached than prompt tokens) is not priced", () => {
-    expect(cost("openai", "openai", "gpt-4o", { promptTokens: 10, completionTokens: 1, cachedTokens: 50 })).toBeUndefined();
+  test("zero tokens is a real $0 for a known model, not unknown", () => {
+    expect(cost("openai", "openai", "gpt-4o", { promptTokens: 0, completionTokens: 0 })).toMatchObject({ total_cost_usd: 0 });
   });
 });
 
