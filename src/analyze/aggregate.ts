@@ -309,7 +309,7 @@ export class Analyzer {
     const app = appOf(event);
     const s = this.summary;
     s.responses++;
-    const u = usageOf(obj(data.usage));
+    const u = usageOf(obj(data.usage), obj(event.attrs));
     const statusCode = typeof data.status_code === "number" && Number.isInteger(data.status_code) ? data.status_code : undefined;
     const failed = data.success === false || (statusCode !== undefined && statusCode >= 400);
     const error = obj(data.error);
@@ -452,14 +452,25 @@ function addUsage(row: UsageTotals, u: ResponseUsage, countPrice: boolean): void
   } else if (u.hasTokens) row.unpriced_responses++;
 }
 
-function usageOf(u: Obj | undefined): ResponseUsage {
-  const input = count(u?.prompt_tokens);
+/** Formats whose prompt count leaves cache reads/writes out (the sensor records the format in attrs). */
+const CACHE_EXCLUSIVE_FORMATS = new Set(["anthropic", "bedrock"]);
+
+/**
+ * Input tokens are reported the same way for every provider: all prompt tokens, cache reads and writes
+ * included (as OpenAI and Gemini count them; Anthropic's are added back).
+ */
+function usageOf(u: Obj | undefined, attrs: Obj | undefined): ResponseUsage {
+  const prompt = count(u?.prompt_tokens);
+  const cached = count(u?.cached_tokens);
+  const cacheWrite = count(attrs?.cache_write_tokens);
+  const exclusive = CACHE_EXCLUSIVE_FORMATS.has(str(attrs?.api_format) ?? "") || cacheWrite > 0 || cached > prompt;
+  const input = exclusive ? prompt + cached + cacheWrite : prompt;
   const output = count(u?.completion_tokens);
   const cost = num(u?.total_cost_usd);
   return {
     input,
     output,
-    cached: count(u?.cached_tokens),
+    cached,
     reasoning: count(u?.reasoning_tokens),
     ...(cost !== undefined && cost >= 0 && { cost }),
     hasTokens: input + output > 0,

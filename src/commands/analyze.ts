@@ -25,8 +25,9 @@ listed by line number; they never stop the report.
   --no-progress       no progress bar on stderr
   -h, --help          this help
 
-Costs are summed over responses whose model has a known price; models without one are listed as
-unknown, never counted as free. Percentiles come from a bounded reservoir sample (exact up to 8192 values).`;
+Input tokens include cache reads and writes for every provider (Anthropic reports them apart; they are
+added back). Costs are summed over responses whose model has a known price; models without one are
+listed as unknown, never counted as free. Percentiles come from a bounded reservoir sample (exact up to 8192 values).`;
 
 export async function analyzeCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags(argv, flags, "analyze");

@@ -54,7 +54,8 @@ function mixedCapture(): FixtureEvent[] {
     // (8) o3-mini on the team key, 300 reasoning tokens inside the 500 output: 1000 × $1.10/M + 500 × $4.40/M = 1100 + 2200 = 3300 µ$
     aiExchange({ tsMs: T + 7 * MIN, model: "o3-mini", process: PROCESSES.python, inputTokens: 1000, outputTokens: 500, costUsd: 0.0033, latencyMs: 5000, ttftMs: 3000, ...teamKey }),
   ];
-  responseOf(calls[3]!).usage.cached_tokens = 1000;
+  responseOf(calls[3]!).usage.cached_tokens = 1000; // Anthropic: beside the 3000 input tokens, not inside
+  calls[3]!.find((e) => e.event_type === "ai.response")!.attrs = { conn_id: "c-anthropic", api_format: "anthropic" };
   responseOf(calls[5]!).error = { type: "server_error", message: "The server had an error", code: "internal_error" };
   delete responseOf(calls[6]!).usage.total_cost_usd;
   responseOf(calls[7]!).usage.reasoning_tokens = 300;
@@ -97,8 +98,10 @@ describe("mixed capture", async () => {
     expect(s.events).toBe(events.length);
     expect(s.by_type).toEqual({ "agent.tool_call": 3, "ai.request": 8, "ai.response": 8 });
     expect([s.requests, s.responses, s.errors, s.rate_limited, s.tool_calls]).toEqual([8, 8, 2, 1, 3]);
-    // 1000 + 2000 + 500 + 3000 + 800 + 1000 = 8300 in; 200 + 100 + 50 + 300 + 80 + 500 = 1230 out
-    expect([s.input_tokens, s.output_tokens, s.cached_tokens, s.reasoning_tokens]).toEqual([8300, 1230, 1000, 300]);
+    // 1000 + 2000 + 500 + (3000 + 1000 cached, Anthropic counts them apart) + 800 + 1000 = 9300 in;
+    // 200 + 100 + 50 + 300 + 80 + 500 = 1230 out
+    expect([s.input_tokens, s.output_tokens, s.cached_tokens, s.reasoning_tokens]).toEqual([9300, 1230, 1000, 300]);
+    expect(report.models.find((m) => m.model === "claude-sonnet-4-5")).toMatchObject({ input_tokens: 4000, cached_tokens: 1000 });
     // 270 + 360 + 1750 + 13800 + 3300 µ$ = 19480 µ$; the fine-tuned model is unpriced, not $0
     expect(s.cost_usd).toBe(0.01948);
     expect([s.priced_responses, s.unpriced_responses]).toEqual([5, 1]);
@@ -163,7 +166,7 @@ describe("mixed capture", async () => {
     row(/^openai\s+gpt-4o-mini\s+3\s+3\s+1\s+3,000\s+300\s+0\s+0\s+\$0\.000630\s+0$/);
     // the fine-tuned model: tokens, but cost "unknown", never $0
     row(/^openai\s+ft:gpt-4o-mini:acme::abc123\s+1\s+1\s+0\s+800\s+80\s+0\s+0\s+unknown\s+1$/);
-    row(/^anthropic\s+claude-sonnet-4-5\s+1\s+1\s+0\s+3,000\s+300\s+1,000\s+0\s+\$0\.013800\s+0$/);
+    row(/^anthropic\s+claude-sonnet-4-5\s+1\s+1\s+0\s+4,000\s+300\s+1,000\s+0\s+\$0\.013800\s+0$/);
     row(/^openai\s+gpt-4o-mini\s+429\s+rate_limit_error\s+yes\s+1$/);
     row(/^latency_ms\s+\(all\)\s+8\s+400\s+840\s+5,000\s+5,000\s+5,000\s+5,000\s+yes$/);
     row(/^read_file\s+2$/);
