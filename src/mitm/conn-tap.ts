@@ -11,14 +11,14 @@ export interface ConnTapLimits {
 
 export const DEFAULT_CONN_TAP_LIMITS: ConnTapLimits = { maxBufferedBytes: 4 * 1024 * 1024 };
 
-/** Catches anything a sink throws; reports the first failure through `onError`. */
-export function safeTap(sink: TapSink, onError: (err: unknown) => void): TapSink {
+/** Catches anything a sink throws; reports every failure through `onError`, `first` set on the first. */
+export function safeTap(sink: TapSink, onError: (err: unknown, first: boolean) => void): TapSink {
   let failed = false;
   const guard = (fn: () => void) => {
     try {
       fn();
     } catch (err) {
-      if (!failed) onError(err);
+      onError(err, !failed);
       failed = true;
     }
   };

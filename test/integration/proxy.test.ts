@@ -389,6 +389,26 @@ describe("explicit proxy", () => {
     expect(meta.passthroughReason).toContain("server spoke first");
   });
 
+  test("half-close is mirrored: the client shuts its side, the upstream still answers", async () => {
+    const counter = net.createServer({ allowHalfOpen: true }, (s) => {
+      let n = 0;
+      s.on("data", (d: Buffer) => (n += d.length));
+      s.on("end", () => s.end(`got ${n} bytes`));
+    });
+    await new Promise<void>((r) => counter.listen(0, "127.0.0.1", r));
+    const port = (counter.address() as net.AddressInfo).port;
+    const { sock } = await connectTunnel(proxy.address.port, `127.0.0.1:${port}`);
+    const reply = new Promise<string>((resolve) => {
+      let text = "";
+      sock.on("data", (d: Buffer) => (text += d.toString()));
+      sock.once("end", () => resolve(text));
+    });
+    sock.resume();
+    sock.end("plain bytes, then FIN");
+    expect(await reply).toBe("got 21 bytes");
+    counter.close();
+  });
+
   test("curl without ALPN: nothing offered upstream, nothing answered", async () => {
     const r = await run(["curl", "-sS", "--no-alpn", "--proxy", proxyUrl(), "--cacert", proxyCaFile, "https://api.openai.com/v1/models"]);
     expect(r.err).toBe("");

@@ -106,12 +106,16 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
   }
 
   /**
-   * Finds the pid holding socket:[inode]. The scan uses synchronous /proc reads (about twice as fast as
-   * async ones, which matters: a short-lived client may close its socket before a slow scan reaches it)
-   * in slices of at most `sliceMs`, yielding to the event loop between slices so the relay never stalls.
+   * Finds the pid holding the client's socket. Reading /proc/net/tcp is the slow part (milliseconds), and a
+   * short-lived client (curl) may close its socket by then, so the fd scan runs at the same time: it
+   * records which process holds which socket inode while the socket surely still exists, and the table
+   * row, once read, is looked up in that record. The scan uses synchronous /proc reads (about twice as
+   * fast as async ones) in slices of at most `sliceMs`, yielding between slices so the relay never stalls.
    */
-  async function findPid(inode: number, uid: number): Promise<number | undefined> {
-    const target = `socket:[${inode}]`;
+  async function find(client: Endpoint, proxy: Endpoint): Promise<{ pid: number; row: SocketRow } | undefined> {
+    let row: SocketRow | undefined | null = null; // null: table not read yet
+    const rowRead = socketRow(client, proxy).then((r) => (row = r ?? undefined));
+    const owners = new Map<string, number>(); // "socket:[inode]" → pid
     let budget = maxFdReads;
     let sliceStart = performance.now();
     const maybeYield = async () => {
@@ -119,51 +123,56 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
       await new Promise<void>((r) => setImmediate(r));
       sliceStart = performance.now();
     };
-    const owns = async (pid: number): Promise<boolean> => {
+    const answer = (): { pid: number; row: SocketRow } | undefined | null => {
+      if (row === null) return null;
+      if (row === undefined) return undefined;
+      const pid = owners.get(`socket:[${row.inode}]`);
+      return pid === undefined ? null : { pid, row };
+    };
+    const scan = async (pid: number) => {
       let fds: string[];
       try {
         fds = fsSync.readdirSync(`${proc}/${pid}/fd`);
       } catch {
-        return false;
+        return;
       }
       for (let i = 0; i < fds.length && budget > 0; i++, budget--) {
         try {
-          if (fsSync.readlinkSync(`${proc}/${pid}/fd/${fds[i]}`) === target) return true;
+          const link = fsSync.readlinkSync(`${proc}/${pid}/fd/${fds[i]}`);
+          if (link.startsWith("socket:[") && !owners.has(link)) owners.set(link, pid);
         } catch {
           // fd closed meanwhile
         }
         if (i % 64 === 63) await maybeYield();
       }
-      return false;
     };
-    const hotPids = [...hot.keys()].reverse();
-    for (const pid of hotPids) {
-      if (await owns(pid)) return pid;
-      await maybeYield();
-    }
-    let entries: string[];
+    let entries: string[] = [];
     try {
       entries = fsSync.readdirSync(proc);
     } catch {
-      return undefined;
+      // no procfs
     }
-    // Newest processes first: a client usually started recently.
-    const pids = entries.filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => !hot.has(p)).sort((a, b) => b - a);
+    // Recent clients first, then newest processes first: a client usually started recently.
+    const hotPids = [...hot.keys()].reverse();
+    const others = entries.filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => !hot.has(p)).sort((a, b) => b - a);
     const myUid = process.getuid?.() ?? -1;
-    for (const pid of pids) {
-      if (budget <= 0) return undefined;
-      // The socket's owner uid narrows the search (root can read every process; skip other users').
-      if (myUid === 0) {
+    for (const pid of [...hotPids, ...others]) {
+      if (budget <= 0) break;
+      const a = answer();
+      if (a !== null) return a;
+      // Once the socket's uid is known it narrows the search (root can read every process).
+      if (row && myUid === 0 && !hot.has(pid)) {
         try {
-          if (fsSync.statSync(`${proc}/${pid}`).uid !== uid) continue;
+          if (fsSync.statSync(`${proc}/${pid}`).uid !== (row as SocketRow).uid) continue;
         } catch {
           continue;
         }
       }
-      if (await owns(pid)) return pid;
+      await scan(pid);
       await maybeYield();
     }
-    return undefined;
+    await rowRead;
+    return answer() ?? undefined;
   }
 
   function remember(pid: number) {
@@ -203,10 +212,9 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
   }
 
   return async function lookupLinux(client: Endpoint, proxy: Endpoint): Promise<ProcessInfo | undefined> {
-    const row = await socketRow(client, proxy);
-    if (!row) return undefined;
-    const pid = await findPid(row.inode, row.uid);
-    if (pid === undefined) return undefined;
+    const found = await find(client, proxy);
+    if (!found) return undefined;
+    const { pid, row } = found;
     const info = describe(pid, row.uid);
     remember(pid);
     const user = await users.name(row.uid);

@@ -79,9 +79,9 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const limits = { ...DEFAULT_PROXY_LIMITS, ...opts.limits };
   const stats = newProxyStats();
   const log = opts.log;
-  const tap = safeTap(opts.tap, (err) => {
+  const tap = safeTap(opts.tap, (err, first) => {
     stats.tapErrors++;
-    log("error", `tap failed (traffic still relayed): ${(err as Error).message ?? err}`);
+    if (first) log("error", `tap failed (traffic still relayed; counted in stats from now on): ${(err as Error).message ?? err}`);
   });
   const pinned = new PinnedHosts(limits.maxPinnedHosts);
   const policy: MitmPolicy = {

@@ -1,0 +1,170 @@
+// The small pure parts of interception: the intercept-or-pass decision, --resolve, pinned hosts, the
+// client alert watcher, and the per-connection tap gate (ordering, bounds, a throwing sink).
+import { describe, expect, test } from "bun:test";
+import type { ConnMeta, TapSink } from "../../src/capture/types.ts";
+import type { ClientHelloResult } from "../../src/mitm/client-hello.ts";
+import { ConnTap, safeTap } from "../../src/mitm/conn-tap.ts";
+import { PinnedHosts } from "../../src/mitm/pinned.ts";
+import { AlertWatcher } from "../../src/mitm/tls-alert.ts";
+import { decide } from "../../src/mitm/tunnel.ts";
+import { resolveTarget } from "../../src/mitm/upstream.ts";
+
+const hello = (sni: string | undefined, alpn: string[] = ["h2", "http/1.1"]): ClientHelloResult => ({
+  status: "ok",
+  hello: { sni, alpn, legacyVersion: 0x0303, supportedVersions: [0x0304] },
+});
+const issuer = { leafFor: async () => ({ cert: "", key: "" }) };
+const policy = (over: Partial<Parameters<typeof decide>[0]> = {}) => ({
+  tlsMitm: true,
+  allTraffic: false,
+  issuer,
+  isAiHost: (h: string) => h === "api.openai.com",
+  pinned: new PinnedHosts(),
+  ...over,
+});
+
+describe("decide", () => {
+  test("AI host with a CA is intercepted, ALPN limited to what we decode", () => {
+    expect(decide(policy(), hello("api.openai.com"), "api.openai.com", 443)).toEqual({ intercept: true, name: "api.openai.com", alpn: ["http/1.1"] });
+    expect(decide(policy(), hello("api.openai.com", []), "api.openai.com", 443)).toEqual({ intercept: true, name: "api.openai.com", alpn: [] });
+  });
+  test("SNI wins over the CONNECT host; no SNI falls back to it", () => {
+    expect(decide(policy(), hello("api.openai.com"), "1.2.3.4", 443)).toMatchObject({ intercept: true });
+    expect(decide(policy(), hello(undefined), "api.openai.com", 443)).toMatchObject({ intercept: true, name: "api.openai.com" });
+  });
+  test("every reason to pass through", () => {
+    const r = (p: ReturnType<typeof policy>, h: ClientHelloResult) => decide(p, h, "api.openai.com", 443);
+    expect(r(policy(), { status: "not-tls" })).toEqual({ intercept: false, reason: "not TLS" });
+    expect(r(policy(), { status: "invalid", reason: "x" })).toEqual({ intercept: false, reason: "unparseable ClientHello: x" });
+    expect(r(policy(), { status: "too-large", limit: 9 })).toEqual({ intercept: false, reason: "ClientHello larger than 9 bytes" });
+    expect(r(policy({ tlsMitm: false }), hello("api.openai.com"))).toEqual({ intercept: false, reason: "TLS interception off" });
+    expect(decide(policy(), hello("example.com"), "example.com", 443)).toEqual({ intercept: false, reason: "not an AI host" });
+    expect(decide(policy({ allTraffic: true }), hello("example.com"), "example.com", 443)).toMatchObject({ intercept: true });
+    expect(r(policy({ issuer: undefined }), hello("api.openai.com"))).toEqual({ intercept: false, reason: "no CA loaded" });
+    expect(r(policy(), hello("api.openai.com", ["h2"]))).toMatchObject({ intercept: false, reason: expect.stringContaining("h2") });
+    const pinned = new PinnedHosts();
+    pinned.add("api.openai.com", "client rejected certificate: fatal alert unknown_ca");
+    expect(r(policy({ pinned }), hello("api.openai.com"))).toEqual({ intercept: false, reason: "pinned (client rejected certificate: fatal alert unknown_ca)" });
+    expect(r(policy({ isAiHost: () => { throw new Error("matcher bug"); } }), hello("api.openai.com"))).toEqual({ intercept: false, reason: "not an AI host" });
+  });
+});
+
+test("resolveTarget: addr, addr:port, v6 with and without port, miss", () => {
+  const m = new Map([
+    ["a.test:443", "127.0.0.1"],
+    ["b.test:443", "127.0.0.1:8443"],
+    ["c.test:443", "[::1]:9443"],
+    ["d.test:443", "::1"],
+  ]);
+  expect(resolveTarget(m, "A.test", 443)).toEqual({ host: "127.0.0.1", port: 443 });
+  expect(resolveTarget(m, "b.test", 443)).toEqual({ host: "127.0.0.1", port: 8443 });
+  expect(resolveTarget(m, "c.test", 443)).toEqual({ host: "::1", port: 9443 });
+  expect(resolveTarget(m, "d.test", 443)).toEqual({ host: "::1", port: 443 });
+  expect(resolveTarget(m, "b.test", 80)).toEqual({ host: "b.test", port: 80 });
+});
+
+test("pinned hosts: alert pins at once, silent closes pin at the second, bounded", () => {
+  const p = new PinnedHosts(2);
+  expect(p.noteSilentClose("x", "closed")).toBe(false);
+  p.noteSuccess("x");
+  expect(p.noteSilentClose("x", "closed")).toBe(false);
+  expect(p.noteSilentClose("x", "closed")).toBe(true);
+  expect(p.add("y", "alert")).toBe(true);
+  expect(p.add("y", "alert")).toBe(false);
+  expect(p.add("z", "alert")).toBe(true);
+  expect(p.list()).toEqual(["y", "z"]);
+});
+
+describe("alert watcher", () => {
+  const alert = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x30];
+  test("finds a plaintext alert after other records, split anywhere", () => {
+    const stream = new Uint8Array([0x14, 0x03, 0x03, 0x00, 0x01, 0x01, 0x16, 0x03, 0x03, 0x00, 0x03, 9, 9, 9, ...alert]);
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const w = new AlertWatcher();
+      w.push(stream.subarray(0, cut));
+      w.push(stream.subarray(cut));
+      expect(w.alert).toEqual({ level: "fatal", description: 48, name: "unknown_ca" });
+    }
+  });
+  test("an encrypted record of alert size is not mistaken for one; bytes are counted", () => {
+    const w = new AlertWatcher();
+    w.push(new Uint8Array([0x17, 0x03, 0x03, 0x00, 0x02, 0x02, 0x30]));
+    expect(w.alert).toBeUndefined();
+    expect(w.bytesSeen).toBe(7);
+  });
+});
+
+describe("ConnTap", () => {
+  const meta = (): ConnMeta => ({
+    connId: "c1",
+    startedAt: 1,
+    client: { ip: "127.0.0.1", port: 1 },
+    server: { ip: "127.0.0.1", port: 2 },
+    host: "h",
+    mode: "mitm",
+    captureMethod: "mitm_proxy",
+  });
+  const recorder = () => {
+    const log: string[] = [];
+    const metas: ConnMeta[] = [];
+    const sink: TapSink = {
+      open: (m) => {
+        metas.push(m);
+        log.push("open");
+      },
+      data: (_id, dir, b) => log.push(`${dir}:${b.length}`),
+      close: (_id, _ts, e) => log.push(`close:${e ?? ""}`),
+    };
+    return { log, metas, sink };
+  };
+
+  test("data before the lookup is held, then flushed after open with the process", async () => {
+    const r = recorder();
+    const t = new ConnTap(r.sink, meta());
+    let settle!: (p: { pid: number }) => void;
+    t.openAfter(new Promise((res) => (settle = res)), 1000);
+    t.data("c2s", new Uint8Array(3));
+    t.data("s2c", new Uint8Array(4));
+    expect(r.log).toEqual([]);
+    settle({ pid: 42 });
+    await Bun.sleep(1);
+    t.data("c2s", new Uint8Array(5));
+    t.close();
+    expect(r.log).toEqual(["open", "c2s:3", "s2c:4", "c2s:5", "close:"]);
+    expect(r.metas[0]!.process).toEqual({ pid: 42 });
+  });
+
+  test("a lookup that never answers opens after the timeout; a close before it waits for it", async () => {
+    const r = recorder();
+    const t = new ConnTap(r.sink, meta());
+    t.openAfter(new Promise(() => {}), 20);
+    t.data("c2s", new Uint8Array(1));
+    t.close("boom");
+    expect(r.log).toEqual([]);
+    await Bun.sleep(40);
+    expect(r.log).toEqual(["open", "c2s:1", "close:boom"]);
+    expect(r.metas[0]!.process).toBeUndefined();
+  });
+
+  test("the hold buffer is bounded: past it the connection opens without waiting", () => {
+    const r = recorder();
+    const t = new ConnTap(r.sink, meta(), { maxBufferedBytes: 10 });
+    t.openAfter(new Promise(() => {}), 10_000);
+    t.data("c2s", new Uint8Array(6));
+    expect(r.log).toEqual([]);
+    t.data("c2s", new Uint8Array(6));
+    expect(r.log).toEqual(["open", "c2s:6", "c2s:6"]);
+  });
+
+  test("safeTap swallows a throwing sink and reports each failure, flagging the first", () => {
+    const reported: boolean[] = [];
+    const s = safeTap({ open: () => { throw new Error("x"); }, data: () => { throw new Error("x"); }, close: () => { throw new Error("x"); } }, (_e, first) => reported.push(first));
+    const t = new ConnTap(s, meta());
+    expect(() => {
+      t.open();
+      t.data("c2s", new Uint8Array(1));
+      t.close();
+    }).not.toThrow();
+    expect(reported).toEqual([true, false, false]);
+  });
+});
