@@ -519,6 +519,44 @@ describe("explicit proxy failure modes", () => {
     }
   });
 
+  test("a ClientHello sent in the same write as CONNECT is not lost", async () => {
+    // Capture a real ClientHello for api.openai.com.
+    const hello = await new Promise<Buffer>((resolve) => {
+      const cap = net.createServer((s) => s.once("data", (d: Buffer) => {
+        resolve(d);
+        s.destroy();
+        cap.close();
+      }));
+      cap.listen(0, "127.0.0.1", () => {
+        const c = tls.connect({ host: "127.0.0.1", port: (cap.address() as net.AddressInfo).port, servername: "api.openai.com", ALPNProtocols: ["http/1.1"] });
+        c.on("error", () => {});
+      });
+    });
+    const tap = new RecordingTap();
+    const proxy = await startProxy({ ...base(tap), upstreamCa: [upstream.caPem] });
+    try {
+      const sock = net.connect(proxy.address.port, "127.0.0.1");
+      await new Promise((r) => sock.once("connect", r));
+      const got = new Promise<Buffer>((resolve) => {
+        let buf = Buffer.alloc(0);
+        sock.on("data", (d: Buffer) => {
+          buf = Buffer.concat([buf, d]);
+          const head = "HTTP/1.1 200 Connection Established\r\n\r\n";
+          if (buf.length > head.length + 5) resolve(buf);
+        });
+      });
+      sock.write(Buffer.concat([Buffer.from("CONNECT api.openai.com:443 HTTP/1.1\r\n\r\n"), hello]));
+      const buf = await got;
+      const head = "HTTP/1.1 200 Connection Established\r\n\r\n";
+      expect(buf.subarray(0, head.length).toString()).toBe(head);
+      // Our ServerHello: a handshake record, i.e. the proxy parsed the hello it got with the CONNECT.
+      expect([...buf.subarray(head.length, head.length + 2)]).toEqual([0x16, 0x03]);
+      sock.destroy();
+    } finally {
+      await proxy.close();
+    }
+  });
+
   test("a silent client is cut at the head timeout with 400", async () => {
     const proxy = await startProxy({ ...base(new RecordingTap()), limits: { headTimeoutMs: 100 } });
     try {
