@@ -83,7 +83,6 @@ export function openStore(path: string, opts: StoreOptions = {}) {
     throw toStoreError(err, `preparing ${path}`, busyTimeoutMs);
   }
   const db: BunSQLiteDatabase<typeof schema> = drizzle({ client: sqlite, schema });
-  const totalChanges = sqlite.query<{ n: number }, []>("SELECT total_changes() AS n");
   let closed = false;
 
   /** Runs a store operation, turning SQLite failures into StoreError with what we were doing. */
@@ -125,13 +124,15 @@ export function openStore(path: string, opts: StoreOptions = {}) {
       }
       if (rows.length === 0) return { inserted: 0, duplicates: 0, invalid };
       return guarded(`storing ${rows.length} events`, () => {
-        const before = totalChanges.get()!.n;
+        // changes() counts the rows the statement itself inserted, not the rollup rows its trigger writes.
+        let inserted = 0;
         db.transaction((tx) => {
           for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
-            tx.insert(events).values(rows.slice(i, i + INSERT_CHUNK_ROWS)).onConflictDoNothing({ target: events.eventId }).run();
+            // drizzle types run() as void; at run time it is bun:sqlite's { changes, lastInsertRowid }.
+            const result = tx.insert(events).values(rows.slice(i, i + INSERT_CHUNK_ROWS)).onConflictDoNothing({ target: events.eventId }).run() as unknown as { changes: number };
+            inserted += result.changes;
           }
         });
-        const inserted = totalChanges.get()!.n - before;
         return { inserted, duplicates: rows.length - inserted, invalid };
       });
     },

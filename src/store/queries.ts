@@ -51,6 +51,8 @@ export interface TimelinePage {
   rows: TimelineRow[];
   /** Cursor for the next (older) page, when there is one. */
   next?: Cursor;
+  /** A free-text search reads a bounded window of events per page: it got back to this time. */
+  searchedToMs?: number;
 }
 
 export interface GroupTotals {
@@ -116,6 +118,8 @@ const MAX_PAGE = 500;
 const MAX_DISTINCT = 300;
 const MAX_GROUPS = 500;
 const MAX_TEXT = 200;
+/** A free-text page reads at most this many events (newest first), so a search without matches stays fast. */
+export const TEXT_SCAN_ROWS = 100_000;
 /** Below this many matches, reading a filter's own index and sorting beats walking the time index. */
 const SELECTIVE_ROWS = 20_000;
 
@@ -213,12 +217,23 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
 
   return {
     /** Newest first, keyset-paged by (ts_ms, event_id) so deep pages cost the same as the first. */
-    timeline(filter: WebFilter, opts: { before?: Cursor; limit?: number } = {}): TimelinePage {
+    timeline(filter: WebFilter, opts: { before?: Cursor; limit?: number; textScanRows?: number } = {}): TimelinePage {
       const limit = clampLimit(opts.limit, 50, MAX_PAGE);
       // "ts_ms <= ?" first gives SQLite a plain range on the ts_ms index; the OR breaks ties within one ms.
       const extra: Where[] = opts.before
         ? [{ sql: "ts_ms <= ? AND (ts_ms < ? OR event_id < ?)", params: [opts.before.tsMs, opts.before.tsMs, opts.before.eventId] }]
         : [];
+      // LIKE over stored JSON cannot use an index: bound the scan to a window of the time index. The
+      // window's floor is found in the index alone (no table reads), and the next page starts below it.
+      let floor: number | undefined;
+      if (filter.text) {
+        floor =
+          one<{ ts_ms: number }>(`SELECT ts_ms FROM events WHERE ts_ms <= ? ORDER BY ts_ms DESC LIMIT 1 OFFSET ?`, [
+            opts.before?.tsMs ?? Number.MAX_SAFE_INTEGER,
+            Math.max(1, opts.textScanRows ?? TEXT_SCAN_ROWS),
+          ])?.ts_ms ?? undefined;
+        if (floor !== undefined) extra.push({ sql: "ts_ms >= ?", params: [floor] });
+      }
       const where = filterWhere(filter, extra, drivingIndex(filter));
       const rows = all<TimelineRow>(`SELECT ${ROW_COLUMNS} FROM events ${where.sql} ORDER BY ts_ms DESC, event_id DESC LIMIT ?`, [
         ...where.params,
@@ -227,7 +242,11 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
       const more = rows.length > limit;
       if (more) rows.length = limit;
       const last = rows[rows.length - 1];
-      return { rows, next: more && last ? { tsMs: last.ts_ms, eventId: last.event_id } : undefined };
+      if (more && last) return { rows, next: { tsMs: last.ts_ms, eventId: last.event_id } };
+      // The window ran out before the page filled: older events remain unsearched. "0" sorts below every
+      // ULID, so the next page is everything strictly older than the window's floor.
+      if (floor !== undefined) return { rows, next: { tsMs: floor, eventId: "0" }, searchedToMs: floor };
+      return { rows };
     },
 
     /** Events stored after `afterRowid` (arrival order, not ts order): what the live view prepends. */
@@ -286,46 +305,50 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
       return rows.map((r) => r.v);
     },
 
+    // The aggregates below read the rollups (totals per hour and per UTC day, kept by a trigger, migration
+    // 0001), not the events: a million events are a few thousand day rows. A `since` is rounded down to
+    // its hour: whole days come from the day rollup, the hours before the first whole day from the hour one.
+
     providers(sinceMs?: number): ProviderUsage[] {
-      return grouped<ProviderUsage>("provider", "provider IS NOT NULL", sinceMs);
+      return grouped<ProviderUsage>("provider", "provider", "provider", sinceMs);
     },
 
     models(sinceMs?: number): ModelUsage[] {
-      return grouped<ModelUsage>("provider, model", "model IS NOT NULL", sinceMs);
+      return grouped<ModelUsage>("nullif(provider, '') AS provider, model", "provider, model", "model", sinceMs);
     },
 
     apps(sinceMs?: number): AppUsage[] {
-      return grouped<AppUsage>("process_name", "process_name IS NOT NULL", sinceMs, ", count(DISTINCT pid) AS pids");
+      return grouped<AppUsage>("process_name", "process_name", "process_name", sinceMs, ", count(DISTINCT nullif(pid, -1)) AS pids");
     },
 
     /** Credentials seen on requests (prefix + fingerprint, never the key), with the usage of their responses. */
     accounts(sinceMs?: number): AccountUsage[] {
-      const since = sinceMs ?? 0;
+      const src = rollupSince(sinceMs);
       return all<AccountUsage>(
-        `WITH q AS (
-           SELECT request_id, provider, process_name, ts_ms,
-             json_extract(json, '$.data.auth.key_prefix') AS key_prefix,
-             json_extract(json, '$.data.auth.key_hash') AS key_hash,
-             json_extract(json, '$.data.auth.type') AS auth_type
-           FROM events WHERE event_type = 'ai.request' AND ts_ms >= ?
-         )
-         SELECT q.provider, q.key_prefix, q.key_hash, max(q.auth_type) AS auth_type, count(*) AS requests,
-           coalesce(sum(r.input_tokens), 0) AS input_tokens, coalesce(sum(r.output_tokens), 0) AS output_tokens,
-           coalesce(sum(r.cost_usd), 0) AS cost_usd, group_concat(DISTINCT q.process_name) AS apps, max(q.ts_ms) AS last_ms
-         FROM q LEFT JOIN events r ON r.request_id = q.request_id AND r.event_type = 'ai.response' AND q.request_id IS NOT NULL
-         GROUP BY q.provider, q.key_prefix, q.key_hash ORDER BY requests DESC LIMIT ?`,
-        [since, MAX_GROUPS],
+        `SELECT nullif(provider, '') AS provider, nullif(key_prefix, '') AS key_prefix, nullif(key_hash, '') AS key_hash,
+           nullif(max(auth_type), '') AS auth_type,
+           sum(CASE WHEN event_type = 'ai.request' THEN events ELSE 0 END) AS requests,
+           sum(CASE WHEN event_type = 'ai.response' THEN input_tokens ELSE 0 END) AS input_tokens,
+           sum(CASE WHEN event_type = 'ai.response' THEN output_tokens ELSE 0 END) AS output_tokens,
+           sum(CASE WHEN event_type = 'ai.response' THEN cost_usd ELSE 0 END) AS cost_usd,
+           group_concat(DISTINCT CASE WHEN event_type = 'ai.request' THEN nullif(process_name, '') END) AS apps,
+           max(CASE WHEN event_type = 'ai.request' THEN last_ms END) AS last_ms
+         FROM (${src.sql}) WHERE event_type IN ('ai.request', 'ai.response')
+         GROUP BY provider, key_prefix, key_hash HAVING requests > 0 ORDER BY requests DESC LIMIT ?`,
+        [...src.params, MAX_GROUPS],
       );
     },
 
     /** One row per (pid, process, provider); ppid and exe come from the newest event of the group. */
     processes(sinceMs?: number): ProcessProviderRow[] {
+      const src = rollupSince(sinceMs);
       const groups = all<Omit<ProcessProviderRow, "ppid" | "exe" | "parent_name"> & { sample: number }>(
-        `SELECT pid, process_name, provider, count(*) AS events, sum(event_type = 'ai.request') AS requests,
-           coalesce(sum(cost_usd), 0) AS cost_usd, max(ts_ms) AS last_ms, max(rowid) AS sample
-         FROM events WHERE pid IS NOT NULL AND ts_ms >= ?
+        `SELECT pid, nullif(process_name, '') AS process_name, nullif(provider, '') AS provider, sum(events) AS events,
+           sum(CASE WHEN event_type = 'ai.request' THEN events ELSE 0 END) AS requests,
+           sum(cost_usd) AS cost_usd, max(last_ms) AS last_ms, max(last_rowid) AS sample
+         FROM (${src.sql}) WHERE pid <> -1
          GROUP BY pid, process_name, provider ORDER BY last_ms DESC LIMIT ?`,
-        [sinceMs ?? 0, MAX_GROUPS],
+        [...src.params, MAX_GROUPS],
       );
       const detail = db.query<{ ppid: unknown; exe: unknown; parent_name: unknown }, [number]>(
         `SELECT json_extract(json, '$.process.ppid') AS ppid, json_extract(json, '$.process.exe') AS exe,
@@ -344,22 +367,26 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
 
     /**
      * Requests, tokens and cost per time bucket and series. Buckets are aligned to local time
-     * (offsetMs = the server's UTC offset) so days start at local midnight.
+     * (offsetMs = the server's UTC offset) so days start at local midnight. Buckets are whole hours or
+     * more (the rollup's grain): in a half-hour time zone, days start on the hour.
      */
     usage(dimension: UsageDimension, bucketMs: number, sinceMs: number, offsetMs = 0): UsageBucket[] {
       const column = dimension === "model" ? "model" : "provider";
       // Integers only: a float (even -0, which bun:sqlite binds as REAL) would turn the division into a
       // fractional one and every bucket into its own row.
       const offset = Math.trunc(offsetMs) || 0;
-      const bucket = Math.max(1, Math.trunc(bucketMs));
-      const since = Math.trunc(sinceMs) || 0;
+      const bucket = Math.max(HOUR_MS, Math.trunc(bucketMs));
+      // UTC-aligned whole days can be summed from the day rollup; anything else needs the hours.
+      const days = bucket % DAY_MS === 0 && offset % DAY_MS === 0;
+      const table = days ? "event_rollup_day" : "event_rollup_hour";
+      const since = days ? Math.floor(hourFloor(sinceMs) / DAY_MS) * DAY_MS : hourFloor(sinceMs);
       return all<UsageBucket>(
-        `SELECT ((ts_ms + ?) / ?) * ? - ? AS bucket_ms, ${column} AS series,
-           sum(event_type = 'ai.request') AS requests,
-           coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens,
-           coalesce(sum(cost_usd), 0) AS cost_usd
-         FROM events WHERE ts_ms >= ? AND ${column} IS NOT NULL
-         GROUP BY bucket_ms, series ORDER BY bucket_ms LIMIT 20000`,
+        `SELECT ((bucket_ms + ?) / ?) * ? - ? AS bucket_ms, ${column} AS series,
+           sum(CASE WHEN event_type = 'ai.request' THEN events ELSE 0 END) AS requests,
+           sum(input_tokens) + sum(output_tokens) AS tokens,
+           sum(cost_usd) AS cost_usd
+         FROM ${table} WHERE bucket_ms >= ? AND ${column} <> ''
+         GROUP BY 1, series ORDER BY 1 LIMIT 20000`,
         [offset, bucket, bucket, offset, since],
       );
     },
@@ -374,7 +401,8 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
       const indexable = drivingIndex(filter);
       let after: Cursor | undefined;
       for (;;) {
-        const extra: Where[] = [{ sql: "rowid <= ?", params: [upTo] }];
+        // "+rowid": a plain rowid range would make SQLite scan by rowid and sort everything by time.
+        const extra: Where[] = [{ sql: "+rowid <= ?", params: [upTo] }];
         if (after) extra.push({ sql: "ts_ms >= ? AND (ts_ms > ? OR event_id > ?)", params: [after.tsMs, after.tsMs, after.eventId] });
         const where = filterWhere(filter, extra, indexable);
         const rows = all<EventRecord>(`SELECT ${ROW_COLUMNS}, conn_id, json FROM events ${where.sql} ORDER BY ts_ms, event_id LIMIT ?`, [
@@ -393,13 +421,35 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
     },
   };
 
-  function grouped<T>(groupBy: string, notNull: string, sinceMs: number | undefined, extraColumns = ""): T[] {
+  function grouped<T>(select: string, groupBy: string, keyColumn: string, sinceMs: number | undefined, extraColumns = ""): T[] {
+    const src = rollupSince(sinceMs);
     return all<T>(
-      `SELECT ${groupBy}, count(*) AS events, sum(event_type = 'ai.request') AS requests, coalesce(sum(success = 0), 0) AS errors,
-         coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
-         coalesce(sum(cost_usd), 0) AS cost_usd, max(ts_ms) AS last_ms${extraColumns}
-       FROM events WHERE ${notNull} AND ts_ms >= ? GROUP BY ${groupBy} ORDER BY requests DESC, events DESC LIMIT ?`,
-      [sinceMs ?? 0, MAX_GROUPS],
+      `SELECT ${select}, sum(events) AS events, sum(CASE WHEN event_type = 'ai.request' THEN events ELSE 0 END) AS requests,
+         sum(errors) AS errors, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+         sum(cost_usd) AS cost_usd, max(last_ms) AS last_ms${extraColumns}
+       FROM (${src.sql}) WHERE ${keyColumn} <> '' GROUP BY ${groupBy}
+       ORDER BY requests DESC, events DESC LIMIT ?`,
+      [...src.params, MAX_GROUPS],
     );
   }
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+/** The rollup's grain: a `since` inside an hour counts that whole hour. */
+function hourFloor(ms: number | undefined): number {
+  if (ms === undefined || !Number.isFinite(ms) || ms <= 0) return 0;
+  return Math.floor(ms / HOUR_MS) * HOUR_MS;
+}
+
+/** Rollup rows covering [hourFloor(since), now]: whole days from the day rollup, the rest from the hour rollup. */
+function rollupSince(sinceMs: number | undefined): Where {
+  const from = hourFloor(sinceMs);
+  if (from === 0) return { sql: "SELECT * FROM event_rollup_day", params: [] };
+  const firstDay = Math.ceil(from / DAY_MS) * DAY_MS;
+  return {
+    sql: "SELECT * FROM event_rollup_day WHERE bucket_ms >= ? UNION ALL SELECT * FROM event_rollup_hour WHERE bucket_ms >= ? AND bucket_ms < ?",
+    params: [firstDay, from, firstDay],
+  };
 }

@@ -1,6 +1,6 @@
 // SQLite schema of the event store. One row per OISP event: the full event as JSON, plus the columns
 // the dashboard and `oisp analyze` filter and sort on.
-import { index, integer, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 export const events = sqliteTable(
   "events",
@@ -37,3 +37,39 @@ export const events = sqliteTable(
 
 export type EventRow = typeof events.$inferSelect;
 export type NewEventRow = typeof events.$inferInsert;
+
+/**
+ * Totals per (time bucket, event type, provider, model, process, pid, credential), kept up to date by a
+ * trigger on events (migration 0001): the dashboard's inventory, process tree and usage chart read these
+ * instead of scanning a million events. Two grains: hours (recent ranges, hourly charts) and UTC days
+ * (long ranges). Unknown values are "" / -1 so they take part in the key. Credentials: a request's own
+ * auth; a response inherits its request's (found by request_id).
+ */
+function rollupTable<N extends string>(name: N) {
+  return sqliteTable(
+    name,
+    {
+      bucketMs: integer("bucket_ms").notNull(),
+      eventType: text("event_type").notNull(),
+      provider: text("provider").notNull(),
+      model: text("model").notNull(),
+      processName: text("process_name").notNull(),
+      pid: integer("pid").notNull(),
+      keyPrefix: text("key_prefix").notNull(),
+      keyHash: text("key_hash").notNull(),
+      authType: text("auth_type").notNull(),
+      events: integer("events").notNull(),
+      errors: integer("errors").notNull(),
+      inputTokens: integer("input_tokens").notNull(),
+      outputTokens: integer("output_tokens").notNull(),
+      costUsd: real("cost_usd").notNull(),
+      lastMs: integer("last_ms").notNull(),
+      /** rowid of the newest event counted: where the process view reads ppid / exe from. */
+      lastRowid: integer("last_rowid").notNull(),
+    },
+    (t) => [primaryKey({ columns: [t.bucketMs, t.eventType, t.provider, t.model, t.processName, t.pid, t.keyHash, t.keyPrefix, t.authType] })],
+  );
+}
+
+export const eventRollupHour = rollupTable("event_rollup_hour");
+export const eventRollupDay = rollupTable("event_rollup_day");

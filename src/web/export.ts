@@ -48,7 +48,10 @@ export function exportResponse(queries: WebQueries, filter: WebFilter, format: E
   let chunks: Generator<EventRecord[]> | undefined;
   let headerSent = false;
   const stream = new ReadableStream<Uint8Array>({
-    pull(controller) {
+    async pull(controller) {
+      // Bun keeps calling a synchronous pull until the stream ends before it sends anything: yielding
+      // first lets each chunk go out as it is made (first byte in milliseconds, not after the whole export).
+      await new Promise<void>((resolve) => setImmediate(resolve));
       try {
         if (format === "csv" && !headerSent) {
           headerSent = true;

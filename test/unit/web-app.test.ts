@@ -3,7 +3,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import path from "node:path";
+import type { WebQueries } from "../../src/store/queries.ts";
+import { createWebApp } from "../../src/web/app.ts";
 import { CSV_COLUMNS } from "../../src/web/export.ts";
+import { allowedHostHeaders } from "../../src/web/security.ts";
 import { aiExchange, PROCESSES, sampleTraffic, type FixtureEvent } from "../support/event-fixtures.ts";
 import { CSRF, decodeEntities, linkedUrls, rowIds, webHarness, type WebHarness } from "../support/web-harness.ts";
 
@@ -323,6 +326,36 @@ describe("export", () => {
     const odd = rows.find((r) => r[procCol]!.includes("cmd"))!;
     expect(odd[procCol]).toBe(`'=cmd|"x",\nname`);
     expect(rows.every((r) => r.length === CSV_COLUMNS.length)).toBe(true);
+  });
+
+  test("over a real socket the first bytes leave before the export is read to the end", async () => {
+    let produced = 0;
+    const queries: WebQueries = {
+      ...h.queries,
+      *exportChunks(filter, _chunk) {
+        for (const rows of h.queries.exportChunks(filter, 50)) {
+          produced++;
+          yield rows;
+        }
+      },
+    };
+    const app = createWebApp({ queries, dataDir: h.dir, csrfToken: CSRF, allowedHosts: allowedHostHeaders("127.0.0.1", 0), hub: h.hub, now: () => NOW });
+    const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => app.fetch(req) });
+    try {
+      const url = `http://127.0.0.1:${server.port}/export/events.jsonl`;
+      const res = await fetch(url, { headers: { host: `127.0.0.1:0` } });
+      expect(res.status).toBe(200);
+      const reader = res.body!.getReader();
+      await reader.read();
+      const total = Math.ceil(events.length / 50);
+      expect(produced).toBeLessThan(total / 2); // Bun would otherwise pull every chunk before sending one
+      let bytes = 0;
+      for (let r = await reader.read(); !r.done; r = await reader.read()) bytes += r.value.length;
+      expect(produced).toBe(total);
+      expect(bytes).toBeGreaterThan(0);
+    } finally {
+      await server.stop(true);
+    }
   });
 
   test("export honours the time filter and the text filter", async () => {

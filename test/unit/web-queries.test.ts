@@ -1,7 +1,11 @@
 // The dashboard's read queries against a real store filled with realistic OISP events.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
+import fs from "node:fs";
+import { openStore } from "../../src/store/index.ts";
+import { openWebQueries } from "../../src/store/queries.ts";
 import { buildProcessTree, flattenTree } from "../../src/web/process-tree.ts";
+import type { Cursor } from "../../src/store/queries.ts";
 import { aiExchange, iso, PROCESSES, sampleTraffic, type FixtureEvent } from "../support/event-fixtures.ts";
 import { webHarness, type WebHarness } from "../support/web-harness.ts";
 
@@ -264,4 +268,126 @@ describe("export chunks", () => {
 
 test("fixture timestamps round-trip through iso()", () => {
   expect(Date.parse(iso(NOW))).toBe(NOW);
+});
+
+describe("rollups (trigger-maintained hourly and daily totals)", () => {
+  const events = sampleTraffic(NOW, 90, 72);
+  const direct = (db: Database) =>
+    db
+      .query<{ provider: string; events: number; requests: number; errors: number; tokens: number; cost: number }, []>(
+        `SELECT provider, count(*) AS events, sum(event_type = 'ai.request') AS requests, coalesce(sum(success = 0), 0) AS errors,
+           coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens, round(coalesce(sum(cost_usd), 0), 9) AS cost
+         FROM events WHERE provider IS NOT NULL GROUP BY provider ORDER BY provider`,
+      )
+      .all();
+  const viaRollup = (h: WebHarness) =>
+    h.queries
+      .providers()
+      .map((p) => ({ provider: p.provider, events: p.events, requests: p.requests, errors: p.errors, tokens: p.input_tokens + p.output_tokens, cost: Number(p.cost_usd.toFixed(9)) }))
+      .sort((a, b) => a.provider.localeCompare(b.provider));
+
+  test("totals equal a direct count over the events, replays included", () => {
+    const h = webHarness({ events });
+    try {
+      h.insert(events.slice(0, 50)); // a replay: ignored by the store, so not counted twice
+      const db = new Database(h.dbPath, { readonly: true });
+      expect(viaRollup(h)).toEqual(direct(db));
+      db.close();
+      // Responses inherit their request's credential.
+      const accounts = h.queries.accounts();
+      const requests = events.filter((e) => e.event_type === "ai.request").length;
+      expect(accounts.reduce((a, r) => a + r.requests, 0)).toBe(requests);
+      const responseTokens = events.filter((e) => e.event_type === "ai.response").reduce((a, e) => a + ((e.data as any).usage?.prompt_tokens ?? 0), 0);
+      expect(accounts.reduce((a, r) => a + r.input_tokens, 0)).toBe(responseTokens);
+    } finally {
+      h.close();
+    }
+  });
+
+  test("a since inside a day combines whole days and hours, and matches the events from that hour on", () => {
+    const h = webHarness({ events });
+    try {
+      const db = new Database(h.dbPath, { readonly: true });
+      for (const since of [NOW - 5 * HOUR - 1234, NOW - 50 * HOUR + 17, NOW - 30 * 86_400_000]) {
+        const from = Math.floor(since / HOUR) * HOUR;
+        const expected = db
+          .query<{ provider: string; n: number }, [number]>("SELECT provider, count(*) AS n FROM events WHERE provider IS NOT NULL AND ts_ms >= ? GROUP BY provider ORDER BY provider")
+          .all(from);
+        const got = h.queries.providers(since).map((p) => ({ provider: p.provider, n: p.events })).sort((a, b) => a.provider.localeCompare(b.provider));
+        expect(got).toEqual(expected);
+      }
+      // Daily usage in UTC comes from the day rollup and equals the hourly one summed.
+      const total = (rows: Array<{ requests: number }>) => rows.reduce((a, r) => a + r.requests, 0);
+      const requests = events.filter((e) => e.event_type === "ai.request").length;
+      expect(total(h.queries.usage("provider", 86_400_000, 0, 0))).toBe(requests); // day rollup
+      expect(total(h.queries.usage("provider", 86_400_000, 0, 3_600_000))).toBe(requests); // hour rollup, shifted days
+      expect(h.queries.usage("provider", 86_400_000, 0, 3_600_000).every((r) => (r.bucket_ms + 3_600_000) % 86_400_000 === 0)).toBe(true);
+      db.close();
+    } finally {
+      h.close();
+    }
+  });
+
+  test("a database written before the rollup existed is backfilled when opened", () => {
+    const h = webHarness({ events });
+    // Sums of costs may differ in the last float bit with the order of addition.
+    const round = <T extends { cost_usd: number }>(rows: T[]) => rows.map((r) => ({ ...r, cost_usd: Number(r.cost_usd.toFixed(9)) }));
+    const before = { providers: viaRollup(h), accounts: round(h.queries.accounts()), processes: round(h.queries.processes()), usage: round(h.queries.usage("model", HOUR, 0)) };
+    h.queries.close();
+    h.store.close();
+    // Turn the file back into a 0000_init database: no rollup table, no trigger, migration not recorded.
+    const raw = new Database(h.dbPath);
+    raw.run("DROP TRIGGER events_rollup_insert");
+    raw.run("DROP TABLE event_rollup_hour");
+    raw.run("DROP TABLE event_rollup_day");
+    raw.run("DELETE FROM __oisp_migrations WHERE tag = '0001_rollup'");
+    raw.close();
+    const reopened = openStore(h.dbPath);
+    const q = openWebQueries(h.dbPath);
+    try {
+      expect(q.providers().map((p) => p.provider).sort()).toEqual(before.providers.map((p) => p.provider));
+      expect(round(q.accounts())).toEqual(before.accounts);
+      expect(round(q.processes())).toEqual(before.processes);
+      expect(round(q.usage("model", HOUR, 0))).toEqual(before.usage);
+      // And it keeps counting afterwards.
+      reopened.insertEvents(aiExchange({ tsMs: NOW, provider: "anthropic" }));
+      const anth = q.providers().find((p) => p.provider === "anthropic")!;
+      expect(anth.requests).toBe(before.providers.find((p) => p.provider === "anthropic")!.requests + 1);
+    } finally {
+      q.close();
+      reopened.close();
+      fs.rmSync(h.dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("free-text search reads a bounded window per page", () => {
+  test("pages through every match, window by window, and says how far it searched", () => {
+    const events: FixtureEvent[] = [];
+    for (let i = 0; i < 40; i++) {
+      events.push(...aiExchange({ tsMs: NOW - i * 60_000, prompt: i % 10 === 0 ? `needle number ${i}` : `hay ${i}` }));
+    }
+    const h = webHarness({ events });
+    try {
+      const expected = events.filter((e) => e.event_type === "ai.request" && JSON.stringify(e).includes("needle")).map((e) => e.event_id);
+      expect(expected.length).toBe(4);
+      // With the real window (100k) one page holds them all.
+      expect(h.queries.timeline({ text: "needle" }, { limit: 50 }).rows.map((r) => r.event_id).sort()).toEqual([...expected].sort());
+      // A small window: walk the pages; each says where it stopped, and together they find every match once.
+      const seen: string[] = [];
+      let before: Cursor | undefined;
+      let pages = 0;
+      for (; pages < 100; pages++) {
+        const page = h.queries.timeline({ text: "needle" }, { limit: 50, before, textScanRows: 15 });
+        seen.push(...page.rows.map((r) => r.event_id));
+        if (!page.next) break;
+        expect(page.searchedToMs).toBeDefined();
+        before = page.next;
+      }
+      expect(pages).toBeGreaterThan(3);
+      expect(seen).toEqual(h.queries.timeline({ text: "needle" }, { limit: 50 }).rows.map((r) => r.event_id));
+    } finally {
+      h.close();
+    }
+  });
 });

@@ -2,6 +2,7 @@
 // After `node_modules/.bin/drizzle-kit generate`, add the new file here; test/unit/store.test.ts checks
 // this list against drizzle-kit's journal.
 import init from "./0000_init.sql" with { type: "text" };
+import rollup from "./0001_rollup.sql" with { type: "text" };
 
 export interface Migration {
   /** drizzle-kit's tag, e.g. "0000_init": also the key recorded in the database. */
@@ -9,4 +10,7 @@ export interface Migration {
   sql: string;
 }
 
-export const migrations: readonly Migration[] = [{ tag: "0000_init", sql: init }];
+export const migrations: readonly Migration[] = [
+  { tag: "0000_init", sql: init },
+  { tag: "0001_rollup", sql: rollup },
+];

@@ -1,6 +1,7 @@
 // Live timeline: filter form (plain GET, enhanced by htmx), newest-first table, keyset pager.
 import type { TimelineRow, TimelinePage } from "../../store/queries.ts";
 import { filterQuery, formatCursor, hasFilter, RANGES, type FilterForm } from "../filters.ts";
+import { fmtTime } from "../format.ts";
 import { EventRow, TimelineHead } from "./components.tsx";
 import { Layout, type PageContext } from "./layout.tsx";
 
@@ -137,6 +138,11 @@ export function TimelineSection(props: TimelineProps) {
           <span>
             <span id="row-count">{page.rows.length}</span> events, newest first{live ? "" : " (older page, live updates paused)"}
           </span>
+          {page.searchedToMs !== undefined ? (
+            <span class="dim" id="searched-to">
+              · text searched back to {fmtTime(page.searchedToMs, ctx.nowMs)}; “Older” searches further
+            </span>
+          ) : null}
           <span class="spacer"></span>
           <span>Export this filter:</span>
           <a href={`/export/events.jsonl${filterQuery(form)}`} download>
