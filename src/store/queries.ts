@@ -122,6 +122,8 @@ const MAX_TEXT = 200;
 export const TEXT_SCAN_ROWS = 100_000;
 /** Below this many matches, reading a filter's own index and sorting beats walking the time index. */
 const SELECTIVE_ROWS = 20_000;
+/** Counting rows in a time range (index only) stops here: enough to compare with a filter's rows. */
+const RANGE_PROBE_ROWS = 100_000;
 
 const ROW_COLUMNS = `rowid, event_id, ts, ts_ms, event_type, provider, model, pid, process_name, request_id, success,
   input_tokens, output_tokens, cost_usd, completeness,
@@ -204,12 +206,26 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
    * page is full, which SQLite does not know without statistics. Counting is capped, so this stays cheap.
    */
   const drivingIndex = (f: WebFilter): ReadonlySet<EqColumn> => {
+    const eqs = eqFilters(f);
+    if (!eqs.length) return new Set();
+    // With a time range, walking it costs at most the rows inside it: a filter value with fewer rows than
+    // that is the cheaper bound even when it is not rare overall (e.g. one process over the last week).
+    const timed = f.sinceMs !== undefined || f.untilMs !== undefined;
+    const rangeRows = timed
+      ? (one<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM events WHERE ts_ms >= ? AND ts_ms < ? LIMIT ?)`, [
+          f.sinceMs ?? 0,
+          f.untilMs ?? Number.MAX_SAFE_INTEGER,
+          RANGE_PROBE_ROWS,
+        ])?.n ?? 0)
+      : 0;
+    const cap = Math.max(SELECTIVE_ROWS, Math.min(rangeRows, RANGE_PROBE_ROWS));
     let best: { column: EqColumn; n: number } | undefined;
-    for (const [column, value] of eqFilters(f)) {
-      const n = one<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM events WHERE ${column} = ? LIMIT ?)`, [value, SELECTIVE_ROWS + 1])?.n ?? 0;
+    for (const [column, value] of eqs) {
+      const n = one<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM events WHERE ${column} = ? LIMIT ?)`, [value, cap + 1])?.n ?? 0;
       if (!best || n < best.n) best = { column, n };
     }
-    return new Set(best && best.n <= SELECTIVE_ROWS ? [best.column] : []);
+    const useIndex = best && (best.n <= SELECTIVE_ROWS || (timed && best.n < rangeRows));
+    return new Set(useIndex && best ? [best.column] : []);
   };
 
   /** Highest rowid: the live view's "seen up to here" mark. */
