@@ -210,3 +210,36 @@ describe("Gemini embeddings", () => {
     expect(req.auth).toEqual({ type: "none" });
   });
 });
+
+describe("robustness of the Gemini, Bedrock, Cohere and Ollama parsers", () => {
+  test("ill-typed JSON everywhere never throws", async () => {
+    const { parseBedrockRequest, parseBedrockResponse } = await import("../../src/decode/providers/bedrock.ts");
+    const { parseCohereRequest, parseCohereResponse } = await import("../../src/decode/providers/cohere.ts");
+    const { parseOllamaRequest, parseOllamaResponse } = await import("../../src/decode/providers/ollama.ts");
+    const weird: unknown[] = [null, 5, "x", [], [null], { a: 1 }, [{ parts: null }], [{ role: 7, content: { text: 1 } }], { text: [] }];
+    const keys = ["contents", "messages", "system", "systemInstruction", "tools", "toolConfig", "generationConfig", "inferenceConfig", "options", "content", "requests", "input", "texts", "candidates", "usageMetadata", "output", "usage", "message", "embedding", "embeddings", "choices", "generation", "results"];
+    const parsers = [
+      { path: "/v1beta/models/m:generateContent", host: HOST, m: match, req: parseGeminiRequest, res: parseGeminiResponse },
+      { path: "/v1beta/models/m:streamGenerateContent", host: HOST, m: match, req: parseGeminiRequest, res: parseGeminiResponse },
+      { path: "/model/anthropic.claude-x/invoke", host: "bedrock-runtime.us-east-1.amazonaws.com", m: { ...match, apiFormat: "bedrock" as const }, req: parseBedrockRequest, res: parseBedrockResponse },
+      { path: "/model/amazon.nova-x/converse", host: "bedrock-runtime.us-east-1.amazonaws.com", m: { ...match, apiFormat: "bedrock" as const }, req: parseBedrockRequest, res: parseBedrockResponse },
+      { path: "/model/meta.llama-x/invoke", host: "bedrock-runtime.us-east-1.amazonaws.com", m: { ...match, apiFormat: "bedrock" as const }, req: parseBedrockRequest, res: parseBedrockResponse },
+      { path: "/v2/chat", host: "api.cohere.com", m: { ...match, apiFormat: "cohere" as const }, req: parseCohereRequest, res: parseCohereResponse },
+      { path: "/api/chat", host: "localhost:11434", m: { ...match, apiFormat: "ollama" as const }, req: parseOllamaRequest, res: parseOllamaResponse },
+    ];
+    let n = 0;
+    for (const p of parsers) {
+      for (const key of keys) {
+        for (const value of weird) {
+          const body = JSON.stringify({ [key]: value, model: value, stream: value });
+          const ex = exchangeOf(httpRequest("POST", p.path, p.host, {}, body), httpResponse(200, JSON_HEADERS, [body]));
+          const req = p.req(ex.request, p.m);
+          expect(req).toBeDefined();
+          p.res(req!, ex.response!);
+          n++;
+        }
+      }
+    }
+    expect(n).toBe(parsers.length * keys.length * weird.length);
+  });
+});
