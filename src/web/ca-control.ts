@@ -23,7 +23,8 @@ export function psQuote(s: string): string {
  * binary; under `bun src/cli.ts` it is bun plus the script.
  */
 export function elevatedRedirectCommand(execPath: string, scriptArgs: string[], dataDir: string): string {
-  const args = [...scriptArgs, "redirect"].map(psQuote).join(",");
+  // Start-Process joins ArgumentList with spaces and no quoting: an argument with spaces needs its own quotes.
+  const args = [...scriptArgs, "redirect"].map((a) => psQuote(/\s/.test(a) ? `"${a}"` : a)).join(",");
   // OISP_HOME is inherited, so the elevated redirector finds the same CA and pipe as this sensor.
   return `$env:OISP_HOME=${psQuote(dataDir)}; Start-Process -FilePath ${psQuote(execPath)} -ArgumentList ${args} -Verb RunAs -WindowStyle Minimized`;
 }
