@@ -53,6 +53,9 @@ export function relay(client: Duplex, upstream: Duplex, opts: RelayOptions = {})
   };
   client.once("close", onClose(client, upstream));
   upstream.once("close", onClose(upstream, client));
+  // A leg that died while the connection was being set up has already emitted "close".
+  if (client.destroyed) onClose(client, upstream)();
+  if (upstream.destroyed) onClose(upstream, client)();
   client.on("error", (err) => {
     error ??= `client: ${err.message}`;
     upstream.destroy();
