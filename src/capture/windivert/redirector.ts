@@ -58,6 +58,17 @@ export interface WinDivertCapture {
 
 const MAX_DIRECTORY = 32768;
 
+/**
+ * Where the worker module is. From source: next to this file. In a `bun build --compile` binary the
+ * worker is its own entry point, named relative to the common root of all entry points, which is src/
+ * for oisp (build.ts) and the repository root for test programs; both are tried in that order.
+ */
+export function workerCandidates(): string[] {
+  const compiled = Bun.main.includes("$bunfs") || Bun.main.includes("~BUN");
+  if (!compiled) return [new URL("./worker.ts", import.meta.url).href];
+  return ["./capture/windivert/worker.ts", "./src/capture/windivert/worker.ts"];
+}
+
 /** "::ffff:1.2.3.4" (dual-stack sockets) → "1.2.3.4", the form the packet engine uses. */
 export function normalizePeerIp(ip: string): string {
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
@@ -129,9 +140,10 @@ export async function startWinDivert(opts: WinDivertCaptureOptions): Promise<Win
     }
   };
 
-  const start = (role: WorkerInit["role"]) =>
+  const candidates = opts.workerUrl ? [opts.workerUrl] : workerCandidates();
+  const start = (role: WorkerInit["role"], candidate = 0): Promise<void> =>
     new Promise<void>((resolve, reject) => {
-      const worker = new Worker(opts.workerUrl ?? new URL("./worker.ts", import.meta.url).href);
+      const worker = new Worker(candidates[candidate]!);
       let settled = false;
       const done = new Promise<void>((res) => stopped.set(role, res));
       worker.onmessage = (e: MessageEvent<WorkerMessage>) => {
@@ -151,6 +163,13 @@ export async function startWinDivert(opts: WinDivertCaptureOptions): Promise<Win
       };
       worker.onerror = (e) => {
         const msg = `worker crashed: ${e.message}`;
+        if (!settled && /ModuleNotFound/.test(e.message) && candidate + 1 < candidates.length) {
+          settled = true;
+          workers.splice(workers.findIndex((w) => w.worker === worker), 1);
+          worker.terminate();
+          start(role, candidate + 1).then(resolve, reject);
+          return;
+        }
         if (!settled) {
           settled = true;
           reject(new Error(msg));
