@@ -1,0 +1,106 @@
+// Entry point of the Windows capture for `oisp redirect`: checks elevation, finds WinDivert, starts the
+// packet workers, and bridges diverted connections into the explicit proxy. The CLI wires it as:
+//
+//   const proxy = await startProxy({ listen: { host: "127.0.0.1", port: 0 }, ..., lookupProcess: l });
+//   const win = await startWindowsRedirect({ proxy: proxy.address, divertPort: flags.port, ... });
+//   // and passes win.lookupProcess(processLookupForPlatform()) as the proxy's lookupProcess
+//   // (create the lookup first and hand the wrapped one to startProxy; see report).
+//   process.on("SIGINT", () => win.stop().then(() => proxy.close()));
+import path from "node:path";
+import type { Logger } from "../../util/log.ts";
+import type { ProcessLookup } from "../process/index.ts";
+import type { ProcessInfo } from "../types.ts";
+import { startBridge, type RunningBridge } from "./bridge.ts";
+import { findWinDivertDll } from "./dll.ts";
+import { startWinDivert, type WinDivertCapture, type WinDivertStats } from "./redirector.ts";
+
+export class NotElevatedError extends Error {
+  constructor() {
+    super("oisp redirect must run as Administrator (WinDivert loads a driver): open an elevated terminal and run it again.");
+    this.name = "NotElevatedError";
+  }
+}
+
+export interface WindowsRedirectOptions {
+  /** Port the reflected connections arrive on (the seed's --port, default 8443). */
+  divertPort: number;
+  /** The explicit proxy's CONNECT listener. */
+  proxy: { host: string; port: number };
+  allTraffic: boolean;
+  dataDir: string;
+  windivertDir?: string;
+  embedded?: { dll: string; sys: string };
+  log: Logger;
+  onError?: (message: string) => void;
+  /** Tests: a library path to load instead of discovering WinDivert.dll, and no elevation check. */
+  dllPath?: string;
+  extraAiHosts?: string[];
+  useSpec?: boolean;
+  socketLayer?: boolean;
+}
+
+export interface WindowsRedirect {
+  capture: WinDivertCapture;
+  bridge: RunningBridge;
+  lookupProcess(fallback: ProcessLookup): ProcessLookup;
+  stats(): { divert: WinDivertStats; bridge: ReturnType<RunningBridge["stats"]> };
+  /** Stops diverting first (traffic flows normally again), then closes the listener. */
+  stop(): Promise<void>;
+}
+
+async function windowsProcessInfo(): Promise<((pid: number) => ProcessInfo) | undefined> {
+  if (process.platform !== "win32") return undefined;
+  return (await import("../process/windows.ts")).windowsProcessInfo;
+}
+
+export async function startWindowsRedirect(opts: WindowsRedirectOptions): Promise<WindowsRedirect> {
+  let dllPath = opts.dllPath;
+  if (!dllPath) {
+    if (process.platform === "win32") {
+      const { isElevated } = await import("../../../ffi/win32.ts");
+      if (!isElevated()) throw new NotElevatedError();
+    }
+    dllPath = findWinDivertDll({
+      explicitDir: opts.windivertDir ?? process.env.OISP_WINDIVERT_DIR,
+      exeDir: path.dirname(process.execPath),
+      dataDir: opts.dataDir,
+      embedded: opts.embedded,
+      requireDriver: process.platform === "win32",
+    });
+  }
+  // The listener first: reflected SYNs must find it.
+  let capture: WinDivertCapture | undefined;
+  const bridge = await startBridge({
+    listen: { host: "::", port: opts.divertPort },
+    directory: { originalDestination: (peer, waitMs) => capture ? capture.originalDestination(peer, waitMs) : Promise.resolve(undefined) },
+    proxy: opts.proxy,
+    log: opts.log,
+    processInfo: await windowsProcessInfo(),
+  });
+  try {
+    capture = await startWinDivert({
+      dllPath,
+      proxyPort: bridge.address.port,
+      allTraffic: opts.allTraffic,
+      extraAiHosts: opts.extraAiHosts,
+      useSpec: opts.useSpec,
+      socketLayer: opts.socketLayer,
+      log: opts.log,
+      onError: opts.onError,
+    });
+  } catch (e) {
+    await bridge.close();
+    throw e;
+  }
+  const cap = capture;
+  return {
+    capture: cap,
+    bridge,
+    lookupProcess: (fallback) => bridge.lookupProcess(fallback),
+    stats: () => ({ divert: cap.stats(), bridge: bridge.stats() }),
+    async stop() {
+      await cap.stop();
+      await bridge.close();
+    },
+  };
+}
