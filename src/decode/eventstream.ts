@@ -4,6 +4,7 @@
 // for by the prelude CRC); a bad prelude CRC means the framing itself cannot be trusted, so the
 // decoder reports it and stops.
 import zlib from "node:zlib";
+import { ByteQueue } from "./byte-queue.ts";
 
 export type EventStreamHeaderValue = boolean | number | bigint | string | Uint8Array | Date;
 
@@ -26,7 +27,7 @@ const DEFAULT_MAX_MESSAGE_BYTES = 24 * 1024 * 1024;
 const crc32 = (data: Uint8Array, initial = 0): number => (zlib as unknown as { crc32(d: Uint8Array, v?: number): number }).crc32(data, initial) >>> 0;
 
 export class EventStreamDecoder {
-  private buf: Uint8Array = new Uint8Array(0);
+  private readonly queue = new ByteQueue();
   private failed = false;
   private readonly maxMessageBytes: number;
   private _messages = 0;
@@ -48,20 +49,18 @@ export class EventStreamDecoder {
   push(input: Uint8Array): EventStreamItem[] {
     const items: EventStreamItem[] = [];
     if (this.failed || input.length === 0) return items;
-    this.buf = this.buf.length === 0 ? input.slice() : concat(this.buf, input);
-    let pos = 0;
-    while (this.buf.length - pos >= PRELUDE_BYTES) {
-      const view = new DataView(this.buf.buffer, this.buf.byteOffset + pos);
+    this.queue.push(input);
+    while (this.queue.length >= PRELUDE_BYTES) {
+      const prelude = this.queue.peek(PRELUDE_BYTES);
+      const view = new DataView(prelude.buffer, prelude.byteOffset, PRELUDE_BYTES);
       const total = view.getUint32(0);
       const headersLength = view.getUint32(4);
-      const preludeCrc = view.getUint32(8);
-      if (crc32(this.buf.subarray(pos, pos + 8)) !== preludeCrc) return this.fatal(items, "event stream: prelude CRC mismatch");
+      if (crc32(prelude.subarray(0, 8)) !== view.getUint32(8)) return this.fatal(items, "event stream: prelude CRC mismatch");
       if (total < MIN_MESSAGE_BYTES || headersLength > total - MIN_MESSAGE_BYTES) return this.fatal(items, `event stream: bad lengths (total ${total}, headers ${headersLength})`);
       if (total > this.maxMessageBytes) return this.fatal(items, `event stream: message of ${total} bytes exceeds ${this.maxMessageBytes}`);
-      if (this.buf.length - pos < total) break;
-      const message = this.buf.subarray(pos, pos + total);
-      pos += total;
-      const messageCrc = new DataView(message.buffer, message.byteOffset).getUint32(total - 4);
+      if (this.queue.length < total) break;
+      const message = this.queue.take(total);
+      const messageCrc = new DataView(message.buffer, message.byteOffset, total).getUint32(total - 4);
       if (crc32(message.subarray(0, total - 4)) !== messageCrc) {
         this._badMessages++;
         items.push({ type: "error", message: "event stream: message CRC mismatch (message skipped)", fatal: false });
@@ -76,21 +75,20 @@ export class EventStreamDecoder {
       this._messages++;
       items.push({ type: "message", message: { headers, payload: message.slice(PRELUDE_BYTES + headersLength, total - 4) } });
     }
-    this.buf = pos === this.buf.length ? new Uint8Array(0) : this.buf.slice(pos);
     return items;
   }
 
   /** The body ended: leftover bytes mean a cut message. */
   end(): EventStreamItem[] {
-    if (this.failed || this.buf.length === 0) return [];
-    const n = this.buf.length;
-    this.buf = new Uint8Array(0);
+    if (this.failed || this.queue.length === 0) return [];
+    const n = this.queue.length;
+    this.queue.clear();
     return [{ type: "error", message: `event stream: body ended inside a message (${n} bytes left)`, fatal: true }];
   }
 
   private fatal(items: EventStreamItem[], message: string): EventStreamItem[] {
     this.failed = true;
-    this.buf = new Uint8Array(0);
+    this.queue.clear();
     items.push({ type: "error", message, fatal: true });
     return items;
   }
@@ -173,13 +171,6 @@ function parseHeaders(bytes: Uint8Array): Record<string, EventStreamHeaderValue>
     return (err as Error).message;
   }
   return headers;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 /** Whole-body convenience for records already received. */

@@ -35,16 +35,29 @@ const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 const DEFAULT_MAX_HEADER_BLOCK_BYTES = 256 * 1024;
 const DEFAULT_MAX_OPEN_STREAMS = 1000;
 
-/** Body pieces with arrival times; pieces arriving at the same time share one chunk. */
+/** Body pieces with arrival times; pieces arriving at the same time share one chunk (joined once, at the end). */
 class Collector {
-  readonly chunks: TimedChunk[] = [];
+  private readonly done: TimedChunk[] = [];
+  private pending: Uint8Array[] = [];
+  private pendingTs = 0;
+
   add(pieces: Uint8Array[], ts: number): void {
     for (const piece of pieces) {
       if (piece.length === 0) continue;
-      const last = this.chunks[this.chunks.length - 1];
-      if (last && last.ts === ts) last.data = concat([last.data, piece]);
-      else this.chunks.push({ ts, data: piece });
+      if (this.pending.length > 0 && ts !== this.pendingTs) this.flush();
+      this.pendingTs = ts;
+      this.pending.push(piece);
     }
+  }
+
+  chunks(): TimedChunk[] {
+    this.flush();
+    return this.done;
+  }
+
+  private flush(): void {
+    if (this.pending.length > 0) this.done.push({ ts: this.pendingTs, data: concat(this.pending) });
+    this.pending = [];
   }
 }
 
@@ -371,7 +384,7 @@ export class H2ConnectionDecoder {
     if (complete) req.body.add(req.decoder.end(), ts);
     else req.decoder.abort();
     req.done = true;
-    req.record.body = concat(req.body.chunks.map((c) => c.data));
+    req.record.body = concat(req.body.chunks().map((c) => c.data));
     this.settle(req.record, req.decoder);
     req.record.endTs = ts;
   }
@@ -382,7 +395,7 @@ export class H2ConnectionDecoder {
     if (complete) res.body.add(res.decoder.end(), ts);
     else res.decoder.abort();
     res.done = true;
-    res.record.chunks = res.body.chunks;
+    res.record.chunks = res.body.chunks();
     res.record.complete = complete;
     res.record.endTs = ts;
     this.settle(res.record, res.decoder);

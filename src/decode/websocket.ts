@@ -4,6 +4,7 @@
 // window carries over between messages, which inflateRawSync gets as its preset dictionary
 // (the last 32 KiB of output is exactly the LZ77 window the sender may refer back to).
 import zlib from "node:zlib";
+import { ByteQueue } from "./byte-queue.ts";
 import type { HeaderList } from "./types.ts";
 
 export interface WsDeflateParams {
@@ -41,6 +42,8 @@ export interface WebSocketDecoderOptions {
 
 const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 const WINDOW_BYTES = 32 * 1024;
+/** 2 + 8 (64-bit length) + 4 (mask). */
+const MAX_HEADER_BYTES = 14;
 const DEFLATE_TAIL = Uint8Array.of(0x00, 0x00, 0xff, 0xff);
 
 /** Reads the extension the server accepted (the 101 response's Sec-WebSocket-Extensions). */
@@ -63,7 +66,7 @@ export function negotiatedDeflate(responseHeaders: HeaderList): { c2s: WsDeflate
 }
 
 export class WebSocketDecoder {
-  private buf: Uint8Array = new Uint8Array(0);
+  private readonly queue = new ByteQueue();
   private failed = false;
   private readonly deflate: WsDeflateParams;
   private readonly maxMessageBytes: number;
@@ -82,27 +85,24 @@ export class WebSocketDecoder {
   push(input: Uint8Array, ts: number): WsItem[] {
     const items: WsItem[] = [];
     if (this.failed || input.length === 0) return items;
-    this.buf = this.buf.length === 0 ? input : concat([this.buf, input]);
-    let pos = 0;
+    this.queue.push(input);
     for (;;) {
-      const header = readHeader(this.buf, pos);
+      const header = readHeader(this.queue.peek(Math.min(MAX_HEADER_BYTES, this.queue.length)), 0);
       if (header === undefined) break;
       if (typeof header === "string") return this.fatal(items, header, ts);
       const { fin, rsv1, opcode, masked, length, payloadStart } = header;
-      const available = this.buf.length - payloadStart;
       if (opcode >= 8) {
         if (!fin || length > 125) return this.fatal(items, "control frame fragmented or longer than 125 bytes", ts);
-        if (available < length) break;
-        pos = payloadStart + length;
-        this.onControl(opcode, unmask(this.buf.subarray(payloadStart, pos), masked, 0), ts, items);
+        if (this.queue.length < payloadStart + length) break;
+        const frame = this.queue.take(payloadStart + length);
+        this.onControl(opcode, unmask(frame.subarray(payloadStart), masked, 0), ts, items);
         if (this.failed) return items;
         continue;
       }
-      // A frame is buffered whole before use: refuse one that could never fit the limit.
+      // A frame is taken whole: refuse one that could never fit the limit rather than hold it.
       if (length > this.maxMessageBytes + 1024) return this.fatal(items, `frame of ${length} bytes larger than the ${this.maxMessageBytes}-byte limit`, ts);
-      if (available < length) break;
-      const data = unmask(this.buf.subarray(payloadStart, payloadStart + length), masked, 0);
-      pos = payloadStart + length;
+      if (this.queue.length < payloadStart + length) break;
+      const data = unmask(this.queue.take(payloadStart + length).subarray(payloadStart), masked, 0);
       if (opcode !== 0) {
         if (this.message) return this.fatal(items, "new data frame inside a fragmented message", ts);
         if (opcode !== 1 && opcode !== 2) return this.fatal(items, `unknown opcode ${opcode}`, ts);
@@ -113,7 +113,6 @@ export class WebSocketDecoder {
       this.addPart(data);
       if (fin) this.finishMessage(ts, items);
     }
-    this.buf = pos >= this.buf.length ? new Uint8Array(0) : this.buf.slice(pos);
     return items;
   }
 
@@ -197,7 +196,7 @@ export class WebSocketDecoder {
 
   private fatal(items: WsItem[], message: string, ts: number): WsItem[] {
     this.failed = true;
-    this.buf = new Uint8Array(0);
+    this.queue.clear();
     this.message = undefined;
     items.push({ type: "error", message: `websocket: ${message}`, fatal: true, ts });
     return items;
