@@ -106,6 +106,29 @@ describe.skipIf(!onLinux)("lookup on this machine", () => {
     }
   });
 
+  test("a burst of concurrent lookups (one batch) all find their owner", async () => {
+    const lookup = createLinuxProcessLookup();
+    const results: Array<Promise<unknown>> = [];
+    let accepted = 0;
+    const srv = await listen("127.0.0.1", (s) => {
+      s.on("error", () => {});
+      accepted++;
+      results.push(lookup({ ip: s.remoteAddress!, port: s.remotePort! }, { ip: s.localAddress!, port: s.localPort! }));
+    });
+    const code = `const net = require("node:net"); for (let i = 0; i < 20; i++) net.connect(${srv.port}, "127.0.0.1").on("error", () => {}); setInterval(() => {}, 1000);`;
+    const child = Bun.spawn([process.execPath, "-e", code], { stdout: "ignore", stderr: "ignore" });
+    try {
+      const end = Date.now() + 5000;
+      while (accepted < 20 && Date.now() < end) await Bun.sleep(5);
+      const infos = (await Promise.all(results)) as Array<{ pid: number } | undefined>;
+      expect(infos.length).toBe(20);
+      expect(infos.map((i) => i?.pid)).toEqual(Array(20).fill(child.pid));
+    } finally {
+      child.kill();
+      srv.close();
+    }
+  });
+
   test("an endpoint with no socket resolves undefined, quickly", async () => {
     const lookup = createLinuxProcessLookup();
     const t = performance.now();

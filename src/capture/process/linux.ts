@@ -16,6 +16,12 @@ export interface LinuxLookupOptions {
   hotPids?: number;
   /** Longest synchronous stretch of /proc reads before yielding to the event loop. */
   sliceMs?: number;
+  /** Lookups answered by one pass over /proc. */
+  maxBatch?: number;
+  /** Passes over /proc running at once. */
+  maxScans?: number;
+  /** Lookups waiting; past it new ones resolve undefined at once. */
+  maxQueue?: number;
 }
 
 /** Canonical form for comparing addresses: dotted quad for IPv4 and IPv4-mapped IPv6, else 32 hex digits. */
@@ -93,29 +99,45 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
   const maxFdReads = opts.maxFdReads ?? 50_000;
   const hotMax = opts.hotPids ?? 64;
   const sliceMs = opts.sliceMs ?? 1;
+  const maxBatch = opts.maxBatch ?? 256;
+  const maxScans = opts.maxScans ?? 3;
+  const maxQueue = opts.maxQueue ?? 10_000;
   const hot = new Map<number, true>();
   const users = new UserNames();
 
-  async function socketRow(client: Endpoint, proxy: Endpoint): Promise<SocketRow | undefined> {
-    for (const file of ["net/tcp", "net/tcp6"]) {
-      const text = await fs.readFile(`${proc}/${file}`, "utf8").catch(() => "");
-      const row = findSocketRow(text, client, proxy);
-      if (row) return row;
+  interface Pending {
+    client: Endpoint;
+    proxy: Endpoint;
+    resolve: (info: ProcessInfo | undefined) => void;
+    /** null: table not read yet; undefined: no such socket. */
+    row: SocketRow | undefined | null;
+    done: boolean;
+  }
+  let queue: Pending[] = [];
+  let running = 0;
+
+  /** Reads the socket tables once for a whole batch: tcp first, tcp6 only for what tcp did not have. */
+  async function readRows(batch: Pending[]): Promise<void> {
+    const v4 = await fs.readFile(`${proc}/net/tcp`, "utf8").catch(() => "");
+    for (const p of batch) p.row = findSocketRow(v4, p.client, p.proxy) ?? null;
+    if (batch.some((p) => p.row === null)) {
+      const v6 = await fs.readFile(`${proc}/net/tcp6`, "utf8").catch(() => "");
+      for (const p of batch) if (p.row === null) p.row = findSocketRow(v6, p.client, p.proxy);
     }
-    return undefined;
   }
 
   /**
-   * Finds the pid holding the client's socket. Reading /proc/net/tcp is the slow part (milliseconds), and a
-   * short-lived client (curl) may close its socket by then, so the fd scan runs at the same time: it
-   * records which process holds which socket inode while the socket surely still exists, and the table
-   * row, once read, is looked up in that record. The scan uses synchronous /proc reads (about twice as
-   * fast as async ones) in slices of at most `sliceMs`, yielding between slices so the relay never stalls.
+   * Resolves a batch of lookups with one pass over /proc. Reading /proc/net/tcp is the slow part
+   * (milliseconds) and a short-lived client (curl) may close its socket by then, so the fd scan runs at
+   * the same time: it records which process holds which socket inode while the sockets surely still
+   * exist, and each table row, once read, is looked up in that record. The scan uses synchronous /proc
+   * reads (about twice as fast as async ones here) in slices of at most `sliceMs`, yielding between
+   * slices so the relay never stalls.
    */
-  async function find(client: Endpoint, proxy: Endpoint): Promise<{ pid: number; row: SocketRow } | undefined> {
-    let row: SocketRow | undefined | null = null; // null: table not read yet
-    const rowRead = socketRow(client, proxy).then((r) => (row = r ?? undefined));
+  async function runBatch(batch: Pending[]): Promise<void> {
     const owners = new Map<string, number>(); // "socket:[inode]" → pid
+    let rowsKnown = false;
+    const rowsRead = readRows(batch).then(() => (rowsKnown = true));
     let budget = maxFdReads;
     let sliceStart = performance.now();
     const maybeYield = async () => {
@@ -123,11 +145,29 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
       await new Promise<void>((r) => setImmediate(r));
       sliceStart = performance.now();
     };
-    const answer = (): { pid: number; row: SocketRow } | undefined | null => {
-      if (row === null) return null;
-      if (row === undefined) return undefined;
-      const pid = owners.get(`socket:[${row.inode}]`);
-      return pid === undefined ? null : { pid, row };
+    const settle = (p: Pending, pid?: number) => {
+      if (p.done) return;
+      p.done = true;
+      if (pid === undefined || !p.row) return p.resolve(undefined);
+      const info = describe(pid, p.row.uid);
+      remember(pid);
+      const user = users.name(p.row.uid);
+      if (user) info.user = user;
+      p.resolve(info);
+    };
+    /** Settles what can be settled; true when the whole batch is done. */
+    const check = () => {
+      let all = true;
+      for (const p of batch) {
+        if (p.done) continue;
+        if (p.row === undefined) settle(p);
+        else if (p.row) {
+          const pid = owners.get(`socket:[${p.row.inode}]`);
+          if (pid !== undefined) settle(p, pid);
+        }
+        all &&= p.done;
+      }
+      return all;
     };
     const scan = async (pid: number) => {
       let fds: string[];
@@ -157,13 +197,12 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
     const others = entries.filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => !hot.has(p)).sort((a, b) => b - a);
     const myUid = process.getuid?.() ?? -1;
     for (const pid of [...hotPids, ...others]) {
-      if (budget <= 0) break;
-      const a = answer();
-      if (a !== null) return a;
-      // Once the socket's uid is known it narrows the search (root can read every process).
-      if (row && myUid === 0 && !hot.has(pid)) {
+      if (budget <= 0 || check()) break;
+      // Once the sockets' uids are known they narrow the search (root can read every process).
+      if (rowsKnown && myUid === 0 && !hot.has(pid)) {
+        const uids = new Set(batch.filter((p) => !p.done && p.row).map((p) => p.row!.uid));
         try {
-          if (fsSync.statSync(`${proc}/${pid}`).uid !== (row as SocketRow).uid) continue;
+          if (!uids.has(fsSync.statSync(`${proc}/${pid}`).uid)) continue;
         } catch {
           continue;
         }
@@ -171,8 +210,27 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
       await scan(pid);
       await maybeYield();
     }
-    await rowRead;
-    return answer() ?? undefined;
+    await rowsRead;
+    check();
+    for (const p of batch) settle(p);
+  }
+
+  /**
+   * A lookup starts a pass at once unless `maxScans` passes are running; lookups arriving then share the
+   * next pass, so a burst of N connections costs a few passes, not N.
+   */
+  function kick() {
+    if (running >= maxScans || queue.length === 0) return;
+    running++;
+    const batch = queue.splice(0, maxBatch);
+    runBatch(batch)
+      .catch(() => {
+        for (const p of batch) if (!p.done) p.resolve(undefined);
+      })
+      .finally(() => {
+        running--;
+        kick();
+      });
   }
 
   function remember(pid: number) {
@@ -211,27 +269,29 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
     return info;
   }
 
-  return async function lookupLinux(client: Endpoint, proxy: Endpoint): Promise<ProcessInfo | undefined> {
-    const found = await find(client, proxy);
-    if (!found) return undefined;
-    const { pid, row } = found;
-    const info = describe(pid, row.uid);
-    remember(pid);
-    const user = await users.name(row.uid);
-    if (user) info.user = user;
-    return info;
+  return function lookupLinux(client: Endpoint, proxy: Endpoint): Promise<ProcessInfo | undefined> {
+    if (queue.length >= maxQueue) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      queue.push({ client, proxy, resolve, row: null, done: false });
+      kick();
+    });
   };
 }
 
-/** uid → user name from /etc/passwd, read at most once a minute. */
+/** uid → user name from /etc/passwd (a small file), read at most once a minute. */
 class UserNames {
   private map = new Map<number, string>();
   private readAt = 0;
 
-  async name(uid: number): Promise<string | undefined> {
+  name(uid: number): string | undefined {
     if (Date.now() - this.readAt > 60_000) {
       this.readAt = Date.now();
-      const text = await fs.readFile("/etc/passwd", "utf8").catch(() => "");
+      let text = "";
+      try {
+        text = fsSync.readFileSync("/etc/passwd", "utf8");
+      } catch {
+        // no passwd file: names stay unknown
+      }
       const map = new Map<number, string>();
       for (const line of text.split("\n")) {
         const f = line.split(":");
