@@ -243,3 +243,56 @@ describe("robustness of the Gemini, Bedrock, Cohere and Ollama parsers", () => {
     expect(n).toBe(parsers.length * keys.length * weird.length);
   });
 });
+
+describe("Gemini over real HTTP/2 (node:http2 through a relay, decoded by H2ConnectionDecoder)", () => {
+  test("streamGenerateContent as SSE and as a gzip JSON array on concurrent streams", async () => {
+    const { captureH2, feed, pieces } = await import("./decode-h2-support.ts");
+    const zlib = await import("node:zlib");
+    const events = [
+      { candidates: [{ content: { parts: [{ text: "Bonjour" }], role: "model" } }], modelVersion: "gemini-2.5-flash", responseId: "h2-1" },
+      { candidates: [{ content: { parts: [{ text: " !" }], role: "model" }, finishReason: "STOP" }], usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 2, totalTokenCount: 5 }, modelVersion: "gemini-2.5-flash", responseId: "h2-1" },
+    ];
+    const steps = await captureH2(
+      (req, res) => {
+        req.resume();
+        req.on("end", () => {
+          if (String(req.url).includes("alt=sse")) {
+            res.writeHead(200, { "content-type": "text/event-stream" });
+            res.write(`data: ${JSON.stringify(events[0])}\r\n\r\n`);
+            setTimeout(() => res.end(`data: ${JSON.stringify(events[1])}\r\n\r\n`), 10);
+          } else {
+            const gz = zlib.gzipSync(`[${JSON.stringify(events[0])}\r\n,${JSON.stringify(events[1])}\r\n]`);
+            res.writeHead(200, { "content-type": "application/json; charset=UTF-8", "content-encoding": "gzip" });
+            res.write(gz.subarray(0, 20));
+            setTimeout(() => res.end(gz.subarray(20)), 10);
+          }
+        });
+      },
+      async (client) => {
+        const { request } = await import("./decode-h2-support.ts");
+        const body = '{"contents":[{"role":"user","parts":[{"text":"Dis bonjour"}]}]}';
+        const headers = (path: string) => ({ ":method": "POST", ":path": path, ":authority": HOST, "x-goog-api-key": KEY, "content-type": "application/json", "accept-encoding": "gzip" });
+        await Promise.all([
+          request(client, headers("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"), body),
+          request(client, headers("/v1beta/models/gemini-2.5-flash:streamGenerateContent"), body),
+        ]);
+      },
+    );
+    for (const cut of [undefined, pieces(1), pieces(100)]) {
+      const outs = feed(steps, cut);
+      const exchanges = outs.filter((o) => o.kind === "exchange").map((o) => (o as { exchange: import("../../src/decode/types.ts").HttpExchange }).exchange);
+      expect(exchanges.length).toBe(2);
+      for (const ex of exchanges) {
+        expect(ex.request.host).toBe(HOST);
+        const req = parseGeminiRequest(ex.request, match)!;
+        expect(req).toMatchObject({ model: "gemini-2.5-flash", streaming: true, auth: { type: "api_key", keyPrefix: "AIza" }, messages: [{ role: "user", content: "Dis bonjour" }] });
+        const res = parseGeminiResponse(req, ex.response!);
+        expect(res).toMatchObject({ success: true, content: "Bonjour !", finishReason: "stop", usage: { promptTokens: 3, completionTokens: 2, totalTokens: 5 }, providerRequestId: "h2-1" });
+        expect(res.incomplete).toBeUndefined();
+        // SSE: the first event arrived before the end. Gzip: 20 bytes of gzip may decode to nothing yet.
+        if (ex.request.path.includes("alt=sse")) expect(res.firstTokenTs).toBeLessThan(ex.response!.endTs);
+        else expect(res.firstTokenTs).toBeLessThanOrEqual(ex.response!.endTs);
+      }
+    }
+  }, 15_000);
+});
