@@ -35,8 +35,8 @@ class RecordingTap implements TapSink {
   bytes(connId: string, dir: Direction): string {
     return Buffer.concat(this.frames.filter((f) => f.connId === connId && f.dir === dir).map((f) => f.bytes)).toString("latin1");
   }
-  metasFor(host: string): ConnMeta[] {
-    return this.metas.filter((m) => m.host === host);
+  metasFor(host: string, since = 0): ConnMeta[] {
+    return this.metas.slice(since).filter((m) => m.host === host);
   }
 }
 
@@ -278,10 +278,11 @@ describe("explicit proxy", () => {
     const rejected = await waitFor("rejection", () => tap.metasFor(host).find((m) => m.passthroughReason?.startsWith("client rejected certificate")));
     expect(rejected.passthroughReason).toBe("client rejected certificate: fatal alert unknown_ca");
     expect(proxy.pinnedHosts()).toContain(host);
+    const mark = tap.metas.length;
     const second = await run(["curl", "-sS", "--proxy", proxyUrl(), "--cacert", upstreamCaFile, url]);
     expect(second.err).toBe("");
     expect(JSON.parse(second.out)).toMatchObject({ path: "/v1beta/models", host });
-    const meta = await waitFor("pinned passthrough", () => tap.metasFor(host).find((m) => m.process?.pid === second.pid));
+    const meta = await waitFor("pinned passthrough", () => tap.metasFor(host, mark)[0]);
     expect(meta.mode).toBe("passthrough");
     expect(meta.passthroughReason).toContain("pinned");
     expect(proxy.stats().pinnedHosts).toBe(1);
@@ -290,6 +291,7 @@ describe("explicit proxy", () => {
   test("absolute-form plain HTTP: origin-form upstream, keep-alive, tapped as plain", async () => {
     const body = JSON.stringify({ model: "llama3", messages: [{ role: "user", content: "hi" }] });
     plainSeen.length = 0;
+    const mark = tap.metas.length;
     const r = await run(["curl", "-sS", "--proxy", proxyUrl(), `http://ollama.test:11434/api/chat`, "-d", body,
       "--next", "--proxy", proxyUrl(), `http://ollama.test:11434/api/tags?x=1`]);
     expect(r.err).toBe("");
@@ -299,7 +301,7 @@ describe("explicit proxy", () => {
       ["GET", "/api/tags?x=1", "ollama.test:11434"],
     ]);
     const metas = await waitFor("plain meta", () => {
-      const m = tap.metasFor("ollama.test").filter((x) => x.process?.pid === r.pid);
+      const m = tap.metasFor("ollama.test", mark);
       return m.length ? m : undefined;
     });
     expect(metas.length).toBe(1); // one upstream leg served both requests
@@ -410,10 +412,11 @@ describe("explicit proxy", () => {
   });
 
   test("curl without ALPN: nothing offered upstream, nothing answered", async () => {
+    const mark = tap.metas.length;
     const r = await run(["curl", "-sS", "--no-alpn", "--proxy", proxyUrl(), "--cacert", proxyCaFile, "https://api.openai.com/v1/models"]);
     expect(r.err).toBe("");
     expect(JSON.parse(r.out)).toMatchObject({ path: "/v1/models" });
-    const meta = await waitFor("meta", () => tap.metasFor("api.openai.com").find((m) => m.process?.pid === r.pid));
+    const meta = await waitFor("meta", () => tap.metasFor("api.openai.com", mark)[0]);
     expect(meta.mode).toBe("mitm");
     expect(meta.alpn).toBeUndefined();
   });
