@@ -260,3 +260,25 @@ function concat(pieces: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+export type WsConnectionItem = WsItem & { dir: "c2s" | "s2c" };
+
+/**
+ * Both directions of an upgraded connection: one decoder per direction, permessage-deflate set up
+ * from the 101 response's headers. Feed it the bytes that follow each direction's HTTP head.
+ */
+export class WebSocketConnection {
+  private readonly decoders: Record<"c2s" | "s2c", WebSocketDecoder>;
+
+  constructor(responseHeaders: HeaderList, opts: { maxMessageBytes?: number } = {}) {
+    const deflate = negotiatedDeflate(responseHeaders);
+    this.decoders = {
+      c2s: new WebSocketDecoder({ deflate: deflate.c2s, maxMessageBytes: opts.maxMessageBytes }),
+      s2c: new WebSocketDecoder({ deflate: deflate.s2c, maxMessageBytes: opts.maxMessageBytes }),
+    };
+  }
+
+  push(dir: "c2s" | "s2c", bytes: Uint8Array, ts: number): WsConnectionItem[] {
+    return this.decoders[dir].push(bytes, ts).map((item) => ({ ...item, dir }));
+  }
+}

@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import net from "node:net";
 import zlib from "node:zlib";
 import { HttpConnectionDecoder } from "../../src/decode/connection.ts";
-import { WebSocketDecoder, negotiatedDeflate, type WsItem } from "../../src/decode/websocket.ts";
+import { WebSocketConnection, WebSocketDecoder, negotiatedDeflate, type WsItem } from "../../src/decode/websocket.ts";
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 const concat = (...parts: Uint8Array[]) => Uint8Array.from(Buffer.concat(parts));
@@ -115,6 +115,11 @@ describe("real Bun WebSocket conversation", () => {
       `echo:${big}`,
       big.toUpperCase().repeat(3),
     ]);
+    // The same through WebSocketConnection, set up from the 101's headers.
+    const conn = new WebSocketConnection(upgrade.exchange.response!.headers);
+    const both = [...conn.push("c2s", c2s, 1), ...conn.push("s2c", s2c, 2)];
+    expect(summary(both.filter((i) => i.dir === "c2s"))).toEqual(client);
+    expect(summary(both.filter((i) => i.dir === "s2c"))).toEqual(server);
     for (const cut of [1, 2, 3, 5, 17, 64]) {
       expect(summary(decodeAll(new WebSocketDecoder({ deflate: deflate.c2s }), c2s, cut))).toEqual(client);
       expect(summary(decodeAll(new WebSocketDecoder({ deflate: deflate.s2c }), s2c, cut))).toEqual(server);
