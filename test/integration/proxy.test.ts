@@ -560,6 +560,35 @@ describe("explicit proxy failure modes", () => {
     }
   });
 
+  test("transparent entry (WinDivert): same interception without CONNECT; connect failure drops the socket", async () => {
+    const tap = new RecordingTap();
+    const proxy = await startProxy({ ...base(tap), upstreamCa: [upstream.caPem] });
+    let dest = { ip: "127.0.0.1", port: upstream.port };
+    const front = net.createServer((s) => proxy.handleTransparent(s, { ...dest, lookup: async () => ({ pid: 4242, name: "app.exe" }) }));
+    await new Promise<void>((r) => front.listen(0, "127.0.0.1", r));
+    const frontPort = (front.address() as net.AddressInfo).port;
+    try {
+      const t = tls.connect({ host: "127.0.0.1", port: frontPort, servername: "api.openai.com", ca: [ca.certPem], ALPNProtocols: ["http/1.1"] });
+      await new Promise((r) => t.once("secureConnect", r));
+      const text = await exchange(t, "GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\nConnection: close\r\n\r\n", () => false);
+      expect(text).toContain('{"path":"/v1/models"}');
+      const meta = await waitFor("meta", () => tap.metas[0]);
+      expect(meta).toMatchObject({ mode: "mitm", captureMethod: "windivert", host: "127.0.0.1", sni: "api.openai.com", process: { pid: 4242, name: "app.exe" } });
+      await waitFor("close", () => tap.closed.has(meta.connId));
+      expect(tap.bytes(meta.connId, "c2s")).toBe("GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\nConnection: close\r\n\r\n");
+      // Nothing listens there: the client sees its connection dropped, as without the proxy.
+      const tmp = net.createServer();
+      await new Promise<void>((r) => tmp.listen(0, "127.0.0.1", r));
+      dest = { ip: "127.0.0.1", port: (tmp.address() as net.AddressInfo).port };
+      await new Promise<void>((r) => tmp.close(() => r()));
+      const sock = net.connect(frontPort, "127.0.0.1");
+      expect(await exchange(sock, "", () => false)).toBe("");
+    } finally {
+      front.close();
+      await proxy.close();
+    }
+  });
+
   test("a silent client is cut at the head timeout with 400", async () => {
     const proxy = await startProxy({ ...base(new RecordingTap()), limits: { headTimeoutMs: 100 } });
     try {

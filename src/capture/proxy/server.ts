@@ -67,8 +67,25 @@ export interface ProxyOptions {
   limits?: Partial<ProxyLimits>;
 }
 
+/** Where a transparently captured connection was really going. */
+export interface TransparentDestination {
+  /** Original destination address and port: the relay connects there. */
+  ip: string;
+  port: number;
+  /** Host name if known (DNS learned); the ClientHello's SNI is used for the decision anyway. */
+  host?: string;
+  captureMethod?: ConnMeta["captureMethod"];
+  /** Process lookup for this connection (the capture layer often knows the pid already). */
+  lookup?: () => Promise<ProcessInfo | undefined>;
+}
+
 export interface RunningProxy {
   address: { host: string; port: number };
+  /**
+   * Serves an accepted socket whose destination is known (transparent capture): same peek, decision,
+   * interception, relay and tap as CONNECT, minus the proxy handshake. Connect failures drop the socket.
+   */
+  handleTransparent(client: net.Socket, dest: TransparentDestination): void;
   stats(): ProxyStats;
   /** Hosts passed through because their clients refused our certificate. */
   pinnedHosts(): string[];
@@ -178,8 +195,9 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     port: number,
     initial: Uint8Array,
     c: { t0: number; startedAt: number; clientEp: Endpoint; lookup: Promise<ProcessInfo | undefined> },
+    transparent?: { target: { host: string; port: number }; captureMethod: ConnMeta["captureMethod"] },
   ) {
-    const target = resolveTarget(opts.resolve, host, port);
+    const target = transparent?.target ?? resolveTarget(opts.resolve, host, port);
     const meta: ConnMeta = {
       connId: newConnId(),
       startedAt: c.startedAt,
@@ -187,7 +205,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       server: { ip: target.host, port: target.port },
       host,
       mode: "passthrough",
-      captureMethod: "mitm_proxy",
+      captureMethod: transparent?.captureMethod ?? "mitm_proxy",
     };
     const connTap = new ConnTap(tap, meta);
     let upstream: net.Socket;
@@ -200,7 +218,9 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       meta.upstreamError = e.message;
       meta.passthroughReason = "upstream connect failed";
       log("debug", `CONNECT ${host}:${port}: ${e.message}`);
-      replyAndClose(client, errorResponse(e instanceof UpstreamError ? statusForUpstreamError(e.kind) : 502, e.message));
+      // A transparent client gets what the network would have given it: a dropped connection.
+      if (transparent) client.destroy();
+      else replyAndClose(client, errorResponse(e instanceof UpstreamError ? statusForUpstreamError(e.kind) : 502, e.message));
       connTap.openAfter(c.lookup, limits.lookupTimeoutMs);
       connTap.close(e.message);
       return;
@@ -214,7 +234,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     upstream.once("close", () => sockets.delete(upstream));
     meta.server = { ip: unmapV4(upstream.remoteAddress ?? target.host), port: upstream.remotePort ?? target.port };
     meta.upstreamConnectMs = performance.now() - c.t0;
-    client.write(CONNECT_ESTABLISHED);
+    if (!transparent) client.write(CONNECT_ESTABLISHED);
     await runTunnel(policy, { client, initial, host, port, upstream, target, tap: connTap, lookup: c.lookup, t0: c.t0 });
   }
 
@@ -228,9 +248,43 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   server.on("error", (err) => log("error", `proxy listener: ${err.message}`));
   const addr = server.address() as net.AddressInfo;
 
+  /** Transparent entry: the connection's real destination is known (WinDivert); no CONNECT, no reply. */
+  function handleTransparent(client: net.Socket, dest: TransparentDestination) {
+    stats.connectionsTotal++;
+    stats.connectionsActive++;
+    client.on("error", () => {});
+    client.once("close", () => {
+      stats.connectionsActive--;
+      sockets.delete(client);
+    });
+    if (stats.connectionsActive > limits.maxConnections) {
+      stats.refusedOverLimit++;
+      client.destroy();
+      return;
+    }
+    sockets.add(client);
+    const t0 = performance.now();
+    const startedAt = nowMs();
+    client.setNoDelay(true);
+    client.setTimeout(limits.idleTimeoutMs, () => client.destroy());
+    client.pause();
+    const clientEp: Endpoint = { ip: unmapV4(client.remoteAddress ?? ""), port: client.remotePort ?? 0 };
+    const proxyEp: Endpoint = { ip: unmapV4(client.localAddress ?? ""), port: client.localPort ?? 0 };
+    const lookup = dest.lookup ? guard(dest.lookup) : safeLookup(opts.lookupProcess, clientEp, proxyEp);
+    const host = (dest.host ?? dest.ip).toLowerCase();
+    connectTunnel(client, host, dest.port, new Uint8Array(0), { t0, startedAt, clientEp, lookup }, {
+      target: { host: dest.ip, port: dest.port },
+      captureMethod: dest.captureMethod ?? "windivert",
+    }).catch((err: Error) => {
+      log("error", `transparent connection to ${host}:${dest.port} failed: ${err.message}`);
+      client.destroy();
+    });
+  }
+
   return {
     address: { host: addr.address, port: addr.port },
     stats: () => ({ ...stats, pinnedHosts: pinned.size }),
+    handleTransparent,
     pinnedHosts: () => pinned.list(),
     close: () =>
       new Promise<void>((resolve) => {
@@ -238,6 +292,14 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
         for (const s of sockets) s.destroy();
       }),
   };
+}
+
+function guard(lookup: () => Promise<ProcessInfo | undefined>): Promise<ProcessInfo | undefined> {
+  try {
+    return lookup().catch(() => undefined);
+  } catch {
+    return Promise.resolve(undefined);
+  }
 }
 
 /** The lookup may fail or hang: it resolves undefined instead of throwing. */
