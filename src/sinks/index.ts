@@ -2,6 +2,7 @@
 // Each network exporter sits behind an ExportQueue (bounded memory, disk spool under the data dir,
 // retry with backoff); JSONL writes locally with size-based rotation. All of them are EventOutputs
 // with stats() for `oisp status` and close() for shutdown.
+import fs from "node:fs";
 import path from "node:path";
 import type { OispEvent } from "../events/index.ts";
 import type { EventOutput } from "../sensor/pipeline.ts";
@@ -159,6 +160,7 @@ export function startExporters(cfg: ExportConfig, log: Logger): ExporterOutput[]
 }
 
 function jsonlOutput(file: string, maxMb: number, keep: number, log: Logger): ExporterOutput {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const sink = new JsonlSink(file, { maxBytes: maxMb * 1024 * 1024, keep, onError: (e) => log("warn", `export jsonl: ${e.message}`) });
   return {
     name: "jsonl",

@@ -54,3 +54,11 @@ test("--export jsonl writes every event and rotates by size", async () => {
   expect(lines.map((l) => JSON.parse(l).event_id)).toEqual(events.slice(events.length - lines.length).map((e) => e.event_id));
   expect(s.sent).toBe(events.length);
 });
+
+test("--export jsonl without a path writes <data dir>/export/events.jsonl (directory created)", async () => {
+  const [jsonl] = start({ export: ["jsonl"] });
+  jsonl!.write(aiExchange({ tsMs: Date.parse("2026-03-01T10:00:00Z") }) as unknown as OispEvent[]);
+  await jsonl!.close();
+  expect(fs.readFileSync(path.join(dataDir, "export", "events.jsonl"), "utf8").trim().split("\n")).toHaveLength(2);
+  expect(jsonl!.stats()).toMatchObject({ sent: 2, dropped: 0, failedAttempts: 0 });
+});
