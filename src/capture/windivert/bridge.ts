@@ -77,7 +77,9 @@ function peekFirstBytes(sock: net.Socket, timeoutMs: number): Promise<{ bytes: B
 }
 
 /** Opens a CONNECT tunnel on the proxy; resolves the socket (paused) and any bytes after the head. */
-function connectViaProxy(proxy: { host: string; port: number }, authority: string, timeoutMs: number): Promise<{ up: net.Socket; rest: Buffer }> {
+function connectViaProxy(
+  proxy: { host: string; port: number }, authority: string, timeoutMs: number, onConnected: (localPort: number) => void,
+): Promise<{ up: net.Socket; rest: Buffer }> {
   return new Promise((resolve, reject) => {
     const up = net.connect({ host: proxy.host, port: proxy.port, allowHalfOpen: true });
     let head = Buffer.alloc(0);
@@ -88,7 +90,10 @@ function connectViaProxy(proxy: { host: string; port: number }, authority: strin
     };
     const timer = setTimeout(() => fail("proxy did not answer CONNECT in time"), timeoutMs);
     up.once("error", (e) => fail(e.message));
-    up.once("connect", () => up.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
+    up.once("connect", () => {
+      onConnected(up.localPort ?? 0);
+      up.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+    });
     const onData = (d: Buffer) => {
       head = Buffer.concat([head, d]);
       const end = head.indexOf("\r\n\r\n");
@@ -139,6 +144,9 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
   const stats: BridgeStats = { accepted: 0, notDiverted: 0, proxyRefused: 0, active: 0, overLimit: 0 };
   /** Local port of the bridge's socket to the proxy → the diverted connection it carries. */
   const byProxyPort = new Map<number, OriginalDestination>();
+  /** The proxy asks for the process as soon as it accepts, which may be before our connect callback ran. */
+  const portWaiters = new Map<number, () => void>();
+  let connecting = 0;
   const sockets = new Set<net.Socket>();
 
   async function handle(client: net.Socket): Promise<void> {
@@ -154,18 +162,25 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
     const first = await peekFirstBytes(client, helloTimeoutMs);
     const host = first.sni ?? d.host ?? d.server.ip;
     let tunnel: { up: net.Socket; rest: Buffer };
+    let localPort = 0;
+    connecting++;
     try {
-      tunnel = await connectViaProxy(opts.proxy, authorityFor(host, d.server.port), connectTimeoutMs);
+      tunnel = await connectViaProxy(opts.proxy, authorityFor(host, d.server.port), connectTimeoutMs, (port) => {
+        localPort = port;
+        byProxyPort.set(port, d);
+        portWaiters.get(port)?.();
+      });
     } catch (e) {
       stats.proxyRefused++;
       opts.log("warn", `bridge: ${(e as Error).message}`);
+      if (localPort) byProxyPort.delete(localPort);
       client.destroy();
       return;
+    } finally {
+      connecting--;
     }
     const { up, rest } = tunnel;
     sockets.add(up);
-    const localPort = up.localPort ?? 0;
-    byProxyPort.set(localPort, d);
     if (rest.length > 0) client.write(rest);
     if (first.bytes.length > 0) up.write(first.bytes);
     if (first.closed) up.end();
@@ -205,7 +220,19 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
     address: { host: addr.address, port: addr.port },
     lookupProcess(fallback) {
       return async (client, proxyEp) => {
-        const d = byProxyPort.get(client.port);
+        let d = byProxyPort.get(client.port);
+        if (!d && connecting > 0 && /^(127\.|::1$|::ffff:127\.)/.test(client.ip) && !portWaiters.has(client.port)) {
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(done, 250);
+            function done() {
+              clearTimeout(t);
+              portWaiters.delete(client.port);
+              resolve();
+            }
+            portWaiters.set(client.port, done);
+          });
+          d = byProxyPort.get(client.port);
+        }
         if (!d) return fallback(client, proxyEp);
         if (d.pid !== undefined) return info(d.pid);
         // The original client socket (C:cp → S:sp) still exists: look its owner up instead.

@@ -9,6 +9,10 @@
  * Record format in recv-/sent- files: UINT32 little-endian packet length, the 80-byte
  * WINDIVERT_ADDRESS, then the packet bytes.
  * $WINDIVERT_STUB_OPEN_ERROR=<code> makes WinDivertOpen fail with that Win32 error (5 = access denied).
+ * $WINDIVERT_STUB_TUN=<ifname> (Linux): the NETWORK layer is also backed by that TUN device, which plays
+ *   the machine's network stack: every packet the kernel routes into the TUN is "captured" as outbound;
+ *   packets sent back with Outbound=0 are written into the TUN (the kernel receives them, as Windows does
+ *   with an inbound injection); packets sent with Outbound=1 leave for the (absent) wire: logged only.
  * RecvEx blocks until at least one record is available or WinDivertShutdown is called (then it fails
  * with ERROR_NO_DATA, as the real driver does once the queue is drained). */
 #include <stdint.h>
@@ -30,6 +34,9 @@ static void set_error(unsigned e) { SetLastError(e); }
 #else
 #include <unistd.h>
 #include <time.h>
+#include <sys/ioctl.h>
+#include <net/if.h>
+#include <linux/if_tun.h>
 typedef int BOOL;
 typedef void *HANDLE;
 typedef unsigned int UINT;
@@ -78,6 +85,7 @@ typedef char assert_address_size[sizeof(STUB_ADDRESS) == ADDR_SIZE ? 1 : -1];
 struct stub_handle {
   int layer;
   int in_fd;
+  int tun_fd;
   char in_path[1024];
   FILE *out;
   volatile int shutdown;
@@ -124,6 +132,24 @@ EXPORT HANDLE WinDivertOpen(const char *filter, int layer, int16_t priority, uin
   snprintf(name, sizeof name, "sent-%d", layer);
   path_for(p, sizeof p, name);
   h->out = fopen(p, "ab");
+  h->tun_fd = -1;
+#ifndef _WIN32
+  const char *tun = getenv("WINDIVERT_STUB_TUN");
+  if (tun && *tun && layer == 0) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    snprintf(ifr.ifr_name, IFNAMSIZ, "%s", tun);
+    h->tun_fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK);
+    if (h->tun_fd < 0 || ioctl(h->tun_fd, TUNSETIFF, &ifr) < 0) {
+      if (h->tun_fd >= 0) close(h->tun_fd);
+      free(h->buf);
+      free(h);
+      set_error(2);
+      return INVALID_HANDLE_VALUE;
+    }
+  }
+#endif
   log_call("open layer=%d priority=%d flags=%llu filter=%s", layer, priority, (unsigned long long)flags, filter);
   return (HANDLE)h;
 }
@@ -132,6 +158,21 @@ static uint32_t le32(const unsigned char *p) { return p[0] | p[1] << 8 | p[2] <<
 
 /* Bytes of whole records available at the front of the buffer (at least one), or 0. */
 static size_t pull(struct stub_handle *h) {
+#ifndef _WIN32
+  while (h->tun_fd >= 0 && h->have + 4 + ADDR_SIZE + 65536 <= BUF_CAP) {
+    unsigned char *rec = h->buf + h->have;
+    int n = (int)read(h->tun_fd, rec + 4 + ADDR_SIZE, 65536);
+    if (n <= 0) break;
+    STUB_ADDRESS a;
+    memset(&a, 0, sizeof a);
+    a.Outbound = 1;
+    a.IPv6 = (rec[4 + ADDR_SIZE] >> 4) == 6;
+    a.IPChecksum = a.TCPChecksum = a.UDPChecksum = 1;
+    rec[0] = n & 0xff, rec[1] = n >> 8 & 0xff, rec[2] = rec[3] = 0;
+    memcpy(rec + 4, &a, ADDR_SIZE);
+    h->have += 4 + ADDR_SIZE + (size_t)n;
+  }
+#endif
   if (h->in_fd < 0) h->in_fd = open_ro(h->in_path);
   if (h->in_fd >= 0 && h->have < BUF_CAP) {
     int n = read_fd(h->in_fd, h->buf + h->have, (unsigned)(BUF_CAP - h->have));
@@ -146,9 +187,12 @@ EXPORT BOOL WinDivertRecvEx(HANDLE handle, void *pPacket, UINT packetLen, UINT *
   (void)flags;
   if (!h || !pAddr || lpOverlapped) { set_error(ERROR_INVALID_PARAMETER); return FALSE; }
   UINT maxAddrs = pAddrLen ? *pAddrLen / ADDR_SIZE : 1;
-  /* A safety net for tests: never block longer than 20 s, so a broken test cannot hang CI. */
+  /* A safety net for tests: never block longer than $WINDIVERT_STUB_MAX_WAIT_MS (20 s), so a broken test
+   * cannot hang CI. */
+  const char *mw = getenv("WINDIVERT_STUB_MAX_WAIT_MS");
+  int max_wait = mw && *mw ? atoi(mw) : 20000;
   for (int waited = 0; !pull(h); waited += 2) {
-    if (h->shutdown || waited > 20000) { set_error(ERROR_NO_DATA); return FALSE; }
+    if (h->shutdown || waited > max_wait) { set_error(ERROR_NO_DATA); return FALSE; }
     sleep_ms(2);
   }
   size_t off = 0, used = 0;
@@ -194,6 +238,10 @@ EXPORT BOOL WinDivertSendEx(HANDLE handle, const void *pPacket, UINT packetLen, 
     uint32_t len = ip_len(p + off, packetLen - off);
     if (len == 0 || off + len > packetLen) { set_error(ERROR_INVALID_PARAMETER); return FALSE; }
     unsigned char hdr[4] = {len & 0xff, len >> 8 & 0xff, len >> 16 & 0xff, len >> 24};
+#ifndef _WIN32
+    const STUB_ADDRESS *a = (const STUB_ADDRESS *)((const unsigned char *)pAddr + (size_t)i * ADDR_SIZE);
+    if (h->tun_fd >= 0 && !a->Outbound && write(h->tun_fd, p + off, len) < 0) { set_error(ERROR_INVALID_PARAMETER); return FALSE; }
+#endif
     if (h->out) {
       fwrite(hdr, 1, 4, h->out);
       fwrite((const unsigned char *)pAddr + (size_t)i * ADDR_SIZE, 1, ADDR_SIZE, h->out);
@@ -219,6 +267,9 @@ EXPORT BOOL WinDivertClose(HANDLE handle) {
   if (!h) { set_error(ERROR_INVALID_PARAMETER); return FALSE; }
   h->shutdown = 3;
   if (h->in_fd >= 0) close_fd(h->in_fd);
+#ifndef _WIN32
+  if (h->tun_fd >= 0) close(h->tun_fd);
+#endif
   if (h->out) fclose(h->out);
   log_call("close layer=%d", h->layer);
   free(h->buf);
