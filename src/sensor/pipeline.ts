@@ -2,7 +2,8 @@
 // capture frames → HTTP decoder per connection → provider parser → event builders → redaction → outputs.
 // Runs in the sensor (unprivileged): this is where untrusted bytes get parsed.
 import type { ConnMeta, Direction, TapSink } from "../capture/types.ts";
-import { HttpConnectionDecoder, type ConnectionOutput } from "../decode/connection.ts";
+import type { ConnectionOutput } from "../decode/connection.ts";
+import { createConnectionDecoder, type ConnectionDecoder } from "../decode/h2-connection.ts";
 import { parseAiRequest, parseAiResponse } from "../decode/providers/index.ts";
 import type { ParsedAiRequest } from "../decode/providers/types.ts";
 import type { HttpExchange } from "../decode/types.ts";
@@ -40,7 +41,7 @@ export interface PipelineOptions {
 interface TrackedConnection {
   ctx: ConnContext;
   match?: EndpointMatch;
-  decoder?: HttpConnectionDecoder;
+  decoder?: ConnectionDecoder;
   /** Requests seen, by exchange seq, waiting for their response. */
   pending: Map<number, { parsed: ParsedAiRequest; event: OispEvent }>;
 }
@@ -91,7 +92,7 @@ export class SensorPipeline implements TapSink {
       const ctx: ConnContext = { meta, collectorVersion: this.opts.collectorVersion, host: this.host };
       const match = matchEndpoint(meta.host, meta.server.port);
       const decoder =
-        meta.mode === "passthrough" ? undefined : new HttpConnectionDecoder(meta.connId, { maxBodyBytes: this.opts.maxBodyBytes });
+        meta.mode === "passthrough" ? undefined : createConnectionDecoder(meta.connId, meta.alpn, { maxBodyBytes: this.opts.maxBodyBytes });
       this.conns.set(meta.connId, { ctx, match, decoder, pending: new Map() });
       // Connections to AI hosts (and every failed or passed-through one) are worth a network.connect;
       // blind relays of unrelated hosts in --all-traffic-less mode are not recorded at all.

@@ -8,6 +8,10 @@ import { authFromHeaders, endpointUrl, parseJsonObject, pathOnly, salvageScalars
 import { chatRequestFields, completionRequestFields, parseChatResponse } from "./openai-chat.ts";
 import { embeddingRequestFields, parseEmbeddingResponse } from "./openai-embeddings.ts";
 import { parseResponsesResponse, responsesRequestFields } from "./openai-responses.ts";
+import { parseBedrockRequest, parseBedrockResponse } from "./bedrock.ts";
+import { parseCohereRequest, parseCohereResponse } from "./cohere.ts";
+import { parseGeminiRequest, parseGeminiResponse } from "./gemini.ts";
+import { parseOllamaRequest, parseOllamaResponse } from "./ollama.ts";
 import type { ParsedAiRequest, ParsedAiResponse, RequestType } from "./types.ts";
 
 export type { ParsedAiRequest, ParsedAiResponse } from "./types.ts";
@@ -56,12 +60,28 @@ function modelFromPath(path: string): string | undefined {
   }
 }
 
+/**
+ * Providers with an API of their own. Their OpenAI-compatible routes (Ollama's /v1/chat/completions,
+ * Gemini's /v1beta/openai/...) are recognised by apiKindOf first; only the rest reaches these.
+ */
+const NATIVE_PARSERS: Partial<
+  Record<EndpointMatch["apiFormat"], {
+    request: (req: HttpRequestRecord, match: EndpointMatch) => ParsedAiRequest | undefined;
+    response: (request: ParsedAiRequest, res: HttpResponseRecord) => ParsedAiResponse;
+  }>
+> = {
+  google: { request: parseGeminiRequest, response: parseGeminiResponse },
+  bedrock: { request: parseBedrockRequest, response: parseBedrockResponse },
+  cohere: { request: parseCohereRequest, response: parseCohereResponse },
+  ollama: { request: parseOllamaRequest, response: parseOllamaResponse },
+};
+
 /** Parses one request; undefined when it is not an AI call (GET /v1/models, health checks...). */
 export function parseAiRequest(req: HttpRequestRecord, match: EndpointMatch): ParsedAiRequest | undefined {
   try {
     if (req.method.toUpperCase() !== "POST") return undefined;
     const kind = apiKindOf(req.path, match);
-    if (!kind) return undefined;
+    if (!kind) return NATIVE_PARSERS[match.apiFormat]?.request(req, match);
     const base: ParsedAiRequest = {
       provider: match.provider,
       apiFormat: match.apiFormat,
@@ -136,8 +156,11 @@ export function parseAiResponse(request: ParsedAiRequest, res: HttpResponseRecor
         return parseEmbeddingResponse(res);
       case "anthropic-messages":
         return parseAnthropicResponse(res);
-      default:
+      default: {
+        const native = NATIVE_PARSERS[request.apiFormat as EndpointMatch["apiFormat"]];
+        if (native) return native.response(request, res);
         return { statusCode: res.status, success: res.status >= 200 && res.status < 300, toolCalls: [] };
+      }
     }
   } catch (err) {
     return {
