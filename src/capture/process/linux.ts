@@ -20,6 +20,8 @@ export interface LinuxLookupOptions {
   maxBatch?: number;
   /** Passes over /proc running at once. */
   maxScans?: number;
+  /** Newest processes scanned while the socket table is still being read. */
+  eagerPids?: number;
   /** Lookups waiting; past it new ones resolve undefined at once. */
   maxQueue?: number;
 }
@@ -101,6 +103,7 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
   const sliceMs = opts.sliceMs ?? 1;
   const maxBatch = opts.maxBatch ?? 256;
   const maxScans = opts.maxScans ?? 3;
+  const eagerPids = opts.eagerPids ?? 32;
   const maxQueue = opts.maxQueue ?? 10_000;
   const hot = new Map<number, true>();
   const users = new UserNames();
@@ -196,7 +199,12 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
     const hotPids = [...hot.keys()].reverse();
     const others = entries.filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => !hot.has(p)).sort((a, b) => b - a);
     const myUid = process.getuid?.() ?? -1;
-    for (const pid of [...hotPids, ...others]) {
+    const order = [...hotPids, ...others];
+    for (let n = 0; n < order.length; n++) {
+      const pid = order[n]!;
+      // Past the recent clients and the newest processes (where a short-lived client is), wait for the
+      // table instead of scanning everything blind: the uid then narrows the rest, or nothing is left.
+      if (n === hotPids.length + eagerPids && !rowsKnown) await rowsRead;
       if (budget <= 0 || check()) break;
       // Once the sockets' uids are known they narrow the search (root can read every process).
       if (rowsKnown && myUid === 0 && !hot.has(pid)) {
