@@ -32,7 +32,12 @@ export function peekClientHello(
       resolve(r);
     };
     const onClient = (chunk: Uint8Array) => {
-      const result = parser.push(chunk);
+      let result: ClientHelloResult;
+      try {
+        result = parser.push(chunk);
+      } catch (err) {
+        result = { status: "invalid", reason: `parser error: ${(err as Error).message}` };
+      }
       if (result.status !== "need-more") finish({ kind: "hello", result, bytes: parser.bytes() });
     };
     const onServer = (chunk: Uint8Array) => finish({ kind: "server-first", serverBytes: chunk, bytes: parser.bytes() });

@@ -65,10 +65,20 @@ export class PlainSession {
   }
 
   private onClientData(chunk: Uint8Array) {
-    const events = this.framer.push(chunk);
+    let events: FramerEvent[];
+    try {
+      events = this.framer.push(chunk);
+    } catch (err) {
+      this.ctx.log("error", `plain-HTTP framing failed: ${(err as Error).message}`);
+      this.client.destroy();
+      return;
+    }
     if (!events.length) return;
     this.queue.push(...events);
-    void this.drain();
+    this.drain().catch((err: Error) => {
+      this.ctx.log("error", `plain-HTTP proxying failed: ${err.message}`);
+      this.client.destroy();
+    });
   }
 
   private idleWaiters: Array<() => void> = [];

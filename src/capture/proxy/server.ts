@@ -159,6 +159,14 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       replyAndClose(client, errorResponse(status, reason));
     };
     const onData = (chunk: Buffer) => {
+      try {
+        onHead(chunk);
+      } catch (err) {
+        log("error", `proxy request from ${clientEp.ip}:${clientEp.port}: ${(err as Error).message}`);
+        client.destroy();
+      }
+    };
+    const onHead = (chunk: Buffer) => {
       const r = reader.push(chunk);
       if (r.status === "need-more") return;
       clearTimeout(headTimer);
@@ -235,7 +243,16 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     meta.server = { ip: unmapV4(upstream.remoteAddress ?? target.host), port: upstream.remotePort ?? target.port };
     meta.upstreamConnectMs = performance.now() - c.t0;
     if (!transparent) client.write(CONNECT_ESTABLISHED);
-    await runTunnel(policy, { client, initial, host, port, upstream, target, tap: connTap, lookup: c.lookup, t0: c.t0 });
+    try {
+      await runTunnel(policy, { client, initial, host, port, upstream, target, tap: connTap, lookup: c.lookup, t0: c.t0 });
+    } catch (err) {
+      // A bug here must cost one connection, never the process.
+      log("error", `${meta.connId} ${host}:${port}: ${(err as Error).message}`);
+      client.destroy();
+      upstream.destroy();
+      connTap.openAfter(c.lookup, limits.lookupTimeoutMs);
+      connTap.close((err as Error).message);
+    }
   }
 
   await new Promise<void>((resolve, reject) => {
