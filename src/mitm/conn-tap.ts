@@ -9,7 +9,8 @@ export interface ConnTapLimits {
   maxBufferedBytes: number;
 }
 
-export const DEFAULT_CONN_TAP_LIMITS: ConnTapLimits = { maxBufferedBytes: 4 * 1024 * 1024 };
+/** Held at most ~lookup timeout (250 ms); small because 10,000 connections may each hold this much. */
+export const DEFAULT_CONN_TAP_LIMITS: ConnTapLimits = { maxBufferedBytes: 512 * 1024 };
 
 /** Catches anything a sink throws; reports every failure through `onError`, `first` set on the first. */
 export function safeTap(sink: TapSink, onError: (err: unknown, first: boolean) => void): TapSink {
