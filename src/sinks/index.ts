@@ -49,8 +49,9 @@ export const exportFlagSpec = {
 
 export const exportFlagsHelp = `  --export KIND           send events to otlp, webhook, kafka or jsonl (repeatable). Network exporters
                           queue in memory, spool to disk while the backend is down, and retry.
-  --otlp-endpoint URL     OTLP/HTTP base URL (default http://127.0.0.1:4318; /v1/traces, /v1/metrics)
-  --otlp-protocol P       http/protobuf (default) or http/json
+  --otlp-endpoint URL     OTLP base URL (default http://127.0.0.1:4318, /v1/traces and /v1/metrics;
+                          grpc: http://127.0.0.1:4317, https:// for TLS)
+  --otlp-protocol P       http/protobuf (default), http/json or grpc
   --otlp-header K=V       header for hosted backends (repeatable), e.g. authorization=Bearer...
   --webhook-url URL       batched JSON POSTs with an Idempotency-Key header
   --webhook-secret S      sign each POST: X-OISP-Signature t=<unix>,v1=HMAC-SHA256(S, "<t>.<body>")
@@ -108,10 +109,12 @@ export function startExporters(cfg: ExportConfig, log: Logger): ExporterOutput[]
       outputs.push(jsonlOutput(file, positiveInt(v["jsonl-max-mb"], "--jsonl-max-mb", 100), positiveInt(v["jsonl-keep"], "--jsonl-keep", 5), log));
     } else if (kind === "otlp") {
       const protocol = (v["otlp-protocol"] ?? "http/protobuf") as OtlpProtocol;
-      if (protocol !== "http/protobuf" && protocol !== "http/json") throw new UsageError(`--otlp-protocol: expected http/protobuf or http/json, got "${protocol}"`);
+      if (protocol !== "http/protobuf" && protocol !== "http/json" && protocol !== "grpc") {
+        throw new UsageError(`--otlp-protocol: expected http/protobuf, http/json or grpc, got "${protocol}"`);
+      }
       exporters.push(
         new OtlpExporter({
-          endpoint: urlFlag(v["otlp-endpoint"] ?? "http://127.0.0.1:4318", "--otlp-endpoint"),
+          endpoint: urlFlag(v["otlp-endpoint"] ?? (protocol === "grpc" ? "http://127.0.0.1:4317" : "http://127.0.0.1:4318"), "--otlp-endpoint"),
           protocol,
           headers: headerFlags(v["otlp-header"], "--otlp-header"),
           includeContent: cfg.redaction === "full",

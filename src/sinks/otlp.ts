@@ -1,12 +1,15 @@
-// OTLP export with the official OpenTelemetry JS SDK and exporters (http/protobuf or http/json).
+// OTLP export with the official OpenTelemetry JS SDK and exporters (http/protobuf, http/json or grpc).
 // Each batch of OISP events becomes spans (genai.ts: one client span per AI call, execute_tool children)
 // that are handed straight to the OTLP trace exporter, so the queue knows whether the backend took
 // them and can retry/spool. Metrics (gen_ai.client.token.usage, gen_ai.client.operation.duration) go
 // through the SDK's periodic reader with cumulative temporality: a failed metrics export is made up
 // by the next one, so nothing is lost there either.
+import { Metadata } from "@grpc/grpc-js";
 import { context, SpanKind, SpanStatusCode, trace, type Histogram } from "@opentelemetry/api";
+import { OTLPMetricExporter as OTLPMetricExporterGrpc } from "@opentelemetry/exporter-metrics-otlp-grpc";
 import { OTLPMetricExporter as OTLPMetricExporterJson } from "@opentelemetry/exporter-metrics-otlp-http";
 import { OTLPMetricExporter as OTLPMetricExporterProto } from "@opentelemetry/exporter-metrics-otlp-proto";
+import { OTLPTraceExporter as OTLPTraceExporterGrpc } from "@opentelemetry/exporter-trace-otlp-grpc";
 import { OTLPTraceExporter as OTLPTraceExporterJson } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as OTLPTraceExporterProto } from "@opentelemetry/exporter-trace-otlp-proto";
 import { resourceFromAttributes } from "@opentelemetry/resources";
@@ -17,10 +20,10 @@ import { VERSION } from "../version.ts";
 import { GenAiCorrelator, type GenAiCall } from "./genai.ts";
 import { ExportError, type ExportBatch, type Exporter } from "./queue.ts";
 
-export type OtlpProtocol = "http/protobuf" | "http/json";
+export type OtlpProtocol = "http/protobuf" | "http/json" | "grpc";
 
 export interface OtlpOptions {
-  /** Base URL, e.g. http://127.0.0.1:4318: traces go to /v1/traces, metrics to /v1/metrics. */
+  /** Base URL, e.g. http://127.0.0.1:4318: traces go to /v1/traces, metrics to /v1/metrics (grpc: the server, e.g. http://127.0.0.1:4317). */
   endpoint: string;
   protocol?: OtlpProtocol;
   headers?: Record<string, string>;
@@ -60,19 +63,28 @@ export class OtlpExporter implements Exporter {
   constructor(opts: OtlpOptions) {
     const base = opts.endpoint.replace(/\/+$/, "");
     new URL(base); // a bad endpoint fails at startup
-    const common = { headers: opts.headers ?? {}, timeoutMillis: opts.timeoutMs ?? 10_000 };
-    const json = opts.protocol === "http/json";
-    this.spanExporter = json
-      ? new OTLPTraceExporterJson({ ...common, url: `${base}/v1/traces` })
-      : new OTLPTraceExporterProto({ ...common, url: `${base}/v1/traces` });
-    const metricExporter = (
-      json ? new OTLPMetricExporterJson({ ...common, url: `${base}/v1/metrics` }) : new OTLPMetricExporterProto({ ...common, url: `${base}/v1/metrics` })
-    ) as unknown as PushMetricExporter; // same interface; the exporter packages pin their own sdk-metrics patch version
+    const headers = opts.headers ?? {};
+    const timeoutMillis = opts.timeoutMs ?? 10_000;
+    let metricExporter: unknown;
+    if (opts.protocol === "grpc") {
+      // gRPC carries headers as metadata; an http:// URL means plaintext, https:// TLS.
+      const metadata = new Metadata();
+      for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+      this.spanExporter = new OTLPTraceExporterGrpc({ url: base, metadata, timeoutMillis });
+      metricExporter = new OTLPMetricExporterGrpc({ url: base, metadata, timeoutMillis });
+    } else if (opts.protocol === "http/json") {
+      this.spanExporter = new OTLPTraceExporterJson({ headers, timeoutMillis, url: `${base}/v1/traces` });
+      metricExporter = new OTLPMetricExporterJson({ headers, timeoutMillis, url: `${base}/v1/metrics` });
+    } else {
+      this.spanExporter = new OTLPTraceExporterProto({ headers, timeoutMillis, url: `${base}/v1/traces` });
+      metricExporter = new OTLPMetricExporterProto({ headers, timeoutMillis, url: `${base}/v1/metrics` });
+    }
     const resource = resourceFromAttributes({ "service.name": "oisp-sensor", "service.version": VERSION, "host.name": os.hostname() });
     this.tracerProvider = new BasicTracerProvider({ resource, spanProcessors: [this.collector] });
     this.meterProvider = new MeterProvider({
       resource,
-      readers: [new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: opts.metricIntervalMs ?? 60_000 })],
+      // Same interface; the exporter packages pin their own sdk-metrics patch version, hence the cast.
+      readers: [new PeriodicExportingMetricReader({ exporter: metricExporter as PushMetricExporter, exportIntervalMillis: opts.metricIntervalMs ?? 60_000 })],
     });
     const meter = this.meterProvider.getMeter("oisp-sensor", VERSION);
     this.tokenUsage = meter.createHistogram("gen_ai.client.token.usage", {

@@ -1,11 +1,12 @@
 // OTLP export end to end: events from the real builders (a streamed OpenAI call with two tool calls)
-// go through the export queue and the official OTLP/HTTP protobuf exporter to a local receiver, which
-// decodes the protobuf itself (protobufjs, from the OTLP message definitions below) and checks span
-// names, parentage, attributes and the two GenAI metrics.
+// go through the export queue and the official OTLP exporters (HTTP protobuf, HTTP JSON, gRPC) to local
+// receivers, which decode the protobuf themselves (protobufjs, from the OTLP message definitions below)
+// and check span names, parentage, attributes and the two GenAI metrics.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import * as grpc from "@grpc/grpc-js";
 import protobuf from "protobufjs";
 import { buildAiRequest, buildAiResponse, buildToolCalls, redactEvent, type OispEvent, type RedactionMode } from "../../src/events/index.ts";
 import { BatchSpool, ExportQueue, OtlpExporter } from "../../src/sinks/index.ts";
@@ -306,5 +307,41 @@ test("http/json protocol sends the same span as OTLP JSON", async () => {
     expect(spans.map((s: any) => s.name).sort()).toEqual(["chat gpt-4o", "execute_tool get_weather", "execute_tool lookup"]);
   } finally {
     server.stop(true);
+  }
+});
+
+test("grpc protocol: the same spans and metrics through a gRPC collector, headers as metadata", async () => {
+  const traces: Buffer[] = [];
+  const metrics: Buffer[] = [];
+  const auth: string[] = [];
+  const raw = (b: Buffer) => b;
+  const unary = (path: string) => ({ path, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw });
+  const server = new grpc.Server();
+  const handler = (into: Buffer[]) => (call: grpc.ServerUnaryCall<Buffer, Buffer>, done: grpc.sendUnaryData<Buffer>) => {
+    into.push(call.request);
+    auth.push(String(call.metadata.get("authorization")[0] ?? ""));
+    done(null, Buffer.alloc(0)); // an empty Export*ServiceResponse
+  };
+  server.addService({ Export: unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export") } as grpc.ServiceDefinition, { Export: handler(traces) });
+  server.addService({ Export: unary("/opentelemetry.proto.collector.metrics.v1.MetricsService/Export") } as grpc.ServiceDefinition, { Export: handler(metrics) });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  try {
+    const exporter = new OtlpExporter({ endpoint: `http://127.0.0.1:${port}`, protocol: "grpc", headers: { authorization: "Bearer grpc-token" }, metricIntervalMs: 3_600_000 });
+    const queue = queueFor(exporter);
+    queue.write(streamedCallWithTools("safe"));
+    expect(await queue.flush(10_000)).toBe(true);
+    await exporter.flushMetrics();
+    await queue.close();
+    const spans = traces.flatMap((b) => (TraceRequest.toObject(TraceRequest.decode(b)) as any).resource_spans).flatMap((r: any) => r.scope_spans).flatMap((s: any) => s.spans);
+    expect(spans.map((s: any) => s.name).sort()).toEqual(["chat gpt-4o", "execute_tool get_weather", "execute_tool lookup"]);
+    expect(attrsOf(spans.find((s: any) => s.name === "chat gpt-4o").attributes)).toMatchObject({ "gen_ai.usage.input_tokens": 120, "gen_ai.provider.name": "openai" });
+    const names = metrics.flatMap((b) => (MetricsRequest.toObject(MetricsRequest.decode(b)) as any).resource_metrics).flatMap((r: any) => r.scope_metrics).flatMap((s: any) => s.metrics).map((m: any) => m.name);
+    // exported at flushMetrics() and again (cumulative) at shutdown
+    expect([...new Set(names)].sort()).toEqual(["gen_ai.client.operation.duration", "gen_ai.client.token.usage"]);
+    expect(auth.every((a) => a === "Bearer grpc-token")).toBe(true);
+  } finally {
+    server.forceShutdown();
   }
 });

@@ -24,7 +24,7 @@ test("bad flags are usage errors, before anything starts", () => {
   expect(() => start({ export: ["kafka"] })).toThrow("--kafka-brokers");
   expect(() => start({ export: ["kafka"], "kafka-brokers": "h:9092", "kafka-sasl-mechanism": "gssapi" })).toThrow("scram-sha-256");
   expect(() => start({ export: ["kafka"], "kafka-brokers": "h:9092", "kafka-sasl-mechanism": "plain", "kafka-sasl-username": "u" })).toThrow("password");
-  expect(() => start({ export: ["otlp"], "otlp-protocol": "grpc" })).toThrow("http/protobuf");
+  expect(() => start({ export: ["otlp"], "otlp-protocol": "thrift" })).toThrow("http/protobuf");
   expect(() => start({ export: ["otlp"], "otlp-header": ["novalue"] })).toThrow("KEY=VALUE");
   expect(() => start({ export: ["jsonl"], "jsonl-max-mb": "-1" })).toThrow("positive");
 });
