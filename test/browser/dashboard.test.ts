@@ -82,7 +82,7 @@ describe("dashboard in headless Chromium", () => {
     page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(8000);
     page.on("console", (m) => {
-      if (m.type() === "error") consoleErrors.push(m.text());
+      if (m.type() === "error") consoleErrors.push(`${page.url()}: ${m.text()}`);
     });
     page.on("pageerror", (e) => consoleErrors.push(e.message));
   });
@@ -180,17 +180,17 @@ describe("dashboard in headless Chromium", () => {
   test("settings: a bad value is refused and the error shows in place", async () => {
     await page.goto(`${server.url}/control`);
     expect(await page.locator("#capture").innerText()).toContain("http://127.0.0.1:8080");
-    await page.fill("#setting-ProxyPort", "99999");
+    await page.fill('#settings [name="ProxyPort"]', "99999");
     await page.click('#settings button[type="submit"]');
     const error = page.locator('[data-field="ProxyPort"] .field-error');
     await error.waitFor();
     expect(await error.innerText()).toMatch(/65535|less than|too big/i);
     expect(page.url()).toBe(`${server.url}/control`);
-    expect(await page.inputValue("#setting-ProxyPort")).toBe("99999");
+    expect(await page.inputValue('#settings [name="ProxyPort"]')).toBe("99999");
     expect(fs.existsSync(path.join(dir, "settings.json"))).toBe(false);
     await shot("control-settings-error");
 
-    await page.fill("#setting-ProxyPort", "8089");
+    await page.fill('#settings [name="ProxyPort"]', "8089");
     await page.click('#settings button[type="submit"]');
     await page.locator("#settings .notice.ok").waitFor();
     expect(JSON.parse(fs.readFileSync(path.join(dir, "settings.json"), "utf8")).ProxyPort).toBe(8089);

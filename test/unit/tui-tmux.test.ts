@@ -82,10 +82,11 @@ describe("oisp watch under tmux (80x24)", () => {
   });
 
   test("j/k move the selection; the detail line follows it", async () => {
+    const footerAt = (n: number) => (x: string) => new RegExp(`\\s${n}/\\d+\\s*$`).test(x.split("\n")[23] ?? "");
     keys("j", "j");
-    let s = await waitFor((x) => /3\/\d+/.test(x), "selection on row 3");
+    let s = await waitFor(footerAt(3), "selection on row 3");
     keys("k");
-    s = await waitFor((x) => /2\/\d+/.test(x), "selection on row 2");
+    s = await waitFor(footerAt(2), "selection on row 2");
     expect(s.split("\n")[22]).toContain("pid 31337");
   });
 

@@ -83,9 +83,8 @@ export function CaSection(props: { ctx: PageContext; status: Record<string, unkn
   );
 }
 
-function FieldInput(props: { f: FieldSpec; value: string }) {
-  const { f, value } = props;
-  const id = `setting-${f.key}`;
+function FieldInput(props: { f: FieldSpec; value: string; id: string }) {
+  const { f, value, id } = props;
   switch (f.kind) {
     case "boolean":
       return (
@@ -138,6 +137,9 @@ export interface SettingsSectionProps {
 }
 
 export function SettingsSection(props: SettingsSectionProps) {
+  // Ids differ per render: htmx's settle step copies attributes between old and new elements that share
+  // an id, which shows up as blocked inline-style writes under our CSP. Nothing else refers to these ids.
+  const idPrefix = `setting-${Math.random().toString(36).slice(2, 8)}`;
   const rootErrors = props.errors[""] ?? [];
   const invalid = Object.keys(props.errors).length > 0;
   return (
@@ -160,8 +162,8 @@ export function SettingsSection(props: SettingsSectionProps) {
             const errs = props.errors[f.key] ?? [];
             return (
               <div class={errs.length ? "field invalid" : "field"} data-field={f.key}>
-                <label for={`setting-${f.key}`}>{f.key}</label>
-                <FieldInput f={f} value={props.values[f.key] ?? ""} />
+                <label for={`${idPrefix}-${f.key}`}>{f.key}</label>
+                <FieldInput f={f} value={props.values[f.key] ?? ""} id={`${idPrefix}-${f.key}`} />
                 {f.description ? <span class="help">{f.description}</span> : null}
                 {errs.map((e) => (
                   <span class="field-error" role="alert">
