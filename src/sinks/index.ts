@@ -20,6 +20,7 @@ export { BatchSpool } from "./spool.ts";
 export { OtlpExporter } from "./otlp.ts";
 export { WebhookExporter, signWebhook, verifyWebhook, SIGNATURE_HEADER, IDEMPOTENCY_HEADER } from "./webhook.ts";
 export { KafkaExporter, kafkaMessage } from "./kafka.ts";
+export { exportValuesFromToml, mergeExportValues } from "./config.ts";
 
 export const EXPORT_KINDS = ["otlp", "webhook", "kafka", "jsonl"] as const;
 export type ExportKind = (typeof EXPORT_KINDS)[number];
