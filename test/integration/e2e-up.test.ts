@@ -113,7 +113,9 @@ describe("oisp up, redaction full", () => {
     expect(res!.data.model.id).toBe("gpt-4o-mini-2024-07-18");
     expect(res!.data.finish_reason).toBe("tool_calls");
     expect(res!.data.usage).toMatchObject({ prompt_tokens: 82, completion_tokens: 17, total_tokens: 99, cached_tokens: 64 });
-    expect(res!.data.tool_calls).toEqual([{ id: FIXED.openaiToolCallId, name: "get_weather", type: "function", arguments: FIXED.weatherArgs }]);
+    expect(res!.data.tool_calls).toEqual([
+      { id: FIXED.openaiToolCallId, name: "get_weather", type: "function", arguments: FIXED.weatherArgs, arguments_hash: expect.stringMatching(/^sha256:[0-9a-f]{16}$/) },
+    ]);
     expect(res!.data.latency_ms).toBeGreaterThanOrEqual(0);
 
     const [call] = byType(events, "agent.tool_call");
@@ -200,7 +202,9 @@ describe("oisp up, redaction full", () => {
     const [res] = byType(events, "ai.response");
     expect(res!.data.choices[0].message.content).toBe("Checking Rome.");
     expect((res!.attrs as any).thinking).toBe(FIXED.thinking);
-    expect(res!.data.tool_calls).toEqual([{ id: FIXED.anthropicToolId, name: "get_weather", type: "function", arguments: '{"city": "Rome"}' }]);
+    expect(res!.data.tool_calls).toEqual([
+      { id: FIXED.anthropicToolId, name: "get_weather", type: "function", arguments: '{"city": "Rome"}', arguments_hash: expect.stringMatching(/^sha256:/) },
+    ]);
     expect(res!.data.usage).toMatchObject({ prompt_tokens: 472, completion_tokens: 89 });
   });
 

@@ -153,7 +153,8 @@ function openaiEmbeddings(body: Json) {
 
 function anthropicMessages(req: http.IncomingMessage, res: http.ServerResponse, body: Json) {
   const model = String(body.model);
-  if (!req.headers["x-api-key"]) {
+  // The API takes the key as x-api-key or, as @anthropic-ai/sdk 1.x sends it, as a Bearer token.
+  if (!req.headers["x-api-key"] && !/^Bearer sk-ant-/.test(String(req.headers.authorization ?? ""))) {
     return sendJson(req, res, 401, { type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } });
   }
   const usageStart = { input_tokens: 472, cache_creation_input_tokens: 0, cache_read_input_tokens: 128, output_tokens: 2 };
