@@ -16,7 +16,14 @@ export interface TuiOptions {
   onQuit?: () => void;
   /** How often to look for changes when there is no live feed (default 1000 ms). */
   pollMs?: number;
+  /**
+   * Hold what the process writes to stderr (the sensor's log) while the view owns the terminal, show the
+   * newest line in the header, and print it all after the view closes. Default: when stderr is a terminal.
+   */
+  captureStderr?: boolean;
 }
+
+const MAX_HELD_LOG_LINES = 200;
 
 export interface RunningTui {
   /** Resolves when the user quits or close() is called. */
@@ -116,7 +123,7 @@ export function startTui(o: TuiOptions): RunningTui {
           data.processes = flattenTree(buildProcessTree(queries.processes()));
         }
       }
-      data.source = o.live ? "live" : "watching db";
+      if (!data.source.startsWith("log: ")) data.source = o.live ? "live" : "watching db";
     } catch (err) {
       data.source = `error: ${(err as Error).message.split("\n")[0]}`;
     }
@@ -203,8 +210,37 @@ export function startTui(o: TuiOptions): RunningTui {
     if (input.isTTY) input.setRawMode(false);
     input.pause();
     output.write("\x1b[?25h\x1b[?1049l");
+    if (captureStderr) {
+      process.stderr.write = originalStderrWrite;
+      if (heldDropped) process.stderr.write(`(${heldDropped} earlier log lines not kept)\n`);
+      for (const line of held) process.stderr.write(`${line}\n`);
+    }
     queries.close();
     resolveDone();
+  }
+
+  // Log lines would scribble over the screen: hold them (bounded) and show the newest in the header.
+  const held: string[] = [];
+  let heldDropped = 0;
+  const originalStderrWrite = process.stderr.write;
+  const captureStderr = o.captureStderr ?? (process.stderr.isTTY === true && output.isTTY === true);
+  if (captureStderr) {
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      const text = typeof chunk === "string" ? chunk : new TextDecoder().decode(chunk);
+      for (const line of text.split("\n")) {
+        if (!line) continue;
+        held.push(line);
+        if (held.length > MAX_HELD_LOG_LINES) {
+          held.shift();
+          heldDropped++;
+        }
+        data.source = `log: ${line}`;
+      }
+      changed();
+      const done = rest.find((r) => typeof r === "function") as (() => void) | undefined;
+      done?.();
+      return true;
+    }) as typeof process.stderr.write;
   }
 
   output.write("\x1b[?1049h\x1b[?25l");
