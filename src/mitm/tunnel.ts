@@ -192,7 +192,7 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
     ALPNProtocols: chosen ? [chosen] : undefined,
   });
   clientTls.on("error", () => {});
-  const handshake = await waitSecure(clientTls, policy.timeouts.handshakeMs);
+  const handshake = await waitSecure(clientTls, client, policy.timeouts.handshakeMs);
   watcher.done();
   if (handshake !== "ok") {
     up.destroy();
@@ -225,16 +225,27 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
   tap.close(res.error);
 }
 
-function waitSecure(sock: tls.TLSSocket, timeoutMs: number): Promise<"ok" | string> {
+/**
+ * Our server handshake with the client. Bun's TLSSocket over a Duplex does not notice the client's EOF
+ * during the handshake, so the raw socket's end and close are watched too.
+ */
+function waitSecure(sock: tls.TLSSocket, raw: net.Socket, timeoutMs: number): Promise<"ok" | string> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(`timed out after ${timeoutMs} ms`), timeoutMs);
+    const onRawClose = () => done("closed");
+    const timer = setTimeout(() => done(`timed out after ${timeoutMs} ms`), timeoutMs);
+    let settled = false;
     const done = (r: string) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
+      raw.off("close", onRawClose).off("end", onRawClose);
       resolve(r);
     };
     sock.once("secure", () => done("ok"));
     sock.once("error", (err: Error) => done(err.message));
     sock.once("close", () => done("closed"));
+    if (raw.destroyed) return done("closed");
+    raw.once("close", onRawClose).once("end", onRawClose);
   });
 }
 

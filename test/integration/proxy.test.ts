@@ -589,6 +589,33 @@ describe("explicit proxy failure modes", () => {
     }
   });
 
+  test("a client that refuses our certificate without an alert (Bun) is pinned at the second try", async () => {
+    const tap = new RecordingTap();
+    const proxy = await startProxy({ ...base(tap), upstreamCa: [upstream.caPem] });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const { sock } = await connectTunnel(proxy.address.port, "api.openai.com:443");
+        const t = tls.connect({ socket: sock, servername: "api.openai.com", ca: [upstream.caPem] });
+        const err = await new Promise<Error>((resolve) => t.once("error", resolve));
+        expect(err.message).toMatch(/certificate|self.signed|issuer/i);
+        t.destroy();
+        await waitFor("rejection recorded", () => tap.metas.length === i + 1);
+      }
+      expect(tap.metas.map((m) => m.passthroughReason)).toEqual([
+        expect.stringContaining("client closed during our TLS handshake"),
+        expect.stringContaining("client closed during our TLS handshake"),
+      ]);
+      expect(proxy.pinnedHosts()).toEqual(["api.openai.com"]);
+      // From now on the client talks to the real host and, trusting its CA, succeeds.
+      const { sock } = await connectTunnel(proxy.address.port, "api.openai.com:443");
+      const t = tls.connect({ socket: sock, servername: "api.openai.com", ca: [upstream.caPem] });
+      await new Promise((r) => t.once("secureConnect", r));
+      t.destroy();
+    } finally {
+      await proxy.close();
+    }
+  });
+
   test("a silent client is cut at the head timeout with 400", async () => {
     const proxy = await startProxy({ ...base(new RecordingTap()), limits: { headTimeoutMs: 100 } });
     try {
