@@ -345,3 +345,42 @@ test("grpc protocol: the same spans and metrics through a gRPC collector, header
     server.forceShutdown();
   }
 });
+
+test("a collector that is down at first: spans are retried and arrive once it is back", async () => {
+  let up = false;
+  let refused = 0;
+  const got: DecodedSpan[] = [];
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: async (req) => {
+      if (!up) {
+        refused++;
+        return new Response("unavailable", { status: 503 });
+      }
+      const body = new Uint8Array(await req.arrayBuffer());
+      if (new URL(req.url).pathname === "/v1/traces") {
+        const msg = TraceRequest.toObject(TraceRequest.decode(body), { longs: String }) as any;
+        for (const rs of msg.resource_spans ?? []) for (const ss of rs.scope_spans ?? []) for (const s of ss.spans ?? []) got.push({ name: s.name } as DecodedSpan);
+      }
+      return new Response(new Uint8Array(0), { headers: { "content-type": "application/x-protobuf" } });
+    },
+  });
+  try {
+    const exporter = new OtlpExporter({ endpoint: `http://127.0.0.1:${server.port}`, metricIntervalMs: 3_600_000, timeoutMs: 2000 });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-otlp-"));
+    dirs.push(dir);
+    const queue = new ExportQueue(exporter, { flushMs: 10, initialBackoffMs: 50, maxBackoffMs: 200, spool: new BatchSpool({ dir, maxBytes: 1 << 20 }) });
+    queue.write(streamedCallWithTools("safe"));
+    const deadline = Date.now() + 15_000;
+    while (queue.stats().failedAttempts === 0 && Date.now() < deadline) await Bun.sleep(50);
+    expect(queue.stats()).toMatchObject({ state: "retrying", sent: 0 });
+    expect(refused).toBeGreaterThan(0);
+    up = true;
+    expect(await queue.flush(15_000)).toBe(true);
+    await queue.close();
+    expect(got.map((s) => s.name).sort()).toEqual(["chat gpt-4o", "execute_tool get_weather", "execute_tool lookup"]);
+  } finally {
+    server.stop(true);
+  }
+}, 30_000);
