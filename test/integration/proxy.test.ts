@@ -330,8 +330,10 @@ describe("explicit proxy", () => {
     sock.destroy();
   });
 
-  test("origin-form and malformed requests get 400 with Connection: close", async () => {
-    for (const req of ["GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HELLO\r\n\r\n", "CONNECT nohostport HTTP/1.1\r\n\r\n", "GET https://api.openai.com/ HTTP/1.1\r\n\r\n"]) {
+  test("origin-form, malformed and self-looping requests get 400 with Connection: close", async () => {
+    const self = `127.0.0.1:${proxy.address.port}`;
+    for (const req of ["GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HELLO\r\n\r\n", "CONNECT nohostport HTTP/1.1\r\n\r\n", "GET https://api.openai.com/ HTTP/1.1\r\n\r\n",
+      `CONNECT ${self} HTTP/1.1\r\n\r\n`, `GET http://localhost:${proxy.address.port}/ HTTP/1.1\r\n\r\n`]) {
       const sock = net.connect(proxy.address.port, "127.0.0.1");
       const text = await exchange(sock, req, () => false);
       expect(text.split("\r\n")[0]).toBe("HTTP/1.1 400 Bad Request");

@@ -24,6 +24,8 @@ export interface PlainContext {
   lookupMs: number;
   newConnId: () => string;
   maxHeadBytes: number;
+  /** True when a target is the proxy itself. */
+  isSelf: (t: { host: string; port: number }) => boolean;
 }
 
 interface Leg {
@@ -112,6 +114,11 @@ export class PlainSession {
         if (req.kind === "connect") {
           this.ctx.stats.badRequests++;
           this.reply(400, "CONNECT after plain-HTTP requests on one connection is not supported; open a new connection");
+          return;
+        }
+        if (this.ctx.isSelf(resolveTarget(this.ctx.resolve, req.host, req.port))) {
+          this.ctx.stats.badRequests++;
+          this.reply(400, `${req.host}:${req.port} is this proxy; the request would loop`);
           return;
         }
         const key = `${req.host}:${req.port}`;

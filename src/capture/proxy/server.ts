@@ -116,6 +116,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   };
   const newConnId = monotonicFactory();
   const sockets = new Set<net.Socket>();
+  /** Set once listening: true when a target is this proxy itself (a request that would loop forever). */
+  let isSelf: (t: { host: string; port: number }) => boolean = () => false;
 
   const server = net.createServer({ allowHalfOpen: true }, (client) => {
     stats.connectionsTotal++;
@@ -178,7 +180,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       if (req.kind === "reject") return bad(req.status, req.reason);
       if (req.kind === "absolute") {
         const session = new PlainSession(
-          { tap, stats, log, resolve: opts.resolve, connectMs: limits.connectTimeoutMs, lookupMs: limits.lookupTimeoutMs, newConnId, maxHeadBytes: limits.maxHeadBytes },
+          { tap, stats, log, resolve: opts.resolve, connectMs: limits.connectTimeoutMs, lookupMs: limits.lookupTimeoutMs, newConnId, maxHeadBytes: limits.maxHeadBytes, isSelf },
           client,
           clientEp,
           lookup,
@@ -187,6 +189,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
         session.start(reader.bytes().slice());
         return;
       }
+      if (isSelf(resolveTarget(opts.resolve, req.host, req.port))) return bad(400, `${req.host}:${req.port} is this proxy; the request would loop`);
       const rest = reader.bytes().slice(r.head.length);
       connectTunnel(client, req.host, req.port, rest, { t0, startedAt, clientEp, lookup }).catch((err: Error) => {
         log("error", `tunnel to ${req.host}:${req.port} failed: ${err.message}`);
@@ -264,6 +267,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   });
   server.on("error", (err) => log("error", `proxy listener: ${err.message}`));
   const addr = server.address() as net.AddressInfo;
+  isSelf = (t) => t.port === addr.port && isOwnAddress(t.host, addr.address);
 
   /** Transparent entry: the connection's real destination is known (WinDivert); no CONNECT, no reply. */
   function handleTransparent(client: net.Socket, dest: TransparentDestination) {
@@ -326,6 +330,14 @@ function safeLookup(lookup: ProcessLookup, client: Endpoint, proxy: Endpoint): P
   } catch {
     return Promise.resolve(undefined);
   }
+}
+
+/** Whether `host` reaches a listener bound to `listenAddr` on this machine. */
+function isOwnAddress(host: string, listenAddr: string): boolean {
+  const h = unmapV4(host.toLowerCase());
+  const loopback = h === "localhost" || h === "::1" || h.startsWith("127.");
+  const wildcard = listenAddr === "0.0.0.0" || listenAddr === "::";
+  return loopback || h === unmapV4(listenAddr) || (wildcard && (h === "0.0.0.0" || h === "::"));
 }
 
 /** "::ffff:127.0.0.1" → "127.0.0.1": dual-stack listeners report IPv4 clients in mapped form. */
