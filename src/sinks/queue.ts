@@ -85,6 +85,8 @@ export class ExportQueue implements EventOutput {
   private lastError?: string;
   private lastSentAt?: number;
   private retrying = false;
+  /** After the spool refused a batch, don't serialise another one for it before this time. */
+  private spoolRefusedUntil = 0;
   private readonly opts: Required<Omit<ExportQueueOptions, "spool" | "log">>;
 
   constructor(
@@ -184,9 +186,12 @@ export class ExportQueue implements EventOutput {
   /** Moves the oldest batch of memory to the spool; false when there is no spool or it is full. */
   private spillOldest(): boolean {
     const spool = this.options.spool;
-    if (!spool) return false;
+    if (!spool || Date.now() < this.spoolRefusedUntil) return false;
     const events = this.mem.slice(0, this.opts.batchSize);
-    if (!spool.append({ id: ulid(), events })) return false;
+    if (!spool.append({ id: ulid(), events })) {
+      this.spoolRefusedUntil = Date.now() + 1000; // full: retrying per event would serialise a batch each time
+      return false;
+    }
     this.mem = this.mem.slice(events.length);
     return true;
   }
