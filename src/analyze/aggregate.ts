@@ -277,7 +277,7 @@ export class Analyzer {
     this.summary.requests++;
     const p = this.provider(provider, tsMs);
     p.requests++;
-    if (model !== UNKNOWN) p.modelSet.size < 1000 && p.modelSet.add(model);
+    if (model !== UNKNOWN && p.modelSet.size < 1000) p.modelSet.add(model);
     const host = hostOf(str(obj(data.provider)?.endpoint));
     if (host && p.endpointSet.size < 50) p.endpointSet.add(host);
     this.models.get(`${provider}\u0000${model}`).requests++;
@@ -296,7 +296,7 @@ export class Analyzer {
       if (accountKey) {
         const acc = this.accounts.get(accountKey);
         acc.responses++;
-        addUsage(acc, waiting.usage, true);
+        addUsage(acc, waiting.usage);
       } else this.unattributed++;
       return;
     }
@@ -319,7 +319,7 @@ export class Analyzer {
     const p = this.provider(provider, tsMs);
     const m = this.models.get(`${provider}\u0000${model}`);
     const a = this.apps.get(app);
-    for (const row of [s, p, m, a]) addUsage(row, u, true);
+    for (const row of [s, p, m, a]) addUsage(row, u);
     p.responses++;
     m.responses++;
     a.responses++;
@@ -354,7 +354,7 @@ export class Analyzer {
       this.joins.delete(requestId);
       const acc = this.accounts.get(waiting.key);
       acc.responses++;
-      addUsage(acc, u, true);
+      addUsage(acc, u);
     } else if (requestId) this.remember(requestId, { usage: u });
     else this.unattributed++;
   }
@@ -440,12 +440,11 @@ export class Analyzer {
   }
 }
 
-function addUsage(row: UsageTotals, u: ResponseUsage, countPrice: boolean): void {
+function addUsage(row: UsageTotals, u: ResponseUsage): void {
   row.input_tokens += u.input;
   row.output_tokens += u.output;
   row.cached_tokens += u.cached;
   row.reasoning_tokens += u.reasoning;
-  if (!countPrice) return;
   if (u.cost !== undefined) {
     row.cost_usd += u.cost;
     row.priced_responses++;
