@@ -74,6 +74,8 @@ export interface TransparentDestination {
   port: number;
   /** Host name if known (DNS learned); the ClientHello's SNI is used for the decision anyway. */
   host?: string;
+  /** The real client endpoint when the socket's peer is not it (WinDivert reflection: the peer is S:cp). */
+  client?: Endpoint;
   captureMethod?: ConnMeta["captureMethod"];
   /** Process lookup for this connection (the capture layer often knows the pid already). */
   lookup?: () => Promise<ProcessInfo | undefined>;
@@ -289,7 +291,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     client.setNoDelay(true);
     client.setTimeout(limits.idleTimeoutMs, () => client.destroy());
     client.pause();
-    const clientEp: Endpoint = { ip: unmapV4(client.remoteAddress ?? ""), port: client.remotePort ?? 0 };
+    const clientEp: Endpoint = dest.client ?? { ip: unmapV4(client.remoteAddress ?? ""), port: client.remotePort ?? 0 };
     const proxyEp: Endpoint = { ip: unmapV4(client.localAddress ?? ""), port: client.localPort ?? 0 };
     const lookup = dest.lookup ? guard(dest.lookup) : safeLookup(opts.lookupProcess, clientEp, proxyEp);
     const host = (dest.host ?? dest.ip).toLowerCase();
