@@ -1,7 +1,7 @@
 // Real TCP through the real Windows redirector code on Linux: a network namespace with a TUN device that
 // the stand-in WinDivert library (gcc) reads and writes, so the kernel's own TCP/IP plays the Windows
-// stack. curl calls an AI host address; the packet workers reflect its connection to the bridge, the
-// proxy intercepts it with a test CA and relays it to a local TLS upstream; curl gets the upstream's
+// stack. curl calls an AI host address; the packet workers reflect its connection to the divert
+// listener, which hands it to the proxy's transparent entry; the proxy intercepts it with a test CA and relays it to a local TLS upstream; curl gets the upstream's
 // answer and the tap sees the plaintext, attributed to curl's process. Traffic to another address
 // passes untouched. Needs root (unshare --net, TUN); skipped with a clear line without it.
 import { expect, test } from "bun:test";
@@ -39,9 +39,11 @@ if (!canRun) {
     const ai = r.metas.filter((m: { host: string }) => m.host === "api.openai.com");
     expect(ai).toHaveLength(2);
     for (const m of ai) {
-      expect(m).toMatchObject({ sni: "api.openai.com", mode: "mitm", c2s: true, s2c: true });
+      expect(m).toMatchObject({ sni: "api.openai.com", mode: "mitm", captureMethod: "windivert", c2s: true, s2c: true });
     }
-    // Attributed to the two curl processes (looked up by the original client socket, not the bridge's).
+    // The real client endpoints (the namespace's TUN addresses), not the reflection peer.
+    expect(ai.map((m: { client: { ip: string } }) => m.client.ip).sort()).toEqual(["10.66.0.2", "fd66::2"]);
+    // Attributed to the two curl processes (looked up by the original client socket C:cp → S:443).
     expect(ai.map((m: { pid: number }) => m.pid).sort()).toEqual([r.v4.pid, r.v6.pid].sort());
     // The other address: curl's SYNs went out unchanged (nothing answers there), never to the proxy.
     expect(r.other.code).not.toBe(0);

@@ -1,13 +1,12 @@
 // Runs inside a fresh network namespace (started by tun-e2e.test.ts with `unshare --net`): a TUN device
 // plays the network, the stand-in WinDivert library reads and writes it, and real TCP goes
-// curl → (TUN) → WinDivert workers (reflection) → bridge → startProxy (TLS interception) → local TLS
+// curl → (TUN) → WinDivert workers (reflection) → divert listener → proxy.handleTransparent (TLS interception) → local TLS
 // upstream, and back. Prints one JSON line with what happened.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ADDRESS_SIZE, LAYER_NETWORK, writeNetwork } from "../../ffi/windivert-address.ts";
 import { processLookupForPlatform } from "../../src/capture/process/index.ts";
-import type { ProcessLookup } from "../../src/capture/process/index.ts";
 import { startProxy } from "../../src/capture/proxy/server.ts";
 import type { ConnMeta, Direction, TapSink } from "../../src/capture/types.ts";
 import { startWindowsRedirect, type WindowsRedirect } from "../../src/capture/windivert/index.ts";
@@ -78,9 +77,7 @@ const ca = await createTestCa("OISP TUN Test CA");
 const caFile = path.join(work, "ca.pem");
 fs.writeFileSync(caFile, ca.certPem);
 const tap = new Tap();
-let redirect: WindowsRedirect | undefined;
-const base = processLookupForPlatform();
-const lookup: ProcessLookup = (c, p) => (redirect ? redirect.lookupProcess(base)(c, p) : base(c, p));
+const lookup = processLookupForPlatform();
 const proxy = await startProxy({
   listen: { host: "127.0.0.1", port: 0 },
   tlsMitm: true,
@@ -93,8 +90,10 @@ const proxy = await startProxy({
   lookupProcess: lookup,
   log: silentLogger,
 });
-redirect = await startWindowsRedirect({
-  divertPort: 8443, proxy: proxy.address, allTraffic: false, dataDir: work, log: silentLogger,
+const redirect: WindowsRedirect = await startWindowsRedirect({
+  divertPort: 8443, proxy, lookupProcess: lookup, allTraffic: false, dataDir: work, log: silentLogger,
+  // The AI host's real address is only reachable through the TUN; the upstream stands in for it.
+  resolve: new Map([["api.openai.com:443", `127.0.0.1:${upstream.port}`]]),
   dllPath: stubLib, extraAiHosts: ["api.openai.com"], useSpec: false, socketLayer: false,
 });
 
@@ -142,6 +141,7 @@ await proxy.close();
 await upstream.close();
 const metas = tap.metas.map((m) => ({
   host: m.host, sni: m.sni, mode: m.mode, pid: m.process?.pid, exe: m.process?.exe, captureMethod: m.captureMethod,
+  client: m.client, server: m.server,
   c2s: tap.bytes.get(m.connId)?.c2s.includes("through the TUN") ?? false,
   s2c: tap.bytes.get(m.connId)?.s2c.includes("chatcmpl-tun") ?? false,
 }));

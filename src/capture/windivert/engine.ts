@@ -123,7 +123,8 @@ export class DivertEngine {
   private decide(pkt: Uint8Array, meta: PacketMeta, now: number): Verdict {
     const p = parsePacket(pkt);
     if (!isParsed(p)) {
-      this.stats.malformed++;
+      // ICMP, fragments and the like are not ours; only broken TCP/UDP/IP headers count as malformed.
+      if (!/^(protocol |IPv[46] fragment)/.test(p.error)) this.stats.malformed++;
       return { kind: "pass", reason: p.error };
     }
     if (p.protocol === PROTO_UDP) return this.udp(pkt, p, meta, now);

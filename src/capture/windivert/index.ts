@@ -1,14 +1,15 @@
 // Entry point of the Windows capture for `oisp redirect`: checks elevation, finds WinDivert, starts the
-// packet workers, and bridges diverted connections into the explicit proxy. The CLI wires it as:
+// divert listener and the packet workers, and hands diverted connections to the proxy. The CLI wires it:
 //
-//   const proxy = await startProxy({ listen: { host: "127.0.0.1", port: 0 }, ..., lookupProcess: l });
-//   const win = await startWindowsRedirect({ proxy: proxy.address, divertPort: flags.port, ... });
-//   // and passes win.lookupProcess(processLookupForPlatform()) as the proxy's lookupProcess
-//   // (create the lookup first and hand the wrapped one to startProxy; see report).
-//   process.on("SIGINT", () => win.stop().then(() => proxy.close()));
+//   const lookup = processLookupForPlatform();
+//   const proxy = await startProxy({ listen: { host: "127.0.0.1", port: 0 }, ..., lookupProcess: lookup });
+//   const win = await startWindowsRedirect({ proxy, lookupProcess: lookup, divertPort: flags.port, ... });
+//   process.on("SIGINT", () => win.stop().then(() => proxy.close()));   // stop diverting first
 import path from "node:path";
 import type { Logger } from "../../util/log.ts";
 import type { ProcessLookup } from "../process/index.ts";
+import type { TransparentDestination } from "../proxy/server.ts";
+import type net from "node:net";
 import type { ProcessInfo } from "../types.ts";
 import { startBridge, type RunningBridge } from "./bridge.ts";
 import { findWinDivertDll } from "./dll.ts";
@@ -24,8 +25,12 @@ export class NotElevatedError extends Error {
 export interface WindowsRedirectOptions {
   /** Port the reflected connections arrive on (the seed's --port, default 8443). */
   divertPort: number;
-  /** The explicit proxy's CONNECT listener. */
-  proxy: { host: string; port: number };
+  /** The running proxy (its transparent entry). */
+  proxy: { handleTransparent(client: net.Socket, dest: TransparentDestination): void };
+  /** The platform process lookup (Windows: TCP owner table), for connections without a SOCKET-layer PID. */
+  lookupProcess: ProcessLookup;
+  /** "host:port" → "addr[:port]" overrides of where to connect (the proxy's --resolve). */
+  resolve?: Map<string, string>;
   allTraffic: boolean;
   dataDir: string;
   windivertDir?: string;
@@ -42,7 +47,6 @@ export interface WindowsRedirectOptions {
 export interface WindowsRedirect {
   capture: WinDivertCapture;
   bridge: RunningBridge;
-  lookupProcess(fallback: ProcessLookup): ProcessLookup;
   stats(): { divert: WinDivertStats; bridge: ReturnType<RunningBridge["stats"]> };
   /** Stops diverting first (traffic flows normally again), then closes the listener. */
   stop(): Promise<void>;
@@ -74,6 +78,8 @@ export async function startWindowsRedirect(opts: WindowsRedirectOptions): Promis
     listen: { host: "::", port: opts.divertPort },
     directory: { originalDestination: (peer, waitMs) => capture ? capture.originalDestination(peer, waitMs) : Promise.resolve(undefined) },
     proxy: opts.proxy,
+    lookupProcess: opts.lookupProcess,
+    resolve: opts.resolve,
     log: opts.log,
     processInfo: await windowsProcessInfo(),
   });
@@ -96,7 +102,6 @@ export async function startWindowsRedirect(opts: WindowsRedirectOptions): Promis
   return {
     capture: cap,
     bridge,
-    lookupProcess: (fallback) => bridge.lookupProcess(fallback),
     stats: () => ({ divert: cap.stats(), bridge: bridge.stats() }),
     async stop() {
       await cap.stop();
