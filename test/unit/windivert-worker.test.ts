@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { ADDRESS_SIZE, EVENT_SOCKET_CONNECT, LAYER_NETWORK, LAYER_SOCKET, readNetwork, writeNetwork, writeSocket } from "../../ffi/windivert-address.ts";
 import { formatIp, isParsed, parseIp, parsePacket } from "../../src/capture/windivert/packet.ts";
+import { clearOwner, newOwnerTable, ownerOf, recordOwner } from "../../src/capture/windivert/protocol.ts";
 import { startWinDivert } from "../../src/capture/windivert/redirector.ts";
 import { silentLogger } from "../../src/util/log.ts";
 import { buildStub, setNativeEnv, StubDir } from "../support/windivert-stub/stub.ts";
@@ -65,16 +66,22 @@ test("DNS-learned AI connection is reflected to the proxy, others and the proxy'
   const own = tcpPacket({ src: C, dst: S, sport: 50500, dport: 443, flags: 0x02, seq: 2 }); // the proxy's upstream
   const other = tcpPacket({ src: C, dst: "93.184.216.34", sport: 50124, dport: 443, flags: 0x02, seq: 3 });
   const synack = tcpPacket({ src: C, dst: S, sport: P, dport: 50123, flags: 0x12, seq: 9, ack: 2 });
+  // QUIC to the AI address: dropped, in the middle of a batch (the batch is compacted around it).
+  const quic = udpPacket({ src: C, dst: S, sport: 50999, dport: 443, payload: new Uint8Array(30) });
   stub.capture(LAYER_NETWORK, [
-    { addr: netAddr(false), packet: dns },
-    { addr: netAddr(true), packet: syn },
-    { addr: netAddr(true), packet: own },
-    { addr: netAddr(true), packet: other },
-    { addr: netAddr(true), packet: synack },
+    { addr: netAddr(false, 1), packet: dns },
+    { addr: netAddr(true, 2), packet: syn },
+    { addr: netAddr(true, 3), packet: quic },
+    { addr: netAddr(true, 4), packet: own },
+    { addr: netAddr(true, 5), packet: other },
+    { addr: netAddr(true, 6), packet: synack },
   ]);
 
   const sent = await until(() => { const s = stub.sent(LAYER_NETWORK); return s.length >= 5 ? s : undefined; }, "5 re-injected packets");
-  expect(sent).toHaveLength(5);
+  await Bun.sleep(50);
+  expect(stub.sent(LAYER_NETWORK)).toHaveLength(5);
+  // Each packet kept its own address through the compaction (interface indexes 1, 2, 4, 5, 6).
+  expect(sent.map((s) => readNetwork(s.addr).ifIdx)).toEqual([1, 2, 4, 5, 6]);
   expect(sent[0]!.packet).toEqual(dns);
   expect(sent[2]!.packet).toEqual(own);
   expect(sent[3]!.packet).toEqual(other);
@@ -86,7 +93,7 @@ test("DNS-learned AI connection is reflected to the proxy, others and the proxy'
     return [formatIp(b, p.srcOff, p.addrLen), p.srcPort, formatIp(b, p.dstOff, p.addrLen), p.dstPort];
   };
   expect(view(sent[1]!.packet)).toEqual([S, 50123, C, P]);
-  expect(readNetwork(sent[1]!.addr)).toMatchObject({ outbound: false, ifIdx: 12, ipChecksum: true, tcpChecksum: true });
+  expect(readNetwork(sent[1]!.addr)).toMatchObject({ outbound: false, ifIdx: 2, ipChecksum: true, tcpChecksum: true });
   expect(checksumsValid(sent[1]!.packet)).toBe(true);
   expect(view(sent[4]!.packet)).toEqual([S, 443, C, 50123]);
   expect(checksumsValid(sent[4]!.packet)).toBe(true);
@@ -110,7 +117,39 @@ test("DNS-learned AI connection is reflected to the proxy, others and the proxy'
   expect(calls.filter((c) => c.startsWith("shutdown")).sort()).toEqual(["shutdown layer=0 how=3", "shutdown layer=3 how=3"]);
   expect(calls.filter((c) => c.startsWith("close")).sort()).toEqual(["close layer=0", "close layer=3"]);
   expect(errors).toEqual([]);
+  expect(cap.stats()).toMatchObject({ diverted: 1, quicBlocked: 1, dnsLearned: 1, selfExcluded: 1, badBatches: 0, sendErrors: 0 });
 }, 15_000);
+
+test("owner table: a CONNECT recorded by another thread wakes the waiting reader; CLOSE clears only its own entry", async () => {
+  const sab = newOwnerTable();
+  const t = new Int32Array(sab);
+  // Atomics.wait is not allowed on the main thread: the waiting reader runs in a worker, as in production.
+  const reader = new Worker(URL.createObjectURL(new Blob([`
+    import { ownerOf } from ${JSON.stringify(require.resolve("../../src/capture/windivert/protocol.ts"))};
+    self.onmessage = (e) => {
+      const t0 = performance.now();
+      const pid = ownerOf(new Int32Array(e.data.sab), 50123, "1.2.3.4", 443, e.data.wait);
+      postMessage({ pid, ms: performance.now() - t0 });
+    };
+  `], { type: "application/typescript" })));
+  const ask = (wait: number) => new Promise<{ pid?: number; ms: number }>((r) => { reader.onmessage = (e) => r(e.data); reader.postMessage({ sab, wait }); });
+  const timedOut = await ask(30);
+  expect(timedOut.pid).toBeUndefined();
+  expect(timedOut.ms).toBeGreaterThanOrEqual(25);
+  const pending = ask(2000);
+  await Bun.sleep(20);
+  recordOwner(t, 50123, "1.2.3.4", 443, 777);
+  const woke = await pending;
+  expect(woke.pid).toBe(777);
+  expect(woke.ms).toBeLessThan(1000);
+  // Same port, other remote: not this connection's owner (port reuse).
+  expect(ownerOf(t, 50123, "5.6.7.8", 443, 0)).toBeUndefined();
+  clearOwner(t, 50123, "5.6.7.8", 443); // someone else's close: no effect
+  expect(ownerOf(t, 50123, "1.2.3.4", 443, 0)).toBe(777);
+  clearOwner(t, 50123, "1.2.3.4", 443);
+  expect(ownerOf(t, 50123, "1.2.3.4", 443, 0)).toBeUndefined();
+  reader.terminate();
+});
 
 test("open failure (not elevated) rejects with the actionable message and leaves nothing running", async () => {
   const dir = new StubDir();
