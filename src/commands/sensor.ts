@@ -5,6 +5,7 @@ import { dataDir as defaultDataDir, defaultDbPath } from "../config/paths.ts";
 import { readSettingsFile, RedactionMode } from "../config/settings.ts";
 import { defaultPipePath, resolvePipePath } from "../ipc/endpoint.ts";
 import { startIpcServer } from "../ipc/server.ts";
+import { exportFlagSpec, exportFlagsHelp, startExporters, type ExportFlagValues, type ExporterOutput } from "../sinks/index.ts";
 import { JsonlSink } from "../sinks/jsonl.ts";
 import { openStore } from "../store/index.ts";
 import { SensorPipeline, type EventOutput } from "../sensor/pipeline.ts";
@@ -24,6 +25,7 @@ export const sensorFlagSpec = {
   verbose: { type: "boolean", short: "v" },
   help: { type: "boolean", short: "h" },
   ...viewFlagSpec,
+  ...exportFlagSpec,
 } satisfies FlagSpec;
 
 export const sensorFlagsHelp = `  --db FILE               SQLite database (default: <data dir>/oisp.db)
@@ -31,7 +33,8 @@ export const sensorFlagsHelp = `  --db FILE               SQLite database (defau
   --redaction MODE        safe (default): content replaced by hash + length, keys by prefix + fingerprint
                           full: content kept, secrets masked; minimal: metadata only
   --process-filter NAME   only record connections of this process name (repeatable)
-${viewFlagsHelp}`;
+${viewFlagsHelp}
+${exportFlagsHelp}`;
 
 export const sensorHelp = `Usage: oisp sensor [flags]
 
@@ -51,6 +54,7 @@ export interface SensorConfig {
   processFilter: string[];
   verbose: boolean;
   log: Logger;
+  exportValues?: ExportFlagValues;
 }
 
 export interface RunningSensor {
@@ -59,10 +63,11 @@ export interface RunningSensor {
   live: LiveOutput;
   store: ReturnType<typeof openStore>;
   jsonl?: JsonlSink;
+  exporters: ExporterOutput[];
   close(): Promise<void>;
 }
 
-type SensorValues = { db?: string; output?: string; redaction?: string; "process-filter"?: string[]; verbose?: boolean };
+type SensorValues = ExportFlagValues & { db?: string; output?: string; redaction?: string; "process-filter"?: string[]; verbose?: boolean };
 
 /** Flags > settings.json > defaults. Shared with `oisp up`. */
 export function sensorConfigFrom(values: SensorValues, dir = defaultDataDir()): SensorConfig {
@@ -79,6 +84,7 @@ export function sensorConfigFrom(values: SensorValues, dir = defaultDataDir()): 
     processFilter: values["process-filter"] ?? settings.ProcessFilter ?? [],
     verbose,
     log: createLogger({ verbose }),
+    exportValues: values,
   };
 }
 
@@ -94,6 +100,8 @@ export function startSensorCore(cfg: SensorConfig): RunningSensor {
     jsonl = new JsonlSink(cfg.outputPath, { onError: (err: Error) => cfg.log("error", `jsonl: ${err.message}`) });
     outputs.push(new JsonlOutput(jsonl));
   }
+  const exporters = startExporters({ values: cfg.exportValues ?? {}, dataDir: cfg.dataDir, redaction: cfg.redaction }, cfg.log);
+  outputs.push(...exporters);
   const pipeline = new SensorPipeline({
     redaction: cfg.redaction,
     collectorVersion: VERSION,
@@ -107,8 +115,10 @@ export function startSensorCore(cfg: SensorConfig): RunningSensor {
     live,
     store,
     jsonl,
+    exporters,
     async close() {
       storeOutput.flush();
+      await Promise.all(exporters.map((e) => e.close()));
       jsonl?.close();
       store.close();
     },
