@@ -51,7 +51,6 @@ export async function upCommand(argv: string[]): Promise<number> {
   console.log(`oisp ${VERSION} is capturing. Database: ${sensorCfg.dbPath}, redaction: ${sensorCfg.redaction}.`);
   console.log(envLines(proxyUrl, redirectCfg.tlsMitm ? writeTrustBundle(dir) : undefined));
   const views = await startSensorViews({ flags: values, dataDir: dir, dbPath: sensorCfg.dbPath, sensor, log: sensorCfg.log, status: () => ({ proxy: proxyUrl }) });
-  if (views.web) console.log(`Dashboard: ${views.web.loginUrl}`);
   await waitForShutdown(sensorCfg.log);
   await views.close();
   await proxy.close();
