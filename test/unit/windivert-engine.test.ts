@@ -179,6 +179,24 @@ describe("engine edges", () => {
     expect(e.stats).toMatchObject({ diverted: 2, tableFull: 1 });
   });
 
+  test("a client port reused after RST: the old entry is announced closed before the new one opens", () => {
+    const { e, events } = engine({ limits: { closeLingerMs: 60_000 } });
+    learn(e, "api.openai.com", "162.159.140.245");
+    const S = "162.159.140.245";
+    rewritten(e.handle(tcpPacket({ src: "10.0.0.5", dst: S, sport: 50600, dport: 443, flags: SYN }), OUT, 0));
+    rewritten(e.handle(tcpPacket({ src: "10.0.0.5", dst: S, sport: 50600, dport: 443, flags: RST }), OUT, 1));
+    rewritten(e.handle(tcpPacket({ src: "10.0.0.5", dst: S, sport: 50600, dport: 443, flags: SYN, seq: 99 }), OUT, 2));
+    // Reused again, once the address is no longer known as an AI address: left alone, old entry closed.
+    expect(e.handle(tcpPacket({ src: "10.0.0.5", dst: S, sport: 50600, dport: 443, flags: SYN, seq: 7 }), OUT, 10 * 3600_000).kind).toBe("pass");
+    expect(events).toEqual([
+      `divert ${S}|50600 api.openai.com pid=-`,
+      `close ${S}|50600`,
+      `divert ${S}|50600 api.openai.com pid=-`,
+      `close ${S}|50600`,
+    ]);
+    expect(e.table.size).toBe(0);
+  });
+
   test("malformed packets pass untouched and are counted", () => {
     const { e } = engine({ allTraffic: true });
     const bad = Uint8Array.of(0x45, 0, 0, 99, 1, 2, 3);

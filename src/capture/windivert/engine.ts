@@ -85,6 +85,10 @@ export interface EngineStats {
   malformed: number;
 }
 
+function readSeq(pkt: Uint8Array, l4: number): number {
+  return ((pkt[l4 + 4]! << 24) >>> 0) + (pkt[l4 + 5]! << 16) + (pkt[l4 + 6]! << 8) + pkt[l4 + 7]!;
+}
+
 export class DivertEngine {
   readonly table: ConnTable;
   readonly dns: DnsCache;
@@ -151,18 +155,22 @@ export class DivertEngine {
     const isSyn = (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
     if (isSyn) {
       const existing = this.table.get(key);
-      if (existing && existing.state !== "closing" && existing.clientIp === src && existing.serverPort === p.dstPort) {
+      const isn = readSeq(pkt, p.l4);
+      if (existing && existing.clientIsn === isn && existing.clientIp === src && existing.serverPort === p.dstPort) {
         existing.lastSeen = now; // SYN retransmission
         return this.reflect(pkt, p, meta, existing, "dstPort", P);
       }
       const why = this.divertReason(p, pkt, src, dst, meta, now);
       if (typeof why !== "object") {
-        if (existing) this.table.delete(key); // port reused for a connection we do not divert
+        if (existing) {
+          this.table.delete(key); // port reused for a connection we do not divert
+          this.opts.onClosed?.(existing);
+        }
         return { kind: "pass", reason: why };
       }
       const conn: DivertedConn = {
         key, clientIp: src, clientPort: p.srcPort, serverIp: dst, serverPort: p.dstPort, host: why.host,
-        pid: why.pid, createdAt: now, lastSeen: now, state: "syn", clientFin: false, proxyFin: false,
+        pid: why.pid, clientIsn: isn, createdAt: now, lastSeen: now, state: "syn", clientFin: false, proxyFin: false,
       };
       if (!this.table.add(conn)) {
         this.stats.tableFull++;
@@ -185,9 +193,9 @@ export class DivertEngine {
   private divertReason(
     p: ParsedPacket, pkt: Uint8Array, src: string, dst: string, meta: PacketMeta, now: number,
   ): { host?: string; pid?: number } | string {
-    let host: string | undefined;
+    let host: string | undefined; // none for local providers: the proxy reads SNI or the Host header
     if (this.localPorts.has(p.dstPort) && meta.loopback && isLoopback(pkt, p.dstOff, p.addrLen)) {
-      host = undefined; // plain HTTP on loopback: the proxy reads the Host header
+      // a local provider (Ollama, LM Studio)
     } else if (this.tlsPorts.has(p.dstPort)) {
       host = this.dns.lookup(dst, now);
       if (!host && !this.opts.allTraffic) return "not an AI address";

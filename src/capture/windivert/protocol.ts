@@ -41,8 +41,8 @@ export interface DivertedInfo {
 
 export type WorkerMessage =
   | { type: "ready"; role: WorkerInit["role"]; handle: string }
-  | { type: "diverted"; conns: DivertedInfo[] }
-  | { type: "closed"; keys: string[] }
+  /** Connections diverted and forgotten, in the order they happened (a key can be closed and reused). */
+  | { type: "conns"; events: ({ open: DivertedInfo } | { close: string })[] }
   | { type: "stats"; stats: EngineStats & { batches: number; sendErrors: number; badBatches: number } }
   | { type: "log"; level: "debug" | "info" | "warn" | "error"; msg: string }
   | { type: "error"; role: WorkerInit["role"]; message: string; code?: number }

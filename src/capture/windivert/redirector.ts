@@ -111,16 +111,18 @@ export async function startWinDivert(opts: WinDivertCaptureOptions): Promise<Win
 
   const onMessage = (m: WorkerMessage) => {
     switch (m.type) {
-      case "diverted":
-        for (const c of m.conns) {
+      case "conns":
+        for (const ev of m.events) {
+          if ("close" in ev) {
+            directory.delete(ev.close);
+            continue;
+          }
+          const c = ev.open;
           if (directory.size >= MAX_DIRECTORY) directory.delete(directory.keys().next().value as string);
           directory.set(c.key, c);
           const w = waiters.get(c.key);
           if (w) for (const f of w) f(c);
         }
-        break;
-      case "closed":
-        for (const k of m.keys) directory.delete(k);
         break;
       case "stats":
         stats = { ...m.stats, directory: directory.size };

@@ -13,6 +13,8 @@ export interface DivertedConn {
   host?: string;
   /** Process that opened the connection, when the SOCKET layer or the TCP table knew it. */
   pid?: number;
+  /** Sequence number of the client's SYN: a SYN with the same one is a retransmission. */
+  clientIsn: number;
   createdAt: number;
   lastSeen: number;
   /** syn: SYN seen, no reply yet; open: the proxy answered; closing: FIN both ways or RST seen. */

@@ -55,8 +55,7 @@ async function runNetwork(init: WorkerInit, lib: WinDivert, h: DivertHandle): Pr
   const owners = new Int32Array(init.owners);
   const fromTable = await tableOwner();
   const extra = new Set(init.extraAiHosts.map((x) => x.toLowerCase()));
-  let diverted: DivertedInfo[] = [];
-  let closed: string[] = [];
+  let events: ({ open: DivertedInfo } | { close: string })[] = [];
   const engine = new DivertEngine({
     proxyPort: init.proxyPort,
     allTraffic: init.allTraffic,
@@ -69,8 +68,8 @@ async function runNetwork(init: WorkerInit, lib: WinDivert, h: DivertHandle): Pr
     ownerPid: (f) =>
       ownerOf(owners, f.clientPort, f.serverIp, f.serverPort, init.socketLayer ? OWNER_WAIT_MS : 0) ??
       fromTable?.(f.clientIp, f.clientPort, f.serverIp, f.serverPort),
-    onDiverted: (c) => diverted.push(info(c)),
-    onClosed: (c) => closed.push(c.key),
+    onDiverted: (c) => events.push({ open: info(c) }),
+    onClosed: (c) => events.push({ close: c.key }),
   });
   const packets = new Uint8Array(BATCH_MAX * 2048 > MTU_MAX ? BATCH_MAX * 2048 : MTU_MAX);
   const addrs = new Uint8Array(BATCH_MAX * ADDRESS_SIZE);
@@ -118,18 +117,14 @@ async function runNetwork(init: WorkerInit, lib: WinDivert, h: DivertHandle): Pr
       sendErrors++;
       if (sendErrors <= 5) post({ type: "log", level: "warn", msg: `WinDivertSendEx: ${(e as Error).message}` });
     }
-    if (diverted.length > 0) {
-      post({ type: "diverted", conns: diverted });
-      diverted = [];
-    }
     if (now - lastExpire >= 1000) {
       lastExpire = now;
       engine.expire(now);
       post({ type: "stats", stats: { ...engine.stats, batches, sendErrors, badBatches } });
     }
-    if (closed.length > 0) {
-      post({ type: "closed", keys: closed });
-      closed = [];
+    if (events.length > 0) {
+      post({ type: "conns", events });
+      events = [];
     }
   }
   post({ type: "stats", stats: { ...engine.stats, batches, sendErrors, badBatches } });
