@@ -3,8 +3,11 @@
 import net from "node:net";
 import tls from "node:tls";
 
-/** ALPN protocols the relay can carry decrypted. HTTP/2 joins when the decoder supports it. */
-export const INTERCEPT_ALPN: readonly string[] = ["http/1.1"];
+/**
+ * ALPN protocols the relay can carry decrypted (the sensor decodes both). The client's offer, limited to
+ * these and in its own order, goes upstream; the client then gets whatever the upstream chose.
+ */
+export const INTERCEPT_ALPN: readonly string[] = ["h2", "http/1.1"];
 
 export interface Target {
   host: string;

@@ -14,9 +14,12 @@ export const FIXED = {
   thinking: "The user wants Rome's weather; call the tool.",
 };
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 
-export function fakeProviderHandler(opts: { onRequest?: (req: http.IncomingMessage, body: string) => void } = {}) {
+/** Answers one request itself (true) or leaves it to the OpenAI/Anthropic routes (false). */
+export type ExtraRoute = (req: http.IncomingMessage, res: http.ServerResponse, body: Json, raw: Buffer) => boolean;
+
+export function fakeProviderHandler(opts: { onRequest?: (req: http.IncomingMessage, body: string) => void; extra?: ExtraRoute } = {}) {
   return (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -24,7 +27,14 @@ export function fakeProviderHandler(opts: { onRequest?: (req: http.IncomingMessa
       const raw = Buffer.concat(chunks);
       const body = (req.headers["content-encoding"] === "gzip" ? zlib.gunzipSync(raw) : raw).toString("utf8");
       opts.onRequest?.(req, body);
-      route(req, res, body ? (JSON.parse(body) as Json) : {});
+      let json: Json = {};
+      try {
+        json = body ? (JSON.parse(body) as Json) : {};
+      } catch {
+        return sendJson(req, res, 400, { error: { message: "body is not JSON", type: "invalid_request_error" } });
+      }
+      if (opts.extra?.(req, res, json, raw)) return;
+      route(req, res, json);
     });
   };
 }
@@ -40,7 +50,7 @@ function route(req: http.IncomingMessage, res: http.ServerResponse, body: Json) 
 }
 
 /** JSON responses are gzipped when the client accepts it, as the real APIs do. */
-function sendJson(req: http.IncomingMessage, res: http.ServerResponse, status: number, json: unknown, headers: Json = {}) {
+export function sendJson(req: http.IncomingMessage, res: http.ServerResponse, status: number, json: unknown, headers: Json = {}) {
   let payload: Buffer = Buffer.from(JSON.stringify(json));
   const gzip = /\bgzip\b/.test(String(req.headers["accept-encoding"] ?? ""));
   if (gzip) payload = zlib.gzipSync(payload);
@@ -53,7 +63,7 @@ function sendJson(req: http.IncomingMessage, res: http.ServerResponse, status: n
   res.end(payload);
 }
 
-function startSse(res: http.ServerResponse) {
+export function startSse(res: http.ServerResponse) {
   res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-request-id": "req_sse_1" });
   return (data: unknown, event?: string) => res.write(`${event ? `event: ${event}\n` : ""}data: ${JSON.stringify(data)}\n\n`);
 }
@@ -66,6 +76,7 @@ function openaiChat(req: http.IncomingMessage, res: http.ServerResponse, body: J
     });
   }
   const created = 1_732_000_000;
+  if (model === "echo-model") return openaiEcho(req, res, body, created);
   const wantsTools = Array.isArray(body.tools) && body.tools.length > 0;
   if (!body.stream) {
     const message = wantsTools
@@ -111,6 +122,30 @@ function openaiChat(req: http.IncomingMessage, res: http.ServerResponse, body: J
     chunk({}, "stop");
   }
   send({ ...base, choices: [], usage: { prompt_tokens: 12, completion_tokens: 9, total_tokens: 21, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } } });
+  res.end("data: [DONE]\n\n");
+}
+
+/** Answers with the last user message, so tests can check each answer is paired with its own request. */
+function openaiEcho(req: http.IncomingMessage, res: http.ServerResponse, body: Json, created: number) {
+  const messages = (body.messages ?? []) as Array<{ role: string; content: unknown }>;
+  const last = [...messages].reverse().find((m) => m.role === "user");
+  const text = `echo: ${typeof last?.content === "string" ? last.content : ""}`;
+  const usage = { prompt_tokens: text.length, completion_tokens: 3, total_tokens: text.length + 3 };
+  if (!body.stream) {
+    return sendJson(req, res, 200, {
+      id: `chatcmpl-echo-${text.length}`,
+      object: "chat.completion",
+      created,
+      model: "echo-model",
+      choices: [{ index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: "stop" }],
+      usage,
+    });
+  }
+  const send = startSse(res);
+  const base = { id: "chatcmpl-echo", object: "chat.completion.chunk", created, model: "echo-model" };
+  for (const part of [text.slice(0, 6), text.slice(6)]) send({ ...base, choices: [{ index: 0, delta: { content: part }, finish_reason: null }] });
+  send({ ...base, choices: [{ index: 0, delta: {}, finish_reason: "stop" }] });
+  send({ ...base, choices: [], usage });
   res.end("data: [DONE]\n\n");
 }
 

@@ -4,6 +4,7 @@
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import http from "node:http";
+import http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import tls from "node:tls";
 
@@ -125,6 +126,42 @@ export async function startTlsUpstream(opts: {
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
         httpServer.close();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * An HTTPS server that negotiates h2 (node:http2) and still serves HTTP/1.1 clients (allowHTTP1), so one
+ * upstream shows whether the proxy mirrored ALPN: `protocols` records what each connection chose.
+ */
+export async function startH2Upstream(opts: {
+  hosts: string[];
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+}): Promise<TlsUpstream & { protocols: string[] }> {
+  const ca = await createTestCa();
+  const { cert, key } = await ca.issue([...opts.hosts, "localhost", "127.0.0.1"]);
+  const server = http2.createSecureServer({ cert, key, allowHTTP1: true, settings: { maxConcurrentStreams: 1000 } });
+  // The compat request/response of node:http2 have the node:http surface the fake providers use.
+  server.on("request", opts.handler as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+  const protocols: string[] = [];
+  const sockets = new Set<Socket>();
+  server.on("secureConnection", (s: tls.TLSSocket) => {
+    protocols.push(s.alpnProtocol || "none");
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    caPem: ca.certPem,
+    protocols,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
         server.close(() => resolve());
       }),
   };

@@ -25,7 +25,9 @@ const policy = (over: Partial<Parameters<typeof decide>[0]> = {}) => ({
 
 describe("decide", () => {
   test("AI host with a CA is intercepted, ALPN limited to what we decode", () => {
-    expect(decide(policy(), hello("api.openai.com"), "api.openai.com", 443)).toEqual({ intercept: true, name: "api.openai.com", alpn: ["http/1.1"] });
+    expect(decide(policy(), hello("api.openai.com"), "api.openai.com", 443)).toEqual({ intercept: true, name: "api.openai.com", alpn: ["h2", "http/1.1"] });
+    expect(decide(policy(), hello("api.openai.com", ["h2"]), "api.openai.com", 443)).toMatchObject({ intercept: true, alpn: ["h2"] });
+    expect(decide(policy(), hello("api.openai.com", ["spdy/3", "http/1.1"]), "api.openai.com", 443)).toMatchObject({ intercept: true, alpn: ["http/1.1"] });
     expect(decide(policy(), hello("api.openai.com", []), "api.openai.com", 443)).toEqual({ intercept: true, name: "api.openai.com", alpn: [] });
   });
   test("SNI wins over the CONNECT host; no SNI falls back to it", () => {
@@ -41,7 +43,7 @@ describe("decide", () => {
     expect(decide(policy(), hello("example.com"), "example.com", 443)).toEqual({ intercept: false, reason: "not an AI host" });
     expect(decide(policy({ allTraffic: true }), hello("example.com"), "example.com", 443)).toMatchObject({ intercept: true });
     expect(r(policy({ issuer: undefined }), hello("api.openai.com"))).toEqual({ intercept: false, reason: "no CA loaded" });
-    expect(r(policy(), hello("api.openai.com", ["h2"]))).toMatchObject({ intercept: false, reason: expect.stringContaining("h2") });
+    expect(r(policy(), hello("api.openai.com", ["h3", "spdy/3"]))).toMatchObject({ intercept: false, reason: expect.stringContaining("spdy/3") });
     const pinned = new PinnedHosts();
     pinned.add("api.openai.com", "client rejected certificate: fatal alert unknown_ca");
     expect(r(policy({ pinned }), hello("api.openai.com"))).toEqual({ intercept: false, reason: "pinned (client rejected certificate: fatal alert unknown_ca)" });
