@@ -120,6 +120,25 @@ test("DNS-learned AI connection is reflected to the proxy, others and the proxy'
   expect(cap.stats()).toMatchObject({ diverted: 1, quicBlocked: 1, dnsLearned: 1, selfExcluded: 1, badBatches: 0, sendErrors: 0 });
 }, 15_000);
 
+test("addresses resolved at start are diverted without any DNS packet", async () => {
+  const dir = new StubDir();
+  dir.activate();
+  dir.prepare(LAYER_NETWORK);
+  const cap = await startWinDivert({
+    dllPath: dll, proxyPort: P, allTraffic: false, useSpec: false, socketLayer: false, selfPid: 4242, log: silentLogger,
+    seeds: [{ host: "api.anthropic.com", ip: "2607:6bc0:0::10" }],
+  });
+  try {
+    const syn = tcpPacket({ src: "2001:db8::5", dst: "2607:6bc0::10", sport: 50777, dport: 443, flags: 0x02 });
+    dir.capture(LAYER_NETWORK, [{ addr: netAddr(true), packet: syn }]);
+    const d = await cap.originalDestination({ ip: "2607:6bc0::10", port: 50777 }, 3000);
+    expect(d).toMatchObject({ host: "api.anthropic.com", server: { ip: "2607:6bc0::10", port: 443 } });
+  } finally {
+    await cap.stop();
+    dir.remove();
+  }
+}, 10_000);
+
 test("owner table: a CONNECT recorded by another thread wakes the waiting reader; CLOSE clears only its own entry", async () => {
   const sab = newOwnerTable();
   const t = new Int32Array(sab);

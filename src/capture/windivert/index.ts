@@ -13,6 +13,7 @@ import type net from "node:net";
 import type { ProcessInfo } from "../types.ts";
 import { startBridge, type RunningBridge } from "./bridge.ts";
 import { findWinDivertDll } from "./dll.ts";
+import { aiHostsToSeed, resolveSeeds } from "./seed.ts";
 import { startWinDivert, type WinDivertCapture, type WinDivertStats } from "./redirector.ts";
 
 export class NotElevatedError extends Error {
@@ -42,6 +43,8 @@ export interface WindowsRedirectOptions {
   extraAiHosts?: string[];
   useSpec?: boolean;
   socketLayer?: boolean;
+  /** Resolve the spec's AI hosts at start so connections using cached DNS answers are diverted (default on with the spec). */
+  seedDns?: boolean;
 }
 
 export interface WindowsRedirect {
@@ -83,8 +86,11 @@ export async function startWindowsRedirect(opts: WindowsRedirectOptions): Promis
     log: opts.log,
     processInfo: await windowsProcessInfo(),
   });
+  const seeds = opts.seedDns ?? opts.useSpec ?? true ? await resolveSeeds([...aiHostsToSeed(), ...(opts.extraAiHosts ?? [])]) : [];
+  opts.log("debug", `windivert: ${seeds.length} AI host addresses resolved at start`);
   try {
     capture = await startWinDivert({
+      seeds,
       dllPath,
       proxyPort: bridge.address.port,
       allTraffic: opts.allTraffic,

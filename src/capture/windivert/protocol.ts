@@ -16,6 +16,8 @@ export interface WorkerInit {
   useSpec: boolean;
   selfPid: number;
   excludedPids: number[];
+  /** Addresses of AI hosts resolved at start (see seed.ts), learned before the first packet. */
+  seeds: { host: string; ip: string }[];
   tlsPorts: number[];
   localPorts: number[];
   /** Whether a socket worker runs (else the owner lookup does not wait for it). */

@@ -19,6 +19,8 @@ export interface WinDivertCaptureOptions {
   useSpec?: boolean;
   /** Also open the SOCKET layer for PIDs (default true). */
   socketLayer?: boolean;
+  /** AI host addresses resolved at start (seed.ts). */
+  seeds?: { host: string; ip: string }[];
   /** Never divert these PIDs' connections; this process is always excluded. */
   excludedPids?: number[];
   selfPid?: number;
@@ -88,6 +90,7 @@ export async function startWinDivert(opts: WinDivertCaptureOptions): Promise<Win
     useSpec: opts.useSpec ?? true,
     selfPid: opts.selfPid ?? process.pid,
     excludedPids: opts.excludedPids ?? [],
+    seeds: opts.seeds ?? [],
     tlsPorts: opts.tlsPorts ?? [443],
     localPorts: opts.localPorts ?? [11434, 1234],
     socketLayer,

@@ -15,7 +15,7 @@ import {
 import { isAiHost as specIsAiHost } from "../../spec/endpoints.ts";
 import { DivertEngine } from "./engine.ts";
 import { networkFilter, SOCKET_FILTER } from "./filter.ts";
-import { formatIp } from "./packet.ts";
+import { formatIp, parseIp } from "./packet.ts";
 import { clearOwner, ownerOf, recordOwner, type DivertedInfo, type WorkerInit, type WorkerMessage } from "./protocol.ts";
 import type { DivertedConn } from "./table.ts";
 
@@ -31,6 +31,12 @@ function ipLength(buf: Uint8Array, off: number, avail: number): number {
   if (v === 4) return (buf[off + 2]! << 8) | buf[off + 3]!;
   if (v === 6 && avail >= 40) return 40 + ((buf[off + 4]! << 8) | buf[off + 5]!);
   return 0;
+}
+
+/** The engine's text form of an address (resolvers may write IPv6 differently). */
+function normalizeIp(ip: string): string {
+  const b = parseIp(ip);
+  return b ? formatIp(b) : ip;
 }
 
 const info = (c: DivertedConn): DivertedInfo => ({
@@ -71,6 +77,8 @@ async function runNetwork(init: WorkerInit, lib: WinDivert, h: DivertHandle): Pr
     onDiverted: (c) => events.push({ open: info(c) }),
     onClosed: (c) => events.push({ close: c.key }),
   });
+  const SEED_TTL_S = 30 * 60;
+  for (const s of init.seeds) engine.dns.learn(normalizeIp(s.ip), s.host, SEED_TTL_S, Date.now());
   const packets = new Uint8Array(BATCH_MAX * 2048 > MTU_MAX ? BATCH_MAX * 2048 : MTU_MAX);
   const addrs = new Uint8Array(BATCH_MAX * ADDRESS_SIZE);
   let batches = 0;
