@@ -11,17 +11,22 @@ import path from "node:path";
 import { buildStub } from "../support/windivert-stub/stub.ts";
 
 const repoRoot = path.resolve(import.meta.dir, "../..");
-const canRun = process.platform === "linux" && process.getuid?.() === 0 && fs.existsSync("/dev/net/tun") && !!Bun.which("unshare") && !!Bun.which("curl") && !!Bun.which("ip");
+const isRoot = process.getuid?.() === 0;
+// CI runners (GitHub Actions) are not root but have password-less sudo.
+const viaSudo = !isRoot && !!Bun.which("sudo") && Bun.spawnSync(["sudo", "-n", "true"], { stderr: "ignore" }).exitCode === 0;
+const canRun = process.platform === "linux" && (isRoot || viaSudo) && fs.existsSync("/dev/net/tun") && !!Bun.which("unshare") && !!Bun.which("curl") && !!Bun.which("ip");
 
 if (!canRun) {
-  test.skip("TUN end-to-end: SKIPPED (needs Linux root, /dev/net/tun, unshare, ip, curl)", () => {});
+  test.skip("TUN end-to-end: SKIPPED (needs Linux, root or password-less sudo, /dev/net/tun, unshare, ip, curl)", () => {});
 } else {
   test("curl → TUN → WinDivert workers → bridge → proxy → TLS upstream, IPv4 and IPv6; other traffic untouched", async () => {
     const lib = buildStub("so");
     const stubDir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-tun-stub-"));
-    const p = Bun.spawn(["unshare", "--net", "--", process.execPath, "test/windows/tun-scenario.ts", lib, stubDir], {
+    const env = { WINDIVERT_STUB_DIR: stubDir, WINDIVERT_STUB_TUN: "oisp0", WINDIVERT_STUB_MAX_WAIT_MS: "60000" };
+    const sudo = viaSudo ? ["sudo", "-n", "env", ...Object.entries(env).map(([k, v]) => `${k}=${v}`)] : [];
+    const p = Bun.spawn([...sudo, "unshare", "--net", "--", process.execPath, "test/windows/tun-scenario.ts", lib, stubDir], {
       cwd: repoRoot,
-      env: { ...process.env, WINDIVERT_STUB_DIR: stubDir, WINDIVERT_STUB_TUN: "oisp0", WINDIVERT_STUB_MAX_WAIT_MS: "60000" },
+      env: { ...process.env, ...env },
       stdout: "pipe",
       stderr: "pipe",
     });
