@@ -1,0 +1,26 @@
+// mockttp (npm) as an explicit HTTPS-intercepting proxy that passes every request through to the bench
+// upstream, for the side-by-side benchmark. Run: bun bench/lib/mockttp-proxy.ts DIR UPSTREAM_PORT UPSTREAM_CA
+// Writes DIR/mockttp-ca.pem (the CA clients must trust) and prints "PORT <n>".
+import fs from "node:fs";
+import path from "node:path";
+import * as mockttp from "mockttp";
+
+const [dir, upstreamPort, upstreamCa] = process.argv.slice(2);
+if (!dir || !upstreamPort || !upstreamCa) {
+  console.error("usage: mockttp-proxy.ts DIR UPSTREAM_PORT UPSTREAM_CA");
+  process.exit(2);
+}
+const ca = await mockttp.generateCACertificate({ commonName: "OISP Bench mockttp CA" });
+fs.writeFileSync(path.join(dir, "mockttp-ca.pem"), ca.cert);
+const server = mockttp.getLocal({ https: { key: ca.key, cert: ca.cert }, recordTraffic: false });
+await server.start({ startPort: 0 } as never);
+await server.forAnyRequest().thenPassThrough({
+  // The tunnel's Host is api.openai.com; send it to the local upstream, keeping the Host header.
+  transformRequest: { replaceHost: { targetHost: `127.0.0.1:${upstreamPort}`, updateHostHeader: false } },
+  additionalTrustedCAs: [{ cert: fs.readFileSync(upstreamCa, "utf8") }],
+});
+console.log(`PORT ${server.port}`);
+process.on("SIGTERM", async () => {
+  await server.stop();
+  process.exit(0);
+});

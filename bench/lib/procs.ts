@@ -1,0 +1,144 @@
+// Starts the processes a benchmark compares, each in its own process on loopback: the TLS upstream,
+// `oisp up`, mitmdump and a mockttp passthrough proxy. Also reads a process's memory and CPU from /proc.
+import fs from "node:fs";
+import path from "node:path";
+import { freePort, runOisp, waitFor, waitForPort, type OispProcess } from "../../test/support/oisp-process.ts";
+
+export interface Proc {
+  pid: number;
+  stop(): Promise<void>;
+  output(): string;
+}
+
+function spawnLogged(cmd: string[], env: Record<string, string> = {}): { proc: ReturnType<typeof Bun.spawn>; output: () => string } {
+  let out = "";
+  const proc = Bun.spawn(cmd, { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
+  for (const stream of [proc.stdout, proc.stderr] as ReadableStream<Uint8Array>[]) {
+    (async () => {
+      const dec = new TextDecoder();
+      for await (const c of stream) {
+        out += dec.decode(c, { stream: true });
+        if (out.length > 1_000_000) out = out.slice(-500_000); // bounded: keep the tail
+      }
+    })();
+  }
+  return { proc, output: () => out };
+}
+
+async function stopProc(proc: ReturnType<typeof Bun.spawn>, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  if (proc.exitCode !== null) return;
+  proc.kill(signal);
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
+  await proc.exited;
+  clearTimeout(timer);
+}
+
+export interface Upstream extends Proc {
+  port: number;
+  caPem: string;
+  caFile: string;
+}
+
+export async function startUpstream(dir: string): Promise<Upstream> {
+  const { proc, output } = spawnLogged([process.execPath, path.join(import.meta.dir, "upstream-server.ts"), dir]);
+  const port = await waitFor("bench upstream", () => {
+    if (proc.exitCode !== null) throw new Error(`upstream exited: ${output()}`);
+    const m = /PORT (\d+)/.exec(output());
+    return m ? Number(m[1]) : undefined;
+  });
+  const caFile = path.join(dir, "upstream-ca.pem");
+  return { pid: proc.pid, port, caFile, caPem: fs.readFileSync(caFile, "utf8"), output, stop: () => stopProc(proc) };
+}
+
+export interface OispUnderTest extends Proc {
+  port: number;
+  caPem: string;
+  dbPath: string;
+  home: string;
+  oisp: OispProcess;
+}
+
+export async function startOispUp(dir: string, upstream: Upstream, extra: string[] = []): Promise<OispUnderTest> {
+  const home = fs.mkdtempSync(path.join(dir, "oisp-home-"));
+  const port = await freePort();
+  const dbPath = path.join(home, "events.db");
+  const oisp = runOisp(
+    ["up", "--listen", `127.0.0.1:${port}`, "--upstream-ca", upstream.caFile, "--resolve", `api.openai.com:443:127.0.0.1:${upstream.port}`, "--db", dbPath, ...extra],
+    { home },
+  );
+  await waitForPort(port, oisp);
+  return {
+    pid: oisp.proc.pid,
+    port,
+    dbPath,
+    home,
+    oisp,
+    caPem: fs.existsSync(path.join(home, "ca", "oisp-ca.pem")) ? fs.readFileSync(path.join(home, "ca", "oisp-ca.pem"), "utf8") : "",
+    output: oisp.output,
+    stop: async () => {
+      await stopProc(oisp.proc, "SIGINT");
+    },
+  };
+}
+
+export interface ThirdPartyProxy extends Proc {
+  port: number;
+  caPem: string;
+}
+
+/** Debian's mitmdump as a plain explicit proxy: verifies the upstream against its CA, logs nothing per flow. */
+export async function startMitmdump(dir: string, upstream: Upstream): Promise<ThirdPartyProxy> {
+  const confdir = fs.mkdtempSync(path.join(dir, "mitmproxy-"));
+  const port = await freePort();
+  const { proc, output } = spawnLogged([
+    "mitmdump",
+    "--listen-host", "127.0.0.1",
+    "--listen-port", String(port),
+    "--set", `confdir=${confdir}`,
+    "--set", `ssl_verify_upstream_trusted_ca=${upstream.caFile}`,
+    "--set", "stream_large_bodies=1",
+    "--set", "flow_detail=0",
+    "-q",
+  ]);
+  await waitFor("mitmdump", async () => {
+    if (proc.exitCode !== null) throw new Error(`mitmdump exited: ${output()}`);
+    return fs.existsSync(path.join(confdir, "mitmproxy-ca-cert.pem")) ? true : undefined;
+  }, 30_000);
+  await waitForPort(port);
+  return { pid: proc.pid, port, caPem: fs.readFileSync(path.join(confdir, "mitmproxy-ca-cert.pem"), "utf8"), output, stop: () => stopProc(proc) };
+}
+
+/** mockttp (npm) as a passthrough proxy, in its own Bun process (bench/lib/mockttp-proxy.ts). */
+export async function startMockttp(dir: string, upstream: Upstream): Promise<ThirdPartyProxy> {
+  const { proc, output } = spawnLogged([process.execPath, path.join(import.meta.dir, "mockttp-proxy.ts"), dir, String(upstream.port), upstream.caFile]);
+  const port = await waitFor("mockttp", () => {
+    if (proc.exitCode !== null) throw new Error(`mockttp exited: ${output()}`);
+    const m = /PORT (\d+)/.exec(output());
+    return m ? Number(m[1]) : undefined;
+  }, 30_000);
+  return { pid: proc.pid, port, caPem: fs.readFileSync(path.join(dir, "mockttp-ca.pem"), "utf8"), output, stop: () => stopProc(proc) };
+}
+
+export interface ProcSample {
+  rssMb: number;
+  /** Peak resident set since the process started (VmHWM). */
+  peakRssMb: number;
+  /** user + system CPU seconds so far. */
+  cpuSec: number;
+}
+
+const TICKS = 100; // USER_HZ on Linux
+
+/** Memory and CPU of `pid` from /proc (Linux). Undefined once the process is gone. */
+export function sample(pid: number): ProcSample | undefined {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0);
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const cpu = (Number(fields[11]) + Number(fields[12])) / TICKS; // utime, stime
+    return { rssMb: kb("VmRSS") / 1024, peakRssMb: kb("VmHWM") / 1024, cpuSec: cpu };
+  } catch {
+    return undefined;
+  }
+}
