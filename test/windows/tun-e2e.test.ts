@@ -8,6 +8,7 @@ import { expect, test } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { readEvents, runOisp, tempHome, waitFor } from "../support/oisp-process.ts";
 import { buildStub } from "../support/windivert-stub/stub.ts";
 
 const repoRoot = path.resolve(import.meta.dir, "../..");
@@ -19,27 +20,34 @@ const canRun = process.platform === "linux" && (isRoot || viaSudo) && fs.existsS
 if (!canRun) {
   test.skip("TUN end-to-end: SKIPPED (needs Linux, root or password-less sudo, /dev/net/tun, unshare, ip, curl)", () => {});
 } else {
-  test("curl → TUN → WinDivert workers → bridge → proxy → TLS upstream, IPv4 and IPv6; other traffic untouched", async () => {
+  test("curl → TUN → WinDivert workers → divert listener → proxy → TLS upstream → sensor events, IPv4 and IPv6; other traffic untouched", async () => {
     const lib = buildStub("so");
     const stubDir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-tun-stub-"));
+    // The sensor runs outside the namespace; its unix socket is reachable by path from inside.
+    const home = tempHome("oisp-tun-sensor-");
+    const sensor = runOisp(["sensor"], { home });
+    await waitFor("the sensor's socket", () => (fs.existsSync(path.join(home, "run", "ipc.token")) && fs.existsSync(path.join(home, "run", "oisp.sock")) ? true : undefined));
     const env = { WINDIVERT_STUB_DIR: stubDir, WINDIVERT_STUB_TUN: "oisp0", WINDIVERT_STUB_MAX_WAIT_MS: "60000" };
     const sudo = viaSudo ? ["sudo", "-n", "env", ...Object.entries(env).map(([k, v]) => `${k}=${v}`)] : [];
-    const p = Bun.spawn([...sudo, "unshare", "--net", "--", process.execPath, "test/windows/tun-scenario.ts", lib, stubDir], {
+    const p = Bun.spawn([...sudo, "unshare", "--net", "--", process.execPath, "test/windows/tun-scenario.ts", lib, stubDir, home], {
       cwd: repoRoot,
       env: { ...process.env, ...env },
       stdout: "pipe",
       stderr: "pipe",
     });
-    const timer = setTimeout(() => p.kill(), 50_000);
+    const timer = setTimeout(() => p.kill(), 40_000);
     const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
     clearTimeout(timer);
     fs.rmSync(stubDir, { recursive: true, force: true });
-    if (code !== 0) throw new Error(`scenario failed (${code}):\n${out}\n${err}`);
+    if (code !== 0) {
+      await sensor.stop();
+      throw new Error(`scenario failed (${code}):\n${out}\n${err}`);
+    }
     const r = JSON.parse(out.trim().split("\n").pop()!);
     for (const leg of [r.v4, r.v6]) {
       expect(leg.err).toBe("");
       expect(leg.code).toBe(0);
-      expect(JSON.parse(leg.out)).toMatchObject({ id: "chatcmpl-tun", host: "api.openai.com" });
+      expect(JSON.parse(leg.out)).toMatchObject({ object: "chat.completion", model: expect.stringContaining("gpt-4o-mini") });
     }
     const ai = r.metas.filter((m: { host: string }) => m.host === "api.openai.com");
     expect(ai).toHaveLength(2);
@@ -56,5 +64,26 @@ if (!canRun) {
     expect(r.sentToOther.every((s: { dport: number; flags: number }) => s.dport === 443)).toBe(true);
     expect(r.metas.some((m: { host: string }) => m.host.includes("203.0.113.20"))).toBe(false);
     expect(r.stats.divert).toMatchObject({ diverted: 2, dnsLearned: 2, tableFull: 0, sendErrors: 0 });
+
+    // The sensor decoded both calls into OISP events attributed to the curl processes.
+    try {
+      const db = path.join(home, "oisp.db");
+      for (const pid of [r.v4.pid, r.v6.pid]) {
+        const events = await waitFor(`events of curl ${pid}`, () => {
+          const mine = readEvents(db).filter((e) => (e.process as { pid?: number } | undefined)?.pid === pid);
+          return mine.some((e) => e.event_type === "ai.response") ? mine : undefined;
+        }, 10_000);
+        const req = events.find((e) => e.event_type === "ai.request");
+        expect(req).toMatchObject({
+          process: { pid, name: "curl" },
+          source: { capture_point: "windivert" },
+          attrs: { provider_id: "openai" },
+          data: { provider: { name: "openai", endpoint: "https://api.openai.com/v1/chat/completions" } },
+        });
+      }
+    } finally {
+      expect(await sensor.stop()).toBe(0);
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   }, 60_000);
 }

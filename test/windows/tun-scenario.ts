@@ -1,7 +1,8 @@
 // Runs inside a fresh network namespace (started by tun-e2e.test.ts with `unshare --net`): a TUN device
 // plays the network, the stand-in WinDivert library reads and writes it, and real TCP goes
 // curl → (TUN) → WinDivert workers (reflection) → divert listener → proxy.handleTransparent (TLS interception) → local TLS
-// upstream, and back. Prints one JSON line with what happened.
+// upstream, and back; the tap goes to a real `oisp sensor` (started by the test outside the namespace,
+// reachable through its unix socket path) as well as to an in-process record. Prints one JSON line.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -11,11 +12,14 @@ import { startProxy } from "../../src/capture/proxy/server.ts";
 import type { ConnMeta, Direction, TapSink } from "../../src/capture/types.ts";
 import { startWindowsRedirect, type WindowsRedirect } from "../../src/capture/windivert/index.ts";
 import { formatIp, isParsed, parsePacket } from "../../src/capture/windivert/packet.ts";
+import { IpcTapClient } from "../../src/ipc/client.ts";
+import { defaultPipePath } from "../../src/ipc/endpoint.ts";
 import { silentLogger } from "../../src/util/log.ts";
+import { fakeProviderHandler } from "../support/fake-providers.ts";
 import { createTestCa, startTlsUpstream } from "../support/upstream.ts";
 import { dnsResponse, udpPacket } from "./packets.ts";
 
-const [stubLib, stubDir] = process.argv.slice(2) as [string, string];
+const [stubLib, stubDir, sensorHome] = process.argv.slice(2) as [string, string, string];
 const TUN = "oisp0";
 const C = "10.66.0.2";
 const AI = "203.0.113.10";
@@ -62,21 +66,17 @@ sh(["ip", "-6", "route", "add", "2001:db8:66::/64", "dev", TUN]);
 for (const k of ["all", "default", TUN]) fs.writeFileSync(`/proc/sys/net/ipv4/conf/${k}/rp_filter`, "0");
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-tun-"));
-const upstream = await startTlsUpstream({
-  hosts: ["api.openai.com"],
-  handler: (req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c));
-    req.on("end", () => {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ id: "chatcmpl-tun", echo: body, host: req.headers.host }));
-    });
-  },
-});
+const upstream = await startTlsUpstream({ hosts: ["api.openai.com"], handler: fakeProviderHandler() });
 const ca = await createTestCa("OISP TUN Test CA");
 const caFile = path.join(work, "ca.pem");
 fs.writeFileSync(caFile, ca.certPem);
-const tap = new Tap();
+const recorded = new Tap();
+const sensor = new IpcTapClient({ path: defaultPipePath(sensorHome), dataDir: sensorHome, spoolDir: path.join(work, "spool"), log: silentLogger });
+const tap: TapSink = {
+  open: (m) => (recorded.open(m), sensor.open(m)),
+  data: (id, dir, b, ts) => (recorded.data(id, dir, b), sensor.data(id, dir, b, ts)),
+  close: (id, ts, err) => (recorded.close(id), sensor.close(id, ts, err)),
+};
 const lookup = processLookupForPlatform();
 const proxy = await startProxy({
   listen: { host: "127.0.0.1", port: 0 },
@@ -117,7 +117,7 @@ for (let i = 0; i < 200 && redirect.capture.stats().dnsLearned < 2; i++) {
 const body = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "through the TUN" }] });
 const curlAi = (resolveTo: string) =>
   run(["curl", "-sS", "--max-time", "10", "--resolve", `api.openai.com:443:${resolveTo}`, "--cacert", caFile,
-    "https://api.openai.com/v1/chat/completions", "-H", "content-type: application/json", "-d", body]);
+    "https://api.openai.com/v1/chat/completions", "-H", "content-type: application/json", "-H", "authorization: Bearer sk-test-tun", "-d", body]);
 const v4 = await curlAi(AI);
 const v6 = await curlAi(`[${AI6}]`);
 const other = await run(["curl", "-sS", "--max-time", "2", "-k", `https://${OTHER}/`]);
@@ -139,11 +139,14 @@ const stats = redirect.stats();
 await redirect.stop();
 await proxy.close();
 await upstream.close();
-const metas = tap.metas.map((m) => ({
+await sensor.close();
+const sensorStats = sensor.stats();
+const tapRec = recorded;
+const metas = tapRec.metas.map((m) => ({
   host: m.host, sni: m.sni, mode: m.mode, pid: m.process?.pid, exe: m.process?.exe, captureMethod: m.captureMethod,
   client: m.client, server: m.server,
-  c2s: tap.bytes.get(m.connId)?.c2s.includes("through the TUN") ?? false,
-  s2c: tap.bytes.get(m.connId)?.s2c.includes("chatcmpl-tun") ?? false,
+  c2s: tapRec.bytes.get(m.connId)?.c2s.includes("through the TUN") ?? false,
+  s2c: tapRec.bytes.get(m.connId)?.s2c.includes("HTTP/1.1 200") ?? false,
 }));
-console.log(JSON.stringify({ v4, v6, other: { code: other.code, err: other.err.trim() }, metas, sentToOther, stats }));
+console.log(JSON.stringify({ v4, v6, other: { code: other.code, err: other.err.trim() }, metas, sentToOther, stats, sensorStats }));
 process.exit(0);
