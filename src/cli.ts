@@ -4,6 +4,7 @@ import { analyzeCommand } from "./commands/analyze.ts";
 import { caCommand } from "./commands/ca.ts";
 import { redirectCommand } from "./commands/redirect.ts";
 import { sensorCommand } from "./commands/sensor.ts";
+import { statusCommand } from "./commands/status.ts";
 import { upCommand } from "./commands/up.ts";
 import { versionLine } from "./commands/version.ts";
 import { watchCommand } from "./commands/watch.ts";
@@ -13,6 +14,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; summa
   up: { run: upCommand, summary: "run proxy + sensor in one process (start here)" },
   redirect: { run: redirectCommand, summary: "capture role: proxy that taps AI traffic" },
   sensor: { run: sensorCommand, summary: "decode captured traffic into OISP events and store them" },
+  status: { run: statusCommand, summary: "is capture working? sensor, redirector, exporters, CA, database (exit 3: not running)" },
   watch: { run: watchCommand, summary: "terminal view of captured AI traffic (timeline, inventory, processes)" },
   ca: { run: caCommand, summary: "manage the local CA (init, path, export, install, uninstall)" },
   analyze: { run: analyzeCommand, summary: "report on a JSONL export or database: costs, models, apps, accounts, errors" },

@@ -10,6 +10,7 @@ import { dataDir as defaultDataDir } from "../config/paths.ts";
 import { readSettingsFile } from "../config/settings.ts";
 import { IpcTapClient } from "../ipc/client.ts";
 import { defaultPipePath, resolvePipePath } from "../ipc/endpoint.ts";
+import { pinnedHostsForStatus, startStatusFile, statusFilePath } from "../sensor/status-file.ts";
 import { isAiHost } from "../spec/endpoints.ts";
 import { asList, parseFlags, parseListen, parseResolve, UsageError, type FlagSpec } from "../util/args.ts";
 import { createLogger, type Logger } from "../util/log.ts";
@@ -128,8 +129,23 @@ export async function redirectCommand(argv: string[]): Promise<number> {
     "info",
     `oisp redirect ${VERSION}: proxy on ${proxy.address.host}:${proxy.address.port}, TLS interception ${cfg.tlsMitm ? "on" : "off (metadata only)"}, sensor at ${pipePath}`,
   );
+  const { host, port } = proxy.address;
+  const status = startStatusFile({
+    file: statusFilePath(cfg.dataDir, "redirect"),
+    dataDir: cfg.dataDir,
+    roles: ["redirect"],
+    log: cfg.log,
+    sections: () => ({
+      proxy: { address: `http://${host.includes(":") ? `[${host}]` : host}:${port}`, tls_mitm: cfg.tlsMitm, stats: proxy.stats(), pinned_hosts: pinnedHostsForStatus(proxy.pinnedHosts()) },
+      tap: { path: pipePath, stats: tap.stats() },
+    }),
+  });
   await waitForShutdown(cfg.log);
-  await proxy.close();
-  await tap.close();
+  try {
+    await proxy.close();
+    await tap.close();
+  } finally {
+    status.stop();
+  }
   return 0;
 }

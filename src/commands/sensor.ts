@@ -5,16 +5,18 @@ import { dataDir as defaultDataDir, defaultDbPath } from "../config/paths.ts";
 import { readSettingsFile, RedactionMode } from "../config/settings.ts";
 import { defaultPipePath, resolvePipePath } from "../ipc/endpoint.ts";
 import { startIpcServer } from "../ipc/server.ts";
-import { exportFlagSpec, exportFlagsHelp, startExporters, type ExportFlagValues, type ExporterOutput } from "../sinks/index.ts";
+import { exportFlagSpec, exportFlagsHelp, exportValuesFromToml, mergeExportValues, startExporters, type ExportFlagValues, type ExporterOutput } from "../sinks/index.ts";
 import { JsonlSink } from "../sinks/jsonl.ts";
 import { openStore } from "../store/index.ts";
 import { SensorPipeline, type EventOutput } from "../sensor/pipeline.ts";
 import { JsonlOutput, LiveOutput, StoreOutput } from "../sensor/outputs.ts";
+import { sensorSections, startStatusFile, statusFilePath } from "../sensor/status-file.ts";
 import { parseFlags, UsageError, type FlagSpec } from "../util/args.ts";
 import { createLogger, type Logger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
 import { startSensorViews, viewFlagSpec, viewFlagsHelp } from "../web/sensor-web.ts";
 import { waitForShutdown } from "./lifecycle.ts";
+import { exporterLine } from "./status.ts";
 
 export const sensorFlagSpec = {
   pipe: { type: "string" },
@@ -22,6 +24,7 @@ export const sensorFlagSpec = {
   output: { type: "string" },
   redaction: { type: "string" },
   "process-filter": { type: "string", multiple: true },
+  config: { type: "string" },
   verbose: { type: "boolean", short: "v" },
   help: { type: "boolean", short: "h" },
   ...viewFlagSpec,
@@ -33,6 +36,7 @@ export const sensorFlagsHelp = `  --db FILE               SQLite database (defau
   --redaction MODE        safe (default): content replaced by hash + length, keys by prefix + fingerprint
                           full: content kept, secrets masked; minimal: metadata only
   --process-filter NAME   only record connections of this process name (repeatable)
+  --config FILE           TOML file with [export.<kind>] tables (otlp, webhook, kafka, jsonl); flags win
 ${viewFlagsHelp}
 ${exportFlagsHelp}`;
 
@@ -67,7 +71,7 @@ export interface RunningSensor {
   close(): Promise<void>;
 }
 
-type SensorValues = ExportFlagValues & { db?: string; output?: string; redaction?: string; "process-filter"?: string[]; verbose?: boolean };
+type SensorValues = ExportFlagValues & { config?: string; db?: string; output?: string; redaction?: string; "process-filter"?: string[]; verbose?: boolean };
 
 /** Flags > settings.json > defaults. Shared with `oisp up`. */
 export function sensorConfigFrom(values: SensorValues, dir = defaultDataDir()): SensorConfig {
@@ -84,7 +88,37 @@ export function sensorConfigFrom(values: SensorValues, dir = defaultDataDir()): 
     processFilter: values["process-filter"] ?? settings.ProcessFilter ?? [],
     verbose,
     log: createLogger({ verbose }),
-    exportValues: values,
+    exportValues: values.config ? mergeExportValues(exportValuesFromConfigFile(values.config), values) : values,
+  };
+}
+
+/** `--config FILE`: its [export] tables as flag values. Relative paths in it are relative to the file. */
+function exportValuesFromConfigFile(file: string): ExportFlagValues {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    throw new UsageError(`--config: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let v: ExportFlagValues;
+  try {
+    v = exportValuesFromToml(text, file);
+  } catch (err) {
+    throw new UsageError(`--config: ${(err as Error).message}`);
+  }
+  const base = path.dirname(path.resolve(file));
+  if (v["jsonl-path"]) v["jsonl-path"] = path.resolve(base, v["jsonl-path"]);
+  if (v["kafka-ca"]) v["kafka-ca"] = path.resolve(base, v["kafka-ca"]);
+  return v;
+}
+
+/** Rows for the dashboard's Control page beyond the raw counters: store health and one line per exporter. */
+export function sensorControlRows(sensor: Pick<RunningSensor, "storeOutput" | "exporters">): Record<string, string> {
+  const store = sensor.storeOutput.stats();
+  const exporters = sensor.exporters.map((e) => [`export.${e.name}`, exporterLine(e.stats())]);
+  return {
+    "store health": store.lastError ? `failing: ${store.lastError}` : store.dropped ? `ok now; ${store.dropped} events dropped earlier` : "ok",
+    ...(exporters.length ? Object.fromEntries(exporters) : { export: "none configured (--export or --config)" }),
   };
 }
 
@@ -136,10 +170,28 @@ export async function sensorCommand(argv: string[]): Promise<number> {
   const pipePath = values.pipe ? resolvePipePath(values.pipe, cfg.dataDir) : defaultPipePath(cfg.dataDir);
   const ipc = await startIpcServer({ path: pipePath, dataDir: cfg.dataDir, sink: sensor.pipeline, log: cfg.log });
   cfg.log("info", `oisp sensor ${VERSION}: listening on ${ipc.path}, database ${cfg.dbPath}, redaction ${cfg.redaction}`);
-  const views = await startSensorViews({ flags: values, dataDir: cfg.dataDir, dbPath: cfg.dbPath, sensor, log: cfg.log, status: () => ({ ipc: ipc.path, ...ipc.stats() }) });
+  const views = await startSensorViews({
+    flags: values,
+    dataDir: cfg.dataDir,
+    dbPath: cfg.dbPath,
+    sensor,
+    log: cfg.log,
+    status: () => ({ ipc: ipc.path, ...ipc.stats(), ...sensorControlRows(sensor) }),
+  });
+  const status = startStatusFile({
+    file: statusFilePath(cfg.dataDir, "sensor"),
+    dataDir: cfg.dataDir,
+    roles: ["sensor"],
+    log: cfg.log,
+    sections: () => ({ db_path: cfg.dbPath, ipc: { path: ipc.path, stats: ipc.stats() }, ...sensorSections(sensor), ...(views.web && { web: { url: views.web.url } }) }),
+  });
   await waitForShutdown(cfg.log);
-  await views.close();
-  await ipc.close();
-  await sensor.close();
+  try {
+    await views.close();
+    await ipc.close();
+    await sensor.close();
+  } finally {
+    status.stop();
+  }
   return 0;
 }

@@ -7,10 +7,11 @@ import { caFiles, initCa } from "../ca/index.ts";
 import { dataDir as defaultDataDir } from "../config/paths.ts";
 import { parseFlags, type FlagSpec } from "../util/args.ts";
 import { VERSION } from "../version.ts";
+import { pinnedHostsForStatus, sensorSections, startStatusFile, statusFilePath } from "../sensor/status-file.ts";
 import { startSensorViews } from "../web/sensor-web.ts";
 import { waitForShutdown } from "./lifecycle.ts";
 import { redirectConfigFrom, redirectFlagsHelp, redirectFlagSpec, startRedirectCore } from "./redirect.ts";
-import { sensorConfigFrom, sensorFlagSpec, sensorFlagsHelp, startSensorCore } from "./sensor.ts";
+import { sensorConfigFrom, sensorControlRows, sensorFlagSpec, sensorFlagsHelp, startSensorCore } from "./sensor.ts";
 
 const { pipe: _pipe, mode: _mode, port: _port, ...proxyFlags } = redirectFlagSpec;
 export const upFlagSpec = { ...sensorFlagSpec, ...proxyFlags } satisfies FlagSpec;
@@ -50,11 +51,28 @@ export async function upCommand(argv: string[]): Promise<number> {
   const proxyUrl = `http://${formatHost(proxy.address.host)}:${proxy.address.port}`;
   console.log(`oisp ${VERSION} is capturing. Database: ${sensorCfg.dbPath}, redaction: ${sensorCfg.redaction}.`);
   console.log(envLines(proxyUrl, redirectCfg.tlsMitm ? writeTrustBundle(dir) : undefined));
-  const views = await startSensorViews({ flags: values, dataDir: dir, dbPath: sensorCfg.dbPath, sensor, log: sensorCfg.log, status: () => ({ proxy: proxyUrl }) });
+  const controlStatus = () => ({ proxy: proxyUrl, ...prefixed("proxy.", proxy.stats()), ...sensorControlRows(sensor) });
+  const views = await startSensorViews({ flags: values, dataDir: dir, dbPath: sensorCfg.dbPath, sensor, log: sensorCfg.log, status: controlStatus });
+  const status = startStatusFile({
+    file: statusFilePath(dir, "sensor"),
+    dataDir: dir,
+    roles: ["sensor", "proxy"],
+    log: sensorCfg.log,
+    sections: () => ({
+      db_path: sensorCfg.dbPath,
+      proxy: { address: proxyUrl, tls_mitm: redirectCfg.tlsMitm, stats: proxy.stats(), pinned_hosts: pinnedHostsForStatus(proxy.pinnedHosts()) },
+      ...sensorSections(sensor),
+      ...(views.web && { web: { url: views.web.url } }),
+    }),
+  });
   await waitForShutdown(sensorCfg.log);
-  await views.close();
-  await proxy.close();
-  await sensor.close();
+  try {
+    await views.close();
+    await proxy.close();
+    await sensor.close();
+  } finally {
+    status.stop();
+  }
   return 0;
 }
 
@@ -82,6 +100,10 @@ function envLines(proxyUrl: string, trust?: { caPath: string; bundlePath: string
   const where = process.platform === "win32" ? "In PowerShell, run:" : "In the shell that runs your AI tool:";
   const plain = `For plain-HTTP local models (Ollama, LM Studio) also set HTTP_PROXY=${proxyUrl}.`;
   return `\n${where}\n  ${lines.join("\n  ")}\n\n${plain}\nPress Ctrl+C to stop.`;
+}
+
+function prefixed(prefix: string, o: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [`${prefix}${k}`, v]));
 }
 
 function formatHost(host: string): string {

@@ -25,6 +25,8 @@ export interface IpcServerOptions {
 export interface IpcServerStats {
   /** Peers connected right now (authenticated or not). */
   peers: number;
+  /** Of those, redirectors that presented the right token: what `oisp status` calls connected. */
+  redirectors: number;
   /** Peer connections accepted since start. */
   peersSeen: number;
   framesIn: number;
@@ -74,7 +76,7 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
   const token = opts.token ?? (opts.dataDir ? createRunToken(opts.dataDir) : undefined);
   if (!token) throw new IpcListenError("ipc: startIpcServer needs a token or a dataDir to write one to");
 
-  const counters: Omit<IpcServerStats, "peers"> = { peersSeen: 0, framesIn: 0, bytesIn: 0, badFrames: 0, authFailures: 0, connsSeen: 0, sinkErrors: 0 };
+  const counters: Omit<IpcServerStats, "peers" | "redirectors"> = { peersSeen: 0, framesIn: 0, bytesIn: 0, badFrames: 0, authFailures: 0, connsSeen: 0, sinkErrors: 0 };
   const peers = new Set<Peer>();
   let nextPeerId = 1;
 
@@ -174,7 +176,7 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
   return {
     path: opts.path,
     token,
-    stats: () => ({ peers: peers.size, ...counters }),
+    stats: () => ({ peers: peers.size, redirectors: [...peers].filter((p) => p.authed).length, ...counters }),
     async close() {
       if (closed) return;
       closed = true;

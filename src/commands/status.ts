@@ -1,0 +1,265 @@
+// `oisp status [--json]`: does capture work right now? Reads the snapshots the running roles leave in
+// <data dir>/run/ (src/sensor/status-file.ts), the CA's trust state and the database, and prints a short
+// summary (or JSON). Exit code 0 when a sensor is running, 3 when not, so scripts can test it.
+import fs from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import { caTrustStatus } from "../ca/index.ts";
+import { dataDir as defaultDataDir, defaultDbPath } from "../config/paths.ts";
+import { readSettingsFile } from "../config/settings.ts";
+import { STATUS_STALE_MS, statusFilePath, type StatusSnapshot } from "../sensor/status-file.ts";
+import type { ExporterStats } from "../sinks/queue.ts";
+import { openStore } from "../store/index.ts";
+import { parseFlags, type FlagSpec } from "../util/args.ts";
+
+export const EXIT_NOT_RUNNING = 3;
+
+const statusFlagSpec = {
+  json: { type: "boolean" },
+  db: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} satisfies FlagSpec;
+
+export const statusHelp = `Usage: oisp status [--json] [--db FILE]
+
+Is capture working? Shows the running sensor (or \`oisp up\`) and redirector with their counters,
+exporters, the local CA and the database. Exit code 0 when a sensor is running, ${EXIT_NOT_RUNNING} when not.
+
+  --json                  machine-readable output
+  --db FILE               database to report on (default: the running sensor's, else settings/default)
+  -h, --help              this help`;
+
+/** The envelope we rely on; the counters inside are shown as found (a newer sensor may add some). */
+const SnapshotSchema = z.looseObject({
+  state: z.enum(["running", "stopped"]),
+  pid: z.number().int().positive(),
+  roles: z.array(z.string()),
+  version: z.string(),
+  started_at: z.string(),
+  updated_at: z.string(),
+});
+
+export interface RoleStatus {
+  running: boolean;
+  /** Why it is not running: never started, stopped, gone, not updated. */
+  reason?: string;
+  snapshot?: StatusSnapshot;
+}
+
+/** Reads one snapshot and decides whether it describes a live process. */
+export function readRoleStatus(file: string, now = Date.now(), alive: (pid: number) => boolean = pidAlive): RoleStatus {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { running: false, reason: code === "ENOENT" ? "never started with this data directory" : `cannot read ${file}: ${code}` };
+  }
+  let parsed;
+  try {
+    parsed = SnapshotSchema.safeParse(JSON.parse(text));
+  } catch {
+    return { running: false, reason: `${file} is not valid JSON` };
+  }
+  if (!parsed.success) return { running: false, reason: `${file} is not a status snapshot` };
+  const snapshot = parsed.data as unknown as StatusSnapshot;
+  const updated = Date.parse(snapshot.updated_at);
+  const lastSeen = `last seen ${snapshot.updated_at}, ${ago(now - updated)}`;
+  if (snapshot.state === "stopped") return { running: false, reason: `${lastSeen}; stopped cleanly`, snapshot };
+  if (!alive(snapshot.pid)) return { running: false, reason: `${lastSeen}; pid ${snapshot.pid} ended without a clean stop`, snapshot };
+  if (!(now - updated <= STATUS_STALE_MS)) return { running: false, reason: `${lastSeen}; pid ${snapshot.pid} stopped reporting`, snapshot };
+  return { running: true, snapshot };
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM"; // exists, owned by someone else
+  }
+}
+
+export interface DatabaseStatus {
+  path: string;
+  exists: boolean;
+  /** The file plus its write-ahead log. */
+  size_bytes?: number;
+  events?: number;
+  error?: string;
+}
+
+export function databaseStatus(dbPath: string): DatabaseStatus {
+  if (!fs.existsSync(dbPath)) return { path: dbPath, exists: false };
+  const size = [dbPath, `${dbPath}-wal`].reduce((n, f) => n + (fs.statSync(f, { throwIfNoEntry: false })?.size ?? 0), 0);
+  try {
+    // Read-only and short-waiting: status must answer even while the sensor writes or the file is locked.
+    const store = openStore(dbPath, { readonly: true, busyTimeoutMs: 1000 });
+    try {
+      return { path: dbPath, exists: true, size_bytes: size, events: store.count() };
+    } finally {
+      store.close();
+    }
+  } catch (err) {
+    return { path: dbPath, exists: true, size_bytes: size, error: (err as Error).message };
+  }
+}
+
+export interface StatusReport {
+  running: boolean;
+  data_dir: string;
+  sensor: RoleStatus;
+  redirector: RoleStatus;
+  ca: Record<string, unknown>;
+  database: DatabaseStatus;
+  /** Things the user should act on (store errors, drops, an exporter failing, no redirector). */
+  problems: string[];
+}
+
+export async function collectStatus(dir: string, opts: { db?: string } = {}): Promise<StatusReport> {
+  const sensor = readRoleStatus(statusFilePath(dir, "sensor"));
+  const redirector = readRoleStatus(statusFilePath(dir, "redirect"));
+  const dbPath = path.resolve(opts.db ?? sensor.snapshot?.db_path ?? configuredDbPath(dir));
+  const report: StatusReport = {
+    running: sensor.running,
+    data_dir: dir,
+    sensor,
+    redirector,
+    ca: await caTrustStatus(dir),
+    database: databaseStatus(dbPath),
+    problems: [],
+  };
+  report.problems = problemsOf(report);
+  return report;
+}
+
+function configuredDbPath(dir: string): string {
+  try {
+    return readSettingsFile(dir).DatabasePath ?? defaultDbPath(dir);
+  } catch {
+    return defaultDbPath(dir); // a broken settings.json is the sensor's to report; status still answers
+  }
+}
+
+export function problemsOf(r: StatusReport): string[] {
+  const out: string[] = [];
+  const s = r.sensor.running ? r.sensor.snapshot : undefined;
+  if (s) {
+    if (s.store?.lastError) out.push(`store: ${s.store.lastError} (${s.store.pending} events waiting in memory)`);
+    if (s.store?.dropped) out.push(`store: ${s.store.dropped} events dropped (database unavailable for too long)`);
+    for (const e of s.exporters ?? []) {
+      if (e.state === "retrying") out.push(`export ${e.name}: backend failing, retrying${e.lastError ? `: ${e.lastError}` : ""}`);
+      if (e.dropped) out.push(`export ${e.name}: ${e.dropped} events dropped`);
+    }
+    if (s.pipeline?.internalErrors) out.push(`sensor: ${s.pipeline.internalErrors} internal decoding errors (see its log)`);
+    const redirectors = (s.ipc?.stats as { redirectors?: number } | undefined)?.redirectors;
+    if (!s.roles.includes("proxy") && redirectors === 0) out.push("no redirector connected: nothing is being captured (start `oisp redirect`)");
+  }
+  const rd = r.redirector.running ? r.redirector.snapshot : undefined;
+  const tap = rd?.tap?.stats as { connected?: boolean; spooledBytes?: number; dropped?: number } | undefined;
+  if (tap && !tap.connected) out.push(`redirector: not connected to the sensor; spooling to disk (${bytes(tap.spooledBytes ?? 0)})`);
+  if (tap?.dropped) out.push(`redirector: ${tap.dropped} captured frames lost (spool full or disk error)`);
+  if (r.database.error) out.push(`database: ${r.database.error}`);
+  return out;
+}
+
+/** One line per exporter, shared with the dashboard's Control page. */
+export function exporterLine(e: ExporterStats): string {
+  const parts = [e.state, `sent ${e.sent}`, `queued ${e.queued}`];
+  if (e.spooledBatches || e.spooledBytes) parts.push(`spooled ${e.spooledBatches} batches (${bytes(e.spooledBytes)})`);
+  parts.push(`dropped ${e.dropped}`);
+  if (e.failedAttempts) parts.push(`${e.failedAttempts} failed attempts`);
+  if (e.lastError) parts.push(`last error: ${e.lastError}`);
+  return parts.join(" · ");
+}
+
+export function formatStatus(r: StatusReport, now = Date.now()): string {
+  const lines: string[] = [];
+  const row = (label: string, text: string) => lines.push(`${label.padEnd(11)} ${text}`);
+  const sub = (label: string, text: string) => lines.push(`  ${label.padEnd(9)} ${text}`);
+  const s = r.sensor.snapshot;
+  if (r.sensor.running && s) {
+    row("Sensor", `running · pid ${s.pid} · ${s.roles.join("+")} · oisp ${s.version} · up ${ago(now - Date.parse(s.started_at), "")}`);
+    if (s.proxy) {
+      const p = s.proxy.stats as Record<string, number>;
+      sub("Proxy", proxyLine(s.proxy.address, s.proxy.tls_mitm, p));
+      if (s.proxy.pinned_hosts.length) sub("Pinned", `${p.pinnedHosts ?? s.proxy.pinned_hosts.length} hosts passed through (client refused our CA): ${s.proxy.pinned_hosts.join(", ")}`);
+    }
+    if (s.ipc) {
+      const i = s.ipc.stats as Record<string, number>;
+      sub("IPC", `${s.ipc.path} · ${i.redirectors ?? i.peers} redirector(s) connected · ${i.connsSeen} connections received`);
+    }
+    if (s.pipeline) {
+      const p = s.pipeline;
+      sub("Pipeline", `${p.events} events · ${p.aiRequests} requests · ${p.aiResponses} responses · ${p.connections} connections (${p.activeConnections} open) · ${p.protocolErrors} undecodable`);
+    }
+    if (s.store) sub("Store", `${s.store.written} written · ${s.store.pending} pending · ${s.store.dropped} dropped${s.store.lastError ? ` · error: ${s.store.lastError}` : ""}`);
+    for (const e of s.exporters ?? []) sub(`Export`, `${e.name}: ${exporterLine(e)}`);
+    if (!s.exporters?.length) sub("Export", "none (--export or --config to add)");
+    if (s.web) sub("Dashboard", s.web.url);
+  } else {
+    row("Sensor", `not running (${r.sensor.reason})`);
+  }
+  const rd = r.redirector.snapshot;
+  if (r.redirector.running && rd) {
+    row("Redirector", `running · pid ${rd.pid} · oisp ${rd.version} · up ${ago(now - Date.parse(rd.started_at), "")}`);
+    if (rd.proxy) sub("Proxy", proxyLine(rd.proxy.address, rd.proxy.tls_mitm, rd.proxy.stats as Record<string, number>));
+    const t = rd.tap?.stats as Record<string, number | boolean> | undefined;
+    if (rd.tap && t) {
+      sub("Sensor", `${t.connected ? "connected" : "NOT connected"} (${rd.tap.path}) · ${t.sent} frames sent · queued ${bytes(Number(t.queuedBytes))} · spooled ${bytes(Number(t.spooledBytes))} · dropped ${t.dropped}`);
+    }
+  } else if (rd || !s?.roles.includes("proxy")) {
+    // In `oisp up` the proxy runs inside the sensor: no separate redirector to report unless one ran before.
+    row("Redirector", `not running (${r.redirector.reason})`);
+  }
+  const ca = r.ca;
+  if (ca.exists) {
+    const trusted = ca.trusted_by_os === true ? "trusted by this OS" : ca.trusted_by_os === false ? "not in the OS trust store (clients need NODE_EXTRA_CA_CERTS etc.)" : "OS trust unknown";
+    row("CA", `${ca.path} · ${trusted}${ca.not_after ? ` · expires ${String(ca.not_after).slice(0, 10)}` : ""}${ca.error ? ` · error: ${ca.error}` : ""}`);
+  } else {
+    row("CA", `not created yet (\`oisp up\` or \`oisp ca init\` creates it)`);
+  }
+  const d = r.database;
+  if (!d.exists) row("Database", `${d.path} · not created yet`);
+  else row("Database", `${d.path} · ${bytes(d.size_bytes ?? 0)} · ${d.events !== undefined ? `${d.events} events` : `unreadable: ${d.error}`}`);
+  for (const p of r.problems) lines.push(`! ${p}`);
+  return lines.join("\n");
+}
+
+function proxyLine(address: string, tlsMitm: boolean, p: Record<string, number>): string {
+  return `${address} · TLS interception ${tlsMitm ? "on" : "off"} · ${p.connectionsTotal} connections (${p.connectionsActive} open) · ${p.intercepted} intercepted · ${p.passthrough} passed through · ${p.upstreamErrors} upstream errors`;
+}
+
+function bytes(n: number): string {
+  if (!Number.isFinite(n)) return "?";
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let u = -1;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(1)} ${units[u]}`;
+}
+
+/** "42 s ago", "3 min ago", "2 h ago" (suffix "" for durations). */
+function ago(ms: number, suffix = " ago"): string {
+  if (!Number.isFinite(ms)) return "unknown time";
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s} s${suffix}`;
+  if (s < 7200) return `${Math.round(s / 60)} min${suffix}`;
+  if (s < 172800) return `${Math.round(s / 3600)} h${suffix}`;
+  return `${Math.round(s / 86400)} days${suffix}`;
+}
+
+export async function statusCommand(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, statusFlagSpec, "status");
+  if (values.help) {
+    console.log(statusHelp);
+    return 0;
+  }
+  const report = await collectStatus(defaultDataDir(), { db: values.db });
+  console.log(values.json ? JSON.stringify(report, null, 2) : formatStatus(report));
+  return report.running ? 0 : EXIT_NOT_RUNNING;
+}
