@@ -52,6 +52,12 @@ const PATTERNS: SecretPattern[] = [
     mask: keepPrefix("credential"),
   },
   {
+    type: "credential",
+    // Keys passed in a URL query (?key= for Gemini, ?api_key=, ?token=, SAS ?sig=), whatever their format.
+    regex: /([?&](?:key|api_key|apikey|token|access_token|sig))(=)[^\s&#"'[\]]{8,}/gi,
+    mask: keepPrefix("credential"),
+  },
+  {
     type: "url_password",
     // Brackets are excluded so an earlier "[REDACTED:...]" is never taken for user:password.
     regex: /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:@/[\]]+:)[^\s@/[\]]+(?=@)/gi,
