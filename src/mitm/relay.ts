@@ -5,7 +5,7 @@ import type { Duplex } from "node:stream";
 import type { Direction } from "../capture/types.ts";
 
 export interface RelayOptions {
-  /** Called with every chunk before it is forwarded. Must not throw (wrap the tap). */
+  /** Called with every chunk right after it is handed to the other leg. Must not throw (wrap the tap). */
   onData?: (dir: Direction, chunk: Uint8Array) => void;
   /** After one leg has closed cleanly, how long the other may take to flush before it is destroyed. */
   lingerMs?: number;
@@ -25,9 +25,8 @@ export function relay(client: Duplex, upstream: Duplex, opts: RelayOptions = {})
   const pipe = (src: Duplex, dst: Duplex, dir: Direction) => {
     let waiting = false;
     src.on("data", (chunk: Buffer) => {
-      opts.onData?.(dir, chunk);
-      if (dst.destroyed) return;
-      if (!dst.write(chunk) && !waiting) {
+      // Forward first, tap second: the tap (in `oisp up`, the whole sensor) must never delay the user's bytes.
+      if (!dst.destroyed && !dst.write(chunk) && !waiting) {
         waiting = true;
         src.pause();
         dst.once("drain", () => {
@@ -35,6 +34,7 @@ export function relay(client: Duplex, upstream: Duplex, opts: RelayOptions = {})
           src.resume();
         });
       }
+      opts.onData?.(dir, chunk);
     });
     src.on("end", () => {
       endedCleanly.add(src);
