@@ -8,6 +8,7 @@ import { dataDir as defaultDataDir } from "../config/paths.ts";
 import { parseFlags, type FlagSpec } from "../util/args.ts";
 import { VERSION } from "../version.ts";
 import { pinnedHostsForStatus, sensorSections, startStatusFile, statusFilePath } from "../sensor/status-file.ts";
+import { DeferredTap } from "../sensor/deferred-tap.ts";
 import { startSensorViews } from "../web/sensor-web.ts";
 import { waitForShutdown } from "./lifecycle.ts";
 import { redirectConfigFrom, redirectFlagsHelp, redirectFlagSpec, startRedirectCore } from "./redirect.ts";
@@ -41,9 +42,11 @@ export async function upCommand(argv: string[]): Promise<number> {
     if (created) sensorCfg.log("info", `created local CA ${files.certPath}`);
   }
   const sensor = startSensorCore(sensorCfg);
+  // Decode on the next turn of the loop, never between a chunk's arrival and its forwarding.
+  const tap = new DeferredTap(sensor.pipeline, (err) => sensorCfg.log("error", `sensor: ${(err as Error).stack ?? err}`));
   let proxy;
   try {
-    ({ proxy } = await startRedirectCore(redirectCfg, sensor.pipeline));
+    ({ proxy } = await startRedirectCore(redirectCfg, tap));
   } catch (err) {
     await sensor.close();
     throw err;
@@ -69,6 +72,7 @@ export async function upCommand(argv: string[]): Promise<number> {
   try {
     await views.close();
     await proxy.close();
+    tap.flush();
     await sensor.close();
   } finally {
     status.stop();
