@@ -125,7 +125,9 @@ export function sensorControlRows(sensor: Pick<RunningSensor, "storeOutput" | "e
 /** Opens the store and outputs and builds the pipeline. The caller feeds it (IPC server or in-process proxy). */
 export function startSensorCore(cfg: SensorConfig): RunningSensor {
   fs.mkdirSync(path.dirname(cfg.dbPath), { recursive: true, mode: 0o700 });
-  const store = openStore(cfg.dbPath);
+  // The sensor is the only writer (dashboard, status and analyze read). Inserts run on the relay's thread, so a
+  // lock held by an outside tool must fail fast into StoreOutput's in-memory retry, not stall traffic 5 s a try.
+  const store = openStore(cfg.dbPath, { busyTimeoutMs: 100 });
   const storeOutput = new StoreOutput(store, cfg.log);
   const live = new LiveOutput();
   const outputs: EventOutput[] = [storeOutput, live];
