@@ -178,6 +178,7 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
   const row = (label: string, text: string) => lines.push(`${label.padEnd(11)} ${text}`);
   const sub = (label: string, text: string) => lines.push(`  ${label.padEnd(9)} ${text}`);
   const s = r.sensor.snapshot;
+  row("Data dir", r.data_dir);
   if (r.sensor.running && s) {
     row("Sensor", `running · pid ${s.pid} · ${s.roles.join("+")} · oisp ${s.version} · up ${ago(now - Date.parse(s.started_at), "")}`);
     if (s.proxy) {

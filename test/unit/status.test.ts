@@ -4,6 +4,7 @@ import { describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { sensorConfigFrom } from "../../src/commands/sensor.ts";
 import { databaseStatus, formatStatus, problemsOf, readRoleStatus, type StatusReport } from "../../src/commands/status.ts";
 import { startStatusFile, statusFilePath, writeJsonAtomic, type StatusSnapshot } from "../../src/sensor/status-file.ts";
 import { openStore } from "../../src/store/index.ts";
@@ -173,5 +174,18 @@ describe("report", () => {
     expect(d.size_bytes).toBeGreaterThan(0);
     fs.writeFileSync(file, "not a database, just text long enough to be read as a header...........");
     expect(databaseStatus(file).error).toBeDefined();
+  });
+});
+
+describe("--config FILE", () => {
+  test("turns on the file's exporters, paths relative to the file, and flags win", () => {
+    const dir = tmp();
+    const file = path.join(dir, "conf", "oisp.toml");
+    fs.mkdirSync(path.dirname(file));
+    fs.writeFileSync(file, '[export]\nbatch_size = 7\n[export.jsonl]\npath = "out/e.jsonl"\nkeep = 2\n');
+    const fromFile = sensorConfigFrom({ config: file }, dir).exportValues!;
+    expect(fromFile).toMatchObject({ export: ["jsonl"], "jsonl-path": path.join(dir, "conf", "out", "e.jsonl"), "jsonl-keep": "2", "export-batch-size": "7" });
+    const flagged = sensorConfigFrom({ config: file, "jsonl-path": "/elsewhere.jsonl", "export-batch-size": "9", export: ["otlp"] }, dir).exportValues!;
+    expect(flagged).toMatchObject({ export: ["jsonl", "otlp"], "jsonl-path": "/elsewhere.jsonl", "jsonl-keep": "2", "export-batch-size": "9" });
   });
 });
