@@ -1,29 +1,89 @@
-// `bun run build`: single-file binaries with everything embedded (spec bundle, migrations, web assets).
-//   dist/oisp        linux-x64
-//   dist/oisp.exe    windows-x64 (cross-compiled; runtime fetched from the npm registry as @oven/bun-windows-x64)
-// Flags: --target linux|windows (default both).
+// `bun run build`: single-file binaries with everything embedded (spec bundle, migrations, web assets),
+// then the Windows packages. All cross-compiled on Linux with Bun runtimes from the npm registry.
+//
+//   dist/oisp                    linux-x64
+//   dist/oisp.exe                windows-x64 (icon + version information patched into the runtime)
+//   dist/oisp-darwin-arm64       macOS Apple silicon (explicit proxy mode)
+//   dist/oisp-darwin-x64         macOS Intel (explicit proxy mode)
+//   dist/oisp-<v>-x86_64-pc-windows-msvc.zip   portable: oisp.exe, README, licences, notices
+//   dist/oisp-sensor-setup.exe   NSIS installer (needs makensis: apt-get install nsis)
+//   dist/winget/manifests/o/OISP/Sensor/<v>/   winget multi-file manifest with the installer's SHA256
+//   dist/THIRD-PARTY-NOTICES.txt, dist/SHA256SUMS
+//
+// Flags:
+//   --target T        linux | windows | darwin-arm64 | darwin-x64 | darwin | all (repeatable, or a,b).
+//                     Without --target: all binaries and the packages.
+//   --package         with --target: also build the ZIP, installer, winget manifest and SHA256SUMS
+//   --no-compile      packages only, from the binaries already in dist/ (tests reuse one build)
+//   --windivert DIR   ship WinDivert.dll + WinDivert64.sys from DIR (or DIR/x64) next to oisp.exe in
+//                     dist/, the ZIP and the installer; without it they carry WINDIVERT.txt instead
+//   --release-url URL where the release's files are downloadable (the winget InstallerUrl base)
+// SOURCE_DATE_EPOCH (default: the commit's time) fixes every timestamp the packages carry.
 import { $ } from "bun";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import pkg from "./package.json" with { type: "json" };
+import { BUN_NOTICE, bundledPackageDirs, noticesText, readPackage, WINDIVERT_NOTICE } from "./packaging/notices.ts";
+import { buildInstaller, makensisPath } from "./packaging/nsis.ts";
+import { writeSha256Sums } from "./packaging/sums.ts";
+import { writeWingetManifests } from "./packaging/winget.ts";
+import { OISP_IDENTITY, patchWindowsRuntime } from "./packaging/windows-resources.ts";
+import { writeZip, type ZipEntry } from "./packaging/zip.ts";
 
 const root = import.meta.dir;
 const dist = path.join(root, "dist");
 const cacheDir = path.join(root, "node_modules", ".cache", "oisp-bun-runtimes");
 const bunVersion = Bun.version;
+const icon = path.join(root, "packaging", "oisp.ico");
 
-const targets = {
+export const targets = {
   linux: { bunTarget: "bun-linux-x64", npmPackage: "@oven/bun-linux-x64", exeInPackage: "bin/bun", out: "oisp" },
   windows: { bunTarget: "bun-windows-x64", npmPackage: "@oven/bun-windows-x64", exeInPackage: "bin/bun.exe", out: "oisp.exe" },
+  "darwin-arm64": { bunTarget: "bun-darwin-arm64", npmPackage: "@oven/bun-darwin-aarch64", exeInPackage: "bin/bun", out: "oisp-darwin-arm64" },
+  "darwin-x64": { bunTarget: "bun-darwin-x64", npmPackage: "@oven/bun-darwin-x64", exeInPackage: "bin/bun", out: "oisp-darwin-x64" },
 } as const;
-type TargetName = keyof typeof targets;
+export type TargetName = keyof typeof targets;
+const ALL = Object.keys(targets) as TargetName[];
 
-function requestedTargets(argv: string[]): TargetName[] {
-  const i = argv.indexOf("--target");
-  if (i === -1) return ["linux", "windows"];
-  const name = argv[i + 1];
-  if (name !== "linux" && name !== "windows") throw new Error(`--target: expected linux or windows, got "${name}"`);
-  return [name];
+export const zipName = (version: string) => `oisp-${version}-x86_64-pc-windows-msvc.zip`;
+export const SETUP_NAME = "oisp-sensor-setup.exe";
+const DEFAULT_RELEASE_URL = `https://github.com/oisp/oisp-sensor/releases/download/v${pkg.version}`;
+
+interface Options {
+  targets: TargetName[];
+  package: boolean;
+  compile: boolean;
+  windivert?: string;
+  releaseUrl: string;
+}
+
+function parseOptions(argv: string[]): Options {
+  const picked: TargetName[] = [];
+  const o: Options = { targets: [], package: false, compile: true, releaseUrl: DEFAULT_RELEASE_URL };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (!v) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === "--target") {
+      for (const name of value().split(",")) {
+        if (name === "all") picked.push(...ALL);
+        else if (name === "darwin") picked.push("darwin-arm64", "darwin-x64");
+        else if (name in targets) picked.push(name as TargetName);
+        else throw new Error(`--target: expected ${[...ALL, "darwin", "all"].join(", ")}; got "${name}"`);
+      }
+    } else if (a === "--package") o.package = true;
+    else if (a === "--no-compile") o.compile = false;
+    else if (a === "--windivert") o.windivert = path.resolve(value());
+    else if (a === "--release-url") o.releaseUrl = value().replace(/\/+$/, "");
+    else throw new Error(`build.ts: unknown flag ${a}`);
+  }
+  o.targets = picked.length ? [...new Set(picked)] : o.compile ? ALL : [];
+  if (!picked.length || !o.compile) o.package = true;
+  return o;
 }
 
 /** The Bun runtime a target binary is built on, taken from the npm registry (the only registry reachable here). */
@@ -40,19 +100,49 @@ async function runtimeFor(target: TargetName): Promise<string> {
   return exe;
 }
 
+/** The Windows runtime with our icon and version resource, cached by the hash of what goes into it. */
+async function patchedWindowsRuntime(): Promise<string> {
+  const base = await runtimeFor("windows");
+  const key = createHash("sha256")
+    .update(fs.readFileSync(base))
+    .update(fs.readFileSync(icon))
+    .update(JSON.stringify(OISP_IDENTITY(pkg.version)))
+    .update(fs.readFileSync(path.join(root, "packaging", "windows-resources.ts")))
+    .digest("hex")
+    .slice(0, 16);
+  const out = path.join(cacheDir, `oisp-patched-windows-x64-${key}`, "bun.exe");
+  if (!fs.existsSync(out)) {
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    patchWindowsRuntime(base, `${out}.tmp`, icon, OISP_IDENTITY(pkg.version));
+    fs.renameSync(`${out}.tmp`, out);
+  }
+  return out;
+}
+
 async function gitCommit(): Promise<string> {
   const r = await $`git rev-parse --short=12 HEAD`.cwd(root).quiet().nothrow();
   return r.exitCode === 0 ? r.text().trim() : "unknown";
 }
 
-async function build(target: TargetName, commit: string): Promise<string> {
+async function sourceDateEpoch(): Promise<number> {
+  const env = Number(process.env.SOURCE_DATE_EPOCH);
+  if (Number.isInteger(env) && env > 0) return env;
+  const r = await $`git log -1 --format=%ct`.cwd(root).quiet().nothrow();
+  const t = Number(r.text().trim());
+  return r.exitCode === 0 && t > 0 ? t : 315532800; // 1980-01-01, the earliest a ZIP can say
+}
+
+const metafilePath = (target: TargetName) => path.join(cacheDir, `meta-${target}.json`);
+
+async function compile(target: TargetName, commit: string): Promise<string> {
   const t = targets[target];
   const outfile = path.join(dist, t.out);
-  const runtime = target === "linux" && process.platform === "linux" ? process.execPath : await runtimeFor(target);
+  const runtime =
+    target === "windows" ? await patchedWindowsRuntime() : target === "linux" && process.platform === "linux" ? process.execPath : await runtimeFor(target);
   const entrypoints = [path.join(root, "src/cli.ts"), ...extraEntrypoints()];
-  await $`${process.execPath} build --compile --minify-syntax --minify-whitespace --sourcemap=none --target=${t.bunTarget} --compile-executable-path=${runtime} --define OISP_BUILD_COMMIT=${JSON.stringify(commit)} --outfile ${outfile} ${entrypoints}`.cwd(
-    root,
-  );
+  await $`${process.execPath} build --compile --minify-syntax --minify-whitespace --sourcemap=none --target=${t.bunTarget} --compile-executable-path=${runtime} --metafile=${metafilePath(target)} --define OISP_BUILD_COMMIT=${JSON.stringify(commit)} --outfile ${outfile} ${entrypoints}`
+    .cwd(root)
+    .quiet();
   return outfile;
 }
 
@@ -62,12 +152,135 @@ function extraEntrypoints(): string[] {
   return fs.existsSync(worker) ? [worker] : [];
 }
 
-if (import.meta.main) {
-  fs.mkdirSync(dist, { recursive: true });
-  const commit = await gitCommit();
-  for (const target of requestedTargets(process.argv.slice(2))) {
-    const out = await build(target, commit);
-    const size = (fs.statSync(out).size / 1024 / 1024).toFixed(1);
-    console.log(`built ${path.relative(root, out)} (${size} MiB, oisp ${pkg.version}, commit ${commit})`);
+/** WinDivert.dll + WinDivert64.sys from DIR or DIR/x64 (the layout of the official release ZIP). */
+function winDivertFiles(dir: string): { dll: string; sys: string } {
+  for (const d of [dir, path.join(dir, "x64")]) {
+    const dll = path.join(d, "WinDivert.dll");
+    const sys = path.join(d, "WinDivert64.sys");
+    if (fs.existsSync(dll) && fs.existsSync(sys)) {
+      if (fs.readFileSync(dll).subarray(0, 2).toString("latin1") !== "MZ") throw new Error(`--windivert: ${dll} is not a Windows DLL`);
+      return { dll, sys };
+    }
   }
+  throw new Error(`--windivert: ${dir} holds no WinDivert.dll + WinDivert64.sys (nor does ${path.join(dir, "x64")})`);
+}
+
+export const WINDIVERT_NOTE = `WinDivert is not included in this package.
+
+Windows capture (oisp redirect --mode windivert, run as Administrator) needs WinDivert 2.2 (x64).
+Download the WinDivert 2.2 release from https://reqrypt.org/windivert.html and copy
+
+  x64\\WinDivert.dll
+  x64\\WinDivert64.sys
+
+next to oisp.exe (or anywhere, then pass --windivert-dir DIR or set OISP_WINDIVERT_DIR=DIR).
+
+Explicit proxy mode (oisp up, then set HTTPS_PROXY) works without WinDivert.
+`;
+
+const crlf = (s: string) => s.replace(/\r?\n/g, "\r\n");
+
+function thirdPartyNotices(withWinDivert: boolean): string {
+  const meta = [metafilePath("windows"), metafilePath("linux")].find((f) => fs.existsSync(f));
+  if (!meta) throw new Error("no bundler metafile: compile the windows or linux target first");
+  const packages = bundledPackageDirs(JSON.parse(fs.readFileSync(meta, "utf8")), root).map(readPackage);
+  return noticesText(packages, withWinDivert ? [BUN_NOTICE, WINDIVERT_NOTICE] : [BUN_NOTICE]);
+}
+
+function licenseText(): string {
+  const f = path.join(root, "LICENSE");
+  if (!fs.existsSync(f)) throw new Error("LICENSE is missing");
+  return fs.readFileSync(f, "utf8");
+}
+
+/** The files every Windows package carries, by name. */
+function windowsPayload(opts: Options): Map<string, Uint8Array> {
+  const exe = path.join(dist, "oisp.exe");
+  if (!fs.existsSync(exe)) throw new Error("dist/oisp.exe is missing: build the windows target first");
+  const files = new Map<string, Uint8Array>();
+  files.set("oisp.exe", fs.readFileSync(exe));
+  files.set("README.txt", Buffer.from(crlf(fs.readFileSync(path.join(root, "README.md"), "utf8"))));
+  files.set("LICENSE.txt", Buffer.from(crlf(licenseText())));
+  const wd = opts.windivert ? winDivertFiles(opts.windivert) : undefined;
+  files.set("THIRD-PARTY-NOTICES.txt", Buffer.from(crlf(thirdPartyNotices(!!wd))));
+  if (wd) {
+    files.set("WinDivert.dll", fs.readFileSync(wd.dll));
+    files.set("WinDivert64.sys", fs.readFileSync(wd.sys));
+  } else {
+    files.set("WINDIVERT.txt", Buffer.from(crlf(WINDIVERT_NOTE)));
+  }
+  return files;
+}
+
+async function packageWindows(opts: Options, epoch: number): Promise<string[]> {
+  const produced: string[] = [];
+  const payload = windowsPayload(opts);
+  fs.writeFileSync(path.join(dist, "THIRD-PARTY-NOTICES.txt"), payload.get("THIRD-PARTY-NOTICES.txt")!);
+  produced.push("THIRD-PARTY-NOTICES.txt");
+  for (const f of ["WinDivert.dll", "WinDivert64.sys"]) {
+    const data = payload.get(f);
+    if (data) fs.writeFileSync(path.join(dist, f), data), produced.push(f);
+    else fs.rmSync(path.join(dist, f), { force: true }); // stale copies from a build with --windivert
+  }
+
+  // Portable ZIP: everything in one folder, so `oisp.exe` finds WinDivert beside it.
+  const folder = `oisp-${pkg.version}`;
+  const entries: ZipEntry[] = [...payload].map(([name, data]) => ({ name: `${folder}/${name}`, data }));
+  writeZip(path.join(dist, zipName(pkg.version)), entries, epoch);
+  produced.push(zipName(pkg.version));
+
+  if (!makensisPath()) {
+    console.warn(`skipped ${SETUP_NAME} and the winget manifest: makensis not found (apt-get install nsis)`);
+    return produced;
+  }
+  const stage = fs.mkdtempSync(path.join(cacheDir, "nsis-stage-"));
+  try {
+    for (const [name, data] of payload) fs.writeFileSync(path.join(stage, name), data);
+    // The stage path differs per run; makensis records no source paths, so the output does not.
+    await buildInstaller({ stage, out: path.join(dist, SETUP_NAME), version: pkg.version, icon, epochSeconds: epoch });
+  } finally {
+    fs.rmSync(stage, { recursive: true, force: true });
+  }
+  produced.push(SETUP_NAME);
+
+  const wingetDir = path.join(dist, "winget");
+  fs.rmSync(wingetDir, { recursive: true, force: true });
+  const manifests = writeWingetManifests(wingetDir, {
+    version: pkg.version,
+    installerUrl: `${opts.releaseUrl}/${SETUP_NAME}`,
+    installerSha256: createHash("sha256").update(fs.readFileSync(path.join(dist, SETUP_NAME))).digest("hex"),
+    releaseDate: new Date(epoch * 1000).toISOString().slice(0, 10),
+  });
+  produced.push(...manifests.map((m) => path.relative(dist, m).replaceAll(path.sep, "/")));
+  return produced;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const opts = parseOptions(argv);
+  fs.mkdirSync(dist, { recursive: true });
+  fs.mkdirSync(cacheDir, { recursive: true });
+  const commit = await gitCommit();
+  const epoch = await sourceDateEpoch();
+  if (opts.compile) {
+    for (const target of opts.targets) {
+      const started = performance.now();
+      const out = await compile(target, commit);
+      const size = (fs.statSync(out).size / 1024 / 1024).toFixed(1);
+      console.log(`built ${path.relative(root, out)} (${size} MiB, oisp ${pkg.version}, commit ${commit}, ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    }
+  }
+  if (!opts.package) return;
+  const produced = await packageWindows(opts, epoch);
+  for (const t of ALL) if (fs.existsSync(path.join(dist, targets[t].out))) produced.push(targets[t].out);
+  writeSha256Sums(dist, produced);
+  for (const f of [...produced, "SHA256SUMS"].sort()) {
+    console.log(`${f.padEnd(60)} ${(fs.statSync(path.join(dist, f)).size / 1024).toFixed(0).padStart(8)} KiB`);
+  }
+}
+
+if (import.meta.main) {
+  await main(process.argv.slice(2)).catch((e: Error) => {
+    console.error(`build.ts: ${e.message}`);
+    process.exit(1);
+  });
 }
