@@ -6,6 +6,7 @@ import { loadCa } from "../ca/index.ts";
 import { processLookupForPlatform } from "../capture/process/index.ts";
 import { startProxy } from "../capture/proxy/server.ts";
 import type { TapSink } from "../capture/types.ts";
+import type { WindowsRedirect } from "../capture/windivert/index.ts";
 import { dataDir as defaultDataDir } from "../config/paths.ts";
 import { readSettingsFile } from "../config/settings.ts";
 import { IpcTapClient } from "../ipc/client.ts";
@@ -27,6 +28,7 @@ export const redirectFlagSpec = {
   "upstream-ca": { type: "string", multiple: true },
   resolve: { type: "string", multiple: true },
   pipe: { type: "string" },
+  "windivert-dir": { type: "string" },
   verbose: { type: "boolean", short: "v" },
   help: { type: "boolean", short: "h" },
 } satisfies FlagSpec;
@@ -42,7 +44,11 @@ export const redirectHelp = `Usage: oisp redirect --mode proxy [flags]
 Capture role: an explicit HTTP proxy (CONNECT for HTTPS, absolute-form for plain HTTP such as
 Ollama on localhost:11434). Captured traffic goes to \`oisp sensor\` over a local socket.
 
-  --mode proxy            capture mode (proxy: explicit HTTP proxy; windivert: Windows, later)
+  --mode proxy|windivert  proxy: explicit HTTP proxy (default except on Windows); windivert: divert
+                          every app's AI connections with WinDivert (Windows default, needs Administrator)
+  --port PORT             windivert: port diverted connections arrive on (default 8443)
+  --windivert-dir DIR     windivert: where WinDivert.dll and WinDivert64.sys are (default: next to oisp.exe,
+                          then the data directory)
   --tls-mitm              decrypt TLS to AI hosts with the local CA (otherwise metadata only)
 ${redirectFlagsHelp}
   --pipe NAME|PATH        sensor endpoint (default: the sensor's default)
@@ -98,6 +104,7 @@ export function redirectConfigFrom(values: RedirectValues, defaults: { tlsMitm: 
 /** Starts the proxy with the given tap. The CA is created on first use so `oisp up` works on a fresh machine. */
 export async function startRedirectCore(cfg: RedirectConfig, tap: TapSink) {
   const ca = cfg.tlsMitm ? await loadCa(cfg.dataDir) : undefined;
+  const lookupProcess = processLookupForPlatform();
   const proxy = await startProxy({
     listen: cfg.listen,
     tlsMitm: cfg.tlsMitm,
@@ -107,10 +114,10 @@ export async function startRedirectCore(cfg: RedirectConfig, tap: TapSink) {
     upstreamCa: cfg.upstreamCa,
     resolve: cfg.resolve,
     tap,
-    lookupProcess: processLookupForPlatform(),
+    lookupProcess,
     log: cfg.log,
   });
-  return { proxy, ca };
+  return { proxy, ca, lookupProcess };
 }
 
 export async function redirectCommand(argv: string[]): Promise<number> {
@@ -119,15 +126,40 @@ export async function redirectCommand(argv: string[]): Promise<number> {
     console.log(redirectHelp);
     return 0;
   }
-  const mode = values.mode ?? "proxy";
-  if (mode !== "proxy") throw new UsageError(`--mode ${mode}: only "proxy" is available in this build`);
+  // Windows diverts every app's traffic with WinDivert; elsewhere apps opt in through HTTPS_PROXY.
+  const mode = values.mode ?? (process.platform === "win32" ? "windivert" : "proxy");
+  if (mode !== "proxy" && mode !== "windivert") throw new UsageError(`--mode ${mode}: expected proxy or windivert`);
   const cfg = redirectConfigFrom(values, { tlsMitm: false });
+  // In windivert mode --port is where diverted connections arrive; the proxy itself stays internal.
+  const divertPort = mode === "windivert" ? parseListen(values.port ?? "8443", "--port").port : undefined;
+  if (divertPort !== undefined && !values.listen) cfg.listen = { host: "127.0.0.1", port: 0 };
   const pipePath = values.pipe ? resolvePipePath(values.pipe, cfg.dataDir) : defaultPipePath(cfg.dataDir);
   const tap = new IpcTapClient({ path: pipePath, dataDir: cfg.dataDir, spoolDir: path.join(cfg.dataDir, "spool"), log: cfg.log });
-  const { proxy } = await startRedirectCore(cfg, tap);
+  const { proxy, lookupProcess } = await startRedirectCore(cfg, tap);
+  let windivert: WindowsRedirect | undefined;
+  if (divertPort !== undefined) {
+    try {
+      // Loaded only in this mode: proxy mode never touches the FFI layer.
+      const { startWindowsRedirect } = await import("../capture/windivert/index.ts");
+      windivert = await startWindowsRedirect({
+        divertPort,
+        proxy,
+        lookupProcess,
+        resolve: cfg.resolve,
+        allTraffic: cfg.allTraffic,
+        dataDir: cfg.dataDir,
+        windivertDir: values["windivert-dir"],
+        log: cfg.log,
+      });
+    } catch (err) {
+      await proxy.close();
+      await tap.close();
+      throw err;
+    }
+  }
   cfg.log(
     "info",
-    `oisp redirect ${VERSION}: proxy on ${proxy.address.host}:${proxy.address.port}, TLS interception ${cfg.tlsMitm ? "on" : "off (metadata only)"}, sensor at ${pipePath}`,
+    `oisp redirect ${VERSION}: ${windivert ? `WinDivert diverting AI connections to port ${divertPort}` : `proxy on ${proxy.address.host}:${proxy.address.port}`}, TLS interception ${cfg.tlsMitm ? "on" : "off (metadata only)"}, sensor at ${pipePath}`,
   );
   const { host, port } = proxy.address;
   const status = startStatusFile({
@@ -138,10 +170,12 @@ export async function redirectCommand(argv: string[]): Promise<number> {
     sections: () => ({
       proxy: { address: `http://${host.includes(":") ? `[${host}]` : host}:${port}`, tls_mitm: cfg.tlsMitm, stats: proxy.stats(), pinned_hosts: pinnedHostsForStatus(proxy.pinnedHosts()) },
       tap: { path: pipePath, stats: tap.stats() },
+      ...(windivert && { windivert: windivert.stats() }),
     }),
   });
   await waitForShutdown(cfg.log);
   try {
+    await windivert?.stop(); // stop diverting first: traffic flows normally again before the proxy goes
     await proxy.close();
     await tap.close();
   } finally {

@@ -14,7 +14,7 @@ import { waitForShutdown } from "./lifecycle.ts";
 import { redirectConfigFrom, redirectFlagsHelp, redirectFlagSpec, startRedirectCore } from "./redirect.ts";
 import { sensorConfigFrom, sensorControlRows, sensorFlagSpec, sensorFlagsHelp, startSensorCore } from "./sensor.ts";
 
-const { pipe: _pipe, mode: _mode, port: _port, ...proxyFlags } = redirectFlagSpec;
+const { pipe: _pipe, mode: _mode, port: _port, "windivert-dir": _windivertDir, ...proxyFlags } = redirectFlagSpec;
 export const upFlagSpec = { ...sensorFlagSpec, ...proxyFlags } satisfies FlagSpec;
 
 export const upHelp = `Usage: oisp up [flags]
