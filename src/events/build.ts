@@ -328,7 +328,7 @@ export function oispProviderName(bundleId: string): OispProviderName {
   return Object.hasOwn(OISP_PROVIDER_BY_BUNDLE_ID, bundleId) ? OISP_PROVIDER_BY_BUNDLE_ID[bundleId]! : "other";
 }
 
-function envelope(ctx: ConnContext, eventId: string, ts: string, confidence: Confidence): Envelope {
+export function envelope(ctx: ConnContext, eventId: string, ts: string, confidence: Confidence): Envelope {
   const { meta } = ctx;
   const out: Envelope = {
     oisp_version: "0.1",
@@ -366,13 +366,13 @@ function processContext(p: ProcessInfo): NonNullable<Envelope["process"]> {
   return out;
 }
 
-function attribution(ctx: ConnContext): Pick<Confidence, "process_attribution"> {
+export function attribution(ctx: ConnContext): Pick<Confidence, "process_attribution"> {
   if (!ctx.meta.process) return { process_attribution: "unknown" };
   // On Linux the owning process is found through the socket's inode in /proc; elsewhere the OS names it.
   return { process_attribution: ctx.host.os === "linux" ? "socket_inode" : "direct" };
 }
 
-function contentSource(ctx: ConnContext): Confidence["content_source"] {
+export function contentSource(ctx: ConnContext): Confidence["content_source"] {
   return ctx.meta.mode === "plain" ? "plaintext_capture" : "mitm_decryption";
 }
 

@@ -13,6 +13,8 @@ import {
   buildAiResponse,
   buildNetworkConnect,
   buildToolCalls,
+  buildToolResult,
+  freshToolResults,
   hostInfo,
   redactEvent,
   type ConnContext,
@@ -20,6 +22,7 @@ import {
   type RedactionMode,
 } from "../events/index.ts";
 import type { Logger } from "../util/log.ts";
+import { ConversationTracker, ToolCallMemory } from "./agent-links.ts";
 
 export interface EventOutput {
   /** Receives each batch of redacted events. Must not throw; failures are the output's to count. */
@@ -43,7 +46,7 @@ interface TrackedConnection {
   match?: EndpointMatch;
   decoder?: ConnectionDecoder;
   /** Requests seen, by exchange seq, waiting for their response. */
-  pending: Map<number, { parsed: ParsedAiRequest; event: OispEvent }>;
+  pending: Map<number, { parsed: ParsedAiRequest; event: OispEvent; conversationId?: string }>;
 }
 
 export interface PipelineStats {
@@ -72,6 +75,8 @@ export class SensorPipeline implements TapSink {
     internalErrors: 0,
   };
   private readonly processFilter: Set<string>;
+  private readonly toolCalls = new ToolCallMemory();
+  private readonly conversations = new ConversationTracker();
 
   constructor(private readonly opts: PipelineOptions) {
     this.processFilter = new Set((opts.processFilter ?? []).map(normalizeProcessName));
@@ -144,9 +149,25 @@ export class SensorPipeline implements TapSink {
     const parsed = parseAiRequest(ex.request, conn.match);
     if (!parsed) return;
     const event = buildAiRequest(conn.ctx, ex, parsed);
-    conn.pending.set(ex.seq, { parsed, event });
+    const scope = processScope(conn);
+    const conversationId = this.conversations.forRequest(scope, parsed, ex.request);
+    if (conversationId !== undefined) event.data.conversation_id = conversationId;
+    conn.pending.set(ex.seq, { parsed, event, conversationId });
     this.counters.aiRequests++;
-    this.emit([event]);
+    this.emit([event, ...this.toolResults(conn, scope, ex, parsed, event)]);
+  }
+
+  /** agent.tool_result for each tool result this request hands back, linked to its agent.tool_call. */
+  private toolResults(conn: TrackedConnection, scope: string, ex: HttpExchange, parsed: ParsedAiRequest, requestEvent: OispEvent): OispEvent[] {
+    const out: OispEvent[] = [];
+    for (const result of freshToolResults(parsed.messages)) {
+      const link = this.toolCalls.find(scope, result.message);
+      const event = buildToolResult(conn.ctx, requestEvent, ex.request.startTs, result, link);
+      if (!event || !this.toolCalls.firstReport(scope, event.data.call_id)) continue;
+      if (link) this.toolCalls.consumed(scope, link);
+      out.push(event);
+    }
+    return out;
   }
 
   private onExchange(conn: TrackedConnection, ex: HttpExchange): void {
@@ -160,8 +181,16 @@ export class SensorPipeline implements TapSink {
       ? parseAiResponse(pending.parsed, res)
       : { statusCode: 0, success: false, toolCalls: [], error: { type: "no_response", message: ex.error ?? "no response" } };
     const response = buildAiResponse(conn.ctx, ex, pending.parsed, parsedRes, pending.event);
+    if (pending.conversationId !== undefined) {
+      response.data.conversation_id = pending.conversationId;
+      this.conversations.noteResponse(pending.parsed, parsedRes, res, pending.conversationId);
+    }
+    const calls = buildToolCalls(conn.ctx, parsedRes, response);
+    const scope = processScope(conn);
+    const tsMs = Date.parse(response.ts);
+    parsedRes.toolCalls.forEach((call, i) => this.toolCalls.remember(scope, call, calls[i]!.event_id, tsMs));
     this.counters.aiResponses++;
-    this.emit([response, ...buildToolCalls(conn.ctx, parsedRes, response)]);
+    this.emit([response, ...calls]);
   }
 
   private emit(events: OispEvent[]): void {
@@ -185,6 +214,12 @@ export class SensorPipeline implements TapSink {
       this.opts.log("error", `sensor: internal error while decoding: ${(err as Error).stack ?? err}`);
     }
   }
+}
+
+/** Whose tool calls and conversations these are: the client process, "?" when it is unknown. */
+function processScope(conn: TrackedConnection): string {
+  const p = conn.ctx.meta.process;
+  return p ? `${p.pid}:${p.exe ?? p.name ?? ""}` : "?";
 }
 
 function normalizeProcessName(name: string): string {

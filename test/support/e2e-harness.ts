@@ -92,7 +92,7 @@ export async function runCurl(args: string[]): Promise<{ pid: number; code: numb
   return { pid: proc.pid, code, out, err };
 }
 
-export type AnyEvent = StoredEvent & { data: any; attrs?: any; process?: any };
+export type AnyEvent = StoredEvent & { data: any; attrs?: any; process?: any; confidence?: any; related_events?: any };
 
 /** Waits until `pid` has at least `responses` ai.response events; returns all its events, oldest first. */
 export async function eventsOfPid(dbPath: string, pid: number, responses = 1, timeoutMs = 15_000): Promise<AnyEvent[]> {

@@ -1,0 +1,33 @@
+// conversation_id: one id for the turns of one conversation.
+//
+// Where the API names the thread, that name is used: the OpenAI Responses API's `conversation`, and its
+// `previous_response_id` chain (the sensor maps each response id to the conversation it belongs to).
+// Elsewhere (Chat Completions, Anthropic, Gemini, Bedrock, Cohere, Ollama) clients re-send the whole
+// history every turn, so the heuristic is: same process, same provider, same system prompt and same
+// first user message → same conversation. Two conversations that start with identical words in the same
+// process are merged; a client that rewrites or trims the start of its history starts a new id.
+import { createHash } from "node:crypto";
+import type { AiMessage } from "../decode/providers/types.ts";
+
+export interface ConversationParts {
+  /** Whose conversation: the process (pid and executable), "?" when unknown. */
+  scope: string;
+  provider: string;
+  system?: string;
+  messages: readonly AiMessage[];
+}
+
+/** "conv_" + 24 hex digits from the opening of a conversation; undefined when it has no user message yet. */
+export function conversationKey(p: ConversationParts): string | undefined {
+  const firstUser = p.messages.find((m) => m.role === "user" && (m.content ?? "") !== "");
+  if (!firstUser) return undefined;
+  const system = p.system ?? p.messages.filter((m) => m.role === "system").map((m) => m.content ?? "").join("\n");
+  return conversationIdFrom(["heuristic", p.scope, p.provider, system, firstUser.content!]);
+}
+
+/** A conversation id derived from a provider's own identifier (e.g. a Responses API response id). */
+export function conversationIdFrom(parts: readonly string[]): string {
+  const h = createHash("sha256");
+  for (const part of parts) h.update(`${part.length}:${part}`);
+  return `conv_${h.digest("hex").slice(0, 24)}`;
+}
