@@ -33,7 +33,7 @@ export class StoreOutput implements EventOutput {
     if (room > 0) this.queue.push(...events.slice(0, room));
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      setTimeout(() => this.flush(), 100);
     }
   }
 
