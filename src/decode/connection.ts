@@ -7,14 +7,17 @@ import type { Direction } from "../capture/types.ts";
 import { ContentDecoder } from "./encodings.ts";
 import { Http1Parser, type Http1Item, type RequestHead, type ResponseHead } from "./http1.ts";
 import type { HeaderList, HttpExchange, HttpRequestRecord, HttpResponseRecord, TimedChunk } from "./types.ts";
+import { WebSocketConnection, type WsConnectionItem } from "./websocket.ts";
 
 export type ConnectionOutput =
   /** A request fully received (exchange.response undefined yet). */
   | { kind: "request"; exchange: HttpExchange }
   /** Response finished, or the connection ended/failed (exchange.error set). */
   | { kind: "exchange"; exchange: HttpExchange }
-  /** 101 or CONNECT 2xx: later bytes are not HTTP/1.1 (WebSocket is later work). */
+  /** 101 or CONNECT 2xx: later bytes are not HTTP/1.1. */
   | { kind: "upgrade"; exchange: HttpExchange; protocol: string }
+  /** After a 101 to WebSocket: decoded frames of either direction, with the exchange that upgraded. */
+  | { kind: "websocket"; exchange: HttpExchange; items: WsConnectionItem[] }
   /** Gave up decoding this connection; the relay is unaffected. */
   | { kind: "protocol-error"; dir: Direction; message: string };
 
@@ -96,6 +99,8 @@ export class HttpConnectionDecoder {
   /** Once set (protocol error, upgrade, close) every later byte is only counted. */
   private stopped = false;
   private readonly counters: ConnectionStats = { exchanges: 0, bytesIn: 0, truncatedBodies: 0, errors: 0 };
+  /** Set once the connection switched to WebSocket: every later byte goes to its frame decoders. */
+  private ws?: { conn: WebSocketConnection; exchange: HttpExchange };
 
   constructor(
     readonly connId: string,
@@ -113,6 +118,7 @@ export class HttpConnectionDecoder {
 
   push(dir: Direction, bytes: Uint8Array, ts: number): ConnectionOutput[] {
     this.counters.bytesIn += bytes.length;
+    if (this.ws) return this.pushWebSocket(dir, [{ data: bytes, ts }]);
     if (this.stopped) return [];
     const out: ConnectionOutput[] = [];
     try {
@@ -241,9 +247,17 @@ export class HttpConnectionDecoder {
     if (!ex.request.done) this.finishRequest(ex.request, ts, false);
     this.pending = this.pending.filter((p) => p !== ex);
     this.counters.exchanges++;
-    out.push({ kind: "upgrade", exchange: this.buildExchange(ex), protocol });
-    this.requests.stop();
+    const exchange = this.buildExchange(ex);
+    out.push({ kind: "upgrade", exchange, protocol });
+    // Bytes of the new protocol already read: the client's frames sent right behind its request, and
+    // whatever followed the 101 head in the same read (a server may send its first frame with it).
+    const c2sRest = this.requests.stop();
+    const s2cRest = this.responses.takeSwitched();
     this.responses.stop();
+    if (protocol === "websocket" && head.status === 101) {
+      this.ws = { conn: new WebSocketConnection(head.headers, { maxMessageBytes: this.maxBodyBytes }), exchange };
+      out.push(...this.pushWebSocket("c2s", c2sRest), ...this.pushWebSocket("s2c", s2cRest));
+    }
     // Whatever else is pending can no longer be answered in HTTP/1.1.
     this.flushPending(ts, out, `connection switched to ${protocol}`);
     this.stopped = true;
@@ -257,6 +271,17 @@ export class HttpConnectionDecoder {
       this.pending.shift();
       this.emitExchange(first, out);
     }
+  }
+
+  private pushWebSocket(dir: Direction, pieces: Array<{ data: Uint8Array; ts: number }>): ConnectionOutput[] {
+    const ws = this.ws!;
+    const items: WsConnectionItem[] = [];
+    try {
+      for (const piece of pieces) items.push(...ws.conn.push(dir, piece.data, piece.ts));
+    } catch (err) {
+      items.push({ type: "error", message: `internal WebSocket decoder error: ${(err as Error).message}`, fatal: true, ts: pieces[0]?.ts ?? 0, dir });
+    }
+    return items.length > 0 ? [{ kind: "websocket", exchange: ws.exchange, items }] : [];
   }
 
   /** Ends every pending exchange: the connection is over (closed, failed or switched). */

@@ -164,6 +164,9 @@ export class Http1Parser {
   private pausedBytes = 0;
   private pausedOverflow = false;
   private _ignoredBytes = 0;
+  /** Set by an upgrade: the rest of that push is kept for takeSwitched() instead of ignored. */
+  private keepSwitched = false;
+  private switchedData: Array<{ data: Uint8Array; ts: number }> = [];
 
   constructor(
     readonly role: Role,
@@ -191,6 +194,8 @@ export class Http1Parser {
 
   push(input: Uint8Array, ts: number): Http1Item[] {
     const items: Http1Item[] = [];
+    // Only the push that carried the upgrade keeps its tail; later bytes are ignored (bounded).
+    if (this.state === "done") this.keepSwitched = false;
     try {
       this.parse(input, ts, items);
     } catch (err) {
@@ -247,10 +252,27 @@ export class Http1Parser {
     return items;
   }
 
-  /** Stop parsing this direction for good (the protocol switched). */
-  stop(): void {
+  /**
+   * Stop parsing this direction for good (the protocol switched). Returns the bytes held while paused:
+   * they belong to the new protocol (a client may send its first WebSocket frame right behind the head).
+   */
+  stop(): Array<{ data: Uint8Array; ts: number }> {
     if (this.state !== "failed") this.state = "done";
+    const held = this.pausedOverflow ? [] : this.pausedData;
     this.pausedData = [];
+    this.pausedBytes = 0;
+    return held;
+  }
+
+  /**
+   * Response parser, after an upgrade item: the bytes that followed the 101 (or CONNECT 2xx) head in the
+   * same push, which belong to the new protocol. Later pushes are ignored as before.
+   */
+  takeSwitched(): Array<{ data: Uint8Array; ts: number }> {
+    const out = this.switchedData;
+    this.switchedData = [];
+    this.keepSwitched = false;
+    return out;
   }
 
   private parse(input: Uint8Array, ts: number, items: Http1Item[]): void {
@@ -307,7 +329,8 @@ export class Http1Parser {
           break;
         case "done":
         case "failed":
-          this._ignoredBytes += input.length - pos;
+          if (this.keepSwitched && this.state === "done") this.switchedData.push({ data: input.slice(pos), ts });
+          else this._ignoredBytes += input.length - pos;
           pos = input.length;
           break;
       }
@@ -411,6 +434,7 @@ export class Http1Parser {
     if (status === 101) {
       const protocol = headerList(headers, "upgrade")[0] ?? "unknown";
       this.state = "done";
+      this.keepSwitched = true;
       items.push({ type: "upgrade", head, protocol: protocol.toLowerCase(), startTs, ts });
       return;
     }
@@ -422,6 +446,7 @@ export class Http1Parser {
     this.finalResponses++;
     if (method === "CONNECT" && status >= 200 && status < 300) {
       this.state = "done";
+      this.keepSwitched = true;
       items.push({ type: "upgrade", head, protocol: "connect", startTs, ts });
       return;
     }

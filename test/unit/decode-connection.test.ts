@@ -295,14 +295,14 @@ describe("HttpConnectionDecoder", () => {
     expect(kinds(outputs)).toEqual(["protocol-error:s2c"]);
   });
 
-  test("101 Switching Protocols: an upgrade output, later bytes ignored", () => {
+  test("101 Switching Protocols: an upgrade output, then the WebSocket frames (see decode-connection-websocket.test.ts)", () => {
     const steps = [
       c2s("GET /v1/realtime?model=gpt-4o-realtime HTTP/1.1\r\nHost: api.openai.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", 1),
       s2c("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 2),
       c2s(new Uint8Array([0x81, 0x85, 1, 2, 3, 4, 0, 0, 0, 0, 0]), 3),
     ];
     const { outputs, closeOutputs } = runSplitInvariant(steps, { close: { ts: 4 } });
-    expect(kinds(outputs)).toEqual(["request:0", "upgrade:0"]);
+    expect(kinds(outputs)).toEqual(["request:0", "upgrade:0", "websocket:0"]);
     const up = outputs[1]!;
     expect(up.kind === "upgrade" && up.protocol).toBe("websocket");
     expect(up.kind === "upgrade" && up.exchange.request.path).toBe("/v1/realtime?model=gpt-4o-realtime");

@@ -182,7 +182,12 @@ describe("Http1Parser: responses", () => {
     const upgraded = new Http1Parser("response");
     const items = upgraded.push(bytes("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", new Uint8Array([0x81, 0x05]), "hello"), 1);
     expect(items).toMatchObject([{ type: "upgrade", protocol: "websocket", head: { status: 101 } }]);
-    expect(upgraded.ignoredBytes).toBe(7);
+    // The bytes after the head in the same push belong to the new protocol: kept once, not parsed.
+    expect(upgraded.takeSwitched().map((p) => Buffer.from(p.data).toString("latin1"))).toEqual(["\x81\x05hello"]);
+    expect(upgraded.ignoredBytes).toBe(0);
+    upgraded.push(bytes("later"), 2);
+    expect(upgraded.takeSwitched()).toEqual([]);
+    expect(upgraded.ignoredBytes).toBe(5);
 
     const tunnel = new Http1Parser("response", { requestMethod: () => "CONNECT" });
     expect(tunnel.push(bytes("HTTP/1.1 200 Connection Established\r\n\r\n\x16\x03\x01"), 1)).toMatchObject([
