@@ -17,7 +17,7 @@ export function parseFlags<T extends FlagSpec>(argv: string[], options: T, comma
 
 /** "127.0.0.1:8080", "[::1]:8080", ":8080" or "8080" → host and port. */
 export function parseListen(value: string, flag: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*))?:?(\d+)$/.exec(value);
+  const m = /^(?:(?:\[([^\]]+)\]|([^:]*)):)?(\d+)$/.exec(value); // "8443" is a port, not host "844" + port 3
   const port = m ? Number(m[3]) : NaN;
   if (!m || !(port >= 0 && port <= 65535)) throw new UsageError(`${flag}: expected HOST:PORT, got "${value}"`);
   return { host: m[1] ?? (m[2] || "127.0.0.1"), port };
