@@ -23,6 +23,10 @@ import {
 } from "../events/index.ts";
 import type { Logger } from "../util/log.ts";
 import { ConversationTracker, ToolCallMemory } from "./agent-links.ts";
+import { isRealtimePath, RealtimeSession, type RealtimeOutput } from "./realtime.ts";
+import type { WsConnectionItem } from "../decode/websocket.ts";
+import { conversationIdFrom } from "../events/index.ts";
+import type { ParsedAiResponse } from "../decode/providers/types.ts";
 
 export interface EventOutput {
   /** Receives each batch of redacted events. Must not throw; failures are the output's to count. */
@@ -46,7 +50,15 @@ interface TrackedConnection {
   match?: EndpointMatch;
   decoder?: ConnectionDecoder;
   /** Requests seen, by exchange seq, waiting for their response. */
-  pending: Map<number, { parsed: ParsedAiRequest; event: OispEvent; conversationId?: string }>;
+  pending: Map<number, PendingCall>;
+  /** After an upgrade to the Realtime API's WebSocket: its turns become calls. */
+  realtime?: { session: RealtimeSession; base: HttpExchange; calls: Map<number, HttpExchange> };
+}
+
+interface PendingCall {
+  parsed: ParsedAiRequest;
+  event: OispEvent;
+  conversationId?: string;
 }
 
 export interface PipelineStats {
@@ -119,6 +131,13 @@ export class SensorPipeline implements TapSink {
       if (!conn) return;
       this.conns.delete(connId);
       if (conn.decoder) this.handle(conn, conn.decoder.close(ts, error));
+      // Realtime turns still open when the WebSocket ends get a response saying so.
+      for (const ex of conn.realtime?.calls.values() ?? []) {
+        const pending = conn.pending.get(ex.seq);
+        if (!pending) continue;
+        ex.error = error ?? "connection closed before response.done";
+        this.finishCall(conn, ex, pending, { statusCode: 0, success: false, toolCalls: [], incomplete: true, error: { type: "no_response", message: ex.error } });
+      }
     });
   }
 
@@ -133,8 +152,16 @@ export class SensorPipeline implements TapSink {
           this.onRequest(conn, out.exchange);
           break;
         case "exchange":
+          this.onExchange(conn, out.exchange);
+          break;
         case "upgrade":
           this.onExchange(conn, out.exchange);
+          if (out.protocol === "websocket" && conn.match && isRealtimePath(out.exchange.request.path)) {
+            conn.realtime = { session: new RealtimeSession(out.exchange.request, conn.match), base: out.exchange, calls: new Map() };
+          }
+          break;
+        case "websocket":
+          this.onWebSocket(conn, out.items);
           break;
         case "protocol-error":
           this.counters.protocolErrors++;
@@ -148,9 +175,13 @@ export class SensorPipeline implements TapSink {
     if (!conn.match || conn.pending.has(ex.seq)) return;
     const parsed = parseAiRequest(ex.request, conn.match);
     if (!parsed) return;
+    this.startCall(conn, ex, parsed);
+  }
+
+  private startCall(conn: TrackedConnection, ex: HttpExchange, parsed: ParsedAiRequest, conversationOverride?: string): void {
     const event = buildAiRequest(conn.ctx, ex, parsed);
     const scope = processScope(conn);
-    const conversationId = this.conversations.forRequest(scope, parsed, ex.request);
+    const conversationId = conversationOverride ?? this.conversations.forRequest(scope, parsed, ex.request);
     if (conversationId !== undefined) event.data.conversation_id = conversationId;
     conn.pending.set(ex.seq, { parsed, event, conversationId });
     this.counters.aiRequests++;
@@ -175,11 +206,16 @@ export class SensorPipeline implements TapSink {
     if (!conn.pending.has(ex.seq)) this.onRequest(conn, ex);
     const pending = conn.pending.get(ex.seq);
     if (!pending) return;
-    conn.pending.delete(ex.seq);
     const res = ex.response;
     const parsedRes = res
       ? parseAiResponse(pending.parsed, res)
       : { statusCode: 0, success: false, toolCalls: [], error: { type: "no_response", message: ex.error ?? "no response" } };
+    this.finishCall(conn, ex, pending, parsedRes);
+  }
+
+  private finishCall(conn: TrackedConnection, ex: HttpExchange, pending: PendingCall, parsedRes: ParsedAiResponse): void {
+    conn.pending.delete(ex.seq);
+    const res = ex.response;
     const response = buildAiResponse(conn.ctx, ex, pending.parsed, parsedRes, pending.event);
     if (pending.conversationId !== undefined) {
       response.data.conversation_id = pending.conversationId;
@@ -191,6 +227,63 @@ export class SensorPipeline implements TapSink {
     parsedRes.toolCalls.forEach((call, i) => this.toolCalls.remember(scope, call, calls[i]!.event_id, tsMs));
     this.counters.aiResponses++;
     this.emit([response, ...calls]);
+  }
+
+  /** Realtime API messages → calls: a turn's request when its response starts, its response at response.done. */
+  private onWebSocket(conn: TrackedConnection, items: WsConnectionItem[]): void {
+    const rt = conn.realtime;
+    if (!rt) return;
+    for (const item of items) {
+      if (item.type === "error") {
+        this.counters.protocolErrors++;
+        this.opts.log("debug", `sensor: ${conn.ctx.meta.host}: WebSocket (${item.dir}): ${item.message}`);
+        continue;
+      }
+      if (item.type !== "message" || item.opcode !== "text" || item.truncated) continue;
+      for (const out of rt.session.push(item.dir, Buffer.from(item.data.buffer, item.data.byteOffset, item.data.length).toString("utf8"), item.ts)) {
+        this.onRealtime(conn, rt, out);
+      }
+    }
+  }
+
+  private onRealtime(conn: TrackedConnection, rt: NonNullable<TrackedConnection["realtime"]>, out: RealtimeOutput): void {
+    const seq = rt.base.seq + 1 + (out.kind === "error" ? 0 : out.turn);
+    switch (out.kind) {
+      case "error":
+        this.counters.protocolErrors++;
+        return;
+      case "request": {
+        // A turn has no HTTP request of its own: it is described by the upgrade request and its time.
+        const ex: HttpExchange = {
+          connId: rt.base.connId,
+          seq,
+          request: { ...rt.base.request, body: new Uint8Array(0), bodyTruncated: false, startTs: out.ts, endTs: out.ts },
+        };
+        rt.calls.set(out.turn, ex);
+        if (rt.calls.size > 64) rt.calls.delete(rt.calls.keys().next().value!);
+        this.startCall(conn, ex, out.parsed, conversationIdFrom(["openai-realtime", rt.session.sessionId ?? rt.base.connId]));
+        return;
+      }
+      case "response": {
+        const ex = rt.calls.get(out.turn);
+        const pending = conn.pending.get(seq);
+        if (!ex || !pending) return;
+        rt.calls.delete(out.turn);
+        ex.response = {
+          status: out.parsed.statusCode,
+          reason: "",
+          headers: [],
+          chunks: [],
+          bodyTruncated: false,
+          startTs: out.startTs,
+          ...(out.firstTokenTs !== undefined && { firstBodyTs: out.firstTokenTs }),
+          endTs: out.ts,
+          complete: true,
+        };
+        this.finishCall(conn, ex, pending, out.parsed);
+        return;
+      }
+    }
   }
 
   private emit(events: OispEvent[]): void {

@@ -21,7 +21,9 @@ export interface E2eHarness {
 
 export async function startE2e(opts: {
   hosts: string[];
-  handler: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  handler?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  /** A ready upstream (e.g. the fake Realtime server) instead of one built from `handler`. */
+  upstream?: TlsUpstream;
   redaction?: "safe" | "full" | "minimal";
   /** Upstream speaks h2 and HTTP/1.1 (node:http2) instead of HTTP/1.1 only. */
   h2?: boolean;
@@ -30,9 +32,10 @@ export async function startE2e(opts: {
   args?: string[];
 }): Promise<E2eHarness> {
   const home = tempHome("oisp-e2e-");
-  const upstream = opts.h2
-    ? await startH2Upstream({ hosts: opts.hosts, handler: opts.handler })
-    : await startTlsUpstream({ hosts: opts.hosts, handler: opts.handler });
+  const handler = opts.handler ?? ((_req: http.IncomingMessage, res: http.ServerResponse) => res.writeHead(404).end());
+  const upstream =
+    opts.upstream ??
+    (opts.h2 ? await startH2Upstream({ hosts: opts.hosts, handler }) : await startTlsUpstream({ hosts: opts.hosts, handler }));
   const upstreamCaFile = path.join(home, "upstream-ca.pem");
   fs.writeFileSync(upstreamCaFile, upstream.caPem);
   const port = await freePort();
