@@ -24,6 +24,8 @@ import {
 import type { Logger } from "../util/log.ts";
 import { ConversationTracker, ToolCallMemory } from "./agent-links.ts";
 import { isRealtimePath, RealtimeSession, type RealtimeOutput } from "./realtime.ts";
+import { detectAiShape } from "./shape.ts";
+import { endpointUrl } from "../decode/providers/common.ts";
 import type { WsConnectionItem } from "../decode/websocket.ts";
 import { conversationIdFrom } from "../events/index.ts";
 import type { ParsedAiResponse } from "../decode/providers/types.ts";
@@ -59,6 +61,8 @@ interface PendingCall {
   parsed: ParsedAiRequest;
   event: OispEvent;
   conversationId?: string;
+  /** Recognised by its body, not its host: lower confidence; the real endpoint when parsed under another path. */
+  shape?: { endpoint?: string };
 }
 
 export interface PipelineStats {
@@ -71,6 +75,8 @@ export interface PipelineStats {
   droppedConnections: number;
   filteredConnections: number;
   internalErrors: number;
+  /** AI calls to unknown hosts recognised by their request body. */
+  shapeDetected: number;
 }
 
 export class SensorPipeline implements TapSink {
@@ -85,6 +91,7 @@ export class SensorPipeline implements TapSink {
     droppedConnections: 0,
     filteredConnections: 0,
     internalErrors: 0,
+    shapeDetected: 0,
   };
   private readonly processFilter: Set<string>;
   private readonly toolCalls = new ToolCallMemory();
@@ -172,20 +179,35 @@ export class SensorPipeline implements TapSink {
   }
 
   private onRequest(conn: TrackedConnection, ex: HttpExchange): void {
-    if (!conn.match || conn.pending.has(ex.seq)) return;
+    if (conn.pending.has(ex.seq)) return;
+    if (!conn.match) return this.onUnknownHostRequest(conn, ex);
     const parsed = parseAiRequest(ex.request, conn.match);
     if (!parsed) return;
     this.startCall(conn, ex, parsed);
   }
 
-  private startCall(conn: TrackedConnection, ex: HttpExchange, parsed: ParsedAiRequest, conversationOverride?: string): void {
+  /** A host the bundle does not know (--all-traffic, plain HTTP): an AI call only if its body says so. */
+  private onUnknownHostRequest(conn: TrackedConnection, ex: HttpExchange): void {
+    const shape = detectAiShape(ex.request, conn.ctx.meta.host);
+    if (!shape) return;
+    // Parsed under the path of the API the body speaks; reported with its real endpoint.
+    const parsed = parseAiRequest(shape.parsePath ? { ...ex.request, path: shape.parsePath } : ex.request, shape.match);
+    if (!parsed) return;
+    this.counters.shapeDetected++;
+    this.startCall(conn, ex, parsed, undefined, { ...(shape.parsePath && { endpoint: endpointUrl(ex.request, shape.match) }) });
+  }
+
+  private startCall(conn: TrackedConnection, ex: HttpExchange, parsed: ParsedAiRequest, conversationOverride?: string, shape?: PendingCall["shape"]): void {
     const event = buildAiRequest(conn.ctx, ex, parsed);
     const scope = processScope(conn);
     const conversationId = conversationOverride ?? this.conversations.forRequest(scope, parsed, ex.request);
     if (conversationId !== undefined) event.data.conversation_id = conversationId;
-    conn.pending.set(ex.seq, { parsed, event, conversationId });
+    if (shape) markShape([event], shape);
+    conn.pending.set(ex.seq, { parsed, event, conversationId, shape });
     this.counters.aiRequests++;
-    this.emit([event, ...this.toolResults(conn, scope, ex, parsed, event)]);
+    const results = this.toolResults(conn, scope, ex, parsed, event);
+    if (shape) markShape(results, shape);
+    this.emit([event, ...results]);
   }
 
   /** agent.tool_result for each tool result this request hands back, linked to its agent.tool_call. */
@@ -226,6 +248,7 @@ export class SensorPipeline implements TapSink {
     const tsMs = Date.parse(response.ts);
     parsedRes.toolCalls.forEach((call, i) => this.toolCalls.remember(scope, call, calls[i]!.event_id, tsMs));
     this.counters.aiResponses++;
+    if (pending.shape) markShape([response, ...calls], pending.shape);
     this.emit([response, ...calls]);
   }
 
@@ -306,6 +329,20 @@ export class SensorPipeline implements TapSink {
       this.counters.internalErrors++;
       this.opts.log("error", `sensor: internal error while decoding: ${(err as Error).stack ?? err}`);
     }
+  }
+}
+
+/**
+ * Events of a call recognised by its body: medium confidence, detected by payload inspection, and the
+ * real endpoint where the call was parsed under another path.
+ */
+function markShape(events: OispEvent[], shape: NonNullable<PendingCall["shape"]>): void {
+  for (const e of events) {
+    e.confidence.level = "medium";
+    e.confidence.ai_detection_method = "payload_inspection";
+    e.confidence.reasons = [...(e.confidence.reasons ?? []), "unknown_host_ai_payload_shape"];
+    const data = e.data as { provider?: { endpoint?: string } };
+    if (shape.endpoint !== undefined && data.provider) data.provider.endpoint = shape.endpoint;
   }
 }
 
