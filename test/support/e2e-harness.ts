@@ -103,10 +103,22 @@ export async function eventsOfPid(dbPath: string, pid: number, responses = 1, ti
     `${responses} ai.response events of pid ${pid}`,
     () => {
       const mine = readEvents(dbPath).filter((e) => (e.process as { pid?: number } | undefined)?.pid === pid) as AnyEvent[];
-      return mine.filter((e) => e.event_type === "ai.response").length >= responses ? mine : undefined;
+      return mine.filter((e) => e.event_type === "ai.response").length >= responses ? inCaptureOrder(mine) : undefined;
     },
     timeoutMs,
   );
+}
+
+/**
+ * The store orders by millisecond, then by id (a hash): events of the same millisecond come out in any
+ * order. Sorted here by their microsecond timestamp, then by their index within one response.
+ */
+function inCaptureOrder(events: AnyEvent[]): AnyEvent[] {
+  const index = (e: AnyEvent) => (e.attrs?.tool_call_index as number | undefined) ?? (e.attrs?.message_index as number | undefined) ?? 0;
+  return events
+    .map((e, i) => ({ e, i }))
+    .sort((a, b) => (a.e.ts as string).localeCompare(b.e.ts as string) || index(a.e) - index(b.e) || a.i - b.i)
+    .map(({ e }) => e);
 }
 
 export const ofType = (events: AnyEvent[], type: string): AnyEvent[] => events.filter((e) => e.event_type === type);
