@@ -28,6 +28,13 @@ const PATTERNS: SecretPattern[] = [
     regex: /-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)/g,
     mask: whole("private_key"),
   },
+  {
+    type: "credential",
+    // curl-style user:password on a command line (-u, --user, --proxy-user), before the
+    // key patterns so "--user AKIA…:secret" is masked whole, secret included.
+    regex: /((?:^|\s)(?:-u|--user|--proxy-user))((?:\s+|=)["']?)[^\s"'[\]:]*:[^\s"'[\]]+/g,
+    mask: keepPrefix("credential"),
+  },
   { type: "anthropic_key", regex: /\bsk-ant-[A-Za-z0-9_-]{20,}/g, mask: whole("anthropic_key") },
   { type: "openai_key", regex: /\bsk-[A-Za-z0-9_-]{20,}/g, mask: whole("openai_key") },
   { type: "aws_access_key", regex: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, mask: whole("aws_access_key") },

@@ -202,6 +202,7 @@ export class SensorPipeline implements TapSink {
     const scope = processScope(conn);
     const conversationId = conversationOverride ?? this.conversations.forRequest(scope, parsed, ex.request);
     if (conversationId !== undefined) event.data.conversation_id = conversationId;
+    if (parsed.parseError !== undefined) markParseError(event, "request_parse_error", parsed.parseError);
     if (shape) markShape([event], shape);
     conn.pending.set(ex.seq, { parsed, event, conversationId, shape });
     this.counters.aiRequests++;
@@ -248,6 +249,7 @@ export class SensorPipeline implements TapSink {
     const tsMs = Date.parse(response.ts);
     parsedRes.toolCalls.forEach((call, i) => this.toolCalls.remember(scope, call, calls[i]!.event_id, tsMs));
     this.counters.aiResponses++;
+    if (parsedRes.parseError !== undefined) markParseError(response, "response_parse_error", parsedRes.parseError);
     if (pending.shape) markShape([response, ...calls], pending.shape);
     this.emit([response, ...calls]);
   }
@@ -330,6 +332,17 @@ export class SensorPipeline implements TapSink {
       this.opts.log("error", `sensor: internal error while decoding: ${(err as Error).stack ?? err}`);
     }
   }
+}
+
+/**
+ * What of a body could not be read (malformed JSON, a stream message with a bad CRC, undecodable events):
+ * the event holds what was salvaged, says it is partial, and says why.
+ */
+function markParseError(e: OispEvent, reason: string, message: string): void {
+  e.confidence.completeness = "partial";
+  if (!e.confidence.reasons?.includes(reason)) e.confidence.reasons = [...(e.confidence.reasons ?? []), reason];
+  // Parser messages may quote a token of the body ('Unexpected identifier "hello"'): never content here.
+  e.attrs = { ...e.attrs, [reason]: message.replace(/"[^"]*"|'[^']*'/g, "…").slice(0, 300) };
 }
 
 /**

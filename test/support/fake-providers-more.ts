@@ -46,8 +46,13 @@ export function moreProvidersRoute(): ExtraRoute {
     const url = new URL(req.url ?? "/", "https://x");
     const host = String(req.headers.host ?? req.headers[":authority"] ?? "").toLowerCase();
     if (req.method !== "POST") return false;
+    const vertexClaude = /\/publishers\/anthropic\/models\/([^/:]+):(rawPredict|streamRawPredict)$/.exec(url.pathname);
+    if (vertexClaude && host.endsWith("aiplatform.googleapis.com")) {
+      vertexAnthropic(req, res, body, vertexClaude[2] === "streamRawPredict");
+      return true;
+    }
     const gemini = /\/models\/([^/:]+):(generateContent|streamGenerateContent|embedContent)$/.exec(url.pathname);
-    if (gemini && host.startsWith("generativelanguage.")) {
+    if (gemini && (host.startsWith("generativelanguage.") || host.endsWith("aiplatform.googleapis.com"))) {
       geminiRoute(req, res, body, gemini[1]!, gemini[2]!, url);
       return true;
     }
@@ -72,7 +77,8 @@ export function moreProvidersRoute(): ExtraRoute {
 // --- Gemini -------------------------------------------------------------------------------------
 
 function geminiRoute(req: http.IncomingMessage, res: http.ServerResponse, body: Json, model: string, action: string, url: URL) {
-  if (!req.headers["x-goog-api-key"] && !url.searchParams.get("key")) {
+  // Vertex AI takes an OAuth access token; the Gemini API an API key.
+  if (!req.headers["x-goog-api-key"] && !url.searchParams.get("key") && !/^Bearer ya29\./.test(String(req.headers.authorization ?? ""))) {
     return sendJson(req, res, 403, { error: { code: 403, message: "Method doesn't allow unregistered callers.", status: "PERMISSION_DENIED" } });
   }
   const g = MORE.gemini;
@@ -138,7 +144,12 @@ function bedrockRoute(req: http.IncomingMessage, res: http.ServerResponse, body:
   else res.writeHead(200, { "content-type": "application/vnd.amazon.eventstream", ...ids });
   if (op === "converse-stream") {
     res.write(esEvent("messageStart", { role: "assistant" }));
-    for (const text of b.streamed) res.write(esEvent("contentBlockDelta", { contentBlockIndex: 0, delta: { text } }));
+    b.streamed.forEach((text, i) => {
+      const frame = Buffer.from(esEvent("contentBlockDelta", { contentBlockIndex: 0, delta: { text } }));
+      // Model "corrupt-crc": the second delta arrives with one payload byte flipped (message CRC fails).
+      if (modelId === "corrupt-crc" && i === 1) frame[frame.length - 10]! ^= 0x01;
+      res.write(frame);
+    });
     res.write(esEvent("contentBlockStop", { contentBlockIndex: 0 }));
     res.write(esEvent("messageStop", { stopReason: "end_turn" }));
     res.write(esEvent("metadata", { usage: b.usage, metrics: { latencyMs: 222 } }));
@@ -165,6 +176,26 @@ function bedrockRoute(req: http.IncomingMessage, res: http.ServerResponse, body:
     stop_reason: "end_turn",
     usage: { input_tokens: 25, output_tokens: 9 },
   }));
+}
+
+/** Claude on Vertex AI: the Messages body (model in the path, anthropic_version in the body). */
+function vertexAnthropic(req: http.IncomingMessage, res: http.ServerResponse, body: Json, stream: boolean) {
+  if (!/^Bearer ya29\./.test(String(req.headers.authorization ?? ""))) return sendJson(req, res, 401, { error: { code: 401, status: "UNAUTHENTICATED" } });
+  const usage = { input_tokens: 33, output_tokens: 12 };
+  const text = "Claude on Vertex.";
+  if (!stream) {
+    return sendJson(req, res, 200, { id: "msg_vrtx_01", type: "message", role: "assistant", model: "claude-3-5-sonnet-v2-20241022", content: [{ type: "text", text }], stop_reason: "end_turn", usage });
+  }
+  const send = startSse(res);
+  const ev = (type: string, data: Json) => send({ type, ...data }, type);
+  ev("message_start", { message: { id: "msg_vrtx_02", type: "message", role: "assistant", model: "claude-3-5-sonnet-v2-20241022", content: [], usage: { ...usage, output_tokens: 1 } } });
+  ev("content_block_start", { index: 0, content_block: { type: "text", text: "" } });
+  for (const part of ["Claude ", "on Vertex."]) ev("content_block_delta", { index: 0, delta: { type: "text_delta", text: part } });
+  ev("content_block_stop", { index: 0 });
+  ev("message_delta", { delta: { stop_reason: "end_turn" }, usage: { output_tokens: 12 } });
+  ev("message_stop", {});
+  res.end();
+  void body;
 }
 
 // --- Cohere v2 ----------------------------------------------------------------------------------
@@ -230,6 +261,19 @@ export async function startFakeOllama(port = 11434): Promise<PlainServer> {
     server.once("error", (err: NodeJS.ErrnoException) =>
       reject(new Error(`fake Ollama cannot listen on 127.0.0.1:${port} (${err.code}); is a real Ollama running?`)),
     );
+    server.listen(port, "127.0.0.1", () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** LM Studio: an OpenAI-compatible server over plain HTTP on 127.0.0.1:1234 (its default). */
+export async function startFakeLmStudio(port = 1234): Promise<PlainServer> {
+  const server = http.createServer(fakeProviderHandler());
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err: NodeJS.ErrnoException) => reject(new Error(`fake LM Studio cannot listen on 127.0.0.1:${port} (${err.code})`)));
     server.listen(port, "127.0.0.1", () => resolve());
   });
   return {

@@ -14,3 +14,12 @@ test("a Google key in ?key= is reported as a Google key; short values and other 
   expect(maskSecrets("https://h/y?key=AIzaSyE2eGeminiKey0123456789SECRETabcdX").text).toBe("https://h/y?key=[REDACTED:google_api_key]");
   expect(maskSecrets("https://h/y?key=short&monkey=abcdefghijkl").text).toBe("https://h/y?key=short&monkey=abcdefghijkl");
 });
+
+test("user:password options on a command line are masked (curl -u, --user, --aws-sigv4 with --user)", () => {
+  const r = maskSecrets('curl -sS --aws-sigv4 aws:amz:us-east-1:bedrock --user AKIAE2ETESTKEY7EXAMP:wJalrXUtnFEMI/K7MDENG/bPx -u "bob:hunter22" --proxy-user=p:q https://h/');
+  expect(r.text).toBe('curl -sS --aws-sigv4 aws:amz:us-east-1:bedrock --user [REDACTED:credential] -u "[REDACTED:credential]" --proxy-user=[REDACTED:credential] https://h/');
+});
+
+test("a bare user name after -u is not a secret", () => {
+  expect(maskSecrets("mysql -u bob db").text).toBe("mysql -u bob db");
+});

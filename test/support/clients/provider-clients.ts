@@ -10,7 +10,7 @@ import { GoogleGenAI, type Content } from "@google/genai";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { HttpsProxyAgent } from "https-proxy-agent";
 import { Ollama } from "ollama";
-import { AzureOpenAI } from "openai";
+import OpenAI, { AzureOpenAI } from "openai";
 import fs from "node:fs";
 
 const proxy = process.env.OISP_PROXY!;
@@ -119,6 +119,12 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     });
     const r = await client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "Hello Azure" }] });
     return { content: r.choices[0]!.message.content, usage: r.usage };
+  },
+  /** LM Studio's OpenAI-compatible server, plain HTTP on localhost:1234, through the proxy. */
+  async "lmstudio-chat"() {
+    const client = new OpenAI({ baseURL: process.env.LMSTUDIO_URL ?? "http://127.0.0.1:1234/v1", apiKey: "lm-studio", fetchOptions: { proxy } as never, maxRetries: 0 });
+    const r = await client.chat.completions.create({ model: "qwen2.5-7b-instruct", messages: [{ role: "user", content: "Local hello" }] });
+    return { content: r.choices[0]!.message.content };
   },
   async "ollama-chat-stream"() {
     const stream = await ollama().chat({ model: "llama3.2", messages: [{ role: "user", content: "Why is the sky blue?" }], stream: true });
