@@ -63,9 +63,15 @@ export function restrictSocketAccess(socketPath: string): void {
 }
 
 /**
- * Windows: the pipe should carry a DACL for the current user + Administrators only. node:net cannot set
- * one; this needs CreateNamedPipeW with a security descriptor through bun:ffi (advapi32). Until then the
- * per-run token is the only check on Windows. Kept here so the FFI version replaces exactly this function.
+ * Windows: the pipe should carry a DACL for the current user + Administrators only. Bun's node:net (libuv
+ * uv_pipe_bind → CreateNamedPipeW with no security attributes) offers no way to pass one, so the pipe has
+ * Windows' default: full control for LocalSystem, Administrators and the creator owner, read-only for
+ * Everyone and Anonymous. A read-only client cannot send the hello, so another non-admin user cannot
+ * inject frames; anyone who can write must still present the per-run token, which only readers of this
+ * user's data dir have (%LOCALAPPDATA% is private to the user, SYSTEM and Administrators). Not covered:
+ * another user creating the pipe name first (squatting) — the sensor then fails to listen (libuv asks for
+ * FILE_FLAG_FIRST_PIPE_INSTANCE), but a redirector would still connect to the squatter. Kept here so an
+ * FFI version (our own CreateNamedPipeW + ConnectNamedPipe) replaces exactly this function.
  */
 function restrictPipeAccess(_pipePath: string): void {}
 

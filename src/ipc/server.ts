@@ -71,6 +71,10 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
   if (!pipe) {
     prepareSocketDir(opts.path, opts.dataDir);
     await removeStaleSocket(opts.path);
+  } else if (await someoneListens(opts.path)) {
+    // Windows lets a second server create instances of an existing pipe name (Wine even ignores
+    // FILE_FLAG_FIRST_PIPE_INSTANCE); redirectors would then reach either sensor at random.
+    throw new IpcListenError(`another sensor is already listening on ${opts.path}`);
   }
   // The token is written only once we know no live sensor owns this path, so we never clobber its token.
   const token = opts.token ?? (opts.dataDir ? createRunToken(opts.dataDir) : undefined);
@@ -228,7 +232,13 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
     return; // nothing there
   }
   if (!stat.isSocket()) throw new IpcListenError(`ipc: ${socketPath} exists and is not a socket; remove it or choose another --pipe`);
-  const live = await new Promise<boolean>((resolve) => {
+  if (await someoneListens(socketPath)) throw new IpcListenError(`another sensor is already listening on ${socketPath}`);
+  fs.unlinkSync(socketPath);
+}
+
+/** True when something accepts connections at `socketPath` (a unix socket or a named pipe). */
+function someoneListens(socketPath: string): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
     const probe = net.createConnection(socketPath);
     const timer = setTimeout(() => {
       probe.destroy();
@@ -244,6 +254,4 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
       resolve(false);
     });
   });
-  if (live) throw new IpcListenError(`another sensor is already listening on ${socketPath}`);
-  fs.unlinkSync(socketPath);
 }

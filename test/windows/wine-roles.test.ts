@@ -95,6 +95,15 @@ if (wineMissing && !inCi) {
       expect(pipe).toMatch(/^\\\\\.\\pipe\\oisp-sensor-[A-Za-z0-9._-]+$/);
     });
 
+    test("a second sensor on the same pipe name is refused before it writes a token (Wine ignores FILE_FLAG_FIRST_PIPE_INSTANCE: both would listen)", async () => {
+      const other = path.join(work, "home-other");
+      fs.mkdirSync(other);
+      const r = await wineRun(w.oisp, ["sensor"], { OISP_HOME: winPath(other) }, 60_000);
+      expect(r.code).not.toBe(0);
+      expect(r.err).toContain(`another sensor is already listening on ${pipe}`);
+      expect(fs.existsSync(path.join(other, "run", "ipc.token"))).toBe(false);
+    }, 90_000);
+
     test("a peer with a wrong token is refused over the named pipe; the sensor's token is accepted", async () => {
       const client = path.join(w.dir, "pipe-client.exe");
       const bad = await wineRun(client, [pipe, "not-the-token"], {}, 30_000);
