@@ -17,6 +17,7 @@
 //   --no-compile      packages only, from the binaries already in dist/ (tests reuse one build)
 //   --windivert DIR   ship WinDivert.dll + WinDivert64.sys from DIR (or DIR/x64) next to oisp.exe in
 //                     dist/, the ZIP and the installer; without it they carry WINDIVERT.txt instead
+//   --out DIR         write there instead of dist/ (the reproducibility test builds twice and compares)
 //   --release-url URL where the release's files are downloadable (the winget InstallerUrl base)
 // SOURCE_DATE_EPOCH (default: the commit's time) fixes every timestamp the packages carry.
 import { $ } from "bun";
@@ -32,7 +33,7 @@ import { OISP_IDENTITY, patchWindowsRuntime } from "./packaging/windows-resource
 import { writeZip, type ZipEntry } from "./packaging/zip.ts";
 
 const root = import.meta.dir;
-const dist = path.join(root, "dist");
+let dist = path.join(root, "dist");
 const cacheDir = path.join(root, "node_modules", ".cache", "oisp-bun-runtimes");
 const bunVersion = Bun.version;
 const icon = path.join(root, "packaging", "oisp.ico");
@@ -56,6 +57,7 @@ interface Options {
   compile: boolean;
   windivert?: string;
   releaseUrl: string;
+  out?: string;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -78,6 +80,7 @@ function parseOptions(argv: string[]): Options {
     } else if (a === "--package") o.package = true;
     else if (a === "--no-compile") o.compile = false;
     else if (a === "--windivert") o.windivert = path.resolve(value());
+    else if (a === "--out") o.out = path.resolve(value());
     else if (a === "--release-url") o.releaseUrl = value().replace(/\/+$/, "");
     else throw new Error(`build.ts: unknown flag ${a}`);
   }
@@ -194,7 +197,7 @@ function licenseText(): string {
 }
 
 /** The files every Windows package carries, by name. */
-function windowsPayload(opts: Options): Map<string, Uint8Array> {
+export function windowsPayload(opts: { windivert?: string }): Map<string, Uint8Array> {
   const exe = path.join(dist, "oisp.exe");
   if (!fs.existsSync(exe)) throw new Error("dist/oisp.exe is missing: build the windows target first");
   const files = new Map<string, Uint8Array>();
@@ -257,6 +260,7 @@ async function packageWindows(opts: Options, epoch: number): Promise<string[]> {
 
 export async function main(argv: string[]): Promise<void> {
   const opts = parseOptions(argv);
+  if (opts.out) dist = opts.out;
   fs.mkdirSync(dist, { recursive: true });
   fs.mkdirSync(cacheDir, { recursive: true });
   const commit = await gitCommit();

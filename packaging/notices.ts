@@ -59,9 +59,15 @@ export function noticesText(packages: BundledPackage[], extra: { title: string; 
     "",
   ];
   for (const e of extra) parts.push(RULE, e.title, "", e.body.trim(), "");
+  // Identical licence texts (the Apache-2.0 of a dozen @opentelemetry packages, ...) are printed once,
+  // under the list of the packages that ship them.
+  const byText = new Map<string, BundledPackage[]>();
   for (const p of sorted) {
-    parts.push(RULE, `${p.name} ${p.version} - ${p.license}`, "");
-    parts.push(p.texts.length ? p.texts.join("\n\n") : `(the package ships no licence file; its package.json declares ${p.license})`, "");
+    const text = p.texts.length ? p.texts.join("\n\n") : `(no licence file shipped; package.json declares ${p.license})`;
+    byText.set(text, [...(byText.get(text) ?? []), p]);
+  }
+  for (const [text, group] of byText) {
+    parts.push(RULE, ...group.map((p) => `${p.name} ${p.version} - ${p.license}`), "", text, "");
   }
   return parts.join("\n").replace(/\r\n/g, "\n");
 }
