@@ -131,7 +131,7 @@ export async function redirectCommand(argv: string[]): Promise<number> {
   if (mode !== "proxy" && mode !== "windivert") throw new UsageError(`--mode ${mode}: expected proxy or windivert`);
   const cfg = redirectConfigFrom(values, { tlsMitm: false });
   // In windivert mode --port is where diverted connections arrive; the proxy itself stays internal.
-  const divertPort = mode === "windivert" ? parseListen(values.port ?? "8443", "--port").port : undefined;
+  const divertPort = mode === "windivert" ? parseListen(values.port ?? String(readSettingsFile(cfg.dataDir).ProxyPort ?? 8443), "--port").port : undefined;
   if (divertPort !== undefined && !values.listen) cfg.listen = { host: "127.0.0.1", port: 0 };
   const pipePath = values.pipe ? resolvePipePath(values.pipe, cfg.dataDir) : defaultPipePath(cfg.dataDir);
   const tap = new IpcTapClient({ path: pipePath, dataDir: cfg.dataDir, spoolDir: path.join(cfg.dataDir, "spool"), log: cfg.log });
