@@ -3,7 +3,7 @@
 // gets HTTP/1.1 from the same upstream. The sensor decodes frames + HPACK and pairs streams.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import path from "node:path";
-import { eventsOfPid, ofType, runClientScript, runCurl, startE2e, storedBytes, type E2eHarness } from "../support/e2e-harness.ts";
+import { eventsOfConnections, eventsOfPid, ofType, runClientScript, runCurl, startE2e, storedBytes, type E2eHarness } from "../support/e2e-harness.ts";
 import { fakeProviderHandler, FIXED } from "../support/fake-providers.ts";
 import { validateOispEvent } from "../support/oisp-validate.ts";
 
@@ -80,12 +80,13 @@ describe("node:http2 client, many concurrent streams on one connection", () => {
   for (const mode of ["plain", "stream"] as const) {
     test(`100 ${mode} streams: 100 request/response pairs, each answer paired with its own prompt`, async () => {
       const before = h.upstream.protocols!.length;
-      const run = await runClientScript(h2Client, ["100", mode], { OISP_PROXY: h.proxyUrl, OISP_CA_FILE: h.caFile, OPENAI_API_KEY: KEY });
+      const tag = `many-${mode}`;
+      const run = await runClientScript(h2Client, ["100", mode], { OISP_PROXY: h.proxyUrl, OISP_CA_FILE: h.caFile, OPENAI_API_KEY: KEY, RUN_TAG: tag });
       expect(run.result.alpn).toBe("h2");
       expect(h.upstream.protocols!.slice(before)).toEqual(["h2"]);
       for (const r of run.result.results) expect(r.answer).toBe(`echo: ${r.prompt}`);
 
-      const events = await eventsOfPid(h.dbPath, run.pid, 100);
+      const events = await eventsOfConnections(h.dbPath, (req) => String(req.data.messages?.[0]?.content).endsWith(`[${tag}]`), 100);
       expect(ofType(events, "network.connect")).toHaveLength(1);
       const requests = ofType(events, "ai.request");
       const responses = ofType(events, "ai.response");
@@ -105,3 +106,29 @@ describe("node:http2 client, many concurrent streams on one connection", () => {
     }, 30_000);
   }
 });
+
+test("RST_STREAM: streams the client cancels mid-request give a failed ai.response; the others on the connection complete", async () => {
+  const run = await runClientScript(h2Client, ["20", "reset"], { OISP_PROXY: h.proxyUrl, OISP_CA_FILE: h.caFile, OPENAI_API_KEY: KEY, RUN_TAG: "reset" });
+  expect(run.result.results.filter((r: any) => r.answer === "(reset)")).toHaveLength(10);
+  const events = await eventsOfConnections(h.dbPath, (req) => String(req.data.messages?.[0]?.content).endsWith("[reset]"), 20);
+  for (const e of events) validateOispEvent(e);
+  const requests = new Map(ofType(events, "ai.request").map((r) => [r.event_id, r]));
+  const responses = ofType(events, "ai.response");
+  expect(responses).toHaveLength(20);
+  const failed = responses.filter((r) => !r.data.success);
+  expect(failed).toHaveLength(10);
+  for (const res of failed) {
+    // The reset reaches the upstream too; depending on timing it answers the half request (400) before
+    // it sees the reset, or not at all. The event says what happened on the wire either way.
+    if (res.data.status_code === 0) expect(res.data.error).toEqual({ type: "no_response", message: "stream reset by client: CANCEL" });
+    else expect(res.data).toMatchObject({ status_code: 400, error: { message: "body is not JSON" } });
+    const req = requests.get(res.data.request_id)!;
+    // Half a body: the model is salvaged from it, and the request says it is partial.
+    expect(req.data.model.id).toBe("echo-model");
+    expect(req.confidence.completeness).toBe("partial");
+    expect(req.attrs.exchange_seq % 4).toBe(3); // streams 3, 7, 11, …: the odd-numbered prompts
+  }
+  for (const res of responses.filter((r) => r.data.success)) {
+    expect(res.data.choices[0].message.content).toBe(`echo: ${requests.get(res.data.request_id)!.data.messages[0].content}`);
+  }
+}, 30_000);

@@ -110,6 +110,24 @@ export async function eventsOfPid(dbPath: string, pid: number, responses = 1, ti
 }
 
 /**
+ * Events of the connections whose ai.request matches `mine`, once they have `responses` ai.response
+ * events: for tests that must not depend on process attribution (a lookup can time out on a loaded
+ * machine, and the event then has no process), e.g. many streams tagged with a run id.
+ */
+export async function eventsOfConnections(dbPath: string, mine: (req: AnyEvent) => boolean, responses: number, timeoutMs = 15_000): Promise<AnyEvent[]> {
+  return waitFor(
+    `${responses} ai.response events on the tagged connections`,
+    () => {
+      const all = readEvents(dbPath) as AnyEvent[];
+      const conns = new Set(all.filter((e) => e.event_type === "ai.request" && mine(e)).map((e) => e.attrs?.conn_id as string));
+      const theirs = all.filter((e) => conns.has(e.attrs?.conn_id as string));
+      return theirs.filter((e) => e.event_type === "ai.response").length >= responses ? inCaptureOrder(theirs) : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/**
  * The store orders by millisecond, then by id (a hash): events of the same millisecond come out in any
  * order. Sorted here by their microsecond timestamp, then by their index within one response.
  */

@@ -1,6 +1,8 @@
 // An HTTP/2 client process for end-to-end tests: node:http2 over a CONNECT tunnel through the oisp proxy,
 // many concurrent streams on one connection, each with its own prompt.
-// Usage: bun h2-client.ts <streams> [stream|plain]   env: OISP_PROXY, OISP_CA_FILE, OPENAI_API_KEY
+// Usage: bun h2-client.ts <streams> [stream|plain|reset]   env: OISP_PROXY, OISP_CA_FILE, OPENAI_API_KEY,
+//   RUN_TAG (appended to every prompt, so a test can find its events without relying on the process)
+// "reset": every odd stream sends half its body and then cancels (RST_STREAM); the others complete.
 // Prints one JSON line: the ALPN protocol, how many TLS connections were used, and every prompt's answer.
 import fs from "node:fs";
 import http2 from "node:http2";
@@ -9,6 +11,7 @@ import tls from "node:tls";
 
 const streams = Number(process.argv[2] ?? 100);
 const streaming = process.argv[3] === "stream";
+const resetOdd = process.argv[3] === "reset";
 const proxy = new URL(process.env.OISP_PROXY!);
 const ca = fs.readFileSync(process.env.OISP_CA_FILE!, "utf8");
 const host = "api.openai.com";
@@ -41,7 +44,7 @@ const session = http2.connect(`https://${host}`, { createConnection: () => sock 
 session.on("error", (e) => console.error("session error", e));
 
 function ask(i: number): Promise<{ prompt: string; answer: string; status: number }> {
-  const prompt = `prompt number ${i} of ${streams}`;
+  const prompt = `prompt number ${i} of ${streams}${process.env.RUN_TAG ? ` [${process.env.RUN_TAG}]` : ""}`;
   const body = JSON.stringify({ model: "echo-model", stream: streaming, messages: [{ role: "user", content: prompt }] });
   return new Promise((resolve, reject) => {
     const req = session.request({
@@ -57,7 +60,9 @@ function ask(i: number): Promise<{ prompt: string; answer: string; status: numbe
     req.setEncoding("utf8");
     req.on("response", (h) => (status = Number(h[":status"])));
     req.on("data", (d: string) => (text += d));
+    const reset = resetOdd && i % 2 === 1;
     req.on("end", () => {
+      if (reset) return;
       let answer = "";
       if (streaming) {
         for (const line of text.split("\n")) {
@@ -68,6 +73,12 @@ function ask(i: number): Promise<{ prompt: string; answer: string; status: numbe
       resolve({ prompt, answer, status });
     });
     req.on("error", reject);
+    if (reset) {
+      req.on("close", () => resolve({ prompt, answer: "(reset)", status: 0 }));
+      req.write(body.slice(0, 30));
+      setTimeout(() => req.close(http2.constants.NGHTTP2_CANCEL), 20);
+      return;
+    }
     req.end(body);
   });
 }
