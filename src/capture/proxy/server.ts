@@ -47,7 +47,9 @@ export const DEFAULT_PROXY_LIMITS: ProxyLimits = {
   connectTimeoutMs: 15_000,
   handshakeTimeoutMs: 30_000,
   idleTimeoutMs: 15 * 60_000,
-  lookupTimeoutMs: 250,
+  // Only the tap waits for the lookup (its frames are held, bounded); the relay never does. A busy
+  // machine can take a few hundred ms to scan /proc, and a call without its process is worth less.
+  lookupTimeoutMs: 1_000,
   maxPinnedHosts: 10_000,
 };
 
