@@ -1,7 +1,7 @@
 // Deterministic ZIP: entries sorted by name, every mtime fixed (SOURCE_DATE_EPOCH), DEFLATE at a fixed
 // level, no extra fields; the same inputs give the same bytes on any machine and in any time zone.
 import fs from "node:fs";
-import { zipSync, type ZipInputFile } from "fflate";
+import { zipSync, type Zippable } from "fflate";
 
 export interface ZipEntry {
   name: string; // path inside the archive, "/"-separated
@@ -18,7 +18,7 @@ function dosDate(epochSeconds: number): Date {
 
 export function zipBytes(entries: ZipEntry[], epochSeconds: number): Uint8Array {
   const mtime = dosDate(epochSeconds);
-  const files: Record<string, ZipInputFile> = {};
+  const files: Zippable = {};
   const seen = new Set<string>();
   for (const e of [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     if (seen.has(e.name)) throw new Error(`zip: duplicate entry ${e.name}`);

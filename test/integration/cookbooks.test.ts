@@ -53,8 +53,8 @@ afterAll(async () => {
 });
 
 /** What a reader of the dashboard would note about each AI event, in capture order. */
-function summarise(events: AnyEvent[]) {
-  return events.flatMap((e) => {
+function summarise(events: AnyEvent[]): Record<string, unknown>[] {
+  return events.flatMap((e): Record<string, unknown>[] => {
     const d = e.data;
     if (e.event_type === "ai.request")
       return [{ event: "ai.request", provider: d.provider?.name, model: d.model?.id, streaming: d.streaming, tools: d.tools?.map((t: any) => t.name) }];
