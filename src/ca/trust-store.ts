@@ -173,6 +173,40 @@ export function osTrustCommands(platform: NodeJS.Platform, ca: TrustedCert, isRo
   return undefined;
 }
 
+// ---------- Windows: crypt32 through bun:ffi (no certutil: nothing to parse, and Wine's is a no-op stub) ----------
+
+const WINDOWS_STORE = "Windows current user Root store";
+
+async function windowsInstall(ca: TrustedCert): Promise<TrustResult> {
+  try {
+    const crypt32 = await import("../../ffi/crypt32.ts");
+    crypt32.addToCurrentUserRoot(Buffer.from(pemBody(ca.certPem), "base64"));
+    if (!crypt32.isInCurrentUserRoot(ca.sha1)) return { ok: false, message: `added the CA, but the ${WINDOWS_STORE} does not list it` };
+  } catch (err) {
+    return { ok: false, message: `${(err as Error).message}: import ${ca.certPath} into the current user's Trusted Root Certification Authorities by hand (certmgr.msc)` };
+  }
+  return { ok: true, message: `installed the CA into the ${WINDOWS_STORE}. ${CLIENT_NOTE}=${ca.certPath}` };
+}
+
+async function windowsUninstall(ca: TrustedCert): Promise<TrustResult> {
+  try {
+    const crypt32 = await import("../../ffi/crypt32.ts");
+    const removed = crypt32.removeFromCurrentUserRoot(ca.sha1);
+    if (removed === 0) return { ok: true, message: `the CA is not in the ${WINDOWS_STORE}` };
+  } catch (err) {
+    return { ok: false, message: `${(err as Error).message}: remove "${ca.sha1}" from the current user's Trusted Root Certification Authorities by hand (certmgr.msc)` };
+  }
+  return { ok: true, message: `removed the CA from the ${WINDOWS_STORE}` };
+}
+
+async function windowsTrust(ca: TrustedCert): Promise<{ trusted: boolean | "unknown"; store: string }> {
+  try {
+    return { trusted: (await import("../../ffi/crypt32.ts")).isInCurrentUserRoot(ca.sha1), store: WINDOWS_STORE };
+  } catch {
+    return { trusted: "unknown", store: WINDOWS_STORE };
+  }
+}
+
 async function runAll(cmds: string[][], tolerateFailureOf = new Set<number>()): Promise<TrustResult | undefined> {
   for (const [i, argv] of cmds.entries()) {
     const r = await run(argv);
@@ -185,6 +219,7 @@ async function runAll(cmds: string[][], tolerateFailureOf = new Set<number>()): 
 
 export async function installIntoOs(ca: TrustedCert, env = currentTrustEnv()): Promise<TrustResult> {
   if (env.platform === "linux") return linuxInstall(ca, env);
+  if (env.platform === "win32") return windowsInstall(ca);
   const plan = osTrustCommands(env.platform, ca, env.isRoot);
   if (!plan) return { ok: false, message: `installing into the trust store is not supported on ${env.platform}: import ${ca.certPath} by hand` };
   const failed = await runAll(plan.install);
@@ -196,6 +231,7 @@ export async function installIntoOs(ca: TrustedCert, env = currentTrustEnv()): P
 export async function uninstallFromOs(ca: TrustedCert | undefined, env = currentTrustEnv()): Promise<TrustResult> {
   if (env.platform === "linux") return linuxUninstall(ca, env);
   if (!ca) return { ok: false, message: "no CA certificate to identify in the trust store" };
+  if (env.platform === "win32") return windowsUninstall(ca);
   const plan = osTrustCommands(env.platform, ca, env.isRoot);
   if (!plan) return { ok: false, message: `the trust store of ${env.platform} is not managed by oisp` };
   // macOS: removing the trust setting may fail when there is none; deleting the certificate decides.
@@ -210,6 +246,7 @@ export async function osTrust(ca: TrustedCert, env = currentTrustEnv()): Promise
     if (!store) return { trusted: "unknown", store: "no update-ca-certificates or update-ca-trust found" };
     return { trusted: inLinuxBundle(store, ca.certPem), store: `${store.anchor} (${store.update.join(" ")})` };
   }
+  if (env.platform === "win32") return windowsTrust(ca);
   const plan = osTrustCommands(env.platform, ca, env.isRoot);
   if (!plan) return { trusted: "unknown", store: `not managed on ${env.platform}` };
   const r = await run(plan.check, 30_000);

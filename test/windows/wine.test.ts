@@ -3,7 +3,10 @@
 // and packet workers against the stand-in WinDivert.dll built with mingw — Win64 calling convention,
 // kernel32!GetLastError, WinDivertShutdown from the main thread, the compiled worker entry point.
 // Not the real driver: nothing here has touched a Windows kernel.
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { inCi, stopWine, wineBuild, wineMissing, wineRun, winPath, type WineBuild } from "./wine-env.ts";
@@ -34,6 +37,33 @@ if (wineMissing && !inCi) {
       expect(ca.code).toBe(0);
       expect(fs.readFileSync(path.join(home, "ca", "oisp-ca.pem"), "utf8")).toStartWith("-----BEGIN CERTIFICATE-----");
     }, 90_000);
+
+    test("ca install / status / uninstall round-trip through crypt32 (CurrentUser\\Root), checked in the registry with reg.exe", async () => {
+      const home = path.join(dir, "home-trust");
+      fs.mkdirSync(home);
+      const env = { OISP_HOME: winPath(home) };
+      const oisp = (args: string[]) => wine(w.oisp, args, env);
+      expect((await oisp(["ca", "init"])).code).toBe(0);
+      const der = new x509.X509Certificate(fs.readFileSync(path.join(home, "ca", "oisp-ca.pem"), "utf8")).rawData;
+      const sha1 = createHash("sha1").update(Buffer.from(der)).digest("hex").toUpperCase();
+      // Independent of our code: the registry key crypt32 keeps CurrentUser\Root certificates under.
+      const inRegistry = async () =>
+        (await wine("reg", ["query", `HKCU\\Software\\Microsoft\\SystemCertificates\\Root\\Certificates\\${sha1}`])).code === 0;
+      const trusted = async () => JSON.parse((await oisp(["ca", "status"])).out).trusted_by_os;
+
+      expect(await inRegistry()).toBe(false);
+      const install = await oisp(["ca", "install"]);
+      expect(install).toMatchObject({ code: 0 });
+      expect(install.out).toStartWith("installed the CA into the Windows current user Root store");
+      expect(await trusted()).toBe(true);
+      expect(await inRegistry()).toBe(true);
+      const uninstall = await oisp(["ca", "uninstall"]);
+      expect(uninstall).toMatchObject({ code: 0, out: "removed the CA from the Windows current user Root store\n" });
+      expect(await trusted()).toBe(false);
+      expect(await inRegistry()).toBe(false);
+      const again = await oisp(["ca", "uninstall"]);
+      expect(again).toMatchObject({ code: 0, out: "the CA is not in the Windows current user Root store\n" });
+    }, 120_000);
 
     test("WinDivert FFI + workers in a Windows exe: DNS-learned SYN reflected, directory answers, shutdown closes both handles", async () => {
       const stubDir = path.join(dir, "stub");
