@@ -142,3 +142,35 @@ describe("Windows packages", () => {
     fs.rmSync(again, { recursive: true, force: true });
   }, 400_000);
 });
+
+describe("macOS binaries", () => {
+  beforeAll(async () => {
+    await buildOnce(["--target", "darwin"]);
+  }, 300_000);
+
+  /** Mach-O header: CPU type and the load commands (LC_CODE_SIGNATURE = 0x1d: macOS on arm64 runs only signed code). */
+  function machO(file: string): { cpu: number; commands: number[] } {
+    const d = fs.readFileSync(file).subarray(0, 1 << 20);
+    expect(d.readUInt32LE(0)).toBe(0xfeedfacf); // 64-bit Mach-O
+    const commands: number[] = [];
+    let off = 32;
+    for (let i = 0; i < d.readUInt32LE(16); i++) {
+      commands.push(d.readUInt32LE(off));
+      off += d.readUInt32LE(off + 4);
+    }
+    return { cpu: d.readUInt32LE(4), commands };
+  }
+
+  test("arm64 and x64 executables, each carrying a code signature and the version string", () => {
+    const arm = machO(path.join(dist, "oisp-darwin-arm64"));
+    const x64 = machO(path.join(dist, "oisp-darwin-x64"));
+    expect(arm.cpu).toBe(0x0100000c); // CPU_TYPE_ARM64
+    expect(x64.cpu).toBe(0x01000007); // CPU_TYPE_X86_64
+    expect(arm.commands).toContain(0x1d);
+    expect(x64.commands).toContain(0x1d);
+    for (const f of ["oisp-darwin-arm64", "oisp-darwin-x64"]) {
+      expect(fs.statSync(path.join(dist, f)).mode & 0o111).not.toBe(0);
+      expect(fs.readFileSync(path.join(dist, f)).includes(Buffer.from("spec bundle"))).toBe(true);
+    }
+  });
+});
