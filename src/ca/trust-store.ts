@@ -139,7 +139,7 @@ async function linuxUninstall(ca: TrustedCert | undefined, env: TrustEnv): Promi
   return { ok: true, message: `removed the CA from the system trust store (${store.anchor})` };
 }
 
-// ---------- macOS and Windows: command plans ----------
+// ---------- macOS and Windows: command plans (on Windows only the manual fallback: crypt32 does the work) ----------
 
 export interface TrustCommands {
   store: string;
@@ -183,7 +183,7 @@ async function windowsInstall(ca: TrustedCert): Promise<TrustResult> {
     crypt32.addToCurrentUserRoot(Buffer.from(pemBody(ca.certPem), "base64"));
     if (!crypt32.isInCurrentUserRoot(ca.sha1)) return { ok: false, message: `added the CA, but the ${WINDOWS_STORE} does not list it` };
   } catch (err) {
-    return { ok: false, message: `${(err as Error).message}: import ${ca.certPath} into the current user's Trusted Root Certification Authorities by hand (certmgr.msc)` };
+    return { ok: false, message: `${(err as Error).message}: add it by hand with  ${osTrustCommands("win32", ca, false)!.install[0]!.join(" ")}` };
   }
   return { ok: true, message: `installed the CA into the ${WINDOWS_STORE}. ${CLIENT_NOTE}=${ca.certPath}` };
 }
@@ -194,7 +194,7 @@ async function windowsUninstall(ca: TrustedCert): Promise<TrustResult> {
     const removed = crypt32.removeFromCurrentUserRoot(ca.sha1);
     if (removed === 0) return { ok: true, message: `the CA is not in the ${WINDOWS_STORE}` };
   } catch (err) {
-    return { ok: false, message: `${(err as Error).message}: remove "${ca.sha1}" from the current user's Trusted Root Certification Authorities by hand (certmgr.msc)` };
+    return { ok: false, message: `${(err as Error).message}: remove it by hand with  ${osTrustCommands("win32", ca, false)!.uninstall[0]!.join(" ")}` };
   }
   return { ok: true, message: `removed the CA from the ${WINDOWS_STORE}` };
 }
