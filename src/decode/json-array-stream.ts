@@ -83,6 +83,8 @@ export class JsonArrayStreamParser {
           else if (c === 0x7b || c === 0x5b) this.depth++;
           else if (c === 0x7d || c === 0x5d) {
             if (this.depth === 0) {
+              // A "}" with nothing open: re-scanning it from "between" would loop forever.
+              if (c === 0x7d) return this.fail(items, "json array: unbalanced }");
               // "]" closing the array right after a scalar element.
               this.emit(text.slice(elementStart, i), items);
               this.state = "between";
