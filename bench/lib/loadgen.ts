@@ -126,7 +126,7 @@ interface Response {
  */
 export function exchange(sock: tls.TLSSocket, req: Buffer, timeoutMs: number, onBody?: (text: string, atNs: bigint) => void): Promise<Response> {
   return new Promise((resolve, reject) => {
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     let status = 0;
     let bodyStart = -1;
     let contentLength = -1;

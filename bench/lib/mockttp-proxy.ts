@@ -2,6 +2,7 @@
 // upstream, for the side-by-side benchmark. Run: bun bench/lib/mockttp-proxy.ts DIR UPSTREAM_PORT UPSTREAM_CA
 // Writes DIR/mockttp-ca.pem (the CA clients must trust) and prints "PORT <n>".
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import * as mockttp from "mockttp";
 
@@ -10,10 +11,17 @@ if (!dir || !upstreamPort || !upstreamCa) {
   console.error("usage: mockttp-proxy.ts DIR UPSTREAM_PORT UPSTREAM_CA");
   process.exit(2);
 }
-const ca = await mockttp.generateCACertificate({ commonName: "OISP Bench mockttp CA" });
+const ca = await mockttp.generateCACertificate({ subject: { commonName: "OISP Bench mockttp CA" } });
 fs.writeFileSync(path.join(dir, "mockttp-ca.pem"), ca.cert);
 const server = mockttp.getLocal({ https: { key: ca.key, cert: ca.cert }, recordTraffic: false });
-await server.start({ startPort: 0 } as never);
+// A free port first: mockttp's own port search wants a range.
+const port = await new Promise<number>((resolve) => {
+  const probe = net.createServer().listen(0, "127.0.0.1", () => {
+    const p = (probe.address() as net.AddressInfo).port;
+    probe.close(() => resolve(p));
+  });
+});
+await server.start(port);
 await server.forAnyRequest().thenPassThrough({
   // The tunnel's Host is api.openai.com; send it to the local upstream, keeping the Host header.
   transformRequest: { replaceHost: { targetHost: `127.0.0.1:${upstreamPort}`, updateHostHeader: false } },

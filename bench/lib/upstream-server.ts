@@ -44,7 +44,7 @@ function sseStream(chunks: number, intervalMs: number): ReadableStream<Uint8Arra
   let i = 0;
   return new ReadableStream<Uint8Array>({
     type: "direct",
-    async pull(controller) {
+    async pull(controller: { write(b: Uint8Array): void; flush(): unknown; close(): void }) {
       // One write + flush per chunk, like a real provider token by token.
       for (; i < chunks; i++) {
         if (i > 0 && intervalMs > 0) await Bun.sleep(intervalMs);
