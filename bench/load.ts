@@ -60,12 +60,15 @@ async function mixedWorkload(target: Target, pid?: number): Promise<Omit<TargetR
   };
 }
 
-function countEvents(dbPath: string): { requests: number; responses: number; failed: number } {
+function countEvents(dbPath: string): { requests: number; responses: number; failed: number; why: string[] } {
   const db = new Database(dbPath, { readonly: true });
   try {
     const q = (type: string) => (db.query("select count(*) as n from events where event_type = ?").get(type) as { n: number }).n;
     const failed = (db.query("select count(*) as n from events where event_type = 'ai.response' and json_extract(json, '$.data.success') = 0").get() as { n: number }).n;
-    return { requests: q("ai.request"), responses: q("ai.response"), failed };
+    const why = db
+      .query("select coalesce(json_extract(json, '$.data.error.type'), '') || ': ' || coalesce(json_extract(json, '$.data.error.message'), '') as why, count(*) as n from events where event_type = 'ai.response' and json_extract(json, '$.data.success') = 0 group by why order by n desc limit 5")
+      .all() as { why: string; n: number }[];
+    return { requests: q("ai.request"), responses: q("ai.response"), failed, why: why.map((w) => `${w.n}× ${w.why.slice(0, 160)}`) };
   } finally {
     db.close();
   }
@@ -126,6 +129,7 @@ try {
         "idle RSS (7 s after start)": `${idle.rssMb.toFixed(1)} MB, ${idleCpuPct.toFixed(1)} % CPU   target < 80 MB   ${verdict(idle.rssMb < 80)}`,
         "steady 100 req/s for 10 s": `${steady.cpuPct.toFixed(1)} % CPU, RSS ${steady.rssMb.toFixed(1)} MB (${steady.ok} ok, ${steady.errors} errors)   target < 5 % CPU   ${verdict(steady.cpuPct < 5)}`,
         "events stored vs requests made": `ai.request ${reqs}, ai.response ${resps} (${stored.failed - before.failed} unsuccessful) for ${made} successful requests   ${verdict(reqs === made && resps === made)}`,
+        ...(stored.why.length ? { "unsuccessful responses recorded": stored.why.join("; ") } : {}),
         "peak RSS under load": `${run.proc!.peakRssMb.toFixed(1)} MB`,
         "CPU per request under load": `${((run.proc!.cpuSec * 1000) / Math.max(1, made)).toFixed(3)} ms (${run.proc!.cpuSec.toFixed(1)} CPU s for ${made} requests)`,
       };
