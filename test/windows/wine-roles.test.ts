@@ -18,7 +18,7 @@ import { fakeProviderHandler } from "../support/fake-providers.ts";
 import { freePort } from "../support/oisp-process.ts";
 import { startTlsUpstream } from "../support/upstream.ts";
 import { dnsResponse, tcpPacket, udpPacket } from "./packets.ts";
-import { inCi, stopWine, waitUntil, wineBuild, wineMissing, wineRun, wineStart, winPath, type WineBuild, type WineProcess } from "./wine-env.ts";
+import { skipWine, stopWine, waitUntil, wineBuild, wineMissing, wineRun, wineStart, winPath, type WineBuild, type WineProcess } from "./wine-env.ts";
 
 /** The client's address (C) and the AI host's (S): both on Linux's loopback, where Wine's sockets live. */
 const C = "127.0.0.1";
@@ -60,8 +60,8 @@ function jsonl(file: string): Record<string, any>[] {
   return fs.readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
 }
 
-if (wineMissing && !inCi) {
-  test.skip(`oisp.exe sensor + redirect under Wine: SKIPPED, ${wineMissing} is not installed`, () => {});
+if (skipWine) {
+  test.skip(`oisp.exe sensor + redirect under Wine: SKIPPED (OISP_SKIP_WINE=1), ${wineMissing} is not installed`, () => {});
 } else {
   describe("oisp.exe sensor + redirect under Wine", () => {
     let w: WineBuild;

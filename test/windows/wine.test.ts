@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { inCi, stopWine, wineBuild, wineMissing, wineRun, winPath, type WineBuild } from "./wine-env.ts";
+import { skipWine, stopWine, wineBuild, wineMissing, wineRun, winPath, type WineBuild } from "./wine-env.ts";
 
-if (wineMissing && !inCi) {
-  test.skip(`Windows exe under Wine: SKIPPED, ${wineMissing} is not installed`, () => {});
+if (skipWine) {
+  test.skip(`Windows exe under Wine: SKIPPED (OISP_SKIP_WINE=1), ${wineMissing} is not installed`, () => {});
 } else {
   describe("Windows executables under Wine", () => {
     let w: WineBuild;

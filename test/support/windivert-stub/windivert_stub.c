@@ -175,6 +175,11 @@ static size_t pull(struct stub_handle *h) {
 #endif
   if (h->in_fd < 0) h->in_fd = open_ro(h->in_path);
   if (h->in_fd >= 0 && h->have < BUF_CAP) {
+#ifdef _WIN32
+    /* The CRT remembers end-of-file: once a read returned 0, later reads return 0 without looking, even
+     * after the test appended records. Seeking clears that flag. */
+    _lseek(h->in_fd, 0, SEEK_CUR);
+#endif
     int n = read_fd(h->in_fd, h->buf + h->have, (unsigned)(BUF_CAP - h->have));
     if (n > 0) h->have += (size_t)n;
   }
