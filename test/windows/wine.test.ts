@@ -63,7 +63,7 @@ if (skipWine) {
       expect(await inRegistry()).toBe(false);
       const again = await oisp(["ca", "uninstall"]);
       expect(again).toMatchObject({ code: 0, out: "the CA is not in the Windows current user Root store\n" });
-    }, 120_000);
+    }, 180_000);
 
     test("WinDivert FFI + workers in a Windows exe: DNS-learned SYN reflected, directory answers, shutdown closes both handles", async () => {
       const stubDir = path.join(dir, "stub");
