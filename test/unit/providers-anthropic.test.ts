@@ -299,7 +299,8 @@ describe("Anthropic messages, streamed", () => {
     const cutAt = blocks.findIndex((b) => b.includes('"Rome\\"}'));
     const res = parseAiResponse(streamReq(), sseResponse(blocks.slice(0, cutAt), [], { complete: false }));
     expect(res).toMatchObject({
-      success: true,
+      success: false, // the connection ended mid-body: not a success, whatever was seen
+      error: { type: "connection_closed" },
       incomplete: true,
       content: "Checking Rome.",
       toolCalls: [{ id: "toolu_01A09q90qw90lq917835lq9", name: "get_weather", arguments: '{"city": ' }],

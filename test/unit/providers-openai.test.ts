@@ -378,7 +378,7 @@ describe("OpenAI chat completions, streamed", () => {
   test("a stream cut before [DONE]: partial content, marked incomplete", () => {
     const blocks = textStream();
     const res = parseAiResponse(streamReq(), sseResponse(blocks.slice(0, 3), [], { complete: false }));
-    expect(res).toMatchObject({ success: true, content: "Hello, Bonjour", incomplete: true });
+    expect(res).toMatchObject({ success: false, error: { type: "connection_closed" }, content: "Hello, Bonjour", incomplete: true });
     expect(res.usage).toBeUndefined();
     // Connection closed cleanly but the terminal event never came.
     expect(parseAiResponse(streamReq(), sseResponse(blocks.slice(0, 3))).incomplete).toBe(true);
@@ -625,6 +625,6 @@ describe("OpenAI Responses API", () => {
         { complete: false },
       ),
     );
-    expect(cut).toMatchObject({ success: true, content: "Half", incomplete: true });
+    expect(cut).toMatchObject({ success: false, error: { type: "connection_closed" }, content: "Half", incomplete: true });
   });
 });

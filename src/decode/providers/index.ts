@@ -141,8 +141,17 @@ function fieldsOf(kind: ApiKind, body: Json): Partial<ParsedAiRequest> {
   }
 }
 
-/** Parses the response to a request this module parsed. */
+/**
+ * Parses the response to a request this module parsed. A response whose connection ended before its body
+ * did (upstream reset, client abort) is never a success, whatever the provider parser made of the part seen.
+ */
 export function parseAiResponse(request: ParsedAiRequest, res: HttpResponseRecord): ParsedAiResponse {
+  const parsed = parseAiResponseBody(request, res);
+  if (res.complete || !parsed.success) return parsed;
+  return { ...parsed, success: false, incomplete: true, error: parsed.error ?? { type: "connection_closed", message: "the connection ended before the response did" } };
+}
+
+function parseAiResponseBody(request: ParsedAiRequest, res: HttpResponseRecord): ParsedAiResponse {
   try {
     const kind = kindOf(request);
     switch (kind) {
