@@ -49,13 +49,13 @@ const PATTERNS: SecretPattern[] = [
   },
   {
     type: "password",
-    regex: /(?<![A-Za-z0-9])(password|passwd|pwd|passphrase)(\s*[=:]\s*["']?)[^\s"'&,;[\]{}]+/gi,
+    regex: /(?<!(?<!\\)[A-Za-z0-9])(password|passwd|pwd|passphrase)(\s*[=:]\s*["']?)[^\s"'&,;[\]{}]+/gi,
     mask: keepPrefix("password"),
   },
   {
     type: "credential",
     regex:
-      /(?<![A-Za-z0-9])(api[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|refresh[_-]?token|auth[_-]?token|aws_secret_access_key)(["']?\s*[=:]\s*["']?)[A-Za-z0-9\-._~+/]{8,}=*/gi,
+      /(?<!(?<!\\)[A-Za-z0-9])(api[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|refresh[_-]?token|auth[_-]?token|security[_-]?token|session[_-]?token|aws_secret_access_key)(["']?\s*[=:]\s*["']?)[A-Za-z0-9\-._~+/]{8,}=*/gi,
     mask: keepPrefix("credential"),
   },
   {
