@@ -1,8 +1,10 @@
 // The NSIS installer and the portable ZIP under Wine (Debian's wine64; CI installs it): a silent install
-// into a fresh prefix puts oisp.exe in Program Files\OISP with its Start Menu entries, Apps & Features
-// key and PATH entry, the installed oisp.exe answers --version, and the silent uninstaller takes all of
-// that away again but keeps the user's captured data. The ZIP's exe runs where it is unpacked.
+// with the CA option (`/S /CA`) into a fresh prefix puts oisp.exe in Program Files\OISP with its Start
+// Menu entries, Apps & Features key and PATH entry, and trusts the new OISP CA in the user's Root store;
+// the installed oisp.exe answers --version; the silent uninstaller takes all of that away again, the CA
+// included, but keeps the user's captured data. The ZIP's exe runs where it is unpacked.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -30,8 +32,9 @@ if (missing && !process.env.CI) {
       ...process.env,
       WINEDEBUG: "-all",
       WINEPREFIX: prefix,
-      // No desktop menu entries on the host, no Mono/Gecko install prompts.
-      WINEDLLOVERRIDES: "winemenubuilder.exe=d;mscoree=d;mshtml=d",
+      // No desktop menu entries on the host, no Mono/Gecko install prompts; our bcryptprimitives.dll
+      // (in system32, see beforeAll) before Wine's builtin one.
+      WINEDLLOVERRIDES: "winemenubuilder.exe=d;mscoree=d;mshtml=d;bcryptprimitives=n,b",
     });
 
     /** Runs a Windows program and then waits for every process of the prefix to end (the NSIS
@@ -59,20 +62,40 @@ if (missing && !process.env.CI) {
       await buildOnce(WINDOWS_PACKAGES);
       work = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-setup-"));
       prefix = path.join(work, "prefix");
-      // Wine 8 lacks ProcessPrng, which Bun's Windows runtime imports: a stand-in beside each oisp.exe.
+      // Wine 8 lacks ProcessPrng, which Bun's Windows runtime imports: a stand-in in the prefix's system32,
+      // so every oisp.exe works, also those the installer runs (ca init / install / uninstall).
       bcrypt = path.join(work, "bcryptprimitives.dll");
       const cc = Bun.spawnSync([MINGW!, "-shared", "-static-libgcc", "-O2", "-o", bcrypt, path.join(repoRoot, "test/support/wine/bcryptprimitives.c"), "-ladvapi32"], { stderr: "pipe" });
       if (cc.exitCode !== 0) throw new Error(`mingw build of bcryptprimitives.dll failed:\n${cc.stderr}`);
       const boot = await wine(["wineboot", "--init"], 180_000);
       if (boot.code !== 0) throw new Error(`wineboot failed (${boot.code}):\n${boot.err.slice(-2000)}`);
+      fs.copyFileSync(bcrypt, path.join(prefix, "drive_c/windows/system32/bcryptprimitives.dll"));
     }, 600_000);
 
     afterAll(() => {
       if (work) fs.rmSync(work, { recursive: true, force: true });
     });
 
-    test("silent install: files, Start Menu entries (capture one elevated), Apps & Features key, PATH", async () => {
-      const r = await wine([path.join(dist, SETUP_NAME), "/S"], 180_000);
+    /** %LOCALAPPDATA%\OISP of the prefix's user (Wine names the profile after $USER, "unknown" without it). */
+    const dataDir = () => {
+      const users = fs.readdirSync(path.join(prefix, "drive_c/users")).filter((u) => u !== "Public");
+      if (users.length !== 1) throw new Error(`expected one user profile in the prefix, found ${users.join(", ")}`);
+      return path.join(prefix, "drive_c/users", users[0]!, "AppData/Local/OISP");
+    };
+    /** SHA-1 of the OISP CA certificate: its key name in the Windows certificate store. */
+    const caSha1 = () => {
+      const pem = fs.readFileSync(path.join(dataDir(), "ca", "oisp-ca.pem"), "utf8");
+      const der = Buffer.from(pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
+      return createHash("sha1").update(der).digest("hex").toUpperCase();
+    };
+    /** Whether the user's Root store (HKCU\Software\Microsoft\SystemCertificates\Root) holds a certificate. */
+    const inUserRoot = async (sha1: string) => {
+      const r = await wine(["reg", "query", `HKCU\\Software\\Microsoft\\SystemCertificates\\Root\\Certificates\\${sha1}`], 60_000);
+      return r.code === 0;
+    };
+
+    test("silent install with /CA: files, Start Menu entries (capture one elevated), Apps & Features key, PATH, CA trusted", async () => {
+      const r = await wine([path.join(dist, SETUP_NAME), "/S", "/CA"], 180_000);
       expect(r.code).toBe(0);
       expect(fs.readdirSync(installDir()).sort()).toEqual(["LICENSE.txt", "README.txt", "THIRD-PARTY-NOTICES.txt", "WINDIVERT.txt", "oisp.exe", "uninstall.exe"]);
       // The same exe the portable ZIP carries (both come from one packaging run).
@@ -95,19 +118,20 @@ if (missing && !process.env.CI) {
       expect(await regQuery(key, "QuietUninstallString")).toBe('"C:\\Program Files\\OISP\\uninstall.exe" /S');
       const pathValue = await regQuery("HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Environment", "PATH");
       expect(pathValue?.split(";")).toContain("C:\\Program Files\\OISP");
+      // The CA section ran the installed exe: a CA in the data directory, trusted in the user's Root store.
+      expect(await inUserRoot(caSha1())).toBe(true);
+      expect(await inUserRoot("0".repeat(40))).toBe(false);
     }, 300_000);
 
     test("the installed oisp.exe answers --version", async () => {
-      fs.copyFileSync(bcrypt, path.join(installDir(), "bcryptprimitives.dll"));
       const r = await wine(["C:\\Program Files\\OISP\\oisp.exe", "--version"], 90_000);
-      fs.rmSync(path.join(installDir(), "bcryptprimitives.dll")); // not ours: the uninstaller must not need to know it
       expect(r.code).toBe(0);
       expect(r.out).toMatch(new RegExp(`^oisp ${pkg.version.replaceAll(".", "\\.")} \\(commit [0-9a-f]{7,}, spec bundle .* win32-x64\\)`));
     }, 120_000);
 
-    test("silent uninstall removes files, shortcuts, key and PATH entry, and keeps the captured data", async () => {
-      const data = path.join(prefix, "drive_c/users", os.userInfo().username, "AppData/Local/OISP");
-      fs.mkdirSync(data, { recursive: true });
+    test("silent uninstall removes files, shortcuts, key, PATH entry and our CA, and keeps the captured data", async () => {
+      const data = dataDir();
+      const sha1 = caSha1();
       fs.writeFileSync(path.join(data, "events.db"), "captured");
       const r = await wine(["C:\\Program Files\\OISP\\uninstall.exe", "/S"], 180_000);
       expect(r.code).toBe(0);
@@ -118,8 +142,10 @@ if (missing && !process.env.CI) {
       expect(pathValue).toBeDefined();
       expect(pathValue!.split(";")).not.toContain("C:\\Program Files\\OISP");
       expect(pathValue!.toLowerCase()).toContain("system32");
+      expect(await inUserRoot(sha1)).toBe(false);
       // /S never deletes captured data (interactive mode asks, default No).
       expect(fs.readFileSync(path.join(data, "events.db"), "utf8")).toBe("captured");
+      expect(fs.existsSync(path.join(data, "ca", "oisp-ca.pem"))).toBe(true);
     }, 300_000);
 
     test("the portable ZIP's oisp.exe runs where it is unpacked", async () => {
@@ -130,7 +156,6 @@ if (missing && !process.env.CI) {
         fs.writeFileSync(path.join(dir, name), data);
       }
       const exeDir = path.join(dir, `oisp-${pkg.version}`);
-      fs.copyFileSync(bcrypt, path.join(exeDir, "bcryptprimitives.dll"));
       const r = await wine([path.join(exeDir, "oisp.exe"), "--version"], 90_000);
       expect(r.code).toBe(0);
       expect(r.out).toStartWith(`oisp ${pkg.version} (commit `);
