@@ -103,7 +103,8 @@ export class ClientHelloParser {
         }
       }
     }
-    if (at + 5 > buf.length) this.nextUseful = at + 5;
+    // With one byte only, the second (record version) can already tell "not TLS": look again at two.
+    if (at + 5 > buf.length) this.nextUseful = buf.length < 2 ? 2 : at + 5;
     if (this.total > this.maxBytes) return { status: "too-large", limit: this.maxBytes };
     return { status: "need-more" };
   }
