@@ -70,6 +70,12 @@ describe("fuzz: TLS ClientHello", () => {
   });
 });
 
+test("ClientHello: 0x16 then a non-TLS second byte in its own read is 'not-tls' at once, as when read together (found by scripts/fuzz.ts)", () => {
+  const p = new ClientHelloParser();
+  expect(p.push(Uint8Array.of(22)).status).toBe("need-more");
+  expect(p.push(Uint8Array.of(22)).status).toBe("not-tls");
+});
+
 describe("fuzz: HTTP/1.1", () => {
   const requests = [utf8(openaiRequest()), utf8(openaiRequest(JSON.stringify({ model: "m", stream: true }), "/v1/chat/completions", "Transfer-Encoding: chunked\r\n").replace(/Content-Length: \d+\r\n/, ""))];
   const responses = [
