@@ -41,7 +41,7 @@ describe("files and the IPC endpoint", () => {
           // Then try to inject a connection anyway.
           c.write(encodeFrame({ t: "open", meta: { connId: "evil", startedAt: 1, client: { ip: "127.0.0.1", port: 1 }, server: { ip: "1.1.1.1", port: 443 }, host: "api.openai.com", mode: "mitm", captureMethod: "mitm_proxy" } }));
         });
-        c.on("data", (d) => frames.push(...dec.push(d).frames.map((f) => f.t)));
+        c.on("data", (d: Buffer) => frames.push(...dec.push(d).frames.map((f) => f.t)));
         c.on("error", () => {});
         c.on("close", () => resolve({ frames, closed: true }));
         setTimeout(() => resolve({ frames, closed: false }), 3000).unref();
