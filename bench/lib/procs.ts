@@ -81,6 +81,42 @@ export async function startOispUp(dir: string, upstream: Upstream, extra: string
   };
 }
 
+/**
+ * The two roles as separate processes: `oisp sensor` and `oisp redirect --tls-mitm` over the unix socket.
+ * `pid` is the redirector's (the process in the traffic's path); `sensorPid` the sensor's.
+ */
+export async function startOispSplit(dir: string, upstream: Upstream): Promise<OispUnderTest & { sensorPid: number }> {
+  const home = fs.mkdtempSync(path.join(dir, "oisp-split-"));
+  const init = runOisp(["ca", "init"], { home });
+  if ((await init.proc.exited) !== 0) throw new Error(`oisp ca init: ${init.output()}`);
+  const dbPath = path.join(home, "events.db");
+  const sensor = runOisp(["sensor", "--db", dbPath], { home });
+  await waitFor("sensor socket", () => {
+    if (sensor.proc.exitCode !== null) throw new Error(`sensor exited: ${sensor.output()}`);
+    return fs.existsSync(path.join(home, "run", "oisp.sock")) ? true : undefined;
+  });
+  const port = await freePort();
+  const redirect = runOisp(
+    ["redirect", "--mode", "proxy", "--tls-mitm", "--listen", `127.0.0.1:${port}`, "--upstream-ca", upstream.caFile, "--resolve", `api.openai.com:443:127.0.0.1:${upstream.port}`],
+    { home },
+  );
+  await waitForPort(port, redirect);
+  return {
+    pid: redirect.proc.pid,
+    sensorPid: sensor.proc.pid,
+    port,
+    dbPath,
+    home,
+    oisp: redirect,
+    caPem: fs.readFileSync(path.join(home, "ca", "oisp-ca.pem"), "utf8"),
+    output: () => redirect.output() + sensor.output(),
+    stop: async () => {
+      await stopProc(redirect.proc, "SIGINT");
+      await stopProc(sensor.proc, "SIGINT");
+    },
+  };
+}
+
 export interface ThirdPartyProxy extends Proc {
   port: number;
   caPem: string;
