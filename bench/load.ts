@@ -213,6 +213,8 @@ if (oisp) {
   console.log("\noisp:");
   for (const [k, v] of Object.entries(oispExtra)) console.log(`  ${k.padEnd(32)} ${v}`);
   const extraErrors = errorCount(oisp.json) + errorCount(oisp.sse) - (direct ? errorCount(direct.json) + errorCount(direct.sse) : 0);
+  const times = [...oisp.json.errorTimesMs, ...oisp.sse.errorTimesMs].sort((a, b) => a - b);
+  if (times.length) console.log(`  ${"client errors happened at".padEnd(32)} ${times[0]}..${times.at(-1)} ms into a ${oisp.json.durationMs.toFixed(0)} ms JSON run`);
   console.log(`  ${"client errors beyond direct".padEnd(32)} ${extraErrors}   target 0   ${verdict(extraErrors <= 0)}`);
   if (direct) {
     const r = rps(oisp) / rps(direct);

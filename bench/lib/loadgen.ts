@@ -47,6 +47,8 @@ export interface ScenarioResult {
   /** For streams: each chunk's arrival minus the upstream's stamp, in ms. */
   chunkDelaysMs: number[];
   bytes: number;
+  /** When errors happened, in ms since the start (first 200), to tell a burst from a trickle. */
+  errorTimesMs: number[];
 }
 
 const API_KEY = "sk-proj-BenchKey0123456789abcdefghijklmnop";
@@ -196,13 +198,16 @@ const wallMs = () => performance.timeOrigin + performance.now();
 /** Runs `total` requests over `concurrency` connections and measures each. */
 export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
   const timeoutMs = o.requestTimeoutMs ?? 30_000;
+  const t0 = performance.now();
   const deadline = Date.now() + (o.deadlineMs ?? 120_000);
   const reqKeep = requestBytes(o.stream, false);
   const reqClose = requestBytes(o.stream, true);
-  const result: ScenarioResult = { ok: 0, errors: {}, latenciesMs: [], durationMs: 0, chunkDelaysMs: [], bytes: 0 };
-  const err = (what: string) => (result.errors[what] = (result.errors[what] ?? 0) + 1);
+  const result: ScenarioResult = { ok: 0, errors: {}, latenciesMs: [], durationMs: 0, chunkDelaysMs: [], bytes: 0, errorTimesMs: [] };
+  const err = (what: string) => {
+    result.errors[what] = (result.errors[what] ?? 0) + 1;
+    if (result.errorTimesMs.length < 200) result.errorTimesMs.push(Math.round(performance.now() - t0));
+  };
   let started = 0;
-  const t0 = performance.now();
   const interval = o.ratePerSec ? 1000 / o.ratePerSec : 0;
 
   const onBody = o.stream
