@@ -19,10 +19,12 @@
 //                     dist/, the ZIP and the installer; without it they carry WINDIVERT.txt instead
 //   --out DIR         write there instead of dist/ (the reproducibility test builds twice and compares)
 //   --release-url URL where the release's files are downloadable (the winget InstallerUrl base)
-// SOURCE_DATE_EPOCH (default: the commit's time) fixes every timestamp the packages carry.
+// SOURCE_DATE_EPOCH (default: the commit's time) fixes every timestamp the packages carry;
+// OISP_BUILD_COMMIT names the commit where there is no .git (default: git rev-parse).
 import { $ } from "bun";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import pkg from "./package.json" with { type: "json" };
 import { BUN_NOTICE, bundledPackageDirs, noticesText, readPackage, WINDIVERT_NOTICE } from "./packaging/notices.ts";
@@ -123,6 +125,8 @@ async function patchedWindowsRuntime(): Promise<string> {
 }
 
 async function gitCommit(): Promise<string> {
+  // OISP_BUILD_COMMIT: for builds outside a git checkout (a source tarball, the reproducibility test).
+  if (process.env.OISP_BUILD_COMMIT) return process.env.OISP_BUILD_COMMIT;
   const r = await $`git rev-parse --short=12 HEAD`.cwd(root).quiet().nothrow();
   return r.exitCode === 0 ? r.text().trim() : "unknown";
 }
@@ -135,15 +139,13 @@ async function sourceDateEpoch(): Promise<number> {
   return r.exitCode === 0 && t > 0 ? t : 315532800; // 1980-01-01, the earliest a ZIP can say
 }
 
-const metafilePath = (target: TargetName) => path.join(cacheDir, `meta-${target}.json`);
-
 async function compile(target: TargetName, commit: string): Promise<string> {
   const t = targets[target];
   const outfile = path.join(dist, t.out);
   const runtime =
     target === "windows" ? await patchedWindowsRuntime() : target === "linux" && process.platform === "linux" ? process.execPath : await runtimeFor(target);
   const entrypoints = [path.join(root, "src/cli.ts"), ...extraEntrypoints()];
-  await $`${process.execPath} build --compile --minify-syntax --minify-whitespace --sourcemap=none --target=${t.bunTarget} --compile-executable-path=${runtime} --metafile=${metafilePath(target)} --define OISP_BUILD_COMMIT=${JSON.stringify(commit)} --outfile ${outfile} ${entrypoints}`
+  await $`${process.execPath} build --compile --minify-syntax --minify-whitespace --sourcemap=none --target=${t.bunTarget} --compile-executable-path=${runtime} --define OISP_BUILD_COMMIT=${JSON.stringify(commit)} --outfile ${outfile} ${entrypoints}`
     .cwd(root)
     .quiet();
   return outfile;
@@ -183,11 +185,27 @@ Explicit proxy mode (oisp up, then set HTTPS_PROXY) works without WinDivert.
 
 const crlf = (s: string) => s.replace(/\r?\n/g, "\r\n");
 
+/** The npm packages in the binary: a plain bundle of the same entry points, read from its metafile. */
+function bundledPackages(): ReturnType<typeof readPackage>[] {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-meta-"));
+  try {
+    const meta = path.join(tmp, "meta.json");
+    const r = Bun.spawnSync([process.execPath, "build", "--target=bun", `--outdir=${path.join(tmp, "out")}`, `--metafile=${meta}`, path.join(root, "src/cli.ts"), ...extraEntrypoints()], {
+      cwd: root,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    if (r.exitCode !== 0) throw new Error(`bundling for the notices failed:\n${r.stderr}`);
+    return bundledPackageDirs(JSON.parse(fs.readFileSync(meta, "utf8")), root).map(readPackage);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+let packagesCache: ReturnType<typeof readPackage>[] | undefined;
 function thirdPartyNotices(withWinDivert: boolean): string {
-  const meta = [metafilePath("windows"), metafilePath("linux")].find((f) => fs.existsSync(f));
-  if (!meta) throw new Error("no bundler metafile: compile the windows or linux target first");
-  const packages = bundledPackageDirs(JSON.parse(fs.readFileSync(meta, "utf8")), root).map(readPackage);
-  return noticesText(packages, withWinDivert ? [BUN_NOTICE, WINDIVERT_NOTICE] : [BUN_NOTICE]);
+  packagesCache ??= bundledPackages();
+  return noticesText(packagesCache, withWinDivert ? [BUN_NOTICE, WINDIVERT_NOTICE] : [BUN_NOTICE]);
 }
 
 function licenseText(): string {

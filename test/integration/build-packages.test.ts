@@ -131,16 +131,30 @@ describe("Windows packages", () => {
     expect(() => windowsPayload({ windivert: empty })).toThrow(/holds no WinDivert\.dll \+ WinDivert64\.sys/);
   });
 
-  test("a second build from the same commit gives the same bytes for every artifact", async () => {
-    const again = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-dist2-"));
-    await buildOnce([...WINDOWS_PACKAGES, "--out", again]);
-    const first = parseSha256Sums(fs.readFileSync(path.join(dist, "SHA256SUMS"), "utf8"));
-    const second = parseSha256Sums(fs.readFileSync(path.join(again, "SHA256SUMS"), "utf8"));
-    const differing = [...second].filter(([name, hex]) => first.get(name) !== hex).map(([name]) => name);
-    expect(differing).toEqual([]);
-    expect([...second.keys()].sort()).toEqual([...first.keys()].filter((n) => second.has(n)).sort());
-    fs.rmSync(again, { recursive: true, force: true });
-  }, 400_000);
+  test("two builds of one commit give the same bytes for every artifact", async () => {
+    // Both from one frozen copy of HEAD (git archive), so edits or commits made meanwhile in this
+    // checkout cannot change the inputs between the two builds.
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-repro-"));
+    const src = path.join(work, "src");
+    fs.mkdirSync(src);
+    const archive = Bun.spawnSync(["sh", "-c", `git archive HEAD | tar -x -C '${src}'`], { cwd: repoRoot, stderr: "pipe" });
+    if (archive.exitCode !== 0) throw new Error(`git archive failed: ${archive.stderr}`);
+    fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(src, "node_modules"));
+    const commit = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"], { cwd: repoRoot }).stdout.toString().trim();
+    const env = { ...process.env, OISP_BUILD_COMMIT: commit, SOURCE_DATE_EPOCH: String(epoch) };
+    const sums: Map<string, string>[] = [];
+    for (const out of ["a", "b"]) {
+      const p = Bun.spawn([process.execPath, "build.ts", ...WINDOWS_PACKAGES, "--out", path.join(work, out)], { cwd: src, env, stdout: "pipe", stderr: "pipe" });
+      const [o, e, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+      if (code !== 0) throw new Error(`build ${out} failed (${code}):\n${o}\n${e}`);
+      sums.push(parseSha256Sums(fs.readFileSync(path.join(work, out, "SHA256SUMS"), "utf8")));
+    }
+    const [a, b] = sums as [Map<string, string>, Map<string, string>];
+    expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
+    expect([...a.keys()]).toContain(SETUP_NAME);
+    expect([...b].filter(([name, hex]) => a.get(name) !== hex).map(([name]) => name)).toEqual([]);
+    fs.rmSync(work, { recursive: true, force: true });
+  }, 600_000);
 });
 
 describe("macOS binaries", () => {
