@@ -4,21 +4,33 @@
 // them and can retry/spool. Metrics (gen_ai.client.token.usage, gen_ai.client.operation.duration) go
 // through the SDK's periodic reader with cumulative temporality: a failed metrics export is made up
 // by the next one, so nothing is lost there either.
-import { Metadata } from "@grpc/grpc-js";
 import { context, SpanKind, SpanStatusCode, trace, type Histogram } from "@opentelemetry/api";
-import { OTLPMetricExporter as OTLPMetricExporterGrpc } from "@opentelemetry/exporter-metrics-otlp-grpc";
-import { OTLPMetricExporter as OTLPMetricExporterJson } from "@opentelemetry/exporter-metrics-otlp-http";
-import { OTLPMetricExporter as OTLPMetricExporterProto } from "@opentelemetry/exporter-metrics-otlp-proto";
-import { OTLPTraceExporter as OTLPTraceExporterGrpc } from "@opentelemetry/exporter-trace-otlp-grpc";
-import { OTLPTraceExporter as OTLPTraceExporterJson } from "@opentelemetry/exporter-trace-otlp-http";
-import { OTLPTraceExporter as OTLPTraceExporterProto } from "@opentelemetry/exporter-trace-otlp-proto";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from "@opentelemetry/sdk-metrics";
-import { BasicTracerProvider, type ReadableSpan, type SpanExporter, type SpanProcessor } from "@opentelemetry/sdk-trace-base";
+import type { MeterProvider, PushMetricExporter } from "@opentelemetry/sdk-metrics";
+import type { BasicTracerProvider, ReadableSpan, SpanExporter, SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import os from "node:os";
 import { VERSION } from "../version.ts";
 import { GenAiCorrelator, type GenAiCall } from "./genai.ts";
 import { ExportError, type ExportBatch, type Exporter } from "./queue.ts";
+
+/**
+ * The OTLP exporter packages (with gRPC) add ~30 MB to a process: loaded on first use, so a sensor
+ * without an OTLP exporter never pays for them.
+ */
+function otlpModules() {
+  return {
+    Metadata: (require("@grpc/grpc-js") as typeof import("@grpc/grpc-js")).Metadata,
+    OTLPMetricExporterGrpc: (require("@opentelemetry/exporter-metrics-otlp-grpc") as typeof import("@opentelemetry/exporter-metrics-otlp-grpc")).OTLPMetricExporter,
+    OTLPMetricExporterJson: (require("@opentelemetry/exporter-metrics-otlp-http") as typeof import("@opentelemetry/exporter-metrics-otlp-http")).OTLPMetricExporter,
+    OTLPMetricExporterProto: (require("@opentelemetry/exporter-metrics-otlp-proto") as typeof import("@opentelemetry/exporter-metrics-otlp-proto")).OTLPMetricExporter,
+    OTLPTraceExporterGrpc: (require("@opentelemetry/exporter-trace-otlp-grpc") as typeof import("@opentelemetry/exporter-trace-otlp-grpc")).OTLPTraceExporter,
+    OTLPTraceExporterJson: (require("@opentelemetry/exporter-trace-otlp-http") as typeof import("@opentelemetry/exporter-trace-otlp-http")).OTLPTraceExporter,
+    OTLPTraceExporterProto: (require("@opentelemetry/exporter-trace-otlp-proto") as typeof import("@opentelemetry/exporter-trace-otlp-proto")).OTLPTraceExporter,
+    resourceFromAttributes: (require("@opentelemetry/resources") as typeof import("@opentelemetry/resources")).resourceFromAttributes,
+    MeterProvider: (require("@opentelemetry/sdk-metrics") as typeof import("@opentelemetry/sdk-metrics")).MeterProvider,
+    PeriodicExportingMetricReader: (require("@opentelemetry/sdk-metrics") as typeof import("@opentelemetry/sdk-metrics")).PeriodicExportingMetricReader,
+    BasicTracerProvider: (require("@opentelemetry/sdk-trace-base") as typeof import("@opentelemetry/sdk-trace-base")).BasicTracerProvider,
+  };
+}
 
 export type OtlpProtocol = "http/protobuf" | "http/json" | "grpc";
 
@@ -66,6 +78,7 @@ export class OtlpExporter implements Exporter {
     const headers = opts.headers ?? {};
     const timeoutMillis = opts.timeoutMs ?? 10_000;
     let metricExporter: unknown;
+    const { Metadata, OTLPTraceExporterGrpc, OTLPMetricExporterGrpc, OTLPTraceExporterJson, OTLPMetricExporterJson, OTLPTraceExporterProto, OTLPMetricExporterProto, resourceFromAttributes, BasicTracerProvider, MeterProvider, PeriodicExportingMetricReader } = otlpModules();
     if (opts.protocol === "grpc") {
       // gRPC carries headers as metadata; an http:// URL means plaintext, https:// TLS.
       const metadata = new Metadata();
