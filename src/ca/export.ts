@@ -1,5 +1,5 @@
 // The CA certificate in the formats trust stores import: PEM, DER, PKCS#12. Never the key.
-import forge from "node-forge";
+import type forgeTypes from "node-forge";
 
 export type ExportFormat = "pem" | "der" | "p12";
 
@@ -17,14 +17,16 @@ export function pemToDer(pem: string): Uint8Array {
  * can only re-encode RSA certificates: our ECDSA certificate is embedded byte for byte instead.
  */
 export function certOnlyPkcs12(der: Uint8Array, opts: { password?: string; friendlyName?: string } = {}): Uint8Array {
+  // node-forge is only for this export: loaded on use, not in every running sensor (~12 MB).
+  const forge = require("node-forge") as typeof forgeTypes;
   const { asn1, pki } = forge;
   const U = asn1.Class.UNIVERSAL;
   const T = asn1.Type;
-  const seq = (items: forge.asn1.Asn1[]) => asn1.create(U, T.SEQUENCE, true, items);
-  const set = (items: forge.asn1.Asn1[]) => asn1.create(U, T.SET, true, items);
+  const seq = (items: forgeTypes.asn1.Asn1[]) => asn1.create(U, T.SEQUENCE, true, items);
+  const set = (items: forgeTypes.asn1.Asn1[]) => asn1.create(U, T.SET, true, items);
   const oid = (o: string) => asn1.create(U, T.OID, false, asn1.oidToDer(o).getBytes());
   const octets = (bytes: string) => asn1.create(U, T.OCTETSTRING, false, bytes);
-  const explicit0 = (inner: forge.asn1.Asn1) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [inner]);
+  const explicit0 = (inner: forgeTypes.asn1.Asn1) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [inner]);
   const integer = (n: number) => asn1.create(U, T.INTEGER, false, asn1.integerToDer(n).getBytes());
 
   const derBytes = forge.util.binary.raw.encode(der);
