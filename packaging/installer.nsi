@@ -90,9 +90,9 @@ Section "OISP Sensor (required)" SecMain
   WriteUninstaller "$INSTDIR\uninstall.exe"
 
   CreateDirectory "$SMPROGRAMS\OISP"
-  CreateShortcut "$SMPROGRAMS\OISP\OISP Sensor and Dashboard.lnk" "$INSTDIR\oisp.exe" "sensor" "$INSTDIR\oisp.exe" 0 SW_SHOWNORMAL "" "Run the OISP sensor; its dashboard is ${DASHBOARD_URL}"
+  CreateShortcut "$SMPROGRAMS\OISP\OISP Sensor and Dashboard.lnk" "$INSTDIR\oisp.exe" "sensor --web" "$INSTDIR\oisp.exe" 0 SW_SHOWNORMAL "" "Run the OISP sensor; its dashboard is ${DASHBOARD_URL}"
   WriteINIStr "$SMPROGRAMS\OISP\Open OISP Dashboard.url" "InternetShortcut" "URL" "${DASHBOARD_URL}"
-  CreateShortcut "$SMPROGRAMS\OISP\OISP Start Capture (Administrator).lnk" "$INSTDIR\oisp.exe" "redirect --mode windivert" "$INSTDIR\oisp.exe" 0 SW_SHOWNORMAL "" "Capture AI traffic on this machine with WinDivert (needs Administrator)"
+  CreateShortcut "$SMPROGRAMS\OISP\OISP Start Capture (Administrator).lnk" "$INSTDIR\oisp.exe" "redirect --mode windivert --tls-mitm" "$INSTDIR\oisp.exe" 0 SW_SHOWNORMAL "" "Capture AI traffic on this machine with WinDivert (needs Administrator)"
   !insertmacro ShortcutRunAsAdmin "$SMPROGRAMS\OISP\OISP Start Capture (Administrator).lnk"
   CreateShortcut "$SMPROGRAMS\OISP\Install OISP CA.lnk" "$SYSDIR\cmd.exe" '/k ""$INSTDIR\oisp.exe" ca init && "$INSTDIR\oisp.exe" ca install"' "$INSTDIR\oisp.exe" 0 SW_SHOWNORMAL "" "Create the local OISP CA and trust it for your user"
   CreateShortcut "$SMPROGRAMS\OISP\Uninstall OISP Sensor.lnk" "$INSTDIR\uninstall.exe"

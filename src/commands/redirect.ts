@@ -2,7 +2,7 @@
 // AI hosts with the local CA, relays every byte unchanged and taps a copy to the sensor.
 import fs from "node:fs";
 import path from "node:path";
-import { loadCa } from "../ca/index.ts";
+import { initCa, loadCa } from "../ca/index.ts";
 import { processLookupForPlatform } from "../capture/process/index.ts";
 import { startProxy } from "../capture/proxy/server.ts";
 import type { TapSink } from "../capture/types.ts";
@@ -101,9 +101,14 @@ export function redirectConfigFrom(values: RedirectValues, defaults: { tlsMitm: 
   };
 }
 
-/** Starts the proxy with the given tap. The CA is created on first use so `oisp up` works on a fresh machine. */
+/** Starts the proxy with the given tap. The CA is created on first use so capture works on a fresh machine. */
 export async function startRedirectCore(cfg: RedirectConfig, tap: TapSink) {
-  const ca = cfg.tlsMitm ? await loadCa(cfg.dataDir) : undefined;
+  let ca;
+  if (cfg.tlsMitm) {
+    const { created, files } = await initCa(cfg.dataDir);
+    if (created) cfg.log("info", `created local CA ${files.certPath}`);
+    ca = await loadCa(cfg.dataDir);
+  }
   const lookupProcess = processLookupForPlatform();
   const proxy = await startProxy({
     listen: cfg.listen,

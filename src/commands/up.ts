@@ -3,7 +3,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import tls from "node:tls";
-import { caFiles, initCa } from "../ca/index.ts";
+import { caFiles } from "../ca/index.ts";
 import { dataDir as defaultDataDir } from "../config/paths.ts";
 import { parseFlags, type FlagSpec } from "../util/args.ts";
 import { VERSION } from "../version.ts";
@@ -37,10 +37,6 @@ export async function upCommand(argv: string[]): Promise<number> {
   const dir = defaultDataDir();
   const sensorCfg = sensorConfigFrom(values, dir);
   const redirectCfg = redirectConfigFrom(values, { tlsMitm: true }, dir);
-  if (redirectCfg.tlsMitm) {
-    const { created, files } = await initCa(dir);
-    if (created) sensorCfg.log("info", `created local CA ${files.certPath}`);
-  }
   const sensor = startSensorCore(sensorCfg);
   // Decode on the next turn of the loop, never between a chunk's arrival and its forwarding.
   const tap = new DeferredTap(sensor.pipeline, (err) => sensorCfg.log("error", `sensor: ${(err as Error).stack ?? err}`));
