@@ -39,8 +39,10 @@ export interface Upstream extends Proc {
   caFile: string;
 }
 
-export async function startUpstream(dir: string): Promise<Upstream> {
-  const { proc, output } = spawnLogged([process.execPath, path.join(import.meta.dir, "upstream-server.ts"), dir]);
+/** `node`: serve with node:http over node:tls instead of Bun.serve (also OISP_BENCH_UPSTREAM=node). */
+export async function startUpstream(dir: string, opts: { node?: boolean } = {}): Promise<Upstream> {
+  const node = opts.node ?? process.env.OISP_BENCH_UPSTREAM === "node";
+  const { proc, output } = spawnLogged([process.execPath, path.join(import.meta.dir, "upstream-server.ts"), dir, ...(node ? ["--node"] : [])]);
   const port = await waitFor("bench upstream", () => {
     if (proc.exitCode !== null) throw new Error(`upstream exited: ${output()}`);
     const m = /PORT (\d+)/.exec(output());

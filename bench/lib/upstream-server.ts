@@ -59,6 +59,38 @@ function sseStream(chunks: number, intervalMs: number): ReadableStream<Uint8Arra
   } as unknown as UnderlyingSource<Uint8Array>);
 }
 
+// --node: the same answers from node:http over node:tls (a second server implementation, to tell an
+// upstream quirk from a proxy bug).
+if (process.argv.includes("--node")) {
+  const http = await import("node:http");
+  const tls = await import("node:tls");
+  const h = http.createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on("data", (c: Buffer) => parts.push(c));
+    req.on("end", async () => {
+      let body: { stream?: boolean; bench?: { chunks?: number; interval_ms?: number } } = {};
+      try {
+        body = JSON.parse(Buffer.concat(parts).toString() || "{}");
+      } catch {}
+      if (!body.stream) {
+        res.writeHead(200, { "content-type": "application/json", "x-request-id": "req_bench", "content-length": Buffer.byteLength(JSON_BODY) });
+        return res.end(JSON_BODY);
+      }
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+      const chunks = Math.min(Math.max(body.bench?.chunks ?? 10, 2), 10_000);
+      const interval = Math.min(Math.max(body.bench?.interval_ms ?? 5, 0), 10_000);
+      for (let i = 0; i < chunks && !res.destroyed; i++) {
+        if (i > 0 && interval > 0) await Bun.sleep(interval);
+        res.write(sseChunk(i, i === chunks - 1 ? "stop" : null));
+      }
+      res.end("data: [DONE]\n\n");
+    });
+  });
+  h.keepAliveTimeout = 120_000;
+  const t = tls.createServer({ cert, key, ALPNProtocols: ["http/1.1"] }, (sock) => h.emit("connection", sock));
+  t.listen(0, "127.0.0.1", () => console.log(`PORT ${(t.address() as import("node:net").AddressInfo).port}`));
+  process.on("SIGTERM", () => process.exit(0));
+} else {
 const server = Bun.serve({
   hostname: "127.0.0.1",
   port: 0,
@@ -85,3 +117,4 @@ process.on("SIGTERM", () => {
   server.stop(true);
   process.exit(0);
 });
+}
