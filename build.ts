@@ -153,8 +153,8 @@ async function compile(target: TargetName, commit: string): Promise<string> {
 
 /** Workers must be separate entry points of a compiled binary (Bun's rule for `new Worker` in --compile). */
 function extraEntrypoints(): string[] {
-  const worker = path.join(root, "src/capture/windivert/worker.ts");
-  return fs.existsSync(worker) ? [worker] : [];
+  const workers = ["src/capture/windivert/worker.ts", "src/sensor/sensor-worker.ts"].map((w) => path.join(root, w));
+  return workers.filter((w) => fs.existsSync(w));
 }
 
 /** WinDivert.dll + WinDivert64.sys from DIR or DIR/x64 (the layout of the official release ZIP). */

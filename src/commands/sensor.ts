@@ -5,14 +5,11 @@ import { dataDir as defaultDataDir, defaultDbPath } from "../config/paths.ts";
 import { readSettingsFile, RedactionMode } from "../config/settings.ts";
 import { defaultPipePath, resolvePipePath } from "../ipc/endpoint.ts";
 import { startIpcServer } from "../ipc/server.ts";
-import { exportFlagSpec, exportFlagsHelp, exportValuesFromToml, mergeExportValues, startExporters, type ExportFlagValues, type ExporterOutput } from "../sinks/index.ts";
-import { JsonlSink } from "../sinks/jsonl.ts";
-import { openStore } from "../store/index.ts";
-import { SensorPipeline, type EventOutput } from "../sensor/pipeline.ts";
-import { JsonlOutput, LiveOutput, StoreOutput } from "../sensor/outputs.ts";
+import type { ExporterStats } from "../sinks/queue.ts";
+import { exportFlagSpec, exportFlagsHelp, exportValuesFromToml, mergeExportValues, type ExportFlagValues } from "../sinks/index.ts";
 import { sensorSections, startStatusFile, statusFilePath } from "../sensor/status-file.ts";
 import { parseFlags, UsageError, type FlagSpec } from "../util/args.ts";
-import { createLogger, type Logger } from "../util/log.ts";
+import { createLogger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
 import { startSensorViews, viewFlagSpec, viewFlagsHelp } from "../web/sensor-web.ts";
 import { waitForShutdown } from "./lifecycle.ts";
@@ -50,26 +47,9 @@ ${sensorFlagsHelp}
   -v, --verbose           log every connection
   -h, --help              this help`;
 
-export interface SensorConfig {
-  dataDir: string;
-  dbPath: string;
-  outputPath?: string;
-  redaction: RedactionMode;
-  processFilter: string[];
-  verbose: boolean;
-  log: Logger;
-  exportValues?: ExportFlagValues;
-}
+import { startSensorCore, type RunningSensor, type SensorConfig } from "../sensor/core.ts";
 
-export interface RunningSensor {
-  pipeline: SensorPipeline;
-  storeOutput: StoreOutput;
-  live: LiveOutput;
-  store: ReturnType<typeof openStore>;
-  jsonl?: JsonlSink;
-  exporters: ExporterOutput[];
-  close(): Promise<void>;
-}
+export { startSensorCore, type RunningSensor, type SensorConfig };
 
 type SensorValues = ExportFlagValues & { config?: string; db?: string; output?: string; redaction?: string; "process-filter"?: string[]; verbose?: boolean };
 
@@ -113,51 +93,15 @@ function exportValuesFromConfigFile(file: string): ExportFlagValues {
 }
 
 /** Rows for the dashboard's Control page beyond the raw counters: store health and one line per exporter. */
-export function sensorControlRows(sensor: Pick<RunningSensor, "storeOutput" | "exporters">): Record<string, string> {
+export function sensorControlRows(sensor: {
+  storeOutput: { stats(): { dropped: number; lastError?: string } };
+  exporters: ReadonlyArray<{ name: string; stats(): ExporterStats }>;
+}): Record<string, string> {
   const store = sensor.storeOutput.stats();
   const exporters = sensor.exporters.map((e) => [`export.${e.name}`, exporterLine(e.stats())]);
   return {
     "store health": store.lastError ? `failing: ${store.lastError}` : store.dropped ? `ok now; ${store.dropped} events dropped earlier` : "ok",
     ...(exporters.length ? Object.fromEntries(exporters) : { export: "none configured (--export or --config)" }),
-  };
-}
-
-/** Opens the store and outputs and builds the pipeline. The caller feeds it (IPC server or in-process proxy). */
-export function startSensorCore(cfg: SensorConfig): RunningSensor {
-  fs.mkdirSync(path.dirname(cfg.dbPath), { recursive: true, mode: 0o700 });
-  // The sensor is the only writer (dashboard, status and analyze read). Inserts run on the relay's thread, so a
-  // lock held by an outside tool must fail fast into StoreOutput's in-memory retry, not stall traffic 5 s a try.
-  const store = openStore(cfg.dbPath, { busyTimeoutMs: 100 });
-  const storeOutput = new StoreOutput(store, cfg.log);
-  const live = new LiveOutput();
-  const outputs: EventOutput[] = [storeOutput, live];
-  let jsonl: JsonlSink | undefined;
-  if (cfg.outputPath) {
-    jsonl = new JsonlSink(cfg.outputPath, { onError: (err: Error) => cfg.log("error", `jsonl: ${err.message}`) });
-    outputs.push(new JsonlOutput(jsonl));
-  }
-  const exporters = startExporters({ values: cfg.exportValues ?? {}, dataDir: cfg.dataDir, redaction: cfg.redaction }, cfg.log);
-  outputs.push(...exporters);
-  const pipeline = new SensorPipeline({
-    redaction: cfg.redaction,
-    collectorVersion: VERSION,
-    outputs,
-    log: cfg.log,
-    processFilter: cfg.processFilter,
-  });
-  return {
-    pipeline,
-    storeOutput,
-    live,
-    store,
-    jsonl,
-    exporters,
-    async close() {
-      storeOutput.flush();
-      await Promise.all(exporters.map((e) => e.close()));
-      jsonl?.close();
-      store.close();
-    },
   };
 }
 

@@ -8,11 +8,11 @@ import { dataDir as defaultDataDir } from "../config/paths.ts";
 import { parseFlags, type FlagSpec } from "../util/args.ts";
 import { VERSION } from "../version.ts";
 import { pinnedHostsForStatus, sensorSections, startStatusFile, statusFilePath } from "../sensor/status-file.ts";
-import { DeferredTap } from "../sensor/deferred-tap.ts";
+import { startSensorWorker } from "../sensor/worker-tap.ts";
 import { startSensorViews } from "../web/sensor-web.ts";
 import { waitForShutdown } from "./lifecycle.ts";
 import { redirectConfigFrom, redirectFlagsHelp, redirectFlagSpec, startRedirectCore } from "./redirect.ts";
-import { sensorConfigFrom, sensorControlRows, sensorFlagSpec, sensorFlagsHelp, startSensorCore } from "./sensor.ts";
+import { sensorConfigFrom, sensorControlRows, sensorFlagSpec, sensorFlagsHelp } from "./sensor.ts";
 
 const { pipe: _pipe, mode: _mode, port: _port, "windivert-dir": _windivertDir, ...proxyFlags } = redirectFlagSpec;
 export const upFlagSpec = { ...sensorFlagSpec, ...proxyFlags } satisfies FlagSpec;
@@ -37,9 +37,10 @@ export async function upCommand(argv: string[]): Promise<number> {
   const dir = defaultDataDir();
   const sensorCfg = sensorConfigFrom(values, dir);
   const redirectCfg = redirectConfigFrom(values, { tlsMitm: true }, dir);
-  const sensor = startSensorCore(sensorCfg);
-  // Decode on the next turn of the loop, never between a chunk's arrival and its forwarding.
-  const tap = new DeferredTap(sensor.pipeline, (err) => sensorCfg.log("error", `sensor: ${(err as Error).stack ?? err}`));
+  // The sensor (decoding, redaction, SQLite, exporters) runs on its own thread: the relay's event loop only
+  // queues a copy of each chunk, after forwarding it, and posts the queue to the worker once per turn.
+  const sensor = await startSensorWorker(sensorCfg);
+  const tap = sensor.tap;
   let proxy;
   try {
     ({ proxy } = await startRedirectCore(redirectCfg, tap));
@@ -50,7 +51,7 @@ export async function upCommand(argv: string[]): Promise<number> {
   const proxyUrl = `http://${formatHost(proxy.address.host)}:${proxy.address.port}`;
   console.log(`oisp ${VERSION} is capturing. Database: ${sensorCfg.dbPath}, redaction: ${sensorCfg.redaction}.`);
   console.log(envLines(proxyUrl, redirectCfg.tlsMitm ? writeTrustBundle(dir) : undefined));
-  const controlStatus = () => ({ proxy: proxyUrl, ...prefixed("proxy.", proxy.stats()), ...sensorControlRows(sensor) });
+  const controlStatus = () => ({ proxy: proxyUrl, ...prefixed("proxy.", proxy.stats()), ...prefixed("sensor queue.", tap.stats()), ...sensorControlRows(sensor) });
   const views = await startSensorViews({ flags: values, dataDir: dir, dbPath: sensorCfg.dbPath, sensor, log: sensorCfg.log, status: controlStatus });
   const status = startStatusFile({
     file: statusFilePath(dir, "sensor"),
@@ -61,6 +62,7 @@ export async function upCommand(argv: string[]): Promise<number> {
       db_path: sensorCfg.dbPath,
       proxy: { address: proxyUrl, tls_mitm: redirectCfg.tlsMitm, stats: proxy.stats(), pinned_hosts: pinnedHostsForStatus(proxy.pinnedHosts()) },
       ...sensorSections(sensor),
+      tap: { path: "sensor worker", stats: tap.stats() },
       ...(views.web && { web: { url: views.web.url } }),
     }),
   });
@@ -68,8 +70,7 @@ export async function upCommand(argv: string[]): Promise<number> {
   try {
     await views.close();
     await proxy.close();
-    tap.flush();
-    await sensor.close();
+    await sensor.close(); // sends what is queued first
   } finally {
     status.stop();
   }

@@ -1,0 +1,290 @@
+// `oisp up`'s relay thread side of the sensor worker: a TapSink that queues what the proxy taps and posts it
+// to the worker once per turn of the loop (one message, payload bytes packed into one transferred buffer),
+// plus a stand-in for the running sensor (live feed, counters) for the dashboard, TUI and status file.
+// Never blocks the relay: past `maxQueuedBytes` not yet decoded, data is dropped and counted, and the
+// connection it belonged to is marked so the sensor ends it with an error instead of decoding a gap.
+import type { ConnMeta, Direction, TapSink } from "../capture/types.ts";
+import type { ExporterStats } from "../sinks/queue.ts";
+import { UsageError } from "../util/args.ts";
+import type { Logger } from "../util/log.ts";
+import type { SensorConfig } from "./core.ts";
+import type { PipelineStats } from "./pipeline.ts";
+import { OP_CLOSE, OP_DATA, OP_OPEN, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
+
+export interface SensorWorkerOptions {
+  /** Where the worker module is (tests); default: workerCandidates(). */
+  workerUrl?: string | URL;
+  /** Bytes posted to the worker and not yet decoded, beyond which data is dropped (default 64 MiB). */
+  maxQueuedBytes?: number;
+  /** How long close() waits for the worker to store what it holds (default 10 s). */
+  closeTimeoutMs?: number;
+}
+
+export interface WorkerTapStats {
+  /** Batches posted to the worker. */
+  batches: number;
+  /** Bytes posted and not yet decoded. */
+  inFlightBytes: number;
+  /** Data chunks dropped because the worker was too far behind (or gone). */
+  dropped: number;
+  /** Connections whose data was cut short by a drop. */
+  taintedConnections: number;
+  /** Tap items the sensor threw on. */
+  sensorErrors: number;
+  workerAlive: boolean;
+}
+
+/** What the views and the status file read; the same shape as the parts of RunningSensor they use. */
+export interface SensorWorker {
+  tap: TapSink & { flush(): void; stats(): WorkerTapStats };
+  live: { subscribe(fn: (events: unknown[]) => void): () => void };
+  pipeline: { stats(): PipelineStats };
+  storeOutput: { stats(): WorkerStats["store"] };
+  readonly exporters: Array<{ name: string; stats(): ExporterStats }>;
+  /** Sends what is queued, lets the worker store it and close its outputs, then ends the worker. */
+  close(): Promise<void>;
+}
+
+/**
+ * Where the worker module is. From source: next to this file. In a `bun build --compile` binary the worker is
+ * its own entry point, named relative to the common root of all entry points: src/ for oisp (build.ts), the
+ * repository root for test programs; both are tried in that order (as src/capture/windivert does).
+ */
+export function workerCandidates(): string[] {
+  const compiled = Bun.main.includes("$bunfs") || Bun.main.includes("~BUN");
+  if (!compiled) return [new URL("./sensor-worker.ts", import.meta.url).href];
+  return ["./sensor/sensor-worker.ts", "./src/sensor/sensor-worker.ts"];
+}
+
+const MAX_TAINTED = 10_000;
+const TAINT_NOTE = "sensor queue full: some captured bytes were dropped";
+
+/** Starts the worker, opens the store in it and resolves once it is ready (rejects with its error). */
+export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOptions = {}): Promise<SensorWorker> {
+  const { log, ...plain } = cfg;
+  const candidates = opts.workerUrl ? [opts.workerUrl] : workerCandidates();
+  let latest: WorkerStats | undefined;
+  let onClosed: (() => void) | undefined;
+  const live = new RemoteLive();
+  let tap!: WorkerTap;
+
+  const spawn = (candidate: number): Promise<Worker> =>
+    new Promise<Worker>((resolve, reject) => {
+      const worker = new Worker(candidates[candidate]!);
+      let ready = false;
+      worker.onmessage = (e: MessageEvent<FromWorker>) => {
+        const m = e.data;
+        switch (m.t) {
+          case "ready":
+            ready = true;
+            latest = m.stats;
+            resolve(worker);
+            break;
+          case "error":
+            worker.terminate();
+            reject(m.usage ? new UsageError(m.message) : new Error(m.message));
+            break;
+          case "ack":
+            tap.acked(m.bytes);
+            break;
+          case "stats":
+            latest = m.stats;
+            break;
+          case "events":
+            live.emit(m.n);
+            break;
+          case "log":
+            log(m.level, m.msg);
+            break;
+          case "closed":
+            latest = m.stats;
+            onClosed?.();
+            break;
+        }
+      };
+      worker.onerror = (e) => {
+        e.preventDefault?.();
+        if (!ready && /ModuleNotFound|Cannot find module/i.test(e.message) && candidate + 1 < candidates.length) {
+          worker.terminate();
+          spawn(candidate + 1).then(resolve, reject);
+          return;
+        }
+        if (!ready) {
+          worker.terminate();
+          reject(new Error(`sensor worker failed to start: ${e.message}`));
+          return;
+        }
+        // The relay carries on without observation rather than going down with the sensor.
+        log("error", `sensor worker crashed: ${e.message}; traffic is relayed but no longer recorded`);
+        tap.dead = true;
+        onClosed?.();
+      };
+      worker.postMessage({ t: "init", cfg: plain } satisfies ToWorker);
+    });
+
+  // The tap needs the worker to post to, the worker's handler needs the tap: create the worker through a late binding.
+  let workerRef: Worker | undefined;
+  tap = new WorkerTap((m, transfer) => workerRef?.postMessage(m, transfer), log, opts.maxQueuedBytes ?? 64 * 1024 * 1024, () => latest?.errors ?? 0);
+  const worker = await spawn(0);
+  workerRef = worker;
+  live.onActive = (on) => worker.postMessage({ t: "live", on } satisfies ToWorker);
+
+  const stats = (): WorkerStats => latest!;
+  let closing: Promise<void> | undefined;
+  return {
+    tap,
+    live,
+    pipeline: { stats: () => stats().pipeline },
+    storeOutput: { stats: () => stats().store },
+    get exporters() {
+      return stats().exporters.map((s) => ({ name: s.name, stats: () => s }));
+    },
+    close() {
+      closing ??= (async () => {
+        tap.flush();
+        if (!tap.dead) {
+          const closed = new Promise<void>((resolve) => (onClosed = resolve));
+          worker.postMessage({ t: "close" } satisfies ToWorker);
+          const timeoutMs = opts.closeTimeoutMs ?? 10_000;
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const timedOut = await Promise.race([closed.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
+          clearTimeout(timer);
+          if (timedOut) log("warn", `sensor worker did not finish storing within ${timeoutMs} ms; stopping it`);
+        }
+        tap.dead = true;
+        worker.terminate();
+      })();
+      return closing;
+    },
+  };
+}
+
+class WorkerTap implements TapSink {
+  dead = false;
+  private ops: unknown[] = [];
+  private chunks: Uint8Array[] = [];
+  private batchBytes = 0;
+  private inFlight = 0;
+  private scheduled = false;
+  private readonly tainted = new Set<string>();
+  private readonly counters = { batches: 0, dropped: 0 };
+  private saidFull = false;
+
+  constructor(
+    private readonly post: (m: ToWorker, transfer: Transferable[]) => void,
+    private readonly log: Logger,
+    private readonly maxQueuedBytes: number,
+    private readonly sensorErrors: () => number,
+  ) {}
+
+  open(meta: ConnMeta): void {
+    if (this.dead) return;
+    this.ops.push(OP_OPEN, meta);
+    this.schedule();
+  }
+
+  data(connId: string, dir: Direction, bytes: Uint8Array, ts: number): void {
+    if (this.dead || this.tainted.has(connId)) return void this.counters.dropped++;
+    if (this.inFlight + this.batchBytes + bytes.length > this.maxQueuedBytes) return this.drop(connId);
+    this.ops.push(OP_DATA, connId, dir === "c2s" ? 0 : 1, ts, bytes.length);
+    this.chunks.push(bytes);
+    this.batchBytes += bytes.length;
+    this.schedule();
+  }
+
+  close(connId: string, ts: number, error?: string): void {
+    if (this.dead) return;
+    const cut = this.tainted.delete(connId);
+    const err = cut ? (error ? `${error}; ${TAINT_NOTE}` : TAINT_NOTE) : error;
+    this.ops.push(OP_CLOSE, connId, ts, err ?? null);
+    this.schedule();
+  }
+
+  /** Posts everything queued now: one message, the payloads copied once into a buffer the worker then owns. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.ops.length === 0) return;
+    const ops = this.ops;
+    const chunks = this.chunks;
+    const bytes = this.batchBytes;
+    this.ops = [];
+    this.chunks = [];
+    this.batchBytes = 0;
+    if (this.dead) return;
+    // The relay's chunks may be views into buffers it reuses or shares: copy, then transfer the copy.
+    const buf = new ArrayBuffer(bytes);
+    const view = new Uint8Array(buf);
+    let offset = 0;
+    for (const c of chunks) {
+      view.set(c, offset);
+      offset += c.length;
+    }
+    try {
+      this.post({ t: "batch", ops, buf, bytes }, [buf]);
+      this.inFlight += bytes;
+      this.counters.batches++;
+    } catch (err) {
+      // A metadata object that cannot be cloned: a bug, but never the relay's problem.
+      this.counters.dropped += chunks.length;
+      this.log("error", `sensor worker: batch not sent: ${(err as Error).message}`);
+    }
+  }
+
+  acked(bytes: number): void {
+    this.inFlight = Math.max(0, this.inFlight - bytes);
+    if (this.inFlight < this.maxQueuedBytes / 2) this.saidFull = false;
+  }
+
+  stats(): WorkerTapStats {
+    return {
+      batches: this.counters.batches,
+      inFlightBytes: this.inFlight + this.batchBytes,
+      dropped: this.counters.dropped,
+      taintedConnections: this.tainted.size,
+      sensorErrors: this.sensorErrors(),
+      workerAlive: !this.dead,
+    };
+  }
+
+  private drop(connId: string): void {
+    this.counters.dropped++;
+    if (this.tainted.size >= MAX_TAINTED) this.tainted.delete(this.tainted.values().next().value!);
+    this.tainted.add(connId);
+    if (!this.saidFull) {
+      this.saidFull = true;
+      this.log("warn", `sensor is ${this.maxQueuedBytes} bytes behind the relay: dropping captured data (traffic is unaffected)`);
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+}
+
+/** The main thread's live feed: counts of new events from the worker, asked for only while someone listens. */
+class RemoteLive {
+  onActive?: (on: boolean) => void;
+  private readonly listeners = new Set<(events: unknown[]) => void>();
+
+  subscribe(fn: (events: unknown[]) => void): () => void {
+    this.listeners.add(fn);
+    if (this.listeners.size === 1) this.onActive?.(true);
+    return () => {
+      if (this.listeners.delete(fn) && this.listeners.size === 0) this.onActive?.(false);
+    };
+  }
+
+  /** Listeners get an array as long as the batch (its items are not sent across: the views read the store). */
+  emit(n: number): void {
+    const events = new Array<unknown>(n).fill(undefined);
+    for (const fn of this.listeners) {
+      try {
+        fn(events);
+      } catch {
+        this.listeners.delete(fn);
+      }
+    }
+  }
+}
