@@ -21,7 +21,7 @@ type Json = Record<string, unknown>;
 
 /** Returns a redacted copy of `e`; `e` itself is not modified. */
 export function redactEvent(e: OispEvent, mode: RedactionMode): OispEvent {
-  const out = structuredClone(e) as OispEvent;
+  const out = cloneJson(e) as OispEvent;
   const tally = new FindingTally();
   const removed = handleContent(out, mode);
   if (isObject(out.data)) restrictAuth(out.data);
@@ -189,6 +189,30 @@ function updateConfidence(e: OispEvent, mode: RedactionMode, removed: boolean, t
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * Deep copy of plain data (what the event builders make: objects, arrays, primitives), 2-3x faster than
+ * structuredClone, which serialises. Anything else (a Date, a typed array) is kept by reference: redaction
+ * only ever replaces strings and plain containers, so such values are never modified in place.
+ */
+function cloneJson(v: unknown, depth = 0): unknown {
+  if (typeof v !== "object" || v === null || depth > 2 * MAX_DEPTH) return v;
+  if (Array.isArray(v)) {
+    const out = new Array<unknown>(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = cloneJson(v[i], depth + 1);
+    return out;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return v;
+  const out: Json = {};
+  for (const key of Object.keys(v)) {
+    const value = cloneJson((v as Json)[key], depth + 1);
+    // A parsed "__proto__" key (model-written JSON) is data: assigning it would set the copy's prototype.
+    if (key === "__proto__") Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    else out[key] = value;
+  }
+  return out;
+}
 
 function isObject(v: unknown): v is Json {
   return typeof v === "object" && v !== null && !Array.isArray(v);

@@ -76,12 +76,32 @@ const PATTERNS: SecretPattern[] = [
 const SECRET_KEY =
   /^(?:password|passwd|pwd|passphrase|secret|client_secret|api[_-]?key|apikey|x-api-key|token|access_token|refresh_token|auth_token|authorization|private_key|aws_secret_access_key)$/i;
 
+/** Events repeat the same few dozen keys: remember the verdicts (bounded, keys are short). */
+const secretKeyCache = new Map<string, boolean>();
+
 export function isSecretKey(key: string): boolean {
-  return SECRET_KEY.test(key);
+  let verdict = secretKeyCache.get(key);
+  if (verdict === undefined) {
+    verdict = SECRET_KEY.test(key);
+    if (secretKeyCache.size < 4096 && key.length <= 64) secretKeyCache.set(key, verdict);
+  }
+  return verdict;
 }
+
+/**
+ * Every pattern in one case-insensitive alternation: a string it does not match holds no secret by any
+ * pattern, and is checked in one pass instead of one per pattern. (It may match more than the patterns do,
+ * case-sensitive ones included; those strings take the exact path below.)
+ */
+const ANY_SECRET = new RegExp(PATTERNS.map((p) => `(?:${p.regex.source})`).join("|"), "i");
+/** Shorter than any match of any pattern ("pwd=x"). */
+const MIN_SECRET_LENGTH = 5;
+/** Shared by every clean string; frozen so a caller that tried to add to it would fail loudly. */
+const NO_FINDINGS = Object.freeze([]) as unknown as SecretFinding[];
 
 /** Masks every credential found in `text`; `findings` counts them by kind. Normal text is returned unchanged. */
 export function maskSecrets(text: string): { text: string; findings: SecretFinding[] } {
+  if (text.length < MIN_SECRET_LENGTH || !ANY_SECRET.test(text)) return { text, findings: NO_FINDINGS };
   const counts = new Map<string, number>();
   let out = text;
   for (const pattern of PATTERNS) {
