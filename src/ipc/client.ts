@@ -3,6 +3,9 @@
 // them, else to a bounded memory queue, else to the disk spool; past the spool limit they are dropped
 // and counted. Frames always leave in the order they were tapped:
 //   memory queue (oldest) → spool → new frames.
+// With a sensor that acknowledges (IPC proto 2, see frames.ts), every frame sent is also kept until the
+// sensor acks its connection; if the sensor goes away first, those connections are put back in front of
+// the spool and resent from their open frame, so a sensor killed mid-load loses nothing.
 import net from "node:net";
 import path from "node:path";
 import { ulid } from "ulidx";
@@ -10,8 +13,9 @@ import type { ConnMeta, Direction, TapSink } from "../capture/types.ts";
 import { silentLogger, type Logger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
 import { readRunToken, tokenPath as defaultTokenPath } from "./endpoint.ts";
-import { encodeFrame, FrameDecoder, MAX_PAYLOAD_BYTES, type IpcFrame } from "./frames.ts";
+import { encodeFrame, FrameDecoder, frameConnection, IPC_PROTO, MAX_PAYLOAD_BYTES, type IpcFrame } from "./frames.ts";
 import { Spool } from "./spool.ts";
+import { UnackedFrames } from "./unacked.ts";
 
 export interface IpcTapClientOptions {
   path: string;
@@ -22,6 +26,8 @@ export interface IpcTapClientOptions {
   spoolDir: string;
   maxQueueBytes?: number;
   maxSpoolBytes?: number;
+  /** Bound on frames kept in memory until the sensor acknowledges their connection (default 64 MiB). */
+  maxUnackedBytes?: number;
   log?: Logger;
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
@@ -40,6 +46,16 @@ export interface IpcTapClientStats {
   spooledBytes: number;
   /** Frames lost: spool full, disk error, or sent after close(). */
   dropped: number;
+  /** The sensor acknowledges stored connections (IPC proto 2). */
+  acks: boolean;
+  /** Bytes sent and kept until the sensor acks their connection. */
+  unackedBytes: number;
+  /** Connections sent whose close is sent and whose ack is awaited. */
+  awaitingAck: number;
+  /** Frames resent because the sensor went away before acknowledging their connection. */
+  resent: number;
+  /** Connections whose kept frames were given up (unacked bound reached): not replayable if the sensor dies. */
+  unprotected: number;
 }
 
 /** Replay is done in slices so a large spool does not hold up the relay's event loop. */
@@ -59,6 +75,9 @@ export class IpcTapClient implements TapSink {
   private blocked = false;
   private closing = false;
   private memQueue = new FrameQueue();
+  /** Frames sent to the current sensor and not yet acknowledged (only when it acks). */
+  private readonly unacked: UnackedFrames;
+  private acking = false;
   private memBytes = 0;
   private pumpScheduled = false;
   private reconnectTimer?: ReturnType<typeof setTimeout>;
@@ -66,15 +85,21 @@ export class IpcTapClient implements TapSink {
   /** Connections with a lost frame → what was lost first. Their later data is dropped too (a gap garbles decoding). */
   private readonly tainted = new Map<string, "open" | "data">();
   private idleWaiters: Array<() => void> = [];
-  private readonly counters = { sent: 0, dropped: 0 };
+  private readonly counters = { sent: 0, dropped: 0, resent: 0 };
   /** One log line per episode, not per frame. */
-  private readonly said = new Set<"away" | "full" | "disk" | "internal" | "rejected" | "notoken">();
+  private readonly said = new Set<"away" | "full" | "disk" | "internal" | "rejected" | "notoken" | "unprotected">();
 
   constructor(private readonly opts: IpcTapClientOptions) {
     this.log = opts.log ?? silentLogger;
     this.maxQueueBytes = opts.maxQueueBytes ?? 64 * 1024 * 1024;
     this.reconnectDelay = opts.reconnectMinMs ?? 100;
     this.tokenFile = opts.token ? undefined : (opts.tokenPath ?? (opts.dataDir ? defaultTokenPath(opts.dataDir) : undefined));
+    const maxUnacked = opts.maxUnackedBytes ?? 64 * 1024 * 1024;
+    this.unacked = new UnackedFrames(maxUnacked, () => {
+      if (this.said.has("unprotected")) return;
+      this.said.add("unprotected");
+      this.log("warn", `ipc: more than ${maxUnacked} bytes sent and not yet acknowledged by the sensor; the oldest connections can no longer be resent if the sensor dies`);
+    });
     this.spool = new Spool({
       dir: opts.spoolDir,
       runId: this.runId,
@@ -127,6 +152,11 @@ export class IpcTapClient implements TapSink {
       queuedBytes: this.memBytes,
       spooledBytes: this.spool.pendingBytes,
       dropped: this.counters.dropped,
+      acks: this.acking,
+      unackedBytes: this.unacked.stats().bytes,
+      awaitingAck: this.unacked.awaitingAck,
+      resent: this.counters.resent,
+      unprotected: this.unacked.stats().unprotected,
     };
   }
 
@@ -139,7 +169,9 @@ export class IpcTapClient implements TapSink {
     } catch (err) {
       this.log("error", `ipc: closing the tap client: ${(err as Error).message}`);
     }
-    this.moveMemoryQueueToSpool();
+    // Unacknowledged frames are not spooled for the next run (see onDisconnect); only frames never sent are.
+    this.unacked.clear();
+    this.moveMemoryQueueToSpool([]);
     const left = this.spool.pendingBytes;
     if (left > 0) this.log("warn", `ipc: ${left} bytes stay spooled in ${this.opts.spoolDir} for the next redirector run`);
     this.spool.close();
@@ -147,7 +179,10 @@ export class IpcTapClient implements TapSink {
 
   private async flushAndDisconnect(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    if (this.ready && !this.isIdle()) await withTimeout(new Promise<void>((resolve) => this.idleWaiters.push(resolve)), timeoutMs);
+    // Settled: everything written, and every closed connection acknowledged (when the sensor acks).
+    if (this.ready && !this.isSettled()) await withTimeout(new Promise<void>((resolve) => this.idleWaiters.push(resolve)), timeoutMs);
+    const unconfirmed = this.unacked.awaitingAck;
+    if (this.ready && unconfirmed > 0) this.log("warn", `ipc: stopping before the sensor confirmed ${unconfirmed} closed connections as stored`);
     const socket = this.socket;
     if (socket && !socket.destroyed) {
       const gone = new Promise<void>((resolve) => socket.once("close", () => resolve()));
@@ -159,7 +194,7 @@ export class IpcTapClient implements TapSink {
 
   // ---- routing: socket, memory queue, spool, or drop ----
 
-  private route(connId: string, kind: "open" | "data" | "close", frame: IpcFrame): void {
+  private route(connId: string, kind: FrameKind, frame: IpcFrame): void {
     if (kind === "data" && this.tainted.has(connId)) return void this.counters.dropped++;
     if (this.closing) return void this.counters.dropped++;
     let bytes: Uint8Array;
@@ -170,36 +205,40 @@ export class IpcTapClient implements TapSink {
     }
     // Anything already spooled is older than this frame, so it goes behind it; same while disconnected.
     if (!this.ready || !this.spool.isEmpty) return this.toSpool(connId, kind, bytes);
-    if (this.memQueue.length === 0 && !this.blocked) return this.write(bytes);
+    if (this.memQueue.length === 0 && !this.blocked) return this.write(bytes, connId, kind);
     if (this.memBytes + bytes.length <= this.maxQueueBytes) {
-      this.memQueue.push(bytes);
+      this.memQueue.push({ bytes, connId, kind });
       this.memBytes += bytes.length;
       return;
     }
     this.toSpool(connId, kind, bytes);
   }
 
-  private toSpool(connId: string, kind: "open" | "data" | "close", bytes: Uint8Array): void {
+  private markLost(connId: string, kind: "open" | "data"): void {
+    if (this.tainted.has(connId)) return;
+    if (this.tainted.size >= MAX_TAINTED_CONNS) this.tainted.delete(this.tainted.keys().next().value!);
+    this.tainted.set(connId, kind);
+  }
+
+  private toSpool(connId: string, kind: FrameKind, bytes: Uint8Array): void {
     const res = this.spool.append(bytes);
     if (res.ok) return;
     if (res.reason === "full") return this.lose(connId, kind, "full", `ipc: spool full (${this.opts.maxSpoolBytes ?? "1 GiB"} bytes in ${this.opts.spoolDir}); dropping captured frames until the sensor is back`);
     this.lose(connId, kind, "disk", `ipc: cannot write the spool in ${this.opts.spoolDir}: ${res.message}; dropping captured frames`);
   }
 
-  private lose(connId: string, kind: "open" | "data" | "close", why: "full" | "disk" | "internal", message: string): void {
+  private lose(connId: string, kind: FrameKind, why: "full" | "disk" | "internal", message: string): void {
     this.counters.dropped++;
-    if (kind !== "close" && !this.tainted.has(connId)) {
-      if (this.tainted.size >= MAX_TAINTED_CONNS) this.tainted.delete(this.tainted.keys().next().value!);
-      this.tainted.set(connId, kind);
-    }
+    if (kind !== "close") this.markLost(connId, kind);
     if (!this.said.has(why)) {
       this.said.add(why);
       this.log(why === "internal" ? "error" : "warn", message);
     }
   }
 
-  private write(bytes: Uint8Array): void {
+  private write(bytes: Uint8Array, connId: string | undefined, kind: FrameKind | undefined): void {
     this.counters.sent++;
+    if (this.acking && connId !== undefined && kind !== undefined) this.unacked.add(connId, kind, bytes);
     if (!this.socket!.write(bytes)) this.blocked = true;
   }
 
@@ -218,11 +257,15 @@ export class IpcTapClient implements TapSink {
     let budget = PUMP_SLICE_BYTES;
     while (this.ready && !this.blocked && budget > 0) {
       let next = this.memQueue.shift();
-      if (next) this.memBytes -= next.length;
-      else next = this.spool.readNext();
+      if (next) this.memBytes -= next.bytes.length;
+      else {
+        const bytes = this.spool.readNext();
+        // Spooled frames are bytes only: their connection is read back from the header when it is needed.
+        if (bytes) next = { bytes, ...(this.acking ? frameConnection(bytes) : {}) };
+      }
       if (!next) break;
-      budget -= next.length;
-      this.write(next);
+      budget -= next.bytes.length;
+      this.write(next.bytes, next.connId, next.kind);
     }
     if (!this.ready) return;
     if (this.isIdle()) {
@@ -230,7 +273,7 @@ export class IpcTapClient implements TapSink {
       this.said.delete("full");
       this.said.delete("disk");
       if (this.said.delete("away")) this.log("info", "ipc: caught up with the sensor");
-      for (const resolve of this.idleWaiters.splice(0)) resolve();
+      this.wakeIdleWaiters();
     } else if (!this.blocked) this.schedulePump();
   }
 
@@ -238,10 +281,21 @@ export class IpcTapClient implements TapSink {
     return this.memQueue.length === 0 && this.spool.isEmpty && !this.blocked;
   }
 
-  /** Frames still in memory when the socket goes away are older than anything spooled: put them in front. */
-  private moveMemoryQueueToSpool(): void {
-    if (this.memQueue.length === 0) return;
-    const frames = this.memQueue.takeAll();
+  private isSettled(): boolean {
+    return this.isIdle() && this.unacked.awaitingAck === 0;
+  }
+
+  private wakeIdleWaiters(): void {
+    if (this.idleWaiters.length > 0 && this.isSettled()) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  /**
+   * Frames still in memory when the socket goes away are older than anything spooled: put them in front,
+   * behind `resend` (frames the sensor got but never acknowledged, older still).
+   */
+  private moveMemoryQueueToSpool(resend: Uint8Array[]): void {
+    if (this.memQueue.length === 0 && resend.length === 0) return;
+    const frames = resend.concat(this.memQueue.takeAll().map((f) => f.bytes));
     this.memBytes = 0;
     const { written, error } = this.spool.prepend(frames);
     if (written < frames.length) {
@@ -268,7 +322,7 @@ export class IpcTapClient implements TapSink {
     const decoder = new FrameDecoder();
     let helloTimer: ReturnType<typeof setTimeout> | undefined;
     socket.on("connect", () => {
-      socket.write(encodeFrame({ t: "hello", token, version: VERSION, pid: process.pid, runId: this.runId }));
+      socket.write(encodeFrame({ t: "hello", token, version: VERSION, pid: process.pid, runId: this.runId, proto: IPC_PROTO }));
       const ms = this.opts.helloTimeoutMs ?? 5000;
       helloTimer = setTimeout(() => {
         this.log("warn", `ipc: sensor at ${this.opts.path} did not accept us within ${ms} ms`);
@@ -278,13 +332,18 @@ export class IpcTapClient implements TapSink {
     socket.on("data", (chunk: Buffer) => {
       const { frames, error } = decoder.push(chunk);
       for (const frame of frames) {
+        if (frame.t === "ack" && this.ready && this.acking) {
+          for (const connId of frame.connIds) this.unacked.ack(connId);
+          this.wakeIdleWaiters();
+          continue;
+        }
         if (frame.t !== "welcome" || this.ready) {
           this.log("warn", `ipc: unexpected ${frame.t} frame from the sensor; reconnecting`);
           socket.destroy();
           return;
         }
         clearTimeout(helloTimer);
-        this.onWelcome();
+        this.onWelcome(frame.proto ?? 1);
       }
       if (error) {
         this.log("warn", `ipc: bad bytes from the sensor (${error}); reconnecting`);
@@ -302,8 +361,10 @@ export class IpcTapClient implements TapSink {
     });
   }
 
-  private onWelcome(): void {
+  private onWelcome(proto: number): void {
     this.ready = true;
+    // An older sensor never acks: keeping frames for it would only fill memory.
+    this.acking = proto >= 2;
     this.said.delete("rejected");
     this.reconnectDelay = this.opts.reconnectMinMs ?? 100;
     const waiting = this.spool.pendingBytes;
@@ -317,7 +378,16 @@ export class IpcTapClient implements TapSink {
     this.ready = false;
     this.blocked = false;
     this.socket = undefined;
-    this.moveMemoryQueueToSpool();
+    // While shutting down the sensor is alive and has these frames: resending them to the next run would
+    // only repeat connections it has already closed.
+    const replay = this.acking && !this.closing ? this.unacked.takeForReplay() : { frames: [], lostOpen: [] };
+    this.unacked.clear();
+    this.acking = false;
+    this.counters.resent += replay.frames.length;
+    if (replay.frames.length > 0) this.log("info", `ipc: the sensor went away before confirming ${replay.frames.length} frames; they will be sent again`);
+    // Connections given up earlier cannot be replayed from their open: the next sensor will not know them.
+    for (const connId of replay.lostOpen) this.markLost(connId, "open");
+    this.moveMemoryQueueToSpool(replay.frames);
     if (this.closing) return;
     if (acceptedBefore && !this.said.has("rejected")) {
       this.said.add("rejected");
@@ -352,17 +422,26 @@ export class IpcTapClient implements TapSink {
   }
 }
 
+type FrameKind = "open" | "data" | "close";
+
+/** A frame waiting to be sent, with what the unacked record needs to know about it. */
+interface QueuedFrame {
+  bytes: Uint8Array;
+  connId?: string;
+  kind?: FrameKind;
+}
+
 /** FIFO of frames with O(1) shift (Array#shift is linear on large arrays). */
 class FrameQueue {
-  private items: Uint8Array[] = [];
+  private items: QueuedFrame[] = [];
   private head = 0;
   get length(): number {
     return this.items.length - this.head;
   }
-  push(frame: Uint8Array): void {
+  push(frame: QueuedFrame): void {
     this.items.push(frame);
   }
-  shift(): Uint8Array | undefined {
+  shift(): QueuedFrame | undefined {
     if (this.head >= this.items.length) return undefined;
     const frame = this.items[this.head]!;
     this.items[this.head++] = EMPTY;
@@ -372,14 +451,14 @@ class FrameQueue {
     }
     return frame;
   }
-  takeAll(): Uint8Array[] {
+  takeAll(): QueuedFrame[] {
     const all = this.items.slice(this.head);
     this.items = [];
     this.head = 0;
     return all;
   }
 }
-const EMPTY = new Uint8Array(0);
+const EMPTY: QueuedFrame = { bytes: new Uint8Array(0) };
 
 function withTimeout(p: Promise<void>, ms: number): Promise<void> {
   return new Promise<void>((resolve) => {

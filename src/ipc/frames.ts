@@ -3,10 +3,18 @@
 //
 // Layout of one frame (big-endian):
 //   u8  magic/version (0xA1: "OISP IPC v1")
-//   u8  type          (1 hello, 2 open, 3 data, 4 close, 5 welcome)
+//   u8  type          (1 hello, 2 open, 3 data, 4 close, 5 welcome, 6 ack)
 //   u32 header length (UTF-8 JSON, validated with zod)
 //   u32 payload length (raw bytes; only data frames carry one)
 //   header JSON, then payload.
+//
+// Protocol revisions ride in the hello and the welcome (`proto`, absent = 1), inside the v1 framing:
+//   1  frames flow one way; what a sensor had when it died is lost.
+//   2  acknowledgements: the sensor sends `ack` frames naming connections whose events are durably
+//      stored; the redirector keeps every frame of an unacknowledged connection and, after a reconnect,
+//      resends those connections from their open frame. A sensor sends acks only to a peer whose hello
+//      said proto >= 2 (a proto-1 redirector would reject the unknown frame type); a redirector keeps
+//      frames only when the welcome said proto >= 2 (a proto-1 sensor never acks).
 import { z } from "zod";
 import type { ConnMeta, Direction } from "../capture/types.ts";
 
@@ -14,19 +22,25 @@ export const FRAME_MAGIC = 0xa1;
 export const FRAME_PREFIX_BYTES = 10;
 export const MAX_HEADER_BYTES = 64 * 1024;
 export const MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
+/** The IPC protocol revision this build speaks (see above). */
+export const IPC_PROTO = 2;
+/** Connection ids per ack frame: 200 ids of the longest allowed length (256) fit the 64 KiB header. */
+export const MAX_ACK_IDS = 200;
 
 export type IpcFrame =
-  | { t: "hello"; token: string; version: string; pid: number; runId: string }
+  | { t: "hello"; token: string; version: string; pid: number; runId: string; proto?: number }
   | { t: "open"; meta: ConnMeta }
   | { t: "data"; connId: string; dir: Direction; ts: number; bytes: Uint8Array }
   | { t: "close"; connId: string; ts: number; error?: string }
   /** Sensor → redirector after a good hello: frames sent from now on are accepted. */
-  | { t: "welcome"; version: string };
+  | { t: "welcome"; version: string; proto?: number }
+  /** Sensor → redirector (proto >= 2): these connections are closed and their events durably stored. */
+  | { t: "ack"; connIds: string[] };
 
 export type IpcFrameType = IpcFrame["t"];
 
-const TYPE_CODES: Record<IpcFrameType, number> = { hello: 1, open: 2, data: 3, close: 4, welcome: 5 };
-const TYPE_NAMES: Record<number, IpcFrameType> = { 1: "hello", 2: "open", 3: "data", 4: "close", 5: "welcome" };
+const TYPE_CODES: Record<IpcFrameType, number> = { hello: 1, open: 2, data: 3, close: 4, welcome: 5, ack: 6 };
+const TYPE_NAMES: Record<number, IpcFrameType> = { 1: "hello", 2: "open", 3: "data", 4: "close", 5: "welcome", 6: "ack" };
 
 // Header schemas mirror src/capture/types.ts. Metadata objects are loose so an optional field added to
 // ConnMeta later survives the trip without touching this file; the 64 KiB header limit bounds them.
@@ -59,11 +73,12 @@ const ConnMetaSchema = z.looseObject({
 });
 
 const HeaderSchemas = {
-  hello: z.object({ token: z.string().max(1024), version: Str, pid: z.int().nonnegative(), runId: z.string().min(1).max(256) }),
+  hello: z.object({ token: z.string().max(1024), version: Str, pid: z.int().nonnegative(), runId: z.string().min(1).max(256), proto: z.int().min(1).optional() }),
   open: z.object({ meta: ConnMetaSchema }),
   data: z.object({ connId: ConnIdSchema, dir: z.enum(["c2s", "s2c"]), ts: z.number() }),
   close: z.object({ connId: ConnIdSchema, ts: z.number(), error: Str.optional() }),
-  welcome: z.object({ version: Str }),
+  welcome: z.object({ version: Str, proto: z.int().min(1).optional() }),
+  ack: z.object({ connIds: z.array(ConnIdSchema).max(MAX_ACK_IDS) }),
 } as const;
 
 const utf8Encoder = new TextEncoder();
@@ -141,6 +156,23 @@ export function parseFrameBody(type: IpcFrameType, headerBytes: Uint8Array, payl
   }
   if (type === "data") return { frame: { t: "data", ...(parsed.data as z.infer<typeof HeaderSchemas.data>), bytes: payload } };
   return { frame: { t: type, ...parsed.data } as IpcFrame };
+}
+
+/**
+ * The connection an encoded open/data/close frame belongs to (undefined for other frames or bad bytes).
+ * Used for frames read back from the spool, which are stored as bytes only.
+ */
+export function frameConnection(frame: Uint8Array): { connId: string; kind: "open" | "data" | "close" } | undefined {
+  const prefix = parseFramePrefix(frame);
+  if ("error" in prefix || frame.length < FRAME_PREFIX_BYTES + prefix.headerLength) return undefined;
+  if (prefix.type !== "open" && prefix.type !== "data" && prefix.type !== "close") return undefined;
+  const header = frame.subarray(FRAME_PREFIX_BYTES, FRAME_PREFIX_BYTES + prefix.headerLength);
+  const body = parseFrameBody(prefix.type, header, new Uint8Array(0));
+  if (!("frame" in body)) return undefined;
+  const f = body.frame;
+  if (f.t === "open") return { connId: f.meta.connId, kind: "open" };
+  if (f.t === "data" || f.t === "close") return { connId: f.connId, kind: f.t };
+  return undefined;
 }
 
 export interface DecodeResult {

@@ -1,13 +1,16 @@
 // Sensor side of the IPC: accepts redirectors on a unix socket / named pipe, checks their token, decodes
 // their frames and hands them to the sink in order. A misbehaving peer is dropped alone; the server and
 // the other peers keep running.
+// A redirector speaking proto 2 (see frames.ts) gets an ack for each connection once its close has been
+// handed to the sink and `whenDurable` says the events it produced are stored; only then may it drop the
+// connection's frames.
 import fs from "node:fs";
 import net from "node:net";
 import type { TapSink } from "../capture/types.ts";
 import { silentLogger, type Logger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
 import { createRunToken, isWindowsPipePath, prepareSocketDir, restrictSocketAccess, tokensEqual } from "./endpoint.ts";
-import { encodeFrame, FrameDecoder, type IpcFrame } from "./frames.ts";
+import { encodeFrame, FrameDecoder, IPC_PROTO, MAX_ACK_IDS, type IpcFrame } from "./frames.ts";
 
 export interface IpcServerOptions {
   path: string;
@@ -20,6 +23,12 @@ export interface IpcServerOptions {
   helloTimeoutMs?: number;
   /** Bound on connections a single peer may hold open at the sink. */
   maxOpenConnsPerPeer?: number;
+  /**
+   * Calls `done` once everything the sink has produced so far is durably stored (e.g. StoreOutput's commit).
+   * Connections are acknowledged to the redirector only then. Without it, a connection is acknowledged as
+   * soon as the sink has processed its close.
+   */
+  whenDurable?: (done: () => void) => void;
 }
 
 export interface IpcServerStats {
@@ -37,6 +46,8 @@ export interface IpcServerStats {
   connsSeen: number;
   /** The sink threw (it must not); counted and ignored. */
   sinkErrors: number;
+  /** Connections acknowledged to redirectors as stored. */
+  acksSent: number;
 }
 
 export interface IpcServer {
@@ -60,6 +71,11 @@ interface Peer {
   openConns: Set<string>;
   label: string;
   dropped: boolean;
+  /** The redirector speaks proto >= 2: it wants acks. */
+  acks: boolean;
+  /** Connections stored and not yet acknowledged; sent in batches. */
+  ackQueue: string[];
+  ackScheduled: boolean;
 }
 
 export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer> {
@@ -80,7 +96,8 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
   const token = opts.token ?? (opts.dataDir ? createRunToken(opts.dataDir) : undefined);
   if (!token) throw new IpcListenError("ipc: startIpcServer needs a token or a dataDir to write one to");
 
-  const counters: Omit<IpcServerStats, "peers" | "redirectors"> = { peersSeen: 0, framesIn: 0, bytesIn: 0, badFrames: 0, authFailures: 0, connsSeen: 0, sinkErrors: 0 };
+  const counters: Omit<IpcServerStats, "peers" | "redirectors"> = { peersSeen: 0, framesIn: 0, bytesIn: 0, badFrames: 0, authFailures: 0, connsSeen: 0, sinkErrors: 0, acksSent: 0 };
+  const whenDurable = opts.whenDurable ?? ((done: () => void) => done());
   const peers = new Set<Peer>();
   let nextPeerId = 1;
 
@@ -91,6 +108,24 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
       counters.sinkErrors++;
       log("error", `ipc: sink failed: ${(err as Error).message}`);
     }
+  };
+
+  /** Acks go out in batches: one frame per tick for all the connections stored meanwhile. */
+  const sendAcks = (peer: Peer) => {
+    peer.ackScheduled = false;
+    if (peer.dropped || peer.socket.destroyed) return void (peer.ackQueue.length = 0);
+    const ids = peer.ackQueue.splice(0);
+    for (let i = 0; i < ids.length; i += MAX_ACK_IDS) peer.socket.write(encodeFrame({ t: "ack", connIds: ids.slice(i, i + MAX_ACK_IDS) }));
+    counters.acksSent += ids.length;
+  };
+  const ackWhenStored = (peer: Peer, connId: string) => {
+    whenDurable(() => {
+      if (peer.dropped || peer.socket.destroyed) return;
+      peer.ackQueue.push(connId);
+      if (peer.ackScheduled) return;
+      peer.ackScheduled = true;
+      setImmediate(() => sendAcks(peer));
+    });
   };
 
   const release = (peer: Peer, reason: string) => {
@@ -118,8 +153,10 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
       peer.authed = true;
       clearTimeout(peer.helloTimer);
       peer.label = `redirector pid ${frame.pid} run ${frame.runId}`;
-      log("debug", `ipc: ${peer.label} (version ${frame.version}) connected`);
-      peer.socket.write(encodeFrame({ t: "welcome", version: VERSION }));
+      // A proto-1 redirector would reject ack frames (unknown type): it gets none.
+      peer.acks = (frame.proto ?? 1) >= 2;
+      log("debug", `ipc: ${peer.label} (version ${frame.version}, ipc proto ${frame.proto ?? 1}) connected`);
+      peer.socket.write(encodeFrame({ t: "welcome", version: VERSION, proto: IPC_PROTO }));
       return;
     }
     switch (frame.t) {
@@ -132,7 +169,10 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
         return toSink(() => opts.sink.data(frame.connId, frame.dir, frame.bytes, frame.ts));
       case "close":
         peer.openConns.delete(frame.connId);
-        return toSink(() => opts.sink.close(frame.connId, frame.ts, frame.error));
+        toSink(() => opts.sink.close(frame.connId, frame.ts, frame.error));
+        // Acked even if the sink threw: resending the same bytes would throw again.
+        if (peer.acks) ackWhenStored(peer, frame.connId);
+        return;
       default:
         return drop(peer, `unexpected ${frame.t} frame after hello`, "badFrames");
     }
@@ -148,6 +188,9 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
       openConns: new Set(),
       label: `peer #${nextPeerId - 1}`,
       dropped: false,
+      acks: false,
+      ackQueue: [],
+      ackScheduled: false,
     };
     peers.add(peer);
     peer.helloTimer = setTimeout(() => drop(peer, `no hello within ${helloTimeoutMs} ms`, "authFailures"), helloTimeoutMs);

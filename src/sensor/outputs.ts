@@ -1,6 +1,7 @@
 // Where the pipeline's events go: the SQLite store (batched), a JSONL file, live listeners.
 // Each output owns its failures: a full disk or a locked database is counted and reported,
 // never thrown back into decoding.
+import fs from "node:fs";
 import type { OispEvent } from "../events/index.ts";
 import type { openStore } from "../store/index.ts";
 import type { JsonlSink } from "../sinks/jsonl.ts";
@@ -20,6 +21,11 @@ export class StoreOutput implements EventOutput {
   private queue: OispEvent[] = [];
   private scheduled = false;
   private readonly counters: OutputStats = { written: 0, dropped: 0 };
+  /** Events ever queued. The queue holds the last `queue.length` of them (oldest dropped first), so
+   *  `accepted - queue.length` of them are done: committed, or dropped and counted. */
+  private accepted = 0;
+  /** whenCommitted callbacks, marks ascending. */
+  private waiters: Array<{ mark: number; done: () => void }> = [];
 
   constructor(
     private readonly store: Store,
@@ -30,22 +36,52 @@ export class StoreOutput implements EventOutput {
   write(events: OispEvent[]): void {
     const room = this.maxPending - this.queue.length;
     if (room < events.length) this.counters.dropped += events.length - Math.max(room, 0);
-    if (room > 0) this.queue.push(...events.slice(0, room));
+    if (room > 0) {
+      const taken = events.slice(0, room);
+      this.queue.push(...taken);
+      this.accepted += taken.length;
+    }
     if (!this.scheduled) {
       this.scheduled = true;
       setTimeout(() => this.flush(), 100);
     }
   }
 
+  /**
+   * Calls `done` once every event written so far is committed (or was dropped and counted): the IPC
+   * server acknowledges a connection to the redirector only then. Right away if nothing is pending.
+   */
+  whenCommitted(done: () => void): void {
+    if (this.queue.length === 0) return done();
+    // Bounded while the database is failing: the oldest waiters are forgotten (their connections stay
+    // unacknowledged, which the redirector bounds on its side).
+    if (this.waiters.length >= MAX_COMMIT_WAITERS) this.waiters.shift();
+    this.waiters.push({ mark: this.accepted, done });
+  }
+
+  private wakeWaiters(): void {
+    const doneThrough = this.accepted - this.queue.length;
+    let n = 0;
+    while (n < this.waiters.length && this.waiters[n]!.mark <= doneThrough) n++;
+    for (const w of this.waiters.splice(0, n)) {
+      try {
+        w.done();
+      } catch (err) {
+        this.log("error", `store: commit listener failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
   flush(): void {
     this.scheduled = false;
-    if (this.queue.length === 0) return;
+    if (this.queue.length === 0) return this.wakeWaiters();
     const batch = this.queue;
     this.queue = [];
     try {
       this.store.insertEvents(batch);
       this.counters.written += batch.length;
       this.counters.lastError = undefined;
+      this.wakeWaiters();
     } catch (err) {
       const message = (err as Error).message;
       if (this.counters.lastError !== message) this.log("error", `store: ${message} (events kept in memory and retried)`);
@@ -55,6 +91,7 @@ export class StoreOutput implements EventOutput {
       const overflow = Math.max(0, keep.length - this.maxPending);
       this.counters.dropped += overflow;
       this.queue = keep.slice(overflow);
+      if (overflow > 0) this.wakeWaiters();
       this.scheduled = true;
       setTimeout(() => this.flush(), 1000).unref?.();
     }
@@ -65,10 +102,66 @@ export class StoreOutput implements EventOutput {
   }
 }
 
+/**
+ * Events to a JSONL file, each event_id once. A redirector resends the connections a killed sensor never
+ * acknowledged, and the events re-derived from them carry the same stable ids: those already in the file
+ * are skipped. The ids written recently are remembered (bounded), primed at start from the file's tail,
+ * which is where a restarted sensor's replays land. An event older than that window could repeat
+ * (at-least-once), never be lost.
+ */
 export class JsonlOutput implements EventOutput {
-  constructor(private readonly sink: JsonlSink) {}
+  private readonly recent = new Set<string>();
+
+  constructor(
+    private readonly sink: JsonlSink,
+    private readonly maxRemembered = 200_000,
+  ) {
+    for (const id of idsInTail(sink.path, 8 * 1024 * 1024)) this.remember(id);
+  }
+
   write(events: OispEvent[]): void {
-    for (const e of events) this.sink.write(e);
+    for (const e of events) {
+      if (this.recent.has(e.event_id)) continue;
+      this.remember(e.event_id);
+      this.sink.write(e);
+    }
+  }
+
+  private remember(id: string): void {
+    if (this.recent.size >= this.maxRemembered) this.recent.delete(this.recent.values().next().value!);
+    this.recent.add(id);
+  }
+}
+
+const MAX_COMMIT_WAITERS = 200_000;
+const EVENT_ID_RE = /"event_id":"([^"\\]{1,64})"/;
+
+/** event_ids of the last `maxBytes` of a JSONL file, oldest first. Missing or unreadable file: none. */
+function idsInTail(file: string, maxBytes: number): string[] {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, "r");
+    const size = fs.fstatSync(fd).size;
+    const start = Math.max(0, size - maxBytes);
+    const buf = Buffer.alloc(size - start);
+    let done = 0;
+    while (done < buf.length) {
+      const n = fs.readSync(fd, buf, done, buf.length - done, start + done);
+      if (n === 0) break;
+      done += n;
+    }
+    const lines = buf.subarray(0, done).toString("utf8").split("\n");
+    if (start > 0) lines.shift(); // cut mid-line
+    const ids: string[] = [];
+    for (const line of lines) {
+      const m = EVENT_ID_RE.exec(line);
+      if (m) ids.push(m[1]!);
+    }
+    return ids;
+  } catch {
+    return [];
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 

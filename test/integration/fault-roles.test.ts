@@ -100,10 +100,11 @@ describe("redirect + sensor as separate processes", () => {
     expect(ids.length).toBe(new Set(ids).size); // no event written twice
   }, 60_000);
 
-  // Known gap: frames already handed to a sensor that is then SIGKILLed (in its socket buffer, its decoders or
-  // its 100 ms store batch) are not acknowledged, so the redirector cannot resend them. A run of 240 calls
-  // with a kill in the middle loses a handful (6 when measured). Marked failing until the IPC has acks.
-  test.failing("calls in flight at the moment the sensor is SIGKILLed are not lost (needs IPC acknowledgements)", async () => {
+  // Frames already handed to a sensor that is then SIGKILLed (in its socket buffer, its decoders or its 100 ms
+  // store batch) are kept by the redirector until the sensor acknowledges their connection as stored; after the
+  // restart they are resent from each connection's open frame and the stable event ids dedupe what was already
+  // stored. Before acks, a run of 240 calls with a kill in the middle lost 5-6.
+  test("calls in flight at the moment the sensor is SIGKILLed are not lost, none stored or exported twice", async () => {
     const r = await roles();
     const total = 240;
     const load = runScenario({ target: r.target, mode: "new", concurrency: 4, total, requestTimeoutMs: 10_000 });
@@ -118,6 +119,11 @@ describe("redirect + sensor as separate processes", () => {
     const stored = byType(readEvents(r.dbPath), "ai.response").length;
     console.log(`sensor SIGKILL mid-load: ${stored} of ${total} calls stored`);
     expect(stored).toBe(total);
+    const requests = byType(readEvents(r.dbPath), "ai.request").length;
+    expect(requests).toBe(total);
+    const ids = jsonlIds(r.jsonlPath);
+    expect(ids.length).toBe(new Set(ids).size); // replays re-derive the same ids; the JSONL skips them
+    expect(ids.length).toBe(readEvents(r.dbPath).length);
   }, 60_000);
 
   test("the redirector is killed: its connections fail, new connections after a restart work and are recorded", async () => {
