@@ -114,7 +114,8 @@ export async function sensorCommand(argv: string[]): Promise<number> {
   const cfg = sensorConfigFrom(values);
   const sensor = startSensorCore(cfg);
   const pipePath = values.pipe ? resolvePipePath(values.pipe, cfg.dataDir) : defaultPipePath(cfg.dataDir);
-  const ipc = await startIpcServer({ path: pipePath, dataDir: cfg.dataDir, sink: sensor.pipeline, log: cfg.log });
+  // Redirectors drop a connection's frames only once its events are committed: a killed sensor loses nothing.
+  const ipc = await startIpcServer({ path: pipePath, dataDir: cfg.dataDir, sink: sensor.pipeline, log: cfg.log, whenDurable: (done) => sensor.storeOutput.whenCommitted(done) });
   cfg.log("info", `oisp sensor ${VERSION}: listening on ${ipc.path}, database ${cfg.dbPath}, redaction ${cfg.redaction}`);
   const views = await startSensorViews({
     flags: values,
