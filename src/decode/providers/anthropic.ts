@@ -1,24 +1,24 @@
 // Anthropic Messages API (/v1/messages): system + content blocks → ParsedAiRequest; the message, or
 // its SSE stream (message_start … message_stop), → ParsedAiResponse.
-import { concatChunks, type HttpResponseRecord } from "../types.ts";
+import type { HttpResponseRecord } from "../types.ts";
 import {
+  applyBodyError,
+  applyIdAndModel,
   arr,
   baseResponse,
   compact,
   count,
-  decodeText,
   errorFromJson,
   eventJson,
-  httpError,
   isEventStream,
   isObject,
+  jsonBody,
   mapAnthropicStop,
   MAX_STREAM_ITEMS,
   num,
-  parseJson,
   str,
   timedSseEvents,
-  undecodedResponse,
+  unparsedResponse,
   usageOf,
   type Json,
 } from "./common.ts";
@@ -132,11 +132,8 @@ function thinkingOf(v: unknown): ParsedAiRequest["thinking"] {
 
 export function parseAnthropicResponse(res: HttpResponseRecord): ParsedAiResponse {
   const out = baseResponse(res);
-  if (res.decodeError !== undefined) return undecodedResponse(res, out);
-  if (!out.success) {
-    out.error = httpError(res);
-    return out;
-  }
+  const early = unparsedResponse(res, out);
+  if (early) return early;
   return isEventStream(res) ? parseStream(res, out) : parseWhole(res, out);
 }
 
@@ -161,20 +158,10 @@ function setStop(out: ParsedAiResponse, raw: unknown): void {
 }
 
 function parseWhole(res: HttpResponseRecord, out: ParsedAiResponse): ParsedAiResponse {
-  const parsed = parseJson(decodeText(concatChunks(res.chunks)));
-  if (!parsed.ok || !isObject(parsed.value)) {
-    out.incomplete = true;
-    out.parseError = parsed.ok ? "response body is not a JSON object" : `malformed JSON: ${parsed.error}`;
-    return out;
-  }
-  const body = parsed.value;
-  const error = errorFromJson(body);
-  if (error) {
-    out.success = false;
-    out.error = error;
-  }
-  if (!out.providerRequestId && str(body.id)) out.providerRequestId = str(body.id);
-  if (str(body.model)) out.model = str(body.model);
+  const body = jsonBody(res, out);
+  if (!body) return out;
+  applyBodyError(out, body);
+  applyIdAndModel(out, body);
   const texts: string[] = [];
   const thoughts: string[] = [];
   for (const b of arr(body.content)) {

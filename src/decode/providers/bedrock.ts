@@ -15,12 +15,14 @@ import {
   decodeText,
   endpointUrl,
   isObject,
+  jsonBody,
   keyFingerprint,
   mapOpenAiFinish,
   num,
   parseJson,
-  parseJsonObject,
+  requestJson,
   str,
+  undecodedResponse,
   usageOf,
   type Json,
 } from "./common.ts";
@@ -92,7 +94,7 @@ export function parseBedrockRequest(req: HttpRequestRecord, match: EndpointMatch
     parameters: {},
     auth: bedrockAuth(req),
   };
-  const parsed: { value?: Json; error?: string } = req.decodeError ? { error: `body not decoded (${req.decodeError})` } : parseJsonObject(req.body, req.bodyTruncated);
+  const parsed = requestJson(req);
   if (!parsed.value) {
     out.parseError = parsed.error;
     return out;
@@ -272,12 +274,7 @@ function mergeUsage(out: ParsedAiResponse, extra: AiUsage): void {
 export function parseBedrockResponse(request: ParsedAiRequest, res: HttpResponseRecord): ParsedAiResponse {
   const route = bedrockRoute(new URL(request.endpoint).pathname) ?? { modelId: request.model ?? "", operation: "invoke" as const };
   const out = base(res);
-  if (res.decodeError !== undefined) {
-    out.incomplete = true;
-    out.parseError = `response body not decoded (${res.decodeError})`;
-    if (!out.success) out.error = { type: "http_error", message: `${res.status} ${res.reason}`.trim(), code: String(res.status) };
-    return out;
-  }
+  if (res.decodeError !== undefined) return undecodedResponse(res, out);
   if (!out.success) {
     out.error = bedrockError(res);
     return out;
@@ -292,14 +289,6 @@ export function parseBedrockResponse(request: ParsedAiRequest, res: HttpResponse
     case "invoke-with-response-stream":
       return invokeStream(route.modelId, res, out);
   }
-}
-
-function jsonBody(res: HttpResponseRecord, out: ParsedAiResponse): Json | undefined {
-  const parsed = parseJson(decodeText(concatChunks(res.chunks)));
-  if (parsed.ok && isObject(parsed.value)) return parsed.value;
-  out.incomplete = true;
-  out.parseError = parsed.ok ? "response body is not a JSON object" : `malformed JSON: ${parsed.error}`;
-  return undefined;
 }
 
 /** Content blocks of a Converse / Nova output message. */

@@ -3,28 +3,27 @@
 // (message + chat_history, NDJSON stream of text-generation … stream-end) is read too.
 import type { EndpointMatch } from "../../spec/types.ts";
 import { NdjsonParser } from "../ndjson.ts";
-import { concatChunks, type HttpRequestRecord, type HttpResponseRecord } from "../types.ts";
+import type { HttpRequestRecord, HttpResponseRecord } from "../types.ts";
 import {
+  applyBodyError,
   arr,
   authFromHeaders,
   baseResponse,
+  bodyText,
   compact,
   count,
-  decodeText,
   endpointUrl,
-  errorFromJson,
   eventJson,
-  httpError,
   isEventStream,
   isObject,
+  jsonBody,
   MAX_STREAM_ITEMS,
   num,
-  parseJson,
-  parseJsonObject,
   pathOnly,
+  requestJson,
   str,
   timedSseEvents,
-  undecodedResponse,
+  unparsedResponse,
   usageOf,
   type Json,
 } from "./common.ts";
@@ -55,7 +54,7 @@ export function parseCohereRequest(req: HttpRequestRecord, match: EndpointMatch)
     parameters: {},
     auth: authFromHeaders(req.headers),
   };
-  const parsed: { value?: Json; error?: string } = req.decodeError ? { error: `body not decoded (${req.decodeError})` } : parseJsonObject(req.body, req.bodyTruncated);
+  const parsed = requestJson(req);
   if (!parsed.value) {
     out.parseError = parsed.error;
     return out;
@@ -166,26 +165,14 @@ function cohereUsage(u: unknown): AiUsage | undefined {
 
 export function parseCohereResponse(request: ParsedAiRequest, res: HttpResponseRecord): ParsedAiResponse {
   const out = baseResponse(res);
-  if (res.decodeError !== undefined) return undecodedResponse(res, out);
-  if (!out.success) {
-    out.error = httpError(res);
-    return out;
-  }
+  const early = unparsedResponse(res, out);
+  if (early) return early;
   if (isEventStream(res)) return parseV2Stream(res, out);
-  const text = decodeText(concatChunks(res.chunks));
+  const text = bodyText(res);
   if (request.streaming && /^\s*\{[^\n]*\}\s*\n/.test(text)) return parseV1Stream(res, out);
-  const parsed = parseJson(text);
-  if (!parsed.ok || !isObject(parsed.value)) {
-    out.incomplete = true;
-    out.parseError = parsed.ok ? "response body is not a JSON object" : `malformed JSON: ${parsed.error}`;
-    return out;
-  }
-  const body = parsed.value;
-  const error = errorFromJson(body);
-  if (error) {
-    out.success = false;
-    out.error = error;
-  }
+  const body = jsonBody(res, out, text);
+  if (!body) return out;
+  applyBodyError(out, body);
   if (!out.providerRequestId) {
     const id = str(body.id) ?? str(body.generation_id) ?? str(body.response_id);
     if (id) out.providerRequestId = id;

@@ -61,6 +61,12 @@ export function parseJsonObject(bytes: Uint8Array, truncated: boolean): { value?
   return { value: r.value, text };
 }
 
+/** A request body as a JSON object, or why not (one that could not be content-decoded has no text). */
+export function requestJson(req: HttpRequestRecord): { value?: Json; error?: string; text: string } {
+  if (req.decodeError) return { error: `body not decoded (${req.decodeError})`, text: "" };
+  return parseJsonObject(req.body, req.bodyTruncated);
+}
+
 /**
  * From a body that is not valid JSON (cut by the body limit, most often: long conversations), the
  * few top-level scalars worth keeping. A regex over the text: good enough for a best-effort hint.
@@ -159,6 +165,47 @@ export function undecodedResponse(res: HttpResponseRecord, out: ParsedAiResponse
   out.incomplete = true;
   out.parseError = `response body not decoded (${res.decodeError})`;
   return out;
+}
+
+/**
+ * What every provider's response parser does first: an undecodable body or a non-2xx status is answered
+ * from the status (and the provider's error body) alone. Undefined when the body is worth parsing.
+ */
+export function unparsedResponse(res: HttpResponseRecord, out: ParsedAiResponse): ParsedAiResponse | undefined {
+  if (res.decodeError !== undefined) return undecodedResponse(res, out);
+  if (!out.success) {
+    out.error = httpError(res);
+    return out;
+  }
+  return undefined;
+}
+
+export function bodyText(res: HttpResponseRecord): string {
+  return decodeText(concatChunks(res.chunks));
+}
+
+/** A whole (not streamed) response body as a JSON object; when it is not one, `out` is marked incomplete with why. */
+export function jsonBody(res: HttpResponseRecord, out: ParsedAiResponse, text = bodyText(res)): Json | undefined {
+  const parsed = parseJson(text);
+  if (parsed.ok && isObject(parsed.value)) return parsed.value;
+  out.incomplete = true;
+  out.parseError = parsed.ok ? "response body is not a JSON object" : `malformed JSON: ${parsed.error}`;
+  return undefined;
+}
+
+/** A 2xx body that still carries an error object is a failed call. */
+export function applyBodyError(out: ParsedAiResponse, body: unknown): void {
+  const error = errorFromJson(body);
+  if (error) {
+    out.success = false;
+    out.error = error;
+  }
+}
+
+/** The id (unless a header gave one) and the model a whole response object names. */
+export function applyIdAndModel(out: ParsedAiResponse, body: Json): void {
+  if (!out.providerRequestId && str(body.id)) out.providerRequestId = str(body.id);
+  if (str(body.model)) out.model = str(body.model);
 }
 
 /**

@@ -16,17 +16,16 @@ import {
   endpointUrl,
   errorFromJson,
   eventJson,
-  httpError,
   isEventStream,
   isObject,
   keyFingerprint,
   keyPrefix,
   num,
   parseJson,
-  parseJsonObject,
+  requestJson,
   str,
   timedSseEvents,
-  undecodedResponse,
+  unparsedResponse,
   usageOf,
   type Json,
 } from "./common.ts";
@@ -83,7 +82,7 @@ export function parseGeminiRequest(req: HttpRequestRecord, match: EndpointMatch)
     parameters: {},
     auth: geminiAuth(req),
   };
-  const parsed: { value?: Json; error?: string } = req.decodeError ? { error: `body not decoded (${req.decodeError})` } : parseJsonObject(req.body, req.bodyTruncated);
+  const parsed = requestJson(req);
   if (!parsed.value) {
     out.parseError = parsed.error;
     return out;
@@ -283,11 +282,8 @@ export function parseGeminiResponse(request: ParsedAiRequest, res: HttpResponseR
     const id = headerValue(res.headers, "x-goog-request-id");
     if (id) out.providerRequestId = id;
   }
-  if (res.decodeError !== undefined) return undecodedResponse(res, out);
-  if (!out.success) {
-    out.error = httpError(res);
-    return out;
-  }
+  const early = unparsedResponse(res, out);
+  if (early) return early;
   const acc = new GeminiAccumulator();
   let bad = 0;
   let ended = true;

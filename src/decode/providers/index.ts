@@ -4,7 +4,7 @@
 import type { EndpointMatch } from "../../spec/types.ts";
 import type { HttpRequestRecord, HttpResponseRecord } from "../types.ts";
 import { anthropicRequestFields, parseAnthropicResponse } from "./anthropic.ts";
-import { authFromHeaders, endpointUrl, parseJsonObject, pathOnly, salvageScalars, type Json } from "./common.ts";
+import { authFromHeaders, endpointUrl, pathOnly, requestJson, salvageScalars, type Json } from "./common.ts";
 import { chatRequestFields, completionRequestFields, parseChatResponse } from "./openai-chat.ts";
 import { embeddingRequestFields, parseEmbeddingResponse } from "./openai-embeddings.ts";
 import { parseResponsesResponse, responsesRequestFields } from "./openai-responses.ts";
@@ -93,9 +93,7 @@ export function parseAiRequest(req: HttpRequestRecord, match: EndpointMatch): Pa
       parameters: {},
       auth: authFromHeaders(req.headers),
     };
-    const parsed = req.decodeError
-      ? { error: `body not decoded (${req.decodeError})`, text: "" }
-      : parseJsonObject(req.body, req.bodyTruncated);
+    const parsed = requestJson(req);
     if (parsed.value) Object.assign(base, fieldsOf(kind, parsed.value));
     else {
       // Still an AI call on a known route: report it with what the text reveals.

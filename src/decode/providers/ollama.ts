@@ -5,7 +5,7 @@
 import type { EndpointMatch } from "../../spec/types.ts";
 import { NdjsonParser } from "../ndjson.ts";
 import type { HttpRequestRecord, HttpResponseRecord } from "../types.ts";
-import { arr, authFromHeaders, baseResponse, compact, count, endpointUrl, isObject, num, parseJsonObject, pathOnly, str, undecodedResponse, usageOf, type Json } from "./common.ts";
+import { arr, authFromHeaders, baseResponse, compact, count, endpointUrl, isObject, num, pathOnly, requestJson, str, undecodedResponse, usageOf, type Json } from "./common.ts";
 import type { AiMessage, AiToolCall, AiToolDefinition, FinishReason, ParsedAiRequest, ParsedAiResponse } from "./types.ts";
 
 type OllamaRoute = "chat" | "generate" | "embed" | "embeddings";
@@ -31,7 +31,7 @@ export function parseOllamaRequest(req: HttpRequestRecord, match: EndpointMatch)
     parameters: {},
     auth: authFromHeaders(req.headers),
   };
-  const parsed: { value?: Json; error?: string } = req.decodeError ? { error: `body not decoded (${req.decodeError})` } : parseJsonObject(req.body, req.bodyTruncated);
+  const parsed = requestJson(req);
   if (!parsed.value) {
     out.parseError = parsed.error;
     return out;

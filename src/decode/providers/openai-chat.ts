@@ -2,27 +2,26 @@
 // OpenAI-compatible provider: request body → ParsedAiRequest, JSON or SSE response → ParsedAiResponse.
 import type { HttpResponseRecord } from "../types.ts";
 import {
+  applyBodyError,
+  applyIdAndModel,
   arr,
   baseResponse,
   compact,
   count,
-  decodeText,
   errorFromJson,
   eventJson,
-  httpError,
   isEventStream,
   isObject,
+  jsonBody,
   mapOpenAiFinish,
   MAX_STREAM_ITEMS,
   num,
-  parseJson,
   str,
   timedSseEvents,
-  undecodedResponse,
+  unparsedResponse,
   usageOf,
   type Json,
 } from "./common.ts";
-import { concatChunks } from "../types.ts";
 import type { AiMessage, AiToolCall, AiToolDefinition, AiUsage, ParsedAiRequest, ParsedAiResponse } from "./types.ts";
 
 type RequestFields = Pick<ParsedAiRequest, "model" | "streaming" | "messages" | "system" | "tools" | "toolChoice" | "parameters" | "thinking">;
@@ -177,29 +176,16 @@ export type ChatFlavor = "chat" | "completion";
 
 export function parseChatResponse(res: HttpResponseRecord, flavor: ChatFlavor): ParsedAiResponse {
   const out = baseResponse(res);
-  if (res.decodeError !== undefined) return undecodedResponse(res, out);
-  if (!out.success) {
-    out.error = httpError(res);
-    return out;
-  }
+  const early = unparsedResponse(res, out);
+  if (early) return early;
   return isEventStream(res) ? parseStream(res, out, flavor) : parseWhole(res, out, flavor);
 }
 
 function parseWhole(res: HttpResponseRecord, out: ParsedAiResponse, flavor: ChatFlavor): ParsedAiResponse {
-  const parsed = parseJson(decodeText(concatChunks(res.chunks)));
-  if (!parsed.ok || !isObject(parsed.value)) {
-    out.incomplete = true;
-    out.parseError = parsed.ok ? "response body is not a JSON object" : `malformed JSON: ${parsed.error}`;
-    return out;
-  }
-  const body = parsed.value;
-  const error = errorFromJson(body);
-  if (error) {
-    out.success = false;
-    out.error = error;
-  }
-  if (!out.providerRequestId && str(body.id)) out.providerRequestId = str(body.id);
-  if (str(body.model)) out.model = str(body.model);
+  const body = jsonBody(res, out);
+  if (!body) return out;
+  applyBodyError(out, body);
+  applyIdAndModel(out, body);
   const choice = arr(body.choices).find((c) => isObject(c) && (c.index === undefined || c.index === 0)) as Json | undefined;
   if (choice) {
     if (flavor === "completion") {

@@ -1,7 +1,20 @@
 // OpenAI-format embeddings (/v1/embeddings): how many inputs went in, the model, and the tokens and
 // vector size that came back.
-import { concatChunks, type HttpResponseRecord } from "../types.ts";
-import { arr, baseResponse, compact, count, decodeText, errorFromJson, httpError, isObject, parseJson, str, undecodedResponse, usageOf, type Json } from "./common.ts";
+import type { HttpResponseRecord } from "../types.ts";
+import {
+  applyBodyError,
+  applyIdAndModel,
+  arr,
+  baseResponse,
+  compact,
+  count,
+  isObject,
+  jsonBody,
+  str,
+  unparsedResponse,
+  usageOf,
+  type Json,
+} from "./common.ts";
 import type { ParsedAiRequest, ParsedAiResponse } from "./types.ts";
 
 type RequestFields = Pick<ParsedAiRequest, "model" | "streaming" | "messages" | "tools" | "parameters" | "inputCount">;
@@ -31,25 +44,12 @@ export function embeddingRequestFields(body: Json): RequestFields {
 
 export function parseEmbeddingResponse(res: HttpResponseRecord): ParsedAiResponse {
   const out = baseResponse(res);
-  if (res.decodeError !== undefined) return undecodedResponse(res, out);
-  if (!out.success) {
-    out.error = httpError(res);
-    return out;
-  }
-  const parsed = parseJson(decodeText(concatChunks(res.chunks)));
-  if (!parsed.ok || !isObject(parsed.value)) {
-    out.incomplete = true;
-    out.parseError = parsed.ok ? "response body is not a JSON object" : `malformed JSON: ${parsed.error}`;
-    return out;
-  }
-  const body = parsed.value;
-  const error = errorFromJson(body);
-  if (error) {
-    out.success = false;
-    out.error = error;
-  }
-  if (!out.providerRequestId && str(body.id)) out.providerRequestId = str(body.id);
-  if (str(body.model)) out.model = str(body.model);
+  const early = unparsedResponse(res, out);
+  if (early) return early;
+  const body = jsonBody(res, out);
+  if (!body) return out;
+  applyBodyError(out, body);
+  applyIdAndModel(out, body);
   const dimensions = vectorLength(arr(body.data)[0]);
   if (dimensions !== undefined) out.dimensions = dimensions;
   if (isObject(body.usage)) {

@@ -1,23 +1,22 @@
 // OpenAI Responses API (/v1/responses): input items and instructions → ParsedAiRequest; the final
 // response object, or its stream of typed events, → ParsedAiResponse.
-import { concatChunks, type HttpResponseRecord } from "../types.ts";
+import type { HttpResponseRecord } from "../types.ts";
 import {
+  applyBodyError,
+  applyIdAndModel,
   arr,
   baseResponse,
   compact,
   count,
-  decodeText,
-  errorFromJson,
   eventJson,
-  httpError,
   isEventStream,
   isObject,
+  jsonBody,
   MAX_STREAM_ITEMS,
   num,
-  parseJson,
   str,
   timedSseEvents,
-  undecodedResponse,
+  unparsedResponse,
   usageOf,
   type Json,
 } from "./common.ts";
@@ -80,35 +79,23 @@ function toolOf(t: Json): AiToolDefinition {
 
 export function parseResponsesResponse(res: HttpResponseRecord): ParsedAiResponse {
   const out = baseResponse(res);
-  if (res.decodeError !== undefined) return undecodedResponse(res, out);
-  if (!out.success) {
-    out.error = httpError(res);
-    return out;
-  }
+  const early = unparsedResponse(res, out);
+  if (early) return early;
   return isEventStream(res) ? parseStream(res, out) : parseWhole(res, out);
 }
 
 function parseWhole(res: HttpResponseRecord, out: ParsedAiResponse): ParsedAiResponse {
-  const parsed = parseJson(decodeText(concatChunks(res.chunks)));
-  if (!parsed.ok || !isObject(parsed.value)) {
-    out.incomplete = true;
-    out.parseError = parsed.ok ? "response body is not a JSON object" : `malformed JSON: ${parsed.error}`;
-    return out;
-  }
-  applyResponseObject(out, parsed.value, true);
+  const body = jsonBody(res, out);
+  if (!body) return out;
+  applyResponseObject(out, body, true);
   if (!res.complete || res.bodyTruncated) out.incomplete = true;
   return out;
 }
 
 /** Fields of a whole response object (the body, or the one carried by response.completed/failed). */
 function applyResponseObject(out: ParsedAiResponse, r: Json, takeOutput: boolean): void {
-  if (!out.providerRequestId && str(r.id)) out.providerRequestId = str(r.id);
-  if (str(r.model)) out.model = str(r.model);
-  const error = isObject(r.error) ? errorFromJson({ error: r.error }) : errorFromJson(r);
-  if (error) {
-    out.success = false;
-    out.error = error;
-  }
+  applyIdAndModel(out, r);
+  applyBodyError(out, isObject(r.error) ? { error: r.error } : r);
   if (takeOutput) {
     const texts: string[] = [];
     const thoughts: string[] = [];
