@@ -1,0 +1,121 @@
+// The sensor worker of `oisp up` (src/sensor/worker-tap.ts + sensor-worker.ts), really started: tap frames
+// posted from this thread are decoded, stored in SQLite and counted in the worker; the queue bound drops
+// data (and the rest of its connection) instead of stalling; start-up failures come back as errors.
+import { afterEach, describe, expect, test } from "bun:test";
+import fs from "node:fs";
+import path from "node:path";
+import type { ConnMeta } from "../../src/capture/types.ts";
+import { openStore } from "../../src/store/index.ts";
+import { UsageError } from "../../src/util/args.ts";
+import { startSensorWorker, type SensorWorker } from "../../src/sensor/worker-tap.ts";
+import type { SensorConfig } from "../../src/sensor/core.ts";
+import { tempHome } from "../support/oisp-process.ts";
+import { chatCompletionJson, jsonResponse, openaiRequest } from "./decode-fixtures.ts";
+
+const utf8 = (s: string) => new TextEncoder().encode(s);
+const dirs: string[] = [];
+let running: SensorWorker | undefined;
+
+afterEach(async () => {
+  await running?.close();
+  running = undefined;
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function config(over: Partial<SensorConfig> = {}): SensorConfig & { logs: string[] } {
+  const dir = tempHome("oisp-sensor-worker-");
+  dirs.push(dir);
+  const logs: string[] = [];
+  return { dataDir: dir, dbPath: path.join(dir, "oisp.db"), redaction: "full", processFilter: [], verbose: false, log: (l, m) => logs.push(`${l}: ${m}`), logs, ...over };
+}
+
+let n = 0;
+function meta(): ConnMeta {
+  return { connId: `w-${n++}`, startedAt: Date.now(), client: { ip: "127.0.0.1", port: 50000 + n }, server: { ip: "127.0.0.1", port: 443 }, host: "api.openai.com", sni: "api.openai.com", alpn: "http/1.1", mode: "mitm", captureMethod: "mitm_proxy" };
+}
+
+/** One chat call, the response split in two chunks as a relay would tap it; the chunks' buffers are reused afterwards. */
+function feedCall(w: SensorWorker): string {
+  const m = meta();
+  const ts = Date.now();
+  w.tap.open(m);
+  w.tap.data(m.connId, "c2s", utf8(openaiRequest()), ts);
+  const res = utf8(jsonResponse(chatCompletionJson));
+  const scratch = new Uint8Array(res.length);
+  scratch.set(res);
+  w.tap.data(m.connId, "s2c", scratch.subarray(0, 40), ts + 1);
+  w.tap.data(m.connId, "s2c", scratch.subarray(40), ts + 2);
+  // The relay may reuse its buffer once tap.data returns: the worker must have its own copy.
+  w.tap.flush();
+  scratch.fill(0);
+  w.tap.close(m.connId, ts + 3);
+  return m.connId;
+}
+
+describe("sensor worker", () => {
+  test("tap frames are decoded and stored in the worker; counters reach this thread; close stores everything", async () => {
+    const cfg = config();
+    const w = (running = await startSensorWorker(cfg));
+    const ids = [feedCall(w), feedCall(w), feedCall(w)];
+    const seen: number[] = [];
+    const unsubscribe = w.live.subscribe((events) => seen.push(events.length));
+    feedCall(w);
+    const deadline = Date.now() + 5000;
+    while (w.pipeline.stats().aiResponses < 4 && Date.now() < deadline) await Bun.sleep(20);
+    expect(w.pipeline.stats().aiRequests).toBe(4);
+    expect(w.pipeline.stats().aiResponses).toBe(4);
+    expect(w.pipeline.stats().internalErrors).toBe(0);
+    while (seen.length === 0 && Date.now() < deadline) await Bun.sleep(20);
+    expect(seen.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    unsubscribe();
+    await w.close();
+    running = undefined;
+    expect(w.storeOutput.stats()).toMatchObject({ pending: 0, dropped: 0 });
+    const store = openStore(cfg.dbPath, { readonly: true });
+    try {
+      for (const id of ids) {
+        const rows = store.list({ connId: id });
+        expect(rows.map((r) => r.eventType).sort()).toEqual(["ai.request", "ai.response", "network.connect"]);
+        const response = rows.find((r) => r.eventType === "ai.response")!;
+        expect(response.model).toBe("gpt-4o-mini");
+        expect(response.success).toBe(1);
+      }
+      expect(store.count({ type: "ai.response" })).toBe(4);
+    } finally {
+      store.close();
+    }
+    expect(w.tap.stats()).toMatchObject({ dropped: 0, workerAlive: false });
+  });
+
+  test("past the queue bound data is dropped and counted, never queued without end; nothing half-decoded is stored", async () => {
+    const cfg = config();
+    const w = (running = await startSensorWorker(cfg, { maxQueuedBytes: 64 }));
+    const m = meta();
+    w.tap.open(m);
+    w.tap.data(m.connId, "c2s", utf8(openaiRequest()), Date.now()); // > 64 bytes on its own
+    w.tap.data(m.connId, "s2c", utf8("HTTP/1.1 200 OK\r\n"), Date.now());
+    w.tap.close(m.connId, Date.now());
+    expect(w.tap.stats().dropped).toBe(2);
+    expect(w.tap.stats().inFlightBytes).toBeLessThanOrEqual(64);
+    await w.close();
+    running = undefined;
+    expect(cfg.logs.some((l) => l.includes("dropping captured data"))).toBe(true);
+    const store = openStore(cfg.dbPath, { readonly: true });
+    try {
+      expect(store.count({ type: "ai.request" })).toBe(0);
+      expect(store.list({ connId: m.connId }).map((r) => r.eventType)).toEqual(["network.connect"]);
+    } finally {
+      store.close();
+    }
+  });
+
+  test("a store that cannot be opened or a bad exporter flag fails the start with the sensor's own error", async () => {
+    const cfg = config();
+    fs.mkdirSync(cfg.dbPath); // a directory where the database file should be
+    await expect(startSensorWorker(cfg)).rejects.toThrow(/oisp\.db/);
+    const bad = config({ exportValues: { export: "carrier-pigeon" } });
+    const err = await startSensorWorker(bad).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).toContain("--export");
+  });
+});
