@@ -229,6 +229,7 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
       closed = true;
       const done = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const peer of [...peers]) {
+        if (peer.ackQueue.length > 0) sendAcks(peer); // stored already: spare the redirector a resend
         peer.dropped = true;
         release(peer, "ipc: sensor stopped");
         peer.socket.destroy();
