@@ -35,8 +35,9 @@ export interface RunningSensor {
 /** Opens the store and outputs and builds the pipeline. The caller feeds it (IPC server or in-process proxy). */
 export function startSensorCore(cfg: SensorConfig): RunningSensor {
   fs.mkdirSync(path.dirname(cfg.dbPath), { recursive: true, mode: 0o700 });
-  // The sensor is the only writer (dashboard, status and analyze read). Inserts run on the relay's thread, so a
-  // lock held by an outside tool must fail fast into StoreOutput's in-memory retry, not stall traffic 5 s a try.
+  // The sensor is the only writer (dashboard, status and analyze read). Inserts share a thread with decoding
+  // (and, in `oisp sensor`, with the IPC server), so a lock held by an outside tool must fail fast into
+  // StoreOutput's in-memory retry, not stall everything 5 s a try.
   const store = openStore(cfg.dbPath, { busyTimeoutMs: 100 });
   const storeOutput = new StoreOutput(store, cfg.log);
   const live = new LiveOutput();
