@@ -5,6 +5,7 @@ import { caCommand } from "./commands/ca.ts";
 import { redirectCommand } from "./commands/redirect.ts";
 import { sensorCommand } from "./commands/sensor.ts";
 import { statusCommand } from "./commands/status.ts";
+import { unpinCommand } from "./commands/unpin.ts";
 import { upCommand } from "./commands/up.ts";
 import { versionLine } from "./commands/version.ts";
 import { watchCommand } from "./commands/watch.ts";
@@ -15,6 +16,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; summa
   redirect: { run: redirectCommand, summary: "capture role: proxy that taps AI traffic" },
   sensor: { run: sensorCommand, summary: "decode captured traffic into OISP events and store them" },
   status: { run: statusCommand, summary: "is capture working? sensor, redirector, exporters, CA, database (exit 3: not running)" },
+  unpin: { run: unpinCommand, summary: "intercept hosts again whose clients once refused the OISP certificate" },
   watch: { run: watchCommand, summary: "terminal view of captured AI traffic (timeline, inventory, processes)" },
   ca: { run: caCommand, summary: "manage the local CA (init, path, export, install, uninstall)" },
   analyze: { run: analyzeCommand, summary: "report on a JSONL export or database: costs, models, apps, accounts, errors" },

@@ -17,6 +17,7 @@ import { asList, parseFlags, parseListen, parseResolve, UsageError, type FlagSpe
 import { createLogger, type Logger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
 import { waitForShutdown } from "./lifecycle.ts";
+import { watchUnpinRequests } from "./unpin.ts";
 
 export const redirectFlagSpec = {
   mode: { type: "string" },
@@ -122,6 +123,8 @@ export async function startRedirectCore(cfg: RedirectConfig, tap: TapSink) {
     lookupProcess,
     log: cfg.log,
   });
+  // `oisp unpin` talks to this proxy through the run directory; the (unref'd) poll ends with the process.
+  watchUnpinRequests(cfg.dataDir, proxy, cfg.log);
   return { proxy, ca, lookupProcess };
 }
 

@@ -33,6 +33,14 @@ export class PinnedHosts {
     return true;
   }
 
+  /** Forgets hosts (all when none are named) so they are intercepted again; returns the ones removed. */
+  remove(hosts?: string[]): string[] {
+    const removed = hosts ? hosts.filter((h) => this.hosts.delete(h)) : this.list();
+    if (!hosts) this.hosts.clear();
+    for (const h of hosts ?? removed) this.silentCloses.delete(h);
+    return removed;
+  }
+
   /** A client closed during our handshake without an alert. Returns true when the host is now pinned. */
   noteSilentClose(host: string, reason: string): boolean {
     const n = (this.silentCloses.get(host) ?? 0) + 1;

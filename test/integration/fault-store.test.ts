@@ -7,6 +7,7 @@ import { Database } from "bun:sqlite";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { runOispOnce } from "../support/oisp-process.ts";
 import { byType, curl, eventsOfType, startUp, status, tempHome, upstreamWith, waitFor, type Up, type Upstream } from "../fault/harness.ts";
 
 const chat = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] });
@@ -141,5 +142,16 @@ describe("certificate pinning", () => {
       return JSON.stringify(st).includes("api.openai.com") && /pinned/i.test(JSON.stringify(st)) ? st : undefined;
     });
     expect(JSON.stringify(s)).toContain("api.openai.com");
+
+    // Reset: `oisp unpin` makes the running proxy intercept the host again, so the pinning client fails
+    // again (it still does not trust our CA) and is pinned again — proof that interception resumed.
+    const unpin = await runOispOnce(["unpin", "api.openai.com"], { home });
+    expect(unpin.code).toBe(0);
+    await waitFor("status no longer lists the host", async () => {
+      const st = await status(home);
+      return JSON.stringify(st.proxy?.pinned_hosts ?? st).includes("api.openai.com") ? undefined : st;
+    });
+    const third = await curl({ upstream, proxy: up.proxyUrl, cacert: upstream.caFile, body: chat });
+    expect(third.code).toBe(60);
   }, 30_000);
 });

@@ -93,6 +93,8 @@ export interface RunningProxy {
   stats(): ProxyStats;
   /** Hosts passed through because their clients refused our certificate. */
   pinnedHosts(): string[];
+  /** Intercepts these hosts (all when none are named) again; returns the ones that were pinned. */
+  unpin(hosts?: string[]): string[];
   close(): Promise<void>;
 }
 
@@ -311,6 +313,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     stats: () => ({ ...stats, pinnedHosts: pinned.size }),
     handleTransparent,
     pinnedHosts: () => pinned.list(),
+    unpin: (hosts) => pinned.remove(hosts?.map((h) => h.toLowerCase())),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

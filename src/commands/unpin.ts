@@ -1,0 +1,58 @@
+// `oisp unpin HOST... | --all`: intercept hosts again whose clients once refused our certificate.
+// The running proxy lives in another process (often elevated), so the command leaves a request file in
+// the private run directory and the proxy picks it up within a second.
+import fs from "node:fs";
+import path from "node:path";
+import { dataDir as defaultDataDir } from "../config/paths.ts";
+import { parseFlags, UsageError } from "../util/args.ts";
+import type { Logger } from "../util/log.ts";
+
+export const unpinHelp = `Usage: oisp unpin HOST... | --all
+
+A client that refuses the OISP certificate (certificate pinning, its own trust store) has its host
+passed through untouched from then on; \`oisp status\` lists those hosts. Once the client trusts the CA,
+unpin the host so the running proxy intercepts it again.
+
+  --all        every pinned host
+  -h, --help   this help`;
+
+function requestPath(dataDir: string): string {
+  return path.join(dataDir, "run", "unpin-request.json");
+}
+
+export async function unpinCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(argv, { all: { type: "boolean" }, help: { type: "boolean", short: "h" } }, "unpin");
+  if (values.help) {
+    console.log(unpinHelp);
+    return 0;
+  }
+  if (!values.all && positionals.length === 0) throw new UsageError("oisp unpin: name the hosts to unpin, or --all");
+  const file = requestPath(defaultDataDir());
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(file, JSON.stringify({ hosts: values.all ? null : positionals.map((h) => h.toLowerCase()) }), { mode: 0o600 });
+  console.log(`asked the running proxy to intercept ${values.all ? "every pinned host" : positionals.join(", ")} again (see \`oisp status\`)`);
+  return 0;
+}
+
+/** Polls for unpin requests while a proxy runs; returns the function that stops polling. */
+export function watchUnpinRequests(dataDir: string, proxy: { unpin(hosts?: string[]): string[] }, log: Logger): () => void {
+  const file = requestPath(dataDir);
+  const timer = setInterval(() => {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, "utf8");
+      fs.rmSync(file, { force: true });
+    } catch {
+      return; // no request: the common case
+    }
+    try {
+      const { hosts } = JSON.parse(text) as { hosts: string[] | null };
+      const removed = proxy.unpin(hosts ?? undefined);
+      log("info", removed.length ? `unpinned ${removed.join(", ")}: intercepted again` : "unpin: none of those hosts was pinned");
+    } catch (err) {
+      log("warn", `unpin: ignoring a malformed request in ${file}: ${(err as Error).message}`);
+    }
+  }, 1000);
+  timer.unref?.();
+  return () => clearInterval(timer);
+}
