@@ -7,6 +7,7 @@ import { defaultPipePath, resolvePipePath } from "../ipc/endpoint.ts";
 import { startIpcServer } from "../ipc/server.ts";
 import type { ExporterStats } from "../sinks/queue.ts";
 import { exportFlagSpec, exportFlagsHelp, exportValuesFromToml, mergeExportValues, type ExportFlagValues } from "../sinks/index.ts";
+import { durableAfter } from "../sensor/outputs.ts";
 import { sensorSections, startStatusFile, statusFilePath } from "../sensor/status-file.ts";
 import { parseFlags, UsageError, type FlagSpec } from "../util/args.ts";
 import { createLogger } from "../util/log.ts";
@@ -114,8 +115,8 @@ export async function sensorCommand(argv: string[]): Promise<number> {
   const cfg = sensorConfigFrom(values);
   const sensor = startSensorCore(cfg);
   const pipePath = values.pipe ? resolvePipePath(values.pipe, cfg.dataDir) : defaultPipePath(cfg.dataDir);
-  // Redirectors drop a connection's frames only once its events are committed: a killed sensor loses nothing.
-  const ipc = await startIpcServer({ path: pipePath, dataDir: cfg.dataDir, sink: sensor.pipeline, log: cfg.log, whenDurable: (done) => sensor.storeOutput.whenCommitted(done) });
+  // Redirectors drop a connection's frames only once its events are committed (and in the JSONL file): a killed sensor loses nothing.
+  const ipc = await startIpcServer({ path: pipePath, dataDir: cfg.dataDir, sink: sensor.pipeline, log: cfg.log, whenDurable: durableAfter(sensor.storeOutput, sensor.jsonl ? [sensor.jsonl] : []) });
   cfg.log("info", `oisp sensor ${VERSION}: listening on ${ipc.path}, database ${cfg.dbPath}, redaction ${cfg.redaction}`);
   const views = await startSensorViews({
     flags: values,

@@ -133,6 +133,19 @@ export class JsonlOutput implements EventOutput {
   }
 }
 
+/**
+ * The IPC server's `whenDurable` for a sensor: `done` once the events produced so far are committed to
+ * SQLite and the JSONL lines written with them have left our buffer for the file (the OS keeps them if
+ * the sensor is killed). Only then may a redirector forget the frames they came from.
+ */
+export function durableAfter(store: StoreOutput, files: Array<{ flush(): void }>): (done: () => void) => void {
+  return (done) =>
+    store.whenCommitted(() => {
+      for (const f of files) f.flush();
+      done();
+    });
+}
+
 const MAX_COMMIT_WAITERS = 200_000;
 const EVENT_ID_RE = /"event_id":"([^"\\]{1,64})"/;
 

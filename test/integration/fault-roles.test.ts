@@ -124,6 +124,11 @@ describe("redirect + sensor as separate processes", () => {
     const ids = jsonlIds(r.jsonlPath);
     expect(ids.length).toBe(new Set(ids).size); // replays re-derive the same ids; the JSONL skips them
     expect(ids.length).toBe(readEvents(r.dbPath).length);
+    // The redirector did resend what the killed sensor had not confirmed (else this test proves nothing).
+    const tapStats = () => (JSON.parse(fs.readFileSync(path.join(r.home, "run", "redirect-status.json"), "utf8")) as { tap: { stats: { resent: number; acks: boolean; dropped: number } } }).tap.stats;
+    const tap = await waitFor("redirector status with a resend", () => (tapStats().resent > 0 ? tapStats() : undefined), 5000);
+    console.log(`frames resent after the kill: ${tap.resent}`);
+    expect(tap).toMatchObject({ acks: true, dropped: 0 });
   }, 60_000);
 
   test("the redirector is killed: its connections fail, new connections after a restart work and are recorded", async () => {
