@@ -8,7 +8,7 @@ import path from "node:path";
 import type { OispEvent } from "../../src/events/index.ts";
 import { encodeFrame, FrameDecoder, frameConnection, IPC_PROTO, MAX_ACK_IDS, type IpcFrame } from "../../src/ipc/frames.ts";
 import { UnackedFrames } from "../../src/ipc/unacked.ts";
-import { JsonlOutput, StoreOutput } from "../../src/sensor/outputs.ts";
+import { durableAfter, JsonlOutput, StoreOutput } from "../../src/sensor/outputs.ts";
 import { JsonlSink } from "../../src/sinks/jsonl.ts";
 import { openStore } from "../../src/store/index.ts";
 import { silentLogger } from "../../src/util/log.ts";
@@ -189,6 +189,31 @@ describe("StoreOutput.whenCommitted", () => {
     expect(fired).toEqual(["A", "B"]);
     expect(store.count()).toBe(4);
     expect(out.stats()).toMatchObject({ dropped: 1, pending: 0 });
+  });
+});
+
+describe("durableAfter (the sensor's whenDurable)", () => {
+  test("done fires after the SQLite commit, with the JSONL lines of those events already in the file", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-acks-"));
+    cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const store = openStore(":memory:");
+    cleanup.push(() => store.close());
+    const file = path.join(dir, "events.jsonl");
+    const sink = new JsonlSink(file, { flushIntervalMs: 60_000 });
+    cleanup.push(() => sink.close());
+    const storeOut = new StoreOutput(store, silentLogger);
+    const jsonlOut = new JsonlOutput(sink);
+    const whenDurable = durableAfter(storeOut, [sink]);
+    const events = sampleEvents();
+    storeOut.write(events);
+    jsonlOut.write(events);
+    const seen: Array<{ stored: number; lines: number }> = [];
+    const lines = () => (fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter(Boolean).length : 0);
+    whenDurable(() => seen.push({ stored: store.count(), lines: lines() }));
+    expect(seen).toEqual([]);
+    expect(lines()).toBe(0); // still buffered: a kill now would lose them, so no ack yet
+    storeOut.flush();
+    expect(seen).toEqual([{ stored: events.length, lines: events.length }]);
   });
 });
 
