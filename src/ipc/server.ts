@@ -128,11 +128,11 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
     });
   };
 
-  const release = (peer: Peer, reason: string) => {
+  const release = (peer: Peer, reason: string, closeAtSink = true) => {
     if (peer.helloTimer) clearTimeout(peer.helloTimer);
     peers.delete(peer);
     // The redirector can no longer finish these; close them so the sensor emits what it has and frees state.
-    for (const connId of peer.openConns) toSink(() => opts.sink.close(connId, Date.now(), reason));
+    if (closeAtSink) for (const connId of peer.openConns) toSink(() => opts.sink.close(connId, Date.now(), reason));
     peer.openConns.clear();
   };
 
@@ -231,7 +231,9 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
       for (const peer of [...peers]) {
         if (peer.ackQueue.length > 0) sendAcks(peer); // stored already: spare the redirector a resend
         peer.dropped = true;
-        release(peer, "ipc: sensor stopped");
+        // A redirector that gets acks resends its open connections whole to the next sensor: closing them
+        // here would store a "cut short" answer for each call in flight, beside the real one later.
+        release(peer, "ipc: sensor stopped", !peer.acks);
         peer.socket.destroy();
       }
       await done;
