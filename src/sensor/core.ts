@@ -45,7 +45,8 @@ export function startSensorCore(cfg: SensorConfig): RunningSensor {
   let jsonl: JsonlSink | undefined;
   if (cfg.outputPath) {
     jsonl = new JsonlSink(cfg.outputPath, { onError: (err: Error) => cfg.log("error", `jsonl: ${err.message}`) });
-    outputs.push(new JsonlOutput(jsonl));
+    // Events re-derived from connections a redirector resends after a sensor restart are exported once.
+    outputs.push(new JsonlOutput(jsonl, { isStored: (id) => store.get(id) !== undefined }));
   }
   const exporters = startExporters({ values: cfg.exportValues ?? {}, dataDir: cfg.dataDir, redaction: cfg.redaction }, cfg.log);
   outputs.push(...exporters);

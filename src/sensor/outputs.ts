@@ -104,31 +104,43 @@ export class StoreOutput implements EventOutput {
 
 /**
  * Events to a JSONL file, each event_id once. A redirector resends the connections a killed sensor never
- * acknowledged, and the events re-derived from them carry the same stable ids: those already in the file
- * are skipped. The ids written recently are remembered (bounded), primed at start from the file's tail,
- * which is where a restarted sensor's replays land. An event older than that window could repeat
- * (at-least-once), never be lost.
+ * acknowledged, from their open, and the events re-derived from them carry the same stable ids: those
+ * already exported are skipped. Two checks, both bounded:
+ *  - ids written recently, primed at start from the file's tail (lines flushed just before a kill, maybe
+ *    before their SQLite commit);
+ *  - for events older than this output (only a replay or traffic spooled while no sensor ran can be),
+ *    whether the store already has the id: a long keep-alive connection replayed from an open of hours ago.
+ * An event in neither (written long ago but never committed) could repeat: at-least-once, never lost.
  */
 export class JsonlOutput implements EventOutput {
   private readonly recent = new Set<string>();
+  private readonly startedAt = Date.now();
 
   constructor(
     private readonly sink: JsonlSink,
-    private readonly maxRemembered = 200_000,
+    private readonly opts: { maxRemembered?: number; isStored?: (eventId: string) => boolean } = {},
   ) {
     for (const id of idsInTail(sink.path, 8 * 1024 * 1024)) this.remember(id);
   }
 
   write(events: OispEvent[]): void {
     for (const e of events) {
-      if (this.recent.has(e.event_id)) continue;
+      if (this.recent.has(e.event_id) || (this.opts.isStored && Date.parse(e.ts) < this.startedAt && this.storedQuietly(e.event_id))) continue;
       this.remember(e.event_id);
       this.sink.write(e);
     }
   }
 
+  private storedQuietly(id: string): boolean {
+    try {
+      return this.opts.isStored!(id);
+    } catch {
+      return false; // store unavailable: export it (at-least-once)
+    }
+  }
+
   private remember(id: string): void {
-    if (this.recent.size >= this.maxRemembered) this.recent.delete(this.recent.values().next().value!);
+    if (this.recent.size >= (this.opts.maxRemembered ?? 50_000)) this.recent.delete(this.recent.values().next().value!);
     this.recent.add(id);
   }
 }

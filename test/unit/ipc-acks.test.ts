@@ -237,12 +237,32 @@ describe("JsonlOutput", () => {
     expect(ids).toEqual([e1!.event_id, e2!.event_id, e3!.event_id]);
   });
 
+  test("an event from before this output started (a replay) is skipped if the store has it; a live one is not looked up", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-acks-"));
+    cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, "events.jsonl");
+    const store = openStore(":memory:");
+    cleanup.push(() => store.close());
+    const [e1, e2, e3] = sampleEvents(); // timestamped 2026-01-01: before this output started
+    store.insertEvents([e1!]); // exported by an earlier sensor long ago (beyond the file tail)
+    const live = { ...e2!, event_id: "01ZZZZZZZZZZZZZZZZZZZZZZZ0", ts: new Date(Date.now() + 60_000).toISOString() } as OispEvent;
+    store.insertEvents([live]);
+    const lookedUp: string[] = [];
+    const sink = new JsonlSink(file);
+    const out = new JsonlOutput(sink, { isStored: (id) => (lookedUp.push(id), store.get(id) !== undefined) });
+    out.write([e1!, e3!, live]);
+    sink.close();
+    const ids = fs.readFileSync(file, "utf8").trim().split("\n").map((l) => (JSON.parse(l) as OispEvent).event_id);
+    expect(ids).toEqual([e3!.event_id, live.event_id]);
+    expect(lookedUp).toEqual([e1!.event_id, e3!.event_id]);
+  });
+
   test("the remembered ids are bounded: the oldest are forgotten first", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-acks-"));
     cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     const file = path.join(dir, "events.jsonl");
     const sink = new JsonlSink(file);
-    const out = new JsonlOutput(sink, 2);
+    const out = new JsonlOutput(sink, { maxRemembered: 2 });
     const [e1, e2, e3] = sampleEvents();
     out.write([e1!, e2!, e3!, e1!, e3!]); // e1 forgotten when e3 came: written again; e3 still known
     sink.close();
