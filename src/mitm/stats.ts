@@ -14,6 +14,8 @@ export interface ProxyStats {
   clientRejected: number;
   /** Upstream connect or TLS failures. */
   upstreamErrors: number;
+  /** Intercepted connections whose upstream leg closed before the client's handshake was done and was reopened. */
+  upstreamRedials: number;
   /** Malformed or unsupported proxy requests answered with 4xx. */
   badRequests: number;
   /** Connections refused because the concurrent-connection limit was reached. */
@@ -34,6 +36,7 @@ export function newProxyStats(): ProxyStats {
     pinnedHosts: 0,
     clientRejected: 0,
     upstreamErrors: 0,
+    upstreamRedials: 0,
     badRequests: 0,
     refusedOverLimit: 0,
     tapErrors: 0,

@@ -14,7 +14,7 @@ import { relay } from "./relay.ts";
 import { ReplayDuplex } from "./replay-duplex.ts";
 import type { ProxyStats } from "./stats.ts";
 import { AlertWatcher } from "./tls-alert.ts";
-import { connectTcp, INTERCEPT_ALPN, isIpLiteral, upgradeTls, type Target } from "./upstream.ts";
+import { connectTcp, INTERCEPT_ALPN, isIpLiteral, upgradeTls, type Target, type UpstreamTlsOptions } from "./upstream.ts";
 
 export interface MitmTimeouts {
   /** Upstream TCP connect. */
@@ -153,13 +153,7 @@ async function fallback(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array
 async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array, name: string, alpn: string[]) {
   const { tap, client } = conn;
   const [upR, ctxR] = await Promise.allSettled([
-    upgradeTls(conn.upstream, {
-      servername: isIpLiteral(name) ? undefined : name,
-      verifyHost: name,
-      alpn,
-      ca: policy.upstreamRoots,
-      timeoutMs: policy.timeouts.handshakeMs,
-    }),
+    upgradeTls(conn.upstream, upstreamTlsOptions(policy, name, alpn)),
     policy.contexts.get(name, policy.issuer!),
   ]);
   if (upR.status === "rejected") {
@@ -210,19 +204,59 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
     return tap.close(reason);
   }
   policy.pinned.noteSuccess(name);
+  let upstream = up;
+  if (up.destroyed || up.readableEnded) {
+    // The upstream dropped its leg while it waited, unused, for the client's handshake (servers close
+    // connections that bring no request for a while: Bun.serve after ~10 s, and 1,000 handshakes at once
+    // can queue that long). Nothing went through it, so a fresh leg with the same ALPN is the same thing.
+    up.destroy();
+    const fresh = await redial(policy, conn, name, alpn, chosen);
+    if (typeof fresh === "string") {
+      clientTls.destroy();
+      duplex.destroy();
+      policy.stats.upstreamErrors++;
+      policy.log("warn", `${name}:${conn.port}: ${fresh}`);
+      tap.meta.upstreamError = fresh;
+      setPassthrough(policy, conn, "upstream closed before the client's handshake was done");
+      return tap.close(fresh);
+    }
+    policy.stats.upstreamRedials++;
+    upstream = fresh;
+  }
   policy.stats.intercepted++;
   tap.meta.mode = "mitm";
   tap.meta.alpn = chosen;
   tap.meta.upstreamConnectMs = performance.now() - conn.t0;
   tap.openAfter(conn.lookup, policy.timeouts.lookupMs);
   policy.log("debug", `${tap.meta.connId} ${name}:${conn.port} intercepted${chosen ? ` (${chosen})` : ""}`);
-  const res = await relay(clientTls, up, {
+  const res = await relay(clientTls, upstream, {
     onData: (dir, chunk) => {
       countBytes(policy.stats, dir, chunk.length);
       tap.data(dir, chunk);
     },
   });
   tap.close(res.error);
+}
+
+function upstreamTlsOptions(policy: MitmPolicy, name: string, alpn: string[]): UpstreamTlsOptions {
+  return { servername: isIpLiteral(name) ? undefined : name, verifyHost: name, alpn, ca: policy.upstreamRoots, timeoutMs: policy.timeouts.handshakeMs };
+}
+
+/** A second upstream leg for a client that already agreed on `chosen`: same verification, same ALPN, or an error message. */
+async function redial(policy: MitmPolicy, conn: TunnelConn, name: string, alpn: string[], chosen: string | undefined): Promise<tls.TLSSocket | string> {
+  let up: tls.TLSSocket;
+  try {
+    const tcp = await connectTcp(conn.target, policy.timeouts.connectMs);
+    up = await upgradeTls(tcp, upstreamTlsOptions(policy, name, alpn));
+  } catch (err) {
+    return `upstream closed before the client's handshake was done; reconnecting failed: ${(err as Error).message}`;
+  }
+  up.on("error", () => {});
+  if ((up.alpnProtocol || undefined) !== chosen) {
+    up.destroy();
+    return `upstream closed before the client's handshake was done; the new connection chose ALPN ${up.alpnProtocol || "none"}, not ${chosen ?? "none"}`;
+  }
+  return up;
 }
 
 /**
