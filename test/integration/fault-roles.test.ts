@@ -131,6 +131,27 @@ describe("redirect + sensor as separate processes", () => {
     expect(tap).toMatchObject({ acks: true, dropped: 0 });
   }, 60_000);
 
+  test("the sensor is stopped (SIGTERM) and restarted mid keep-alive load: every call stored once, none cut short, JSONL matches", async () => {
+    const r = await roles();
+    const total = 300;
+    const load = runScenario({ target: r.target, mode: "keepalive", concurrency: 4, total, requestTimeoutMs: 10_000 });
+    await waitFor("some calls stored", () => (byType(readEvents(r.dbPath), "ai.response").length >= 40 ? true : undefined));
+    r.sensor.proc.kill("SIGTERM");
+    await r.sensor.proc.exited;
+    await r.startSensor();
+    const res = await load;
+    expect(res.ok).toBe(total);
+    // The keep-alive connections are still open: they were resent from their open to the new sensor.
+    await waitFor("all calls stored", () => (byType(readEvents(r.dbPath), "ai.response").length >= total ? true : undefined), 15_000);
+    await Bun.sleep(500);
+    const responses = byType(readEvents(r.dbPath), "ai.response");
+    expect(responses.length).toBe(total);
+    expect(responses.filter((e) => e.data.success !== true)).toEqual([]);
+    const ids = jsonlIds(r.jsonlPath);
+    expect(ids.length).toBe(new Set(ids).size);
+    expect(ids.length).toBe(readEvents(r.dbPath).length);
+  }, 60_000);
+
   test("the redirector is killed: its connections fail, new connections after a restart work and are recorded", async () => {
     const r = await roles();
     const before = await runScenario({ target: r.target, mode: "keepalive", concurrency: 2, total: 20 });
