@@ -6,7 +6,8 @@
 import type { Direction } from "../capture/types.ts";
 import { ContentDecoder } from "./encodings.ts";
 import { Http1Parser, type Http1Item, type RequestHead, type ResponseHead } from "./http1.ts";
-import type { HeaderList, HttpExchange, HttpRequestRecord, HttpResponseRecord, TimedChunk } from "./types.ts";
+import { settleBody, TimedChunkCollector } from "./timed-chunks.ts";
+import { concatBytes, type HeaderList, type HttpExchange, type HttpRequestRecord, type HttpResponseRecord } from "./types.ts";
 import { WebSocketConnection, type WsConnectionItem } from "./websocket.ts";
 
 export type ConnectionOutput =
@@ -41,33 +42,10 @@ const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;
 const DEFAULT_MAX_PENDING = 100;
 
-/** Decoded body pieces with arrival times; pieces arriving in the same push share one chunk. */
-class ChunkCollector {
-  readonly chunks: TimedChunk[] = [];
-  private pending: Uint8Array[] = [];
-  private pendingTs = 0;
-
-  add(pieces: Uint8Array[], ts: number): void {
-    for (const piece of pieces) {
-      if (piece.length === 0) continue;
-      if (this.pending.length > 0 && ts !== this.pendingTs) this.flush();
-      this.pendingTs = ts;
-      this.pending.push(piece);
-    }
-  }
-
-  flush(): TimedChunk[] {
-    if (this.pending.length === 1) this.chunks.push({ ts: this.pendingTs, data: this.pending[0]! });
-    else if (this.pending.length > 1) this.chunks.push({ ts: this.pendingTs, data: concat(this.pending) });
-    this.pending = [];
-    return this.chunks;
-  }
-}
-
 interface RequestState {
   record: HttpRequestRecord;
   decoder: ContentDecoder;
-  body: ChunkCollector;
+  body: TimedChunkCollector;
   done: boolean;
   /** Why the request stopped early, from the parser, when it did. */
   cut?: string;
@@ -76,7 +54,7 @@ interface RequestState {
 interface ResponseState {
   record: HttpResponseRecord;
   decoder?: ContentDecoder;
-  body: ChunkCollector;
+  body: TimedChunkCollector;
   done: boolean;
   cut?: string;
 }
@@ -346,7 +324,7 @@ export class HttpConnectionDecoder {
       startTs,
       endTs: ts,
     };
-    return { record, decoder: new ContentDecoder(codings, { maxOutputBytes: this.maxBodyBytes }), body: new ChunkCollector(), done: false };
+    return { record, decoder: new ContentDecoder(codings, { maxOutputBytes: this.maxBodyBytes }), body: new TimedChunkCollector(), done: false };
   }
 
   private newResponse(head: ResponseHead, codings: string[], startTs: number, ts: number): ResponseState {
@@ -360,15 +338,15 @@ export class HttpConnectionDecoder {
       endTs: ts,
       complete: false,
     };
-    return { record, decoder: new ContentDecoder(codings, { maxOutputBytes: this.maxBodyBytes }), body: new ChunkCollector(), done: false };
+    return { record, decoder: new ContentDecoder(codings, { maxOutputBytes: this.maxBodyBytes }), body: new TimedChunkCollector(), done: false };
   }
 
   private finishRequest(req: RequestState, ts: number, complete: boolean): void {
     if (complete) req.body.add(req.decoder.end(), ts);
     else req.decoder.abort();
     req.done = true;
-    req.record.body = concat(req.body.flush().map((c) => c.data));
-    this.settleBody(req.record, req.decoder);
+    req.record.body = concatBytes(req.body.chunks().map((c) => c.data));
+    this.settle(req.record, req.decoder);
     req.record.endTs = ts;
   }
 
@@ -376,18 +354,16 @@ export class HttpConnectionDecoder {
     if (res.decoder) {
       if (complete) res.body.add(res.decoder.end(), ts);
       else res.decoder.abort();
-      this.settleBody(res.record, res.decoder);
+      this.settle(res.record, res.decoder);
     }
     res.done = true;
-    res.record.chunks = res.body.flush();
+    res.record.chunks = res.body.chunks();
     res.record.complete = complete;
     res.record.endTs = ts;
   }
 
-  private settleBody(record: HttpRequestRecord | HttpResponseRecord, decoder: ContentDecoder): void {
-    record.bodyTruncated = decoder.truncated;
-    if (decoder.truncated) this.counters.truncatedBodies++;
-    if (decoder.error !== undefined) record.decodeError = decoder.error;
+  private settle(record: HttpRequestRecord | HttpResponseRecord, decoder: ContentDecoder): void {
+    if (settleBody(record, decoder)) this.counters.truncatedBodies++;
   }
 }
 
@@ -415,17 +391,4 @@ function withoutDefaultPort(host: string): string {
 function headerValueOf(headers: HeaderList, name: string): string | undefined {
   for (const [k, v] of headers) if (k.toLowerCase() === name) return v;
   return undefined;
-}
-
-function concat(pieces: Uint8Array[]): Uint8Array {
-  if (pieces.length === 1) return pieces[0]!;
-  let size = 0;
-  for (const p of pieces) size += p.length;
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const p of pieces) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }

@@ -11,7 +11,8 @@ import { HttpConnectionDecoder } from "./connection.ts";
 import { ContentDecoder, parseCodings } from "./encodings.ts";
 import { HpackDecoder } from "./hpack.ts";
 import { CLIENT_PREFACE, Flag, FrameType, H2FrameReader, Setting, errorCodeName, parseSettings, readUint32, unpad, type H2Frame } from "./http2.ts";
-import type { HeaderList, HttpExchange, HttpRequestRecord, HttpResponseRecord, TimedChunk } from "./types.ts";
+import { settleBody, TimedChunkCollector } from "./timed-chunks.ts";
+import { concatBytes, type HeaderList, type HttpExchange, type HttpRequestRecord, type HttpResponseRecord } from "./types.ts";
 
 export interface H2ConnectionDecoderOptions {
   /** Decoded body bytes kept per message. Default 16 MiB. */
@@ -35,36 +36,10 @@ const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 const DEFAULT_MAX_HEADER_BLOCK_BYTES = 256 * 1024;
 const DEFAULT_MAX_OPEN_STREAMS = 1000;
 
-/** Body pieces with arrival times; pieces arriving at the same time share one chunk (joined once, at the end). */
-class Collector {
-  private readonly done: TimedChunk[] = [];
-  private pending: Uint8Array[] = [];
-  private pendingTs = 0;
-
-  add(pieces: Uint8Array[], ts: number): void {
-    for (const piece of pieces) {
-      if (piece.length === 0) continue;
-      if (this.pending.length > 0 && ts !== this.pendingTs) this.flush();
-      this.pendingTs = ts;
-      this.pending.push(piece);
-    }
-  }
-
-  chunks(): TimedChunk[] {
-    this.flush();
-    return this.done;
-  }
-
-  private flush(): void {
-    if (this.pending.length > 0) this.done.push({ ts: this.pendingTs, data: concat(this.pending) });
-    this.pending = [];
-  }
-}
-
 interface Side<R> {
   record: R;
   decoder: ContentDecoder;
-  body: Collector;
+  body: TimedChunkCollector;
   done: boolean;
 }
 
@@ -220,7 +195,7 @@ export class H2ConnectionDecoder {
     block.fragments.push(fragment);
     if ((flags & Flag.END_HEADERS) === 0) return;
     this.blocks[dir] = undefined;
-    const decoded = this.hpack[dir].decode(concat(block.fragments));
+    const decoded = this.hpack[dir].decode(concatBytes(block.fragments));
     if (!decoded.ok) throw new H2Failure(`HPACK (${dir}): ${decoded.error}`);
     if (block.type === FrameType.PUSH_PROMISE) return;
     if (dir === "c2s") this.onRequestHeaders(block, decoded.headers, ts, out);
@@ -328,7 +303,7 @@ export class H2ConnectionDecoder {
 
   private side<R extends HttpRequestRecord | HttpResponseRecord>(record: R, headers: HeaderList): Side<R> {
     const encoding = headers.filter(([k]) => k === "content-encoding").map(([, v]) => v).join(",");
-    return { record, decoder: new ContentDecoder(parseCodings(encoding), { maxOutputBytes: this.maxBodyBytes }), body: new Collector(), done: false };
+    return { record, decoder: new ContentDecoder(parseCodings(encoding), { maxOutputBytes: this.maxBodyBytes }), body: new TimedChunkCollector(), done: false };
   }
 
   private endRequest(stream: StreamState, ts: number, out: ConnectionOutput[]): void {
@@ -384,7 +359,7 @@ export class H2ConnectionDecoder {
     if (complete) req.body.add(req.decoder.end(), ts);
     else req.decoder.abort();
     req.done = true;
-    req.record.body = concat(req.body.chunks().map((c) => c.data));
+    req.record.body = concatBytes(req.body.chunks().map((c) => c.data));
     this.settle(req.record, req.decoder);
     req.record.endTs = ts;
   }
@@ -402,9 +377,7 @@ export class H2ConnectionDecoder {
   }
 
   private settle(record: HttpRequestRecord | HttpResponseRecord, decoder: ContentDecoder): void {
-    record.bodyTruncated = decoder.truncated;
-    if (decoder.truncated) this.counters.truncatedBodies++;
-    if (decoder.error !== undefined) record.decodeError = decoder.error;
+    if (settleBody(record, decoder)) this.counters.truncatedBodies++;
   }
 
   private fail(dir: Direction, message: string, ts: number, out: ConnectionOutput[]): void {
@@ -425,19 +398,6 @@ function splitPseudo(headers: HeaderList): { pseudo: Map<string, string>; regula
     } else regular.push([k, v]);
   }
   return { pseudo, regular };
-}
-
-function concat(pieces: Uint8Array[]): Uint8Array {
-  if (pieces.length === 1) return pieces[0]!;
-  let size = 0;
-  for (const p of pieces) size += p.length;
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const p of pieces) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 /** Either connection decoder, behind the interface the pipeline uses. */
@@ -474,7 +434,7 @@ class SniffingConnectionDecoder implements ConnectionDecoder {
     if (this.inner) return this.inner.push(dir, bytes, ts);
     this.held.push({ dir, bytes: bytes.slice(), ts });
     this.heldBytes += bytes.length;
-    if (dir === "c2s") this.clientBytes = concat([this.clientBytes, bytes]).subarray(0, CLIENT_PREFACE.length);
+    if (dir === "c2s") this.clientBytes = concatBytes([this.clientBytes, bytes]).subarray(0, CLIENT_PREFACE.length);
     const n = this.clientBytes.length;
     const isPrefix = CLIENT_PREFACE.subarray(0, n).every((b, i) => b === this.clientBytes[i]);
     if (!isPrefix) return this.decide(false);

@@ -58,6 +58,20 @@ export function headerValue(headers: HeaderList, name: string): string | undefin
   return undefined;
 }
 
+/** One array of all `pieces`: the piece itself when there is only one (no copy). */
+export function concatBytes(pieces: Uint8Array[]): Uint8Array {
+  if (pieces.length === 1) return pieces[0]!;
+  let size = 0;
+  for (const p of pieces) size += p.length;
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const p of pieces) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
 export function concatChunks(chunks: TimedChunk[]): Uint8Array {
   let size = 0;
   for (const c of chunks) size += c.data.length;

@@ -5,7 +5,7 @@
 // (the last 32 KiB of output is exactly the LZ77 window the sender may refer back to).
 import zlib from "node:zlib";
 import { ByteQueue } from "./byte-queue.ts";
-import type { HeaderList } from "./types.ts";
+import { concatBytes, type HeaderList } from "./types.ts";
 
 export interface WsDeflateParams {
   /** permessage-deflate was negotiated (RSV1 marks compressed messages). */
@@ -133,7 +133,7 @@ export class WebSocketDecoder {
   private finishMessage(ts: number, items: WsItem[]): void {
     const m = this.message!;
     this.message = undefined;
-    let data = concat(m.parts);
+    let data = concatBytes(m.parts);
     let truncated = m.truncated;
     if (m.compressed) {
       const inflated = this.inflate(data, truncated, ts, items);
@@ -158,8 +158,8 @@ export class WebSocketDecoder {
     try {
       const opts: zlib.ZlibOptions = { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: this.maxMessageBytes };
       if (takeover && this.window.length > 0) opts.dictionary = this.window;
-      const out = new Uint8Array(zlib.inflateRawSync(concat([payload, DEFLATE_TAIL]), opts));
-      if (takeover) this.window = concat([this.window, out]).slice(-WINDOW_BYTES);
+      const out = new Uint8Array(zlib.inflateRawSync(concatBytes([payload, DEFLATE_TAIL]), opts));
+      if (takeover) this.window = concatBytes([this.window, out]).slice(-WINDOW_BYTES);
       return { data: out, truncated: false };
     } catch (err) {
       if (takeover) this.contextLost = true;
@@ -245,19 +245,6 @@ function unmask(data: Uint8Array, key: Uint8Array | undefined, offset: number): 
   if (!key) return data;
   const out = new Uint8Array(data.length);
   for (let i = 0; i < data.length; i++) out[i] = data[i]! ^ key[(i + offset) & 3]!;
-  return out;
-}
-
-function concat(pieces: Uint8Array[]): Uint8Array {
-  if (pieces.length === 1) return pieces[0]!;
-  let size = 0;
-  for (const p of pieces) size += p.length;
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const p of pieces) {
-    out.set(p, off);
-    off += p.length;
-  }
   return out;
 }
 

@@ -1,0 +1,38 @@
+// What the HTTP/1.1 and HTTP/2 connection decoders share about a message body once content-decoded:
+// the pieces grouped by arrival time, and the body's fate (cut at the size limit, or not decodable).
+import type { ContentDecoder } from "./encodings.ts";
+import { concatBytes, type HttpRequestRecord, type HttpResponseRecord, type TimedChunk } from "./types.ts";
+
+/** Decoded body pieces with arrival times; pieces arriving at the same time share one chunk (joined once). */
+export class TimedChunkCollector {
+  private readonly done: TimedChunk[] = [];
+  private pending: Uint8Array[] = [];
+  private pendingTs = 0;
+
+  add(pieces: Uint8Array[], ts: number): void {
+    for (const piece of pieces) {
+      if (piece.length === 0) continue;
+      if (this.pending.length > 0 && ts !== this.pendingTs) this.flush();
+      this.pendingTs = ts;
+      this.pending.push(piece);
+    }
+  }
+
+  /** Every chunk so far, the pending one included. */
+  chunks(): TimedChunk[] {
+    this.flush();
+    return this.done;
+  }
+
+  private flush(): void {
+    if (this.pending.length > 0) this.done.push({ ts: this.pendingTs, data: concatBytes(this.pending) });
+    this.pending = [];
+  }
+}
+
+/** Records what the content decoder says about a finished body; true when it was cut at the size limit. */
+export function settleBody(record: HttpRequestRecord | HttpResponseRecord, decoder: ContentDecoder): boolean {
+  record.bodyTruncated = decoder.truncated;
+  if (decoder.error !== undefined) record.decodeError = decoder.error;
+  return decoder.truncated;
+}
