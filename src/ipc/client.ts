@@ -50,7 +50,7 @@ export interface IpcTapClientStats {
   acks: boolean;
   /** Bytes sent and kept until the sensor acks their connection. */
   unackedBytes: number;
-  /** Connections sent whose close is sent and whose ack is awaited. */
+  /** Connections whose close was sent and whose ack is awaited. */
   awaitingAck: number;
   /** Frames resent because the sensor went away before acknowledging their connection. */
   resent: number;
