@@ -10,17 +10,17 @@ import { anthropicRequestFields, parseAnthropicResponse } from "./anthropic.ts";
 import {
   arr,
   authFromHeaders,
+  baseRequest,
   compact,
   count,
   decodeText,
-  endpointUrl,
   isObject,
   jsonBody,
+  jsonRequestBody,
   keyFingerprint,
   mapOpenAiFinish,
   num,
   parseJson,
-  requestJson,
   str,
   undecodedResponse,
   usageOf,
@@ -82,24 +82,14 @@ export function parseBedrockRequest(req: HttpRequestRecord, match: EndpointMatch
   if (req.method.toUpperCase() !== "POST") return undefined;
   const route = bedrockRoute(req.path);
   if (!route) return undefined;
-  const out: ParsedAiRequest = {
-    provider: match.provider,
-    apiFormat: match.apiFormat,
-    endpoint: endpointUrl(req, match),
+  const out = baseRequest(req, match, {
     requestType: "chat",
     model: route.modelId,
     streaming: route.operation === "converse-stream" || route.operation === "invoke-with-response-stream",
-    messages: [],
-    tools: [],
-    parameters: {},
     auth: bedrockAuth(req),
-  };
-  const parsed = requestJson(req);
-  if (!parsed.value) {
-    out.parseError = parsed.error;
-    return out;
-  }
-  const body = parsed.value;
+  });
+  const body = jsonRequestBody(req, out);
+  if (!body) return out;
   if (route.operation === "converse" || route.operation === "converse-stream") Object.assign(out, converseRequestFields(body));
   else Object.assign(out, invokeRequestFields(familyOf(route.modelId, body), body));
   out.model = route.modelId;

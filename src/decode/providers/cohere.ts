@@ -7,20 +7,19 @@ import type { HttpRequestRecord, HttpResponseRecord } from "../types.ts";
 import {
   applyBodyError,
   arr,
-  authFromHeaders,
+  baseRequest,
   baseResponse,
   bodyText,
   compact,
   count,
-  endpointUrl,
   eventJson,
   isEventStream,
   isObject,
   jsonBody,
+  jsonRequestBody,
   MAX_STREAM_ITEMS,
   num,
   pathOnly,
-  requestJson,
   str,
   timedSseEvents,
   unparsedResponse,
@@ -43,23 +42,9 @@ export function parseCohereRequest(req: HttpRequestRecord, match: EndpointMatch)
   if (req.method.toUpperCase() !== "POST") return undefined;
   const route = cohereRoute(req.path);
   if (!route) return undefined;
-  const out: ParsedAiRequest = {
-    provider: match.provider,
-    apiFormat: match.apiFormat,
-    endpoint: endpointUrl(req, match),
-    requestType: route === "embed" ? "embedding" : "chat",
-    streaming: false,
-    messages: [],
-    tools: [],
-    parameters: {},
-    auth: authFromHeaders(req.headers),
-  };
-  const parsed = requestJson(req);
-  if (!parsed.value) {
-    out.parseError = parsed.error;
-    return out;
-  }
-  const body = parsed.value;
+  const out = baseRequest(req, match, { requestType: route === "embed" ? "embedding" : "chat", streaming: false });
+  const body = jsonRequestBody(req, out);
+  if (!body) return out;
   const model = str(body.model);
   if (model) out.model = model;
   if (route === "embed") {

@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { SseParser, type SseEvent } from "../sse.ts";
 import { concatChunks, headerValue, type HeaderList, type HttpRequestRecord, type HttpResponseRecord, type TimedChunk } from "../types.ts";
 import type { EndpointMatch } from "../../spec/types.ts";
-import type { AiAuth, AiUsage, FinishReason, ParsedAiResponse } from "./types.ts";
+import type { AiAuth, AiUsage, FinishReason, ParsedAiRequest, ParsedAiResponse } from "./types.ts";
 
 export type Json = Record<string, unknown>;
 
@@ -65,6 +65,32 @@ export function parseJsonObject(bytes: Uint8Array, truncated: boolean): { value?
 export function requestJson(req: HttpRequestRecord): { value?: Json; error?: string; text: string } {
   if (req.decodeError) return { error: `body not decoded (${req.decodeError})`, text: "" };
   return parseJsonObject(req.body, req.bodyTruncated);
+}
+
+/** The request body as a JSON object; when it is not one, why is recorded in `out.parseError`. */
+export function jsonRequestBody(req: HttpRequestRecord, out: ParsedAiRequest): Json | undefined {
+  const parsed = requestJson(req);
+  if (!parsed.value) out.parseError = parsed.error;
+  return parsed.value;
+}
+
+/** The fields every parsed request starts with; `auth` defaults to the standard key headers. */
+export function baseRequest(
+  req: HttpRequestRecord,
+  match: EndpointMatch,
+  fields: Pick<ParsedAiRequest, "requestType" | "streaming"> & Partial<Pick<ParsedAiRequest, "model" | "auth">>,
+): ParsedAiRequest {
+  const { auth, ...rest } = fields;
+  return {
+    provider: match.provider,
+    apiFormat: match.apiFormat,
+    endpoint: endpointUrl(req, match),
+    ...rest,
+    messages: [],
+    tools: [],
+    parameters: {},
+    auth: auth ?? authFromHeaders(req.headers),
+  };
 }
 
 /**

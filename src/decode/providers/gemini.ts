@@ -9,27 +9,27 @@ import { concatChunks, headerValue, type HttpRequestRecord, type HttpResponseRec
 import {
   arr,
   authFromHeaders,
+  baseRequest,
   baseResponse,
   compact,
   count,
   decodeText,
-  endpointUrl,
   errorFromJson,
   eventJson,
   isEventStream,
   isObject,
+  jsonRequestBody,
   keyFingerprint,
   keyPrefix,
   num,
   parseJson,
-  requestJson,
   str,
   timedSseEvents,
   unparsedResponse,
   usageOf,
   type Json,
 } from "./common.ts";
-import type { AiAuth, AiMessage, AiToolCall, AiToolDefinition, AiUsage, FinishReason, ParsedAiRequest, ParsedAiResponse, RequestType } from "./types.ts";
+import type { AiAuth, AiMessage, AiToolCall, AiToolDefinition, AiUsage, FinishReason, ParsedAiRequest, ParsedAiResponse } from "./types.ts";
 
 type GeminiAction = "generateContent" | "streamGenerateContent" | "embedContent" | "batchEmbedContents";
 
@@ -70,24 +70,14 @@ export function parseGeminiRequest(req: HttpRequestRecord, match: EndpointMatch)
   const route = geminiRoute(req.path);
   if (!route) return undefined;
   const embedding = route.action === "embedContent" || route.action === "batchEmbedContents";
-  const out: ParsedAiRequest = {
-    provider: match.provider,
-    apiFormat: match.apiFormat,
-    endpoint: endpointUrl(req, match),
-    requestType: (embedding ? "embedding" : "chat") as RequestType,
+  const out = baseRequest(req, match, {
+    requestType: embedding ? "embedding" : "chat",
     model: route.model,
     streaming: route.action === "streamGenerateContent",
-    messages: [],
-    tools: [],
-    parameters: {},
     auth: geminiAuth(req),
-  };
-  const parsed = requestJson(req);
-  if (!parsed.value) {
-    out.parseError = parsed.error;
-    return out;
-  }
-  const body = parsed.value;
+  });
+  const body = jsonRequestBody(req, out);
+  if (!body) return out;
   if (route.action === "embedContent") {
     out.inputCount = 1;
     out.messages = contentToMessages(body.content);

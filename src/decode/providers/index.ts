@@ -4,7 +4,7 @@
 import type { EndpointMatch } from "../../spec/types.ts";
 import type { HttpRequestRecord, HttpResponseRecord } from "../types.ts";
 import { anthropicRequestFields, parseAnthropicResponse } from "./anthropic.ts";
-import { authFromHeaders, endpointUrl, pathOnly, requestJson, salvageScalars, type Json } from "./common.ts";
+import { baseRequest, pathOnly, requestJson, salvageScalars, type Json } from "./common.ts";
 import { chatRequestFields, completionRequestFields, parseChatResponse } from "./openai-chat.ts";
 import { embeddingRequestFields, parseEmbeddingResponse } from "./openai-embeddings.ts";
 import { parseResponsesResponse, responsesRequestFields } from "./openai-responses.ts";
@@ -82,17 +82,7 @@ export function parseAiRequest(req: HttpRequestRecord, match: EndpointMatch): Pa
     if (req.method.toUpperCase() !== "POST") return undefined;
     const kind = apiKindOf(req.path, match);
     if (!kind) return NATIVE_PARSERS[match.apiFormat]?.request(req, match);
-    const base: ParsedAiRequest = {
-      provider: match.provider,
-      apiFormat: match.apiFormat,
-      endpoint: endpointUrl(req, match),
-      requestType: REQUEST_TYPE[kind],
-      streaming: false,
-      messages: [],
-      tools: [],
-      parameters: {},
-      auth: authFromHeaders(req.headers),
-    };
+    const base = baseRequest(req, match, { requestType: REQUEST_TYPE[kind], streaming: false });
     const parsed = requestJson(req);
     if (parsed.value) Object.assign(base, fieldsOf(kind, parsed.value));
     else {

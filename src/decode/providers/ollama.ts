@@ -5,7 +5,7 @@
 import type { EndpointMatch } from "../../spec/types.ts";
 import { NdjsonParser } from "../ndjson.ts";
 import type { HttpRequestRecord, HttpResponseRecord } from "../types.ts";
-import { arr, authFromHeaders, baseResponse, compact, count, endpointUrl, isObject, num, pathOnly, requestJson, str, undecodedResponse, usageOf, type Json } from "./common.ts";
+import { arr, baseRequest, baseResponse, compact, count, isObject, jsonRequestBody, num, pathOnly, str, undecodedResponse, usageOf, type Json } from "./common.ts";
 import type { AiMessage, AiToolCall, AiToolDefinition, FinishReason, ParsedAiRequest, ParsedAiResponse } from "./types.ts";
 
 type OllamaRoute = "chat" | "generate" | "embed" | "embeddings";
@@ -20,23 +20,9 @@ export function parseOllamaRequest(req: HttpRequestRecord, match: EndpointMatch)
   const route = ollamaRoute(req.path);
   if (!route) return undefined;
   const embedding = route === "embed" || route === "embeddings";
-  const out: ParsedAiRequest = {
-    provider: match.provider,
-    apiFormat: match.apiFormat,
-    endpoint: endpointUrl(req, match),
-    requestType: embedding ? "embedding" : route === "generate" ? "completion" : "chat",
-    streaming: !embedding,
-    messages: [],
-    tools: [],
-    parameters: {},
-    auth: authFromHeaders(req.headers),
-  };
-  const parsed = requestJson(req);
-  if (!parsed.value) {
-    out.parseError = parsed.error;
-    return out;
-  }
-  const body = parsed.value;
+  const out = baseRequest(req, match, { requestType: embedding ? "embedding" : route === "generate" ? "completion" : "chat", streaming: !embedding });
+  const body = jsonRequestBody(req, out);
+  if (!body) return out;
   const model = str(body.model);
   if (model) out.model = model;
   if (embedding) {
