@@ -7,7 +7,7 @@ import type { Direction } from "../capture/types.ts";
 import { ContentDecoder } from "./encodings.ts";
 import { Http1Parser, type Http1Item, type RequestHead, type ResponseHead } from "./http1.ts";
 import { settleBody, TimedChunkCollector } from "./timed-chunks.ts";
-import { concatBytes, type HeaderList, type HttpExchange, type HttpRequestRecord, type HttpResponseRecord } from "./types.ts";
+import { concatBytes, httpExchange, type HeaderList, type HttpExchange, type HttpRequestRecord, type HttpResponseRecord } from "./types.ts";
 import { WebSocketConnection, type WsConnectionItem } from "./websocket.ts";
 
 export type ConnectionOutput =
@@ -305,10 +305,7 @@ export class HttpConnectionDecoder {
   }
 
   private buildExchange(ex: PendingExchange, error?: string): HttpExchange {
-    const exchange: HttpExchange = { connId: this.connId, seq: ex.seq, request: ex.request.record };
-    if (ex.response) exchange.response = ex.response.record;
-    if (error !== undefined) exchange.error = error;
-    return exchange;
+    return httpExchange(this.connId, ex.seq, ex.request.record, ex.response?.record, error);
   }
 
   private newRequest(head: RequestHead, codings: string[], startTs: number, ts: number): RequestState {

@@ -12,7 +12,7 @@ import { ContentDecoder, parseCodings } from "./encodings.ts";
 import { HpackDecoder } from "./hpack.ts";
 import { CLIENT_PREFACE, Flag, FrameType, H2FrameReader, Setting, errorCodeName, parseSettings, readUint32, unpad, type H2Frame } from "./http2.ts";
 import { settleBody, TimedChunkCollector } from "./timed-chunks.ts";
-import { concatBytes, type HeaderList, type HttpExchange, type HttpRequestRecord, type HttpResponseRecord } from "./types.ts";
+import { concatBytes, httpExchange, type HeaderList, type HttpExchange, type HttpRequestRecord, type HttpResponseRecord } from "./types.ts";
 
 export interface H2ConnectionDecoderOptions {
   /** Decoded body bytes kept per message. Default 16 MiB. */
@@ -347,10 +347,7 @@ export class H2ConnectionDecoder {
   }
 
   private exchange(stream: StreamState, error?: string): HttpExchange {
-    const ex: HttpExchange = { connId: this.connId, seq: stream.id, request: stream.request.record };
-    if (stream.response) ex.response = stream.response.record;
-    if (error !== undefined) ex.error = error;
-    return ex;
+    return httpExchange(this.connId, stream.id, stream.request.record, stream.response?.record, error);
   }
 
   private finishRequest(stream: StreamState, ts: number, complete: boolean): void {

@@ -52,6 +52,14 @@ export interface HttpExchange {
   error?: string;
 }
 
+/** An exchange without the optional fields that are absent (they stay out of the object, not undefined). */
+export function httpExchange(connId: string, seq: number, request: HttpRequestRecord, response?: HttpResponseRecord, error?: string): HttpExchange {
+  const exchange: HttpExchange = { connId, seq, request };
+  if (response) exchange.response = response;
+  if (error !== undefined) exchange.error = error;
+  return exchange;
+}
+
 export function headerValue(headers: HeaderList, name: string): string | undefined {
   const lower = name.toLowerCase();
   for (const [k, v] of headers) if (k.toLowerCase() === lower) return v;
