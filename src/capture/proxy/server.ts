@@ -125,7 +125,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   /** Set once listening: true when a target is this proxy itself (a request that would loop forever). */
   let isSelf: (t: { host: string; port: number }) => boolean = () => false;
 
-  const server = net.createServer({ allowHalfOpen: true }, (client) => {
+  /** Counts a new client connection; false (and counted as refused) past maxConnections. */
+  function admit(client: net.Socket): boolean {
     stats.connectionsTotal++;
     stats.connectionsActive++;
     client.on("error", () => {});
@@ -135,10 +136,17 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     });
     if (stats.connectionsActive > limits.maxConnections) {
       stats.refusedOverLimit++;
+      return false;
+    }
+    sockets.add(client);
+    return true;
+  }
+
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
+    if (!admit(client)) {
       replyAndClose(client, errorResponse(503, `too many connections (limit ${limits.maxConnections})`));
       return;
     }
-    sockets.add(client);
     try {
       handleClient(client);
     } catch (err) {
@@ -277,19 +285,10 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
 
   /** Transparent entry: the connection's real destination is known (WinDivert); no CONNECT, no reply. */
   function handleTransparent(client: net.Socket, dest: TransparentDestination) {
-    stats.connectionsTotal++;
-    stats.connectionsActive++;
-    client.on("error", () => {});
-    client.once("close", () => {
-      stats.connectionsActive--;
-      sockets.delete(client);
-    });
-    if (stats.connectionsActive > limits.maxConnections) {
-      stats.refusedOverLimit++;
+    if (!admit(client)) {
       client.destroy();
       return;
     }
-    sockets.add(client);
     const t0 = performance.now();
     const startedAt = nowMs();
     client.setNoDelay(true);
