@@ -12,16 +12,18 @@ import type { ConnMeta, TapSink } from "../../src/capture/types.ts";
 import { silentLogger } from "../../src/util/log.ts";
 import { createTestCa, type TestCa } from "../support/upstream.ts";
 
-/** Drops the first connection that sends nothing within this long of its TLS handshake. */
+/** The upstream drops its first connection when it sends nothing within this long of its TLS handshake. */
 const UPSTREAM_IDLE_MS = 150;
-/** How long the client holds back the proxy's handshake answer (well past UPSTREAM_IDLE_MS). */
-const CLIENT_STALL_MS = 800;
+/** The client finishes its handshake this long after that drop (time for the proxy to see the close). */
+const CLIENT_LAG_MS = 100;
 
 let proxyCa: TestCa;
 let upstream: tls.Server;
 let upstreamPort: number;
 let accepted = 0;
 let dropped = 0;
+let onDrop: () => void;
+const firstDropped = new Promise<void>((r) => (onDrop = r));
 let proxy: RunningProxy;
 const closes: Array<{ meta: ConnMeta; error?: string }> = [];
 
@@ -32,7 +34,13 @@ beforeAll(async () => {
   upstream = tls.createServer({ cert, key, ALPNProtocols: ["http/1.1"] }, (s) => {
     const first = accepted++ === 0;
     let head = "";
-    const timer = first ? setTimeout(() => (dropped++, s.destroy()), UPSTREAM_IDLE_MS) : undefined;
+    const timer = first
+      ? setTimeout(() => {
+          dropped++;
+          s.destroy();
+          onDrop();
+        }, UPSTREAM_IDLE_MS)
+      : undefined;
     s.on("error", () => {});
     s.on("data", (d: Buffer) => {
       clearTimeout(timer);
@@ -71,22 +79,22 @@ afterAll(async () => {
   await new Promise<void>((r) => upstream?.close(() => r()));
 });
 
-/** Between the TLS client and the CONNECT socket: writes go straight out, what arrives is held until `releaseAt`. */
+/** Between the TLS client and the CONNECT socket: writes go straight out, what arrives is held until `release`. */
 class StallingDuplex extends Duplex {
   private held: Buffer[] = [];
   private released = false;
   constructor(
     private readonly sock: net.Socket,
-    stallMs: number,
+    release: Promise<void>,
   ) {
     super();
     sock.on("data", (d: Buffer) => (this.released ? this.push(d) : this.held.push(d)));
     sock.on("end", () => this.push(null));
     sock.on("close", () => this.destroy());
-    setTimeout(() => {
+    void release.then(() => {
       this.released = true;
       for (const d of this.held.splice(0)) this.push(d);
-    }, stallMs).unref();
+    });
   }
   override _read(): void {}
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
@@ -120,7 +128,9 @@ test(
   "upstream leg dropped while the client's handshake was slow: the request still gets its response over a fresh leg",
   async () => {
     const raw = await connectThroughProxy();
-    const client = tls.connect({ socket: new StallingDuplex(raw, CLIENT_STALL_MS) as unknown as net.Socket, servername: "api.openai.com", ca: [proxyCa.certPem], ALPNProtocols: ["http/1.1"] });
+    // The client sees nothing of the proxy's handshake answer until the upstream has dropped the proxy's first leg.
+    const release = firstDropped.then(() => Bun.sleep(CLIENT_LAG_MS));
+    const client = tls.connect({ socket: new StallingDuplex(raw, release) as unknown as net.Socket, servername: "api.openai.com", ca: [proxyCa.certPem], ALPNProtocols: ["http/1.1"] });
     client.on("error", () => {});
     await new Promise<void>((resolve, reject) => {
       client.once("secureConnect", () => resolve());
