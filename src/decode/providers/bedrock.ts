@@ -5,12 +5,13 @@
 // reduced to the access key id's kind (AKIA long-term, ASIA temporary) and a fingerprint.
 import type { EndpointMatch } from "../../spec/types.ts";
 import { EventStreamDecoder, type EventStreamMessage } from "../eventstream.ts";
-import { concatChunks, headerValue, type HttpRequestRecord, type HttpResponseRecord, type TimedChunk } from "../types.ts";
+import { headerValue, type HttpRequestRecord, type HttpResponseRecord, type TimedChunk } from "../types.ts";
 import { anthropicRequestFields, parseAnthropicResponse } from "./anthropic.ts";
 import {
   arr,
   authFromHeaders,
   baseRequest,
+  bodyText,
   compact,
   count,
   decodeText,
@@ -21,6 +22,7 @@ import {
   mapOpenAiFinish,
   num,
   parseJson,
+  statusLine,
   str,
   undecodedResponse,
   usageOf,
@@ -208,11 +210,11 @@ function base(res: HttpResponseRecord): ParsedAiResponse {
 
 /** Bedrock errors: `{"message": "..."}` with the type in x-amzn-ErrorType ("ValidationException:http://…"). */
 function bedrockError(res: HttpResponseRecord): NonNullable<ParsedAiResponse["error"]> {
-  const text = decodeText(concatChunks(res.chunks));
+  const text = bodyText(res);
   const parsed = parseJson(text);
   const body = parsed.ok && isObject(parsed.value) ? parsed.value : {};
   const type = headerValue(res.headers, "x-amzn-errortype")?.split(":")[0] ?? str(body.__type)?.split("#").pop();
-  return compact({ type, message: str(body.message) ?? str(body.Message) ?? (text.trim().slice(0, 500) || `${res.status} ${res.reason}`.trim()), code: String(res.status) });
+  return compact({ type, message: str(body.message) ?? str(body.Message) ?? (text.trim().slice(0, 500) || statusLine(res)), code: String(res.status) });
 }
 
 const CONVERSE_STOP: Record<string, ParsedAiResponse["finishReason"]> = {
@@ -421,7 +423,7 @@ function converseStream(res: HttpResponseRecord, out: ParsedAiResponse): ParsedA
 
 function invokeWhole(modelId: string, res: HttpResponseRecord, out: ParsedAiResponse): ParsedAiResponse {
   const fromHeaders = headerUsage(res);
-  const peek = parseJson(decodeText(concatChunks(res.chunks)));
+  const peek = parseJson(bodyText(res));
   const family = familyOf(modelId, undefined);
   if (family === "anthropic" || (peek.ok && isObject(peek.value) && peek.value.type === "message")) {
     const parsed = parseAnthropicResponse(res);

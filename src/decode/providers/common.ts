@@ -187,7 +187,7 @@ type ErrorInfo = NonNullable<ParsedAiResponse["error"]>;
  * that no parser should read. Only the status says something.
  */
 export function undecodedResponse(res: HttpResponseRecord, out: ParsedAiResponse): ParsedAiResponse {
-  if (!out.success) out.error = { type: "http_error", message: `${res.status} ${res.reason}`.trim(), code: String(res.status) };
+  if (!out.success) out.error = statusError(res);
   out.incomplete = true;
   out.parseError = `response body not decoded (${res.decodeError})`;
   return out;
@@ -262,12 +262,22 @@ const MAX_ERROR_TEXT = 500;
 
 /** A non-2xx answer: the provider's error if the body has one, else the status line and a bounded body excerpt. */
 export function httpError(res: HttpResponseRecord): ErrorInfo {
-  const text = decodeText(concatChunks(res.chunks));
+  const text = bodyText(res);
   const parsed = parseJson(text);
   const fromBody = parsed.ok ? errorFromJson(parsed.value) : undefined;
   if (fromBody && (fromBody.message || fromBody.type)) return fromBody;
   const excerpt = text.trim().slice(0, MAX_ERROR_TEXT);
-  return compact({ type: "http_error", message: excerpt || `${res.status} ${res.reason}`.trim(), code: String(res.status) });
+  return compact({ type: "http_error", message: excerpt || statusLine(res), code: String(res.status) });
+}
+
+/** "429 Too Many Requests" */
+export function statusLine(res: HttpResponseRecord): string {
+  return `${res.status} ${res.reason}`.trim();
+}
+
+/** A failed call known only by its status. */
+export function statusError(res: HttpResponseRecord): ErrorInfo {
+  return { type: "http_error", message: statusLine(res), code: String(res.status) };
 }
 
 // ---------------------------------------------------------------------------------------------

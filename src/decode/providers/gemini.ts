@@ -5,12 +5,13 @@
 // the query string never reaches the endpoint URL.
 import type { EndpointMatch } from "../../spec/types.ts";
 import { JsonArrayStreamParser } from "../json-array-stream.ts";
-import { concatChunks, headerValue, type HttpRequestRecord, type HttpResponseRecord } from "../types.ts";
+import { headerValue, type HttpRequestRecord, type HttpResponseRecord } from "../types.ts";
 import {
   arr,
   authFromHeaders,
   baseRequest,
   baseResponse,
+  bodyText,
   compact,
   count,
   decodeText,
@@ -297,7 +298,7 @@ export function parseGeminiResponse(request: ParsedAiRequest, res: HttpResponseR
     for (const item of parser.end()) if (item.type === "error") bad++;
     ended = parser.complete;
   } else {
-    const parsed = parseJson(decodeText(concatChunks(res.chunks)));
+    const parsed = parseJson(bodyText(res));
     const values = parsed.ok ? (Array.isArray(parsed.value) ? parsed.value : [parsed.value]) : [];
     if (!parsed.ok) {
       out.parseError = `malformed JSON: ${parsed.error}`;

@@ -5,7 +5,7 @@
 import type { EndpointMatch } from "../../spec/types.ts";
 import { NdjsonParser } from "../ndjson.ts";
 import type { HttpRequestRecord, HttpResponseRecord } from "../types.ts";
-import { arr, baseRequest, baseResponse, compact, count, isObject, jsonRequestBody, num, pathOnly, str, undecodedResponse, usageOf, type Json } from "./common.ts";
+import { arr, baseRequest, baseResponse, compact, count, isObject, jsonRequestBody, num, pathOnly, statusError, str, undecodedResponse, usageOf, type Json } from "./common.ts";
 import type { AiMessage, AiToolCall, AiToolDefinition, FinishReason, ParsedAiRequest, ParsedAiResponse } from "./types.ts";
 
 type OllamaRoute = "chat" | "generate" | "embed" | "embeddings";
@@ -101,7 +101,7 @@ export function parseOllamaResponse(request: ParsedAiRequest, res: HttpResponseR
   if (state.text !== undefined) out.content = state.text;
   if (state.thinking !== undefined && state.thinking !== "") out.thinking = state.thinking;
   out.toolCalls = state.calls;
-  if (!out.success && !out.error) out.error = { type: "http_error", message: `${res.status} ${res.reason}`.trim(), code: String(res.status) };
+  if (!out.success && !out.error) out.error = statusError(res);
   if (!request.streaming) delete out.firstTokenTs;
   const chat = request.requestType !== "embedding";
   if ((chat && out.success && !state.done) || !res.complete || res.bodyTruncated) out.incomplete = true;
