@@ -38,7 +38,7 @@ export async function upCommand(argv: string[]): Promise<number> {
   const sensorCfg = sensorConfigFrom(values, dir);
   const redirectCfg = redirectConfigFrom(values, { tlsMitm: true }, dir);
   // The sensor (decoding, redaction, SQLite, exporters) runs on its own thread: the relay's event loop only
-  // queues a copy of each chunk, after forwarding it, and posts the queue to the worker once per turn.
+  // queues a copy of each chunk, after forwarding it, and posts the queue to the worker every few ms.
   const sensor = await startSensorWorker(sensorCfg);
   const tap = sensor.tap;
   let proxy;

@@ -1,5 +1,5 @@
 // Messages between `oisp up`'s relay thread (worker-tap.ts) and the sensor worker (sensor-worker.ts).
-// Tap frames travel in batches, one per turn of the relay's loop: `ops` is a flat list of records and the
+// Tap frames travel in batches (every few ms, see worker-tap.ts): `ops` is a flat list of records and the
 // payload bytes of all data records are packed, in order, into one transferred ArrayBuffer.
 import type { ExporterStats } from "../sinks/queue.ts";
 import type { ExportFlagValues } from "../sinks/index.ts";

@@ -1,5 +1,5 @@
 // `oisp up`'s relay thread side of the sensor worker: a TapSink that queues what the proxy taps and posts it
-// to the worker once per turn of the loop (one message, payload bytes packed into one transferred buffer),
+// to the worker every few ms (one message, payload bytes packed into one transferred buffer),
 // plus a stand-in for the running sensor (live feed, counters) for the dashboard, TUI and status file.
 // Never blocks the relay: past `maxQueuedBytes` not yet decoded, data is dropped and counted, and the
 // connection it belonged to is marked so the sensor ends it with an error instead of decoding a gap.
@@ -57,6 +57,13 @@ export function workerCandidates(): string[] {
 }
 
 const MAX_TAINTED = 10_000;
+/**
+ * Frames wait up to this long to share one message: at a few requests a second each chunk would otherwise
+ * wake both threads on its own. Decoding a few ms later costs nothing (the store writes every 100 ms).
+ */
+const COALESCE_MS = 5;
+/** A batch this large is posted at once. */
+const MAX_BATCH_BYTES = 1024 * 1024;
 const TAINT_NOTE = "sensor queue full: some captured bytes were dropped";
 
 /** Starts the worker, opens the store in it and resolves once it is ready (rejects with its error). */
@@ -165,7 +172,7 @@ class WorkerTap implements TapSink {
   private chunks: Uint8Array[] = [];
   private batchBytes = 0;
   private inFlight = 0;
-  private scheduled = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly tainted = new Set<string>();
   private readonly counters = { batches: 0, dropped: 0 };
   private saidFull = false;
@@ -202,7 +209,8 @@ class WorkerTap implements TapSink {
 
   /** Posts everything queued now: one message, the payloads copied once into a buffer the worker then owns. */
   flush(): void {
-    this.scheduled = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     if (this.ops.length === 0) return;
     const ops = this.ops;
     const chunks = this.chunks;
@@ -257,9 +265,8 @@ class WorkerTap implements TapSink {
   }
 
   private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => this.flush());
+    if (this.batchBytes >= MAX_BATCH_BYTES) return this.flush();
+    this.timer ??= setTimeout(() => this.flush(), COALESCE_MS);
   }
 }
 
