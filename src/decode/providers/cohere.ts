@@ -13,6 +13,8 @@ import {
   compact,
   count,
   eventJson,
+  functionTool,
+  functionToolCall,
   isEventStream,
   isObject,
   jsonBody,
@@ -26,7 +28,7 @@ import {
   usageOf,
   type Json,
 } from "./common.ts";
-import type { AiMessage, AiToolCall, AiToolDefinition, AiUsage, FinishReason, ParsedAiRequest, ParsedAiResponse } from "./types.ts";
+import type { AiMessage, AiToolCall, AiUsage, FinishReason, ParsedAiRequest, ParsedAiResponse } from "./types.ts";
 
 type CohereRoute = "chat-v2" | "chat-v1" | "embed";
 
@@ -62,7 +64,7 @@ export function parseCohereRequest(req: HttpRequestRecord, match: EndpointMatch)
     presence_penalty: num(body.presence_penalty),
     stop: stop.length > 0 ? stop : undefined,
   });
-  out.tools = arr(body.tools).filter(isObject).map(toolOf);
+  out.tools = arr(body.tools).filter(isObject).map(functionTool);
   const choice = str(body.tool_choice);
   if (choice) out.toolChoice = choice.toLowerCase();
   if (isObject(body.thinking)) out.thinking = compact({ enabled: body.thinking.type === "enabled", budgetTokens: count(body.thinking.token_budget) });
@@ -95,7 +97,7 @@ function contentText(content: unknown): string | undefined {
 
 function messageOf(m: Json): AiMessage {
   const role = (["system", "assistant", "tool"].includes(String(m.role)) ? m.role : "user") as AiMessage["role"];
-  const calls = arr(m.tool_calls).filter(isObject).map(callOf);
+  const calls = arr(m.tool_calls).filter(isObject).map(functionToolCall);
   const images = arr(m.content).filter((b) => isObject(b) && b.type === "image_url").length;
   return compact({
     role,
@@ -104,16 +106,6 @@ function messageOf(m: Json): AiMessage {
     toolCalls: calls.length > 0 ? calls : undefined,
     imageCount: images > 0 ? images : undefined,
   });
-}
-
-function callOf(c: Json): AiToolCall {
-  const f = isObject(c.function) ? c.function : {};
-  return compact({ id: str(c.id), name: str(f.name) ?? "", arguments: typeof f.arguments === "string" ? f.arguments : JSON.stringify(f.arguments ?? {}) });
-}
-
-function toolOf(t: Json): AiToolDefinition {
-  const f = isObject(t.function) ? t.function : t; // v1 tools are {name, description, parameter_definitions}
-  return compact({ name: str(f.name) ?? "", type: "function" as const, description: str(f.description) });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -170,7 +162,7 @@ export function parseCohereResponse(request: ParsedAiRequest, res: HttpResponseR
     const thinking = content.filter((b) => b.type === "thinking").map((b) => str(b.thinking) ?? "");
     if (text.length > 0) out.content = text.join("");
     if (thinking.length > 0) out.thinking = thinking.join("\n");
-    out.toolCalls = arr(m.tool_calls).filter(isObject).map(callOf);
+    out.toolCalls = arr(m.tool_calls).filter(isObject).map(functionToolCall);
     if (out.content === undefined && out.toolCalls.length > 0 && str(m.tool_plan)) out.thinking ??= str(m.tool_plan);
   } else if (typeof body.text === "string") {
     // v1 chat

@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { SseParser, type SseEvent } from "../sse.ts";
 import { concatChunks, headerValue, type HeaderList, type HttpRequestRecord, type HttpResponseRecord, type TimedChunk } from "../types.ts";
 import type { EndpointMatch } from "../../spec/types.ts";
-import type { AiAuth, AiUsage, FinishReason, ParsedAiRequest, ParsedAiResponse } from "./types.ts";
+import type { AiAuth, AiToolCall, AiToolDefinition, AiUsage, FinishReason, ParsedAiRequest, ParsedAiResponse } from "./types.ts";
 
 export type Json = Record<string, unknown>;
 
@@ -102,6 +102,18 @@ export function salvageScalars(text: string): { model?: string; stream?: boolean
   const model = /"model"\s*:\s*"((?:[^"\\]|\\.){1,200})"/.exec(text)?.[1];
   const stream = /"stream"\s*:\s*(true|false)/.exec(head)?.[1];
   return compact({ model: model?.replace(/\\(.)/g, "$1"), stream: stream === undefined ? undefined : stream === "true" });
+}
+
+/** A `{id, function: {name, arguments}}` tool call; arguments as JSON text (an object is serialized, absent is "{}"). */
+export function functionToolCall(c: Json): AiToolCall {
+  const f = isObject(c.function) ? c.function : {};
+  return compact({ id: str(c.id), name: str(f.name) ?? "", arguments: typeof f.arguments === "string" ? f.arguments : JSON.stringify(f.arguments ?? {}) });
+}
+
+/** A `{type: "function", function: {name, description}}` tool, or the flat `{name, description}` form (Cohere v1). */
+export function functionTool(t: Json): AiToolDefinition {
+  const f = isObject(t.function) ? t.function : t;
+  return compact({ name: str(f.name) ?? "", type: "function" as const, description: str(f.description) });
 }
 
 // ---------------------------------------------------------------------------------------------

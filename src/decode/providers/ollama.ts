@@ -5,8 +5,8 @@
 import type { EndpointMatch } from "../../spec/types.ts";
 import { NdjsonParser } from "../ndjson.ts";
 import type { HttpRequestRecord, HttpResponseRecord } from "../types.ts";
-import { arr, baseRequest, baseResponse, compact, count, isObject, jsonRequestBody, num, pathOnly, statusError, str, undecodedResponse, usageOf, type Json } from "./common.ts";
-import type { AiMessage, AiToolCall, AiToolDefinition, FinishReason, ParsedAiRequest, ParsedAiResponse } from "./types.ts";
+import { arr, baseRequest, baseResponse, compact, count, functionTool, functionToolCall, isObject, jsonRequestBody, num, pathOnly, statusError, str, undecodedResponse, usageOf, type Json } from "./common.ts";
+import type { AiMessage, AiToolCall, FinishReason, ParsedAiRequest, ParsedAiResponse } from "./types.ts";
 
 type OllamaRoute = "chat" | "generate" | "embed" | "embeddings";
 
@@ -50,7 +50,7 @@ export function parseOllamaRequest(req: HttpRequestRecord, match: EndpointMatch)
     const system = messages.filter((m) => m.role === "system").map((m) => m.content ?? "");
     if (system.length > 0) out.system = system.join("\n");
     out.messages = messages.filter((m) => m.role !== "system");
-    out.tools = arr(body.tools).filter(isObject).map(toolOf);
+    out.tools = arr(body.tools).filter(isObject).map(functionTool);
   } else {
     const system = str(body.system);
     if (system) out.system = system;
@@ -63,7 +63,7 @@ export function parseOllamaRequest(req: HttpRequestRecord, match: EndpointMatch)
 
 function messageOf(m: Json): AiMessage {
   const role = (["system", "assistant", "tool"].includes(String(m.role)) ? m.role : "user") as AiMessage["role"];
-  const calls = arr(m.tool_calls).filter(isObject).map(callOf);
+  const calls = arr(m.tool_calls).filter(isObject).map(functionToolCall);
   const images = arr(m.images).length;
   return compact({
     role,
@@ -73,16 +73,6 @@ function messageOf(m: Json): AiMessage {
     toolCalls: calls.length > 0 ? calls : undefined,
     imageCount: images > 0 ? images : undefined,
   });
-}
-
-function callOf(c: Json): AiToolCall {
-  const f = isObject(c.function) ? c.function : {};
-  return compact({ id: str(c.id), name: str(f.name) ?? "", arguments: typeof f.arguments === "string" ? f.arguments : JSON.stringify(f.arguments ?? {}) });
-}
-
-function toolOf(t: Json): AiToolDefinition {
-  const f = isObject(t.function) ? t.function : t;
-  return compact({ name: str(f.name) ?? "", type: "function" as const, description: str(f.description) });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -131,7 +121,7 @@ function apply(out: ParsedAiResponse, state: { done: boolean; text?: string; thi
     if (thinking !== "") token = true;
   }
   if (message && state.calls.length < 256) {
-    const calls = arr(message.tool_calls).filter(isObject).map(callOf);
+    const calls = arr(message.tool_calls).filter(isObject).map(functionToolCall);
     if (calls.length > 0) token = true;
     state.calls.push(...calls);
   }
