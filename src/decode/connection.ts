@@ -6,8 +6,8 @@
 import type { Direction } from "../capture/types.ts";
 import { ContentDecoder } from "./encodings.ts";
 import { Http1Parser, type Http1Item, type RequestHead, type ResponseHead } from "./http1.ts";
-import { settleBody, TimedChunkCollector } from "./timed-chunks.ts";
-import { concatBytes, httpExchange, type HeaderList, type HttpExchange, type HttpRequestRecord, type HttpResponseRecord } from "./types.ts";
+import { endDecoding, settleBody, TimedChunkCollector } from "./timed-chunks.ts";
+import { httpExchange, type HeaderList, type HttpExchange, type HttpRequestRecord, type HttpResponseRecord } from "./types.ts";
 import { WebSocketConnection, type WsConnectionItem } from "./websocket.ts";
 
 export type ConnectionOutput =
@@ -339,18 +339,16 @@ export class HttpConnectionDecoder {
   }
 
   private finishRequest(req: RequestState, ts: number, complete: boolean): void {
-    if (complete) req.body.add(req.decoder.end(), ts);
-    else req.decoder.abort();
+    endDecoding(req.decoder, req.body, ts, complete);
     req.done = true;
-    req.record.body = concatBytes(req.body.chunks().map((c) => c.data));
+    req.record.body = req.body.bytes();
     this.settle(req.record, req.decoder);
     req.record.endTs = ts;
   }
 
   private finishResponse(res: ResponseState, ts: number, complete: boolean): void {
     if (res.decoder) {
-      if (complete) res.body.add(res.decoder.end(), ts);
-      else res.decoder.abort();
+      endDecoding(res.decoder, res.body, ts, complete);
       this.settle(res.record, res.decoder);
     }
     res.done = true;

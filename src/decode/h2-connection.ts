@@ -11,7 +11,7 @@ import { HttpConnectionDecoder } from "./connection.ts";
 import { ContentDecoder, parseCodings } from "./encodings.ts";
 import { HpackDecoder } from "./hpack.ts";
 import { CLIENT_PREFACE, Flag, FrameType, H2FrameReader, Setting, errorCodeName, parseSettings, readUint32, unpad, type H2Frame } from "./http2.ts";
-import { settleBody, TimedChunkCollector } from "./timed-chunks.ts";
+import { endDecoding, settleBody, TimedChunkCollector } from "./timed-chunks.ts";
 import { concatBytes, httpExchange, type HeaderList, type HttpExchange, type HttpRequestRecord, type HttpResponseRecord } from "./types.ts";
 
 export interface H2ConnectionDecoderOptions {
@@ -353,10 +353,9 @@ export class H2ConnectionDecoder {
   private finishRequest(stream: StreamState, ts: number, complete: boolean): void {
     const req = stream.request;
     if (req.done) return;
-    if (complete) req.body.add(req.decoder.end(), ts);
-    else req.decoder.abort();
+    endDecoding(req.decoder, req.body, ts, complete);
     req.done = true;
-    req.record.body = concatBytes(req.body.chunks().map((c) => c.data));
+    req.record.body = req.body.bytes();
     this.settle(req.record, req.decoder);
     req.record.endTs = ts;
   }
@@ -364,8 +363,7 @@ export class H2ConnectionDecoder {
   private finishResponse(stream: StreamState, ts: number, complete: boolean): void {
     const res = stream.response;
     if (!res || res.done) return;
-    if (complete) res.body.add(res.decoder.end(), ts);
-    else res.decoder.abort();
+    endDecoding(res.decoder, res.body, ts, complete);
     res.done = true;
     res.record.chunks = res.body.chunks();
     res.record.complete = complete;

@@ -24,10 +24,21 @@ export class TimedChunkCollector {
     return this.done;
   }
 
+  /** The whole body as one array (a request body is kept so). */
+  bytes(): Uint8Array {
+    return concatBytes(this.chunks().map((c) => c.data));
+  }
+
   private flush(): void {
     if (this.pending.length > 0) this.done.push({ ts: this.pendingTs, data: concatBytes(this.pending) });
     this.pending = [];
   }
+}
+
+/** Ends a body's content decoding: its last output is kept when the body arrived whole, else the decoder is abandoned. */
+export function endDecoding(decoder: ContentDecoder, body: TimedChunkCollector, ts: number, complete: boolean): void {
+  if (complete) body.add(decoder.end(), ts);
+  else decoder.abort();
 }
 
 /** Records what the content decoder says about a finished body; true when it was cut at the size limit. */
