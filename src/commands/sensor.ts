@@ -48,9 +48,11 @@ ${sensorFlagsHelp}
   -v, --verbose           log every connection
   -h, --help              this help`;
 
-import { startSensorCore, type RunningSensor, type SensorConfig } from "../sensor/core.ts";
+// Types only: the core (pipeline, store, exporters, prices) is loaded when `oisp sensor` runs, so `oisp up`,
+// whose sensor runs in a Worker, does not load a second copy on its relay thread.
+import type { RunningSensor, SensorConfig } from "../sensor/core.ts";
 
-export { startSensorCore, type RunningSensor, type SensorConfig };
+export type { RunningSensor, SensorConfig };
 
 type SensorValues = ExportFlagValues & { config?: string; db?: string; output?: string; redaction?: string; "process-filter"?: string[]; verbose?: boolean };
 
@@ -113,6 +115,7 @@ export async function sensorCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const cfg = sensorConfigFrom(values);
+  const { startSensorCore } = await import("../sensor/core.ts");
   const sensor = startSensorCore(cfg);
   const pipePath = values.pipe ? resolvePipePath(values.pipe, cfg.dataDir) : defaultPipePath(cfg.dataDir);
   // Redirectors drop a connection's frames only once its events are committed (and in the JSONL file): a killed sensor loses nothing.
