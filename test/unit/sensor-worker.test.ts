@@ -113,7 +113,7 @@ describe("sensor worker", () => {
     const cfg = config();
     fs.mkdirSync(cfg.dbPath); // a directory where the database file should be
     await expect(startSensorWorker(cfg)).rejects.toThrow(/oisp\.db/);
-    const bad = config({ exportValues: { export: "carrier-pigeon" } });
+    const bad = config({ exportValues: { export: ["carrier-pigeon"] } });
     const err = await startSensorWorker(bad).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UsageError);
     expect((err as Error).message).toContain("--export");
