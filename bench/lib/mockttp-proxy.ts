@@ -4,7 +4,14 @@
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import * as mockttp from "mockttp";
+
+// Not a devDependency: mockttp's optional native dependency (tls-impersonate ^0.2) is not on the npm
+// registry this project installs from, which makes `npm ci` reject the lock file. Installed on demand.
+const moduleName = "mockttp";
+const mockttp = await import(moduleName).catch(() => {
+  console.error("mockttp is not installed: run `npm install --no-save mockttp` once to include it in bench/load.ts");
+  process.exit(3);
+});
 
 const [dir, upstreamPort, upstreamCa] = process.argv.slice(2);
 if (!dir || !upstreamPort || !upstreamCa) {
