@@ -1,6 +1,6 @@
 // Writes spec/bundle.json (and spec/LICENSE-oisp-spec) from the OISP provider bundle of OximyHQ/oisp-spec.
 // The output is committed and embedded in the binary; the app never reads the upstream copy at run time.
-//   bun scripts/gen-spec.ts [SOURCE]            write spec/bundle.json + spec/LICENSE-oisp-spec
+//   bun scripts/gen-spec.ts [SOURCE]            write spec/bundle.json, spec/LICENSE-oisp-spec, spec/oisp-schema/
 //   bun scripts/gen-spec.ts [SOURCE] --check    exit 1 if either committed file differs from a fresh run
 //   --out FILE                                  write/check another bundle file instead (tests)
 // SOURCE is the oisp-spec folder or its bundle-v2.json; default ../shared/oisp-spec (from the repo root).
@@ -227,7 +227,26 @@ function upstreamCommit(dir: string): string {
   return /\bcommit\s+([0-9a-f]{7,40})\b/i.exec(fs.readFileSync(sourceMd, "utf8"))?.[1] ?? "unknown";
 }
 
-export function generate(sourceArg?: string): { bundle: string; license: string } {
+/**
+ * The OISP event JSON Schemas, copied verbatim: tests validate every event against them
+ * (test/support/oisp-validate.ts) and must not depend on ../shared at run time.
+ */
+function schemaFiles(dir: string): Record<string, string> {
+  const root = path.join(dir, "schema", "v0.1");
+  if (!fs.existsSync(root)) throw new Error(`no OISP schemas at ${root}`);
+  const out: Record<string, string> = {};
+  const walk = (rel: string) => {
+    for (const name of fs.readdirSync(path.join(root, rel)).sort()) {
+      const child = path.join(rel, name);
+      if (fs.statSync(path.join(root, child)).isDirectory()) walk(child);
+      else if (name.endsWith(".json")) out[child] = fs.readFileSync(path.join(root, child), "utf8");
+    }
+  };
+  walk("");
+  return out;
+}
+
+export function generate(sourceArg?: string): { bundle: string; license: string; schemas: Record<string, string> } {
   const { bundleFile, dir } = resolveSource(sourceArg);
   if (!fs.existsSync(bundleFile)) throw new Error(`no upstream bundle at ${bundleFile} (pass the oisp-spec folder as an argument)`);
   const raw = fs.readFileSync(bundleFile);
@@ -241,7 +260,7 @@ export function generate(sourceArg?: string): { bundle: string; license: string 
     license: "Apache-2.0",
   };
   const bundle = renderJson(buildBundle(JSON.parse(raw.toString("utf8")), source));
-  return { bundle, license: fs.readFileSync(licenseFile, "utf8") };
+  return { bundle, license: fs.readFileSync(licenseFile, "utf8"), schemas: schemaFiles(dir) };
 }
 
 function main(argv: string[]): number {
@@ -253,17 +272,18 @@ function main(argv: string[]): number {
     bundle: path.resolve(outArg ?? path.join(repoRoot, "spec/bundle.json")),
     license: path.join(repoRoot, "spec/LICENSE-oisp-spec"),
   };
-  let fresh: { bundle: string; license: string };
+  let fresh: ReturnType<typeof generate>;
   try {
     fresh = generate(positional[0]);
   } catch (e) {
     console.error(`gen-spec: ${(e as Error).message}`);
     return 2;
   }
-  const files = [
+  const files: Array<readonly [string, string]> = [
     [targets.bundle, fresh.bundle],
     [targets.license, fresh.license],
-  ] as const;
+    ...Object.entries(fresh.schemas).map(([rel, text]) => [path.join(repoRoot, "spec/oisp-schema/v0.1", rel), text] as const),
+  ];
   if (check) {
     let stale = 0;
     for (const [file, text] of files) {
