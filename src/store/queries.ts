@@ -112,6 +112,12 @@ export interface UsageBucket {
   cost_usd: number;
 }
 
+/**
+ * Filter for the rollup-backed lists (inventory, processes): equality on provider, model, process and event
+ * type, and a time range at the rollups' grain (whole hours). A bare number is a `since` (older callers).
+ */
+export type RollupFilter = number | undefined | Pick<WebFilter, "provider" | "model" | "process" | "type" | "sinceMs" | "untilMs">;
+
 export type DistinctColumn = "provider" | "model" | "process_name" | "event_type";
 
 const MAX_PAGE = 500;
@@ -325,21 +331,23 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
     // 0001), not the events: a million events are a few thousand day rows. A `since` is rounded down to
     // its hour: whole days come from the day rollup, the hours before the first whole day from the hour one.
 
-    providers(sinceMs?: number): ProviderUsage[] {
-      return grouped<ProviderUsage>("provider", "provider", "provider", sinceMs);
+    providers(filter?: RollupFilter): ProviderUsage[] {
+      return grouped<ProviderUsage>("provider", "provider", "provider", filter);
     },
 
-    models(sinceMs?: number): ModelUsage[] {
-      return grouped<ModelUsage>("nullif(provider, '') AS provider, model", "provider, model", "model", sinceMs);
+    models(filter?: RollupFilter): ModelUsage[] {
+      return grouped<ModelUsage>("nullif(provider, '') AS provider, model", "provider, model", "model", filter);
     },
 
-    apps(sinceMs?: number): AppUsage[] {
-      return grouped<AppUsage>("process_name", "process_name", "process_name", sinceMs, ", count(DISTINCT nullif(pid, -1)) AS pids");
+    apps(filter?: RollupFilter): AppUsage[] {
+      return grouped<AppUsage>("process_name", "process_name", "process_name", filter, ", count(DISTINCT nullif(pid, -1)) AS pids");
     },
 
     /** Credentials seen on requests (prefix + fingerprint, never the key), with the usage of their responses. */
-    accounts(sinceMs?: number): AccountUsage[] {
-      const src = rollupSince(sinceMs);
+    accounts(filter?: RollupFilter): AccountUsage[] {
+      // An account's requests and its responses' usage sit on different event types: a type filter would
+      // zero one side, so it is not applied here (provider, model, process and time are).
+      const src = rollupSince(typeof filter === "object" ? { ...filter, type: undefined } : filter);
       return all<AccountUsage>(
         `SELECT nullif(provider, '') AS provider, nullif(key_prefix, '') AS key_prefix, nullif(key_hash, '') AS key_hash,
            nullif(max(auth_type), '') AS auth_type,
@@ -356,8 +364,8 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
     },
 
     /** One row per (pid, process, provider); ppid and exe come from the newest event of the group. */
-    processes(sinceMs?: number): ProcessProviderRow[] {
-      const src = rollupSince(sinceMs);
+    processes(filter?: RollupFilter): ProcessProviderRow[] {
+      const src = rollupSince(filter);
       const groups = all<Omit<ProcessProviderRow, "ppid" | "exe" | "parent_name"> & { sample: number }>(
         `SELECT pid, nullif(process_name, '') AS process_name, nullif(provider, '') AS provider, sum(events) AS events,
            sum(CASE WHEN event_type = 'ai.request' THEN events ELSE 0 END) AS requests,
@@ -437,8 +445,8 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
     },
   };
 
-  function grouped<T>(select: string, groupBy: string, keyColumn: string, sinceMs: number | undefined, extraColumns = ""): T[] {
-    const src = rollupSince(sinceMs);
+  function grouped<T>(select: string, groupBy: string, keyColumn: string, filter: RollupFilter, extraColumns = ""): T[] {
+    const src = rollupSince(filter);
     return all<T>(
       `SELECT ${select}, sum(events) AS events, sum(CASE WHEN event_type = 'ai.request' THEN events ELSE 0 END) AS requests,
          sum(errors) AS errors, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
@@ -459,13 +467,42 @@ function hourFloor(ms: number | undefined): number {
   return Math.floor(ms / HOUR_MS) * HOUR_MS;
 }
 
-/** Rollup rows covering [hourFloor(since), now]: whole days from the day rollup, the rest from the hour rollup. */
-function rollupSince(sinceMs: number | undefined): Where {
-  const from = hourFloor(sinceMs);
-  if (from === 0) return { sql: "SELECT * FROM event_rollup_day", params: [] };
+/** An hour boundary at or after `ms`: an `until` inside an hour keeps that whole hour. */
+function hourCeil(ms: number): number {
+  return Math.ceil(ms / HOUR_MS) * HOUR_MS;
+}
+
+/**
+ * Rollup rows covering [hourFloor(since), until): whole days from the day rollup, the hours outside whole
+ * days from the hour rollup, narrowed by the filter's equality columns (all in the rollups' key).
+ */
+export function rollupSince(filter: RollupFilter): Where {
+  const f = typeof filter === "object" ? filter : { sinceMs: filter };
+  const eq: string[] = [];
+  const eqParams: SQLQueryBindings[] = [];
+  for (const [column, value] of [
+    ["provider", f.provider],
+    ["model", f.model],
+    ["process_name", f.process],
+    ["event_type", f.type],
+  ] as const) {
+    if (!value) continue;
+    eq.push(` AND ${column} = ?`);
+    eqParams.push(value);
+  }
+  const cond = eq.join("");
+  const from = hourFloor(f.sinceMs);
+  const until = f.untilMs !== undefined && Number.isFinite(f.untilMs) ? hourCeil(Math.max(0, f.untilMs)) : undefined;
+  if (from === 0 && until === undefined) return { sql: `SELECT * FROM event_rollup_day WHERE 1${cond}`, params: eqParams };
+  const end = until ?? Number.MAX_SAFE_INTEGER;
+  // Whole days inside [from, end): [firstDay, lastDay). Hours before firstDay and from lastDay on come from the hour rollup.
   const firstDay = Math.ceil(from / DAY_MS) * DAY_MS;
+  const lastDay = Math.max(firstDay, Math.floor(end / DAY_MS) * DAY_MS);
   return {
-    sql: "SELECT * FROM event_rollup_day WHERE bucket_ms >= ? UNION ALL SELECT * FROM event_rollup_hour WHERE bucket_ms >= ? AND bucket_ms < ?",
-    params: [firstDay, from, firstDay],
+    sql:
+      `SELECT * FROM event_rollup_day WHERE bucket_ms >= ? AND bucket_ms < ?${cond}` +
+      ` UNION ALL SELECT * FROM event_rollup_hour WHERE bucket_ms >= ? AND bucket_ms < ?${cond}` +
+      ` UNION ALL SELECT * FROM event_rollup_hour WHERE bucket_ms >= ? AND bucket_ms < ?${cond}`,
+    params: [firstDay, lastDay, ...eqParams, from, Math.min(firstDay, end), ...eqParams, lastDay, end, ...eqParams],
   };
 }

@@ -220,6 +220,51 @@ describe("aggregates", () => {
     expect(flattenTree(roots).map((f) => [f.node.name, f.depth])).toContainEqual(["python3", 1]);
   });
 
+  test("inventory and process lists narrow by provider, model, process and type (which apps use a model)", () => {
+    expect(h.queries.apps({ model: "gpt-4o" }).map((a) => a.process_name).sort()).toEqual(["node", "python3"]);
+    expect(h.queries.apps({ model: "gpt-4o-mini" }).map((a) => a.process_name)).toEqual(["node"]);
+    expect(h.queries.models({ provider: "anthropic" }).every((m) => m.provider === "anthropic")).toBe(true);
+    expect(h.queries.models({ process: "node" }).map((m) => m.model).sort()).toEqual(["gpt-4o", "gpt-4o-mini"]);
+    // Cost per account for one provider; a type filter does not blank an account's response side.
+    const openai = h.queries.accounts({ provider: "openai", type: "ai.request" });
+    expect(openai.map((a) => a.key_hash).sort()).toEqual(["sha256:aaa", "sha256:bbb"]);
+    expect(openai.find((a) => a.key_hash === "sha256:aaa")).toMatchObject({ requests: 2, cost_usd: 0.75 });
+    expect(h.queries.providers({ type: "ai.response" }).find((p) => p.provider === "openai")).toMatchObject({ requests: 0, events: 3, errors: 1 });
+    expect(h.queries.processes({ provider: "anthropic" }).map((r) => r.pid)).toEqual([PROCESSES.cursor.pid]);
+    expect(h.queries.providers({ model: "no-such-model" })).toEqual([]);
+  });
+
+  test("filtered lists equal the same filter counted on the events, over hour-rounded ranges", () => {
+    const db = new Database(h.dbPath, { readonly: true });
+    try {
+      const cases = [
+        { provider: "openai" },
+        { process: "node", type: "ai.response" },
+        { model: "gpt-4o", sinceMs: NOW - 2 * HOUR - 5 },
+        { sinceMs: NOW - 41 * 86_400_000, untilMs: NOW - 2 * HOUR + 1 },
+        { untilMs: NOW - 39 * 86_400_000 },
+        { provider: "anthropic", sinceMs: NOW - 90 * 86_400_000, untilMs: NOW - HOUR - 7 },
+      ];
+      for (const f of cases) {
+        const from = f.sinceMs === undefined ? 0 : Math.floor(f.sinceMs / HOUR) * HOUR;
+        const until = f.untilMs === undefined ? Number.MAX_SAFE_INTEGER : Math.ceil(f.untilMs / HOUR) * HOUR;
+        const expected = db
+          .query<{ provider: string; n: number }, [string, string, string, string, number, number]>(
+            `SELECT provider, count(*) AS n FROM events WHERE provider IS NOT NULL AND (?1 = '' OR provider = ?1) AND (?2 = '' OR model = ?2)
+               AND (?3 = '' OR process_name = ?3) AND (?4 = '' OR event_type = ?4) AND ts_ms >= ?5 AND ts_ms < ?6 GROUP BY provider ORDER BY provider`,
+          )
+          .all((f as any).provider ?? "", (f as any).model ?? "", (f as any).process ?? "", (f as any).type ?? "", from, until);
+        const got = h.queries
+          .providers(f)
+          .map((p) => ({ provider: p.provider, n: p.events }))
+          .sort((a, b) => a.provider.localeCompare(b.provider));
+        expect({ f, got }).toEqual({ f, got: expected });
+      }
+    } finally {
+      db.close();
+    }
+  });
+
   test("usage buckets per hour add up to the totals", () => {
     const rows = h.queries.usage("provider", HOUR, NOW - 86_400_000);
     const sum = (p: string, k: "requests" | "tokens" | "cost_usd") => rows.filter((r) => r.series === p).reduce((a, r) => a + r[k], 0);
