@@ -9,7 +9,7 @@ import type { WebQueries } from "../store/queries.ts";
 import { ASSETS } from "./assets.ts";
 import { parseEventJson, relatedIds } from "./event-json.ts";
 import { exportResponse } from "./export.ts";
-import { parseCursor, parseFilterForm, RANGES, toWebFilter, type FilterForm } from "./filters.ts";
+import { parseCursor, parseFilterForm, toWebFilter, type FilterForm } from "./filters.ts";
 import { localOffsetMs } from "./format.ts";
 import type { LiveHub } from "./live.ts";
 import { buildProcessTree } from "./process-tree.ts";
@@ -18,7 +18,7 @@ import { formToCandidate, settingsFields, settingsToForm, validateSettings } fro
 import { buildChart, type UsageMetric } from "./usage-chart.ts";
 import { ControlPage, CaptureSection, CaSection, SettingsSection, type ActionResult, type SettingsSectionProps } from "./views/control.tsx";
 import { EventDetailPage, type ParsedEvent } from "./views/event-detail.tsx";
-import { InventoryPage, PAGE_RANGES, type PageRange } from "./views/inventory.tsx";
+import { InventoryPage, LIST_DEFAULT_RANGE } from "./views/inventory.tsx";
 import { Layout, type PageContext } from "./views/layout.tsx";
 import { Empty } from "./views/components.tsx";
 import { ProcessesPage } from "./views/processes.tsx";
@@ -129,22 +129,26 @@ export function createWebApp(d: WebAppDeps): Hono {
     );
   });
 
-  const pageRange = (c: Context): { range: PageRange; sinceMs: number | undefined } => {
-    const q = c.req.query("range") ?? "30d";
-    const range: PageRange = q in PAGE_RANGES ? (q as PageRange) : "30d";
-    return { range, sinceMs: range === "all" ? undefined : now() - RANGES[range] };
+  // The timeline's filter parsing; status and free text are dropped (the rollups behind these lists have
+  // neither), so a shared link that carries them still opens.
+  const listFilter = (c: Context): { form: FilterForm; filter: ReturnType<typeof toWebFilter> } => {
+    const form: FilterForm = { ...parseFilterForm(c.req.query(), LIST_DEFAULT_RANGE), status: "", q: "" };
+    return { form, filter: toWebFilter(form, now()) };
   };
 
   app.get("/inventory", (c) => {
-    const { range, sinceMs } = pageRange(c);
+    const { form, filter } = listFilter(c);
     const q = d.queries;
-    return page(c, InventoryPage({ ctx: ctx(), range, providers: q.providers(sinceMs), models: q.models(sinceMs), apps: q.apps(sinceMs), accounts: q.accounts(sinceMs) }));
+    return page(
+      c,
+      InventoryPage({ ctx: ctx(), form, options: filterOptions(), providers: q.providers(filter), models: q.models(filter), apps: q.apps(filter), accounts: q.accounts(filter) }),
+    );
   });
 
   app.get("/processes", (c) => {
-    const { range, sinceMs } = pageRange(c);
-    const rows = d.queries.processes(sinceMs);
-    return page(c, ProcessesPage({ ctx: ctx(), range, roots: buildProcessTree(rows), count: new Set(rows.map((r) => r.pid)).size }));
+    const { form, filter } = listFilter(c);
+    const rows = d.queries.processes(filter);
+    return page(c, ProcessesPage({ ctx: ctx(), form, options: filterOptions(), roots: buildProcessTree(rows), count: new Set(rows.map((r) => r.pid)).size }));
   });
 
   app.get("/usage", (c) => {

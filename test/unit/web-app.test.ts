@@ -254,11 +254,36 @@ describe("pages with fixture events", () => {
   });
 
   test("processes page shows the tree: bash (4200) above python3 and node", async () => {
-    const html = await (await h.get("/processes?range=all")).text();
+    const page = await (await h.get("/processes?range=all")).text();
+    // The filter bar above lists process names too: look in the tree only.
+    const html = page.slice(page.indexOf("tree-table"));
     const bash = html.indexOf("4200");
     expect(bash).toBeGreaterThan(0);
     expect(html.indexOf("python3")).toBeGreaterThan(bash);
     expect(html).toContain("cursor");
+  });
+
+  test("inventory and processes take the timeline's filters: which apps use a model, one provider's accounts", async () => {
+    const html = await (await h.get("/inventory?range=all&model=gpt-4o-mini")).text();
+    // The filter bar is the timeline's, with the chosen model selected and status left out.
+    expect(html).toContain('<option value="gpt-4o-mini" selected="">gpt-4o-mini</option>');
+    expect(html).not.toContain('name="status"');
+    const apps = new Set(events.filter((e) => e.event_type === "ai.request" && (e.data as { model?: { id?: string } }).model?.id === "gpt-4o-mini").map((e) => (e.process as { name: string }).name));
+    expect(apps.size).toBeGreaterThan(0);
+    const appsPanel = html.slice(html.indexOf("Apps ("), html.indexOf("Models ("));
+    for (const app of ["python3", "node", "cursor"]) expect(appsPanel.includes(`>${app}</a>`)).toBe(apps.has(app));
+    // Row links open the timeline with the page's filters kept.
+    expect(html).toContain(`href="/?model=gpt-4o-mini&amp;provider=openai"`);
+    const anthropic = await (await h.get("/inventory?range=all&provider=anthropic")).text();
+    const accounts = anthropic.slice(anthropic.indexOf("Accounts ("));
+    expect(accounts).toContain("sk-ant-a");
+    expect(accounts).not.toContain("sk-proj-");
+    const procs = await (await h.get("/processes?range=all&provider=anthropic")).text();
+    const tree = procs.slice(procs.indexOf("tree-table"));
+    expect(tree).toContain("cursor");
+    expect(tree).not.toContain("python3");
+    // Status and free text from a timeline link are ignored here rather than breaking the page.
+    expect((await h.get("/inventory?status=error&q=x&range=bogus")).status).toBe(200);
   });
 
   test("usage page draws a chart with one series per provider", async () => {

@@ -1,12 +1,14 @@
 // Inventory: which providers, models, apps and credentials are in use, with counts, tokens and cost.
 import type { Child } from "hono/jsx";
 import type { AccountUsage, AppUsage, GroupTotals, ModelUsage, ProviderUsage } from "../../store/queries.ts";
+import { filterQuery, hasFilter, type FilterForm } from "../filters.ts";
 import { fmtAgo, fmtCost, fmtInt, fmtTokens } from "../format.ts";
 import { Empty, Panel } from "./components.tsx";
 import { Layout, type PageContext } from "./layout.tsx";
+import { FilterFields, type FilterOptions } from "./timeline.tsx";
 
-export const PAGE_RANGES = { "24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days", all: "all time" } as const;
-export type PageRange = keyof typeof PAGE_RANGES;
+/** The lists' default range: a month is what "what is in use" means without a choice. */
+export const LIST_DEFAULT_RANGE = "30d";
 
 /** A GET form that reloads the page's <main> through htmx when a control changes. */
 export function ControlsForm(props: { action: string; children?: Child }) {
@@ -28,25 +30,28 @@ export function ControlsForm(props: { action: string; children?: Child }) {
   );
 }
 
-export function RangeSelect(props: { value: PageRange }) {
+/**
+ * The timeline's filter bar on a rollup-backed list (inventory, processes): the same fields and parsing,
+ * minus status and free text, which the rollups cannot answer. Times count whole hours.
+ */
+export function ListFilters(props: { action: string; form: FilterForm; options: FilterOptions }) {
   return (
-    <label>
-      Range
-      <select name="range">
-        {(Object.keys(PAGE_RANGES) as PageRange[]).map((k) => (
-          <option value={k} selected={k === props.value}>
-            {PAGE_RANGES[k]}
-          </option>
-        ))}
-      </select>
-    </label>
+    <ControlsForm action={props.action}>
+      <FilterFields form={props.form} options={props.options} noStatus />
+      {hasFilter({ ...props.form, range: props.form.range === LIST_DEFAULT_RANGE ? "all" : props.form.range }) ? (
+        <a class="button" href={props.action}>
+          Clear
+        </a>
+      ) : null}
+    </ControlsForm>
   );
 }
 
-function timelineLink(params: Record<string, string | null | undefined>): string {
-  const p = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v) p.set(k, v);
-  return `/?${p.toString()}`;
+/** The timeline for one row, keeping the page's filters (so "node" under one model opens node's calls to it). */
+function timelineLink(form: FilterForm, params: Record<string, string | null | undefined>): string {
+  const set: Record<string, string> = {};
+  for (const [k, v] of Object.entries(params)) if (v) set[k] = v;
+  return `/${filterQuery(form, set)}`;
 }
 
 const TOTAL_HEADS = ["Requests", "Errors", "Tokens in", "Tokens out", "Cost", "Last seen"];
@@ -82,7 +87,8 @@ function Heads(props: { first: string[] }) {
 
 export interface InventoryProps {
   ctx: PageContext;
-  range: PageRange;
+  form: FilterForm;
+  options: FilterOptions;
   providers: ProviderUsage[];
   models: ModelUsage[];
   apps: AppUsage[];
@@ -97,10 +103,8 @@ export function InventoryPage(props: InventoryProps) {
         <h1>Inventory</h1>
         <span class="sub">providers, models, apps and credentials seen</span>
         <span class="spacer"></span>
-        <ControlsForm action="/inventory">
-          <RangeSelect value={props.range} />
-        </ControlsForm>
       </div>
+      <ListFilters action="/inventory" form={props.form} options={props.options} />
       <div class="cols">
         <Panel title={`Providers (${props.providers.length})`}>
           {props.providers.length ? (
@@ -110,7 +114,7 @@ export function InventoryPage(props: InventoryProps) {
                 {props.providers.map((p) => (
                   <tr>
                     <td>
-                      <a href={timelineLink({ provider: p.provider })}>{p.provider}</a>
+                      <a href={timelineLink(props.form, { provider: p.provider })}>{p.provider}</a>
                     </td>
                     <TotalsCells t={p} nowMs={nowMs} />
                   </tr>
@@ -129,7 +133,7 @@ export function InventoryPage(props: InventoryProps) {
                 {props.apps.map((a) => (
                   <tr>
                     <td>
-                      <a href={timelineLink({ process: a.process_name })}>{a.process_name}</a>
+                      <a href={timelineLink(props.form, { process: a.process_name })}>{a.process_name}</a>
                     </td>
                     <td class="num">{fmtInt(a.pids)}</td>
                     <TotalsCells t={a} nowMs={nowMs} />
@@ -150,7 +154,7 @@ export function InventoryPage(props: InventoryProps) {
               {props.models.map((m) => (
                 <tr>
                   <td class="mono">
-                    <a href={timelineLink({ model: m.model })}>{m.model}</a>
+                    <a href={timelineLink(props.form, { model: m.model })}>{m.model}</a>
                   </td>
                   <td>{m.provider ?? ""}</td>
                   <TotalsCells t={m} nowMs={nowMs} />

@@ -2,10 +2,12 @@
 import { flattenTree, type ProcessNode } from "../process-tree.ts";
 import { fmtAgo, fmtCost, fmtInt } from "../format.ts";
 import { Empty, Panel } from "./components.tsx";
-import { ControlsForm, RangeSelect, type PageRange } from "./inventory.tsx";
+import type { FilterForm } from "../filters.ts";
+import { ListFilters } from "./inventory.tsx";
 import { Layout, type PageContext } from "./layout.tsx";
+import type { FilterOptions } from "./timeline.tsx";
 
-export function ProcessesPage(props: { ctx: PageContext; range: PageRange; roots: ProcessNode[]; count: number }) {
+export function ProcessesPage(props: { ctx: PageContext; form: FilterForm; options: FilterOptions; roots: ProcessNode[]; count: number }) {
   const rows = flattenTree(props.roots);
   return (
     <Layout ctx={props.ctx} title="Processes" active="processes">
@@ -13,10 +15,8 @@ export function ProcessesPage(props: { ctx: PageContext; range: PageRange; roots
         <h1>Processes</h1>
         <span class="sub">{props.count} processes made AI calls; each is nested under its parent process</span>
         <span class="spacer"></span>
-        <ControlsForm action="/processes">
-          <RangeSelect value={props.range} />
-        </ControlsForm>
       </div>
+      <ListFilters action="/processes" form={props.form} options={props.options} />
       <Panel title="Process tree">
         {rows.length ? (
           <table class="grid tree-table">

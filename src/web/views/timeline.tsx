@@ -50,7 +50,11 @@ function Select(props: { name: string; label: string; value: string; values: str
   );
 }
 
-export function FilterFields(props: { form: FilterForm; options: FilterOptions }) {
+/**
+ * The filter bar's fields (timeline, inventory, processes). `noStatus` leaves out success/error for the
+ * lists read from the rollups, which count events per group but do not split them by outcome.
+ */
+export function FilterFields(props: { form: FilterForm; options: FilterOptions; noStatus?: boolean }) {
   const { form, options } = props;
   return (
     <>
@@ -58,18 +62,20 @@ export function FilterFields(props: { form: FilterForm; options: FilterOptions }
       <Select name="model" label="Model" value={form.model} values={options.models} all="all models" />
       <Select name="process" label="Process" value={form.process} values={options.processes} all="all processes" />
       <Select name="type" label="Type" value={form.type} values={options.types} all="all types" />
-      <label>
-        Status
-        <select name="status">
-          <option value="">any</option>
-          <option value="ok" selected={form.status === "ok"}>
-            success
-          </option>
-          <option value="error" selected={form.status === "error"}>
-            error
-          </option>
-        </select>
-      </label>
+      {props.noStatus ? null : (
+        <label>
+          Status
+          <select name="status">
+            <option value="">any</option>
+            <option value="ok" selected={form.status === "ok"}>
+              success
+            </option>
+            <option value="error" selected={form.status === "error"}>
+              error
+            </option>
+          </select>
+        </label>
+      )}
       <label>
         Range
         <select name="range">
