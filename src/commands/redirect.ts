@@ -17,6 +17,7 @@ import { asList, parseFlags, parseListen, parseResolve, UsageError, type FlagSpe
 import { createLogger, type Logger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
 import { waitForShutdown } from "./lifecycle.ts";
+import { watchStopRequests } from "./stop-request.ts";
 import { watchUnpinRequests } from "./unpin.ts";
 
 export const redirectFlagSpec = {
@@ -181,7 +182,10 @@ export async function redirectCommand(argv: string[]): Promise<number> {
       ...(windivert && { windivert: windivert.stats() }),
     }),
   });
-  await waitForShutdown(cfg.log);
+  // Ctrl+C / SIGTERM, or the dashboard's stop request (Windows: an elevated process cannot be signalled).
+  const stopRequest = watchStopRequests(cfg.dataDir, cfg.log);
+  await Promise.race([waitForShutdown(cfg.log), stopRequest.requested]);
+  stopRequest.cancel();
   try {
     await windivert?.stop(); // stop diverting first: traffic flows normally again before the proxy goes
     await proxy.close();

@@ -32,9 +32,21 @@ export interface CaControl {
   uninstall(): Promise<ActionResult> | ActionResult;
 }
 
-/** Starts capture (Windows: `oisp redirect` elevated through UAC); see captureControlFor() in ./ca-control.ts. */
+/** What the redirector's status file says, plus whether this dashboard asked it to stop. */
+export interface RedirectorState {
+  state: "running" | "stopping" | "stopped";
+  pid?: number;
+  detail: string;
+}
+
+/**
+ * Starts capture (Windows: `oisp redirect` elevated through UAC) and stops a running `oisp redirect`
+ * (SIGINT on POSIX, a request file on Windows); see captureControlFor() in ./ca-control.ts.
+ */
 export interface CaptureControl {
   start(): Promise<ActionResult> | ActionResult;
+  stop(): Promise<ActionResult> | ActionResult;
+  redirector(): RedirectorState;
 }
 
 export interface WebAppDeps {
@@ -198,6 +210,7 @@ export function createWebApp(d: WebAppDeps): Hono {
       ControlPage({
         ctx: ctx(),
         capture: safeStatus(d.status),
+        redirector: redirectorState(),
         ca: await caStatus(),
         settings,
         exportForm,
@@ -241,16 +254,30 @@ export function createWebApp(d: WebAppDeps): Hono {
     if (c.req.header("HX-Request")) return c.html(await CaSection({ ctx: ctx(), status: await caStatus(), result }));
     return c.redirect("/control", 303);
   };
-  app.post("/control/capture/start", async (c) => {
+  const redirectorState = (): RedirectorState | undefined => {
+    try {
+      return d.capture?.redirector();
+    } catch (err) {
+      return { state: "stopped", detail: `cannot read the redirector's status: ${(err as Error).message}` };
+    }
+  };
+  const captureSection = (result?: ActionResult) =>
+    CaptureSection({ ctx: ctx(), status: safeStatus(d.status), redirector: redirectorState(), result });
+
+  const captureAction = (action: "start" | "stop") => async (c: Context) => {
     let result: ActionResult;
     try {
-      result = d.capture ? await d.capture.start() : { ok: false, message: "starting capture is not available in this process" };
+      result = d.capture ? await d.capture[action]() : { ok: false, message: `${action === "start" ? "starting" : "stopping"} capture is not available in this process` };
     } catch (err) {
       result = { ok: false, message: (err as Error).message };
     }
-    if (c.req.header("HX-Request")) return c.html(await CaptureSection({ ctx: ctx(), status: safeStatus(d.status), result }));
+    if (c.req.header("HX-Request")) return c.html(await captureSection(result));
     return c.redirect("/control", 303);
-  });
+  };
+  app.post("/control/capture/start", captureAction("start"));
+  app.post("/control/capture/stop", captureAction("stop"));
+  // The section alone: while stopping, it reloads itself from here until the redirector has stopped.
+  app.get("/control/capture", async (c) => c.html(await captureSection()));
 
   app.post("/control/ca/install", caAction("install"));
   app.post("/control/ca/uninstall", caAction("uninstall"));

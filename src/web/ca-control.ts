@@ -2,7 +2,10 @@
 // Kept apart from app.ts so the routes stay testable without touching a real trust store.
 import { spawn } from "node:child_process";
 import { caTrustStatus, installCa, uninstallCa } from "../ca/index.ts";
-import type { CaControl, CaptureControl } from "./app.ts";
+import { readRoleStatus } from "../commands/status.ts";
+import { requestStop } from "../commands/stop-request.ts";
+import { statusFilePath } from "../sensor/status-file.ts";
+import type { CaControl, CaptureControl, RedirectorState } from "./app.ts";
 import type { ActionResult } from "./views/control.tsx";
 
 export function caControlFor(dataDir: string): CaControl {
@@ -29,8 +32,57 @@ export function elevatedRedirectCommand(execPath: string, scriptArgs: string[], 
   return `$env:OISP_HOME=${psQuote(dataDir)}; Start-Process -FilePath ${psQuote(execPath)} -ArgumentList ${args} -Verb RunAs -WindowStyle Minimized`;
 }
 
-export function captureControlFor(dataDir: string, platform: NodeJS.Platform = process.platform): CaptureControl {
+export function captureControlFor(
+  dataDir: string,
+  platform: NodeJS.Platform = process.platform,
+  signal: (pid: number, sig: "SIGINT") => void = (pid, sig) => process.kill(pid, sig),
+): CaptureControl {
+  const statusFile = statusFilePath(dataDir, "redirect");
+  // The pid we asked to stop: shown as "stopping…" until its status file says stopped (or it is gone).
+  let stopping: number | undefined;
   return {
+    redirector(): RedirectorState {
+      const s = readRoleStatus(statusFile);
+      const pid = s.snapshot?.pid;
+      if (!s.running || pid === undefined) {
+        stopping = undefined;
+        return { state: "stopped", pid, detail: s.reason ?? "not running" };
+      }
+      if (stopping === pid) return { state: "stopping", pid, detail: `stopping… (asked pid ${pid} to stop)` };
+      return { state: "running", pid, detail: `running, pid ${pid}` };
+    },
+
+    stop(): ActionResult {
+      const s = readRoleStatus(statusFile);
+      const pid = s.snapshot?.pid;
+      if (!s.running || pid === undefined) return { ok: false, message: `oisp redirect is not running (${s.reason ?? "no status"})` };
+      if (pid === process.pid) return { ok: false, message: "capture runs inside this process: stop it with Ctrl+C where it was started" };
+      if (platform === "win32") {
+        // An elevated redirector cannot be signalled by this (normal) user: it polls for this file.
+        try {
+          requestStop(dataDir, pid);
+        } catch (err) {
+          return { ok: false, message: `could not write the stop request: ${(err as Error).message}` };
+        }
+      } else {
+        try {
+          signal(pid, "SIGINT");
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          return {
+            ok: false,
+            message:
+              code === "EPERM"
+                ? `pid ${pid} belongs to another user (started with sudo?): stop it with Ctrl+C where it runs`
+                : `could not signal pid ${pid}: ${code ?? (err as Error).message}`,
+          };
+        }
+      }
+      stopping = pid;
+      return { ok: true, message: `Asked oisp redirect (pid ${pid}) to stop; this updates once it has.` };
+    },
+
+
     start(): Promise<ActionResult> {
       if (platform !== "win32") {
         return Promise.resolve({

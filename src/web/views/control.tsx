@@ -1,4 +1,5 @@
 // Control: capture status, local CA (install / remove), settings.json editor, export.
+import type { RedirectorState } from "../app.ts";
 import type { FilterForm } from "../filters.ts";
 import type { FieldSpec, FormValues } from "../settings-form.ts";
 import { CSRF_FIELD } from "../security.ts";
@@ -35,20 +36,36 @@ export interface ActionResult {
   message: string;
 }
 
-export function CaptureSection(props: { ctx: PageContext; status: Record<string, unknown>; result?: ActionResult }) {
+export function CaptureSection(props: { ctx: PageContext; status: Record<string, unknown>; redirector?: RedirectorState; result?: ActionResult }) {
+  const r = props.redirector;
+  // While stopping, the section reloads itself every second until the status file says stopped.
+  const poll = r?.state === "stopping" ? { "hx-get": "/control/capture", "hx-trigger": "every 1s", "hx-swap": "outerHTML" } : {};
   return (
-    <section class="panel" id="capture">
+    <section class="panel" id="capture" {...poll}>
       <header>
         <h2>Capture</h2>
       </header>
       <div class="panel-body">
         {props.result ? <p class={`notice ${props.result.ok ? "ok" : "error"}`}>{props.result.message}</p> : null}
         <KeyValues values={props.status} />
+        {r ? (
+          <p id="redirector-state" data-state={r.state}>
+            oisp redirect: {r.detail}
+          </p>
+        ) : null}
         <div class="actions">
           <form method="post" action="/control/capture/start" hx-post="/control/capture/start" hx-target="#capture" hx-swap="outerHTML">
             <input type="hidden" name={CSRF_FIELD} value={props.ctx.csrf} />
             <button type="submit">Start capture</button>
           </form>
+          {r && r.state !== "stopped" ? (
+            <form method="post" action="/control/capture/stop" hx-post="/control/capture/stop" hx-target="#capture" hx-swap="outerHTML">
+              <input type="hidden" name={CSRF_FIELD} value={props.ctx.csrf} />
+              <button type="submit" class="danger" disabled={r.state === "stopping"}>
+                {r.state === "stopping" ? "Stopping…" : "Stop capture"}
+              </button>
+            </form>
+          ) : null}
         </div>
       </div>
     </section>
@@ -188,6 +205,7 @@ export function SettingsSection(props: SettingsSectionProps) {
 export interface ControlProps {
   ctx: PageContext;
   capture: Record<string, unknown>;
+  redirector?: RedirectorState;
   ca: Record<string, unknown> | { error: string };
   settings: Omit<SettingsSectionProps, "ctx">;
   exportForm: FilterForm;
@@ -202,7 +220,7 @@ export function ControlPage(props: ControlProps) {
       </div>
       <div class="cols">
         <div>
-          <CaptureSection ctx={props.ctx} status={props.capture} />
+          <CaptureSection ctx={props.ctx} status={props.capture} redirector={props.redirector} />
           <CaSection ctx={props.ctx} status={props.ca} />
           <Panel title="Export events">
             <form class="filters" method="get" action="/export/events.jsonl">
