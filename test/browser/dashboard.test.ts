@@ -163,6 +163,11 @@ describe("dashboard in headless Chromium", () => {
     const inv = await page.locator("main").innerText();
     for (const s of ["openai", "anthropic", "python3", "node", "cursor", "live-proc", "gpt-live-test"]) expect(inv).toContain(s);
     await shot("inventory");
+    // The timeline's filter bar: choosing a provider reloads the lists (htmx) narrowed to it.
+    await page.selectOption('main select[name="provider"]', "anthropic");
+    await page.waitForURL(/provider=anthropic/);
+    await page.waitForFunction(() => document.querySelector("main")?.textContent?.includes("Providers (1)"));
+    expect(await page.locator("main table").first().innerText()).not.toContain("openai");
 
     await page.goto(`${server.url}/processes`);
     const proc = await page.locator("main").innerText();
