@@ -228,21 +228,21 @@ function upstreamCommit(dir: string): string {
 }
 
 /**
- * The OISP event JSON Schemas, copied verbatim: tests validate every event against them
- * (test/support/oisp-validate.ts) and must not depend on ../shared at run time.
+ * The OISP event JSON Schemas and example events, copied verbatim under spec/oisp-schema/: tests validate
+ * every event against them (test/support/oisp-validate.ts) and must not depend on ../shared at run time.
  */
 function schemaFiles(dir: string): Record<string, string> {
-  const root = path.join(dir, "schema", "v0.1");
-  if (!fs.existsSync(root)) throw new Error(`no OISP schemas at ${root}`);
   const out: Record<string, string> = {};
-  const walk = (rel: string) => {
-    for (const name of fs.readdirSync(path.join(root, rel)).sort()) {
-      const child = path.join(rel, name);
-      if (fs.statSync(path.join(root, child)).isDirectory()) walk(child);
-      else if (name.endsWith(".json")) out[child] = fs.readFileSync(path.join(root, child), "utf8");
+  const walk = (from: string, to: string) => {
+    if (!fs.existsSync(from)) throw new Error(`no OISP schema data at ${from}`);
+    for (const name of fs.readdirSync(from).sort()) {
+      const child = path.join(from, name);
+      if (fs.statSync(child).isDirectory()) walk(child, path.join(to, name));
+      else if (name.endsWith(".json")) out[path.join(to, name)] = fs.readFileSync(child, "utf8");
     }
   };
-  walk("");
+  walk(path.join(dir, "schema", "v0.1"), "v0.1");
+  walk(path.join(dir, "examples"), "examples");
   return out;
 }
 
@@ -282,7 +282,7 @@ function main(argv: string[]): number {
   const files: Array<readonly [string, string]> = [
     [targets.bundle, fresh.bundle],
     [targets.license, fresh.license],
-    ...Object.entries(fresh.schemas).map(([rel, text]) => [path.join(repoRoot, "spec/oisp-schema/v0.1", rel), text] as const),
+    ...Object.entries(fresh.schemas).map(([rel, text]) => [path.join(repoRoot, "spec/oisp-schema", rel), text] as const),
   ];
   if (check) {
     let stale = 0;
