@@ -60,6 +60,15 @@ function Parameters(props: { value: Json }) {
   );
 }
 
+/** Panel header link: "this event" when the side is the page's own event, else a link to it. */
+function SideLink(props: { eventId: string; current: string; label: string }) {
+  return props.eventId === props.current ? (
+    <span class="dim">this event</span>
+  ) : (
+    <a href={eventHref(props.eventId)}>{props.label}</a>
+  );
+}
+
 function RequestSide(props: { ev?: ParsedEvent; current: string; nowMs: number }) {
   const ev = props.ev;
   if (!ev) {
@@ -77,13 +86,7 @@ function RequestSide(props: { ev?: ParsedEvent; current: string; nowMs: number }
   return (
     <Panel
       title="Request"
-      right={
-        ev.record.event_id === props.current ? (
-          <span class="dim">this event</span>
-        ) : (
-          <a href={eventHref(ev.record.event_id)}>open request event</a>
-        )
-      }
+      right={<SideLink eventId={ev.record.event_id} current={props.current} label="open request event" />}
     >
       <div class="panel-body">
         <table class="kv">
@@ -193,13 +196,7 @@ function ResponseSide(props: { ev?: ParsedEvent; current: string; nowMs: number 
   return (
     <Panel
       title="Response"
-      right={
-        ev.record.event_id === props.current ? (
-          <span class="dim">this event</span>
-        ) : (
-          <a href={eventHref(ev.record.event_id)}>open response event</a>
-        )
-      }
+      right={<SideLink eventId={ev.record.event_id} current={props.current} label="open response event" />}
     >
       <div class="panel-body">
         <div class="metrics">
