@@ -281,12 +281,11 @@ describe("leaf certificates", () => {
     expect(late.notAfter.getTime()).toBe(issuer.cert.notAfter.getTime());
   });
 
+  // The 5 s bound is the test's own timeout (it also covers freshCa), not a wall-clock assertion.
   test("50 hosts requested concurrently, each twice: 50 signatures, one shared key, right SANs", async () => {
     const { ca } = await freshCa();
     const hosts = Array.from({ length: 50 }, (_, i) => `h${i}.example.net`);
-    const t0 = performance.now();
     const leaves = await Promise.all([...hosts, ...hosts].map((h) => ca.leafFor(h)));
-    const ms = performance.now() - t0;
     expect(ca.stats()).toEqual({ minted: 50, cached: 50 });
     expect(new Set(leaves.map((l) => l.key)).size).toBe(1);
     expect(new Set(leaves.map((l) => l.cert)).size).toBe(50);
@@ -294,8 +293,7 @@ describe("leaf certificates", () => {
       expect(leaves[i]).toBe(leaves[i + 50]!);
       expect(firstCert(leaves[i]!.cert).getExtension(x509.SubjectAlternativeNameExtension)!.names.toJSON()).toEqual([{ type: "dns", value: h }]);
     });
-    expect(ms).toBeLessThan(5000);
-  });
+  }, 5000);
 
   test("invalid host names are rejected clearly, without caching", async () => {
     const { ca } = await freshCa();

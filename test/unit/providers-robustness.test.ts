@@ -187,6 +187,5 @@ describe("responses", () => {
     expect(res.content!.length).toBe("token ".length * count);
     expect(res.incomplete).toBeUndefined();
     console.log(`providers: ${(body.length / 1e6).toFixed(1)} MB chat stream, ${count} events, parsed in ${ms.toFixed(0)} ms`);
-    expect(ms).toBeLessThan(5000);
-  });
+  }, 5000); // a quadratic parse of 50,000 events overruns this timeout: the bound, without a wall-clock assertion
 });
