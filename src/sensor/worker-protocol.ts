@@ -2,20 +2,11 @@
 // Tap frames travel in batches (every few ms, see worker-tap.ts): `ops` is a flat list of records and the
 // payload bytes of all data records are packed, in order, into one transferred ArrayBuffer.
 import type { ExporterStats } from "../sinks/queue.ts";
-import type { ExportFlagValues } from "../sinks/index.ts";
-import type { RedactionMode } from "../config/settings.ts";
+import type { SensorConfig } from "./core.ts";
 import type { PipelineStats } from "./pipeline.ts";
 
-/** SensorConfig (src/commands/sensor.ts) without its logger, which cannot cross threads. */
-export interface WorkerSensorConfig {
-  dataDir: string;
-  dbPath: string;
-  outputPath?: string;
-  redaction: RedactionMode;
-  processFilter: string[];
-  verbose: boolean;
-  exportValues?: ExportFlagValues;
-}
+/** SensorConfig without its logger, which cannot cross threads (derived, so the two cannot drift apart). */
+export type WorkerSensorConfig = Omit<SensorConfig, "log">;
 
 export const OP_OPEN = 0; // OP_OPEN, meta
 export const OP_DATA = 1; // OP_DATA, connId, dir (0 c2s, 1 s2c), ts, byteLength
