@@ -1,7 +1,7 @@
 // Messages between the main thread (redirector.ts) and the packet workers (worker.ts), and the shared
 // socket-owner table the SOCKET-layer worker fills and the NETWORK-layer worker reads.
 import type { EngineStats } from "./engine.ts";
-import type { TableLimits } from "./table.ts";
+import type { DivertedConn, TableLimits } from "./table.ts";
 
 export interface WorkerInit {
   type: "init";
@@ -30,16 +30,8 @@ export interface WorkerInit {
   limits?: Partial<TableLimits>;
 }
 
-/** What the proxy needs to know about a diverted connection. Plain data. */
-export interface DivertedInfo {
-  key: string;
-  clientIp: string;
-  clientPort: number;
-  serverIp: string;
-  serverPort: number;
-  host?: string;
-  pid?: number;
-}
+/** What the proxy needs to know about a diverted connection: the table entry's identity fields. Plain data. */
+export type DivertedInfo = Pick<DivertedConn, "key" | "clientIp" | "clientPort" | "serverIp" | "serverPort" | "host" | "pid">;
 
 export type WorkerMessage =
   | { type: "ready"; role: WorkerInit["role"]; handle: string }
