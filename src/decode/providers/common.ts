@@ -146,7 +146,8 @@ export function authFromHeaders(headers: HeaderList): AiAuth {
   return describeKey(token, oauth ? "oauth" : "api_key");
 }
 
-function describeKey(key: string, type: AiAuth["type"]): AiAuth {
+/** An API key or token reduced to its public prefix and a fingerprint (the secret never leaves). */
+export function describeKey(key: string, type: AiAuth["type"]): AiAuth {
   return compact({ type, keyPrefix: keyPrefix(key), keyHash: keyFingerprint(key) });
 }
 

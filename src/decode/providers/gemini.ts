@@ -15,13 +15,12 @@ import {
   compact,
   count,
   decodeText,
+  describeKey,
   errorFromJson,
   eventJson,
   isEventStream,
   isObject,
   jsonRequestBody,
-  keyFingerprint,
-  keyPrefix,
   num,
   parseJson,
   str,
@@ -52,7 +51,7 @@ export function geminiAuth(req: HttpRequestRecord): AiAuth {
   const header = headerValue(req.headers, "x-goog-api-key")?.trim();
   const query = queryParam(req.path, "key");
   const key = header || query;
-  if (key) return compact({ type: "api_key" as const, keyPrefix: keyPrefix(key), keyHash: keyFingerprint(key) });
+  if (key) return describeKey(key, "api_key");
   return authFromHeaders(req.headers);
 }
 
