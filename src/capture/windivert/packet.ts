@@ -186,10 +186,6 @@ export function isLoopback(bytes: Uint8Array, off: number, len: 4 | 16): boolean
   return bytes[off + 15] === 1;
 }
 
-export function readPort(pkt: Uint8Array, off: number): number {
-  return (pkt[off]! << 8) | pkt[off + 1]!;
-}
-
 export function writePort(pkt: Uint8Array, off: number, port: number): void {
   pkt[off] = port >> 8;
   pkt[off + 1] = port & 0xff;
