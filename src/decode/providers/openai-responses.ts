@@ -242,19 +242,11 @@ function parseStream(res: HttpResponseRecord, out: ParsedAiResponse): ParsedAiRe
         break;
       }
       case "response.output_text.delta":
-      case "response.refusal.delta": {
-        const delta = str(e.delta);
-        const item = itemAt(e.output_index, "message");
-        if (item && delta) {
-          item.text += delta;
-          carriesToken = true;
-        }
-        break;
-      }
+      case "response.refusal.delta":
       case "response.reasoning_summary_text.delta":
       case "response.reasoning_text.delta": {
         const delta = str(e.delta);
-        const item = itemAt(e.output_index, "reasoning");
+        const item = itemAt(e.output_index, type.startsWith("response.reasoning") ? "reasoning" : "message");
         if (item && delta) {
           item.text += delta;
           carriesToken = true;
