@@ -50,11 +50,6 @@ export function fmtDate(tsMs: number): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
 
-export function fmtDateTimeShort(tsMs: number): string {
-  const d = new Date(tsMs);
-  return `${fmtDate(tsMs)} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
 /** "3 min ago" style, for last-seen columns. */
 export function fmtAgo(tsMs: number | null | undefined, nowMs = Date.now()): string {
   if (typeof tsMs !== "number" || !Number.isFinite(tsMs)) return "";
