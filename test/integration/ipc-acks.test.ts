@@ -1,61 +1,20 @@
 // IPC acknowledgements (proto 2) over a real unix socket: the real server and client, the real spool.
 // A sensor that goes away before acknowledging a connection gets it resent (to the next sensor) from its
 // open frame; acknowledged connections are not resent; proto-1 peers on either side are left alone.
-import { afterEach, describe, expect, test } from "bun:test";
-import fs from "node:fs";
+import { describe, expect, test } from "bun:test";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
-import type { ConnMeta, Direction, TapSink } from "../../src/capture/types.ts";
 import { IpcTapClient, type IpcTapClientOptions } from "../../src/ipc/client.ts";
-import { defaultPipePath } from "../../src/ipc/endpoint.ts";
 import { encodeFrame, FrameDecoder, type IpcFrame } from "../../src/ipc/frames.ts";
-import { startIpcServer, type IpcServer, type IpcServerOptions } from "../../src/ipc/server.ts";
+import { ipcHarness, meta } from "../support/ipc-harness.ts";
 import { waitFor } from "../support/oisp-process.ts";
 
 const onUnix = process.platform !== "win32";
 
-class RecordingSink implements TapSink {
-  lines: string[] = [];
-  open(meta: ConnMeta): void {
-    this.lines.push(`open ${meta.connId}`);
-  }
-  data(connId: string, dir: Direction, bytes: Uint8Array): void {
-    this.lines.push(`data ${connId} ${dir} ${new TextDecoder().decode(bytes)}`);
-  }
-  close(connId: string, _ts: number, error?: string): void {
-    this.lines.push(`close ${connId}${error ? ` (${error})` : ""}`);
-  }
-}
-
-const meta = (connId: string): ConnMeta => ({
-  connId,
-  startedAt: 1,
-  client: { ip: "127.0.0.1", port: 1 },
-  server: { ip: "127.0.0.1", port: 443 },
-  host: "api.openai.com",
-  mode: "mitm",
-  captureMethod: "mitm_proxy",
-});
 const text = (s: string) => new TextEncoder().encode(s);
 
-const cleanup: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
-function tempDataDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-acks-"));
-  cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function sensor(dataDir: string, extra: Partial<IpcServerOptions> = {}): Promise<{ server: IpcServer; sink: RecordingSink }> {
-  const sink = new RecordingSink();
-  const server = await startIpcServer({ path: defaultPipePath(dataDir), dataDir, sink, ...extra });
-  cleanup.push(() => server.close());
-  return { server, sink };
-}
+const { cleanup, tempDataDir, sensor, client: harnessClient } = ipcHarness("oisp-acks-");
+const client = (dataDir: string, extra: Partial<IpcTapClientOptions> = {}): IpcTapClient => harnessClient(dataDir, extra).tap;
 
 /** A "store" whose commits the test performs by hand: durability callbacks wait until commit(). */
 function manualStore(): { whenDurable: (done: () => void) => void; commit(): void; waiting(): number } {
@@ -69,12 +28,6 @@ function manualStore(): { whenDurable: (done: () => void) => void; commit(): voi
     },
     waiting: () => waiters.length,
   };
-}
-
-function client(dataDir: string, extra: Partial<IpcTapClientOptions> = {}): IpcTapClient {
-  const tap = new IpcTapClient({ path: defaultPipePath(dataDir), dataDir, spoolDir: path.join(dataDir, "spool"), reconnectMinMs: 10, reconnectMaxMs: 50, ...extra });
-  cleanup.push(() => tap.close());
-  return tap;
 }
 
 const until = (what: string, ok: () => boolean) => waitFor(what, () => (ok() ? true : undefined), 5000);
@@ -118,9 +71,9 @@ describe.if(onUnix)("ipc acknowledgements", () => {
     const second = await sensor(dir);
     await until("second sensor got the resend and the spool", () => second.sink.lines.length === 8);
     expect(second.sink.lines).toEqual([
-      "open b",
+      "open b api.openai.com",
       "data b c2s req b",
-      "open c",
+      "open c api.openai.com",
       "data c c2s req c",
       "data c s2c res c",
       "close c",
@@ -154,7 +107,7 @@ describe.if(onUnix)("ipc acknowledgements", () => {
     tap.close("new", 4);
     const second = await sensor(dir);
     await until("second sensor got new", () => second.sink.lines.length === 3);
-    expect(second.sink.lines).toEqual(["open new", `data new c2s ${"y".repeat(1000)}`, "close new"]);
+    expect(second.sink.lines).toEqual(["open new api.openai.com", `data new c2s ${"y".repeat(1000)}`, "close new"]);
     expect(tap.stats().dropped).toBe(droppedBefore + 2);
   });
 

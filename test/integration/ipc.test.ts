@@ -1,44 +1,16 @@
 // Redirector ↔ sensor over a real unix socket in a temp dir: the real server, the real client, the real spool.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
-import type { ConnMeta, Direction, TapSink } from "../../src/capture/types.ts";
-import { IpcTapClient, type IpcTapClientOptions } from "../../src/ipc/client.ts";
-import { defaultPipePath, tokenPath } from "../../src/ipc/endpoint.ts";
+import type { TapSink } from "../../src/capture/types.ts";
+import { tokenPath } from "../../src/ipc/endpoint.ts";
 import { encodeFrame } from "../../src/ipc/frames.ts";
-import { startIpcServer, type IpcServer, type IpcServerOptions } from "../../src/ipc/server.ts";
-import type { LogLevel } from "../../src/util/log.ts";
+import { startIpcServer } from "../../src/ipc/server.ts";
+import { ipcHarness, meta, RecordingSink } from "../support/ipc-harness.ts";
 import { waitFor } from "../support/oisp-process.ts";
 
 const onUnix = process.platform !== "win32";
-
-/** A TapSink that writes down what it receives, one readable line per call. */
-class RecordingSink implements TapSink {
-  lines: string[] = [];
-  open(meta: ConnMeta): void {
-    this.lines.push(`open ${meta.connId} ${meta.host}`);
-  }
-  data(connId: string, dir: Direction, bytes: Uint8Array): void {
-    this.lines.push(`data ${connId} ${dir} ${new TextDecoder().decode(bytes)}`);
-  }
-  close(connId: string, _ts: number, error?: string): void {
-    this.lines.push(`close ${connId}${error ? ` ${error}` : ""}`);
-  }
-}
-
-function meta(connId: string): ConnMeta {
-  return {
-    connId,
-    startedAt: 1,
-    client: { ip: "127.0.0.1", port: 1 },
-    server: { ip: "127.0.0.1", port: 443 },
-    host: "api.openai.com",
-    mode: "mitm",
-    captureMethod: "mitm_proxy",
-  };
-}
 
 /** Taps `n` connections through the client and returns the lines the sink should end up with. */
 function tapConnections(tap: TapSink, prefix: string, n: number): string[] {
@@ -54,48 +26,7 @@ function tapConnections(tap: TapSink, prefix: string, n: number): string[] {
   return expected;
 }
 
-interface Logs {
-  lines: string[];
-  log: (level: LogLevel, msg: string) => void;
-}
-function logs(): Logs {
-  const lines: string[] = [];
-  return { lines, log: (level, msg) => lines.push(`${level}: ${msg}`) };
-}
-
-const cleanup: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
-function tempDataDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-ipc-"));
-  cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function sensor(dataDir: string, extra: Partial<IpcServerOptions> = {}): Promise<{ server: IpcServer; sink: RecordingSink; logs: Logs }> {
-  const sink = new RecordingSink();
-  const l = logs();
-  const server = await startIpcServer({ path: defaultPipePath(dataDir), dataDir, sink, log: l.log, ...extra });
-  cleanup.push(() => server.close());
-  return { server, sink, logs: l };
-}
-
-function client(dataDir: string, extra: Partial<IpcTapClientOptions> = {}): { tap: IpcTapClient; logs: Logs } {
-  const l = logs();
-  const tap = new IpcTapClient({
-    path: defaultPipePath(dataDir),
-    dataDir,
-    spoolDir: path.join(dataDir, "spool"),
-    log: l.log,
-    reconnectMinMs: 10,
-    reconnectMaxMs: 50,
-    ...extra,
-  });
-  cleanup.push(() => tap.close());
-  return { tap, logs: l };
-}
+const { cleanup, tempDataDir, sensor, client } = ipcHarness("oisp-ipc-");
 
 const spoolFiles = (dataDir: string) => {
   try {
