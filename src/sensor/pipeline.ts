@@ -79,11 +79,11 @@ export interface PipelineStats {
   shapeDetected: number;
 }
 
-export class SensorPipeline implements TapSink {
-  private readonly conns = new Map<string, TrackedConnection>();
-  private readonly host = hostInfo();
-  private readonly counters: Omit<PipelineStats, "activeConnections"> = {
+/** All counters at zero: a new pipeline's, and what the worker reports before its pipeline exists. */
+export function emptyPipelineStats(): PipelineStats {
+  return {
     connections: 0,
+    activeConnections: 0,
     events: 0,
     aiRequests: 0,
     aiResponses: 0,
@@ -93,6 +93,12 @@ export class SensorPipeline implements TapSink {
     internalErrors: 0,
     shapeDetected: 0,
   };
+}
+
+export class SensorPipeline implements TapSink {
+  private readonly conns = new Map<string, TrackedConnection>();
+  private readonly host = hostInfo();
+  private readonly counters: Omit<PipelineStats, "activeConnections"> = emptyPipelineStats();
   private readonly processFilter: Set<string>;
   private readonly toolCalls = new ToolCallMemory();
   private readonly conversations = new ConversationTracker();

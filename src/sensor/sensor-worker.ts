@@ -2,6 +2,7 @@
 // relay's event loop does nothing but TLS and forwarding. Fed by worker-tap.ts (see worker-protocol.ts).
 // A build entry point of the compiled binary (build.ts), like every Worker module.
 import { startSensorCore, type RunningSensor } from "./core.ts";
+import { emptyPipelineStats } from "./pipeline.ts";
 import { OP_DATA, OP_OPEN, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
 import type { ConnMeta } from "../capture/types.ts";
 import { UsageError } from "../util/args.ts";
@@ -120,10 +121,7 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
 
 function emptyStats(): WorkerStats {
   return {
-    pipeline: {
-      connections: 0, activeConnections: 0, events: 0, aiRequests: 0, aiResponses: 0, protocolErrors: 0,
-      droppedConnections: 0, filteredConnections: 0, internalErrors: 0, shapeDetected: 0,
-    },
+    pipeline: emptyPipelineStats(),
     store: { written: 0, dropped: 0, pending: 0 },
     exporters: [],
     errors,
