@@ -15,6 +15,7 @@ import {
   jsonBody,
   mapAnthropicStop,
   MAX_STREAM_ITEMS,
+  setFinish,
   num,
   str,
   timedSseEvents,
@@ -151,12 +152,6 @@ function anthropicUsage(u: unknown, into: AiUsage = {}): AiUsage {
   return into;
 }
 
-function setStop(out: ParsedAiResponse, raw: unknown): void {
-  if (typeof raw !== "string" || raw === "") return;
-  out.rawFinishReason = raw;
-  out.finishReason = mapAnthropicStop(raw);
-}
-
 function parseWhole(res: HttpResponseRecord, out: ParsedAiResponse): ParsedAiResponse {
   const body = jsonBody(res, out);
   if (!body) return out;
@@ -172,7 +167,7 @@ function parseWhole(res: HttpResponseRecord, out: ParsedAiResponse): ParsedAiRes
   }
   if (texts.length > 0) out.content = texts.join("");
   if (thoughts.length > 0) out.thinking = thoughts.join("\n");
-  setStop(out, body.stop_reason);
+  setFinish(out, body.stop_reason, mapAnthropicStop);
   const usage = usageOf(anthropicUsage(body.usage));
   if (usage) out.usage = usage;
   if (!res.complete || res.bodyTruncated) out.incomplete = true;
@@ -240,7 +235,7 @@ function parseStream(res: HttpResponseRecord, out: ParsedAiResponse): ParsedAiRe
       }
       case "message_delta": {
         const d = isObject(e.delta) ? e.delta : {};
-        setStop(out, d.stop_reason);
+        setFinish(out, d.stop_reason, mapAnthropicStop);
         anthropicUsage(e.usage, usage);
         break;
       }

@@ -22,6 +22,7 @@ import {
   mapOpenAiFinish,
   num,
   parseJson,
+  setFinish,
   statusLine,
   str,
   undecodedResponse,
@@ -228,9 +229,7 @@ const CONVERSE_STOP: Record<string, ParsedAiResponse["finishReason"]> = {
 };
 
 function setStop(out: ParsedAiResponse, raw: unknown): void {
-  if (typeof raw !== "string" || raw === "") return;
-  out.rawFinishReason = raw;
-  out.finishReason = Object.hasOwn(CONVERSE_STOP, raw) ? CONVERSE_STOP[raw] : mapOpenAiFinish(raw);
+  setFinish(out, raw, (r) => (Object.hasOwn(CONVERSE_STOP, r) ? CONVERSE_STOP[r]! : mapOpenAiFinish(r)));
 }
 
 function converseUsage(u: unknown): AiUsage {

@@ -22,6 +22,7 @@ import {
   MAX_STREAM_ITEMS,
   num,
   pathOnly,
+  setFinish,
   str,
   timedSseEvents,
   unparsedResponse,
@@ -122,10 +123,8 @@ const FINISH: Record<string, FinishReason> = {
   ERROR_LIMIT: "length",
 };
 
-function setFinish(out: ParsedAiResponse, raw: unknown): void {
-  if (typeof raw !== "string" || raw === "") return;
-  out.rawFinishReason = raw;
-  out.finishReason = Object.hasOwn(FINISH, raw) ? FINISH[raw]! : "other";
+function cohereFinish(raw: string): FinishReason {
+  return Object.hasOwn(FINISH, raw) ? FINISH[raw]! : "other";
 }
 
 /** usage.tokens are what the model processed; billed_units what is charged. Prefer the former. */
@@ -171,7 +170,7 @@ export function parseCohereResponse(request: ParsedAiRequest, res: HttpResponseR
   }
   const embeddings = isObject(body.embeddings) ? arr(body.embeddings.float ?? Object.values(body.embeddings)[0])[0] : arr(body.embeddings)[0];
   if (Array.isArray(embeddings)) out.dimensions = embeddings.length;
-  setFinish(out, body.finish_reason);
+  setFinish(out, body.finish_reason, cohereFinish);
   const usage = cohereUsage(body.usage ?? body.meta);
   if (usage) out.usage = usage;
   if (!res.complete || res.bodyTruncated) out.incomplete = true;
@@ -233,7 +232,7 @@ function parseV2Stream(res: HttpResponseRecord, out: ParsedAiResponse): ParsedAi
       }
       case "message-end": {
         const d = isObject(e.delta) ? e.delta : {};
-        setFinish(out, d.finish_reason);
+        setFinish(out, d.finish_reason, cohereFinish);
         const usage = cohereUsage(d.usage);
         if (usage) out.usage = usage;
         const error = str(d.error);
@@ -284,7 +283,7 @@ function parseV1Stream(res: HttpResponseRecord, out: ParsedAiResponse): ParsedAi
         break;
       case "stream-end": {
         ended = true;
-        setFinish(out, value.finish_reason);
+        setFinish(out, value.finish_reason, cohereFinish);
         const response = isObject(value.response) ? value.response : {};
         const usage = cohereUsage(response.meta);
         if (usage) out.usage = usage;

@@ -327,6 +327,13 @@ export function mapAnthropicStop(raw: string): FinishReason {
   return Object.hasOwn(ANTHROPIC_STOP, raw) ? ANTHROPIC_STOP[raw]! : "other";
 }
 
+/** Records the provider's finish reason as sent and mapped to OISP's; a missing or empty one sets neither. */
+export function setFinish(out: ParsedAiResponse, raw: unknown, map: (raw: string) => FinishReason): void {
+  if (typeof raw !== "string" || raw === "") return;
+  out.rawFinishReason = raw;
+  out.finishReason = map(raw);
+}
+
 /** Usage with only the counts that were present; undefined when none was. */
 export function usageOf(u: AiUsage): AiUsage | undefined {
   compact(u);

@@ -16,6 +16,7 @@ import {
   mapOpenAiFinish,
   MAX_STREAM_ITEMS,
   num,
+  setFinish,
   str,
   timedSseEvents,
   unparsedResponse,
@@ -200,18 +201,12 @@ function parseWhole(res: HttpResponseRecord, out: ParsedAiResponse, flavor: Chat
       out.toolCalls = arr(m.tool_calls).filter(isObject).map(toolCallOf);
       if (isObject(m.function_call)) out.toolCalls.push(functionCallOf(m.function_call));
     }
-    setFinish(out, choice.finish_reason);
+    setFinish(out, choice.finish_reason, mapOpenAiFinish);
   }
   const usage = chatUsage(body);
   if (usage) out.usage = usage;
   if (!res.complete || res.bodyTruncated) out.incomplete = true;
   return out;
-}
-
-function setFinish(out: ParsedAiResponse, raw: unknown): void {
-  if (typeof raw !== "string" || raw === "") return;
-  out.rawFinishReason = raw;
-  out.finishReason = mapOpenAiFinish(raw);
 }
 
 /** usage, or Groq's x_groq.usage on its last streamed chunk. */
@@ -289,7 +284,7 @@ function parseStream(res: HttpResponseRecord, out: ParsedAiResponse, flavor: Cha
         for (const tc of arr(d.tool_calls)) if (isObject(tc) && mergeToolDelta(calls, tc)) carriesToken = true;
         if (isObject(d.function_call) && mergeToolDelta(calls, { index: 0, function: d.function_call })) carriesToken = true;
       }
-      setFinish(out, choice.finish_reason);
+      setFinish(out, choice.finish_reason, mapOpenAiFinish);
     }
     if (carriesToken) out.firstTokenTs ??= ev.ts;
   }
