@@ -6,7 +6,7 @@ import { fromUtf8, toUtf8 } from "@smithy/util-utf8";
 import { keyFingerprint } from "../../src/decode/providers/common.ts";
 import { bedrockRoute, parseBedrockRequest, parseBedrockResponse } from "../../src/decode/providers/bedrock.ts";
 import type { EndpointMatch } from "../../src/spec/types.ts";
-import { cat, exchangeOf, httpRequest, httpResponse, parseSplitInvariant } from "./providers-gemini-wire.ts";
+import { cat, exchangeOf, httpRequest, httpResponse, providerParse } from "./providers-gemini-wire.ts";
 
 const HOST = "bedrock-runtime.us-east-1.amazonaws.com";
 const match: EndpointMatch = { provider: "aws_bedrock", apiFormat: "bedrock", host: HOST };
@@ -41,13 +41,7 @@ const exception = (type: string, message: string) =>
     body: fromUtf8(JSON.stringify({ message })),
   });
 
-function parse(request: Uint8Array, response: Uint8Array[]) {
-  return parseSplitInvariant(request, response, (ex) => {
-    const req = parseBedrockRequest(ex.request, match);
-    if (!req) throw new Error("not parsed");
-    return { req, res: parseBedrockResponse(req, ex.response!) };
-  });
-}
+const parse = providerParse(parseBedrockRequest, parseBedrockResponse, match);
 
 const CLAUDE = "anthropic.claude-3-5-sonnet-20241022-v2:0";
 const CLAUDE_PATH = encodeURIComponent(CLAUDE);

@@ -2,20 +2,14 @@
 import { describe, expect, test } from "bun:test";
 import { cohereRoute, parseCohereRequest, parseCohereResponse } from "../../src/decode/providers/cohere.ts";
 import type { EndpointMatch } from "../../src/spec/types.ts";
-import { exchangeOf, httpRequest, httpResponse, parseSplitInvariant } from "./providers-gemini-wire.ts";
+import { exchangeOf, httpRequest, httpResponse, providerParse } from "./providers-gemini-wire.ts";
 
 const HOST = "api.cohere.com";
 const match: EndpointMatch = { provider: "cohere", apiFormat: "cohere", host: HOST };
 const HEADERS = { Authorization: "Bearer co-test-0123456789abcdefghij", "Content-Type": "application/json", "X-Client-Name": "cohere-ts" };
 const RES = { "Content-Type": "application/json", "x-debug-trace-id": "abc", "num_tokens": "30" };
 
-function parse(request: Uint8Array, response: Uint8Array[]) {
-  return parseSplitInvariant(request, response, (ex) => {
-    const req = parseCohereRequest(ex.request, match);
-    if (!req) throw new Error("not parsed");
-    return { req, res: parseCohereResponse(req, ex.response!) };
-  });
-}
+const parse = providerParse(parseCohereRequest, parseCohereResponse, match);
 
 const chatBody = {
   model: "command-a-03-2025",

@@ -3,7 +3,9 @@
 // response piece, then byte by byte) and the parse of the result must not depend on the cuts.
 import { expect } from "bun:test";
 import { HttpConnectionDecoder } from "../../src/decode/connection.ts";
-import type { HttpExchange } from "../../src/decode/types.ts";
+import type { ParsedAiRequest, ParsedAiResponse } from "../../src/decode/providers/types.ts";
+import type { HttpExchange, HttpRequestRecord, HttpResponseRecord } from "../../src/decode/types.ts";
+import type { EndpointMatch } from "../../src/spec/types.ts";
 
 const enc = new TextEncoder();
 export const bytes = (s: string | Uint8Array) => (typeof s === "string" ? enc.encode(s) : s);
@@ -65,4 +67,18 @@ export function parseSplitInvariant<T>(request: Uint8Array, response: Uint8Array
   const bytewise = parse(exchangeOf(request, response, (p) => Array.from(p, (b) => Uint8Array.of(b))));
   expect(bytewise).toEqual(whole);
   return whole;
+}
+
+/** One provider's split-invariant parse: its request parser (which must accept the request), then its response parser. */
+export function providerParse(
+  parseRequest: (req: HttpRequestRecord, match: EndpointMatch) => ParsedAiRequest | undefined,
+  parseResponse: (req: ParsedAiRequest, res: HttpResponseRecord) => ParsedAiResponse,
+  match: EndpointMatch,
+): (request: Uint8Array, response: Uint8Array[]) => { req: ParsedAiRequest; res: ParsedAiResponse } {
+  return (request, response) =>
+    parseSplitInvariant(request, response, (ex) => {
+      const req = parseRequest(ex.request, match);
+      if (!req) throw new Error("not parsed");
+      return { req, res: parseResponse(req, ex.response!) };
+    });
 }

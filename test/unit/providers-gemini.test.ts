@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { geminiRoute, parseGeminiRequest, parseGeminiResponse } from "../../src/decode/providers/gemini.ts";
 import type { ParsedAiResponse } from "../../src/decode/providers/types.ts";
 import type { EndpointMatch } from "../../src/spec/types.ts";
-import { exchangeOf, httpRequest, httpResponse, parseSplitInvariant } from "./providers-gemini-wire.ts";
+import { exchangeOf, httpRequest, httpResponse, providerParse } from "./providers-gemini-wire.ts";
 
 const HOST = "generativelanguage.googleapis.com";
 const match: EndpointMatch = { provider: "google", apiFormat: "google", host: HOST };
@@ -22,13 +22,7 @@ const chatBody = {
   generationConfig: { temperature: 0.2, topP: 0.9, maxOutputTokens: 256, stopSequences: ["END"], thinkingConfig: { thinkingBudget: 1024, includeThoughts: true } },
 };
 
-function parse(request: Uint8Array, response: Uint8Array[]) {
-  return parseSplitInvariant(request, response, (ex) => {
-    const req = parseGeminiRequest(ex.request, match);
-    if (!req) throw new Error("not parsed");
-    return { req, res: parseGeminiResponse(req, ex.response!) };
-  });
-}
+const parse = providerParse(parseGeminiRequest, parseGeminiResponse, match);
 
 describe("Gemini request", () => {
   test("routes: model and action from the path, URL-decoded; other paths are not AI calls", () => {

@@ -2,20 +2,14 @@
 import { describe, expect, test } from "bun:test";
 import { ollamaRoute, parseOllamaRequest, parseOllamaResponse } from "../../src/decode/providers/ollama.ts";
 import type { EndpointMatch } from "../../src/spec/types.ts";
-import { exchangeOf, httpRequest, httpResponse, parseSplitInvariant } from "./providers-gemini-wire.ts";
+import { exchangeOf, httpRequest, httpResponse, providerParse } from "./providers-gemini-wire.ts";
 
 const HOST = "localhost:11434";
 const match: EndpointMatch = { provider: "ollama", apiFormat: "ollama", host: "localhost" };
 const NDJSON = { "Content-Type": "application/x-ndjson", Date: "Wed, 25 Nov 2026 07:00:00 GMT" };
 const JSON_RES = { "Content-Type": "application/json; charset=utf-8" };
 
-function parse(request: Uint8Array, response: Uint8Array[]) {
-  return parseSplitInvariant(request, response, (ex) => {
-    const req = parseOllamaRequest(ex.request, match);
-    if (!req) throw new Error("not parsed");
-    return { req, res: parseOllamaResponse(req, ex.response!) };
-  });
-}
+const parse = providerParse(parseOllamaRequest, parseOllamaResponse, match);
 
 const line = (o: object) => `${JSON.stringify(o)}\n`;
 const at = "2026-11-25T07:00:00.000000Z";
