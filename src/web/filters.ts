@@ -43,7 +43,7 @@ export function parseFilterForm(query: Record<string, string | undefined>, defau
     process: clean(query.process),
     type: clean(query.type),
     status: status === "ok" || status === "error" ? status : "",
-    range: range in RANGES ? (range as RangeKey) : defaultRange,
+    range: Object.hasOwn(RANGES, range) ? (range as RangeKey) : defaultRange,
     from: /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/.test(clean(query.from)) ? clean(query.from) : "",
     to: /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/.test(clean(query.to)) ? clean(query.to) : "",
     q: clean(query.q),

@@ -284,6 +284,8 @@ describe("pages with fixture events", () => {
     expect(tree).not.toContain("python3");
     // Status and free text from a timeline link are ignored here rather than breaking the page.
     expect((await h.get("/inventory?status=error&q=x&range=bogus")).status).toBe(200);
+    // An Object.prototype name is no range either: the list falls back to its default, like "bogus".
+    expect(await (await h.get("/inventory?range=toString")).text()).toBe(await (await h.get("/inventory?range=bogus")).text());
   });
 
   test("usage page draws a chart with one series per provider", async () => {
@@ -294,6 +296,10 @@ describe("pages with fixture events", () => {
       expect(html).toContain("<svg");
       expect(html).toContain("<rect");
     }
+    // A range named after an Object.prototype member is unknown, not a key: the page falls back to 7 days.
+    const proto = await h.get("/usage?range=constructor");
+    expect(proto.status).toBe(200);
+    expect(await proto.text()).toBe(await (await h.get("/usage?range=7d")).text());
     const html = await (await h.get("/usage?by=provider&range=7d")).text();
     expect(html).toContain("openai");
     expect(html).toContain("anthropic");
