@@ -141,7 +141,7 @@ export class PlainSession {
     const leg = this.leg;
     if (!leg || leg.sock.destroyed) return;
     countBytes(this.ctx.stats, "c2s", bytes.length);
-    leg.tap.data("c2s", bytes);
+    // Forward first, tap second (as relay.ts): the tap must never delay the user's bytes.
     if (!leg.sock.write(bytes) && !this.clientWaiting) {
       this.clientWaiting = true;
       this.client.pause();
@@ -150,6 +150,7 @@ export class PlainSession {
         this.client.resume();
       });
     }
+    leg.tap.data("c2s", bytes);
   }
 
   private retire() {
@@ -195,9 +196,8 @@ export class PlainSession {
     let waiting = false;
     sock.on("data", (chunk: Buffer) => {
       countBytes(this.ctx.stats, "s2c", chunk.length);
-      tap.data("s2c", chunk);
-      if (leg.retired || this.client.destroyed) return;
-      if (!this.client.write(chunk) && !waiting) {
+      // Forward first, tap second; a retired leg's late bytes are still tapped, just not forwarded.
+      if (!leg.retired && !this.client.destroyed && !this.client.write(chunk) && !waiting) {
         waiting = true;
         sock.pause();
         this.client.once("drain", () => {
@@ -205,6 +205,7 @@ export class PlainSession {
           sock.resume();
         });
       }
+      tap.data("s2c", chunk);
     });
     sock.on("end", () => {
       // The origin closed (Connection: close, or a body delimited by close): so does the client.
