@@ -129,12 +129,11 @@ describe.skipIf(!onLinux)("lookup on this machine", () => {
     }
   });
 
+  // "Quickly" is the test's own 1 s timeout rather than a measured-duration assertion.
   test("an endpoint with no socket resolves undefined, quickly", async () => {
     const lookup = createLinuxProcessLookup();
-    const t = performance.now();
     expect(await lookup({ ip: "127.0.0.1", port: 1 }, { ip: "127.0.0.1", port: 2 })).toBeUndefined();
-    expect(performance.now() - t).toBeLessThan(1000);
-  });
+  }, 1000);
 
   test("other platforms resolve undefined", async () => {
     expect(await processLookupForPlatform("darwin")({ ip: "127.0.0.1", port: 1 }, { ip: "127.0.0.1", port: 2 })).toBeUndefined();

@@ -27,13 +27,12 @@ test("resolves within the deadline and the concurrency cap; failures and hangs y
     }
   };
   const hosts = ["a.test", "bb.test", "hang.test", "fail.test", "ccc.test", "dddd.test"];
-  const t0 = performance.now();
+  // hang.test never settles: returning at all proves the deadline; the test's 1 s timeout bounds it.
   const seeds = await resolveSeeds(hosts, { resolver, timeoutMs: 200, concurrency: 2 });
-  expect(performance.now() - t0).toBeLessThan(1000);
   expect(peak).toBeLessThanOrEqual(2);
   expect(seeds.map((s) => s.host).sort()).toEqual(["a.test", "bb.test", "ccc.test", "dddd.test"]);
   expect(seeds.find((s) => s.host === "bb.test")?.ip).toBe("10.0.0.7");
-});
+}, 1000);
 
 test("the system resolver answers for localhost", async () => {
   const seeds = await resolveSeeds(["localhost"], { timeoutMs: 2000 });
