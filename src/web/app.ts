@@ -168,7 +168,7 @@ export function createWebApp(d: WebAppDeps): Hono {
     const range: UsageRange = Object.hasOwn(USAGE_RANGES, q.range ?? "") ? (q.range as UsageRange) : "7d";
     const spanMs = { "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "90d": 90 * DAY }[range];
     // Hourly bars over more than a week would be too thin to read: switch to days.
-    const bucket = q.bucket === "hour" && spanMs <= 7 * DAY ? "hour" : q.bucket === "day" || spanMs > 7 * DAY ? "day" : "hour";
+    const bucket = spanMs > 7 * DAY || q.bucket === "day" ? "day" : "hour";
     const controls: UsageControls = {
       metric: q.metric === "tokens" || q.metric === "cost" ? (q.metric as UsageMetric) : "requests",
       bucket,

@@ -300,6 +300,11 @@ describe("pages with fixture events", () => {
     const proto = await h.get("/usage?range=constructor");
     expect(proto.status).toBe(200);
     expect(await proto.text()).toBe(await (await h.get("/usage?range=7d")).text());
+    // Hourly bars only up to 7 days: a longer range is drawn by day whatever the query asks.
+    const usage = async (q: string) => (await h.get(`/usage?${q}`)).text();
+    expect(await usage("bucket=hour&range=30d")).toBe(await usage("bucket=day&range=30d"));
+    expect(await usage("bucket=hour&range=7d")).not.toBe(await usage("bucket=day&range=7d"));
+    expect(await usage("range=24h")).toBe(await usage("bucket=hour&range=24h"));
     const html = await (await h.get("/usage?by=provider&range=7d")).text();
     expect(html).toContain("openai");
     expect(html).toContain("anthropic");
