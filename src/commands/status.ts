@@ -4,6 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { pidAlive } from "../capture/process/alive.ts";
 import { caTrustStatus } from "../ca/index.ts";
 import { dataDir as defaultDataDir, defaultDbPath } from "../config/paths.ts";
 import { readSettingsFile } from "../config/settings.ts";
@@ -69,15 +70,6 @@ export function readRoleStatus(file: string, now = Date.now(), alive: (pid: numb
   if (!alive(snapshot.pid)) return { running: false, reason: `${lastSeen}; pid ${snapshot.pid} ended without a clean stop`, snapshot };
   if (!(now - updated <= STATUS_STALE_MS)) return { running: false, reason: `${lastSeen}; pid ${snapshot.pid} stopped reporting`, snapshot };
   return { running: true, snapshot };
-}
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM"; // exists, owned by someone else
-  }
 }
 
 export interface DatabaseStatus {

@@ -6,6 +6,7 @@
 // died are adopted (renamed to ours, so two new redirectors never replay the same file) and replayed first.
 import fs from "node:fs";
 import path from "node:path";
+import { pidAlive } from "../capture/process/alive.ts";
 import { FRAME_PREFIX_BYTES, parseFramePrefix } from "./frames.ts";
 
 const NAME_RE = /^([0-9A-HJKMNP-TV-Z]{26})-(\d+)-(\d{10})\.spool$/;
@@ -68,7 +69,7 @@ export class Spool {
     let seq = 0;
     for (const name of names) {
       const [, runId, pidText] = NAME_RE.exec(name)!;
-      if (activeRunIds.has(runId!) || (Number(pidText) !== process.pid && processAlive(Number(pidText)))) continue;
+      if (activeRunIds.has(runId!) || (Number(pidText) !== process.pid && pidAlive(Number(pidText)))) continue;
       const claimed = path.join(this.opts.dir, this.segmentName(seq++));
       try {
         fs.renameSync(path.join(this.opts.dir, name), claimed); // atomic: the loser of a race gets ENOENT
@@ -238,14 +239,5 @@ function closeQuietly(fd: number): void {
     fs.closeSync(fd);
   } catch {
     // already closed
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM"; // exists, owned by someone else
   }
 }
