@@ -1,8 +1,8 @@
 // Realistic OISP v0.1 events for dashboard and store tests: one AI call is an ai.request, an ai.response
 // and one agent.tool_call per tool call, linked by request_id and related_events, in full, redacted
 // (safe) or metadata-only form, shaped like the examples in the OISP spec.
-import { createHash } from "node:crypto";
 import { monotonicFactory } from "ulidx";
+import { contentHash } from "../../src/events/hash.ts";
 
 export type FixtureEvent = Record<string, unknown> & { event_id: string; event_type: string; ts: string };
 export type CaptureMode = "full" | "redacted" | "metadata_only";
@@ -54,10 +54,6 @@ export function iso(tsMs: number): string {
   return new Date(tsMs).toISOString();
 }
 
-export function sha256Tag(text: string): string {
-  return `sha256:${createHash("sha256").update(text).digest("hex").slice(0, 16)}`;
-}
-
 function envelope(eventType: string, tsMs: number, proc: FixtureProcess, completeness: CaptureMode, connId: string): FixtureEvent {
   return {
     oisp_version: "0.1",
@@ -83,13 +79,13 @@ function envelope(eventType: string, tsMs: number, proc: FixtureProcess, complet
 /** Content as the sensor stores it in each mode: text, a $redacted marker, or nothing (length + hash beside it). */
 function content(mode: CaptureMode, text: string): unknown {
   if (mode === "full") return text;
-  if (mode === "redacted") return { $redacted: { reason: "default_safe", original_length: text.length, hash: sha256Tag(text) } };
+  if (mode === "redacted") return { $redacted: { reason: "default_safe", original_length: text.length, hash: contentHash(text) } };
   return undefined;
 }
 
 function message(mode: CaptureMode, role: string, text: string): Record<string, unknown> {
   const c = content(mode, text);
-  return c === undefined ? { role, content_length: text.length, content_hash: sha256Tag(text) } : { role, content: c };
+  return c === undefined ? { role, content_length: text.length, content_hash: contentHash(text) } : { role, content: c };
 }
 
 /** One AI call: [ai.request, ai.response, agent.tool_call...]. */
@@ -113,7 +109,7 @@ export function aiExchange(o: ExchangeOptions): FixtureEvent[] {
     request_id: requestId,
     provider: { name: provider, endpoint },
     model: { id: model },
-    auth: { type: "api_key", key_prefix: o.keyPrefix ?? (provider === "openai" ? "sk-proj-" : "sk-ant-a"), key_hash: o.keyHash ?? sha256Tag(`key-${provider}`) },
+    auth: { type: "api_key", key_prefix: o.keyPrefix ?? (provider === "openai" ? "sk-proj-" : "sk-ant-a"), key_hash: o.keyHash ?? contentHash(`key-${provider}`) },
     request_type: "chat",
     streaming: o.streaming ?? true,
     messages: [message(mode, "system", system), message(mode, "user", prompt)],
@@ -144,7 +140,7 @@ export function aiExchange(o: ExchangeOptions): FixtureEvent[] {
             name: t.name,
             type: "function",
             ...(mode === "full" ? { arguments: t.arguments } : mode === "redacted" ? { arguments: content(mode, t.arguments) } : {}),
-            arguments_hash: sha256Tag(t.arguments),
+            arguments_hash: contentHash(t.arguments),
           })),
           tool_calls_count: toolCalls.length,
           usage: {
