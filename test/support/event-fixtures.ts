@@ -50,6 +50,14 @@ export const PROCESSES = {
 const nextUlid = monotonicFactory();
 let requestSeq = 0;
 
+/** Event ids in the order the timeline lists them: newest first, ties broken by id descending. */
+export function newestFirst(events: FixtureEvent[]): string[] {
+  return events
+    .map((e) => ({ id: e.event_id, ts: Date.parse(e.ts) }))
+    .sort((a, b) => b.ts - a.ts || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+    .map((e) => e.id);
+}
+
 export function iso(tsMs: number): string {
   return new Date(tsMs).toISOString();
 }

@@ -7,18 +7,11 @@ import type { WebQueries } from "../../src/store/queries.ts";
 import { createWebApp } from "../../src/web/app.ts";
 import { CSV_COLUMNS } from "../../src/web/export.ts";
 import { allowedHostHeaders } from "../../src/web/security.ts";
-import { aiExchange, PROCESSES, sampleTraffic, type FixtureEvent } from "../support/event-fixtures.ts";
+import { aiExchange, PROCESSES, newestFirst, sampleTraffic, type FixtureEvent } from "../support/event-fixtures.ts";
 import { CSRF, decodeEntities, linkedUrls, rowIds, webHarness, type WebHarness } from "../support/web-harness.ts";
 
 const NOW = Date.UTC(2025, 5, 15, 12, 0, 0);
 const HOUR = 3_600_000;
-
-function newestFirst(events: FixtureEvent[]): string[] {
-  return events
-    .map((e) => ({ id: e.event_id, ts: Date.parse(e.ts) }))
-    .sort((a, b) => b.ts - a.ts || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
-    .map((e) => e.id);
-}
 
 /** Parses RFC 4180 CSV (quoted fields, doubled quotes, CRLF) into rows of fields. */
 function parseCsv(text: string): string[][] {

@@ -6,18 +6,11 @@ import { openStore } from "../../src/store/index.ts";
 import { openWebQueries } from "../../src/store/queries.ts";
 import { buildProcessTree, flattenTree } from "../../src/web/process-tree.ts";
 import type { Cursor } from "../../src/store/queries.ts";
-import { aiExchange, iso, PROCESSES, sampleTraffic, type FixtureEvent } from "../support/event-fixtures.ts";
+import { aiExchange, iso, PROCESSES, newestFirst, sampleTraffic, type FixtureEvent } from "../support/event-fixtures.ts";
 import { webHarness, type WebHarness } from "../support/web-harness.ts";
 
 const NOW = Date.UTC(2025, 5, 15, 12, 0, 0);
 const HOUR = 3_600_000;
-
-function byTsDesc(events: FixtureEvent[]): string[] {
-  return events
-    .map((e) => ({ id: e.event_id, ts: Date.parse(e.ts) }))
-    .sort((a, b) => b.ts - a.ts || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
-    .map((e) => e.id);
-}
 
 describe("timeline filters", () => {
   let h: WebHarness;
@@ -39,7 +32,7 @@ describe("timeline filters", () => {
   const ids = (f: Parameters<WebHarness["queries"]["timeline"]>[0]) => h.queries.timeline(f, { limit: 500 }).rows;
 
   test("no filter returns everything newest first", () => {
-    expect(ids({}).map((r) => r.event_id)).toEqual(byTsDesc(events));
+    expect(ids({}).map((r) => r.event_id)).toEqual(newestFirst(events));
   });
 
   test("equality filters match exactly the events with that column value", () => {
@@ -117,7 +110,7 @@ describe("keyset pagination", () => {
   afterAll(() => h.close());
 
   test("walking pages visits every event once, in order, even with new events arriving", () => {
-    const expected = byTsDesc(events);
+    const expected = newestFirst(events);
     const seen: string[] = [];
     let page = h.queries.timeline({}, { limit: 37 });
     let pages = 1;
@@ -134,7 +127,7 @@ describe("keyset pagination", () => {
   });
 
   test("filtered pages are stable too", () => {
-    const expected = byTsDesc(events.filter((e) => e.event_type === "ai.request"));
+    const expected = newestFirst(events.filter((e) => e.event_type === "ai.request"));
     const seen: string[] = [];
     let next: ReturnType<WebHarness["queries"]["timeline"]>["next"];
     do {
@@ -302,7 +295,7 @@ describe("export chunks", () => {
       h.insert(aiExchange({ tsMs: NOW + HOUR, provider: "openai" })); // arrives mid-export
       const rows = [first.value!, ...gen].flat();
       const expected = events.filter((e) => (e.data as any)?.provider?.name === "openai");
-      expect(rows.map((r) => r.event_id)).toEqual(byTsDesc(expected).reverse());
+      expect(rows.map((r) => r.event_id)).toEqual(newestFirst(expected).reverse());
       expect(first.value!.length).toBe(7);
       expect(JSON.parse(rows[0]!.json).event_id).toBe(rows[0]!.event_id);
     } finally {
