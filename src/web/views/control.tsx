@@ -1,4 +1,5 @@
 // Control: capture status, local CA (install / remove), settings.json editor, export.
+import type { Child } from "hono/jsx";
 import type { RedirectorState } from "../app.ts";
 import type { FilterForm } from "../filters.ts";
 import type { FieldSpec, FormValues } from "../settings-form.ts";
@@ -6,6 +7,16 @@ import { CSRF_FIELD } from "../security.ts";
 import { Panel } from "./components.tsx";
 import { Layout, type PageContext } from "./layout.tsx";
 import { FilterFields, type FilterOptions } from "./timeline.tsx";
+
+/** A POST form for one Control action: plain form post without JS, htmx swap of the section with it; CSRF token included. */
+function PostForm(props: { action: string; target: string; csrf: string; children?: Child }) {
+  return (
+    <form method="post" action={props.action} hx-post={props.action} hx-target={`#${props.target}`} hx-swap="outerHTML">
+      <input type="hidden" name={CSRF_FIELD} value={props.csrf} />
+      {props.children}
+    </form>
+  );
+}
 
 function display(v: unknown): string {
   if (v === undefined || v === null) return "";
@@ -54,17 +65,15 @@ export function CaptureSection(props: { ctx: PageContext; status: Record<string,
           </p>
         ) : null}
         <div class="actions">
-          <form method="post" action="/control/capture/start" hx-post="/control/capture/start" hx-target="#capture" hx-swap="outerHTML">
-            <input type="hidden" name={CSRF_FIELD} value={props.ctx.csrf} />
+          <PostForm action="/control/capture/start" target="capture" csrf={props.ctx.csrf}>
             <button type="submit">Start capture</button>
-          </form>
+          </PostForm>
           {r && r.state !== "stopped" ? (
-            <form method="post" action="/control/capture/stop" hx-post="/control/capture/stop" hx-target="#capture" hx-swap="outerHTML">
-              <input type="hidden" name={CSRF_FIELD} value={props.ctx.csrf} />
+            <PostForm action="/control/capture/stop" target="capture" csrf={props.ctx.csrf}>
               <button type="submit" class="danger" disabled={r.state === "stopping"}>
                 {r.state === "stopping" ? "Stopping…" : "Stop capture"}
               </button>
-            </form>
+            </PostForm>
           ) : null}
         </div>
       </div>
@@ -82,18 +91,16 @@ export function CaSection(props: { ctx: PageContext; status: Record<string, unkn
         {props.result ? <p class={`notice ${props.result.ok ? "ok" : "error"}`}>{props.result.message}</p> : null}
         <KeyValues values={props.status} />
         <div class="actions">
-          <form method="post" action="/control/ca/install" hx-post="/control/ca/install" hx-target="#ca" hx-swap="outerHTML">
-            <input type="hidden" name={CSRF_FIELD} value={props.ctx.csrf} />
+          <PostForm action="/control/ca/install" target="ca" csrf={props.ctx.csrf}>
             <button type="submit" class="primary">
               Install in trust store
             </button>
-          </form>
-          <form method="post" action="/control/ca/uninstall" hx-post="/control/ca/uninstall" hx-target="#ca" hx-swap="outerHTML">
-            <input type="hidden" name={CSRF_FIELD} value={props.ctx.csrf} />
+          </PostForm>
+          <PostForm action="/control/ca/uninstall" target="ca" csrf={props.ctx.csrf}>
             <button type="submit" class="danger">
               Remove from trust store
             </button>
-          </form>
+          </PostForm>
         </div>
       </div>
     </section>
@@ -173,8 +180,7 @@ export function SettingsSection(props: SettingsSectionProps) {
         {rootErrors.map((e) => (
           <p class="notice error">{e}</p>
         ))}
-        <form method="post" action="/control/settings" hx-post="/control/settings" hx-target="#settings" hx-swap="outerHTML">
-          <input type="hidden" name={CSRF_FIELD} value={props.ctx.csrf} />
+        <PostForm action="/control/settings" target="settings" csrf={props.ctx.csrf}>
           {props.fields.map((f) => {
             const errs = props.errors[f.key] ?? [];
             return (
@@ -196,7 +202,7 @@ export function SettingsSection(props: SettingsSectionProps) {
             </button>
             <span class="dim">Empty fields use the default.</span>
           </div>
-        </form>
+        </PostForm>
       </div>
     </section>
   );
