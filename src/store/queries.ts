@@ -142,7 +142,8 @@ interface Where {
 
 type EqColumn = "provider" | "model" | "process_name" | "event_type";
 
-function eqFilters(f: WebFilter): Array<[EqColumn, string]> {
+/** The filter's equality conditions as (column, value), in one order for the events table and the rollups. */
+function eqFilters(f: Pick<WebFilter, "provider" | "model" | "process" | "type">): Array<[EqColumn, string]> {
   const out: Array<[EqColumn, string]> = [];
   if (f.provider) out.push(["provider", f.provider]);
   if (f.model) out.push(["model", f.model]);
@@ -158,15 +159,10 @@ function eqFilters(f: WebFilter): Array<[EqColumn, string]> {
 export function filterWhere(f: WebFilter, extra: Where[] = [], indexable?: ReadonlySet<EqColumn>): Where {
   const parts: string[] = [];
   const params: SQLQueryBindings[] = [];
-  const eq = (column: EqColumn, value: string | undefined) => {
-    if (value === undefined || value === "") return;
+  for (const [column, value] of eqFilters(f)) {
     parts.push(`${indexable && !indexable.has(column) ? "+" : ""}${column} = ?`);
     params.push(value);
-  };
-  eq("provider", f.provider);
-  eq("model", f.model);
-  eq("process_name", f.process);
-  eq("event_type", f.type);
+  }
   if (f.status === "ok") parts.push("success = 1");
   if (f.status === "error") parts.push("success = 0");
   if (f.sinceMs !== undefined) {
@@ -480,13 +476,7 @@ export function rollupSince(filter: RollupFilter): Where {
   const f = typeof filter === "object" ? filter : { sinceMs: filter };
   const eq: string[] = [];
   const eqParams: SQLQueryBindings[] = [];
-  for (const [column, value] of [
-    ["provider", f.provider],
-    ["model", f.model],
-    ["process_name", f.process],
-    ["event_type", f.type],
-  ] as const) {
-    if (!value) continue;
+  for (const [column, value] of eqFilters(f)) {
     eq.push(` AND ${column} = ?`);
     eqParams.push(value);
   }
