@@ -138,7 +138,9 @@ describe("stop capture, real process", () => {
         headers: { host: HOST, "content-type": "application/x-www-form-urlencoded", "hx-request": "true" },
         body: new URLSearchParams({ _csrf: CSRF }).toString(),
       });
-      expect(await res.text()).toContain('data-state="stopping"');
+      // A real redirector may finish its SIGINT shutdown before the route re-reads its status file, so the
+      // answer is "stopping" or already "stopped" (the "stopping" state itself is pinned by the tests above).
+      expect(await res.text()).toMatch(/data-state="(stopping|stopped)"/);
       const code = await Promise.race([p.proc.exited, Bun.sleep(10_000).then(() => "timeout")]);
       expect(code, p.output()).toBe(0);
       const state = await (await app.request("http://127.0.0.1:7777/control/capture", { headers: { host: HOST } })).text();
