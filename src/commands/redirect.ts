@@ -9,7 +9,6 @@ import type { TapSink } from "../capture/types.ts";
 import type { WindowsRedirect } from "../capture/windivert/index.ts";
 import { dataDir as defaultDataDir } from "../config/paths.ts";
 import { readSettingsFile } from "../config/settings.ts";
-import { IpcTapClient } from "../ipc/client.ts";
 import { defaultPipePath, resolvePipePath } from "../ipc/endpoint.ts";
 import { pinnedHostsForStatus, startStatusFile, statusFilePath } from "../sensor/status-file.ts";
 import { isAiHost } from "../spec/endpoints.ts";
@@ -143,6 +142,8 @@ export async function redirectCommand(argv: string[]): Promise<number> {
   const divertPort = mode === "windivert" ? parseListen(values.port ?? String(readSettingsFile(cfg.dataDir).ProxyPort ?? 8443), "--port").port : undefined;
   if (divertPort !== undefined && !values.listen) cfg.listen = { host: "127.0.0.1", port: 0 };
   const pipePath = values.pipe ? resolvePipePath(values.pipe, cfg.dataDir) : defaultPipePath(cfg.dataDir);
+  // Loaded here: `oisp up` shares this file but taps into its Worker, never over IPC.
+  const { IpcTapClient } = await import("../ipc/client.ts");
   const tap = new IpcTapClient({ path: pipePath, dataDir: cfg.dataDir, spoolDir: path.join(cfg.dataDir, "spool"), log: cfg.log });
   const { proxy, lookupProcess } = await startRedirectCore(cfg, tap);
   let windivert: WindowsRedirect | undefined;

@@ -4,7 +4,6 @@ import path from "node:path";
 import { dataDir as defaultDataDir, defaultDbPath } from "../config/paths.ts";
 import { readSettingsFile, RedactionMode } from "../config/settings.ts";
 import { defaultPipePath, resolvePipePath } from "../ipc/endpoint.ts";
-import { startIpcServer } from "../ipc/server.ts";
 import type { ExporterStats } from "../sinks/queue.ts";
 import { exportValuesFromToml, mergeExportValues } from "../sinks/config.ts";
 import { exportFlagSpec, exportFlagsHelp, type ExportFlagValues } from "../sinks/flags.ts";
@@ -116,7 +115,8 @@ export async function sensorCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const cfg = sensorConfigFrom(values);
-  const { startSensorCore } = await import("../sensor/core.ts");
+  // Loaded here, not at the top: `oisp up` imports this file for its flags and config only.
+  const [{ startSensorCore }, { startIpcServer }] = await Promise.all([import("../sensor/core.ts"), import("../ipc/server.ts")]);
   const sensor = startSensorCore(cfg);
   const pipePath = values.pipe ? resolvePipePath(values.pipe, cfg.dataDir) : defaultPipePath(cfg.dataDir);
   // Redirectors drop a connection's frames only once its events are committed (and in the JSONL file): a killed sensor loses nothing.
