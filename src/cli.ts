@@ -1,25 +1,19 @@
 #!/usr/bin/env bun
 // Entry point: `oisp <command> [flags]`. Each command lives in src/commands/.
-import { analyzeCommand } from "./commands/analyze.ts";
-import { caCommand } from "./commands/ca.ts";
-import { redirectCommand } from "./commands/redirect.ts";
-import { sensorCommand } from "./commands/sensor.ts";
-import { statusCommand } from "./commands/status.ts";
-import { unpinCommand } from "./commands/unpin.ts";
-import { upCommand } from "./commands/up.ts";
 import { versionLine } from "./commands/version.ts";
-import { watchCommand } from "./commands/watch.ts";
 import { UsageError } from "./util/args.ts";
 
+// Each command's module loads when that command runs: `oisp up` need not carry `oisp analyze` or the
+// terminal view in memory (a few MB of heap each).
 const commands: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
-  up: { run: upCommand, summary: "run proxy + sensor in one process (start here)" },
-  redirect: { run: redirectCommand, summary: "capture role: proxy that taps AI traffic" },
-  sensor: { run: sensorCommand, summary: "decode captured traffic into OISP events and store them" },
-  status: { run: statusCommand, summary: "is capture working? sensor, redirector, exporters, CA, database (exit 3: not running)" },
-  unpin: { run: unpinCommand, summary: "intercept hosts again whose clients once refused the OISP certificate" },
-  watch: { run: watchCommand, summary: "terminal view of captured AI traffic (timeline, inventory, processes)" },
-  ca: { run: caCommand, summary: "manage the local CA (init, path, export, install, uninstall)" },
-  analyze: { run: analyzeCommand, summary: "report on a JSONL export or database: costs, models, apps, accounts, errors" },
+  up: { run: async (argv) => (await import("./commands/up.ts")).upCommand(argv), summary: "run proxy + sensor in one process (start here)" },
+  redirect: { run: async (argv) => (await import("./commands/redirect.ts")).redirectCommand(argv), summary: "capture role: proxy that taps AI traffic" },
+  sensor: { run: async (argv) => (await import("./commands/sensor.ts")).sensorCommand(argv), summary: "decode captured traffic into OISP events and store them" },
+  status: { run: async (argv) => (await import("./commands/status.ts")).statusCommand(argv), summary: "is capture working? sensor, redirector, exporters, CA, database (exit 3: not running)" },
+  unpin: { run: async (argv) => (await import("./commands/unpin.ts")).unpinCommand(argv), summary: "intercept hosts again whose clients once refused the OISP certificate" },
+  watch: { run: async (argv) => (await import("./commands/watch.ts")).watchCommand(argv), summary: "terminal view of captured AI traffic (timeline, inventory, processes)" },
+  ca: { run: async (argv) => (await import("./commands/ca.ts")).caCommand(argv), summary: "manage the local CA (init, path, export, install, uninstall)" },
+  analyze: { run: async (argv) => (await import("./commands/analyze.ts")).analyzeCommand(argv), summary: "report on a JSONL export or database: costs, models, apps, accounts, errors" },
   version: { run: async () => (console.log(versionLine()), 0), summary: "print version, commit and spec bundle date" },
 };
 

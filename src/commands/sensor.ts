@@ -6,15 +6,16 @@ import { readSettingsFile, RedactionMode } from "../config/settings.ts";
 import { defaultPipePath, resolvePipePath } from "../ipc/endpoint.ts";
 import type { ExporterStats } from "../sinks/queue.ts";
 import { exportValuesFromToml, mergeExportValues } from "../sinks/config.ts";
+import { exporterLine } from "../sinks/exporter-line.ts";
 import { exportFlagSpec, exportFlagsHelp, type ExportFlagValues } from "../sinks/flags.ts";
 import { durableAfter } from "../sensor/outputs.ts";
 import { sensorSections, startStatusFile, statusFilePath } from "../sensor/status-file.ts";
 import { parseFlags, UsageError, type FlagSpec } from "../util/args.ts";
 import { createLogger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
-import { startSensorViews, viewFlagSpec, viewFlagsHelp } from "../web/sensor-web.ts";
+import { viewFlagSpec, viewFlagsHelp } from "../web/flags.ts";
+import { startSensorViews } from "../web/sensor-web.ts";
 import { waitForShutdown } from "./lifecycle.ts";
-import { exporterLine } from "./status.ts";
 
 export const sensorFlagSpec = {
   pipe: { type: "string" },

@@ -9,8 +9,8 @@ import { caTrustStatus } from "../ca/index.ts";
 import { dataDir as defaultDataDir, defaultDbPath } from "../config/paths.ts";
 import { readSettingsFile } from "../config/settings.ts";
 import { STATUS_STALE_MS, statusFilePath, type StatusSnapshot } from "../sensor/status-file.ts";
-import type { ExporterStats } from "../sinks/queue.ts";
 import { openStore } from "../store/index.ts";
+import { bytes, exporterLine } from "../sinks/exporter-line.ts";
 import { parseFlags, type FlagSpec } from "../util/args.ts";
 
 export const EXIT_NOT_RUNNING = 3;
@@ -155,16 +155,6 @@ export function problemsOf(r: StatusReport): string[] {
   return out;
 }
 
-/** One line per exporter, shared with the dashboard's Control page. */
-export function exporterLine(e: ExporterStats): string {
-  const parts = [e.state, `sent ${e.sent}`, `queued ${e.queued}`];
-  if (e.spooledBatches || e.spooledBytes) parts.push(`spooled ${e.spooledBatches} batches (${bytes(e.spooledBytes)})`);
-  parts.push(`dropped ${e.dropped}`);
-  if (e.failedAttempts) parts.push(`${e.failedAttempts} failed attempts`);
-  if (e.lastError) parts.push(`last error: ${e.lastError}`);
-  return parts.join(" · ");
-}
-
 export function formatStatus(r: StatusReport, now = Date.now()): string {
   const lines: string[] = [];
   const row = (label: string, text: string) => lines.push(`${label.padEnd(11)} ${text}`);
@@ -223,18 +213,6 @@ function proxyLine(address: string, tlsMitm: boolean, p: Record<string, number>)
   return `${address} · TLS interception ${tlsMitm ? "on" : "off"} · ${p.connectionsTotal} connections (${p.connectionsActive} open) · ${p.intercepted} intercepted · ${p.passthrough} passed through · ${p.upstreamErrors} upstream errors`;
 }
 
-function bytes(n: number): string {
-  if (!Number.isFinite(n)) return "?";
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let u = -1;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(1)} ${units[u]}`;
-}
 
 /** "42 s ago", "3 min ago", "2 h ago" (suffix "" for durations). */
 function ago(ms: number, suffix = " ago"): string {

@@ -2,7 +2,7 @@
 // (@pydantic/genai-prices' bundled data, then the OISP bundle's per-1k prices), the call's own time
 // picks among dated prices, and nothing is fetched. An unknown model or provider gives no cost at all,
 // never a guessed 0.
-import { calcPrice, findProvider } from "@pydantic/genai-prices";
+import type * as GenaiPrices from "@pydantic/genai-prices";
 import type { AiUsage } from "../decode/providers/types.ts";
 import { bundleInfo, modelInfo } from "../spec/endpoints.ts";
 
@@ -66,6 +66,16 @@ export interface BilledTokens {
   output: number;
 }
 
+/**
+ * genai-prices is loaded on the first call priced, not at start: its table costs ~100 ms and ~15–30 MB of
+ * heap, which an idle sensor (or a relay that never prices anything) should not carry.
+ */
+let genaiPrices: typeof GenaiPrices | undefined;
+function loadGenaiPrices(): typeof GenaiPrices {
+  genaiPrices ??= require("@pydantic/genai-prices") as typeof GenaiPrices;
+  return genaiPrices;
+}
+
 /** Bundle provider ids that genai-prices names differently. Others are looked up as they are. */
 const GENAI_PROVIDER_ALIASES: Record<string, string> = {
   azure_openai: "azure",
@@ -120,6 +130,7 @@ function fromGenaiPrices(input: CostInput, t: BilledTokens): Cost | undefined {
   const providerId = GENAI_PROVIDER_ALIASES[input.provider] ?? input.provider;
   // An unknown provider (local runtimes, in-house gateways) must not be matched by model name alone:
   // "llama3" on Ollama costs nothing that any hosted price list would say.
+  const { calcPrice, findProvider } = loadGenaiPrices();
   if (!findProvider({ providerId })) return undefined;
   let result: ReturnType<typeof calcPrice>;
   try {

@@ -4,7 +4,8 @@
 import type { ParsedAiRequest, ParsedAiResponse } from "../decode/providers/types.ts";
 import type { AiMessage } from "../decode/providers/types.ts";
 import type { HttpRequestRecord, HttpResponseRecord } from "../decode/types.ts";
-import { conversationIdFrom, conversationKey, type LinkedToolCall } from "../events/index.ts";
+import { conversationIdFrom, conversationKey } from "../events/conversation.ts";
+import type { LinkedToolCall } from "../events/tool-result.ts";
 
 /** A Map that forgets its least recently used entries beyond `max`. */
 export class LruMap<K, V> {

@@ -8,26 +8,20 @@ import { parseAiRequest, parseAiResponse } from "../decode/providers/index.ts";
 import type { ParsedAiRequest } from "../decode/providers/types.ts";
 import type { HttpExchange } from "../decode/types.ts";
 import { matchEndpoint, type EndpointMatch } from "../spec/endpoints.ts";
-import {
-  buildAiRequest,
-  buildAiResponse,
-  buildNetworkConnect,
-  buildToolCalls,
-  buildToolResult,
-  freshToolResults,
-  hostInfo,
-  redactEvent,
-  type ConnContext,
-  type OispEvent,
-  type RedactionMode,
-} from "../events/index.ts";
+// The event modules one by one, not events/index.ts: that also builds the zod schema of every event, which
+// the sensor never validates against (~7 MB of heap in the sensor's thread for nothing).
+import { buildAiRequest, buildAiResponse, buildNetworkConnect, buildToolCalls, type ConnContext } from "../events/build.ts";
+import { conversationIdFrom } from "../events/conversation.ts";
+import { hostInfo } from "../events/host.ts";
+import { redactEvent, type RedactionMode } from "../events/redact.ts";
+import type { OispEvent } from "../events/schema.ts";
+import { buildToolResult, freshToolResults } from "../events/tool-result.ts";
 import type { Logger } from "../util/log.ts";
 import { ConversationTracker, ToolCallMemory } from "./agent-links.ts";
 import { isRealtimePath, RealtimeSession, type RealtimeOutput } from "./realtime.ts";
 import { detectAiShape } from "./shape.ts";
 import { endpointUrl } from "../decode/providers/common.ts";
 import type { WsConnectionItem } from "../decode/websocket.ts";
-import { conversationIdFrom } from "../events/index.ts";
 import type { ParsedAiResponse } from "../decode/providers/types.ts";
 
 export interface EventOutput {

@@ -21,7 +21,6 @@ export { BatchSpool } from "./spool.ts";
 export { OtlpExporter } from "./otlp.ts";
 export { WebhookExporter, signWebhook, verifyWebhook, SIGNATURE_HEADER, IDEMPOTENCY_HEADER } from "./webhook.ts";
 export { KafkaExporter, kafkaMessage } from "./kafka.ts";
-export { exportValuesFromToml, mergeExportValues } from "./config.ts";
 
 export { EXPORT_KINDS, exportFlagSpec, exportFlagsHelp, type ExportFlagValues, type ExportKind } from "./flags.ts";
 

@@ -2,32 +2,11 @@
 // running sensor: one function, so the commands only parse flags and call it.
 import { settingsPath } from "../config/paths.ts";
 import { readSettingsFile } from "../config/settings.ts";
-import { UsageError, type FlagSpec } from "../util/args.ts";
+import { UsageError } from "../util/args.ts";
 import type { Logger } from "../util/log.ts";
-import { captureControlFor, caControlFor } from "./ca-control.ts";
 import type { LiveSource } from "./live.ts";
-import { DEFAULT_WEB_PORT, startWebServer, webFlagsHelp, type RunningWebServer } from "./server.ts";
-
-export const viewFlagSpec = {
-  web: { type: "boolean" },
-  "web-port": { type: "string" },
-  "web-host": { type: "string" },
-  "web-token": { type: "string" },
-  tui: { type: "boolean" },
-} satisfies FlagSpec;
-
-export const viewFlagsHelp = `${webFlagsHelp}
-  --tui                   show the terminal view (timeline, inventory, processes; q quits)`;
-
-export interface ViewFlags {
-  web?: boolean;
-  "web-port"?: string;
-  /** `oisp sensor --port N` is the same as --web-port N. */
-  port?: string;
-  "web-host"?: string;
-  "web-token"?: string;
-  tui?: boolean;
-}
+import { DEFAULT_WEB_PORT, type ViewFlags } from "./flags.ts";
+import type { RunningWebServer } from "./server.ts";
 
 /** The parts of RunningSensor (src/commands/sensor.ts) the views read. */
 export interface SensorHandles {
@@ -91,6 +70,8 @@ export async function startSensorViews(o: SensorViewsOptions): Promise<SensorVie
     } catch (err) {
       o.log("warn", `web: ignoring ${settingsPath(o.dataDir)}: ${(err as Error).message}`);
     }
+    const { startWebServer } = await import("./server.ts");
+    const { captureControlFor, caControlFor } = await import("./ca-control.ts");
     web = await startWebServer({
       host: f["web-host"],
       port: port ?? settingsPort ?? DEFAULT_WEB_PORT,

@@ -4,17 +4,10 @@ import os from "node:os";
 import { openWebQueries } from "../store/queries.ts";
 import { createWebApp, type CaControl, type CaptureControl } from "./app.ts";
 import { LiveHub, type LiveSource } from "./live.ts";
+import { DEFAULT_WEB_PORT } from "./flags.ts";
 import { allowedHostHeaders, hostForUrl, isLoopbackHost, newCsrfToken } from "./security.ts";
 
 export const DEFAULT_WEB_HOST = "127.0.0.1";
-export const DEFAULT_WEB_PORT = 7777;
-
-export const webFlagsHelp = `  --web                   serve the dashboard on http://127.0.0.1:7777
-  --web-port PORT         dashboard port (default 7777, or WebPort in settings.json); implies --web
-  --web-host HOST         dashboard address (default 127.0.0.1); any non-loopback address needs --web-token
-  --web-token TOKEN       require this token: open http://HOST:PORT/?token=TOKEN once (it becomes a cookie),
-                          or send "Authorization: Bearer TOKEN"`;
-
 export interface WebServerOptions {
   /** Default 127.0.0.1. */
   host?: string;

@@ -3,7 +3,8 @@ import { afterAll, expect, test } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { exportValuesFromToml, mergeExportValues, startExporters } from "../../src/sinks/index.ts";
+import { exportValuesFromToml, mergeExportValues } from "../../src/sinks/config.ts";
+import { startExporters } from "../../src/sinks/index.ts";
 import { silentLogger } from "../../src/util/log.ts";
 
 const TOML = `
