@@ -46,7 +46,28 @@ export function toEventRow(event: StorableEvent): NewEventRow | undefined {
     costUsd: num(field(usage, "total_cost_usd")),
     completeness: str(field(event.confidence, "completeness")),
     json,
+    // A response's credential is its request's: the store fills it (it needs the stored requests).
+    ...(event.event_type === "ai.request" ? credentialOf(field(data, "auth")) : NO_CREDENTIAL),
   };
+}
+
+/** The credential columns of an events row (the rollups' key_prefix / key_hash / auth_type). */
+export interface Credential {
+  keyPrefix: string | null;
+  keyHash: string | null;
+  authType: string | null;
+}
+
+export const NO_CREDENTIAL: Readonly<Credential> = { keyPrefix: null, keyHash: null, authType: null };
+
+/**
+ * A request's data.auth as the rollups count it. The sensor's redaction keeps only string fields in auth
+ * (src/events/redact.ts), and then this is what 0001's trigger took with json_extract; a non-string field
+ * (not valid OISP) counts as unknown here, where json_extract would have turned it into text.
+ */
+function credentialOf(auth: unknown): Credential {
+  if (!isObject(auth)) return NO_CREDENTIAL;
+  return { keyPrefix: str(auth.key_prefix), keyHash: str(auth.key_hash), authType: str(auth.type) };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

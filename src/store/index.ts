@@ -5,6 +5,7 @@ import { and, count as countRows, desc, eq, getTableColumns, gte, lt, or, type S
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import fs from "node:fs";
 import { toEventRow, type StorableEvent } from "./columns.ts";
+import { RequestCredentials } from "./credentials.ts";
 import { StoreError, toStoreError } from "./errors.ts";
 import { applyMigrations } from "./migrate.ts";
 import { migrations } from "./migrations/index.ts";
@@ -42,9 +43,13 @@ export interface ListOptions extends EventFilter {
 }
 
 /** A stored event: the indexed columns plus the event itself. */
-export interface StoredEventRecord extends Omit<EventRow, "json"> {
+export interface StoredEventRecord extends Omit<EventRow, "json" | CredentialColumn> {
   event: Record<string, unknown>;
 }
+
+/** Kept for the rollup trigger, not part of a record (and absent from a database not yet migrated to 0002). */
+type CredentialColumn = "keyPrefix" | "keyHash" | "authType";
+const { keyPrefix: _p, keyHash: _h, authType: _a, ...RECORD_COLUMNS } = getTableColumns(events);
 
 export interface InsertResult {
   inserted: number;
@@ -81,7 +86,15 @@ export function openStore(path: string, opts: StoreOptions = {}) {
     if (!opts.readonly) {
       sqlite.run("PRAGMA journal_mode = WAL");
       sqlite.run("PRAGMA synchronous = NORMAL");
-      applyMigrations(sqlite, migrations);
+      // A backfill (0002 rewrites every AI event's row) leaves a WAL as large as the database, which SQLite
+      // would keep until the last connection closes: give that disk back now.
+      if (applyMigrations(sqlite, migrations).length > 0) sqlite.run("PRAGMA wal_checkpoint(TRUNCATE)");
+      // The rollup trigger makes every insert a statement SQLite must be able to undo on its own (a
+      // statement journal of the pages it changes); with the default temp store that journal spills to a
+      // temp file, ~15 pwrite calls per event, about as costly as the insert itself. In memory it holds one
+      // statement's pages at a time. Set after the migrations, whose journals may be large; this
+      // connection's reads are small (paged lists, counts), so no big sort lands in memory either.
+      sqlite.run("PRAGMA temp_store = MEMORY");
     }
   } catch (err) {
     sqlite.close();
@@ -90,6 +103,7 @@ export function openStore(path: string, opts: StoreOptions = {}) {
   const db: BunSQLiteDatabase<typeof schema> = drizzle({ client: sqlite, schema });
   let closed = false;
   let insertStatement: Statement | undefined;
+  const credentials = new RequestCredentials(sqlite);
 
   /** Runs a store operation, turning SQLite failures into StoreError with what we were doing. */
   const guarded = <T>(what: string, fn: () => T): T => {
@@ -134,9 +148,23 @@ export function openStore(path: string, opts: StoreOptions = {}) {
         const stmt = insertStatement;
         // changes counts the rows the statement itself inserted, not the rollup rows its trigger writes.
         let inserted = 0;
-        sqlite.transaction(() => {
-          for (const row of rows) inserted += stmt.run(...INSERT_COLUMNS.map((c) => row[c.key] ?? null)).changes;
-        })();
+        try {
+          sqlite.transaction(() => {
+            for (const row of rows) {
+              // In order, so a response finds a request stored earlier in the same batch.
+              if (row.eventType === "ai.response" && row.requestId != null) Object.assign(row, credentials.forResponse(row.requestId));
+              const changes = stmt.run(...INSERT_COLUMNS.map((c) => row[c.key] ?? null)).changes;
+              inserted += changes;
+              if (changes && row.eventType === "ai.request" && row.requestId != null) {
+                credentials.stored(row.requestId, { keyPrefix: row.keyPrefix ?? null, keyHash: row.keyHash ?? null, authType: row.authType ?? null });
+              }
+            }
+          })();
+        } catch (err) {
+          credentials.rollback();
+          throw err;
+        }
+        credentials.commit();
         return { inserted, duplicates: rows.length - inserted, invalid };
       });
     },
@@ -156,7 +184,7 @@ export function openStore(path: string, opts: StoreOptions = {}) {
             : or(lt(events.tsMs, opts.beforeTsMs), and(eq(events.tsMs, opts.beforeTsMs), lt(events.eventId, opts.beforeEventId)));
       return guarded("listing events", () =>
         db
-          .select()
+          .select(RECORD_COLUMNS)
           .from(events)
           .where(and(whereOf(opts), before))
           .orderBy(desc(events.tsMs), desc(events.eventId))
@@ -168,7 +196,7 @@ export function openStore(path: string, opts: StoreOptions = {}) {
 
     get(eventId: string): StoredEventRecord | undefined {
       return guarded("reading an event", () => {
-        const row = db.select().from(events).where(eq(events.eventId, eventId)).get();
+        const row = db.select(RECORD_COLUMNS).from(events).where(eq(events.eventId, eventId)).get();
         return row ? toRecord(row) : undefined;
       });
     },
@@ -176,7 +204,7 @@ export function openStore(path: string, opts: StoreOptions = {}) {
     /** The events of one AI call (request, response, tool calls), oldest first. */
     byRequestId(requestId: string): StoredEventRecord[] {
       return guarded("reading events by request id", () =>
-        db.select().from(events).where(eq(events.requestId, requestId)).orderBy(events.tsMs, events.eventId).all().map(toRecord),
+        db.select(RECORD_COLUMNS).from(events).where(eq(events.requestId, requestId)).orderBy(events.tsMs, events.eventId).all().map(toRecord),
       );
     },
 
@@ -185,6 +213,7 @@ export function openStore(path: string, opts: StoreOptions = {}) {
       closed = true;
       try {
         insertStatement?.finalize();
+        credentials.close();
         sqlite.close();
       } catch (err) {
         throw toStoreError(err, `closing ${path}`, busyTimeoutMs);
@@ -193,7 +222,7 @@ export function openStore(path: string, opts: StoreOptions = {}) {
   };
 }
 
-function toRecord(row: EventRow): StoredEventRecord {
+function toRecord(row: Omit<EventRow, CredentialColumn>): StoredEventRecord {
   const { json, ...columns } = row;
   return { ...columns, event: JSON.parse(json) as Record<string, unknown> };
 }

@@ -24,6 +24,14 @@ export const events = sqliteTable(
     costUsd: real("cost_usd"),
     completeness: text("completeness"),
     json: text("json").notNull(),
+    /**
+     * The credential the rollups count this event under (migration 0002): an ai.request's own data.auth,
+     * an ai.response's request's. Filled by the store on insert so the rollup trigger reads columns instead
+     * of parsing the event's JSON (and its request's). Null when unknown or for other event types.
+     */
+    keyPrefix: text("key_prefix"),
+    keyHash: text("key_hash"),
+    authType: text("auth_type"),
   },
   (t) => [
     index("events_ts_ms_idx").on(t.tsMs),
@@ -40,10 +48,11 @@ export type NewEventRow = typeof events.$inferInsert;
 
 /**
  * Totals per (time bucket, event type, provider, model, process, pid, credential), kept up to date by a
- * trigger on events (migration 0001): the dashboard's inventory, process tree and usage chart read these
- * instead of scanning a million events. Two grains: hours (recent ranges, hourly charts) and UTC days
- * (long ranges). Unknown values are "" / -1 so they take part in the key. Credentials: a request's own
- * auth; a response inherits its request's (found by request_id).
+ * trigger on events (migration 0001; since 0002 it reads the events' credential columns): the dashboard's
+ * inventory, process tree and usage chart read these instead of scanning a million events. Two grains:
+ * hours (recent ranges, hourly charts) and UTC days (long ranges). Unknown values are "" / -1 so they take
+ * part in the key. Credentials: a request's own auth; a response inherits its request's (found by
+ * request_id among the requests stored before it).
  */
 function rollupTable<N extends string>(name: N) {
   return sqliteTable(

@@ -1,0 +1,64 @@
+// Which credential an ai.response is counted under: its request's (the first ai.request with its
+// request_id stored before it), as migration 0001's trigger found it by parsing the request's stored JSON.
+// The store remembers the credentials of the requests it recently stored, so the usual response (a moment
+// after its request, from the same sensor) costs a Map lookup; after a restart or for a request long gone
+// from the map, it reads the request's row by the request_id index.
+import type { Database, Statement } from "bun:sqlite";
+import { NO_CREDENTIAL, type Credential } from "./columns.ts";
+
+/** Requests remembered (FIFO): a response normally follows its request within seconds. */
+const REMEMBERED = 10_000;
+
+interface CredentialRow {
+  key_prefix: string | null;
+  key_hash: string | null;
+  auth_type: string | null;
+}
+
+export class RequestCredentials {
+  private readonly remembered = new Map<string, Credential>();
+  /** Requests of the batch being written: remembered only once it commits (a rollback stores none of them). */
+  private readonly pending = new Map<string, Credential>();
+  private lookup: Statement<CredentialRow, [string]> | undefined;
+
+  constructor(
+    private readonly sqlite: Database,
+    private readonly max = REMEMBERED,
+  ) {}
+
+  /** Call for each ai.request the store has just inserted (not for a duplicate it ignored). */
+  stored(requestId: string, credential: Credential): void {
+    // The first request with an id wins, as the trigger's lookup found the first. (Were that one forgotten,
+    // a later one would be remembered instead; the sensor's request_id is the request's own event_id, so
+    // two stored requests never share one.)
+    if (!this.pending.has(requestId) && !this.remembered.has(requestId)) this.pending.set(requestId, credential);
+  }
+
+  /** The credential of the request a response answers; NO_CREDENTIAL when no such request was stored. */
+  forResponse(requestId: string): Credential {
+    const known = this.pending.get(requestId) ?? this.remembered.get(requestId);
+    if (known) return known;
+    this.lookup ??= this.sqlite.prepare<CredentialRow, [string]>(
+      "SELECT key_prefix, key_hash, auth_type FROM events WHERE request_id = ? AND event_type = 'ai.request' ORDER BY rowid LIMIT 1",
+    );
+    const row = this.lookup.get(requestId);
+    return row ? { keyPrefix: row.key_prefix, keyHash: row.key_hash, authType: row.auth_type } : NO_CREDENTIAL;
+  }
+
+  /** The batch committed: remember its requests, forgetting the oldest beyond the bound. */
+  commit(): void {
+    for (const [id, credential] of this.pending) {
+      this.remembered.set(id, credential);
+      if (this.remembered.size > this.max) this.remembered.delete(this.remembered.keys().next().value!);
+    }
+    this.pending.clear();
+  }
+
+  rollback(): void {
+    this.pending.clear();
+  }
+
+  close(): void {
+    this.lookup?.finalize();
+  }
+}
