@@ -8,6 +8,7 @@
 //
 //   bun bench/load.ts                  # all four targets (mitmdump takes the longest)
 //   bun bench/load.ts --only direct,oisp
+//   bun bench/load.ts --only direct,bare  # bench/lib/bare-relay.ts: the floor any node:tls relay pays
 //   bun bench/load.ts --quick          # a tenth of the workload
 //   bun bench/load.ts --bun-upstream   # Bun.serve as the upstream instead of node:http
 import { Database } from "bun:sqlite";
@@ -15,13 +16,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { errorCount, runScenario, type ScenarioResult, type Target } from "./lib/loadgen.ts";
-import { sample, startMitmdump, startMockttp, startOispUp, startUpstream, type ProcSample, type Upstream } from "./lib/procs.ts";
+import { sample, startBareRelay, startMitmdump, startMockttp, startOispUp, startUpstream, type ProcSample, type Upstream } from "./lib/procs.ts";
 import { ms, summarize, table, verdict, type Summary } from "./lib/report.ts";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const onlyArg = args.find((a) => a.startsWith("--only"))?.split("=")[1] ?? (args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined);
-const only = new Set((onlyArg ?? "direct,oisp,mitmdump,mockttp").split(","));
+const only = new Set((onlyArg ?? "direct,oisp,bare,mitmdump,mockttp").split(","));
 const scale = quick ? 0.1 : 1;
 
 const CONNS = Math.round(1000 * scale);
@@ -138,6 +139,19 @@ try {
       };
     } finally {
       await oisp.stop();
+    }
+  }
+
+  if (only.has("bare")) {
+    const m = await startBareRelay(dir, upstream).catch((e: Error) => (failures.push(`bare relay: ${e.message}`), undefined));
+    if (m) {
+      try {
+        const target = t("bare relay", m.caPem, { port: m.port, authority: "api.openai.com:443" });
+        await runScenario({ target, mode: "keepalive", concurrency: 8, total: 200 });
+        runs.push({ name: "bare relay", ...(await mixedWorkload(target, m.pid)) });
+      } finally {
+        await m.stop();
+      }
     }
   }
 

@@ -157,6 +157,17 @@ export async function startMockttp(dir: string, upstream: Upstream): Promise<Thi
   return { pid: proc.pid, port, caPem: fs.readFileSync(path.join(dir, "mockttp-ca.pem"), "utf8"), output, stop: () => stopProc(proc) };
 }
 
+/** bench/lib/bare-relay.ts: a bare TLS-terminating relay on node:tls, the floor for oisp's relay. */
+export async function startBareRelay(dir: string, upstream: Upstream): Promise<ThirdPartyProxy> {
+  const { proc, output } = spawnLogged([process.execPath, path.join(import.meta.dir, "bare-relay.ts"), dir, String(upstream.port), upstream.caFile]);
+  const port = await waitFor("bare relay", () => {
+    if (proc.exitCode !== null) throw new Error(`bare relay exited: ${output()}`);
+    const m = /PORT (\d+)/.exec(output());
+    return m ? Number(m[1]) : undefined;
+  }, 30_000);
+  return { pid: proc.pid, port, caPem: fs.readFileSync(path.join(dir, "bare-relay-ca.pem"), "utf8"), output, stop: () => stopProc(proc) };
+}
+
 export interface ProcSample {
   rssMb: number;
   /** Peak resident set since the process started (VmHWM). */
