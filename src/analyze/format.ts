@@ -2,6 +2,7 @@
 // so they always show the same rows; JSON is the report object itself.
 import type { Percentiles } from "./reservoir.ts";
 import type { Report, UsageTotals } from "./aggregate.ts";
+import { csvField } from "../util/csv.ts";
 
 export type Format = "table" | "json" | "csv";
 type Cell = string | number | boolean | null;
@@ -118,14 +119,8 @@ export const SECTION_NAMES = ["summary", "providers", "models", "unknown_prices"
 
 /** CSV: one block per section, its first column naming the section, blocks separated by a blank line. */
 function csvSection(s: Section): string {
-  const lines = [["section", ...s.columns], ...s.rows.map((row) => [s.name, ...row])].map((row) => row.map(csvCell).join(","));
+  const lines = [["section", ...s.columns], ...s.rows.map((row) => [s.name, ...row])].map((row) => row.map(csvField).join(","));
   return `${lines.join("\n")}\n`;
-}
-
-function csvCell(c: Cell): string {
-  if (c === null) return "";
-  const text = String(c);
-  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 /** Aligned columns, numbers right-aligned; empty sections other than the summary are left out. */

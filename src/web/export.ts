@@ -1,6 +1,7 @@
 // Event export as JSONL (the stored events, one per line) or CSV (the indexed columns), streamed chunk
 // by chunk as the client reads: a million rows never sit in memory.
 import type { EventRecord, WebFilter, WebQueries } from "../store/queries.ts";
+import { csvField } from "../util/csv.ts";
 
 export const CSV_COLUMNS = [
   "ts",
@@ -18,19 +19,6 @@ export const CSV_COLUMNS = [
   "latency_ms",
   "completeness",
 ] as const;
-
-/**
- * One CSV field (RFC 4180): quoted when it holds a comma, quote or line break, quotes doubled.
- * Text that a spreadsheet would run as a formula (= + - @ tab CR first) gets a leading apostrophe:
- * process and model names come from captured traffic and must not become formulas.
- */
-export function csvField(v: unknown): string {
-  if (v === null || v === undefined) return "";
-  if (typeof v === "number") return Number.isFinite(v) ? String(v) : "";
-  let s = String(v);
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
 
 export function csvLine(values: readonly unknown[]): string {
   return `${values.map(csvField).join(",")}\r\n`;

@@ -246,6 +246,19 @@ describe("streaming", () => {
   });
 });
 
+describe("CSV safety", () => {
+  test("captured names that a spreadsheet would run as formulas are written as text", () => {
+    const a = new Analyzer();
+    const evil = { pid: 6666, ppid: 1, name: '=HYPERLINK("http://attacker.example","x")', exe: "/tmp/evil" };
+    for (const e of aiExchange({ tsMs: T, model: "@SUM(1+1)", process: evil, inputTokens: 10, outputTokens: 1 })) a.add(e);
+    const csv = formatReport(a.report(), "csv");
+    expect(csv).toContain(`"'=HYPERLINK(""http://attacker.example"",""x"")"`);
+    expect(csv).toContain("'@SUM(1+1)");
+    // No field anywhere starts with a formula character.
+    for (const line of csv.split("\n")) for (const field of line.split(",")) expect(field).not.toMatch(/^"?[=+@]/);
+  });
+});
+
 describe("bounds", () => {
   test("key tables stop at maxKeys and merge the rest into (other)", () => {
     const a = new Analyzer({}, { maxKeys: 5 });
