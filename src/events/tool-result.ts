@@ -58,6 +58,9 @@ export function buildToolResult(
     result_hash: contentHash(text),
     result_size_bytes: Buffer.byteLength(text),
   };
+  // Only when the agent said so: most APIs carry no outcome with a tool's output.
+  if (message.isError !== undefined) data.success = !message.isError;
+  if (message.isError) data.error = { type: "tool_error" };
   // What a passive observer can measure: from the call leaving the model to its result going back. It
   // includes the agent's own time around the tool, so it is an upper bound of the tool's run time.
   if (link && requestStartMs >= link.tsMs) data.duration_ms = Math.round(requestStartMs - link.tsMs);

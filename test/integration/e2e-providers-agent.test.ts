@@ -108,7 +108,7 @@ describe("Anthropic tool_result blocks", () => {
         messages: [
           user,
           { role: "assistant", content: [{ type: "text", text: "Let me check the weather." }, { type: "tool_use", id: FIXED.anthropicToolId, name: "get_weather", input: { city: "Berlin" } }] },
-          { role: "user", content: [{ type: "tool_result", tool_use_id: FIXED.anthropicToolId, content: [{ type: "text", text: "12°C, rain" }] }] },
+          { role: "user", content: [{ type: "tool_result", tool_use_id: FIXED.anthropicToolId, content: [{ type: "text", text: "12°C, rain" }], is_error: true }] },
         ],
       }),
     ]);
@@ -116,6 +116,8 @@ describe("Anthropic tool_result blocks", () => {
     const firstCall = ofType(events, "agent.tool_call").find((c) => c.attrs.request_id === requests[0]!.event_id)!;
     const [result] = ofType(events, "agent.tool_result") as [AnyEvent];
     expect(result.data).toMatchObject({ call_id: FIXED.anthropicToolId, tool: { name: "get_weather" }, result: "12°C, rain", result_size_bytes: Buffer.byteLength("12°C, rain") });
+    // The agent marked the run as failed (is_error): the event says so.
+    expect(result.data).toMatchObject({ success: false, error: { type: "tool_error" } });
     expect(result.related_events![0]).toEqual({ event_id: firstCall.event_id, relationship: "caused_by" });
     expect(conv(requests[0]!)).toBe(conv(requests[1]!));
   });

@@ -92,7 +92,7 @@ describe("Anthropic messages, request", () => {
       { role: "assistant", content: "That is Rome.", toolCalls: [{ id: "toolu_1", name: "get_weather", arguments: '{"city":"Rome"}' }] },
       { role: "tool", toolCallId: "toolu_1", content: "21°C, sunny" },
       { role: "user", content: "And tomorrow?" },
-      { role: "tool", toolCallId: "toolu_2", content: "error: timeout" },
+      { role: "tool", toolCallId: "toolu_2", content: "error: timeout", isError: true },
     ]);
     expect(req.tools).toEqual([
       { name: "get_weather", type: "function", description: "Current weather" },

@@ -88,7 +88,7 @@ describe("Converse", () => {
       messages: [
         { role: "user", content: "Weather in Seattle?" },
         { role: "assistant", toolCalls: [{ id: "tooluse_1", name: "get_weather", arguments: '{"city":"Seattle"}' }] },
-        { role: "tool", toolCallId: "tooluse_1", content: '{"tempF":55}' },
+        { role: "tool", toolCallId: "tooluse_1", content: '{"tempF":55}', isError: false },
       ],
       system: "Be brief.",
       tools: [{ name: "get_weather", type: "function", description: "Current weather" }],

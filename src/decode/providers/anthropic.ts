@@ -81,7 +81,8 @@ function messagesOf(m: Json): AiMessage[] {
       case "tool_result": {
         const content = typeof b.content === "string" ? b.content : blocksText(b.content);
         const resultImages = arr(b.content).filter((c) => isObject(c) && c.type === "image").length;
-        results.push(compact({ role: "tool" as const, toolCallId: str(b.tool_use_id), content, imageCount: resultImages > 0 ? resultImages : undefined }));
+        const isError = typeof b.is_error === "boolean" ? b.is_error : undefined;
+        results.push(compact({ role: "tool" as const, toolCallId: str(b.tool_use_id), content, imageCount: resultImages > 0 ? resultImages : undefined, isError }));
         break;
       }
       default:

@@ -150,7 +150,8 @@ function converseMessages(m: Json): AiMessage[] {
       .filter(isObject)
       .map((c) => (typeof c.text === "string" ? c.text : c.json !== undefined ? JSON.stringify(c.json) : undefined))
       .filter((t): t is string => t !== undefined);
-    out.push(compact({ role: "tool" as const, toolCallId: str(r.toolUseId), content: parts.join("\n") }));
+    const isError = r.status === "error" ? true : r.status === "success" ? false : undefined;
+    out.push(compact({ role: "tool" as const, toolCallId: str(r.toolUseId), content: parts.join("\n"), isError }));
   }
   return out;
 }

@@ -13,6 +13,8 @@ export interface AiMessage {
   imageCount?: number;
   /** Tool calls carried by an assistant message in the request history. */
   toolCalls?: AiToolCall[];
+  /** A tool message the agent marked as a failed run (Anthropic is_error, Bedrock status "error"). */
+  isError?: boolean;
 }
 
 export interface AiToolDefinition {
