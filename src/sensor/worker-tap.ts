@@ -7,12 +7,13 @@ import type { ConnMeta, Direction, TapSink } from "../capture/types.ts";
 import type { ExporterStats } from "../sinks/queue.ts";
 import { UsageError } from "../util/args.ts";
 import type { Logger } from "../util/log.ts";
+import { workerCandidates } from "../util/worker-module.ts";
 import type { SensorConfig } from "./core.ts";
 import type { PipelineStats } from "./pipeline.ts";
 import { OP_CLOSE, OP_DATA, OP_OPEN, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
 
 export interface SensorWorkerOptions {
-  /** Where the worker module is (tests); default: workerCandidates(). */
+  /** Where the worker module is (tests); default: workerCandidates("sensor/sensor-worker.ts"). */
   workerUrl?: string | URL;
   /** Bytes posted to the worker and not yet decoded, beyond which data is dropped (default 64 MiB). */
   maxQueuedBytes?: number;
@@ -45,17 +46,6 @@ export interface SensorWorker {
   close(): Promise<void>;
 }
 
-/**
- * Where the worker module is. From source: next to this file. In a `bun build --compile` binary the worker is
- * its own entry point, named relative to the common root of all entry points: src/ for oisp (build.ts), the
- * repository root for test programs; both are tried in that order (as src/capture/windivert does).
- */
-export function workerCandidates(): string[] {
-  const compiled = Bun.main.includes("$bunfs") || Bun.main.includes("~BUN");
-  if (!compiled) return [new URL("./sensor-worker.ts", import.meta.url).href];
-  return ["./sensor/sensor-worker.ts", "./src/sensor/sensor-worker.ts"];
-}
-
 const MAX_TAINTED = 10_000;
 /**
  * Frames wait up to this long to share one message: at a few requests a second each chunk would otherwise
@@ -69,7 +59,7 @@ const TAINT_NOTE = "sensor queue full: some captured bytes were dropped";
 /** Starts the worker, opens the store in it and resolves once it is ready (rejects with its error). */
 export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOptions = {}): Promise<SensorWorker> {
   const { log, ...plain } = cfg;
-  const candidates = opts.workerUrl ? [opts.workerUrl] : workerCandidates();
+  const candidates = opts.workerUrl ? [opts.workerUrl] : workerCandidates("sensor/sensor-worker.ts");
   let latest: WorkerStats | undefined;
   let onClosed: (() => void) | undefined;
   const live = new RemoteLive();

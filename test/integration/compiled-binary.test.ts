@@ -5,6 +5,8 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { LOOKUP_THREAD_NAME } from "../../src/capture/process/threaded.ts";
+import { freePort, tempHome, waitFor, waitForPort } from "../support/oisp-process.ts";
 
 const repoRoot = path.resolve(import.meta.dir, "../..");
 let binary = "";
@@ -27,6 +29,40 @@ describe("compiled linux binary", () => {
     expect(await proc.exited).toBe(0);
     expect(out).toMatch(/^oisp \d+\.\d+\.\d+ \(commit ([0-9a-f]{7,}|unknown), /);
     expect(out).toMatch(/spec bundle \d+\.\d+\.\d+ of \d{4}-\d{2}-\d{2}/);
+  });
+
+  // e2e-up.test.ts checks that events name the client's pid; this checks that the lookup behind it runs
+  // in its own Worker inside the binary, not in the in-thread fallback taken when that module is missing.
+  test("process attribution runs in its lookup Worker", async () => {
+    const home = tempHome();
+    const port = await freePort();
+    const proc = Bun.spawn([binary, "up", "--listen", `127.0.0.1:${port}`, "--db", path.join(home, "events.db")], {
+      cwd: path.dirname(binary),
+      env: { ...process.env, OISP_HOME: home },
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    try {
+      await waitForPort(port); // a connection: the proxy looks up its owner
+      const lookupThreads = () => {
+        const task = `/proc/${proc.pid}/task`;
+        return fs.readdirSync(task).filter((t) => {
+          try {
+            return fs.readFileSync(`${task}/${t}/comm`, "utf8").trim() === LOOKUP_THREAD_NAME;
+          } catch {
+            return false; // thread gone
+          }
+        }).length;
+      };
+      await waitFor("the lookup Worker's thread", () => lookupThreads() === 1 || undefined);
+      // A module that failed to load would end its thread at once; this one stays (until 30 s idle).
+      await Bun.sleep(500);
+      expect(lookupThreads()).toBe(1);
+    } finally {
+      proc.kill("SIGINT");
+      await proc.exited;
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 
   test("passes the end-to-end suite that the source tree passes", async () => {

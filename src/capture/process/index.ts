@@ -1,6 +1,6 @@
 // Process attribution per platform: which process owns the client end of a proxied connection.
 import type { Endpoint, ProcessInfo } from "../types.ts";
-import { createLinuxProcessLookup } from "./linux.ts";
+import { createThreadedLinuxLookup } from "./threaded.ts";
 import { createWindowsProcessLookup } from "./windows.ts";
 
 /**
@@ -12,8 +12,9 @@ export type ProcessLookup = (client: Endpoint, proxy: Endpoint) => Promise<Proce
 
 export const noProcessLookup: ProcessLookup = async () => undefined;
 
+/** On Linux the /proc scan runs in a Worker (threaded.ts), off the thread that relays the traffic. */
 export function processLookupForPlatform(platform: NodeJS.Platform = process.platform): ProcessLookup {
-  if (platform === "linux") return createLinuxProcessLookup();
+  if (platform === "linux") return createThreadedLinuxLookup();
   if (platform === "win32") return createWindowsProcessLookup();
   return noProcessLookup;
 }

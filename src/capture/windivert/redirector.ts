@@ -5,6 +5,7 @@
 import { loadWinDivert } from "../../../ffi/windivert.ts";
 import { QUEUE_LENGTH_MAX, QUEUE_SIZE_MAX } from "../../../ffi/windivert.ts";
 import type { Logger } from "../../util/log.ts";
+import { workerCandidates } from "../../util/worker-module.ts";
 import type { Endpoint } from "../types.ts";
 import type { EngineStats } from "./engine.ts";
 import { newOwnerTable, type DivertedInfo, type WorkerInit, type WorkerMessage } from "./protocol.ts";
@@ -59,17 +60,6 @@ export interface WinDivertCapture {
 }
 
 const MAX_DIRECTORY = 32768;
-
-/**
- * Where the worker module is. From source: next to this file. In a `bun build --compile` binary the
- * worker is its own entry point, named relative to the common root of all entry points, which is src/
- * for oisp (build.ts) and the repository root for test programs; both are tried in that order.
- */
-export function workerCandidates(): string[] {
-  const compiled = Bun.main.includes("$bunfs") || Bun.main.includes("~BUN");
-  if (!compiled) return [new URL("./worker.ts", import.meta.url).href];
-  return ["./capture/windivert/worker.ts", "./src/capture/windivert/worker.ts"];
-}
 
 /** "::ffff:1.2.3.4" (dual-stack sockets) → "1.2.3.4", the form the packet engine uses. */
 export function normalizePeerIp(ip: string): string {
@@ -145,7 +135,7 @@ export async function startWinDivert(opts: WinDivertCaptureOptions): Promise<Win
     }
   };
 
-  const candidates = opts.workerUrl ? [opts.workerUrl] : workerCandidates();
+  const candidates = opts.workerUrl ? [opts.workerUrl] : workerCandidates("capture/windivert/worker.ts");
   const start = (role: WorkerInit["role"], candidate = 0): Promise<void> =>
     new Promise<void>((resolve, reject) => {
       const worker = new Worker(candidates[candidate]!);
