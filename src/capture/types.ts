@@ -29,6 +29,8 @@ export interface ConnMeta {
   server: Endpoint;
   /** Hostname the client asked for: CONNECT authority, SNI, or absolute-form Host. */
   host: string;
+  /** Port the client asked for, when `server` may differ from it (--resolve): what endpoints match on. */
+  port?: number;
   sni?: string;
   /** ALPN protocol that ended up in use on both legs ("http/1.1", "h2"), if any. */
   alpn?: string;

@@ -62,6 +62,7 @@ const ConnMetaSchema = z.looseObject({
   client: EndpointSchema,
   server: EndpointSchema,
   host: Str,
+  port: z.int().min(1).max(65535).optional(),
   sni: Str.optional(),
   alpn: Str.optional(),
   mode: z.enum(["mitm", "plain", "passthrough"]),

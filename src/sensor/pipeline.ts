@@ -114,7 +114,8 @@ export class SensorPipeline implements TapSink {
         return;
       }
       const ctx: ConnContext = { meta, collectorVersion: this.opts.collectorVersion, host: this.host };
-      const match = matchEndpoint(meta.host, meta.server.port);
+      // The port the client asked for: after --resolve localhost:11434:127.0.0.1:5555 this is still Ollama.
+      const match = matchEndpoint(meta.host, meta.port ?? meta.server.port);
       const decoder =
         meta.mode === "passthrough" ? undefined : createConnectionDecoder(meta.connId, meta.alpn, { maxBodyBytes: this.opts.maxBodyBytes });
       this.conns.set(meta.connId, { ctx, match, decoder, pending: new Map() });

@@ -41,8 +41,8 @@ const anthropicToolResult = fakeProviderHandler({
 });
 
 beforeAll(async () => {
-  // On Ollama's own port: the sensor names the provider by host:port (localhost:11434), and a --resolve'd
-  // plain-HTTP destination is matched by the port it really went to.
+  // On Ollama's own port: the sensor names the provider by host:port (localhost:11434), the address the
+  // client asked for (a --resolve'd one too: e2e-resolve-local.test.ts).
   ollama = await startFakeOllama();
   h = await startE2e({ hosts: ["api.openai.com", "api.anthropic.com"], handler: anthropicToolResult });
 }, 60_000);

@@ -169,6 +169,7 @@ export class PlainSession {
       client: this.clientEp,
       server: { ip: target.host, port: target.port },
       host,
+      ...(port !== target.port && { port }),
       mode: "plain",
       captureMethod: "mitm_proxy",
     };

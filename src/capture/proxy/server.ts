@@ -229,6 +229,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       client: c.clientEp,
       server: { ip: target.host, port: target.port },
       host,
+      ...(port !== target.port && { port }),
       mode: "passthrough",
       captureMethod: transparent?.captureMethod ?? "mitm_proxy",
     };
