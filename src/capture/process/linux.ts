@@ -1,15 +1,25 @@
 // Linux: which process owns the client end of a proxied connection. The client's socket is the one whose
-// local address is the client endpoint and remote address is the proxy endpoint in /proc/net/tcp{,6};
-// its inode is then found among /proc/<pid>/fd links ("socket:[inode]"). Everything is async and bounded,
-// and pids that owned recent connections are searched first (one app tends to open many connections).
+// local address is the client endpoint and remote address is the proxy endpoint; the kernel names its
+// inode and uid in one NETLINK_SOCK_DIAG query (sock-diag.ts), or, where netlink is unavailable, in its
+// row of /proc/net/tcp{,6}. The inode is then found among /proc/<pid>/fd links ("socket:[inode]").
+// Everything is async and bounded, and pids that owned recent connections are searched first (one app
+// tends to open many connections).
 import fsSync from "node:fs";
 import fs from "node:fs/promises";
-import net from "node:net";
 import type { Endpoint, ProcessInfo } from "../types.ts";
+import { canonicalIp } from "./ip.ts";
+import { type SocketRow, sockDiagRow } from "./sock-diag.ts";
+
+export { canonicalIp, type SocketRow };
 
 export interface LinuxLookupOptions {
   /** Root of procfs (tests may point elsewhere). */
   procRoot?: string;
+  /**
+   * Ask the kernel for the one socket over netlink (sock-diag.ts) before reading the /proc/net tables.
+   * Default: on with the real /proc, off with another procRoot (its tables are not the kernel's).
+   */
+  sockDiag?: boolean;
   /** Most fd links read in one lookup. */
   maxFdReads?: number;
   /** Recently matched pids remembered and searched first. */
@@ -24,31 +34,6 @@ export interface LinuxLookupOptions {
   eagerPids?: number;
   /** Lookups waiting; past it new ones resolve undefined at once. */
   maxQueue?: number;
-}
-
-/** Canonical form for comparing addresses: dotted quad for IPv4 and IPv4-mapped IPv6, else 32 hex digits. */
-export function canonicalIp(ip: string): string | undefined {
-  const bare = ip.replace(/^\[|\]$/g, "").replace(/%.*$/, "");
-  if (net.isIPv4(bare)) return bare;
-  if (!net.isIPv6(bare)) return undefined;
-  let text = bare.toLowerCase();
-  // An embedded dotted quad becomes two hex groups.
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    const [a, b, c, d] = v4[1]!.split(".").map(Number) as [number, number, number, number];
-    text = text.slice(0, v4.index) + `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head, tail] = text.split("::") as [string, string | undefined];
-  const h = head ? head.split(":") : [];
-  const t = tail ? tail.split(":") : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
-  if (groups.length !== 8) return undefined;
-  const hex = groups.map((g) => g.padStart(4, "0")).join("");
-  if (hex.startsWith("00000000000000000000ffff")) {
-    const n = hex.slice(24);
-    return [0, 2, 4, 6].map((i) => parseInt(n.slice(i, i + 2), 16)).join(".");
-  }
-  return hex;
 }
 
 /** Decodes a /proc/net/tcp{,6} "ADDR:PORT" (address words in host byte order, little-endian assumed). */
@@ -67,11 +52,6 @@ export function decodeProcAddress(field: string): { ip: string; port: number } |
     ip = hex.startsWith("00000000000000000000ffff") ? bytes.slice(12).join(".") : hex;
   }
   return ip === undefined ? undefined : { ip, port: parseInt(port, 16) };
-}
-
-export interface SocketRow {
-  inode: number;
-  uid: number;
 }
 
 /** Finds the socket with local = client and remote = proxy in one /proc/net/tcp{,6} text. */
@@ -98,6 +78,7 @@ export function findSocketRow(table: string, client: Endpoint, proxy: Endpoint):
 
 export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
   const proc = opts.procRoot ?? "/proc";
+  const useSockDiag = opts.sockDiag ?? opts.procRoot === undefined;
   const maxFdReads = opts.maxFdReads ?? 50_000;
   const hotMax = opts.hotPids ?? 64;
   const sliceMs = opts.sliceMs ?? 1;
@@ -119,10 +100,20 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
   let queue: Pending[] = [];
   let running = 0;
 
-  /** Reads the socket tables once for a whole batch: tcp first, tcp6 only for what tcp did not have. */
+  /**
+   * Finds each lookup's socket row: by netlink, one query each (microseconds, synchronous); else by
+   * reading the tables once for the whole batch, tcp first, tcp6 only for what tcp did not have.
+   */
   async function readRows(batch: Pending[]): Promise<void> {
+    if (useSockDiag) {
+      for (const p of batch) {
+        const answer = sockDiagRow(p.client, p.proxy);
+        p.row = answer === "unavailable" ? null : answer;
+      }
+    }
+    if (!batch.some((p) => p.row === null)) return;
     const v4 = await fs.readFile(`${proc}/net/tcp`, "utf8").catch(() => "");
-    for (const p of batch) p.row = findSocketRow(v4, p.client, p.proxy) ?? null;
+    for (const p of batch) if (p.row === null) p.row = findSocketRow(v4, p.client, p.proxy) ?? null;
     if (batch.some((p) => p.row === null)) {
       const v6 = await fs.readFile(`${proc}/net/tcp6`, "utf8").catch(() => "");
       for (const p of batch) if (p.row === null) p.row = findSocketRow(v6, p.client, p.proxy);
@@ -130,9 +121,9 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
   }
 
   /**
-   * Resolves a batch of lookups with one pass over /proc. Reading /proc/net/tcp is the slow part
-   * (milliseconds) and a short-lived client (curl) may close its socket by then, so the fd scan runs at
-   * the same time: it records which process holds which socket inode while the sockets surely still
+   * Resolves a batch of lookups with one pass over /proc. Without netlink, reading /proc/net/tcp is the
+   * slow part (milliseconds) and a short-lived client (curl) may close its socket by then, so the fd scan
+   * runs at the same time: it records which process holds which socket inode while the sockets surely still
    * exist, and each table row, once read, is looked up in that record. The scan uses synchronous /proc
    * reads (about twice as fast as async ones here) in slices of at most `sliceMs`, yielding between
    * slices so the relay never stalls.
