@@ -144,43 +144,23 @@ try {
     }
   }
 
-  if (only.has("bare")) {
-    const m = await startBareRelay(dir, upstream).catch((e: Error) => (failures.push(`bare relay: ${e.message}`), undefined));
-    if (m) {
-      try {
-        const target = t("bare relay", m.caPem, { port: m.port, authority: "api.openai.com:443" });
-        await runScenario({ target, mode: "keepalive", concurrency: 8, total: 200 });
-        runs.push({ name: "bare relay", ...(await mixedWorkload(target, m.pid)) });
-      } finally {
-        await m.stop();
-      }
-    }
-  }
-
-  if (only.has("mitmdump")) {
-    const m = await startMitmdump(dir, upstream).catch((e: Error) => (failures.push(`mitmdump: ${e.message}`), undefined));
-    if (m) {
-      try {
-        // mitmdump tunnels to the CONNECT authority and forwards the client's SNI, so the upstream's port is the authority.
-        const target = t("mitmdump", m.caPem, { port: m.port, authority: `127.0.0.1:${upstream.port}` });
-        await runScenario({ target, mode: "keepalive", concurrency: 8, total: 200 });
-        runs.push({ name: "mitmdump", ...(await mixedWorkload(target, m.pid)) });
-      } finally {
-        await m.stop();
-      }
-    }
-  }
-
-  if (only.has("mockttp")) {
-    const m = await startMockttp(dir, upstream).catch((e: Error) => (failures.push(`mockttp: ${e.message}`), undefined));
-    if (m) {
-      try {
-        const target = t("mockttp", m.caPem, { port: m.port, authority: "api.openai.com:443" });
-        await runScenario({ target, mode: "keepalive", concurrency: 8, total: 200 });
-        runs.push({ name: "mockttp", ...(await mixedWorkload(target, m.pid)) });
-      } finally {
-        await m.stop();
-      }
+  // The other proxies: each started, warmed, run through the same workload and stopped. mitmdump tunnels to
+  // the CONNECT authority and forwards the client's SNI, so for it the upstream's own address is the authority.
+  const others: Array<[key: string, name: string, start: typeof startMitmdump, authority: string]> = [
+    ["bare", "bare relay", startBareRelay, "api.openai.com:443"],
+    ["mitmdump", "mitmdump", startMitmdump, `127.0.0.1:${upstream.port}`],
+    ["mockttp", "mockttp", startMockttp, "api.openai.com:443"],
+  ];
+  for (const [key, name, start, authority] of others) {
+    if (!only.has(key)) continue;
+    const m = await start(dir, upstream).catch((e: Error) => (failures.push(`${name}: ${e.message}`), undefined));
+    if (!m) continue;
+    try {
+      const target = t(name, m.caPem, { port: m.port, authority });
+      await runScenario({ target, mode: "keepalive", concurrency: 8, total: 200 });
+      runs.push({ name, ...(await mixedWorkload(target, m.pid)) });
+    } finally {
+      await m.stop();
     }
   }
 } finally {
