@@ -3,7 +3,7 @@
 // A build entry point of the compiled binary (build.ts), like every Worker module.
 import { startSensorCore, type RunningSensor } from "./core.ts";
 import { emptyPipelineStats } from "./pipeline.ts";
-import { OP_DATA, OP_OPEN, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
+import { OP_CLOSE, OP_DATA, OP_OPEN, OP_WIDTH, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
 import type { ConnMeta } from "../capture/types.ts";
 import { UsageError } from "../util/args.ts";
 import type { Logger } from "../util/log.ts";
@@ -20,6 +20,15 @@ let liveCount = 0;
 let liveScheduled = false;
 let unsubscribeLive: (() => void) | undefined;
 let statsTimer: ReturnType<typeof setInterval> | undefined;
+/**
+ * Acks are coalesced: decoded bytes are acked with the next stats tick, or at once when `ackBytes` of them pile
+ * up. The relay thus overcounts what is queued by less than `ackBytes` (1/64 of its bound, 1 MiB of 64 MiB),
+ * for at most one stats interval: it may start dropping that much early, never late.
+ */
+let ackBytes = 1;
+let unacked = 0;
+/** connId of each connection number the relay has named (worker-protocol.ts), until its close. */
+const connIds = new Map<number, string>();
 
 const log: Logger = (level, msg) => post({ t: "log", level, msg });
 
@@ -33,35 +42,49 @@ function onError(err: unknown): void {
   if (errors <= 100 || errors % 1000 === 0) log("error", `sensor: ${(err as Error)?.stack ?? err}`);
 }
 
-function runBatch(s: RunningSensor, ops: unknown[], buf: ArrayBuffer): void {
-  let offset = 0;
-  for (let i = 0; i < ops.length; ) {
-    const op = ops[i] as number;
+function runBatch(s: RunningSensor, buf: ArrayBuffer, nOps: number, strs: unknown[]): void {
+  const ops = new Float64Array(buf, 0, nOps * OP_WIDTH);
+  let offset = nOps * OP_WIDTH * 8;
+  let next = 0; // into strs
+  for (let at = 0; at < ops.length; at += OP_WIDTH) {
+    const op = ops[at]!;
+    const no = ops[at + 1]!;
     try {
-      if (op === OP_OPEN) {
-        const meta = ops[i + 1] as ConnMeta;
-        i += 2;
-        s.pipeline.open(meta);
-      } else if (op === OP_DATA) {
-        const connId = ops[i + 1] as string;
-        const dir = ops[i + 2] === 0 ? "c2s" : "s2c";
-        const ts = ops[i + 3] as number;
-        const len = ops[i + 4] as number;
-        i += 5;
+      if (op === OP_DATA) {
+        const len = ops[at + 4]!;
         const bytes = new Uint8Array(buf, offset, len);
         offset += len;
-        s.pipeline.data(connId, dir, bytes, ts);
+        const connId = connIds.get(no);
+        if (connId !== undefined) s.pipeline.data(connId, ops[at + 2] === 0 ? "c2s" : "s2c", bytes, ops[at + 3]!);
+      } else if (op === OP_OPEN) {
+        const meta = strs[next++] as ConnMeta;
+        connIds.set(no, meta.connId);
+        s.pipeline.open(meta);
       } else {
-        const connId = ops[i + 1] as string;
-        const ts = ops[i + 2] as number;
-        const error = ops[i + 3] as string | null;
-        i += 4;
-        s.pipeline.close(connId, ts, error ?? undefined);
+        const error = ops[at + 3] === 1 ? (strs[next++] as string) : undefined;
+        const connId = connIds.get(no);
+        connIds.delete(no);
+        if (connId !== undefined) s.pipeline.close(connId, ops[at + 2]!, error);
       }
     } catch (err) {
       onError(err);
     }
   }
+}
+
+function ack(bytes: number): void {
+  unacked += bytes;
+  if (unacked >= ackBytes) {
+    post({ t: "ack", bytes: unacked });
+    unacked = 0;
+  }
+}
+
+/** Stats carry the acks not sent yet (see `ackBytes`). */
+function postStats(s: RunningSensor): void {
+  const acked = unacked;
+  unacked = 0;
+  post({ t: "stats", stats: stats(s), acked });
 }
 
 function setLive(s: RunningSensor, on: boolean): void {
@@ -93,12 +116,13 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
         post({ t: "error", message: (err as Error).message, usage: err instanceof UsageError });
         return;
       }
-      statsTimer = setInterval(() => sensor && post({ t: "stats", stats: stats(sensor) }), STATS_INTERVAL_MS);
+      ackBytes = m.ackBytes;
+      statsTimer = setInterval(() => sensor && postStats(sensor), STATS_INTERVAL_MS);
       post({ t: "ready", stats: stats(sensor) });
       return;
     case "batch":
-      if (sensor) runBatch(sensor, m.ops, m.buf);
-      post({ t: "ack", bytes: m.bytes });
+      if (sensor) runBatch(sensor, m.buf, m.nOps, m.strs);
+      ack(m.bytes);
       return;
     case "live":
       if (sensor) setLive(sensor, m.on);

@@ -1,6 +1,7 @@
 // Messages between `oisp up`'s relay thread (worker-tap.ts) and the sensor worker (sensor-worker.ts).
-// Tap frames travel in batches (every few ms, see worker-tap.ts): `ops` is a flat list of records and the
-// payload bytes of all data records are packed, in order, into one transferred ArrayBuffer.
+// Tap frames travel in batches (every few ms, see worker-tap.ts) as ONE transferred ArrayBuffer: a header of
+// `nOps` float64 op records, then the payload bytes of all data records, packed in order. Structured clone
+// then only walks `strs` (connection metadata, close errors: one per connection), never a string per chunk.
 import type { ExporterStats } from "../sinks/queue.ts";
 import type { SensorConfig } from "./core.ts";
 import type { PipelineStats } from "./pipeline.ts";
@@ -8,13 +9,20 @@ import type { PipelineStats } from "./pipeline.ts";
 /** SensorConfig without its logger, which cannot cross threads (derived, so the two cannot drift apart). */
 export type WorkerSensorConfig = Omit<SensorConfig, "log">;
 
-export const OP_OPEN = 0; // OP_OPEN, meta
-export const OP_DATA = 1; // OP_DATA, connId, dir (0 c2s, 1 s2c), ts, byteLength
-export const OP_CLOSE = 2; // OP_CLOSE, connId, ts, error | null
+/**
+ * Op records, OP_WIDTH float64 each (unused slots 0). A connection is named once, by its OP_OPEN (the meta
+ * from `strs`), and then referred to by a small integer `conn`, released at OP_CLOSE.
+ */
+export const OP_OPEN = 0; // OP_OPEN, conn + next strs item: ConnMeta
+export const OP_DATA = 1; // OP_DATA, conn, dir (0 c2s, 1 s2c), ts, byteLength
+export const OP_CLOSE = 2; // OP_CLOSE, conn, ts, hasError (1: next strs item is the error string)
+export const OP_WIDTH = 5;
 
 export type ToWorker =
-  | { t: "init"; cfg: WorkerSensorConfig }
-  | { t: "batch"; ops: unknown[]; buf: ArrayBuffer; bytes: number }
+  /** `ackBytes`: decoded bytes the worker may hold back before acking outside the stats tick (see sensor-worker.ts). */
+  | { t: "init"; cfg: WorkerSensorConfig; ackBytes: number }
+  /** `bytes`: payload bytes (they follow the nOps * OP_WIDTH float64 header in `buf`). */
+  | { t: "batch"; buf: ArrayBuffer; nOps: number; bytes: number; strs: unknown[] }
   /** Whether to report event counts (only while a dashboard or terminal view listens). */
   | { t: "live"; on: boolean }
   | { t: "close" };
@@ -30,9 +38,10 @@ export interface WorkerStats {
 export type FromWorker =
   | { t: "ready"; stats: WorkerStats }
   | { t: "error"; message: string; usage: boolean }
-  /** A batch was decoded: its bytes no longer count against the relay's queue bound. */
+  /** Batches were decoded: their payload bytes no longer count against the relay's queue bound. */
   | { t: "ack"; bytes: number }
-  | { t: "stats"; stats: WorkerStats }
+  /** `acked`: payload bytes decoded since the last ack (acks ride on the stats tick unless they pile up). */
+  | { t: "stats"; stats: WorkerStats; acked: number }
   | { t: "events"; n: number }
   | { t: "log"; level: "debug" | "info" | "warn" | "error"; msg: string }
   | { t: "closed"; stats: WorkerStats };

@@ -1,5 +1,5 @@
 // `oisp up`'s relay thread side of the sensor worker: a TapSink that queues what the proxy taps and posts it
-// to the worker every few ms (one message, payload bytes packed into one transferred buffer),
+// to the worker every few ms (one message: op records and payload bytes packed into one transferred buffer),
 // plus a stand-in for the running sensor (live feed, counters) for the dashboard, TUI and status file.
 // Never blocks the relay: past `maxQueuedBytes` not yet decoded, data is dropped and counted, and the
 // connection it belonged to is marked so the sensor ends it with an error instead of decoding a gap.
@@ -10,7 +10,7 @@ import type { Logger } from "../util/log.ts";
 import { workerCandidates } from "../util/worker-module.ts";
 import type { SensorConfig } from "./core.ts";
 import type { PipelineStats } from "./pipeline.ts";
-import { OP_CLOSE, OP_DATA, OP_OPEN, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
+import { OP_CLOSE, OP_DATA, OP_OPEN, OP_WIDTH, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
 
 export interface SensorWorkerOptions {
   /** Where the worker module is (tests); default: workerCandidates("sensor/sensor-worker.ts"). */
@@ -24,7 +24,7 @@ export interface SensorWorkerOptions {
 export interface WorkerTapStats {
   /** Batches posted to the worker. */
   batches: number;
-  /** Bytes posted and not yet decoded. */
+  /** Bytes queued or posted and not yet acked (decoded bytes are acked within one stats tick, see sensor-worker.ts). */
   inFlightBytes: number;
   /** Data chunks dropped because the worker was too far behind (or gone). */
   dropped: number;
@@ -48,12 +48,16 @@ export interface SensorWorker {
 
 const MAX_TAINTED = 10_000;
 /**
- * Frames wait up to this long to share one message: at a few requests a second each chunk would otherwise
- * wake both threads on its own. Decoding a few ms later costs nothing (the store writes every 100 ms).
+ * Frames wait up to this long to share one message: each message wakes both threads and costs the relay a
+ * postMessage. Sparse traffic (a request every few ms) thus shares a message per window; dense traffic fills
+ * MAX_BATCH_BYTES first and goes at once. Decoding up to 20 ms later is invisible (the store writes every
+ * 100 ms, stats tick every 250 ms; the live view lags by at most this).
  */
-const COALESCE_MS = 5;
+const COALESCE_MS = 20;
 /** A batch this large is posted at once. */
 const MAX_BATCH_BYTES = 1024 * 1024;
+/** Decoded bytes the worker may leave unacked until its next stats tick: the queue bound's slack (see sensor-worker.ts). */
+const ACK_SLACK_DIVISOR = 64;
 const TAINT_NOTE = "sensor queue full: some captured bytes were dropped";
 
 /** Starts the worker, opens the store in it and resolves once it is ready (rejects with its error). */
@@ -63,6 +67,7 @@ export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOpt
   let latest: WorkerStats | undefined;
   let onClosed: (() => void) | undefined;
   const live = new RemoteLive();
+  const maxQueuedBytes = opts.maxQueuedBytes ?? 64 * 1024 * 1024;
   let tap!: WorkerTap;
 
   const spawn = (candidate: number): Promise<Worker> =>
@@ -86,6 +91,7 @@ export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOpt
             break;
           case "stats":
             latest = m.stats;
+            if (m.acked > 0) tap.acked(m.acked);
             break;
           case "events":
             live.emit(m.n);
@@ -116,12 +122,12 @@ export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOpt
         tap.dead = true;
         onClosed?.();
       };
-      worker.postMessage({ t: "init", cfg: plain } satisfies ToWorker);
+      worker.postMessage({ t: "init", cfg: plain, ackBytes: Math.max(1, Math.floor(maxQueuedBytes / ACK_SLACK_DIVISOR)) } satisfies ToWorker);
     });
 
   // The tap needs the worker to post to, the worker's handler needs the tap: create the worker through a late binding.
   let workerRef: Worker | undefined;
-  tap = new WorkerTap((m, transfer) => workerRef?.postMessage(m, transfer), log, opts.maxQueuedBytes ?? 64 * 1024 * 1024, () => latest?.errors ?? 0);
+  tap = new WorkerTap((m, transfer) => workerRef?.postMessage(m, transfer), log, maxQueuedBytes, () => latest?.errors ?? 0);
   const worker = await spawn(0);
   workerRef = worker;
   live.onActive = (on) => worker.postMessage({ t: "live", on } satisfies ToWorker);
@@ -158,7 +164,14 @@ export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOpt
 
 class WorkerTap implements TapSink {
   dead = false;
-  private ops: unknown[] = [];
+  /** Op records (OP_WIDTH float64 each), grown by doubling; `nOps` of them are queued. */
+  private ops = new Float64Array(OP_WIDTH * 64);
+  private nOps = 0;
+  /** Connection metadata and close errors, in the order the ops consume them. */
+  private strs: unknown[] = [];
+  /** Small integer per open connection: ops carry it instead of the connId string. */
+  private readonly connNos = new Map<string, number>();
+  private nextConnNo = 0;
   private chunks: Uint8Array[] = [];
   private batchBytes = 0;
   private inFlight = 0;
@@ -176,14 +189,19 @@ class WorkerTap implements TapSink {
 
   open(meta: ConnMeta): void {
     if (this.dead) return;
-    this.ops.push(OP_OPEN, meta);
+    const no = this.nextConnNo++;
+    this.connNos.set(meta.connId, no);
+    this.strs.push(meta);
+    this.op(OP_OPEN, no, 0, 0, 0);
     this.schedule();
   }
 
   data(connId: string, dir: Direction, bytes: Uint8Array, ts: number): void {
     if (this.dead || this.tainted.has(connId)) return void this.counters.dropped++;
+    const no = this.connNos.get(connId);
+    if (no === undefined) return; // never opened here: the sensor would ignore it (ConnTap always opens first)
     if (this.inFlight + this.batchBytes + bytes.length > this.maxQueuedBytes) return this.drop(connId);
-    this.ops.push(OP_DATA, connId, dir === "c2s" ? 0 : 1, ts, bytes.length);
+    this.op(OP_DATA, no, dir === "c2s" ? 0 : 1, ts, bytes.length);
     this.chunks.push(bytes);
     this.batchBytes += bytes.length;
     this.schedule();
@@ -193,32 +211,56 @@ class WorkerTap implements TapSink {
     if (this.dead) return;
     const cut = this.tainted.delete(connId);
     const err = cut ? (error ? `${error}; ${TAINT_NOTE}` : TAINT_NOTE) : error;
-    this.ops.push(OP_CLOSE, connId, ts, err ?? null);
+    const no = this.connNos.get(connId);
+    if (no === undefined) return;
+    this.connNos.delete(connId);
+    if (err !== undefined) this.strs.push(err);
+    this.op(OP_CLOSE, no, ts, err !== undefined ? 1 : 0, 0);
     this.schedule();
   }
 
-  /** Posts everything queued now: one message, the payloads copied once into a buffer the worker then owns. */
+  private op(code: number, a: number, b: number, c: number, d: number): void {
+    let at = this.nOps * OP_WIDTH;
+    if (at + OP_WIDTH > this.ops.length) {
+      const grown = new Float64Array(this.ops.length * 2);
+      grown.set(this.ops);
+      this.ops = grown;
+    }
+    const ops = this.ops;
+    ops[at++] = code;
+    ops[at++] = a;
+    ops[at++] = b;
+    ops[at++] = c;
+    ops[at] = d;
+    this.nOps++;
+  }
+
+  /** Posts everything queued now: one message, ops and payloads copied once into a buffer the worker then owns. */
   flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.ops.length === 0) return;
-    const ops = this.ops;
+    const nOps = this.nOps;
+    if (nOps === 0) return;
     const chunks = this.chunks;
+    const strs = this.strs;
     const bytes = this.batchBytes;
-    this.ops = [];
+    this.nOps = 0;
+    this.strs = [];
     this.chunks = [];
     this.batchBytes = 0;
     if (this.dead) return;
     // The relay's chunks may be views into buffers it reuses or shares: copy, then transfer the copy.
-    const buf = new ArrayBuffer(bytes);
+    const header = nOps * OP_WIDTH;
+    const buf = new ArrayBuffer(header * 8 + bytes);
+    new Float64Array(buf, 0, header).set(this.ops.subarray(0, header));
     const view = new Uint8Array(buf);
-    let offset = 0;
+    let offset = header * 8;
     for (const c of chunks) {
       view.set(c, offset);
       offset += c.length;
     }
     try {
-      this.post({ t: "batch", ops, buf, bytes }, [buf]);
+      this.post({ t: "batch", buf, nOps, bytes, strs }, [buf]);
       this.inFlight += bytes;
       this.counters.batches++;
     } catch (err) {

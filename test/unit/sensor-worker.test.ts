@@ -87,6 +87,43 @@ describe("sensor worker", () => {
     expect(w.tap.stats()).toMatchObject({ dropped: 0, workerAlive: false });
   });
 
+  test("chunks of connections interleaved in one batch reach their own connection; close errors cross; acks arrive coalesced", async () => {
+    const cfg = config();
+    const w = (running = await startSensorWorker(cfg));
+    const [a, b, c] = [meta(), meta(), meta()];
+    const ts = Date.now();
+    const res = utf8(jsonResponse(chatCompletionJson));
+    for (const m of [a, b, c]) w.tap.open(m);
+    for (const m of [a, b, c]) w.tap.data(m.connId, "c2s", utf8(openaiRequest()), ts);
+    w.tap.data(b.connId, "s2c", res.subarray(0, 25), ts + 1);
+    w.tap.data(a.connId, "s2c", res.subarray(0, 60), ts + 1);
+    w.tap.data(b.connId, "s2c", res.subarray(25), ts + 2);
+    w.tap.data(a.connId, "s2c", res.subarray(60), ts + 2);
+    w.tap.close(a.connId, ts + 3);
+    w.tap.close(c.connId, ts + 3, "upstream reset"); // before any response
+    w.tap.close(b.connId, ts + 3);
+    w.tap.data(a.connId, "s2c", res, ts + 4); // after its close: nothing to deliver to
+    expect(w.tap.stats().inFlightBytes).toBeGreaterThan(0);
+    // The worker acks with its next stats tick (250 ms) when little is queued.
+    const deadline = Date.now() + 5000;
+    while ((w.pipeline.stats().aiResponses < 2 || w.tap.stats().inFlightBytes > 0) && Date.now() < deadline) await Bun.sleep(20);
+    expect(w.tap.stats()).toMatchObject({ inFlightBytes: 0, dropped: 0, batches: 1 });
+    await w.close();
+    running = undefined;
+    const store = openStore(cfg.dbPath, { readonly: true });
+    try {
+      for (const m of [a, b]) {
+        const response = store.list({ connId: m.connId }).find((r) => r.eventType === "ai.response")!;
+        expect(response).toMatchObject({ model: "gpt-4o-mini", success: 1 });
+      }
+      const cut = store.list({ connId: c.connId });
+      expect(cut.map((r) => r.eventType)).toContain("ai.request");
+      expect(JSON.stringify(cut)).toContain("upstream reset");
+    } finally {
+      store.close();
+    }
+  });
+
   test("past the queue bound data is dropped and counted, never queued without end; nothing half-decoded is stored", async () => {
     const cfg = config();
     const w = (running = await startSensorWorker(cfg, { maxQueuedBytes: 64 }));
