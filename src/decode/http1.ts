@@ -505,11 +505,15 @@ export class Http1Parser {
     const taken = this.chunkLine.take(input, pos, true);
     if (taken === "overflow") throw new ParseError("chunked body: chunk size line too long");
     if (!taken.complete) return pos + taken.used;
-    const line = latin1(this.chunkLine.bytes()).replace(/\r?\n$/, "");
+    let n = plainChunkSize(this.chunkLine.bytes());
+    // Extensions, padding or garbage: the general path (and its error message).
+    const line = n === undefined ? latin1(this.chunkLine.bytes()).replace(/\r?\n$/, "") : "";
     this.chunkLine.reset();
-    const size = line.split(";")[0]!.replace(/[ \t]+$/, "");
-    if (!/^[0-9a-fA-F]{1,13}$/.test(size)) throw new ParseError(`chunked body: invalid chunk size ${JSON.stringify(size.slice(0, 20))}`);
-    const n = parseInt(size, 16);
+    if (n === undefined) {
+      const size = line.split(";")[0]!.replace(/[ \t]+$/, "");
+      if (!/^[0-9a-fA-F]{1,13}$/.test(size)) throw new ParseError(`chunked body: invalid chunk size ${JSON.stringify(size.slice(0, 20))}`);
+      n = parseInt(size, 16);
+    }
     if (n === 0) {
       this.state = "trailers";
       this.section.reset();
@@ -543,10 +547,26 @@ export class Http1Parser {
       const name = colon === -1 ? "" : line.slice(0, colon);
       if (!TOKEN.test(name)) throw new ParseError(`malformed ${what} line: ${JSON.stringify(line.slice(0, 100))}`);
       if (line.includes("\r")) throw new ParseError(`bare CR in ${what} section`);
-      fields.push([name, utf8IfValid(line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, ""))]);
+      fields.push([name, utf8IfValid(trimSpaceTab(line, colon + 1))]);
     }
     return fields;
   }
+}
+
+/** The size of a chunk line that is only 1-13 hex digits and its line break (nearly all), else undefined. */
+function plainChunkSize(line: Uint8Array): number | undefined {
+  let end = line.length;
+  if (end > 0 && line[end - 1] === LF) end--;
+  if (end > 0 && line[end - 1] === CR) end--;
+  if (end === 0 || end > 13) return undefined;
+  let n = 0;
+  for (let i = 0; i < end; i++) {
+    const b = line[i]!;
+    const digit = b >= 0x30 && b <= 0x39 ? b - 0x30 : b >= 0x61 && b <= 0x66 ? b - 0x57 : b >= 0x41 && b <= 0x46 ? b - 0x37 : -1;
+    if (digit < 0) return undefined;
+    n = n * 16 + digit;
+  }
+  return n;
 }
 
 /** A request after which the connection may stop speaking HTTP/1.1, depending on the response. */
@@ -558,7 +578,7 @@ function switchesProtocol(head: RequestHead): boolean {
 function headerList(headers: HeaderList, name: string): string[] {
   const out: string[] = [];
   for (const [k, v] of headers) {
-    if (k.toLowerCase() !== name) continue;
+    if (k.length !== name.length || k.toLowerCase() !== name) continue;
     for (const item of v.split(",")) {
       const t = item.trim();
       if (t !== "") out.push(t);
@@ -573,7 +593,7 @@ function transferCodings(headers: HeaderList): string[] {
 
 function codingsOf(headers: HeaderList, transfer: string[]): string[] {
   const content: string[] = [];
-  for (const [k, v] of headers) if (k.toLowerCase() === "content-encoding") content.push(...parseCodings(v));
+  for (const [k, v] of headers) if (k.length === 16 && k.toLowerCase() === "content-encoding") content.push(...parseCodings(v));
   return [...content, ...transfer.filter((c) => c !== "chunked" && c !== "identity")];
 }
 
@@ -592,6 +612,15 @@ function keepsAlive(version: string, headers: HeaderList): boolean {
   const tokens = headerList(headers, "connection").map((s) => s.toLowerCase());
   if (tokens.includes("close")) return false;
   return version === "HTTP/1.1" || tokens.includes("keep-alive");
+}
+
+/** line[from..] without leading and trailing spaces and tabs (a field value's optional whitespace, RFC 9112 §5). */
+function trimSpaceTab(line: string, from: number): string {
+  let start = from;
+  let end = line.length;
+  while (start < end && (line.charCodeAt(start) === 0x20 || line.charCodeAt(start) === 0x09)) start++;
+  while (end > start && (line.charCodeAt(end - 1) === 0x20 || line.charCodeAt(end - 1) === 0x09)) end--;
+  return line.slice(start, end);
 }
 
 function latin1(bytes: Uint8Array): string {

@@ -60,9 +60,10 @@ export function httpExchange(connId: string, seq: number, request: HttpRequestRe
   return exchange;
 }
 
+/** First value of header `name` (ASCII, any case): names of another length are skipped without lowercasing. */
 export function headerValue(headers: HeaderList, name: string): string | undefined {
   const lower = name.toLowerCase();
-  for (const [k, v] of headers) if (k.toLowerCase() === lower) return v;
+  for (const [k, v] of headers) if (k.length === lower.length && k.toLowerCase() === lower) return v;
   return undefined;
 }
 

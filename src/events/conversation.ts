@@ -27,7 +27,8 @@ export function conversationKey(p: ConversationParts): string | undefined {
 
 /** A conversation id derived from a provider's own identifier (e.g. a Responses API response id). */
 export function conversationIdFrom(parts: readonly string[]): string {
-  const h = createHash("sha256");
-  for (const part of parts) h.update(`${part.length}:${part}`);
-  return `conv_${h.digest("hex").slice(0, 24)}`;
+  // One update of the joined text: the same bytes as one update per part, fewer calls into the hasher.
+  let text = "";
+  for (const part of parts) text += `${part.length}:${part}`;
+  return `conv_${createHash("sha256").update(text).digest("hex").slice(0, 24)}`;
 }

@@ -94,14 +94,38 @@ export function isSecretKey(key: string): boolean {
  * case-sensitive ones included; those strings take the exact path below.)
  */
 const ANY_SECRET = new RegExp(PATTERNS.map((p) => `(?:${p.regex.source})`).join("|"), "i");
+/**
+ * What every match of some pattern contains, case-insensitively: "-----BEGIN ", -u/--user/--proxy-user
+ * after whitespace, "sk-", AKIA/ASIA, gh?_/github_pat_, AIza, eyJ, Bearer, pass/pwd,
+ * key/secret/token (named credentials, URL query keys), "sig=", "://". Scanning for these costs a tenth
+ * of ANY_SECRET, and most text (prompts, answers) holds none of them. Keep in step with PATTERNS.
+ */
+const SECRET_HINT = /-----BEGIN |(?:^|\s)(?:-u|--user|--proxy-user)|sk-|akia|asia|gh[pousr]_|github_pat_|aiza|eyj|bearer|pass|pwd|key|secret|token|sig=|:\/\//i;
 /** Shorter than any match of any pattern ("pwd=x"). */
 const MIN_SECRET_LENGTH = 5;
 /** Shared by every clean string; frozen so a caller that tried to add to it would fail loudly. */
 const NO_FINDINGS = Object.freeze([]) as unknown as SecretFinding[];
 
+/**
+ * Short strings found clean recently: events repeat the same model, host, process and header values, and
+ * redaction checks every string of every event. Cleared when full (unique ids and timestamps pass through).
+ */
+const knownClean = new Set<string>();
+const KNOWN_CLEAN_MAX_LENGTH = 128;
+const KNOWN_CLEAN_MAX_ENTRIES = 1024;
+
 /** Masks every credential found in `text`; `findings` counts them by kind. Normal text is returned unchanged. */
 export function maskSecrets(text: string): { text: string; findings: SecretFinding[] } {
-  if (text.length < MIN_SECRET_LENGTH || !ANY_SECRET.test(text)) return { text, findings: NO_FINDINGS };
+  if (text.length < MIN_SECRET_LENGTH) return { text, findings: NO_FINDINGS };
+  const short = text.length <= KNOWN_CLEAN_MAX_LENGTH;
+  if (short && knownClean.has(text)) return { text, findings: NO_FINDINGS };
+  if (!SECRET_HINT.test(text) || !ANY_SECRET.test(text)) {
+    if (short) {
+      if (knownClean.size >= KNOWN_CLEAN_MAX_ENTRIES) knownClean.clear();
+      knownClean.add(text);
+    }
+    return { text, findings: NO_FINDINGS };
+  }
   const counts = new Map<string, number>();
   let out = text;
   for (const pattern of PATTERNS) {

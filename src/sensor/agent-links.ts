@@ -111,6 +111,8 @@ export class ConversationTracker {
 
 function isResponsesApi(parsed: ParsedAiRequest): boolean {
   if (parsed.apiFormat !== "openai" && !parsed.endpoint.includes("/openai/")) return false;
+  // Most endpoints cannot have a /responses path: skip parsing them (the URL parser drops tabs and newlines).
+  if (!parsed.endpoint.includes("responses") && !/[\t\n\r]/.test(parsed.endpoint)) return false;
   try {
     return RESPONSES_PATH.test(new URL(parsed.endpoint).pathname);
   } catch {
