@@ -73,6 +73,8 @@ export interface Http1ParserOptions {
 const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;
 const DEFAULT_MAX_HEADER_COUNT = 256;
 const MAX_CHUNK_LINE_BYTES = 4096;
+/** Copies up to this size are done byte by byte (see SectionBuffer.append). */
+const SMALL_COPY_BYTES = 128;
 const MAX_METHOD_LENGTH = 32;
 const CR = 0x0d;
 const LF = 0x0a;
@@ -140,7 +142,14 @@ class SectionBuffer {
       grown.set(this.buf.subarray(0, this.length));
       this.buf = grown;
     }
-    this.buf.set(input.subarray(start, end), this.length);
+    if (n <= SMALL_COPY_BYTES) {
+      // A header or chunk-size line: a plain loop beats allocating a subarray view to copy from.
+      const buf = this.buf;
+      let at = this.length;
+      for (let i = start; i < end; i++) buf[at++] = input[i]!;
+    } else {
+      this.buf.set(input.subarray(start, end), this.length);
+    }
     this.length += n;
     return true;
   }
