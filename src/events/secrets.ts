@@ -94,6 +94,9 @@ export function isSecretKey(key: string): boolean {
  * case-sensitive ones included; those strings take the exact path below.)
  */
 const ANY_SECRET = new RegExp(PATTERNS.map((p) => `(?:${p.regex.source})`).join("|"), "i");
+/** Every kind of credential recognised (tests check each has a case that the fast pre-check lets through). */
+export const SECRET_KINDS: readonly string[] = [...new Set(PATTERNS.map((p) => p.type))];
+
 /**
  * What every match of some pattern contains, case-insensitively: "-----BEGIN ", -u/--user/--proxy-user
  * after whitespace, "sk-", AKIA/ASIA, gh?_/github_pat_, AIza, eyJ, Bearer, pass/pwd,

@@ -10,6 +10,7 @@ import {
   redactEvent,
   type OispEvent,
 } from "../../src/events/index.ts";
+import { SECRET_KINDS } from "../../src/events/secrets.ts";
 import { CONTENT, SECRETS, connContext, connMeta, exchange, parsedRequest, parsedResponse } from "./events.fixtures.ts";
 
 function buildAll(meta = connMeta()) {
@@ -198,6 +199,10 @@ describe("maskSecrets", () => {
     ["credential", 'client_secret = "Zm9vYmFyYmF6cXV4MTIz"', "Zm9vYmFyYmF6cXV4MTIz"],
     ["url_password", "HTTPS_PROXY=http://bob:s3cr3tpass@proxy.local:8080", "s3cr3tpass"],
   ];
+  test("every kind of credential has a case here (so the pre-check in secrets.ts is tested for it)", () => {
+    expect([...new Set(cases.map(([kind]) => kind))].sort()).toEqual([...SECRET_KINDS].sort());
+  });
+
   for (const [kind, text, secret] of cases) {
     test(`masks ${kind}: ${text.slice(0, 40).replace(/\n/g, " ")}`, () => {
       const out = maskSecrets(text);
