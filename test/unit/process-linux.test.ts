@@ -2,7 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import net from "node:net";
 import { processLookupForPlatform } from "../../src/capture/process/index.ts";
-import { canonicalIp, createLinuxProcessLookup, decodeProcAddress, findSocketRow } from "../../src/capture/process/linux.ts";
+import { canonicalIp } from "../../src/capture/process/ip.ts";
+import { createLinuxProcessLookup, decodeProcAddress, findSocketRow } from "../../src/capture/process/linux.ts";
 
 const onLinux = process.platform === "linux";
 

@@ -10,8 +10,6 @@ import type { Endpoint, ProcessInfo } from "../types.ts";
 import { canonicalIp } from "./ip.ts";
 import { type SocketRow, sockDiagRow } from "./sock-diag.ts";
 
-export { canonicalIp, type SocketRow };
-
 export interface LinuxLookupOptions {
   /** Root of procfs (tests may point elsewhere). */
   procRoot?: string;
