@@ -69,7 +69,6 @@ export function createThreadedLinuxLookup(opts: ThreadedLookupOptions = {}): Thr
   let nextId = 1;
   let worker: Worker | undefined;
   let loaded = false;
-  let failed = false;
   /** Created on first need; kept, as it is small and remembers recent clients. */
   let inThread: ProcessLookup | undefined;
   let lastUse = 0;
@@ -117,7 +116,6 @@ export function createThreadedLinuxLookup(opts: ThreadedLookupOptions = {}): Thr
     w?.terminate();
     if (!loaded && candidate + 1 < candidates.length && /ModuleNotFound|Cannot find module/i.test(message)) return start(candidate + 1);
     counts.failures++;
-    failed = true;
     // Only a loaded Worker was sent lookups; it may have been midway through them.
     dropPending();
   }
@@ -157,8 +155,9 @@ export function createThreadedLinuxLookup(opts: ThreadedLookupOptions = {}): Thr
 
   const lookup = (client: Endpoint, proxy: Endpoint): Promise<ProcessInfo | undefined> => {
     lastUse = performance.now();
-    if (!worker && !failed) start(0); // failing at once sets `failed`
-    if (failed) {
+    if (!worker && counts.failures === 0) start(0);
+    // One failure is final (a start that fails at once counts too): from then on lookups run in this thread.
+    if (counts.failures > 0) {
       counts.fallbackLookups++;
       return runInThread(client, proxy);
     }
