@@ -3,7 +3,7 @@
 // A build entry point of the compiled binary (build.ts), like every Worker module.
 import { startSensorCore, type RunningSensor } from "./core.ts";
 import { emptyPipelineStats } from "./pipeline.ts";
-import { OP_CLOSE, OP_DATA, OP_OPEN, OP_WIDTH, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
+import { OP_DATA, OP_OPEN, OP_WIDTH, payloadOffset, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
 import type { ConnMeta } from "../capture/types.ts";
 import { UsageError } from "../util/args.ts";
 import type { Logger } from "../util/log.ts";
@@ -44,7 +44,7 @@ function onError(err: unknown): void {
 
 function runBatch(s: RunningSensor, buf: ArrayBuffer, nOps: number, strs: unknown[]): void {
   const ops = new Float64Array(buf, 0, nOps * OP_WIDTH);
-  let offset = nOps * OP_WIDTH * 8;
+  let offset = payloadOffset(nOps);
   let next = 0; // into strs
   for (let at = 0; at < ops.length; at += OP_WIDTH) {
     const op = ops[at]!;
@@ -122,7 +122,7 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
       return;
     case "batch":
       if (sensor) runBatch(sensor, m.buf, m.nOps, m.strs);
-      ack(m.bytes);
+      ack(m.buf.byteLength - payloadOffset(m.nOps));
       return;
     case "live":
       if (sensor) setLive(sensor, m.on);

@@ -18,11 +18,16 @@ export const OP_DATA = 1; // OP_DATA, conn, dir (0 c2s, 1 s2c), ts, byteLength
 export const OP_CLOSE = 2; // OP_CLOSE, conn, ts, hasError (1: next strs item is the error string)
 export const OP_WIDTH = 5;
 
+/** Where a batch's payload bytes start in its buffer: after its `nOps` op records. */
+export function payloadOffset(nOps: number): number {
+  return nOps * OP_WIDTH * Float64Array.BYTES_PER_ELEMENT;
+}
+
 export type ToWorker =
   /** `ackBytes`: decoded bytes the worker may hold back before acking outside the stats tick (see sensor-worker.ts). */
   | { t: "init"; cfg: WorkerSensorConfig; ackBytes: number }
-  /** `bytes`: payload bytes (they follow the nOps * OP_WIDTH float64 header in `buf`). */
-  | { t: "batch"; buf: ArrayBuffer; nOps: number; bytes: number; strs: unknown[] }
+  /** `buf`: the `nOps` op records, then the payload bytes from payloadOffset(nOps) to its end. */
+  | { t: "batch"; buf: ArrayBuffer; nOps: number; strs: unknown[] }
   /** Whether to report event counts (only while a dashboard or terminal view listens). */
   | { t: "live"; on: boolean }
   | { t: "close" };

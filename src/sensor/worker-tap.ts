@@ -10,7 +10,7 @@ import type { Logger } from "../util/log.ts";
 import { workerCandidates } from "../util/worker-module.ts";
 import type { SensorConfig } from "./core.ts";
 import type { PipelineStats } from "./pipeline.ts";
-import { OP_CLOSE, OP_DATA, OP_OPEN, OP_WIDTH, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
+import { OP_CLOSE, OP_DATA, OP_OPEN, OP_WIDTH, payloadOffset, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
 
 export interface SensorWorkerOptions {
   /** Where the worker module is (tests); default: workerCandidates("sensor/sensor-worker.ts"). */
@@ -250,17 +250,16 @@ class WorkerTap implements TapSink {
     this.batchBytes = 0;
     if (this.dead) return;
     // The relay's chunks may be views into buffers it reuses or shares: copy, then transfer the copy.
-    const header = nOps * OP_WIDTH;
-    const buf = new ArrayBuffer(header * 8 + bytes);
-    new Float64Array(buf, 0, header).set(this.ops.subarray(0, header));
+    let offset = payloadOffset(nOps);
+    const buf = new ArrayBuffer(offset + bytes);
+    new Float64Array(buf, 0, nOps * OP_WIDTH).set(this.ops.subarray(0, nOps * OP_WIDTH));
     const view = new Uint8Array(buf);
-    let offset = header * 8;
     for (const c of chunks) {
       view.set(c, offset);
       offset += c.length;
     }
     try {
-      this.post({ t: "batch", buf, nOps, bytes, strs }, [buf]);
+      this.post({ t: "batch", buf, nOps, strs }, [buf]);
       this.inFlight += bytes;
       this.counters.batches++;
     } catch (err) {
