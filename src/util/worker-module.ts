@@ -1,7 +1,7 @@
 // Where a Worker's module is, from source or inside a compiled binary (one rule for every Worker).
 
 /** Whether this is a `bun build --compile` binary (its modules live in Bun's embedded file system). */
-export function isCompiledBinary(): boolean {
+function isCompiledBinary(): boolean {
   return Bun.main.includes("$bunfs") || Bun.main.includes("~BUN");
 }
 
