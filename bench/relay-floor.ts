@@ -8,40 +8,35 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { reqPerSec, runScenario, type Target } from "./lib/loadgen.ts";
-import { sample, startBareRelay, startOispUp, startUpstream } from "./lib/procs.ts";
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-native-"));
+import { sample, startBareRelay, startNativeRelay, startOispUp, startUpstream } from "./lib/procs.ts";
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-bench-relay-floor-"));
 const upstream = await startUpstream(dir);
-const p = Bun.spawn([process.execPath, path.join(import.meta.dir, "lib/native-relay.ts"), dir, String(upstream.port), upstream.caFile], { stdout: "pipe" });
-const reader = p.stdout.getReader();
-let out = "";
-while (!/PORT (\d+)/.test(out)) {
-  const { value, done } = await reader.read();
-  if (done) throw new Error(`native relay exited: ${out}`);
-  out += new TextDecoder().decode(value);
-}
-const nport = Number(/PORT (\d+)/.exec(out)![1]);
+const native = await startNativeRelay(dir, upstream);
 const bare = await startBareRelay(dir, upstream);
 const oisp = await startOispUp(dir, upstream);
-const targets: Target[] = [
-  { name: "direct", upstreamPort: upstream.port, servername: "api.openai.com", ca: upstream.caPem },
-  { name: "native relay", upstreamPort: nport, servername: "api.openai.com", ca: fs.readFileSync(`${dir}/native-relay-ca.pem`, "utf8") },
-  { name: "bare node:tls relay", upstreamPort: upstream.port, servername: "api.openai.com", ca: bare.caPem, proxy: { port: bare.port, authority: "api.openai.com:443" } },
-  { name: "oisp up", upstreamPort: upstream.port, servername: "api.openai.com", ca: oisp.caPem, proxy: { port: oisp.port, authority: "api.openai.com:443" } },
-];
-console.log(`bench/relay-floor.ts: ${os.cpus().length} CPUs, bun ${Bun.version}; 32 keep-alive connections, 15,000 requests per run`);
-for (const t of targets) await runScenario({ target: t, mode: "keepalive", concurrency: 8, total: 1000 }); // warm
-let directRps = 0;
-for (let round = 0; round < 2; round++) for (const t of targets) {
-  const pid = { "native relay": p.pid, "bare node:tls relay": bare.pid, "oisp up": oisp.pid }[t.name];
-  const a = pid ? sample(pid) : undefined;
-  const r = await runScenario({ target: t, mode: "keepalive", concurrency: 32, total: 15000 });
-  const b = pid ? sample(pid) : undefined;
-  if (t.name === "direct") directRps = reqPerSec(r);
-  const cpu = a && b ? `  ${(((b.cpuSec - a.cpuSec) * 1e6) / r.ok).toFixed(0)} µs relay CPU/req` : "";
-  console.log(`${t.name.padEnd(20)} ${reqPerSec(r).toFixed(0).padStart(6)} req/s  ${(reqPerSec(r) / directRps).toFixed(2)} x direct${cpu}`);
+try {
+  const targets: Target[] = [
+    { name: "direct", upstreamPort: upstream.port, servername: "api.openai.com", ca: upstream.caPem },
+    { name: "native relay", upstreamPort: native.port, servername: "api.openai.com", ca: native.caPem },
+    { name: "bare node:tls relay", upstreamPort: upstream.port, servername: "api.openai.com", ca: bare.caPem, proxy: { port: bare.port, authority: "api.openai.com:443" } },
+    { name: "oisp up", upstreamPort: upstream.port, servername: "api.openai.com", ca: oisp.caPem, proxy: { port: oisp.port, authority: "api.openai.com:443" } },
+  ];
+  console.log(`bench/relay-floor.ts: ${os.cpus().length} CPUs, bun ${Bun.version}; 32 keep-alive connections, 15,000 requests per run`);
+  for (const t of targets) await runScenario({ target: t, mode: "keepalive", concurrency: 8, total: 1000 }); // warm
+  let directRps = 0;
+  for (let round = 0; round < 2; round++) for (const t of targets) {
+    const pid = { "native relay": native.pid, "bare node:tls relay": bare.pid, "oisp up": oisp.pid }[t.name];
+    const a = pid ? sample(pid) : undefined;
+    const r = await runScenario({ target: t, mode: "keepalive", concurrency: 32, total: 15000 });
+    const b = pid ? sample(pid) : undefined;
+    if (t.name === "direct") directRps = reqPerSec(r);
+    const cpu = a && b ? `  ${(((b.cpuSec - a.cpuSec) * 1e6) / r.ok).toFixed(0)} µs relay CPU/req` : "";
+    console.log(`${t.name.padEnd(20)} ${reqPerSec(r).toFixed(0).padStart(6)} req/s  ${(reqPerSec(r) / directRps).toFixed(2)} x direct${cpu}`);
+  }
+} finally {
+  await native.stop();
+  await bare.stop();
+  await oisp.stop();
+  await upstream.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
 }
-p.kill();
-await bare.stop();
-await oisp.stop();
-await upstream.stop();
-fs.rmSync(dir, { recursive: true, force: true });

@@ -146,27 +146,32 @@ export async function startMitmdump(dir: string, upstream: Upstream): Promise<Th
   return { pid: proc.pid, port, caPem: fs.readFileSync(path.join(confdir, "mitmproxy-ca-cert.pem"), "utf8"), output, stop: () => stopProc(proc) };
 }
 
-/** mockttp (npm) as a passthrough proxy, in its own Bun process (bench/lib/mockttp-proxy.ts). */
-export async function startMockttp(dir: string, upstream: Upstream): Promise<ThirdPartyProxy> {
-  const { proc, output } = spawnLogged([process.execPath, path.join(import.meta.dir, "mockttp-proxy.ts"), dir, String(upstream.port), upstream.caFile]);
-  const port = await waitFor("mockttp", () => {
-    if (proc.exitCode !== null) throw new Error(`mockttp exited: ${output()}`);
+/**
+ * A relay script in bench/lib run as its own Bun process. They share one contract:
+ * `bun bench/lib/SCRIPT DIR UPSTREAM_PORT UPSTREAM_CA` writes DIR/CA_FILE (the CA clients must trust)
+ * and prints "PORT <n>".
+ */
+async function startRelayScript(label: string, script: string, caFile: string, dir: string, upstream: Upstream): Promise<ThirdPartyProxy> {
+  const { proc, output } = spawnLogged([process.execPath, path.join(import.meta.dir, script), dir, String(upstream.port), upstream.caFile]);
+  const port = await waitFor(label, () => {
+    if (proc.exitCode !== null) throw new Error(`${label} exited: ${output()}`);
     const m = /PORT (\d+)/.exec(output());
     return m ? Number(m[1]) : undefined;
   }, 30_000);
-  return { pid: proc.pid, port, caPem: fs.readFileSync(path.join(dir, "mockttp-ca.pem"), "utf8"), output, stop: () => stopProc(proc) };
+  return { pid: proc.pid, port, caPem: fs.readFileSync(path.join(dir, caFile), "utf8"), output, stop: () => stopProc(proc) };
 }
 
+/** mockttp (npm) as a passthrough proxy, in its own Bun process (bench/lib/mockttp-proxy.ts). */
+export const startMockttp = (dir: string, upstream: Upstream) => startRelayScript("mockttp", "mockttp-proxy.ts", "mockttp-ca.pem", dir, upstream);
+
 /** bench/lib/bare-relay.ts: a bare TLS-terminating relay on node:tls, the floor for oisp's relay. */
-export async function startBareRelay(dir: string, upstream: Upstream): Promise<ThirdPartyProxy> {
-  const { proc, output } = spawnLogged([process.execPath, path.join(import.meta.dir, "bare-relay.ts"), dir, String(upstream.port), upstream.caFile]);
-  const port = await waitFor("bare relay", () => {
-    if (proc.exitCode !== null) throw new Error(`bare relay exited: ${output()}`);
-    const m = /PORT (\d+)/.exec(output());
-    return m ? Number(m[1]) : undefined;
-  }, 30_000);
-  return { pid: proc.pid, port, caPem: fs.readFileSync(path.join(dir, "bare-relay-ca.pem"), "utf8"), output, stop: () => stopProc(proc) };
-}
+export const startBareRelay = (dir: string, upstream: Upstream) => startRelayScript("bare relay", "bare-relay.ts", "bare-relay-ca.pem", dir, upstream);
+
+/**
+ * bench/lib/native-relay.ts: a TLS-terminating relay on Bun's native sockets. No CONNECT: clients dial its
+ * port as if it were the upstream.
+ */
+export const startNativeRelay = (dir: string, upstream: Upstream) => startRelayScript("native relay", "native-relay.ts", "native-relay-ca.pem", dir, upstream);
 
 export interface ProcSample {
   rssMb: number;
