@@ -514,15 +514,9 @@ export class Http1Parser {
     const taken = this.chunkLine.take(input, pos, true);
     if (taken === "overflow") throw new ParseError("chunked body: chunk size line too long");
     if (!taken.complete) return pos + taken.used;
-    let n = plainChunkSize(this.chunkLine.bytes());
-    // Extensions, padding or garbage: the general path (and its error message).
-    const line = n === undefined ? latin1(this.chunkLine.bytes()).replace(/\r?\n$/, "") : "";
+    const line = this.chunkLine.bytes();
+    const n = plainChunkSize(line) ?? chunkSizeOfExtendedLine(line);
     this.chunkLine.reset();
-    if (n === undefined) {
-      const size = line.split(";")[0]!.replace(/[ \t]+$/, "");
-      if (!/^[0-9a-fA-F]{1,13}$/.test(size)) throw new ParseError(`chunked body: invalid chunk size ${JSON.stringify(size.slice(0, 20))}`);
-      n = parseInt(size, 16);
-    }
     if (n === 0) {
       this.state = "trailers";
       this.section.reset();
@@ -576,6 +570,13 @@ function plainChunkSize(line: Uint8Array): number | undefined {
     n = n * 16 + digit;
   }
   return n;
+}
+
+/** The size of any other chunk line: extensions and padding after the size are skipped, anything else is an error. */
+function chunkSizeOfExtendedLine(line: Uint8Array): number {
+  const size = latin1(line).replace(/\r?\n$/, "").split(";")[0]!.replace(/[ \t]+$/, "");
+  if (!/^[0-9a-fA-F]{1,13}$/.test(size)) throw new ParseError(`chunked body: invalid chunk size ${JSON.stringify(size.slice(0, 20))}`);
+  return parseInt(size, 16);
 }
 
 /** A request after which the connection may stop speaking HTTP/1.1, depending on the response. */
