@@ -18,6 +18,7 @@ import { parseArgs } from "node:util";
 import { Database } from "bun:sqlite";
 import type { ConnMeta } from "../src/capture/types.ts";
 import { startSensorCore } from "../src/sensor/core.ts";
+import { statCpuSec } from "./lib/procs.ts";
 
 const { values } = parseArgs({
   options: {
@@ -184,10 +185,7 @@ function meta(connId: string, host: string): ConnMeta {
 /** CPU time of this process's main thread, µs (utime+stime from /proc; undefined off Linux). */
 function mainThreadCpuUs(): number | undefined {
   try {
-    const stat = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return (ticks * 1e6) / 100; // USER_HZ is 100 on Linux
+    return statCpuSec(fs.readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8")) * 1e6;
   } catch {
     return undefined;
   }

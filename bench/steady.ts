@@ -7,14 +7,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { runScenario, type Target } from "./lib/loadgen.ts";
-import { startOispUp, startUpstream } from "./lib/procs.ts";
+import { startOispUp, startUpstream, statCpuSec, statusMb } from "./lib/procs.ts";
 
 const args = process.argv.slice(2);
 const num = (flag: string, dflt: number) => (args.includes(flag) ? Number(args[args.indexOf(flag) + 1]) : dflt);
 const RATE = num("--rate", 100);
 const SECONDS = num("--seconds", 10);
 const CONNS = num("--conns", 10);
-const TICK = 100; // clock ticks per second (USER_HZ)
 
 /** CPU seconds per thread (by name) of a process, from /proc/<pid>/task/<tid>/stat. */
 function threadCpu(pid: number): Map<string, number> {
@@ -23,8 +22,7 @@ function threadCpu(pid: number): Map<string, number> {
     try {
       const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
       const name = `${stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))}${tid === String(pid) ? " (main)" : ""}`;
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / TICK);
+      out.set(name, (out.get(name) ?? 0) + statCpuSec(stat));
     } catch {
       // thread gone
     }
@@ -35,7 +33,7 @@ function threadCpu(pid: number): Map<string, number> {
 /** "81.3 MB (anon 36.0, file 45.3)": file pages are the mapped executable, anon the heaps and allocators. */
 function rss(pid: number): string {
   const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-  const mb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) / 1024;
+  const mb = (key: string) => statusMb(status, key);
   return `${mb("VmRSS").toFixed(1)} MB (anon ${mb("RssAnon").toFixed(1)}, file ${mb("RssFile").toFixed(1)})`;
 }
 

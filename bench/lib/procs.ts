@@ -1,5 +1,6 @@
 // Starts the processes a benchmark compares, each in its own process on loopback: the TLS upstream,
-// `oisp up`, mitmdump and a mockttp passthrough proxy. Also reads a process's memory and CPU from /proc.
+// `oisp up`, mitmdump, a mockttp passthrough proxy and the bare relays. Also reads a process's (or a
+// thread's) memory and CPU from /proc.
 import fs from "node:fs";
 import path from "node:path";
 import { freePort, runOisp, waitFor, waitForPort, type OispProcess } from "../../test/support/oisp-process.ts";
@@ -183,15 +184,23 @@ export interface ProcSample {
 
 const TICKS = 100; // USER_HZ on Linux
 
+/** user + system CPU seconds from a /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat line. */
+export function statCpuSec(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / TICKS; // utime, stime
+}
+
+/** A "Key:   N kB" line of /proc/<pid>/status in MB (0 when absent). */
+export function statusMb(status: string, key: string): number {
+  return Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) / 1024;
+}
+
 /** Memory and CPU of `pid` from /proc (Linux). Undefined once the process is gone. */
 export function sample(pid: number): ProcSample | undefined {
   try {
     const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0);
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const cpu = (Number(fields[11]) + Number(fields[12])) / TICKS; // utime, stime
-    return { rssMb: kb("VmRSS") / 1024, peakRssMb: kb("VmHWM") / 1024, cpuSec: cpu };
+    const cpuSec = statCpuSec(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
+    return { rssMb: statusMb(status, "VmRSS"), peakRssMb: statusMb(status, "VmHWM"), cpuSec };
   } catch {
     return undefined;
   }
