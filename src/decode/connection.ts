@@ -7,7 +7,7 @@ import type { Direction } from "../capture/types.ts";
 import { ContentDecoder } from "./encodings.ts";
 import { Http1Parser, type Http1Item, type RequestHead, type ResponseHead } from "./http1.ts";
 import { endDecoding, settleBody, TimedChunkCollector } from "./timed-chunks.ts";
-import { httpExchange, type HeaderList, type HttpExchange, type HttpRequestRecord, type HttpResponseRecord } from "./types.ts";
+import { headerValue, httpExchange, type HttpExchange, type HttpRequestRecord, type HttpResponseRecord } from "./types.ts";
 import { WebSocketConnection, type WsConnectionItem } from "./websocket.ts";
 
 export type ConnectionOutput =
@@ -364,7 +364,7 @@ export class HttpConnectionDecoder {
 
 /** Origin-form path and host of a request; an absolute-form target (plain-HTTP proxying) wins over Host. */
 function requestTarget(head: RequestHead): { path: string; host: string } {
-  const hostHeader = headerValueOf(head.headers, "host") ?? "";
+  const hostHeader = headerValue(head.headers, "host") ?? "";
   const target = head.target;
   if (head.method.toUpperCase() === "CONNECT") return { path: target, host: withoutDefaultPort(target) };
   const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(target);
@@ -383,7 +383,3 @@ function withoutDefaultPort(host: string): string {
   return host.trim().toLowerCase().replace(/:(80|443)$/, "");
 }
 
-function headerValueOf(headers: HeaderList, name: string): string | undefined {
-  for (const [k, v] of headers) if (k.toLowerCase() === name) return v;
-  return undefined;
-}
