@@ -213,7 +213,6 @@ function proxyLine(address: string, tlsMitm: boolean, p: Record<string, number>)
   return `${address} · TLS interception ${tlsMitm ? "on" : "off"} · ${p.connectionsTotal} connections (${p.connectionsActive} open) · ${p.intercepted} intercepted · ${p.passthrough} passed through · ${p.upstreamErrors} upstream errors`;
 }
 
-
 /** "42 s ago", "3 min ago", "2 h ago" (suffix "" for durations). */
 function ago(ms: number, suffix = " ago"): string {
   if (!Number.isFinite(ms)) return "unknown time";

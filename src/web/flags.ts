@@ -4,7 +4,7 @@ import type { FlagSpec } from "../util/args.ts";
 
 export const DEFAULT_WEB_PORT = 7777;
 
-export const webFlagsHelp = `  --web                   serve the dashboard on http://127.0.0.1:7777
+const webFlagsHelp = `  --web                   serve the dashboard on http://127.0.0.1:7777
   --web-port PORT         dashboard port (default 7777, or WebPort in settings.json); implies --web
   --web-host HOST         dashboard address (default 127.0.0.1); any non-loopback address needs --web-token
   --web-token TOKEN       require this token: open http://HOST:PORT/?token=TOKEN once (it becomes a cookie),
