@@ -16,7 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Database } from "bun:sqlite";
-import type { ConnMeta } from "../src/capture/types.ts";
+import type { ConnMeta } from "../src/tap/types.ts";
 import { startSensorCore } from "../src/sensor/core.ts";
 import { statCpuSec } from "./lib/procs.ts";
 

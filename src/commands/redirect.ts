@@ -5,7 +5,7 @@ import path from "node:path";
 import { initCa, loadCa } from "../ca/index.ts";
 import { processLookupForPlatform } from "../capture/process/index.ts";
 import { startProxy } from "../capture/proxy/server.ts";
-import type { TapSink } from "../capture/types.ts";
+import type { TapSink } from "../tap/types.ts";
 import type { WindowsRedirect } from "../capture/windivert/index.ts";
 import { dataDir as defaultDataDir } from "../config/paths.ts";
 import { readSettingsFile } from "../config/settings.ts";

@@ -3,7 +3,7 @@
 // complete and exchanges once their response is (or once the connection ends). Responses are
 // paired with requests by order on the connection, never by anything else. Never throws:
 // anything undecodable becomes one protocol-error, after which the connection is ignored.
-import type { Direction } from "../capture/types.ts";
+import type { Direction } from "../tap/types.ts";
 import { ContentDecoder } from "./encodings.ts";
 import { Http1Parser, type Http1Item, type RequestHead, type ResponseHead } from "./http1.ts";
 import { endDecoding, settleBody, TimedChunkCollector } from "./timed-chunks.ts";

@@ -5,7 +5,7 @@
 // be decoded any further. exchange.seq is the stream id, httpVersion "2". Each direction has its
 // own frame reader and HPACK decoder (a direction's headers are compressed by its sender).
 // Flow control is only observed, never enforced: the relay is what carries the bytes.
-import type { Direction } from "../capture/types.ts";
+import type { Direction } from "../tap/types.ts";
 import type { ConnectionOutput, ConnectionStats, HttpConnectionDecoderOptions } from "./connection.ts";
 import { HttpConnectionDecoder } from "./connection.ts";
 import { ContentDecoder, parseCodings } from "./encodings.ts";

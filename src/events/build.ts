@@ -1,6 +1,6 @@
 // Turns what the decoders saw into OISP events. Pure: same inputs → same events (ids included),
 // no clock, no I/O. Content is raw here; redactEvent decides what leaves the sensor.
-import type { ConnMeta, ProcessInfo } from "../capture/types.ts";
+import type { ConnMeta, ProcessInfo } from "../tap/types.ts";
 import type { AiAuth, AiMessage, ParsedAiRequest, ParsedAiResponse } from "../decode/providers/types.ts";
 import type { HttpExchange } from "../decode/types.ts";
 import { computeCost, costAttrs, usageCost } from "./cost.ts";

@@ -9,7 +9,7 @@
 import net from "node:net";
 import path from "node:path";
 import { ulid } from "ulidx";
-import type { ConnMeta, Direction, TapSink } from "../capture/types.ts";
+import type { ConnMeta, Direction, TapSink } from "../tap/types.ts";
 import { silentLogger, type Logger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
 import { readRunToken, tokenPath as defaultTokenPath } from "./endpoint.ts";

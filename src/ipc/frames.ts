@@ -16,7 +16,7 @@
 //      said proto >= 2 (a proto-1 redirector would reject the unknown frame type); a redirector keeps
 //      frames only when the welcome said proto >= 2 (a proto-1 sensor never acks).
 import { z } from "zod";
-import type { ConnMeta, Direction } from "../capture/types.ts";
+import type { ConnMeta, Direction } from "../tap/types.ts";
 
 export const FRAME_MAGIC = 0xa1;
 export const FRAME_PREFIX_BYTES = 10;
@@ -42,7 +42,7 @@ export type IpcFrameType = IpcFrame["t"];
 const TYPE_CODES: Record<IpcFrameType, number> = { hello: 1, open: 2, data: 3, close: 4, welcome: 5, ack: 6 };
 const TYPE_NAMES: Record<number, IpcFrameType> = { 1: "hello", 2: "open", 3: "data", 4: "close", 5: "welcome", 6: "ack" };
 
-// Header schemas mirror src/capture/types.ts. Metadata objects are loose so an optional field added to
+// Header schemas mirror src/tap/types.ts. Metadata objects are loose so an optional field added to
 // ConnMeta later survives the trip without touching this file; the 64 KiB header limit bounds them.
 const Str = z.string().max(8192);
 const ConnIdSchema = z.string().min(1).max(256);

@@ -6,7 +6,7 @@
 // connection's frames.
 import fs from "node:fs";
 import net from "node:net";
-import type { TapSink } from "../capture/types.ts";
+import type { TapSink } from "../tap/types.ts";
 import { silentLogger, type Logger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
 import { createRunToken, isWindowsPipePath, prepareSocketDir, restrictSocketAccess, tokensEqual } from "./endpoint.ts";

@@ -1,8 +1,8 @@
 // One connection's view of the tap. open() waits for the process lookup (bounded), so data frames that
 // come first are held in a small bounded buffer and flushed right after open(). Nothing here may throw
 // into the relay or make it wait: every TapSink call is wrapped.
-import type { ConnMeta, Direction, TapSink } from "../capture/types.ts";
-import { nowMs } from "../capture/types.ts";
+import type { ConnMeta, Direction, TapSink } from "../tap/types.ts";
+import { nowMs } from "../tap/types.ts";
 
 export interface ConnTapLimits {
   /** Bytes held before open(); past it the connection is opened without waiting for the lookup. */

@@ -2,7 +2,7 @@
 // side as it arrives (no buffering, so streams stay streams), with backpressure, half-close mirrored,
 // and a copy handed to `onData` (the tap). A leg that dies takes the other down with it.
 import type { Duplex } from "node:stream";
-import type { Direction } from "../capture/types.ts";
+import type { Direction } from "../tap/types.ts";
 
 export interface RelayOptions {
   /** Called with every chunk right after it is handed to the other leg. Must not throw (wrap the tap). */

@@ -3,7 +3,7 @@
 // with our leaf, then relays and taps. Every failure falls back to passing the bytes through (fail open).
 import type net from "node:net";
 import tls from "node:tls";
-import type { ProcessInfo } from "../capture/types.ts";
+import type { ProcessInfo } from "../tap/types.ts";
 import type { Logger } from "../util/log.ts";
 import type { ClientHello, ClientHelloResult } from "./client-hello.ts";
 import type { ConnTap } from "./conn-tap.ts";

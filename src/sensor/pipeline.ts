@@ -1,7 +1,7 @@
 // The sensor's spine: tapped connection bytes in, redacted OISP events out.
 // capture frames → HTTP decoder per connection → provider parser → event builders → redaction → outputs.
 // Runs in the sensor (unprivileged): this is where untrusted bytes get parsed.
-import type { ConnMeta, Direction, TapSink } from "../capture/types.ts";
+import type { ConnMeta, Direction, TapSink } from "../tap/types.ts";
 import type { ConnectionOutput } from "../decode/connection.ts";
 import { createConnectionDecoder, type ConnectionDecoder } from "../decode/h2-connection.ts";
 import { parseAiRequest, parseAiResponse } from "../decode/providers/index.ts";

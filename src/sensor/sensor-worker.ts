@@ -4,7 +4,7 @@
 import { startSensorCore, type RunningSensor } from "./core.ts";
 import { emptyPipelineStats } from "./pipeline.ts";
 import { OP_DATA, OP_OPEN, OP_WIDTH, payloadOffset, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
-import type { ConnMeta } from "../capture/types.ts";
+import type { ConnMeta } from "../tap/types.ts";
 import { UsageError } from "../util/args.ts";
 import type { Logger } from "../util/log.ts";
 

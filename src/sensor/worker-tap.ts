@@ -3,7 +3,7 @@
 // plus a stand-in for the running sensor (live feed, counters) for the dashboard, TUI and status file.
 // Never blocks the relay: past `maxQueuedBytes` not yet decoded, data is dropped and counted, and the
 // connection it belonged to is marked so the sensor ends it with an error instead of decoding a gap.
-import type { ConnMeta, Direction, TapSink } from "../capture/types.ts";
+import type { ConnMeta, Direction, TapSink } from "../tap/types.ts";
 import type { ExporterStats } from "../sinks/queue.ts";
 import { UsageError } from "../util/args.ts";
 import type { Logger } from "../util/log.ts";

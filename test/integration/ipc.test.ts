@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import type { TapSink } from "../../src/capture/types.ts";
+import type { TapSink } from "../../src/tap/types.ts";
 import { tokenPath } from "../../src/ipc/endpoint.ts";
 import { encodeFrame } from "../../src/ipc/frames.ts";
 import { startIpcServer } from "../../src/ipc/server.ts";

@@ -8,7 +8,7 @@ import net from "node:net";
 import { Duplex } from "node:stream";
 import tls from "node:tls";
 import { startProxy, type RunningProxy } from "../../src/capture/proxy/server.ts";
-import type { ConnMeta, TapSink } from "../../src/capture/types.ts";
+import type { ConnMeta, TapSink } from "../../src/tap/types.ts";
 import { silentLogger } from "../../src/util/log.ts";
 import { createTestCa, type TestCa } from "../support/upstream.ts";
 

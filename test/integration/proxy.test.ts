@@ -9,7 +9,7 @@ import path from "node:path";
 import tls from "node:tls";
 import { processLookupForPlatform } from "../../src/capture/process/index.ts";
 import { startProxy, type RunningProxy } from "../../src/capture/proxy/server.ts";
-import type { ConnMeta, Direction, TapSink } from "../../src/capture/types.ts";
+import type { ConnMeta, Direction, TapSink } from "../../src/tap/types.ts";
 import { silentLogger } from "../../src/util/log.ts";
 import { createTestCa, startTlsUpstream, type TestCa, type TlsUpstream } from "../support/upstream.ts";
 

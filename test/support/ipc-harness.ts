@@ -4,7 +4,7 @@ import { afterEach } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { ConnMeta, Direction, TapSink } from "../../src/capture/types.ts";
+import type { ConnMeta, Direction, TapSink } from "../../src/tap/types.ts";
 import { IpcTapClient, type IpcTapClientOptions } from "../../src/ipc/client.ts";
 import { defaultPipePath } from "../../src/ipc/endpoint.ts";
 import { startIpcServer, type IpcServer, type IpcServerOptions } from "../../src/ipc/server.ts";

@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import zlib from "node:zlib";
 import { HttpConnectionDecoder, type ConnectionOutput } from "../../src/decode/connection.ts";
-import type { Direction } from "../../src/capture/types.ts";
+import type { Direction } from "../../src/tap/types.ts";
 
 const enc = new TextEncoder();
 const cat = (...parts: Array<string | Uint8Array>) => Uint8Array.from(Buffer.concat(parts.map((p) => (typeof p === "string" ? enc.encode(p) : p))));

@@ -1,7 +1,7 @@
 // Wire-format fixtures and split helpers shared by the decode-*.test.ts files.
 import { expect } from "bun:test";
 import zlib from "node:zlib";
-import type { Direction } from "../../src/capture/types.ts";
+import type { Direction } from "../../src/tap/types.ts";
 import { HttpConnectionDecoder, type ConnectionOutput, type HttpConnectionDecoderOptions } from "../../src/decode/connection.ts";
 
 const enc = new TextEncoder();

@@ -2,7 +2,7 @@
 // build frames by hand for the cases a real stack will not produce, and replay with splits.
 import http2 from "node:http2";
 import net from "node:net";
-import type { Direction } from "../../src/capture/types.ts";
+import type { Direction } from "../../src/tap/types.ts";
 import type { ConnectionOutput } from "../../src/decode/connection.ts";
 import { H2ConnectionDecoder, type H2ConnectionDecoderOptions } from "../../src/decode/h2-connection.ts";
 

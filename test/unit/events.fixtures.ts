@@ -1,7 +1,7 @@
 // Hand-made capture results (what the decoders and provider parsers hand to src/events) for the
 // events tests: one streamed OpenAI chat with tool calls, laced with credentials in the places they
 // turn up in real traffic (prompt, tool arguments, command line, error text).
-import type { ConnMeta } from "../../src/capture/types.ts";
+import type { ConnMeta } from "../../src/tap/types.ts";
 import type { ParsedAiRequest, ParsedAiResponse } from "../../src/decode/providers/types.ts";
 import type { HttpExchange } from "../../src/decode/types.ts";
 import type { ConnContext } from "../../src/events/index.ts";

@@ -5,7 +5,7 @@
 // event it emits is valid OISP v0.1, and the run is quick.
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import type { ConnMeta } from "../../src/capture/types.ts";
+import type { ConnMeta } from "../../src/tap/types.ts";
 import type { OispEvent } from "../../src/events/index.ts";
 import { SensorPipeline } from "../../src/sensor/pipeline.ts";
 import { validateOispEvent } from "../support/oisp-validate.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import type { ConnMeta } from "../../src/capture/types.ts";
+import type { ConnMeta } from "../../src/tap/types.ts";
 import {
   encodeFrame,
   FRAME_MAGIC,

@@ -1,7 +1,7 @@
 // The small pure parts of interception: the intercept-or-pass decision, --resolve, pinned hosts, the
 // client alert watcher, and the per-connection tap gate (ordering, bounds, a throwing sink).
 import { describe, expect, test } from "bun:test";
-import type { ConnMeta, TapSink } from "../../src/capture/types.ts";
+import type { ConnMeta, TapSink } from "../../src/tap/types.ts";
 import type { ClientHelloResult } from "../../src/mitm/client-hello.ts";
 import { ConnTap, safeTap } from "../../src/mitm/conn-tap.ts";
 import { PinnedHosts } from "../../src/mitm/pinned.ts";

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { createLinuxProcessLookup, findSocketRow } from "../../src/capture/process/linux.ts";
 import { decodeReply, encodeRequest, REQUEST_SIZE, sockDiagQuery, sockDiagRow } from "../../src/capture/process/sock-diag.ts";
-import type { Endpoint } from "../../src/capture/types.ts";
+import type { Endpoint } from "../../src/tap/types.ts";
 
 const onLinux = process.platform === "linux";
 

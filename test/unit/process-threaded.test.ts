@@ -5,7 +5,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import type { Endpoint } from "../../src/capture/types.ts";
+import type { Endpoint } from "../../src/tap/types.ts";
 import { createThreadedLinuxLookup, LOOKUP_THREAD_NAME, type ThreadedLookup } from "../../src/capture/process/threaded.ts";
 
 const onLinux = process.platform === "linux";

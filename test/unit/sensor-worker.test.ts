@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import path from "node:path";
-import type { ConnMeta } from "../../src/capture/types.ts";
+import type { ConnMeta } from "../../src/tap/types.ts";
 import { openStore } from "../../src/store/index.ts";
 import { UsageError } from "../../src/util/args.ts";
 import { startSensorWorker, type SensorWorker } from "../../src/sensor/worker-tap.ts";

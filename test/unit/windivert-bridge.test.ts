@@ -7,7 +7,7 @@ import net from "node:net";
 import { destinationFor, resolveOverride, startBridge } from "../../src/capture/windivert/bridge.ts";
 import type { TransparentDestination } from "../../src/capture/proxy/server.ts";
 import type { OriginalDestination } from "../../src/capture/windivert/redirector.ts";
-import type { Endpoint } from "../../src/capture/types.ts";
+import type { Endpoint } from "../../src/tap/types.ts";
 import { silentLogger } from "../../src/util/log.ts";
 
 test("unknown peers are closed; diverted ones are handed over, still readable", async () => {

@@ -9,7 +9,7 @@ import path from "node:path";
 import { ADDRESS_SIZE, LAYER_NETWORK, writeNetwork } from "../../ffi/windivert-address.ts";
 import { processLookupForPlatform } from "../../src/capture/process/index.ts";
 import { startProxy } from "../../src/capture/proxy/server.ts";
-import type { ConnMeta, Direction, TapSink } from "../../src/capture/types.ts";
+import type { ConnMeta, Direction, TapSink } from "../../src/tap/types.ts";
 import { startWindowsRedirect, type WindowsRedirect } from "../../src/capture/windivert/index.ts";
 import { formatIp, isParsed, parsePacket } from "../../src/capture/windivert/packet.ts";
 import { IpcTapClient } from "../../src/ipc/client.ts";

@@ -1,5 +1,5 @@
 // Process attribution per platform: which process owns the client end of a proxied connection.
-import type { Endpoint, ProcessInfo } from "../types.ts";
+import type { Endpoint, ProcessInfo } from "../../tap/types.ts";
 import { createThreadedLinuxLookup } from "./threaded.ts";
 import { createWindowsProcessLookup } from "./windows.ts";
 

@@ -6,7 +6,7 @@
 // tends to open many connections).
 import fsSync from "node:fs";
 import fs from "node:fs/promises";
-import type { Endpoint, ProcessInfo } from "../types.ts";
+import type { Endpoint, ProcessInfo } from "../../tap/types.ts";
 import { canonicalIp } from "./ip.ts";
 import { type SocketRow, sockDiagRow } from "./sock-diag.ts";
 

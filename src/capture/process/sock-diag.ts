@@ -8,7 +8,7 @@
 // "No such socket" and "inet_diag/tcp_diag not available" both come back as ENOENT, so each newly opened
 // socket is first checked against a loopback listener of our own: the query must find it.
 import { AF_INET, AF_INET6, AF_NETLINK, loadLibc, SO_RCVTIMEO, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET } from "../../../ffi/libc.ts";
-import type { Endpoint } from "../types.ts";
+import type { Endpoint } from "../../tap/types.ts";
 import { canonicalIp, canonicalIpBytes } from "./ip.ts";
 
 export interface SocketRow {

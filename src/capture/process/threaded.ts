@@ -4,7 +4,7 @@
 // a short-lived client (curl to a fast server) may be gone by then, and the scan must start while its
 // socket surely exists. If the Worker cannot start or dies, lookups run in this thread from then on.
 import { workerCandidates } from "../../util/worker-module.ts";
-import type { Endpoint, ProcessInfo } from "../types.ts";
+import type { Endpoint, ProcessInfo } from "../../tap/types.ts";
 import type { ProcessLookup } from "./index.ts";
 import { createLinuxProcessLookup } from "./linux.ts";
 

@@ -4,8 +4,8 @@
 // One upstream TCP connection per client connection while the host stays the same; a request for another
 // host closes that leg and opens a new one (clients do not pipeline, so the previous response is done).
 import type net from "node:net";
-import type { ConnMeta, ProcessInfo, TapSink } from "../types.ts";
-import { nowMs } from "../types.ts";
+import type { ConnMeta, ProcessInfo, TapSink } from "../../tap/types.ts";
+import { nowMs } from "../../tap/types.ts";
 import { ConnTap } from "../../mitm/conn-tap.ts";
 import type { ProxyStats } from "../../mitm/stats.ts";
 import { countBytes } from "../../mitm/tunnel.ts";

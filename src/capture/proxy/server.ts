@@ -4,8 +4,8 @@
 import net from "node:net";
 import tls from "node:tls";
 import { monotonicFactory } from "ulidx";
-import type { ConnMeta, Endpoint, ProcessInfo, TapSink } from "../types.ts";
-import { nowMs } from "../types.ts";
+import type { ConnMeta, Endpoint, ProcessInfo, TapSink } from "../../tap/types.ts";
+import { nowMs } from "../../tap/types.ts";
 import { ConnTap, safeTap } from "../../mitm/conn-tap.ts";
 import { DEFAULT_MAX_CLIENT_HELLO } from "../../mitm/client-hello.ts";
 import type { LeafIssuer } from "../../mitm/issuer.ts";

@@ -5,7 +5,7 @@
 import net from "node:net";
 import type { TransparentDestination } from "../proxy/server.ts";
 import type { ProcessLookup } from "../process/index.ts";
-import type { Endpoint, ProcessInfo } from "../types.ts";
+import type { Endpoint, ProcessInfo } from "../../tap/types.ts";
 import type { OriginalDestination, WinDivertCapture } from "./redirector.ts";
 import type { Logger } from "../../util/log.ts";
 

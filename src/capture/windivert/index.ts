@@ -10,7 +10,7 @@ import type { Logger } from "../../util/log.ts";
 import type { ProcessLookup } from "../process/index.ts";
 import type { TransparentDestination } from "../proxy/server.ts";
 import type net from "node:net";
-import type { ProcessInfo } from "../types.ts";
+import type { ProcessInfo } from "../../tap/types.ts";
 import { startBridge, type RunningBridge } from "./bridge.ts";
 import { findWinDivertDll } from "./dll.ts";
 import { aiHostsToSeed, resolveSeeds } from "./seed.ts";

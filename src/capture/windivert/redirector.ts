@@ -6,7 +6,7 @@ import { loadWinDivert } from "../../../ffi/windivert.ts";
 import { QUEUE_LENGTH_MAX, QUEUE_SIZE_MAX } from "../../../ffi/windivert.ts";
 import type { Logger } from "../../util/log.ts";
 import { workerCandidates } from "../../util/worker-module.ts";
-import type { Endpoint } from "../types.ts";
+import type { Endpoint } from "../../tap/types.ts";
 import type { EngineStats } from "./engine.ts";
 import { newOwnerTable, type DivertedInfo, type WorkerInit, type WorkerMessage } from "./protocol.ts";
 import type { TableLimits } from "./table.ts";

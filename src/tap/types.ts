@@ -1,5 +1,5 @@
-// Contracts shared by the capture side (proxy, WinDivert) and the sensor side.
-// The redirector produces these; the sensor consumes them. Keep them plain data:
+// The tap contract: what every capture source (proxy, WinDivert, eBPF) emits and the sensor consumes.
+// The redirector (or an in-process capture) produces these; the sensor consumes them. Keep them plain data:
 // they cross the IPC boundary as JSON (see src/ipc/frames.ts).
 
 /** The process that owns the client end of a captured connection. */
