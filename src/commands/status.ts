@@ -144,6 +144,8 @@ export function problemsOf(r: StatusReport): string[] {
       if (e.dropped) out.push(`export ${e.name}: ${e.dropped} events dropped`);
     }
     if (s.pipeline?.internalErrors) out.push(`sensor: ${s.pipeline.internalErrors} internal decoding errors (see its log)`);
+    const tlsToProxy = (s.proxy?.stats as { tlsToProxyPort?: number } | undefined)?.tlsToProxyPort;
+    if (tlsToProxy) out.push(`proxy: ${tlsToProxy} clients spoke TLS to the proxy port; set their proxy URL to http://, not https://`);
     const redirectors = (s.ipc?.stats as { redirectors?: number } | undefined)?.redirectors;
     if (!s.roles.includes("proxy") && redirectors === 0) out.push("no redirector connected: nothing is being captured (start `oisp redirect`)");
   }

@@ -18,6 +18,8 @@ export interface ProxyStats {
   upstreamRedials: number;
   /** Malformed or unsupported proxy requests answered with 4xx. */
   badRequests: number;
+  /** Clients that spoke TLS to the proxy port itself (an https:// proxy URL): answered with an alert at once. */
+  tlsToProxyPort: number;
   /** Connections refused because the concurrent-connection limit was reached. */
   refusedOverLimit: number;
   /** Tap sink threw (the relay went on). */
@@ -38,6 +40,7 @@ export function newProxyStats(): ProxyStats {
     upstreamErrors: 0,
     upstreamRedials: 0,
     badRequests: 0,
+    tlsToProxyPort: 0,
     refusedOverLimit: 0,
     tapErrors: 0,
     bytesClientToServer: 0,

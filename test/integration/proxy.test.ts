@@ -618,6 +618,25 @@ describe("explicit proxy failure modes", () => {
     }
   });
 
+  test("TLS sent to the proxy port (an https:// proxy URL) is refused at once with an alert and a log line", async () => {
+    const logs: string[] = [];
+    const proxy = await startProxy({ ...base(new RecordingTap()), log: (level, msg) => logs.push(`${level} ${msg}`) });
+    try {
+      // Without the check curl waits for the 30 s head timeout and --max-time ends it with 28.
+      const r = await run(["curl", "-sS", "--max-time", "10", "--proxy", `https://127.0.0.1:${proxy.address.port}`, "--proxy-insecure", "https://api.openai.com/v1/models"]);
+      expect(r.code).toBe(35); // curl: TLS connect error
+      expect(r.err).toMatch(/alert handshake failure/i);
+      expect(proxy.stats().tlsToProxyPort).toBe(1);
+      expect(logs.filter((l) => l.includes("proxy URL must start with http://, not https://"))).toHaveLength(1);
+      // A second one is counted but not logged again (a misconfigured client retries in a loop).
+      await run(["curl", "-sS", "--max-time", "10", "--proxy", `https://127.0.0.1:${proxy.address.port}`, "--proxy-insecure", "https://api.openai.com/v1/models"]);
+      expect(proxy.stats().tlsToProxyPort).toBe(2);
+      expect(logs.filter((l) => l.includes("not https://"))).toHaveLength(1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   test("a silent client is cut at the head timeout with 400", async () => {
     const proxy = await startProxy({ ...base(new RecordingTap()), limits: { headTimeoutMs: 100 } });
     try {

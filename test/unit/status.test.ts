@@ -164,6 +164,11 @@ describe("report", () => {
     expect(formatStatus(r)).not.toContain("Redirector");
   });
 
+  test("clients that spoke TLS to the proxy port are a problem with its fix", () => {
+    const r = base(snap({ roles: ["sensor", "proxy"], proxy: { address: "http://127.0.0.1:8080", tls_mitm: true, stats: { tlsToProxyPort: 3 }, pinned_hosts: [] } }));
+    expect(problemsOf(r)).toEqual(["proxy: 3 clients spoke TLS to the proxy port; set their proxy URL to http://, not https://"]);
+  });
+
   test("databaseStatus counts events through a read-only connection", () => {
     const file = path.join(tmp(), "oisp.db");
     expect(databaseStatus(file)).toEqual({ path: file, exists: false });

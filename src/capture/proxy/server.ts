@@ -183,6 +183,11 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       }
     };
     const onHead = (chunk: Buffer) => {
+      if (reader.bytes().length === 0 && looksLikeTlsRecord(chunk)) {
+        clearTimeout(headTimer);
+        client.off("data", onData);
+        return refuseTls(client, clientEp);
+      }
       const r = reader.push(chunk);
       if (r.status === "need-more") return;
       clearTimeout(headTimer);
@@ -212,6 +217,22 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     };
     client.on("data", onData);
     client.once("close", () => clearTimeout(headTimer));
+  }
+
+  /**
+   * A ClientHello where a proxy request belongs: the client was given an https:// proxy URL. Without
+   * this it would wait for the head timeout (30 s); it gets a TLS alert at once and the user a log line.
+   */
+  let lastTlsWarning = -Infinity;
+  function refuseTls(client: net.Socket, clientEp: Endpoint) {
+    stats.tlsToProxyPort++;
+    const now = performance.now();
+    // One line a minute at most: a misconfigured client retries in a loop.
+    if (now - lastTlsWarning >= 60_000) {
+      lastTlsWarning = now;
+      log("warn", `a client (${clientEp.ip}:${clientEp.port}) started TLS on the proxy port: its proxy URL must start with http://, not https:// (the proxy speaks plain HTTP; HTTPS goes through CONNECT). ${stats.tlsToProxyPort} such connection(s) so far`);
+    }
+    replyAndClose(client, TLS_ALERT_HANDSHAKE_FAILURE);
   }
 
   async function connectTunnel(
@@ -320,6 +341,14 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
         for (const s of sockets) s.destroy();
       }),
   };
+}
+
+/** A fatal handshake_failure alert record, as a TLS 1.0+ server sends it before any handshake. */
+const TLS_ALERT_HANDSHAKE_FAILURE = Buffer.from([0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x28]);
+
+/** First bytes of a TLS handshake record (0x16, version 3.x): no HTTP method starts with them. */
+export function looksLikeTlsRecord(chunk: Uint8Array): boolean {
+  return chunk.length >= 2 && chunk[0] === 0x16 && chunk[1] === 0x03;
 }
 
 function guard(lookup: () => Promise<ProcessInfo | undefined>): Promise<ProcessInfo | undefined> {
