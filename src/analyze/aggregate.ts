@@ -1,5 +1,6 @@
 // The aggregates behind `oisp analyze`: fed one event at a time, keeps only counters, bounded key
 // tables and reservoirs, so memory does not grow with the number of events. Pure: no I/O, no clock.
+import { eventProviderLabel } from "../spec/provider-label.ts";
 import { Reservoir, type Percentiles } from "./reservoir.ts";
 
 export interface AnalyzeLimits {
@@ -271,7 +272,7 @@ export class Analyzer {
   }
 
   private request(event: Obj, data: Obj, tsMs: number): void {
-    const provider = providerOf(data);
+    const provider = eventProviderLabel(event) ?? UNKNOWN;
     const model = modelOf(data);
     const app = appOf(event);
     this.summary.requests++;
@@ -304,7 +305,7 @@ export class Analyzer {
   }
 
   private response(event: Obj, data: Obj, tsMs: number): void {
-    const provider = providerOf(data);
+    const provider = eventProviderLabel(event) ?? UNKNOWN;
     const model = modelOf(data);
     const app = appOf(event);
     const s = this.summary;
@@ -488,11 +489,6 @@ function sortRows<T>(rows: T[], key: (r: T) => [number, string]): T[] {
 function splitKey<A extends string, B extends string>(key: string, a: A, b: B): Record<A | B, string> {
   const i = key.indexOf("\u0000");
   return (i < 0 ? { [a]: OTHER, [b]: OTHER } : { [a]: key.slice(0, i), [b]: key.slice(i + 1) }) as Record<A | B, string>;
-}
-
-function providerOf(data: Obj): string {
-  const p = data.provider;
-  return (typeof p === "string" ? p : str(obj(p)?.name)) ?? UNKNOWN;
 }
 
 function modelOf(data: Obj): string {

@@ -4,6 +4,7 @@
 // An AI call is an ai.request + ai.response pair joined on data.request_id within a bounded window;
 // a response whose request was not seen still gives a span (timed from its latency).
 import type { OispEvent } from "../events/index.ts";
+import { eventProviderLabel } from "../spec/provider-label.ts";
 
 export type AttrValue = string | number | boolean | string[];
 export type Attrs = Record<string, AttrValue>;
@@ -93,7 +94,7 @@ export class GenAiCorrelator {
 
   private call(e: Obj, data: Obj, endMs: number, req: RequestFacts | undefined): GenAiCall {
     const attrs = obj(e.attrs) ?? {};
-    const providerName = str(obj(data.provider)?.name) ?? "other";
+    const providerName = eventProviderLabel(e) ?? "other";
     const provider = PROVIDER_NAMES[providerName] ?? providerName;
     const operation = OPERATIONS[req?.operation ?? ""] ?? "chat";
     const responseModel = str(obj(data.model)?.id);

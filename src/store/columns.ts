@@ -1,6 +1,7 @@
 // From an OISP event to the row we store: the full JSON plus the columns queries filter on.
 // Events come from the sensor's builders, but the store only relies on this minimal shape and reads
 // every nested field defensively, so a new event type or an odd value never breaks storing.
+import { eventProviderLabel } from "../spec/provider-label.ts";
 import type { NewEventRow } from "./schema.ts";
 
 /** The least an event must have to be stored. OispEvent (src/events) satisfies it structurally. */
@@ -34,7 +35,8 @@ export function toEventRow(event: StorableEvent): NewEventRow | undefined {
     ts: event.ts,
     tsMs,
     eventType: event.event_type,
-    provider: str(field(data, "provider"), "name"),
+    // xAI, DeepSeek... are "other" in OISP: grouped and shown by their bundle id (src/spec/provider-label.ts).
+    provider: eventProviderLabel(event) ?? null,
     model: str(field(data, "model"), "id"),
     pid: num(field(event.process, "pid")),
     processName: str(field(event.process, "name")),

@@ -45,6 +45,15 @@ test("provider names map to semconv values; operation from the request type", ()
   expect(out.attributes["server.address"]).toBe("acme.openai.azure.com");
 });
 
+test("providers OISP names 'other' export under their semconv name (xAI, DeepSeek) or bundle id (OpenRouter)", () => {
+  for (const [provider, expected] of [["xai", "x_ai"], ["deepseek", "deepseek"], ["openrouter", "openrouter"]] as const) {
+    const { request, response, c } = call({ provider, endpoint: "https://example.test/v1/chat/completions" }, {});
+    expect(request.data.provider?.name).toBe("other");
+    c.add(request);
+    expect(c.add(response)!.attributes["gen_ai.provider.name"]).toBe(expected);
+  }
+});
+
 test("a response whose request was never seen still gives a span, timed from its latency", () => {
   const { response, c } = call({}, {});
   const out = c.add(response)!;
