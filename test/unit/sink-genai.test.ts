@@ -48,7 +48,7 @@ test("provider names map to semconv values; operation from the request type", ()
 test("providers OISP names 'other' export under their semconv name (xAI, DeepSeek) or bundle id (OpenRouter)", () => {
   for (const [provider, expected] of [["xai", "x_ai"], ["deepseek", "deepseek"], ["openrouter", "openrouter"]] as const) {
     const { request, response, c } = call({ provider, endpoint: "https://example.test/v1/chat/completions" }, {});
-    expect(request.data.provider?.name).toBe("other");
+    expect((request.data as { provider?: { name?: string } }).provider?.name).toBe("other");
     c.add(request);
     expect(c.add(response)!.attributes["gen_ai.provider.name"]).toBe(expected);
   }
