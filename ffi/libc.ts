@@ -4,6 +4,7 @@
 // compiled binary. Errors are return values (-1); errno is not read: every failure is handled alike.
 import { dlopen, FFIType } from "bun:ffi";
 
+export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const AF_NETLINK = 16;
@@ -13,11 +14,14 @@ export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
 /** SO_RCVTIMEO on x86-64 and arm64 (asm-generic; it differs on some other architectures). */
 export const SO_RCVTIMEO = 20;
+export const MSG_NOSIGNAL = 0x4000;
 
 const SYMBOLS = {
   socket: { args: ["i32", "i32", "i32"], returns: "i32" },
   setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },
   send: { args: ["i32", "ptr", "u64", "i32"], returns: FFIType.i64_fast },
+  // One datagram to a unix socket: systemd's readiness notification (src/util/sd-notify.ts).
+  sendto: { args: ["i32", "ptr", "u64", "i32", "ptr", "u32"], returns: FFIType.i64_fast },
   recv: { args: ["i32", "ptr", "u64", "i32"], returns: FFIType.i64_fast },
   close: { args: ["i32"], returns: "i32" },
   // A TCP listener on loopback, the socket the netlink answers are checked against once.

@@ -1,21 +1,21 @@
 // `oisp sensor`: receive captured traffic, decode it into OISP events, store and export them.
-import fs from "node:fs";
 import path from "node:path";
 import { dataDir as defaultDataDir, defaultDbPath } from "../config/paths.ts";
 import { readSettingsFile, RedactionMode } from "../config/settings.ts";
 import { defaultPipePath, resolvePipePath } from "../ipc/endpoint.ts";
 import type { ExporterStats } from "../sinks/queue.ts";
-import { exportValuesFromToml, mergeExportValues } from "../sinks/config.ts";
 import { exporterLine } from "../sinks/exporter-line.ts";
 import { exportFlagSpec, exportFlagsHelp, type ExportFlagValues } from "../sinks/flags.ts";
 import { durableAfter } from "../sensor/outputs.ts";
 import { sensorSections, startStatusFile, statusFilePath } from "../sensor/status-file.ts";
 import { parseFlags, UsageError, type FlagSpec } from "../util/args.ts";
 import { createLogger } from "../util/log.ts";
+import { sdNotify } from "../util/sd-notify.ts";
 import { VERSION } from "../version.ts";
 import { viewFlagSpec, viewFlagsHelp } from "../web/flags.ts";
 import { startSensorViews } from "../web/sensor-web.ts";
-import { waitForShutdown } from "./lifecycle.ts";
+import { withConfigFile } from "./config-file.ts";
+import { type StopOrReload, waitForStopOrReload } from "./lifecycle.ts";
 
 export const sensorFlagSpec = {
   pipe: { type: "string" },
@@ -35,7 +35,8 @@ export const sensorFlagsHelp = `  --db FILE               SQLite database (defau
   --redaction MODE        safe (default): content replaced by hash + length, keys by prefix + fingerprint
                           full: content kept, secrets masked; minimal: metadata only
   --process-filter NAME   only record connections of this process name (repeatable)
-  --config FILE           TOML file with [export.<kind>] tables (otlp, webhook, kafka, jsonl); flags win
+  --config FILE           TOML file with any of these settings (docs/config.md); flags given here win
+                          over it, and SIGHUP re-reads it
 ${viewFlagsHelp}
 ${exportFlagsHelp}`;
 
@@ -57,8 +58,9 @@ export type { RunningSensor, SensorConfig };
 
 type SensorValues = ExportFlagValues & { config?: string; db?: string; output?: string; redaction?: string; "process-filter"?: string[]; verbose?: boolean };
 
-/** Flags > settings.json > defaults. Shared with `oisp up`. */
-export function sensorConfigFrom(values: SensorValues, dir = defaultDataDir()): SensorConfig {
+/** Flags > --config file > settings.json > defaults. Shared with `oisp up`. */
+export function sensorConfigFrom(flags: SensorValues, dir = defaultDataDir()): SensorConfig {
+  const values = withConfigFile(flags);
   const settings = readSettingsFile(dir);
   const redaction = values.redaction ?? settings.Redaction ?? "safe";
   const parsed = RedactionMode.safeParse(redaction);
@@ -72,28 +74,8 @@ export function sensorConfigFrom(values: SensorValues, dir = defaultDataDir()): 
     processFilter: values["process-filter"] ?? settings.ProcessFilter ?? [],
     verbose,
     log: createLogger({ verbose }),
-    exportValues: values.config ? mergeExportValues(exportValuesFromConfigFile(values.config), values) : values,
+    exportValues: values,
   };
-}
-
-/** `--config FILE`: its [export] tables as flag values. Relative paths in it are relative to the file. */
-function exportValuesFromConfigFile(file: string): ExportFlagValues {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (err) {
-    throw new UsageError(`--config: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  let v: ExportFlagValues;
-  try {
-    v = exportValuesFromToml(text, file);
-  } catch (err) {
-    throw new UsageError(`--config: ${(err as Error).message}`);
-  }
-  const base = path.dirname(path.resolve(file));
-  if (v["jsonl-path"]) v["jsonl-path"] = path.resolve(base, v["jsonl-path"]);
-  if (v["kafka-ca"]) v["kafka-ca"] = path.resolve(base, v["kafka-ca"]);
-  return v;
 }
 
 /** Rows for the dashboard's Control page beyond the raw counters: store health and one line per exporter. */
@@ -110,12 +92,28 @@ export function sensorControlRows(sensor: {
 }
 
 export async function sensorCommand(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { ...sensorFlagSpec, port: { type: "string" } }, "sensor");
-  if (values.help) {
+  const { values: flags } = parseFlags(argv, { ...sensorFlagSpec, port: { type: "string" } }, "sensor");
+  if (flags.help) {
     console.log(sensorHelp);
     return 0;
   }
-  const cfg = sensorConfigFrom(values);
+  // SIGHUP re-reads --config and settings.json and, when they are valid, restarts the sensor with them.
+  const load = () => {
+    const values = withConfigFile(flags);
+    return { values, cfg: sensorConfigFrom(values) };
+  };
+  let current = load();
+  for (;;) {
+    const next = await runSensor(current.values, current.cfg, load);
+    if ("stop" in next) return 0;
+    current = next.reload;
+  }
+}
+
+type SensorRun = { values: ReturnType<typeof withConfigFile<SensorCommandValues>>; cfg: SensorConfig };
+type SensorCommandValues = SensorValues & { pipe?: string; port?: string; web?: boolean; "web-port"?: string; "web-host"?: string; "web-token"?: string; tui?: boolean };
+
+async function runSensor(values: SensorRun["values"], cfg: SensorConfig, reload: () => SensorRun): Promise<StopOrReload<SensorRun>> {
   // Loaded here, not at the top: `oisp up` imports this file for its flags and config only.
   const [{ startSensorCore }, { startIpcServer }] = await Promise.all([import("../sensor/core.ts"), import("../ipc/server.ts")]);
   const sensor = startSensorCore(cfg);
@@ -138,7 +136,9 @@ export async function sensorCommand(argv: string[]): Promise<number> {
     log: cfg.log,
     sections: () => ({ db_path: cfg.dbPath, ipc: { path: ipc.path, stats: ipc.stats() }, ...sensorSections(sensor), ...(views.web && { web: { url: views.web.url } }) }),
   });
-  await waitForShutdown(cfg.log);
+  sdNotify(`READY=1\nSTATUS=listening on ${ipc.path}`);
+  const next = await waitForStopOrReload(cfg.log, reload);
+  sdNotify("stop" in next ? "STOPPING=1" : "RELOADING=1");
   try {
     await views.close();
     await ipc.close();
@@ -146,5 +146,5 @@ export async function sensorCommand(argv: string[]): Promise<number> {
   } finally {
     status.stop();
   }
-  return 0;
+  return next;
 }

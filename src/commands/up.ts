@@ -5,12 +5,14 @@ import path from "node:path";
 import tls from "node:tls";
 import { caFiles } from "../ca/index.ts";
 import { dataDir as defaultDataDir } from "../config/paths.ts";
-import { parseFlags, type FlagSpec } from "../util/args.ts";
+import { parseFlags, UsageError, type FlagSpec } from "../util/args.ts";
+import { sdNotify } from "../util/sd-notify.ts";
 import { VERSION } from "../version.ts";
 import { pinnedHostsForStatus, sensorSections, startStatusFile, statusFilePath } from "../sensor/status-file.ts";
 import { startSensorWorker } from "../sensor/worker-tap.ts";
 import { startSensorViews } from "../web/sensor-web.ts";
-import { waitForShutdown } from "./lifecycle.ts";
+import { withConfigFile } from "./config-file.ts";
+import { type StopOrReload, waitForStopOrReload } from "./lifecycle.ts";
 import { redirectConfigFrom, redirectFlagsHelp, redirectFlagSpec, startRedirectCore } from "./redirect.ts";
 import { sensorConfigFrom, sensorControlRows, sensorFlagSpec, sensorFlagsHelp } from "./sensor.ts";
 
@@ -29,14 +31,38 @@ ${sensorFlagsHelp}
   -h, --help              this help`;
 
 export async function upCommand(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, upFlagSpec, "up");
-  if (values.help) {
+  const { values: flags } = parseFlags(argv, upFlagSpec, "up");
+  if (flags.help) {
     console.log(upHelp);
     return 0;
   }
   const dir = defaultDataDir();
-  const sensorCfg = sensorConfigFrom(values, dir);
-  const redirectCfg = redirectConfigFrom(values, { tlsMitm: true }, dir);
+  // SIGHUP (`systemctl reload`) re-reads --config and settings.json; a valid result restarts every part
+  // with it, in this process (docs/config.md says what a reload keeps and what it interrupts).
+  let cfg = upConfigFrom(flags, dir);
+  for (;;) {
+    const next = await runUp(cfg, () => upConfigFrom(flags, dir));
+    if ("stop" in next) return 0;
+    cfg = next.reload;
+  }
+}
+
+interface UpConfig {
+  values: ReturnType<typeof withConfigFile<UpValues>>;
+  dir: string;
+  sensorCfg: ReturnType<typeof sensorConfigFrom>;
+  redirectCfg: ReturnType<typeof redirectConfigFrom>;
+}
+type UpValues = ReturnType<typeof parseFlags<typeof upFlagSpec>>["values"];
+
+/** Flags over --config over settings.json, checked in full: a reload with a broken file changes nothing. */
+function upConfigFrom(flags: UpValues, dir: string): UpConfig {
+  const values = withConfigFile(flags);
+  if (values.capture !== undefined && values.capture !== "proxy") throw new UsageError(`capture = "${values.capture}": this build captures through the proxy only`);
+  return { values, dir, sensorCfg: sensorConfigFrom(values, dir), redirectCfg: redirectConfigFrom(values, { tlsMitm: true }, dir) };
+}
+
+async function runUp({ values, dir, sensorCfg, redirectCfg }: UpConfig, reload: () => UpConfig): Promise<StopOrReload<UpConfig>> {
   // The sensor (decoding, redaction, SQLite, exporters) runs on its own thread: the relay's event loop only
   // queues a copy of each chunk, after forwarding it, and posts the queue to the worker every few ms.
   const sensor = await startSensorWorker(sensorCfg);
@@ -66,7 +92,9 @@ export async function upCommand(argv: string[]): Promise<number> {
       ...(views.web && { web: { url: views.web.url } }),
     }),
   });
-  await waitForShutdown(sensorCfg.log);
+  sdNotify(`READY=1\nSTATUS=capturing through the proxy at ${proxyUrl}`);
+  const next = await waitForStopOrReload(sensorCfg.log, reload);
+  sdNotify("stop" in next ? "STOPPING=1" : "RELOADING=1");
   try {
     await views.close();
     await proxy.close();
@@ -74,7 +102,7 @@ export async function upCommand(argv: string[]): Promise<number> {
   } finally {
     status.stop();
   }
-  return 0;
+  return next;
 }
 
 /**

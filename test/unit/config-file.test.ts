@@ -1,0 +1,93 @@
+// `--config FILE`: every key a fleet sets turns into the flag the command line would give, relative paths
+// resolve against the file, flags win, mistakes name the file and the key.
+import { afterAll, expect, test } from "bun:test";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { configValuesFromToml, withConfigFile } from "../../src/commands/config-file.ts";
+import { sensorConfigFrom } from "../../src/commands/sensor.ts";
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-config-"));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const file = path.join(dir, "etc", "oisp.toml");
+
+const FLEET = `
+capture = "proxy"
+redaction = "minimal"
+process_filter = ["python3", "node"]
+db = "data/oisp.db"
+output = "/var/log/oisp/events.jsonl"
+verbose = true
+
+[proxy]
+listen = "0.0.0.0:3128"
+tls_mitm = false
+all_traffic = true
+upstream_ca = ["corp.pem"]
+
+[web]
+enabled = true
+host = "0.0.0.0"
+port = 7000
+token = "t0ken"
+
+[export.otlp]
+endpoint = "http://collector:4318"
+
+[export.jsonl]
+path = "out/events.jsonl"
+`;
+
+test("every fleet setting maps to its flag; relative paths are relative to the file", () => {
+  expect(configValuesFromToml(FLEET, file)).toEqual({
+    capture: "proxy",
+    redaction: "minimal",
+    "process-filter": ["python3", "node"],
+    db: path.join(dir, "etc", "data", "oisp.db"),
+    output: "/var/log/oisp/events.jsonl",
+    verbose: true,
+    listen: "0.0.0.0:3128",
+    "no-tls-mitm": true,
+    "all-traffic": true,
+    "upstream-ca": [path.join(dir, "etc", "corp.pem")],
+    web: true,
+    "web-host": "0.0.0.0",
+    "web-port": "7000",
+    "web-token": "t0ken",
+    export: ["otlp", "jsonl"],
+    "otlp-endpoint": "http://collector:4318",
+    "jsonl-path": path.join(dir, "etc", "out", "events.jsonl"),
+  });
+});
+
+test("the dashboard stays off unless [web] enabled = true, whatever else the table says", () => {
+  expect(configValuesFromToml(`[web]\nport = 7000\n`, file)).toEqual({});
+  expect(configValuesFromToml(`[web]\nenabled = false\nhost = "0.0.0.0"\n`, file)).toEqual({});
+  expect(configValuesFromToml(`[web]\nenabled = true\n`, file)).toEqual({ web: true });
+});
+
+test("flags given on the command line win; --export kinds add up; TLS interception either way", () => {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, FLEET);
+  const v = withConfigFile({ config: file, redaction: "safe", export: ["webhook"], "webhook-url": "http://127.0.0.1:9/h", "tls-mitm": true });
+  expect(v).not.toHaveProperty("config");
+  expect(v.redaction).toBe("safe");
+  expect(v.listen).toBe("0.0.0.0:3128");
+  expect(v.export).toEqual(["otlp", "jsonl", "webhook"]);
+  expect(v["tls-mitm"]).toBe(true);
+  expect(v["no-tls-mitm"]).toBeUndefined(); // the file said false; --tls-mitm replaced it
+  expect(withConfigFile({ config: file })["no-tls-mitm"]).toBe(true);
+  // Through the sensor's own config builder, as `oisp sensor --config` and `oisp up --config` use it.
+  const cfg = sensorConfigFrom({ config: file, "process-filter": ["curl"] }, dir);
+  expect(cfg).toMatchObject({ redaction: "minimal", processFilter: ["curl"], dbPath: path.join(dir, "etc", "data", "oisp.db"), verbose: true });
+});
+
+test("mistakes name the file and the key; unknown keys are refused, not ignored", () => {
+  expect(() => configValuesFromToml(`redacton = "safe"\n`, "/etc/oisp/config.toml")).toThrow(/\/etc\/oisp\/config\.toml: .*redacton/);
+  expect(() => configValuesFromToml(`capture = "pcap"\n`, "c.toml")).toThrow(/c\.toml: .*capture/);
+  expect(() => configValuesFromToml(`[proxy]\nlisten = 8080\n`, "c.toml")).toThrow(/proxy\.listen/);
+  expect(() => configValuesFromToml(`[web]\nport = 70000\n`, "c.toml")).toThrow(/web\.port/);
+  expect(() => configValuesFromToml(`[export.otlp]\nendpont = "x"\n`, "c.toml")).toThrow(/\[export\].*endpont/);
+  expect(() => configValuesFromToml(`capture = \n`, "c.toml")).toThrow(/not valid TOML/);
+  expect(() => withConfigFile({ config: path.join(dir, "missing.toml") })).toThrow(/--config: cannot read .*missing\.toml: ENOENT/);
+});
