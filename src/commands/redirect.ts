@@ -8,6 +8,7 @@ import { startProxy } from "../capture/proxy/server.ts";
 import type { TapSink } from "../tap/types.ts";
 import type { WindowsRedirect } from "../capture/windivert/index.ts";
 import { dataDir as defaultDataDir } from "../config/paths.ts";
+import { watchPauseState } from "../config/pause.ts";
 import { readSettingsFile } from "../config/settings.ts";
 import { defaultPipePath, resolvePipePath } from "../ipc/endpoint.ts";
 import { pinnedHostsForStatus, startStatusFile, statusFilePath } from "../sensor/status-file.ts";
@@ -111,6 +112,10 @@ export async function startRedirectCore(cfg: RedirectConfig, tap: TapSink) {
     ca = await loadCa(cfg.dataDir);
   }
   const lookupProcess = processLookupForPlatform();
+  // Paused capture survives restarts: the state file is read before the first connection is accepted.
+  // `onPauseChange` lets the caller rewrite its status snapshot at once, so `oisp pause` sees it confirmed.
+  const pauseListeners: Array<() => void> = [];
+  const pause = watchPauseState(cfg.dataDir, { log: cfg.log, onChange: () => pauseListeners.forEach((fn) => fn()) });
   const proxy = await startProxy({
     listen: cfg.listen,
     tlsMitm: cfg.tlsMitm,
@@ -122,10 +127,14 @@ export async function startRedirectCore(cfg: RedirectConfig, tap: TapSink) {
     tap,
     lookupProcess,
     log: cfg.log,
+    paused: pause.paused,
+  }).catch((err) => {
+    pause.stop();
+    throw err;
   });
   // `oisp unpin` talks to this proxy through the run directory; the (unref'd) poll ends with the process.
   watchUnpinRequests(cfg.dataDir, proxy, cfg.log);
-  return { proxy, ca, lookupProcess };
+  return { proxy, ca, lookupProcess, pause, onPauseChange: (fn: () => void) => pauseListeners.push(fn) };
 }
 
 export async function redirectCommand(argv: string[]): Promise<number> {
@@ -145,7 +154,7 @@ export async function redirectCommand(argv: string[]): Promise<number> {
   // Loaded here: `oisp up` shares this file but taps into its Worker, never over IPC.
   const { IpcTapClient } = await import("../ipc/client.ts");
   const tap = new IpcTapClient({ path: pipePath, dataDir: cfg.dataDir, spoolDir: path.join(cfg.dataDir, "spool"), log: cfg.log });
-  const { proxy, lookupProcess } = await startRedirectCore(cfg, tap);
+  const { proxy, lookupProcess, pause, onPauseChange } = await startRedirectCore(cfg, tap);
   let windivert: WindowsRedirect | undefined;
   if (divertPort !== undefined) {
     try {
@@ -180,9 +189,11 @@ export async function redirectCommand(argv: string[]): Promise<number> {
     sections: () => ({
       proxy: { address: `http://${host.includes(":") ? `[${host}]` : host}:${port}`, tls_mitm: cfg.tlsMitm, stats: proxy.stats(), pinned_hosts: pinnedHostsForStatus(proxy.pinnedHosts()) },
       tap: { path: pipePath, stats: tap.stats() },
+      capture: pause.state(),
       ...(windivert && { windivert: windivert.stats() }),
     }),
   });
+  onPauseChange(() => status.update());
   // Ctrl+C / SIGTERM, or the dashboard's stop request (Windows: an elevated process cannot be signalled).
   const stopRequest = watchStopRequests(cfg.dataDir, cfg.log);
   await Promise.race([waitForShutdown(cfg.log), stopRequest.requested]);
@@ -192,6 +203,7 @@ export async function redirectCommand(argv: string[]): Promise<number> {
     await proxy.close();
     await tap.close();
   } finally {
+    pause.stop();
     status.stop();
   }
   return 0;

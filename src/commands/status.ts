@@ -7,6 +7,7 @@ import { z } from "zod";
 import { pidAlive } from "../capture/process/alive.ts";
 import { caTrustStatus } from "../ca/index.ts";
 import { dataDir as defaultDataDir, defaultDbPath } from "../config/paths.ts";
+import { readPauseState, type PauseState } from "../config/pause.ts";
 import { readSettingsFile } from "../config/settings.ts";
 import { STATUS_STALE_MS, statusFilePath, type StatusSnapshot } from "../sensor/status-file.ts";
 import { openStore } from "../store/index.ts";
@@ -104,6 +105,8 @@ export interface StatusReport {
   redirector: RoleStatus;
   ca: Record<string, unknown>;
   database: DatabaseStatus;
+  /** Paused capture (`oisp pause`): the state file's content; running capture processes report theirs in their snapshots. */
+  capture: PauseState & { error?: string };
   /** Things the user should act on (store errors, drops, an exporter failing, no redirector). */
   problems: string[];
 }
@@ -119,10 +122,19 @@ export async function collectStatus(dir: string, opts: { db?: string } = {}): Pr
     redirector,
     ca: await caTrustStatus(dir),
     database: databaseStatus(dbPath),
+    capture: pauseStateOf(dir),
     problems: [],
   };
   report.problems = problemsOf(report);
   return report;
+}
+
+function pauseStateOf(dir: string): PauseState & { error?: string } {
+  try {
+    return readPauseState(dir);
+  } catch (err) {
+    return { paused: false, error: (err as Error).message };
+  }
 }
 
 function configuredDbPath(dir: string): string {
@@ -154,6 +166,7 @@ export function problemsOf(r: StatusReport): string[] {
   if (tap && !tap.connected) out.push(`redirector: not connected to the sensor; spooling to disk (${bytes(tap.spooledBytes ?? 0)})`);
   if (tap?.dropped) out.push(`redirector: ${tap.dropped} captured frames lost (spool full or disk error)`);
   if (r.database.error) out.push(`database: ${r.database.error}`);
+  if (r.capture.error) out.push(`capture state: ${r.capture.error}`);
   return out;
 }
 
@@ -197,6 +210,12 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
     // In `oisp up` the proxy runs inside the sensor: no separate redirector to report unless one ran before.
     row("Redirector", `not running (${r.redirector.reason})`);
   }
+  if (r.capture.paused) {
+    const c = r.capture;
+    row("Capture", `PAUSED${c.since ? ` since ${c.since}` : ""}${c.by ? ` (${c.by})` : ""}: connections are relayed, nothing is recorded · \`oisp resume\` records again`);
+  } else {
+    row("Capture", "recording");
+  }
   const ca = r.ca;
   if (ca.exists) {
     const trusted = ca.trusted_by_os === true ? "trusted by this OS" : ca.trusted_by_os === false ? "not in the OS trust store (clients need NODE_EXTRA_CA_CERTS etc.)" : "OS trust unknown";
@@ -212,7 +231,7 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
 }
 
 function proxyLine(address: string, tlsMitm: boolean, p: Record<string, number>): string {
-  return `${address} · TLS interception ${tlsMitm ? "on" : "off"} · ${p.connectionsTotal} connections (${p.connectionsActive} open) · ${p.intercepted} intercepted · ${p.passthrough} passed through · ${p.upstreamErrors} upstream errors`;
+  return `${address} · TLS interception ${tlsMitm ? "on" : "off"} · ${p.connectionsTotal} connections (${p.connectionsActive} open) · ${p.intercepted} intercepted · ${p.passthrough} passed through${p.paused ? ` (${p.paused} while paused)` : ""} · ${p.upstreamErrors} upstream errors`;
 }
 
 /** "42 s ago", "3 min ago", "2 h ago" (suffix "" for durations). */

@@ -67,9 +67,9 @@ async function runUp({ values, dir, sensorCfg, redirectCfg }: UpConfig, reload: 
   // queues a copy of each chunk, after forwarding it, and posts the queue to the worker every few ms.
   const sensor = await startSensorWorker(sensorCfg);
   const tap = sensor.tap;
-  let proxy;
+  let proxy, pause, onPauseChange;
   try {
-    ({ proxy } = await startRedirectCore(redirectCfg, tap));
+    ({ proxy, pause, onPauseChange } = await startRedirectCore(redirectCfg, tap));
   } catch (err) {
     await sensor.close();
     throw err;
@@ -89,13 +89,16 @@ async function runUp({ values, dir, sensorCfg, redirectCfg }: UpConfig, reload: 
       proxy: { address: proxyUrl, tls_mitm: redirectCfg.tlsMitm, stats: proxy.stats(), pinned_hosts: pinnedHostsForStatus(proxy.pinnedHosts()) },
       ...sensorSections(sensor),
       tap: { path: "sensor worker", stats: tap.stats() },
+      capture: pause.state(),
       ...(views.web && { web: { url: views.web.url } }),
     }),
   });
+  onPauseChange(() => status.update());
   sdNotify(`READY=1\nSTATUS=capturing through the proxy at ${proxyUrl}`);
   const next = await waitForStopOrReload(sensorCfg.log, reload);
   sdNotify("stop" in next ? "STOPPING=1" : "RELOADING=1");
   try {
+    pause.stop();
     await views.close();
     await proxy.close();
     await sensor.close(); // sends what is queued first

@@ -6,6 +6,8 @@ export interface ProxyStats {
   intercepted: number;
   /** Relayed blind (not an AI host, pinned, not TLS, interception off, fallbacks). */
   passthrough: number;
+  /** Connections relayed blind and untapped because capture was paused when they started. */
+  paused: number;
   /** Plain-HTTP (absolute-form) upstream connections, tapped. */
   plain: number;
   /** Hosts currently passed through because a client refused our certificate. */
@@ -34,6 +36,7 @@ export function newProxyStats(): ProxyStats {
     connectionsActive: 0,
     intercepted: 0,
     passthrough: 0,
+    paused: 0,
     plain: 0,
     pinnedHosts: 0,
     clientRejected: 0,

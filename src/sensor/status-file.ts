@@ -29,6 +29,8 @@ export interface StatusSections {
   store?: { written: number; dropped: number; pending: number; lastError?: string };
   exporters?: ExporterStats[];
   web?: { url: string };
+  /** Capture roles: paused or capturing (src/config/pause.ts), as this process last read it. */
+  capture?: { paused: boolean; since?: string; by?: string };
 }
 
 export interface StatusSnapshot extends StatusSections {

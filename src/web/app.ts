@@ -47,6 +47,17 @@ export interface CaptureControl {
   start(): Promise<ActionResult> | ActionResult;
   stop(): Promise<ActionResult> | ActionResult;
   redirector(): RedirectorState;
+  /** Pause / resume recording (src/control/pause.ts, shared with `oisp pause` and the tray). */
+  pause(): Promise<ActionResult> | ActionResult;
+  resume(): Promise<ActionResult> | ActionResult;
+  pauseState(): PauseView;
+}
+
+export interface PauseView {
+  paused: boolean;
+  since?: string;
+  by?: string;
+  error?: string;
 }
 
 export interface WebAppDeps {
@@ -211,6 +222,7 @@ export function createWebApp(d: WebAppDeps): Hono {
         ctx: ctx(),
         capture: safeStatus(d.status),
         redirector: redirectorState(),
+        pause: pauseState(),
         ca: await caStatus(),
         settings,
         exportForm,
@@ -261,13 +273,20 @@ export function createWebApp(d: WebAppDeps): Hono {
       return { state: "stopped", detail: `cannot read the redirector's status: ${(err as Error).message}` };
     }
   };
+  const pauseState = (): PauseView | undefined => {
+    try {
+      return d.capture?.pauseState();
+    } catch (err) {
+      return { paused: false, error: (err as Error).message };
+    }
+  };
   const captureSection = (result?: ActionResult) =>
-    CaptureSection({ ctx: ctx(), status: safeStatus(d.status), redirector: redirectorState(), result });
+    CaptureSection({ ctx: ctx(), status: safeStatus(d.status), redirector: redirectorState(), pause: pauseState(), result });
 
-  const captureAction = (action: "start" | "stop") => async (c: Context) => {
+  const captureAction = (action: "start" | "stop" | "pause" | "resume") => async (c: Context) => {
     let result: ActionResult;
     try {
-      result = d.capture ? await d.capture[action]() : { ok: false, message: `${action === "start" ? "starting" : "stopping"} capture is not available in this process` };
+      result = d.capture ? await d.capture[action]() : { ok: false, message: `${action} capture is not available in this process` };
     } catch (err) {
       result = { ok: false, message: (err as Error).message };
     }
@@ -276,6 +295,8 @@ export function createWebApp(d: WebAppDeps): Hono {
   };
   app.post("/control/capture/start", captureAction("start"));
   app.post("/control/capture/stop", captureAction("stop"));
+  app.post("/control/capture/pause", captureAction("pause"));
+  app.post("/control/capture/resume", captureAction("resume"));
   // The section alone: while stopping, it reloads itself from here until the redirector has stopped.
   app.get("/control/capture", async (c) => c.html(await captureSection()));
 

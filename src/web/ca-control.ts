@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { caTrustStatus, installCa, uninstallCa } from "../ca/index.ts";
 import { readRoleStatus } from "../commands/status.ts";
 import { requestStop } from "../commands/stop-request.ts";
+import { currentPauseState, pauseCapture, resumeCapture } from "../control/pause.ts";
 import { statusFilePath } from "../sensor/status-file.ts";
 import type { CaControl, CaptureControl, RedirectorState } from "./app.ts";
 import type { ActionResult } from "./views/control.tsx";
@@ -51,6 +52,10 @@ export function captureControlFor(
       if (stopping === pid) return { state: "stopping", pid, detail: `stopping… (asked pid ${pid} to stop)` };
       return { state: "running", pid, detail: `running, pid ${pid}` };
     },
+
+    pause: () => pauseCapture(dataDir, "dashboard"),
+    resume: () => resumeCapture(dataDir, "dashboard"),
+    pauseState: () => currentPauseState(dataDir),
 
     stop(): ActionResult {
       const s = readRoleStatus(statusFile);

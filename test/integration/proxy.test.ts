@@ -111,6 +111,8 @@ describe("explicit proxy", () => {
   let upstream: TlsUpstream;
   let proxy: RunningProxy;
   let tap: RecordingTap;
+  /** Capture paused, as src/config/pause.ts would report it. */
+  let paused = false;
   let plainServer: http.Server;
   let plainPort: number;
   let closedPort: number;
@@ -192,6 +194,7 @@ describe("explicit proxy", () => {
       lookupProcess: processLookupForPlatform(),
       log: silentLogger,
       limits: { handshakeTimeoutMs: 5000, connectTimeoutMs: 3000 },
+      paused: () => paused,
     });
   });
 
@@ -250,6 +253,30 @@ describe("explicit proxy", () => {
     expect(meta).toMatchObject({ mode: "passthrough", passthroughReason: "not an AI host", sni: "example.com" });
     expect(tap.frames.filter((f) => f.connId === meta.connId)).toEqual([]);
     expect(proxy.stats().passthrough).toBeGreaterThan(0);
+  });
+
+  test("paused: an AI host over CONNECT and plain HTTP are relayed untouched, nothing tapped, each counted", async () => {
+    const mark = tap.metas.length;
+    const frames = tap.frames.length;
+    const before = proxy.stats();
+    paused = true;
+    try {
+      // The client sees the real host's certificate (it trusts only the upstream CA here): nothing decrypted.
+      const r = await run(["curl", "-sS", "--proxy", proxyUrl(), "--cacert", upstreamCaFile, "https://api.openai.com/v1/chat/completions", "-d", "{}"]);
+      expect(r.err).toBe("");
+      expect(JSON.parse(r.out)).toMatchObject({ path: "/v1/chat/completions", host: "api.openai.com" });
+      const plain = await run(["curl", "-sS", "--proxy", proxyUrl(), "http://ollama.test:11434/api/chat", "-d", "{}"]);
+      expect(plain.err).toBe("");
+      expect(JSON.parse(plain.out)).toMatchObject({ url: "/api/chat" });
+    } finally {
+      paused = false;
+    }
+    expect(tap.metas.length).toBe(mark);
+    expect(tap.frames.length).toBe(frames);
+    const after = proxy.stats();
+    expect(after.paused - before.paused).toBe(2);
+    expect(after.intercepted).toBe(before.intercepted);
+    expect(after.bytesServerToClient).toBeGreaterThan(before.bytesServerToClient);
   });
 
   test("a refused upstream gets 502 before the tunnel opens, like a real proxy", async () => {

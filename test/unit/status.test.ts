@@ -130,6 +130,7 @@ describe("report", () => {
     redirector: { running: false, reason: "never started with this data directory" },
     ca: { exists: false },
     database: { path: "/x/oisp.db", exists: false },
+    capture: { paused: false },
     problems: [],
   });
 
@@ -167,6 +168,17 @@ describe("report", () => {
   test("clients that spoke TLS to the proxy port are a problem with its fix", () => {
     const r = base(snap({ roles: ["sensor", "proxy"], proxy: { address: "http://127.0.0.1:8080", tls_mitm: true, stats: { tlsToProxyPort: 3 }, pinned_hosts: [] } }));
     expect(problemsOf(r)).toEqual(["proxy: 3 clients spoke TLS to the proxy port; set their proxy URL to http://, not https://"]);
+  });
+
+  test("paused capture is shown with who paused it and the connections relayed unrecorded", () => {
+    const r = base(snap({ roles: ["sensor", "proxy"], proxy: { address: "http://127.0.0.1:8080", tls_mitm: true, stats: { passthrough: 3, paused: 2 }, pinned_hosts: [] } }));
+    expect(formatStatus(r)).toContain("Capture     recording");
+    r.capture = { paused: true, since: "2026-12-04T20:00:00.000Z", by: "tray" };
+    const text = formatStatus(r);
+    expect(text).toContain("Capture     PAUSED since 2026-12-04T20:00:00.000Z (tray): connections are relayed, nothing is recorded");
+    expect(text).toContain("3 passed through (2 while paused)");
+    r.capture = { paused: false, error: "capture-state.json: Unexpected token" };
+    expect(problemsOf(r)).toEqual(["capture state: capture-state.json: Unexpected token"]);
   });
 
   test("databaseStatus counts events through a read-only connection", () => {

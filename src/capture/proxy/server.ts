@@ -11,7 +11,8 @@ import { DEFAULT_MAX_CLIENT_HELLO } from "../../mitm/client-hello.ts";
 import type { LeafIssuer } from "../../mitm/issuer.ts";
 import { PinnedHosts } from "../../mitm/pinned.ts";
 import { newProxyStats, type ProxyStats } from "../../mitm/stats.ts";
-import { runTunnel, SecureContextCache, type MitmPolicy } from "../../mitm/tunnel.ts";
+import { relay } from "../../mitm/relay.ts";
+import { countBytes, runTunnel, SecureContextCache, type MitmPolicy } from "../../mitm/tunnel.ts";
 import { connectTcp, resolveTarget, UpstreamError } from "../../mitm/upstream.ts";
 import type { Logger } from "../../util/log.ts";
 import type { ProcessLookup } from "../process/index.ts";
@@ -67,7 +68,12 @@ export interface ProxyOptions {
   lookupProcess: ProcessLookup;
   log: Logger;
   limits?: Partial<ProxyLimits>;
+  /** Capture paused (src/config/pause.ts): new connections are relayed blind and tap nothing. Read per connection. */
+  paused?: () => boolean;
 }
+
+/** The tap of a connection started while paused: nothing leaves the relay. */
+const DISCARD_TAP: TapSink = { open() {}, data() {}, close() {} };
 
 /** Where a transparently captured connection was really going. */
 export interface TransparentDestination {
@@ -121,6 +127,13 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     contexts: new SecureContextCache(),
   };
   const newConnId = monotonicFactory();
+  const isPaused = () => {
+    try {
+      return opts.paused?.() ?? false;
+    } catch {
+      return false;
+    }
+  };
   const sockets = new Set<net.Socket>();
   /** Set once listening: true when a target is this proxy itself (a request that would loop forever). */
   let isSelf: (t: { host: string; port: number }) => boolean = () => false;
@@ -198,8 +211,10 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       const req = classifyRequest(r.head);
       if (req.kind === "reject") return bad(req.status, req.reason);
       if (req.kind === "absolute") {
+        const paused = isPaused();
+        if (paused) stats.paused++;
         const session = new PlainSession(
-          { tap, stats, log, resolve: opts.resolve, connectMs: limits.connectTimeoutMs, lookupMs: limits.lookupTimeoutMs, newConnId, maxHeadBytes: limits.maxHeadBytes, isSelf },
+          { tap: paused ? DISCARD_TAP : tap, stats, log, resolve: opts.resolve, connectMs: limits.connectTimeoutMs, lookupMs: limits.lookupTimeoutMs, newConnId, maxHeadBytes: limits.maxHeadBytes, isSelf },
           client,
           clientEp,
           lookup,
@@ -254,7 +269,9 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       mode: "passthrough",
       captureMethod: transparent?.captureMethod ?? "mitm_proxy",
     };
-    const connTap = new ConnTap(tap, meta);
+    // Decided once per connection: one that started paused stays blind, one that started capturing stays tapped.
+    const paused = isPaused();
+    const connTap = new ConnTap(paused ? DISCARD_TAP : tap, meta);
     let upstream: net.Socket;
     // The TCP leg is connected before answering 200, so a refused or unknown host gets a proxy error.
     try {
@@ -282,6 +299,14 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     meta.server = { ip: unmapV4(upstream.remoteAddress ?? target.host), port: upstream.remotePort ?? target.port };
     meta.upstreamConnectMs = performance.now() - c.t0;
     if (!transparent) client.write(CONNECT_ESTABLISHED);
+    if (paused) {
+      // No ClientHello peek, no decision, no TLS: the bytes go through as they would without us.
+      stats.paused++;
+      stats.passthrough++;
+      if (initial.length) upstream.write(initial);
+      await relay(client, upstream, { onData: (dir, chunk) => countBytes(stats, dir, chunk.length) });
+      return;
+    }
     try {
       await runTunnel(policy, { client, initial, host, port, upstream, target, tap: connTap, lookup: c.lookup, t0: c.t0 });
     } catch (err) {

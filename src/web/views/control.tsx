@@ -1,6 +1,6 @@
 // Control: capture status, local CA (install / remove), settings.json editor, export.
 import type { Child } from "hono/jsx";
-import type { RedirectorState } from "../app.ts";
+import type { PauseView, RedirectorState } from "../app.ts";
 import type { FilterForm } from "../filters.ts";
 import type { FieldSpec, FormValues } from "../settings-form.ts";
 import { CSRF_FIELD } from "../security.ts";
@@ -47,8 +47,9 @@ export interface ActionResult {
   message: string;
 }
 
-export function CaptureSection(props: { ctx: PageContext; status: Record<string, unknown>; redirector?: RedirectorState; result?: ActionResult }) {
+export function CaptureSection(props: { ctx: PageContext; status: Record<string, unknown>; redirector?: RedirectorState; pause?: PauseView; result?: ActionResult }) {
   const r = props.redirector;
+  const p = props.pause;
   // While stopping, the section reloads itself every second until the status file says stopped.
   const poll = r?.state === "stopping" ? { "hx-get": "/control/capture", "hx-trigger": "every 1s", "hx-swap": "outerHTML" } : {};
   return (
@@ -64,6 +65,14 @@ export function CaptureSection(props: { ctx: PageContext; status: Record<string,
             oisp redirect: {r.detail}
           </p>
         ) : null}
+        {p ? (
+          <p id="pause-state" data-paused={String(p.paused)}>
+            {p.paused
+              ? `Recording paused${p.since ? ` since ${p.since}` : ""}${p.by ? ` (${p.by})` : ""}: connections are relayed, nothing is decrypted or recorded.`
+              : "Recording."}
+            {p.error ? ` Capture state file: ${p.error}` : ""}
+          </p>
+        ) : null}
         <div class="actions">
           <PostForm action="/control/capture/start" target="capture" csrf={props.ctx.csrf}>
             <button type="submit">Start capture</button>
@@ -73,6 +82,11 @@ export function CaptureSection(props: { ctx: PageContext; status: Record<string,
               <button type="submit" class="danger" disabled={r.state === "stopping"}>
                 {r.state === "stopping" ? "Stopping…" : "Stop capture"}
               </button>
+            </PostForm>
+          ) : null}
+          {p ? (
+            <PostForm action={p.paused ? "/control/capture/resume" : "/control/capture/pause"} target="capture" csrf={props.ctx.csrf}>
+              <button type="submit">{p.paused ? "Resume recording" : "Pause recording"}</button>
             </PostForm>
           ) : null}
         </div>
@@ -212,6 +226,7 @@ export interface ControlProps {
   ctx: PageContext;
   capture: Record<string, unknown>;
   redirector?: RedirectorState;
+  pause?: PauseView;
   ca: Record<string, unknown> | { error: string };
   settings: Omit<SettingsSectionProps, "ctx">;
   exportForm: FilterForm;
@@ -226,7 +241,7 @@ export function ControlPage(props: ControlProps) {
       </div>
       <div class="cols">
         <div>
-          <CaptureSection ctx={props.ctx} status={props.capture} redirector={props.redirector} />
+          <CaptureSection ctx={props.ctx} status={props.capture} redirector={props.redirector} pause={props.pause} />
           <CaSection ctx={props.ctx} status={props.ca} />
           <Panel title="Export events">
             <form class="filters" method="get" action="/export/events.jsonl">
