@@ -340,6 +340,38 @@ describe("explicit proxy", () => {
     expect(tap.bytes(metas[0]!.connId, "s2c")).toContain(JSON.stringify({ model: "llama3", url: "/api/chat", body }));
   });
 
+  test.skipIf(process.platform !== "linux")("plain HTTP: a client that exits as soon as it has its answer is still attributed (slow lookup)", async () => {
+    // A loaded machine, where the /proc scan starts late: the real lookup, begun 150 ms after the connect.
+    // curl's whole plain-HTTP exchange takes a few ms; without the response held until the lookup has
+    // settled, curl has exited (and its socket is gone) by the time the scan looks for it.
+    const realLookup = processLookupForPlatform();
+    const slowTap = new RecordingTap();
+    const slow = await startProxy({
+      listen: { host: "127.0.0.1", port: 0 },
+      tlsMitm: false,
+      allTraffic: false,
+      isAiHost: () => false,
+      upstreamCa: [],
+      resolve: new Map([["ollama.test:11434", `127.0.0.1:${plainPort}`]]),
+      tap: slowTap,
+      lookupProcess: async (c, p) => {
+        await Bun.sleep(150);
+        return realLookup(c, p);
+      },
+      log: silentLogger,
+    });
+    try {
+      const r = await run(["curl", "-sS", "--proxy", `http://127.0.0.1:${slow.address.port}`, "http://ollama.test:11434/api/generate", "-d", "{}"]);
+      expect(r.err).toBe("");
+      expect(JSON.parse(r.out)).toMatchObject({ url: "/api/generate" });
+      const meta = await waitFor("plain meta", () => slowTap.metasFor("ollama.test")[0]);
+      expect(meta.process?.pid).toBe(r.pid);
+      expect(meta.process?.name).toBe("curl");
+    } finally {
+      await slow.close();
+    }
+  });
+
   test("plain HTTP with a chunked request body and a host change on one connection", async () => {
     plainSeen.length = 0;
     const sock = net.connect(proxy.address.port, "127.0.0.1");

@@ -43,6 +43,9 @@ export class PlainSession {
   private leg?: Leg;
   private closed = false;
   private clientWaiting = false;
+  /** Resolves once the process lookup has settled, or after `lookupMs`: see openLeg's response hold. */
+  private readonly lookupSettled: Promise<void>;
+  private lookupDone = false;
 
   constructor(
     private readonly ctx: PlainContext,
@@ -52,6 +55,12 @@ export class PlainSession {
     private readonly t0: number,
   ) {
     this.framer = new RequestFramer(ctx.maxHeadBytes);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const cap = new Promise<void>((resolve) => (timer = setTimeout(resolve, ctx.lookupMs)));
+    this.lookupSettled = Promise.race([lookup.then(noop, noop), cap]).then(() => {
+      clearTimeout(timer);
+      this.lookupDone = true;
+    });
     client.on("data", (chunk: Buffer) => this.onClientData(chunk));
     client.on("end", () => this.whenIdle(() => this.leg?.sock.end()));
     client.on("close", () => {
@@ -195,7 +204,7 @@ export class PlainSession {
     this.leg = leg;
     let error: string | undefined;
     let waiting = false;
-    sock.on("data", (chunk: Buffer) => {
+    const forward = (chunk: Buffer) => {
       countBytes(this.ctx.stats, "s2c", chunk.length);
       // Forward first, tap second; a retired leg's late bytes are still tapped, just not forwarded.
       if (!leg.retired && !this.client.destroyed && !this.client.write(chunk) && !waiting) {
@@ -207,6 +216,21 @@ export class PlainSession {
         });
       }
       tap.data("s2c", chunk);
+    };
+    // The response is held until the process lookup has settled (at most lookupMs; it usually takes a
+    // few ms and overlaps the server's work). A plain-HTTP exchange is one round trip: a client that
+    // exits as soon as it has its answer (ollama run, curl) is otherwise gone, socket and all, before a
+    // loaded machine's /proc scan reaches it, and the call has no process. The paused socket also holds
+    // back its end and close, so they follow the held bytes.
+    const held: Buffer[] = [];
+    sock.on("data", (chunk: Buffer) => {
+      if (this.lookupDone) return forward(chunk);
+      if (held.push(chunk) > 1) return;
+      sock.pause();
+      void this.lookupSettled.then(() => {
+        for (const c of held.splice(0)) forward(c);
+        if (!waiting) sock.resume();
+      });
     });
     sock.on("end", () => {
       // The origin closed (Connection: close, or a body delimited by close): so does the client.
@@ -242,3 +266,5 @@ export function rewriteRequestLine(raw: Uint8Array, path: string): Uint8Array {
   const rewritten = `${text.slice(0, lead)}${method} ${path} ${version}${text[eol - 1] === "\r" ? "\r" : ""}${text.slice(eol)}`;
   return Buffer.from(rewritten, "latin1");
 }
+
+function noop(): void {}
