@@ -46,7 +46,10 @@ export interface ProviderRow extends UsageTotals {
 
 export interface ModelRow extends UsageTotals {
   provider: string;
+  /** The model the calls asked for: a response counts under its request's model (one call, one row). */
   model: string;
+  /** Other models named by the responses (a dated snapshot answering an alias), sorted. */
+  answered_by: string[];
   requests: number;
   responses: number;
   errors: number;
@@ -154,13 +157,20 @@ class BoundedTable<R> {
   }
 }
 
-interface Account {
-  key: string;
+/** A request waiting for its response: its account (when it had a credential) and the model it asked for. */
+interface PendingRequest {
+  key?: string;
+  model: string;
 }
 
+/** A response that came before its request, and the model row it was counted under. */
 interface PendingResponse {
   usage: ResponseUsage;
+  modelKey: string;
 }
+
+/** Distinct answering models listed per model row. */
+const MAX_ANSWERED_BY = 8;
 
 interface ResponseUsage {
   input: number;
@@ -199,15 +209,15 @@ export class Analyzer {
   private malformedCount = 0;
   private readonly malformedFirst: MalformedLine[] = [];
   private readonly providers: BoundedTable<ProviderRow & { modelSet: Set<string>; endpointSet: Set<string>; firstMs: number; lastMs: number }>;
-  private readonly models: BoundedTable<ModelRow>;
+  private readonly models: BoundedTable<Omit<ModelRow, "answered_by"> & { answeredBy: Set<string> }>;
   private readonly apps: BoundedTable<AppRow>;
   private readonly accounts: BoundedTable<AccountRow>;
   private readonly errors: BoundedTable<ErrorRow>;
   private readonly tools: BoundedTable<ToolRow>;
   private readonly latency = new Map<string, Reservoir>();
   private readonly ttft = new Map<string, Reservoir>();
-  /** request_id → the request's account, or a response that came before its request (newest-first sources). */
-  private readonly joins = new Map<string, Account | PendingResponse>();
+  /** request_id → the request's account and model, or a response that came before its request (newest-first sources). */
+  private readonly joins = new Map<string, PendingRequest | PendingResponse>();
   private unattributed = 0;
 
   constructor(
@@ -229,7 +239,14 @@ export class Analyzer {
       firstMs: Infinity,
       lastMs: -Infinity,
     }));
-    this.models = new BoundedTable(max, (key) => ({ ...splitKey(key, "provider", "model"), requests: 0, responses: 0, errors: 0, ...zeroUsage() }));
+    this.models = new BoundedTable(max, (key) => ({
+      ...splitKey(key, "provider", "model"),
+      requests: 0,
+      responses: 0,
+      errors: 0,
+      ...zeroUsage(),
+      answeredBy: new Set<string>(),
+    }));
     this.apps = new BoundedTable(max, (app) => ({ app, requests: 0, responses: 0, errors: 0, ...zeroUsage() }));
     this.accounts = new BoundedTable(max, (key) => {
       const [provider = OTHER, key_hash = OTHER, key_prefix = "", auth_type = ""] = key === OTHER ? [OTHER, OTHER] : key.split("\u0000");
@@ -281,7 +298,6 @@ export class Analyzer {
     if (model !== UNKNOWN && p.modelSet.size < 1000) p.modelSet.add(model);
     const host = hostOf(str(obj(data.provider)?.endpoint));
     if (host && p.endpointSet.size < 50) p.endpointSet.add(host);
-    this.models.get(`${provider}\u0000${model}`).requests++;
     this.apps.get(app).requests++;
 
     const auth = obj(data.auth);
@@ -290,10 +306,11 @@ export class Analyzer {
     if (accountKey) this.accounts.get(accountKey).requests++;
 
     const requestId = str(data.request_id);
-    if (!requestId) return;
-    const waiting = this.joins.get(requestId);
-    if (waiting && "usage" in waiting) {
+    const waiting = requestId ? this.joins.get(requestId) : undefined;
+    if (requestId && waiting && "usage" in waiting) {
+      // Its response came first and was counted under the response's model: the request joins that row.
       this.joins.delete(requestId);
+      this.models.get(waiting.modelKey).requests++;
       if (accountKey) {
         const acc = this.accounts.get(accountKey);
         acc.responses++;
@@ -301,7 +318,8 @@ export class Analyzer {
       } else this.unattributed++;
       return;
     }
-    if (accountKey) this.remember(requestId, { key: accountKey });
+    this.models.get(`${provider}\u0000${model}`).requests++;
+    if (requestId) this.remember(requestId, { ...(accountKey && { key: accountKey }), model });
   }
 
   private response(event: Obj, data: Obj, tsMs: number): void {
@@ -317,8 +335,16 @@ export class Analyzer {
     const errorType = str(error?.type) ?? str(error?.code) ?? (statusCode !== undefined ? `http_${statusCode}` : "error");
     const rateLimited = statusCode === 429 || /rate.?limit/i.test(`${str(error?.type) ?? ""} ${str(error?.code) ?? ""}`);
 
+    // One call, one model row: the response counts under the model its request asked for (an alias such as
+    // gpt-4o-mini answered by gpt-4o-mini-2024-07-18), the answering model listed beside it.
+    const requestId = str(data.request_id);
+    const waiting = requestId ? this.joins.get(requestId) : undefined;
+    const request = waiting && !("usage" in waiting) ? waiting : undefined;
+    const callModel = request?.model ?? model;
+    const modelKey = `${provider}\u0000${callModel}`;
     const p = this.provider(provider, tsMs);
-    const m = this.models.get(`${provider}\u0000${model}`);
+    const m = this.models.get(modelKey);
+    if (model !== UNKNOWN && model !== callModel && m.answeredBy.size < MAX_ANSWERED_BY) m.answeredBy.add(model);
     const a = this.apps.get(app);
     for (const row of [s, p, m, a]) addUsage(row, u);
     p.responses++;
@@ -330,7 +356,7 @@ export class Analyzer {
       p.errors++;
       m.errors++;
       a.errors++;
-      const e = this.errors.get([provider, model, statusCode ?? "", errorType].join("\u0000"));
+      const e = this.errors.get([provider, callModel, statusCode ?? "", errorType].join("\u0000"));
       e.count++;
       if (rateLimited) e.rate_limit = true;
     }
@@ -349,18 +375,18 @@ export class Analyzer {
     }
 
     // Usage belongs to the account that made the request: join on request_id within a bounded window.
-    const requestId = str(data.request_id);
-    const waiting = requestId ? this.joins.get(requestId) : undefined;
-    if (requestId && waiting && "key" in waiting) {
+    if (requestId && request) {
       this.joins.delete(requestId);
-      const acc = this.accounts.get(waiting.key);
-      acc.responses++;
-      addUsage(acc, u);
-    } else if (requestId) this.remember(requestId, { usage: u });
+      if (request.key) {
+        const acc = this.accounts.get(request.key);
+        acc.responses++;
+        addUsage(acc, u);
+      } else this.unattributed++;
+    } else if (requestId) this.remember(requestId, { usage: u, modelKey });
     else this.unattributed++;
   }
 
-  private remember(requestId: string, v: Account | PendingResponse): void {
+  private remember(requestId: string, v: PendingRequest | PendingResponse): void {
     if (this.joins.size >= this.limits.maxPendingJoins) {
       const oldest = this.joins.keys().next().value as string;
       if ("usage" in this.joins.get(oldest)!) this.unattributed++;
@@ -399,7 +425,11 @@ export class Analyzer {
       ...(Number.isFinite(firstMs) && { first_seen: iso(firstMs) }),
       ...(Number.isFinite(lastMs) && { last_seen: iso(lastMs) }),
     }));
-    const models = [...this.models.rows.values()].map((r) => ({ ...r, cost_usd: usd(r.cost_usd) }));
+    const models: ModelRow[] = [...this.models.rows.values()].map(({ answeredBy, ...r }) => ({
+      ...r,
+      answered_by: [...answeredBy].sort(),
+      cost_usd: usd(r.cost_usd),
+    }));
     return {
       ...(source && { source }),
       summary: {

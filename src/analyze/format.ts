@@ -71,8 +71,8 @@ export function sections(r: Report): Section[] {
     {
       name: "models",
       title: "Models",
-      columns: ["provider", "model", "requests", "responses", "errors", ...usageCols],
-      rows: r.models.map((m) => [m.provider, m.model, m.requests, m.responses, m.errors, ...usage(m)]),
+      columns: ["provider", "model", "answered_by", "requests", "responses", "errors", ...usageCols],
+      rows: r.models.map((m) => [m.provider, m.model, m.answered_by.join(" "), m.requests, m.responses, m.errors, ...usage(m)]),
     },
     {
       name: "unknown_prices",

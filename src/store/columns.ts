@@ -30,6 +30,7 @@ export function toEventRow(event: StorableEvent): NewEventRow | undefined {
   const data = event.data;
   const usage = field(data, "usage");
   const success = field(data, "success");
+  const model = str(field(data, "model"), "id");
   return {
     eventId: event.event_id,
     ts: event.ts,
@@ -37,7 +38,7 @@ export function toEventRow(event: StorableEvent): NewEventRow | undefined {
     eventType: event.event_type,
     // xAI, DeepSeek... are "other" in OISP: grouped and shown by their bundle id (src/spec/provider-label.ts).
     provider: eventProviderLabel(event) ?? null,
-    model: str(field(data, "model"), "id"),
+    model,
     pid: num(field(event.process, "pid")),
     processName: str(field(event.process, "name")),
     requestId: str(field(data, "request_id")),
@@ -48,8 +49,9 @@ export function toEventRow(event: StorableEvent): NewEventRow | undefined {
     costUsd: num(field(usage, "total_cost_usd")),
     completeness: str(field(event.confidence, "completeness")),
     json,
-    // A response's credential is its request's: the store fills it (it needs the stored requests).
+    // A response's credential and call model are its request's: the store fills them (it needs the stored requests).
     ...(event.event_type === "ai.request" ? credentialOf(field(data, "auth")) : NO_CREDENTIAL),
+    callModel: event.event_type === "ai.request" ? model : null,
   };
 }
 
@@ -61,6 +63,11 @@ export interface Credential {
 }
 
 export const NO_CREDENTIAL: Readonly<Credential> = { keyPrefix: null, keyHash: null, authType: null };
+
+/** What a response takes from its request: the credential and the model the call asked for. */
+export interface RequestFacts extends Credential {
+  callModel: string | null;
+}
 
 /**
  * A request's data.auth as the rollups count it. The sensor's redaction keeps only string fields in auth

@@ -1,10 +1,13 @@
-// Which credential an ai.response is counted under: its request's (the first ai.request with its
-// request_id stored before it), as migration 0001's trigger found it by parsing the request's stored JSON.
+// Which credential and model an ai.response is counted under: its request's (the first ai.request with its
+// request_id stored before it), as migration 0001's trigger found the credential by parsing the request's
+// stored JSON (the model since migration 0003: one call, one inventory row).
 // The store remembers the credentials of the requests it recently stored, so the usual response (a moment
 // after its request, from the same sensor) costs a Map lookup; after a restart or for a request long gone
 // from the map, it reads the request's row by the request_id index.
 import type { Database, Statement } from "bun:sqlite";
-import { NO_CREDENTIAL, type Credential } from "./columns.ts";
+import { NO_CREDENTIAL, type RequestFacts } from "./columns.ts";
+
+const NO_FACTS: Readonly<RequestFacts> = { ...NO_CREDENTIAL, callModel: null };
 
 /** Requests remembered (FIFO): a response normally follows its request within seconds. */
 const REMEMBERED = 10_000;
@@ -13,12 +16,13 @@ interface CredentialRow {
   key_prefix: string | null;
   key_hash: string | null;
   auth_type: string | null;
+  call_model: string | null;
 }
 
 export class RequestCredentials {
-  private readonly remembered = new Map<string, Credential>();
+  private readonly remembered = new Map<string, RequestFacts>();
   /** Requests of the batch being written: remembered only once it commits (a rollback stores none of them). */
-  private readonly pending = new Map<string, Credential>();
+  private readonly pending = new Map<string, RequestFacts>();
   private lookup: Statement<CredentialRow, [string]> | undefined;
 
   constructor(
@@ -27,22 +31,22 @@ export class RequestCredentials {
   ) {}
 
   /** Call for each ai.request the store has just inserted (not for a duplicate it ignored). */
-  stored(requestId: string, credential: Credential): void {
+  stored(requestId: string, credential: RequestFacts): void {
     // The first request with an id wins, as the trigger's lookup found the first. (Were that one forgotten,
     // a later one would be remembered instead; the sensor's request_id is the request's own event_id, so
     // two stored requests never share one.)
     if (!this.pending.has(requestId) && !this.remembered.has(requestId)) this.pending.set(requestId, credential);
   }
 
-  /** The credential of the request a response answers; NO_CREDENTIAL when no such request was stored. */
-  forResponse(requestId: string): Credential {
+  /** The credential and model of the request a response answers; all null when no such request was stored. */
+  forResponse(requestId: string): RequestFacts {
     const known = this.pending.get(requestId) ?? this.remembered.get(requestId);
     if (known) return known;
     this.lookup ??= this.sqlite.prepare<CredentialRow, [string]>(
-      "SELECT key_prefix, key_hash, auth_type FROM events WHERE request_id = ? AND event_type = 'ai.request' ORDER BY rowid LIMIT 1",
+      "SELECT key_prefix, key_hash, auth_type, call_model FROM events WHERE request_id = ? AND event_type = 'ai.request' ORDER BY rowid LIMIT 1",
     );
     const row = this.lookup.get(requestId);
-    return row ? { keyPrefix: row.key_prefix, keyHash: row.key_hash, authType: row.auth_type } : NO_CREDENTIAL;
+    return row ? { keyPrefix: row.key_prefix, keyHash: row.key_hash, authType: row.auth_type, callModel: row.call_model } : NO_FACTS;
   }
 
   /** The batch committed: remember its requests, forgetting the oldest beyond the bound. */

@@ -47,9 +47,9 @@ export interface StoredEventRecord extends Omit<EventRow, "json" | CredentialCol
   event: Record<string, unknown>;
 }
 
-/** Kept for the rollup trigger, not part of a record (and absent from a database not yet migrated to 0002). */
-type CredentialColumn = "keyPrefix" | "keyHash" | "authType";
-const { keyPrefix: _p, keyHash: _h, authType: _a, ...RECORD_COLUMNS } = getTableColumns(events);
+/** Kept for the rollup trigger, not part of a record (and absent from a database not yet migrated to 0002 / 0003). */
+type CredentialColumn = "keyPrefix" | "keyHash" | "authType" | "callModel";
+const { keyPrefix: _p, keyHash: _h, authType: _a, callModel: _m, ...RECORD_COLUMNS } = getTableColumns(events);
 
 export interface InsertResult {
   inserted: number;
@@ -152,11 +152,20 @@ export function openStore(path: string, opts: StoreOptions = {}) {
           sqlite.transaction(() => {
             for (const row of rows) {
               // In order, so a response finds a request stored earlier in the same batch.
-              if (row.eventType === "ai.response" && row.requestId != null) Object.assign(row, credentials.forResponse(row.requestId));
+              if (row.eventType === "ai.response") {
+                const facts = row.requestId != null ? credentials.forResponse(row.requestId) : undefined;
+                if (facts) Object.assign(row, facts);
+                row.callModel = facts?.callModel ?? row.model ?? null;
+              }
               const changes = stmt.run(...INSERT_COLUMNS.map((c) => row[c.key] ?? null)).changes;
               inserted += changes;
               if (changes && row.eventType === "ai.request" && row.requestId != null) {
-                credentials.stored(row.requestId, { keyPrefix: row.keyPrefix ?? null, keyHash: row.keyHash ?? null, authType: row.authType ?? null });
+                credentials.stored(row.requestId, {
+                  keyPrefix: row.keyPrefix ?? null,
+                  keyHash: row.keyHash ?? null,
+                  authType: row.authType ?? null,
+                  callModel: row.callModel ?? null,
+                });
               }
             }
           })();

@@ -70,7 +70,10 @@ export interface ProviderUsage extends GroupTotals {
 }
 export interface ModelUsage extends GroupTotals {
   provider: string | null;
+  /** The model the calls asked for (a response is counted under its request's model). */
   model: string;
+  /** Other models that answered those calls (a dated snapshot answering an alias), most frequent first, all time. */
+  answered_by: string[];
 }
 export interface AppUsage extends GroupTotals {
   process_name: string;
@@ -230,6 +233,26 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
     return new Set(useIndex && best ? [best.column] : []);
   };
 
+  /** (provider, requested model) → the other models that answered it (model_answers, migration 0003). */
+  let hasAnswers: boolean | undefined;
+  const answeredBy = (): Map<string, string[]> => {
+    const out = new Map<string, string[]>();
+    // A database the sensor has not migrated to 0003 yet (read-only here) has no such table.
+    hasAnswers ??= one<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'model_answers'", [])?.n === 1;
+    if (!hasAnswers) return out;
+    const rows = all<{ provider: string; model: string; response_model: string }>(
+      "SELECT provider, model, response_model FROM model_answers ORDER BY responses DESC, response_model LIMIT ?",
+      [MAX_GROUPS * 4],
+    );
+    for (const r of rows) {
+      const key = `${r.provider}\u0000${r.model}`;
+      const list = out.get(key) ?? [];
+      if (list.length < 8) list.push(r.response_model);
+      out.set(key, list);
+    }
+    return out;
+  };
+
   /** Highest rowid: the live view's "seen up to here" mark. */
   const lastRowid = (): number => one<{ m: number | null }>("SELECT max(rowid) AS m FROM events", [])?.m ?? 0;
 
@@ -332,7 +355,9 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
     },
 
     models(filter?: RollupFilter): ModelUsage[] {
-      return grouped<ModelUsage>("nullif(provider, '') AS provider, model", "provider, model", "model", filter);
+      const rows = grouped<Omit<ModelUsage, "answered_by">>("nullif(provider, '') AS provider, model", "provider, model", "model", filter);
+      const answers = answeredBy();
+      return rows.map((r) => ({ ...r, answered_by: answers.get(`${r.provider ?? ""}\u0000${r.model}`) ?? [] }));
     },
 
     apps(filter?: RollupFilter): AppUsage[] {

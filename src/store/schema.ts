@@ -32,6 +32,12 @@ export const events = sqliteTable(
     keyPrefix: text("key_prefix"),
     keyHash: text("key_hash"),
     authType: text("auth_type"),
+    /**
+     * The model the rollups count this event under (migration 0003): the model the call asked for. An
+     * ai.request's own model; an ai.response's request's (else its own), so a call to an alias answered by a
+     * dated snapshot (gpt-4o-mini → gpt-4o-mini-2024-07-18) lands on one inventory row. Filled by the store.
+     */
+    callModel: text("call_model"),
   },
   (t) => [
     index("events_ts_ms_idx").on(t.tsMs),
@@ -81,4 +87,21 @@ function rollupTable<N extends string>(name: N) {
 }
 
 export const eventRollupHour = rollupTable("event_rollup_hour");
+
+/**
+ * Which models answered the calls counted under a requested model (migration 0003, kept by the rollup
+ * trigger): the inventory shows them beside the requested one ("gpt-4o-mini, answered by
+ * gpt-4o-mini-2024-07-18"). Only responses whose model differs from their call's are recorded.
+ */
+export const modelAnswers = sqliteTable(
+  "model_answers",
+  {
+    provider: text("provider").notNull(),
+    model: text("model").notNull(),
+    responseModel: text("response_model").notNull(),
+    responses: integer("responses").notNull(),
+    lastMs: integer("last_ms").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.provider, t.model, t.responseModel] })],
+);
 export const eventRollupDay = rollupTable("event_rollup_day");

@@ -203,7 +203,12 @@ function inventoryView(d: TuiData, cols: number): ListView {
   section(`Providers (${d.providers.length})`);
   for (const p of d.providers) add(p.provider, p, `${p.provider}: ${p.events} events`);
   section(`Models (${d.models.length})`);
-  for (const m of d.models) add(m.model, m, `${m.model} (${m.provider ?? "?"}): ${m.events} events`);
+  // A call counts under the model it asked for; the model(s) that answered it are shown beside.
+  for (const m of d.models) {
+    const answered = m.answered_by.length ? ` (${m.answered_by.join(", ")})` : "";
+    const by = m.answered_by.length ? `, answered by ${m.answered_by.join(", ")}` : "";
+    add(`${m.model}${answered}`, m, `${m.model} (${m.provider ?? "?"}): ${m.events} events${by}`);
+  }
   return { columns, lines, sections, detail: (i) => details[i] ?? "", empty: "" };
 }
 

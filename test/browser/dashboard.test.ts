@@ -60,6 +60,8 @@ describe("dashboard in headless Chromium", () => {
       toolCalls: [{ name: "read_file", arguments: '{"path":"src/parse.ts"}' }],
     });
     events.push(...toolCall);
+    // Two calls to an alias answered by a dated snapshot: one inventory row.
+    for (const t of [now - 90_000, now - 80_000]) events.push(...aiExchange({ tsMs: t, model: "gpt-x", responseModel: "gpt-x-0718", inputTokens: 1000, outputTokens: 10 }));
     store.insertEvents(events);
     server = await startWebServer({
       host: "127.0.0.1",
@@ -163,6 +165,14 @@ describe("dashboard in headless Chromium", () => {
     const inv = await page.locator("main").innerText();
     for (const s of ["openai", "anthropic", "python3", "node", "cursor", "live-proc", "gpt-live-test"]) expect(inv).toContain(s);
     await shot("inventory");
+    // One call, one row: requests, tokens and cost of the alias's calls on its row, the snapshot beside it.
+    const modelRows = await page.$$eval("main table", (tables) => {
+      const models = tables.find((t) => t.querySelector("th")?.textContent?.startsWith("Model"));
+      return [...(models?.querySelectorAll("tbody tr") ?? [])].map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent?.trim() ?? ""));
+    });
+    const gptx = modelRows.filter((r) => r[0]!.includes("gpt-x"));
+    expect(gptx).toHaveLength(1);
+    expect(gptx[0]!.slice(0, 6)).toEqual(["gpt-x answered by gpt-x-0718", "openai", "2", "", "2,000", "20"]);
     // The timeline's filter bar: choosing a provider reloads the lists (htmx) narrowed to it.
     await page.selectOption('main select[name="provider"]', "anthropic");
     await page.waitForURL(/provider=anthropic/);

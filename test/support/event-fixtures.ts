@@ -19,6 +19,8 @@ export interface ExchangeOptions {
   tsMs: number;
   provider?: "openai" | "anthropic";
   model?: string;
+  /** The model named in the response, when the provider answers an alias with a dated snapshot. */
+  responseModel?: string;
   process?: FixtureProcess;
   mode?: CaptureMode;
   system?: string;
@@ -136,7 +138,7 @@ export function aiExchange(o: ExchangeOptions): FixtureEvent[] {
     request_id: requestId,
     provider_request_id: provider === "openai" ? `chatcmpl-${requestSeq}` : `msg_${requestSeq}`,
     provider: { name: provider, endpoint },
-    model: { id: model },
+    model: { id: o.responseModel ?? model },
     status_code: o.statusCode ?? (success ? 200 : 429),
     success,
     ...(success

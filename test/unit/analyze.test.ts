@@ -303,3 +303,42 @@ test("time bounds: dates, times, epoch ms and durations back from now", () => {
   expect(parseTimeBound("90m", now)).toBe(now - 5_400_000);
   expect(parseTimeBound("yesterday", now)).toBeUndefined();
 });
+
+describe("one call, one model row", () => {
+  // Three calls to the alias gpt-4o-mini: two answered by the dated snapshot (one of them a 429), one by
+  // the alias itself; and a gpt-4o call answered by its own snapshot whose response comes first.
+  const SNAP = "gpt-4o-mini-2024-07-18";
+  const calls = [
+    aiExchange({ tsMs: T, model: "gpt-4o-mini", responseModel: SNAP, inputTokens: 1000, outputTokens: 100, costUsd: 0.0002 }),
+    aiExchange({ tsMs: T + MIN, model: "gpt-4o-mini", responseModel: SNAP, success: false, statusCode: 429 }),
+    aiExchange({ tsMs: T + 2 * MIN, model: "gpt-4o-mini", inputTokens: 500, outputTokens: 50, costUsd: 0.0001 }),
+  ];
+  const [req4, resp4] = aiExchange({ tsMs: T + 3 * MIN, model: "gpt-4o", responseModel: "gpt-4o-2024-08-06", inputTokens: 10, outputTokens: 1, costUsd: 0.00003 });
+  const ordered = [...calls.flat(), resp4!, req4!]; // the last response before its request (a newest-first export)
+
+  const check = (r: Report, gpt4o: [string, string[]]) => {
+    expect(r.models.map((m) => [m.model, m.answered_by, m.requests, m.responses, m.errors, m.input_tokens, m.output_tokens, m.cost_usd])).toEqual([
+      ["gpt-4o-mini", [SNAP], 3, 3, 1, 1500, 150, 0.0003],
+      [...gpt4o, 1, 1, 0, 10, 1, 0.00003],
+    ]);
+    expect(r.errors).toEqual([{ provider: "openai", model: "gpt-4o-mini", status_code: 429, error_type: "rate_limit_error", rate_limit: true, count: 1 }]);
+  };
+
+  test("JSONL: requests, responses, tokens, cost and errors of one call on one row, the answering model beside", async () => {
+    const file = writeJsonl("alias.jsonl", ordered.map((e) => JSON.stringify(e)));
+    const r = await analyzeFile(file);
+    // The gpt-4o response came first: counted under its own model, and its request joins that row.
+    check(r, ["gpt-4o-2024-08-06", []]);
+    const table = formatReport(r, "table");
+    expect(table).toMatch(/openai\s+gpt-4o-mini\s+gpt-4o-mini-2024-07-18\s+3\s+3\s+1/);
+    expect(table).not.toMatch(/openai\s+gpt-4o-mini-2024-07-18\s/);
+  });
+
+  test("a sensor database: the same rows (read in time order, so the gpt-4o call is under its request's model)", async () => {
+    const dbFile = path.join(dir, "alias.db");
+    const store = openStore(dbFile);
+    store.insertEvents(ordered);
+    store.close();
+    check(await analyzeFile(dbFile), ["gpt-4o", ["gpt-4o-2024-08-06"]]);
+  });
+});

@@ -71,3 +71,18 @@ test("the pending-request window is bounded", () => {
   expect(c.add(calls[0]!.response)!.attributes["gen_ai.request.temperature"]).toBeUndefined();
   expect(c.add(calls[2]!.response)!.attributes["gen_ai.request.temperature"]).toBe(0.2);
 });
+
+test("one call, one model: span and metric carry the requested alias, the answering snapshot as response.model", () => {
+  const { request, response, c } = call(
+    { provider: "openai", model: "gpt-4o-mini" },
+    { model: "gpt-4o-mini-2024-07-18", usage: { promptTokens: 10, completionTokens: 2 }, toolCalls: [] },
+  );
+  c.add(request);
+  const out = c.add(response)!;
+  // The same grouping as the inventory and `oisp analyze`: a backend grouping by gen_ai.request.model
+  // puts this call's tokens on the alias's row.
+  expect(out.name).toBe("chat gpt-4o-mini");
+  expect(out.attributes).toMatchObject({ "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini-2024-07-18" });
+  expect(out.metric.attributes).toMatchObject({ "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini-2024-07-18" });
+  expect(out.metric.inputTokens).toBe(10);
+});

@@ -49,6 +49,8 @@ describe("oisp watch under tmux (80x24)", () => {
     dbPath = path.join(dir, "oisp.db");
     store = openStore(dbPath);
     store.insertEvents(sampleTraffic(NOW - 60_000, 40, 24));
+    // Two calls to an alias answered by a dated snapshot: one inventory row.
+    for (const t of [NOW - 50_000, NOW - 45_000]) store.insertEvents(aiExchange({ tsMs: t, model: "gpt-x", responseModel: "gpt-x-0718", inputTokens: 1000, outputTokens: 10 }));
     // The newest event: a call from a process with a distinctive name.
     store.insertEvents(aiExchange({ tsMs: NOW - 30_000, provider: "anthropic", model: "claude-opus-4", process: { pid: 31337, ppid: PROCESSES.bash.pid, name: "agent-zeta" } }));
     // The command module itself (src/cli.ts also loads every other command).
@@ -107,6 +109,9 @@ describe("oisp watch under tmux (80x24)", () => {
     expect(s).toMatch(/agent-zeta\s+1\s+0/);
     expect(s).toMatch(/Providers \(2\)/);
     expect(s).toContain("claude-opus-4");
+    // One call, one row: the alias with both requests and both responses' tokens, the snapshot beside it.
+    expect(s).toMatch(/ {2}gpt-x \(gpt-x-0718\)\s+2\s+0\s+2,000\s+20\s/);
+    expect(s).not.toMatch(/^ {2}gpt-x-0718/m);
   });
 
   test("p shows the process tree: agent-zeta, python3 and node under their shell (4200)", async () => {

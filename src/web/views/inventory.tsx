@@ -149,12 +149,13 @@ export function InventoryPage(props: InventoryProps) {
       <Panel title={`Models (${props.models.length})`}>
         {props.models.length ? (
           <table class="grid">
-            <Heads first={["Model", "Provider"]} />
+            <Heads first={["Model (as requested)", "Provider"]} />
             <tbody>
               {props.models.map((m) => (
                 <tr>
                   <td class="mono">
                     <a href={timelineLink(props.form, { model: m.model })}>{m.model}</a>
+                    {m.answered_by.length ? <span class="dim answered-by"> answered by {m.answered_by.join(", ")}</span> : null}
                   </td>
                   <td>{m.provider ?? ""}</td>
                   <TotalsCells t={m} nowMs={nowMs} />
