@@ -4,6 +4,7 @@
 //   minimal content is dropped entirely; counts, model, usage and timing stay.
 // In every mode credentials are masked in all remaining strings (command lines carry keys too) and
 // `auth` is cut down to type + key prefix + key fingerprint.
+import { safeCommandArgs, safeCommandLine } from "./cmdline.ts";
 import { contentHash } from "./hash.ts";
 import type { OispEvent, RedactedContent } from "./schema.ts";
 import { FindingTally, isSecretKey, maskSecrets, type SecretFinding } from "./secrets.ts";
@@ -26,8 +27,20 @@ export function redactEvent(e: OispEvent, mode: RedactionMode): OispEvent {
   const removed = handleContent(out, mode);
   if (isObject(out.data)) restrictAuth(out.data);
   maskTree(out, tally, 0, mode);
+  // After masking, so a credential in a command line is reported by kind and kept as its mask.
+  if (mode !== "full") reduceCommandLines(out);
   updateConfidence(out, mode, removed, tally);
   return out;
+}
+
+/** The event's process (and a process.exec's data) keep no prompt text that sits in their command line. */
+function reduceCommandLines(e: OispEvent): void {
+  const data = isObject(e.data) ? (e.data as Json) : undefined;
+  for (const holder of [e.process, data, data?.process, data?.parent]) {
+    if (!isObject(holder)) continue;
+    if (typeof holder.cmdline === "string") holder.cmdline = safeCommandLine(holder.cmdline);
+    if (Array.isArray(holder.cmdline_args)) holder.cmdline_args = safeCommandArgs(holder.cmdline_args);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

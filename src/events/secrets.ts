@@ -1,6 +1,7 @@
 // Finds credentials inside free text and masks them. Used on every string an event carries:
 // prompts in "full" mode, and in all modes the fields that are not content (command lines, error
 // messages, URLs), because those are exactly where keys get pasted.
+import { API_KEY_SHAPES, escapeRegex } from "../spec/key-shapes.ts";
 
 export interface SecretFinding {
   type: string;
@@ -35,11 +36,10 @@ const PATTERNS: SecretPattern[] = [
     regex: /((?:^|\s)(?:-u|--user|--proxy-user))((?:\s+|=)["']?)[^\s"'[\]:]*:[^\s"'[\]]+/g,
     mask: keepPrefix("credential"),
   },
-  { type: "anthropic_key", regex: /\bsk-ant-[A-Za-z0-9_-]{20,}/g, mask: whole("anthropic_key") },
-  { type: "openai_key", regex: /\bsk-[A-Za-z0-9_-]{20,}/g, mask: whole("openai_key") },
+  // Provider API keys: the same list the decoders read key prefixes from (most specific first).
+  ...API_KEY_SHAPES.map((k) => ({ type: k.kind, regex: new RegExp(`\\b${escapeRegex(k.prefix)}${k.body}`, "g"), mask: whole(k.kind) })),
   { type: "aws_access_key", regex: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, mask: whole("aws_access_key") },
   { type: "github_token", regex: /\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,})/g, mask: whole("github_token") },
-  { type: "google_api_key", regex: /\bAIza[0-9A-Za-z_-]{35}/g, mask: whole("google_api_key") },
   { type: "jwt", regex: /\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, mask: whole("jwt") },
   { type: "bearer_token", regex: /\b(Bearer)(\s+)[A-Za-z0-9\-._~+/]{8,}=*/gi, mask: keepPrefix("bearer_token") },
   {
@@ -56,6 +56,13 @@ const PATTERNS: SecretPattern[] = [
     type: "credential",
     regex:
       /(?<!(?<!\\)[A-Za-z0-9])(api[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|refresh[_-]?token|auth[_-]?token|security[_-]?token|session[_-]?token|aws_secret_access_key)(["']?\s*[=:]\s*["']?)[A-Za-z0-9\-._~+/]{8,}=*/gi,
+    mask: keepPrefix("credential"),
+  },
+  {
+    type: "credential",
+    // A command-line flag named like a credential, its value after "=" or a space: --api-key 9f3a…,
+    // --aws-secret-access-key=…, --hf-token …. Flags merely containing the word (--max-tokens 5) do not match.
+    regex: /((?:^|\s)--(?:[A-Za-z0-9]+[-_])*(?:api[-_]?key|key|secret|token|password|passwd|passphrase|credentials?)(?:\s+|=)["']?)()(?!-)[^\s"'[\]]+/gi,
     mask: keepPrefix("credential"),
   },
   {
@@ -99,11 +106,14 @@ export const SECRET_KINDS: readonly string[] = [...new Set(PATTERNS.map((p) => p
 
 /**
  * What every match of some pattern contains, case-insensitively: "-----BEGIN ", -u/--user/--proxy-user
- * after whitespace, "sk-", AKIA/ASIA, gh?_/github_pat_, AIza, eyJ, Bearer, pass/pwd,
- * key/secret/token (named credentials, URL query keys), "sig=", "://". Scanning for these costs a tenth
+ * after whitespace, a provider key prefix, AKIA/ASIA, gh?_/github_pat_, eyJ, Bearer, pass/pwd,
+ * key/secret/token/credential (named credentials, flags, URL query keys), "sig=", "://". Scanning for these costs a tenth
  * of ANY_SECRET, and most text (prompts, answers) holds none of them. Keep in step with PATTERNS.
  */
-const SECRET_HINT = /-----BEGIN |(?:^|\s)(?:-u|--user|--proxy-user)|sk-|akia|asia|gh[pousr]_|github_pat_|aiza|eyj|bearer|pass|pwd|key|secret|token|sig=|:\/\//i;
+const SECRET_HINT = new RegExp(
+  `-----BEGIN |(?:^|\\s)(?:-u|--user|--proxy-user)|akia|asia|gh[pousr]_|github_pat_|eyj|bearer|pass|pwd|key|secret|token|credential|sig=|:\\/\\/|${API_KEY_SHAPES.map((k) => escapeRegex(k.prefix)).join("|")}`,
+  "i",
+);
 /** Shorter than any match of any pattern ("pwd=x"). */
 const MIN_SECRET_LENGTH = 5;
 /** Shared by every clean string; frozen so a caller that tried to add to it would fail loudly. */

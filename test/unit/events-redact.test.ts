@@ -11,6 +11,8 @@ import {
   type OispEvent,
 } from "../../src/events/index.ts";
 import { SECRET_KINDS } from "../../src/events/secrets.ts";
+import { keyPrefix } from "../../src/decode/providers/common.ts";
+import { API_KEY_SHAPES } from "../../src/spec/key-shapes.ts";
 import { CONTENT, SECRETS, connContext, connMeta, exchange, parsedRequest, parsedResponse } from "./events.fixtures.ts";
 
 function buildAll(meta = connMeta()) {
@@ -198,7 +200,33 @@ describe("maskSecrets", () => {
     ["google_api_key", `https://x.googleapis.com/v1?key=${SECRETS.google}`, SECRETS.google],
     ["credential", 'client_secret = "Zm9vYmFyYmF6cXV4MTIz"', "Zm9vYmFyYmF6cXV4MTIz"],
     ["url_password", "HTTPS_PROXY=http://bob:s3cr3tpass@proxy.local:8080", "s3cr3tpass"],
+    ["groq_key", "GROQ_API_KEY=gsk_Wq3fJ9vLr2Xk8TzN4bYc7HdP1sQm6AeU0oIi5GgVhBnKjRlMt", "gsk_Wq3fJ9vLr2Xk8TzN4bYc7HdP1sQm6AeU0oIi5GgVhBnKjRlMt"],
+    ["xai_key", "grok-cli xai-Zr4Tq9LmW2vXc7Np3Hs8Kd1Fb6Gj0YyUe5Ao", "xai-Zr4Tq9LmW2vXc7Np3Hs8Kd1Fb6Gj0YyUe5Ao"],
+    ["huggingface_token", "huggingface-cli login --token hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567", "hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567"],
+    ["credential", "llm --api-key 3f9a0c7e1b2d4f6a8c0e2b4d6f8a0c1e x", "3f9a0c7e1b2d4f6a8c0e2b4d6f8a0c1e"],
+    ["credential", "aws s3 ls --aws-secret-access-key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"],
+    ["credential", "aws s3 ls --aws-secret-access-key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"],
+    ["credential", "mysql --password hunter2-correct-horse db", "hunter2-correct-horse"],
+    // Every provider key shape the decoders recognise (one list: src/spec/key-shapes.ts), with a space and with "=".
+    ...API_KEY_SHAPES.flatMap((k): Array<[string, string, string]> => [
+      [k.kind, `key ${k.prefix}${k.prefix === "AIza" ? "SyA1234567890abcdefghijklmnopqrstuv" : "Q9wE8rT7yU6iO5pA4sD3fG2hJ1kL0zXc"} end`, `${k.prefix}${k.prefix === "AIza" ? "SyA1234567890abcdefghijklmnopqrstuv" : "Q9wE8rT7yU6iO5pA4sD3fG2hJ1kL0zXc"}`],
+      [k.kind, `TOKEN=${k.prefix}${k.prefix === "AIza" ? "SyB1234567890abcdefghijklmnopqrstuv" : "M1nB2vC3xZ4lK5jH6gF7dS8aP9oI0uYt"}`, `${k.prefix}${k.prefix === "AIza" ? "SyB1234567890abcdefghijklmnopqrstuv" : "M1nB2vC3xZ4lK5jH6gF7dS8aP9oI0uYt"}`],
+    ]),
   ];
+  test("every provider key shape the decoders report a prefix for is masked as its kind", () => {
+    for (const k of API_KEY_SHAPES) {
+      const key = `${k.prefix}${k.prefix === "AIza" ? "SyA1234567890abcdefghijklmnopqrstuv" : "Q9wE8rT7yU6iO5pA4sD3fG2hJ1kL0zXc"}`;
+      expect(keyPrefix(key)).toBe(k.prefix.slice(0, 8));
+      expect(maskSecrets(`x ${key} y`).text).toBe(`x [REDACTED:${k.kind}] y`);
+    }
+  });
+
+  test("flags merely containing a secret word keep their value; masked flags keep their name", () => {
+    expect(maskSecrets("llm --max-tokens 512 --keyboard-layout us").text).toBe("llm --max-tokens 512 --keyboard-layout us");
+    expect(maskSecrets("hf_hub_download and hf_transfer are names").text).toBe("hf_hub_download and hf_transfer are names");
+    expect(maskSecrets("tool --api-key=0123456789abcdef --model x").text).toBe("tool --api-key=[REDACTED:credential] --model x");
+  });
+
   test("every kind of credential has a case here (so the pre-check in secrets.ts is tested for it)", () => {
     expect([...new Set(cases.map(([kind]) => kind))].sort()).toEqual([...SECRET_KINDS].sort());
   });

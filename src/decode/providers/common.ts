@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import { SseParser, type SseEvent } from "../sse.ts";
 import { concatChunks, headerValue, type HeaderList, type HttpRequestRecord, type HttpResponseRecord, type TimedChunk } from "../types.ts";
 import type { EndpointMatch } from "../../spec/types.ts";
+import { keyShapeOf } from "../../spec/key-shapes.ts";
 import type { AiAuth, AiToolCall, AiToolDefinition, AiUsage, FinishReason, ParsedAiRequest, ParsedAiResponse } from "./types.ts";
 
 export type Json = Record<string, unknown>;
@@ -119,12 +120,9 @@ export function functionTool(t: Json): AiToolDefinition {
 // ---------------------------------------------------------------------------------------------
 // Credentials
 
-/** Known non-secret key prefixes, most specific first. Only these are ever reported. */
-const KEY_PREFIXES = ["sk-proj-", "sk-ant-", "sk-or-", "nvapi-", "pplx-", "gsk_", "xai-", "csk-", "AIza", "hf_", "r8_", "fw_", "sk-"];
-
+/** The key's known non-secret prefix (src/spec/key-shapes.ts, the list the secret masker uses too); only these are reported. */
 export function keyPrefix(key: string): string | undefined {
-  const prefix = KEY_PREFIXES.find((p) => key.startsWith(p) && key.length > p.length + 8);
-  return prefix?.slice(0, 8);
+  return keyShapeOf(key)?.prefix.slice(0, 8);
 }
 
 /** "sha256:" + 16 hex digits: enough to tell keys apart, useless for recovering one. */
