@@ -15,6 +15,7 @@ import { pinnedHostsForStatus, startStatusFile, statusFilePath } from "../sensor
 import { isAiHost } from "../spec/endpoints.ts";
 import { asList, parseFlags, parseListen, parseResolve, UsageError, type FlagSpec } from "../util/args.ts";
 import { createLogger, type Logger } from "../util/log.ts";
+import { roleLogFile } from "../util/log-file.ts";
 import { VERSION } from "../version.ts";
 import { waitForShutdown } from "./lifecycle.ts";
 import { watchStopRequests } from "./stop-request.ts";
@@ -78,7 +79,7 @@ type RedirectValues = {
   verbose?: boolean;
 };
 
-export function redirectConfigFrom(values: RedirectValues, defaults: { tlsMitm: boolean }, dir = defaultDataDir()): RedirectConfig {
+export function redirectConfigFrom(values: RedirectValues, defaults: { tlsMitm: boolean }, dir = defaultDataDir(), logName = "redirect"): RedirectConfig {
   const settings = readSettingsFile(dir);
   let listen = { host: "127.0.0.1", port: settings.ProxyPort ?? 8080 };
   if (values.listen) listen = parseListen(values.listen, "--listen");
@@ -99,7 +100,7 @@ export function redirectConfigFrom(values: RedirectValues, defaults: { tlsMitm: 
     allTraffic: values["all-traffic"] ?? settings.AiEndpointFilterEnabled === false,
     upstreamCa,
     resolve: new Map(asList(values.resolve).map(parseResolve)),
-    log: createLogger({ verbose }),
+    log: createLogger({ verbose, file: roleLogFile(dir, logName) }),
   };
 }
 

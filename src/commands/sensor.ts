@@ -10,6 +10,7 @@ import { durableAfter } from "../sensor/outputs.ts";
 import { sensorSections, startStatusFile, statusFilePath } from "../sensor/status-file.ts";
 import { parseFlags, UsageError, type FlagSpec } from "../util/args.ts";
 import { createLogger } from "../util/log.ts";
+import { roleLogFile } from "../util/log-file.ts";
 import { sdNotify } from "../util/sd-notify.ts";
 import { VERSION } from "../version.ts";
 import { viewFlagSpec, viewFlagsHelp } from "../web/flags.ts";
@@ -59,7 +60,8 @@ export type { RunningSensor, SensorConfig };
 type SensorValues = ExportFlagValues & { config?: string; db?: string; output?: string; redaction?: string; "process-filter"?: string[]; verbose?: boolean };
 
 /** Flags > --config file > settings.json > defaults. Shared with `oisp up`. */
-export function sensorConfigFrom(flags: SensorValues, dir = defaultDataDir()): SensorConfig {
+/** `logName`: the log file under <data dir>/logs/ (`oisp up` writes both roles to up.log). */
+export function sensorConfigFrom(flags: SensorValues, dir = defaultDataDir(), logName = "sensor"): SensorConfig {
   const values = withConfigFile(flags);
   const settings = readSettingsFile(dir);
   const redaction = values.redaction ?? settings.Redaction ?? "safe";
@@ -73,7 +75,7 @@ export function sensorConfigFrom(flags: SensorValues, dir = defaultDataDir()): S
     redaction: parsed.data,
     processFilter: values["process-filter"] ?? settings.ProcessFilter ?? [],
     verbose,
-    log: createLogger({ verbose }),
+    log: createLogger({ verbose, file: roleLogFile(dir, logName) }),
     exportValues: values,
   };
 }

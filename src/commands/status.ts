@@ -13,6 +13,7 @@ import { STATUS_STALE_MS, statusFilePath, type StatusSnapshot } from "../sensor/
 import { openStore } from "../store/index.ts";
 import { bytes, exporterLine } from "../sinks/exporter-line.ts";
 import { parseFlags, type FlagSpec } from "../util/args.ts";
+import { logDir } from "../util/log-file.ts";
 
 export const EXIT_NOT_RUNNING = 3;
 
@@ -107,6 +108,8 @@ export interface StatusReport {
   database: DatabaseStatus;
   /** Paused capture (`oisp pause`): the state file's content; running capture processes report theirs in their snapshots. */
   capture: PauseState & { error?: string };
+  /** Where the roles write their log files. */
+  logs: string;
   /** Things the user should act on (store errors, drops, an exporter failing, no redirector). */
   problems: string[];
 }
@@ -123,6 +126,7 @@ export async function collectStatus(dir: string, opts: { db?: string } = {}): Pr
     ca: await caTrustStatus(dir),
     database: databaseStatus(dbPath),
     capture: pauseStateOf(dir),
+    logs: logDir(dir),
     problems: [],
   };
   report.problems = problemsOf(report);
@@ -226,6 +230,7 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
   const d = r.database;
   if (!d.exists) row("Database", `${d.path} · not created yet`);
   else row("Database", `${d.path} · ${bytes(d.size_bytes ?? 0)} · ${d.events !== undefined ? `${d.events} events` : `unreadable: ${d.error}`}`);
+  row("Logs", r.logs);
   for (const p of r.problems) lines.push(`! ${p}`);
   return lines.join("\n");
 }

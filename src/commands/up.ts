@@ -59,7 +59,7 @@ type UpValues = ReturnType<typeof parseFlags<typeof upFlagSpec>>["values"];
 function upConfigFrom(flags: UpValues, dir: string): UpConfig {
   const values = withConfigFile(flags);
   if (values.capture !== undefined && values.capture !== "proxy") throw new UsageError(`capture = "${values.capture}": this build captures through the proxy only`);
-  return { values, dir, sensorCfg: sensorConfigFrom(values, dir), redirectCfg: redirectConfigFrom(values, { tlsMitm: true }, dir) };
+  return { values, dir, sensorCfg: sensorConfigFrom(values, dir, "up"), redirectCfg: redirectConfigFrom(values, { tlsMitm: true }, dir, "up") };
 }
 
 async function runUp({ values, dir, sensorCfg, redirectCfg }: UpConfig, reload: () => UpConfig): Promise<StopOrReload<UpConfig>> {

@@ -72,6 +72,8 @@ test("paused: the SDK call is relayed but not recorded and is counted; resumed f
   expect(paused.code, paused.output).toBe(0);
   expect(paused.output).toContain(`Capture paused (oisp up pid ${h.oisp.proc.pid})`);
   const countBefore = readEvents(h.dbPath).length;
+  // The running process logged it, on stderr and in its log file.
+  expect(fs.readFileSync(path.join(home, "logs", "up.log"), "utf8")).toMatch(/Z info  capture paused \(cli\): connections are relayed/);
 
   // A real openai SDK client, through the proxy, trusting only our CA: it still gets its answer.
   const sdk = await runClientScript(sdkClient, ["openai-chat"], { OISP_PROXY: h.proxyUrl, OISP_CA_FILE: trustBundle(h), OPENAI_API_KEY: "sk-test-paused" });

@@ -131,6 +131,7 @@ describe("report", () => {
     ca: { exists: false },
     database: { path: "/x/oisp.db", exists: false },
     capture: { paused: false },
+    logs: "/x/logs",
     problems: [],
   });
 
@@ -157,6 +158,7 @@ describe("report", () => {
     expect(text).toContain("Export    webhook: retrying · sent 1 · queued 3 · spooled 2 batches (4.0 KiB) · dropped 4 · 6 failed attempts · last error: HTTP 503");
     expect(text).toContain("Redirector  not running (never started with this data directory)");
     expect(text).toContain("! store: database or disk is full");
+    expect(text).toContain("Logs        /x/logs");
   });
 
   test("in `up` (proxy role) no redirector is expected", () => {
