@@ -13,6 +13,7 @@ export {
   oispProviderName,
   type ConnContext,
 } from "./build.ts";
+export { buildFileWrite, buildProcessExec, type ActivityContext } from "./build-activity.ts";
 export { buildToolResult, freshToolResults, type LinkedToolCall } from "./tool-result.ts";
 export { conversationIdFrom, conversationKey, type ConversationParts } from "./conversation.ts";
 export { maskSecrets, redactEvent, REDACTION_MODES, type RedactionMode, type SecretFinding } from "./redact.ts";

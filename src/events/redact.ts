@@ -26,6 +26,7 @@ export function redactEvent(e: OispEvent, mode: RedactionMode): OispEvent {
   const tally = new FindingTally();
   const removed = handleContent(out, mode);
   if (isObject(out.data)) restrictAuth(out.data);
+  if (out.event_type === "process.exec") maskArgPairs(out.data, tally);
   maskTree(out, tally, 0, mode);
   // After masking, so a credential in a command line is reported by kind and kept as its mask.
   if (mode !== "full") reduceCommandLines(out);
@@ -41,6 +42,8 @@ function reduceCommandLines(e: OispEvent): void {
     if (typeof holder.cmdline === "string") holder.cmdline = safeCommandLine(holder.cmdline);
     if (Array.isArray(holder.cmdline_args)) holder.cmdline_args = safeCommandArgs(holder.cmdline_args);
   }
+  // process.exec's argv is the same command line, one argument per item
+  if (e.event_type === "process.exec" && data && Array.isArray(data.args)) data.args = safeCommandArgs(data.args);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -96,7 +99,16 @@ function handleContent(e: OispEvent, mode: RedactionMode): boolean {
       if (data.result !== undefined) data.result_hash ??= contentHash(textOf(data.result));
       content(data, "result");
       break;
+    case "file.write":
+      // A preview is the file's content: full mode only. It must stay a string (OISP), so it goes whole.
+      if (data.content_preview !== undefined && mode !== "full") {
+        removed = true;
+        delete data.content_preview;
+      }
+      break;
     case "network.connect":
+    case "process.exec":
+      // Command lines are not content; the credentials in them are masked below, in every mode.
       break;
   }
   return removed;
@@ -154,6 +166,26 @@ function restrictAuth(data: Json): void {
   if (typeof auth.key_prefix === "string") safe.key_prefix = auth.key_prefix.slice(0, 8);
   if (typeof auth.key_hash === "string") safe.key_hash = auth.key_hash;
   data.auth = safe;
+}
+
+/**
+ * argv keeps a flag and its value apart ("--user", "bob:pw"; "-H", "Authorization: Bearer x"), where the
+ * patterns that need both never match: each argument is masked as it reads after its predecessor.
+ */
+function maskArgPairs(data: Json, tally: FindingTally): void {
+  const args = data.args;
+  if (!Array.isArray(args)) return;
+  for (let i = args.length - 1; i > 0; i--) {
+    const prev = args[i - 1];
+    const cur = args[i];
+    if (typeof prev !== "string" || typeof cur !== "string") continue;
+    const pair = maskSecrets(`${prev} ${cur}`);
+    if (pair.findings.length === 0 || !pair.text.startsWith(`${prev} `)) continue;
+    const masked = pair.text.slice(prev.length + 1);
+    if (masked === cur) continue;
+    tally.add(pair.findings);
+    args[i] = masked;
+  }
 }
 
 /** Masks credentials in every string of `node`, in place. $redacted markers hold only hashes and are skipped. */

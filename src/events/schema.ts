@@ -449,6 +449,50 @@ export const NetworkConnectDataSchema = z.strictObject({
 }).meta({ id: "network.connect" });
 
 // ---------------------------------------------------------------------------------------------
+// events/process.schema.json ($defs/exec) and events/file.schema.json ($defs/write, $defs/file_info)
+
+export const ProcessExecDataSchema = z.strictObject({
+  exe: z.string(),
+  args: z.array(z.string()).optional(),
+  cwd: z.string().optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  interpreter: z.string().optional(),
+  script_path: z.string().optional(),
+  is_shell: z.boolean().optional(),
+  is_script: z.boolean().optional(),
+  is_interactive: z.boolean().optional(),
+}).meta({ id: "process.exec" });
+
+export const FileInfoSchema = z.strictObject({
+  path: z.string().optional(),
+  name: z.string().optional(),
+  extension: z.string().optional(),
+  size: Count.optional(),
+  inode: z.int().optional(),
+  mode: z.string().optional(),
+  uid: z.int().optional(),
+  gid: z.int().optional(),
+  mtime: z.iso.datetime({ offset: true }).optional(),
+  ctime: z.iso.datetime({ offset: true }).optional(),
+  is_directory: z.boolean().optional(),
+  is_symlink: z.boolean().optional(),
+  symlink_target: z.string().optional(),
+  hash: z.strictObject({ sha256: z.string().optional(), sha1: z.string().optional(), md5: z.string().optional() }).optional(),
+}).meta({ id: "file_info" });
+
+export const FileWriteDataSchema = z.strictObject({
+  path: z.string(),
+  bytes_written: Count.optional(),
+  offset: z.int().optional(),
+  truncated: z.boolean().optional(),
+  created: z.boolean().optional(),
+  file: FileInfoSchema.optional(),
+  content_hash: z.string().optional(),
+  content_preview: z.string().max(256).optional(),
+  detected_type: z.string().optional(),
+}).meta({ id: "file.write" });
+
+// ---------------------------------------------------------------------------------------------
 // envelope.schema.json, one closed variant per event type we emit
 
 const envelopeShape = {
@@ -478,6 +522,8 @@ export const AiResponseEventSchema = eventVariant("ai.response", AiResponseDataS
 export const AgentToolCallEventSchema = eventVariant("agent.tool_call", AgentToolCallDataSchema);
 export const AgentToolResultEventSchema = eventVariant("agent.tool_result", AgentToolResultDataSchema);
 export const NetworkConnectEventSchema = eventVariant("network.connect", NetworkConnectDataSchema);
+export const ProcessExecEventSchema = eventVariant("process.exec", ProcessExecDataSchema);
+export const FileWriteEventSchema = eventVariant("file.write", FileWriteDataSchema);
 
 export const OispEventSchema = z
   .discriminatedUnion("event_type", [
@@ -486,6 +532,8 @@ export const OispEventSchema = z
     AgentToolCallEventSchema,
     AgentToolResultEventSchema,
     NetworkConnectEventSchema,
+    ProcessExecEventSchema,
+    FileWriteEventSchema,
   ])
   .meta({
     title: "OISP v0.1 event (as emitted by oisp-sensor)",
@@ -500,6 +548,8 @@ export type AiResponseEvent = z.infer<typeof AiResponseEventSchema>;
 export type AgentToolCallEvent = z.infer<typeof AgentToolCallEventSchema>;
 export type AgentToolResultEvent = z.infer<typeof AgentToolResultEventSchema>;
 export type NetworkConnectEvent = z.infer<typeof NetworkConnectEventSchema>;
+export type ProcessExecEvent = z.infer<typeof ProcessExecEventSchema>;
+export type FileWriteEvent = z.infer<typeof FileWriteEventSchema>;
 export type RedactedContent = z.infer<typeof RedactedContentSchema>;
 export type Confidence = z.infer<typeof ConfidenceSchema>;
 export type OispProviderName = z.infer<typeof ProviderName>;
@@ -510,6 +560,8 @@ export const EMITTED_EVENT_TYPES: readonly OispEventType[] = [
   "agent.tool_call",
   "agent.tool_result",
   "network.connect",
+  "process.exec",
+  "file.write",
 ];
 
 export type EventValidation = { ok: true; event: OispEvent } | { ok: false; error: string };

@@ -2,6 +2,7 @@
 // capture frames → HTTP decoder per connection → provider parser → event builders → redaction → outputs.
 // Runs in the sensor (unprivileged): this is where untrusted bytes get parsed.
 import type { ConnMeta, Direction, TapSink } from "../tap/types.ts";
+import type { HostActivity } from "../tap/activity.ts";
 import type { ConnectionOutput } from "../decode/connection.ts";
 import { createConnectionDecoder, type ConnectionDecoder } from "../decode/h2-connection.ts";
 import { parseAiRequest, parseAiResponse } from "../decode/providers/index.ts";
@@ -16,7 +17,9 @@ import { hostInfo } from "../events/host.ts";
 import { redactEvent, type RedactionMode } from "../events/redact.ts";
 import type { OispEvent } from "../events/schema.ts";
 import { buildToolResult, freshToolResults } from "../events/tool-result.ts";
+import { buildFileWrite, buildProcessExec } from "../events/build-activity.ts";
 import type { Logger } from "../util/log.ts";
+import { ActivityLinks } from "./activity-links.ts";
 import { ConversationTracker, ToolCallMemory } from "./agent-links.ts";
 import { isRealtimePath, RealtimeSession, type RealtimeOutput } from "./realtime.ts";
 import { detectAiShape } from "./shape.ts";
@@ -71,6 +74,9 @@ export interface PipelineStats {
   internalErrors: number;
   /** AI calls to unknown hosts recognised by their request body. */
   shapeDetected: number;
+  /** process.exec and file.write events built from capture activity. */
+  execs: number;
+  fileWrites: number;
 }
 
 /** All counters at zero: a new pipeline's, and what the worker reports before its pipeline exists. */
@@ -86,6 +92,8 @@ export function emptyPipelineStats(): PipelineStats {
     filteredConnections: 0,
     internalErrors: 0,
     shapeDetected: 0,
+    execs: 0,
+    fileWrites: 0,
   };
 }
 
@@ -96,6 +104,7 @@ export class SensorPipeline implements TapSink {
   private readonly processFilter: Set<string>;
   private readonly toolCalls = new ToolCallMemory();
   private readonly conversations = new ConversationTracker();
+  private readonly activityLinks = new ActivityLinks();
 
   constructor(private readonly opts: PipelineOptions) {
     this.processFilter = new Set((opts.processFilter ?? []).map(normalizeProcessName));
@@ -146,6 +155,25 @@ export class SensorPipeline implements TapSink {
         ex.error = error ?? "connection closed before response.done";
         this.finishCall(conn, ex, pending, { statusCode: 0, success: false, toolCalls: [], incomplete: true, error: { type: "no_response", message: ex.error } });
       }
+    });
+  }
+
+  activity(items: HostActivity[]): void {
+    this.guard(() => {
+      const ctx = { collectorVersion: this.opts.collectorVersion, host: this.host };
+      const events: OispEvent[] = [];
+      for (const a of items) {
+        if (a.kind === "exec") {
+          const e = buildProcessExec(ctx, a, this.activityLinks.execCause(a.ppid));
+          this.activityLinks.noteExec(a.pid, e.event_id);
+          this.counters.execs++;
+          events.push(e);
+        } else if (a.kind === "file_write") {
+          events.push(buildFileWrite(ctx, a, this.activityLinks.writeCause(a.pid)));
+          this.counters.fileWrites++;
+        }
+      }
+      if (events.length > 0) this.emit(events);
     });
   }
 
@@ -313,6 +341,9 @@ export class SensorPipeline implements TapSink {
   }
 
   private emit(events: OispEvent[]): void {
+    for (const e of events) {
+      if ((e.event_type === "ai.response" || e.event_type === "agent.tool_call") && e.process?.pid !== undefined) this.activityLinks.noteAi(e.process.pid, e.event_id);
+    }
     const redacted = events.map((e) => redactEvent(e, this.opts.redaction));
     this.counters.events += redacted.length;
     for (const output of this.opts.outputs) output.write(redacted);

@@ -3,7 +3,8 @@
 // A build entry point of the compiled binary (build.ts), like every Worker module.
 import { startSensorCore, type RunningSensor } from "./core.ts";
 import { emptyPipelineStats } from "./pipeline.ts";
-import { OP_DATA, OP_OPEN, OP_WIDTH, payloadOffset, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
+import { OP_ACTIVITY, OP_DATA, OP_OPEN, OP_WIDTH, payloadOffset, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
+import type { HostActivity } from "../tap/activity.ts";
 import type { ConnMeta } from "../tap/types.ts";
 import { UsageError } from "../util/args.ts";
 import type { Logger } from "../util/log.ts";
@@ -60,6 +61,8 @@ function runBatch(s: RunningSensor, buf: ArrayBuffer, nOps: number, strs: unknow
         const meta = strs[next++] as ConnMeta;
         connIds.set(no, meta.connId);
         s.pipeline.open(meta);
+      } else if (op === OP_ACTIVITY) {
+        s.pipeline.activity(strs[next++] as HostActivity[]);
       } else {
         const error = ops[at + 3] === 1 ? (strs[next++] as string) : undefined;
         const connId = connIds.get(no);

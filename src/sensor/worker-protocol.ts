@@ -16,6 +16,7 @@ export type WorkerSensorConfig = Omit<SensorConfig, "log">;
 export const OP_OPEN = 0; // OP_OPEN, conn + next strs item: ConnMeta
 export const OP_DATA = 1; // OP_DATA, conn, dir (0 c2s, 1 s2c), ts, byteLength
 export const OP_CLOSE = 2; // OP_CLOSE, conn, ts, hasError (1: next strs item is the error string)
+export const OP_ACTIVITY = 3; // OP_ACTIVITY, 0 + next strs item: HostActivity[] (in order with the connections' ops)
 export const OP_WIDTH = 5;
 
 /** Where a batch's payload bytes start in its buffer: after its `nOps` op records. */

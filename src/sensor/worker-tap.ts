@@ -10,7 +10,8 @@ import type { Logger } from "../util/log.ts";
 import { workerCandidates } from "../util/worker-module.ts";
 import type { SensorConfig } from "./core.ts";
 import type { PipelineStats } from "./pipeline.ts";
-import { OP_CLOSE, OP_DATA, OP_OPEN, OP_WIDTH, payloadOffset, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
+import { OP_ACTIVITY, OP_CLOSE, OP_DATA, OP_OPEN, OP_WIDTH, payloadOffset, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
+import type { HostActivity } from "../tap/activity.ts";
 
 export interface SensorWorkerOptions {
   /** Where the worker module is (tests); default: workerCandidates("sensor/sensor-worker.ts"). */
@@ -216,6 +217,13 @@ class WorkerTap implements TapSink {
     this.connNos.delete(connId);
     if (err !== undefined) this.strs.push(err);
     this.op(OP_CLOSE, no, ts, err !== undefined ? 1 : 0, 0);
+    this.schedule();
+  }
+
+  activity(items: HostActivity[]): void {
+    if (this.dead || items.length === 0) return;
+    this.strs.push(items);
+    this.op(OP_ACTIVITY, 0, 0, 0, 0);
     this.schedule();
   }
 

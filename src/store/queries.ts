@@ -40,6 +40,8 @@ export interface TimelineRow {
   completeness: string | null;
   latency_ms: number | null;
   status_code: number | null;
+  /** What a non-AI event is about: a process.exec's command line, a file.write's path and size. */
+  detail?: string | null;
 }
 
 export interface EventRecord extends TimelineRow {
@@ -136,7 +138,11 @@ const RANGE_PROBE_ROWS = 100_000;
 
 const ROW_COLUMNS = `rowid, event_id, ts, ts_ms, event_type, provider, model, pid, process_name, request_id, success,
   input_tokens, output_tokens, cost_usd, completeness,
-  json_extract(json, '$.data.latency_ms') AS latency_ms, json_extract(json, '$.data.status_code') AS status_code`;
+  json_extract(json, '$.data.latency_ms') AS latency_ms, json_extract(json, '$.data.status_code') AS status_code,
+  CASE event_type
+    WHEN 'process.exec' THEN substr(json_extract(json, '$.process.cmdline'), 1, ${MAX_TEXT})
+    WHEN 'file.write' THEN substr(json_extract(json, '$.data.path'), 1, ${MAX_TEXT}) || ' (' || json_extract(json, '$.data.bytes_written') || ' B)'
+  END AS detail`;
 
 interface Where {
   sql: string;

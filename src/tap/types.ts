@@ -1,6 +1,7 @@
 // The tap contract: what every capture source (proxy, WinDivert, eBPF) emits and the sensor consumes.
 // The redirector (or an in-process capture) produces these; the sensor consumes them. Keep them plain data:
 // they cross the IPC boundary as JSON (see src/ipc/frames.ts).
+import type { HostActivity } from "./activity.ts";
 
 /** The process that owns the client end of a captured connection. */
 export interface ProcessInfo {
@@ -55,6 +56,8 @@ export interface TapSink {
   open(meta: ConnMeta): void;
   data(connId: string, dir: Direction, bytes: Uint8Array, ts: number): void;
   close(connId: string, ts: number, error?: string): void;
+  /** Programs started and files written by watched processes (eBPF). Optional: proxy sources have none. */
+  activity?(items: HostActivity[]): void;
 }
 
 /** Wall-clock epoch milliseconds with sub-millisecond precision. */

@@ -105,6 +105,8 @@ interface ListView {
 }
 
 function shortType(t: string): string {
+  if (t === "process.exec") return "exec";
+  if (t === "file.write") return "write";
   return t === "ai.request" ? "request" : t === "ai.response" ? "response" : t.replace(/^agent\./, "");
 }
 
@@ -165,6 +167,7 @@ function timelineView(d: TuiData, cols: number): ListView {
       const parts = [
         r.ts,
         r.pid !== null ? `pid ${r.pid}` : "",
+        r.detail ?? "",
         r.success === 0 ? "FAILED" : "",
         r.latency_ms !== null ? `latency ${fmtMs(r.latency_ms)}` : "",
         r.request_id ?? "",

@@ -42,8 +42,8 @@ describe("OISP examples", () => {
   });
 
   test("event types we never emit are rejected by zod with a readable error", () => {
-    const other = examples.find((x) => x.event.event_type === "process.exec")!;
-    const result = validateEvent(other.event);
+    const exec = examples.find((x) => x.event.event_type === "process.exec")!;
+    const result = validateEvent({ ...exec.event, event_type: "process.exit" });
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.error).toContain("event_type");
   });
@@ -58,7 +58,19 @@ describe("OISP examples", () => {
     ["bad oisp_version", (e) => (e.oisp_version = "v1")],
     ["bad host.os", (e) => (e.host = { os: "plan9" })],
     ["negative pid", (e) => (e.process = { pid: -1 })],
-    ["data field of the wrong type", (e) => (e.data.dest ? (e.data.dest.port = "443") : e.data.tool ? (e.data.tool = "x") : (e.data.provider = { name: "acme" }))],
+    [
+      "data field of the wrong type",
+      (e) =>
+        e.event_type === "process.exec"
+          ? (e.data.args = "x")
+          : e.event_type === "file.write"
+            ? (e.data.bytes_written = "12")
+            : e.data.dest
+              ? (e.data.dest.port = "443")
+              : e.data.tool
+                ? (e.data.tool = "x")
+                : (e.data.provider = { name: "acme" }),
+    ],
   ];
   for (const [name, mutate] of mutations) {
     test(`both reject: ${name}`, () => {

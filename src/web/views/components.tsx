@@ -33,7 +33,16 @@ export function StatusBadge(props: { success: number | boolean | null | undefine
 }
 
 export function TypeLabel(props: { type: string }) {
-  const cls = props.type === "ai.request" ? "ai-request" : props.type === "ai.response" ? "ai-response" : props.type.startsWith("agent.") ? "agent" : "";
+  const cls =
+    props.type === "ai.request"
+      ? "ai-request"
+      : props.type === "ai.response"
+        ? "ai-response"
+        : props.type.startsWith("agent.")
+          ? "agent"
+          : props.type === "process.exec" || props.type === "file.write"
+            ? "activity"
+            : "";
   return <span class={`type ${cls}`}>{props.type}</span>;
 }
 
@@ -69,10 +78,19 @@ export function EventRow(props: { row: TimelineRow; nowMs: number; fresh?: boole
       <td>
         <TypeLabel type={r.event_type} />
       </td>
-      <td>{r.provider ?? ""}</td>
-      <td class="mono ellipsis" title={r.model ?? undefined}>
-        {r.model ?? ""}
-      </td>
+      {r.detail ? (
+        // A process.exec's command line, a file.write's path: where an AI event has provider and model.
+        <td colspan={2} class="mono ellipsis detail" title={r.detail}>
+          {r.detail}
+        </td>
+      ) : (
+        <>
+          <td>{r.provider ?? ""}</td>
+          <td class="mono ellipsis" title={r.model ?? undefined}>
+            {r.model ?? ""}
+          </td>
+        </>
+      )}
       <td class="ellipsis">
         {r.process_name ?? ""} {r.pid !== null ? <span class="dim num">{r.pid}</span> : null}
       </td>
