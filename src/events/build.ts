@@ -259,8 +259,9 @@ function usage(u: NonNullable<ParsedAiResponse["usage"]>): NonNullable<AiRespons
 export function buildToolCalls(ctx: ConnContext, res: ParsedAiResponse, responseEvent: OispEvent): AgentToolCallEvent[] {
   const tsMs = Date.parse(responseEvent.ts);
   return res.toolCalls.map((tc, i) => {
+    const eventId = stableEventId(tsMs, `${responseEvent.event_id}/tool/${i}`);
     const event: AgentToolCallEvent = {
-      ...envelope(ctx, stableEventId(tsMs, `${responseEvent.event_id}/tool/${i}`), responseEvent.ts, {
+      ...envelope(ctx, eventId, responseEvent.ts, {
         level: "high",
         completeness: "full",
         reasons: ["llm_tool_call_observed"],
@@ -272,14 +273,16 @@ export function buildToolCalls(ctx: ConnContext, res: ParsedAiResponse, response
       // OISP's agent tool types are categories (file_read, shell...); a model's function is none we can tell.
       data: {
         tool: { name: tc.name, type: "other" },
-        ...(tc.id !== undefined && { call_id: tc.id }),
+        // Gemini's function calls carry no id: the event's own (stable) id stands in, and the linked
+        // agent.tool_result uses the same value (src/events/tool-result.ts), so consumers can join them.
+        call_id: tc.id ?? eventId,
         triggered_by: "llm_decision",
         arguments: argumentsObject(tc.arguments),
         arguments_hash: contentHash(tc.arguments),
       },
       related_events: [{ event_id: responseEvent.event_id, relationship: "caused_by" }],
     };
-    event.attrs = { ...event.attrs, tool_call_index: i, ...requestIdOf(responseEvent) };
+    event.attrs = { ...event.attrs, tool_call_index: i, ...requestIdOf(responseEvent), ...(tc.id === undefined && { call_id_generated: true }) };
     return event;
   });
 }

@@ -49,7 +49,8 @@ export class ToolCallMemory {
   remember(scope: string, call: { id?: string; name: string }, eventId: string, tsMs: number): void {
     if (call.id !== undefined) this.calls.set(`id:${call.id}`, { eventId, callId: call.id, name: call.name, tsMs, by: "call_id" });
     // Gemini calls often carry no id: the result names the function instead, in the same process.
-    else this.calls.set(`name:${scope}:${call.name}`, { eventId, name: call.name, tsMs, by: "tool_name" });
+    // Its agent.tool_call's call_id is then its event id (src/events/build.ts), and so is the result's.
+    else this.calls.set(`name:${scope}:${call.name}`, { eventId, callId: eventId, name: call.name, tsMs, by: "tool_name" });
   }
 
   /** The call a tool message answers, if it was seen. */

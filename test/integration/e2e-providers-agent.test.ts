@@ -124,7 +124,7 @@ describe("Anthropic tool_result blocks", () => {
 });
 
 describe("Gemini functionResponse (@google/genai)", () => {
-  test("calls without ids are linked by function name; call_id is then the tool_call event's id", async () => {
+  test("calls without ids are linked by function name; both events carry the tool_call event's id as call_id", async () => {
     const run = await runClientScript(providerClients, ["gemini-tool-roundtrip"], {
       OISP_PROXY: h.proxyUrl,
       OISP_CA_FILE: h.caFile,
@@ -136,7 +136,9 @@ describe("Gemini functionResponse (@google/genai)", () => {
     const events = await eventsOfPid(h.dbPath, run.pid, 2);
     for (const e of events) validateOispEvent(e);
     const [call] = ofType(events, "agent.tool_call") as [AnyEvent];
-    expect(call.data.call_id).toBeUndefined();
+    // Gemini sent no id: a generated, stable one (the event's id) joins the call and its result.
+    expect(call.data.call_id).toBe(call.event_id);
+    expect(call.attrs.call_id_generated).toBe(true);
     const [result] = ofType(events, "agent.tool_result") as [AnyEvent];
     expect(result.data).toMatchObject({ call_id: call.event_id, tool: { name: "get_weather" }, result: '{"temperature_c":17,"sky":"clear"}' });
     expect(result.confidence.reasons).toEqual(["tool_result_in_request", "linked_by_tool_name"]);

@@ -54,7 +54,7 @@ describe("LruMap and ToolCallMemory", () => {
     mem.remember("p1", { id: "call_1", name: "get_weather" }, "EV1", 1000);
     mem.remember("p1", { name: "lookup" }, "EV2", 2000);
     expect(mem.find("p2", { role: "tool", toolCallId: "call_1" })).toEqual({ eventId: "EV1", callId: "call_1", name: "get_weather", tsMs: 1000, by: "call_id" });
-    expect(mem.find("p1", { role: "tool", name: "lookup" })).toEqual({ eventId: "EV2", name: "lookup", tsMs: 2000, by: "tool_name" });
+    expect(mem.find("p1", { role: "tool", name: "lookup" })).toEqual({ eventId: "EV2", callId: "EV2", name: "lookup", tsMs: 2000, by: "tool_name" });
     expect(mem.find("p2", { role: "tool", name: "lookup" })).toBeUndefined();
     expect(mem.find("p1", { role: "tool", toolCallId: "unknown" })).toBeUndefined();
     mem.consumed("p1", mem.find("p1", { role: "tool", name: "lookup" })!);
