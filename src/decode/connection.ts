@@ -8,19 +8,8 @@ import { ContentDecoder } from "./encodings.ts";
 import { Http1Parser, type Http1Item, type RequestHead, type ResponseHead } from "./http1.ts";
 import { endDecoding, settleBody, TimedChunkCollector } from "./timed-chunks.ts";
 import { headerValue, httpExchange, type HttpExchange, type HttpRequestRecord, type HttpResponseRecord } from "./types.ts";
+import type { ConnectionOutput, ConnectionStats } from "./connection-decoder.ts";
 import { WebSocketConnection, type WsConnectionItem } from "./websocket.ts";
-
-export type ConnectionOutput =
-  /** A request fully received (exchange.response undefined yet). */
-  | { kind: "request"; exchange: HttpExchange }
-  /** Response finished, or the connection ended/failed (exchange.error set). */
-  | { kind: "exchange"; exchange: HttpExchange }
-  /** 101 or CONNECT 2xx: later bytes are not HTTP/1.1. */
-  | { kind: "upgrade"; exchange: HttpExchange; protocol: string }
-  /** After a 101 to WebSocket: decoded frames of either direction, with the exchange that upgraded. */
-  | { kind: "websocket"; exchange: HttpExchange; items: WsConnectionItem[] }
-  /** Gave up decoding this connection; the relay is unaffected. */
-  | { kind: "protocol-error"; dir: Direction; message: string };
 
 export interface HttpConnectionDecoderOptions {
   /** Decoded body bytes kept per message; the rest is counted, not kept. Default 16 MiB. */
@@ -29,13 +18,6 @@ export interface HttpConnectionDecoderOptions {
   maxHeaderBytes?: number;
   /** Requests waiting for their responses (pipelining) before the connection is given up. Default 100. */
   maxPendingExchanges?: number;
-}
-
-export interface ConnectionStats {
-  exchanges: number;
-  bytesIn: number;
-  truncatedBodies: number;
-  errors: number;
 }
 
 const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;

@@ -9,7 +9,8 @@ import { openStore } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
 import { JsonlOutput, LiveOutput, StoreOutput } from "./outputs.ts";
-import { SensorPipeline, type EventOutput } from "./pipeline.ts";
+import type { EventOutput } from "../events/output.ts";
+import { SensorPipeline } from "./pipeline.ts";
 
 export interface SensorConfig {
   dataDir: string;

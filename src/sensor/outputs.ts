@@ -6,7 +6,7 @@ import type { OispEvent } from "../events/index.ts";
 import type { openStore } from "../store/index.ts";
 import type { JsonlSink } from "../sinks/jsonl.ts";
 import type { Logger } from "../util/log.ts";
-import type { EventOutput } from "./pipeline.ts";
+import type { EventOutput } from "../events/output.ts";
 
 type Store = ReturnType<typeof openStore>;
 

@@ -3,8 +3,7 @@
 // Runs in the sensor (unprivileged): this is where untrusted bytes get parsed.
 import type { ConnMeta, Direction, TapSink } from "../tap/types.ts";
 import type { HostActivity } from "../tap/activity.ts";
-import type { ConnectionOutput } from "../decode/connection.ts";
-import { createConnectionDecoder, type ConnectionDecoder } from "../decode/h2-connection.ts";
+import { createConnectionDecoder, type ConnectionDecoder, type ConnectionOutput } from "../decode/connection-decoder.ts";
 import { parseAiRequest, parseAiResponse } from "../decode/providers/index.ts";
 import type { ParsedAiRequest } from "../decode/providers/types.ts";
 import type { HttpExchange } from "../decode/types.ts";
@@ -15,6 +14,7 @@ import { buildAiRequest, buildAiResponse, buildNetworkConnect, buildToolCalls, t
 import { conversationIdFrom } from "../events/conversation.ts";
 import { hostInfo } from "../events/host.ts";
 import { redactEvent, type RedactionMode } from "../events/redact.ts";
+import type { EventOutput } from "../events/output.ts";
 import type { OispEvent } from "../events/schema.ts";
 import { buildToolResult, freshToolResults } from "../events/tool-result.ts";
 import { buildFileWrite, buildProcessExec } from "../events/build-activity.ts";
@@ -26,11 +26,6 @@ import { detectAiShape } from "./shape.ts";
 import { endpointUrl } from "../decode/providers/common.ts";
 import type { WsConnectionItem } from "../decode/websocket.ts";
 import type { ParsedAiResponse } from "../decode/providers/types.ts";
-
-export interface EventOutput {
-  /** Receives each batch of redacted events. Must not throw; failures are the output's to count. */
-  write(events: OispEvent[]): void;
-}
 
 export interface PipelineOptions {
   redaction: RedactionMode;

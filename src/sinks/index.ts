@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { OispEvent } from "../events/index.ts";
-import type { EventOutput } from "../sensor/pipeline.ts";
+import type { EventOutput } from "../events/output.ts";
 import { asList, UsageError } from "../util/args.ts";
 import type { Logger } from "../util/log.ts";
 import { EXPORT_KINDS, type ExportFlagValues, type ExportKind } from "./flags.ts";

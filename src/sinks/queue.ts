@@ -5,7 +5,7 @@
 // it through retries, spooling and restarts: backends use it as an idempotency key (at-least-once).
 import { ulid } from "ulidx";
 import type { OispEvent } from "../events/index.ts";
-import type { EventOutput } from "../sensor/pipeline.ts";
+import type { EventOutput } from "../events/output.ts";
 import type { Logger } from "../util/log.ts";
 import type { BatchSpool } from "./spool.ts";
 

@@ -3,7 +3,8 @@
 // Upgrade request, a server's first frame in the 101's packet). Checked at every split point.
 import { describe, expect, test } from "bun:test";
 import zlib from "node:zlib";
-import { HttpConnectionDecoder, type ConnectionOutput } from "../../src/decode/connection.ts";
+import { HttpConnectionDecoder } from "../../src/decode/connection.ts";
+import type { ConnectionOutput } from "../../src/decode/connection-decoder.ts";
 import type { Direction } from "../../src/tap/types.ts";
 
 const enc = new TextEncoder();

@@ -2,7 +2,8 @@
 import { expect } from "bun:test";
 import zlib from "node:zlib";
 import type { Direction } from "../../src/tap/types.ts";
-import { HttpConnectionDecoder, type ConnectionOutput, type HttpConnectionDecoderOptions } from "../../src/decode/connection.ts";
+import { HttpConnectionDecoder, type HttpConnectionDecoderOptions } from "../../src/decode/connection.ts";
+import type { ConnectionOutput } from "../../src/decode/connection-decoder.ts";
 
 const enc = new TextEncoder();
 

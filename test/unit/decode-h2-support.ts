@@ -3,7 +3,7 @@
 import http2 from "node:http2";
 import net from "node:net";
 import type { Direction } from "../../src/tap/types.ts";
-import type { ConnectionOutput } from "../../src/decode/connection.ts";
+import type { ConnectionOutput } from "../../src/decode/connection-decoder.ts";
 import { H2ConnectionDecoder, type H2ConnectionDecoderOptions } from "../../src/decode/h2-connection.ts";
 
 export interface Step {

@@ -3,8 +3,8 @@
 import { describe, expect, test } from "bun:test";
 import http2 from "node:http2";
 import zlib from "node:zlib";
-import type { ConnectionOutput } from "../../src/decode/connection.ts";
-import { H2ConnectionDecoder, createConnectionDecoder } from "../../src/decode/h2-connection.ts";
+import { createConnectionDecoder, type ConnectionOutput } from "../../src/decode/connection-decoder.ts";
+import { H2ConnectionDecoder } from "../../src/decode/h2-connection.ts";
 import { concatChunks, headerValue, type HttpExchange } from "../../src/decode/types.ts";
 import { PREFACE, captureH2, cat, feed, frame, literalBlock, pieces, request, splitAt, u32, type Step } from "./decode-h2-support.ts";
 

@@ -3,7 +3,8 @@
 // the OISP event builders, checked against the schema and what the end-to-end tests expect.
 import { describe, expect, test } from "bun:test";
 import zlib from "node:zlib";
-import { HttpConnectionDecoder, type ConnectionOutput } from "../../src/decode/connection.ts";
+import { HttpConnectionDecoder } from "../../src/decode/connection.ts";
+import type { ConnectionOutput } from "../../src/decode/connection-decoder.ts";
 import { parseAiRequest, parseAiResponse } from "../../src/decode/providers/index.ts";
 import type { HttpExchange } from "../../src/decode/types.ts";
 import { buildAiRequest, buildAiResponse, buildToolCalls, redactEvent, type OispEvent } from "../../src/events/index.ts";
