@@ -18,7 +18,7 @@ import { createLogger, type Logger } from "../util/log.ts";
 import { roleLogFile } from "../util/log-file.ts";
 import { VERSION } from "../version.ts";
 import { waitForShutdown } from "./lifecycle.ts";
-import { watchStopRequests } from "./stop-request.ts";
+import { watchStopRequests } from "../control/stop-request.ts";
 import { watchUnpinRequests } from "./unpin.ts";
 
 export const redirectFlagSpec = {

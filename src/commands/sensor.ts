@@ -14,7 +14,7 @@ import { roleLogFile } from "../util/log-file.ts";
 import { sdNotify } from "../util/sd-notify.ts";
 import { VERSION } from "../version.ts";
 import { viewFlagSpec, viewFlagsHelp } from "../web/flags.ts";
-import { startSensorViews } from "../web/sensor-web.ts";
+import { startSensorViews } from "./sensor-views.ts";
 import { withConfigFile } from "./config-file.ts";
 import { type StopOrReload, waitForStopOrReload } from "./lifecycle.ts";
 

@@ -3,13 +3,12 @@
 // summary (or JSON). Exit code 0 when a sensor is running, 3 when not, so scripts can test it.
 import fs from "node:fs";
 import path from "node:path";
-import { z } from "zod";
-import { pidAlive } from "../capture/process/alive.ts";
 import { caTrustStatus } from "../ca/index.ts";
+import { ago, readRoleStatus, type RoleStatus } from "../control/role-status.ts";
 import { dataDir as defaultDataDir, defaultDbPath } from "../config/paths.ts";
 import { readPauseState, type PauseState } from "../config/pause.ts";
 import { readSettingsFile } from "../config/settings.ts";
-import { STATUS_STALE_MS, statusFilePath, type StatusSnapshot } from "../sensor/status-file.ts";
+import { statusFilePath } from "../sensor/status-file.ts";
 import { openStore } from "../store/index.ts";
 import { bytes, exporterLine } from "../sinks/exporter-line.ts";
 import { parseFlags, type FlagSpec } from "../util/args.ts";
@@ -31,48 +30,6 @@ exporters, the local CA and the database. Exit code 0 when a sensor is running, 
   --json                  machine-readable output
   --db FILE               database to report on (default: the running sensor's, else settings/default)
   -h, --help              this help`;
-
-/** The envelope we rely on; the counters inside are shown as found (a newer sensor may add some). */
-const SnapshotSchema = z.looseObject({
-  state: z.enum(["running", "stopped"]),
-  pid: z.number().int().positive(),
-  roles: z.array(z.string()),
-  version: z.string(),
-  started_at: z.string(),
-  updated_at: z.string(),
-});
-
-export interface RoleStatus {
-  running: boolean;
-  /** Why it is not running: never started, stopped, gone, not updated. */
-  reason?: string;
-  snapshot?: StatusSnapshot;
-}
-
-/** Reads one snapshot and decides whether it describes a live process. */
-export function readRoleStatus(file: string, now = Date.now(), alive: (pid: number) => boolean = pidAlive): RoleStatus {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return { running: false, reason: code === "ENOENT" ? "never started with this data directory" : `cannot read ${file}: ${code}` };
-  }
-  let parsed;
-  try {
-    parsed = SnapshotSchema.safeParse(JSON.parse(text));
-  } catch {
-    return { running: false, reason: `${file} is not valid JSON` };
-  }
-  if (!parsed.success) return { running: false, reason: `${file} is not a status snapshot` };
-  const snapshot = parsed.data as unknown as StatusSnapshot;
-  const updated = Date.parse(snapshot.updated_at);
-  const lastSeen = `last seen ${snapshot.updated_at}, ${ago(now - updated)}`;
-  if (snapshot.state === "stopped") return { running: false, reason: `${lastSeen}; stopped cleanly`, snapshot };
-  if (!alive(snapshot.pid)) return { running: false, reason: `${lastSeen}; pid ${snapshot.pid} ended without a clean stop`, snapshot };
-  if (!(now - updated <= STATUS_STALE_MS)) return { running: false, reason: `${lastSeen}; pid ${snapshot.pid} stopped reporting`, snapshot };
-  return { running: true, snapshot };
-}
 
 export interface DatabaseStatus {
   path: string;
@@ -237,16 +194,6 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
 
 function proxyLine(address: string, tlsMitm: boolean, p: Record<string, number>): string {
   return `${address} · TLS interception ${tlsMitm ? "on" : "off"} · ${p.connectionsTotal} connections (${p.connectionsActive} open) · ${p.intercepted} intercepted · ${p.passthrough} passed through${p.paused ? ` (${p.paused} while paused)` : ""} · ${p.upstreamErrors} upstream errors`;
-}
-
-/** "42 s ago", "3 min ago", "2 h ago" (suffix "" for durations). */
-function ago(ms: number, suffix = " ago"): string {
-  if (!Number.isFinite(ms)) return "unknown time";
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 120) return `${s} s${suffix}`;
-  if (s < 7200) return `${Math.round(s / 60)} min${suffix}`;
-  if (s < 172800) return `${Math.round(s / 3600)} h${suffix}`;
-  return `${Math.round(s / 86400)} days${suffix}`;
 }
 
 export async function statusCommand(argv: string[]): Promise<number> {

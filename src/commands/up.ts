@@ -10,7 +10,7 @@ import { sdNotify } from "../util/sd-notify.ts";
 import { VERSION } from "../version.ts";
 import { pinnedHostsForStatus, sensorSections, startStatusFile, statusFilePath } from "../sensor/status-file.ts";
 import { startSensorWorker } from "../sensor/worker-tap.ts";
-import { startSensorViews } from "../web/sensor-web.ts";
+import { startSensorViews } from "./sensor-views.ts";
 import { withConfigFile } from "./config-file.ts";
 import { type StopOrReload, waitForStopOrReload } from "./lifecycle.ts";
 import { redirectConfigFrom, redirectFlagsHelp, redirectFlagSpec, startRedirectCore } from "./redirect.ts";

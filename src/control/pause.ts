@@ -3,7 +3,7 @@
 // every running capture process (`oisp redirect`, `oisp up`) reports the new state in its status snapshot,
 // so the answer says what is true now rather than what was asked.
 import { readPauseState, writePauseState, type PauseState } from "../config/pause.ts";
-import { readRoleStatus } from "../commands/status.ts";
+import { readRoleStatus } from "./role-status.ts";
 import { statusFilePath } from "../sensor/status-file.ts";
 
 export interface ControlResult {

@@ -3,8 +3,8 @@
 // connection; redraws when the sensor reports new events (LiveOutput) or, from another process, when
 // the database changes (PRAGMA data_version, polled).
 import { openWebQueries, type WebQueries } from "../store/queries.ts";
-import type { LiveSource } from "../web/live.ts";
-import { buildProcessTree, flattenTree } from "../web/process-tree.ts";
+import type { LiveSource } from "../view/live.ts";
+import { buildProcessTree, flattenTree } from "../view/process-tree.ts";
 import { applyKey, initialState, itemCount, listRows, render, scrollTo, type Key, type TuiData, type TuiState } from "./screen.ts";
 
 export interface TuiOptions {

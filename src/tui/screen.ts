@@ -2,8 +2,8 @@
 // moves them (applyKey), and the screen as exactly `rows` lines of at most `cols` columns (render).
 // No I/O here, so every frame can be checked in a unit test; index.ts does the terminal.
 import type { AppUsage, ModelUsage, ProviderUsage, TimelineRow } from "../store/queries.ts";
-import { fmtAgo, fmtCost, fmtMs, fmtTime, fmtTokens } from "../web/format.ts";
-import type { FlatProcess } from "../web/process-tree.ts";
+import { fmtAgo, fmtCost, fmtMs, fmtTime, fmtTokens } from "../view/format.ts";
+import type { FlatProcess } from "../view/process-tree.ts";
 import { layout, padRight, row, truncate, type Column } from "./text.ts";
 
 export type ViewKey = "timeline" | "inventory" | "processes";

@@ -2,8 +2,8 @@
 // Kept apart from app.ts so the routes stay testable without touching a real trust store.
 import { spawn } from "node:child_process";
 import { caTrustStatus, installCa, uninstallCa } from "../ca/index.ts";
-import { readRoleStatus } from "../commands/status.ts";
-import { requestStop } from "../commands/stop-request.ts";
+import { readRoleStatus } from "../control/role-status.ts";
+import { requestStop } from "../control/stop-request.ts";
 import { currentPauseState, pauseCapture, resumeCapture } from "../control/pause.ts";
 import { statusFilePath } from "../sensor/status-file.ts";
 import type { CaControl, CaptureControl, RedirectorState } from "./app.ts";

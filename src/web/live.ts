@@ -2,10 +2,7 @@
 // browsers then fetch the new rows through the normal filtered query, so the stream never holds event
 // content and a filter applies to live rows exactly as to the rest of the page.
 // Bursts are coalesced (one message per debounce window), clients are capped, and every stream ends on close().
-
-export interface LiveSource {
-  subscribe(fn: (events: unknown[]) => void): () => void;
-}
+import type { LiveSource } from "../view/live.ts";
 
 export interface LiveHubOptions {
   /** In-process event feed (the sensor's LiveOutput). */

@@ -3,7 +3,8 @@
 import os from "node:os";
 import { openWebQueries } from "../store/queries.ts";
 import { createWebApp, type CaControl, type CaptureControl } from "./app.ts";
-import { LiveHub, type LiveSource } from "./live.ts";
+import type { LiveSource } from "../view/live.ts";
+import { LiveHub } from "./live.ts";
 import { DEFAULT_WEB_PORT } from "./flags.ts";
 import { allowedHostHeaders, hostForUrl, isLoopbackHost, newCsrfToken } from "./security.ts";
 

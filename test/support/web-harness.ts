@@ -6,7 +6,8 @@ import path from "node:path";
 import { openStore } from "../../src/store/index.ts";
 import { openWebQueries, type WebQueries } from "../../src/store/queries.ts";
 import { createWebApp, type CaControl } from "../../src/web/app.ts";
-import { LiveHub, type LiveSource } from "../../src/web/live.ts";
+import type { LiveSource } from "../../src/view/live.ts";
+import { LiveHub } from "../../src/web/live.ts";
 import { allowedHostHeaders } from "../../src/web/security.ts";
 import type { FixtureEvent } from "./event-fixtures.ts";
 

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { stopRequestPath } from "../../src/commands/stop-request.ts";
+import { stopRequestPath } from "../../src/control/stop-request.ts";
 import { openStore } from "../../src/store/index.ts";
 import { openWebQueries } from "../../src/store/queries.ts";
 import { createWebApp } from "../../src/web/app.ts";

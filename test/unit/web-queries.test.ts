@@ -4,7 +4,7 @@ import { Database } from "bun:sqlite";
 import fs from "node:fs";
 import { openStore } from "../../src/store/index.ts";
 import { openWebQueries } from "../../src/store/queries.ts";
-import { buildProcessTree, flattenTree } from "../../src/web/process-tree.ts";
+import { buildProcessTree, flattenTree } from "../../src/view/process-tree.ts";
 import type { Cursor } from "../../src/store/queries.ts";
 import { aiExchange, iso, PROCESSES, newestFirst, sampleTraffic, type FixtureEvent } from "../support/event-fixtures.ts";
 import { webHarness, type WebHarness } from "../support/web-harness.ts";

@@ -8,7 +8,7 @@ import { LiveOutput, StoreOutput } from "../../src/sensor/outputs.ts";
 import { openStore } from "../../src/store/index.ts";
 import { UsageError } from "../../src/util/args.ts";
 import { caControlFor, captureControlFor, elevatedRedirectCommand, psQuote } from "../../src/web/ca-control.ts";
-import { startSensorViews } from "../../src/web/sensor-web.ts";
+import { startSensorViews } from "../../src/commands/sensor-views.ts";
 import { startWebServer } from "../../src/web/server.ts";
 import { aiExchange } from "../support/event-fixtures.ts";
 

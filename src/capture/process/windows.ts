@@ -3,7 +3,7 @@
 // diverted connections whose PID the SOCKET layer did not report in time.
 import path from "node:path";
 import { AF_INET, AF_INET6, getTcpTable, processImagePath, type TcpRow } from "../../../ffi/win32.ts";
-import { parseIp } from "../windivert/packet.ts";
+import { parseIp } from "./ip.ts";
 import type { Endpoint, ProcessInfo } from "../../tap/types.ts";
 
 const sameIp = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);

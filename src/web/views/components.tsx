@@ -3,7 +3,7 @@ import type { Child } from "hono/jsx";
 import type { TimelineRow } from "../../store/queries.ts";
 import type { ContentView, RedactedInfo } from "../event-json.ts";
 import { formatCursor } from "../filters.ts";
-import { fmtCost, fmtMs, fmtTime, fmtTokens, shortHash } from "../format.ts";
+import { fmtCost, fmtMs, fmtTime, fmtTokens, shortHash } from "../../view/format.ts";
 
 /** Capture badge from confidence.completeness: what the stored event can show. */
 export function CaptureBadge(props: { completeness: string | null | undefined }) {

@@ -2,7 +2,7 @@
 import type { Child } from "hono/jsx";
 import type { AccountUsage, AppUsage, GroupTotals, ModelUsage, ProviderUsage } from "../../store/queries.ts";
 import { filterQuery, hasFilter, type FilterForm } from "../filters.ts";
-import { fmtAgo, fmtCost, fmtInt, fmtTokens } from "../format.ts";
+import { fmtAgo, fmtCost, fmtInt, fmtTokens } from "../../view/format.ts";
 import { Empty, Panel } from "./components.tsx";
 import { Layout, type PageContext } from "./layout.tsx";
 import { FilterFields, type FilterOptions } from "./timeline.tsx";

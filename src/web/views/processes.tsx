@@ -1,6 +1,6 @@
 // Process tree: which processes (and their parents) talk to which AI providers, as an indented table.
-import { flattenTree, type ProcessNode } from "../process-tree.ts";
-import { fmtAgo, fmtCost, fmtInt } from "../format.ts";
+import { flattenTree, type ProcessNode } from "../../view/process-tree.ts";
+import { fmtAgo, fmtCost, fmtInt } from "../../view/format.ts";
 import { Empty, Panel } from "./components.tsx";
 import type { FilterForm } from "../filters.ts";
 import { ListFilters } from "./inventory.tsx";

@@ -1,7 +1,7 @@
 // Live timeline: filter form (plain GET, enhanced by htmx), newest-first table, keyset pager.
 import type { TimelineRow, TimelinePage } from "../../store/queries.ts";
 import { filterQuery, formatCursor, hasFilter, RANGES, type FilterForm } from "../filters.ts";
-import { fmtTime } from "../format.ts";
+import { fmtTime } from "../../view/format.ts";
 import { EventRow, TimelineHead } from "./components.tsx";
 import { Layout, type PageContext } from "./layout.tsx";
 

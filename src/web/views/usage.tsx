@@ -1,5 +1,5 @@
 // Usage over time: stacked bars per hour or day, by provider or model, as server-drawn inline SVG.
-import { fmtCost, fmtDate, fmtInt, fmtTokens } from "../format.ts";
+import { fmtCost, fmtDate, fmtInt, fmtTokens } from "../../view/format.ts";
 import { axisTicks, type ChartModel, type UsageMetric } from "../usage-chart.ts";
 import { Empty, Panel } from "./components.tsx";
 import { ControlsForm } from "./inventory.tsx";

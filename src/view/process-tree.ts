@@ -1,6 +1,7 @@
-// Builds the process tree shown on /processes from (pid, process, provider) rows. A process is nested
-// under its parent when the parent was seen too; a parent that made no AI call itself (a shell, an IDE)
-// still appears, marked as not seen, so siblings group under it. Cycles (pid reuse) cannot loop.
+// Builds the process tree shown on /processes and in the terminal view from (pid, process, provider) rows.
+// A process is nested under its parent when the parent was seen too; a parent that made no AI call itself
+// (a shell, an IDE) still appears, marked as not seen, so siblings group under it. Cycles (pid reuse)
+// cannot loop.
 import type { ProcessProviderRow } from "../store/queries.ts";
 
 export interface ProviderUse {

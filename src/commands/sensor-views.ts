@@ -1,12 +1,13 @@
 // What `oisp sensor` and `oisp up` call to add the dashboard (--web) and the terminal view (--tui) to a
-// running sensor: one function, so the commands only parse flags and call it.
+// running sensor: one function, so the commands only parse flags and call it. It composes web and tui, so it
+// sits above both (web and tui never import each other).
 import { settingsPath } from "../config/paths.ts";
 import { readSettingsFile } from "../config/settings.ts";
 import { UsageError } from "../util/args.ts";
 import type { Logger } from "../util/log.ts";
-import type { LiveSource } from "./live.ts";
-import { DEFAULT_WEB_PORT, type ViewFlags } from "./flags.ts";
-import type { RunningWebServer } from "./server.ts";
+import type { LiveSource } from "../view/live.ts";
+import { DEFAULT_WEB_PORT, type ViewFlags } from "../web/flags.ts";
+import type { RunningWebServer } from "../web/server.ts";
 
 /** The parts of RunningSensor (src/commands/sensor.ts) the views read. */
 export interface SensorHandles {
@@ -70,8 +71,8 @@ export async function startSensorViews(o: SensorViewsOptions): Promise<SensorVie
     } catch (err) {
       o.log("warn", `web: ignoring ${settingsPath(o.dataDir)}: ${(err as Error).message}`);
     }
-    const { startWebServer } = await import("./server.ts");
-    const { captureControlFor, caControlFor } = await import("./ca-control.ts");
+    const { startWebServer } = await import("../web/server.ts");
+    const { captureControlFor, caControlFor } = await import("../web/ca-control.ts");
     web = await startWebServer({
       host: f["web-host"],
       port: port ?? settingsPort ?? DEFAULT_WEB_PORT,

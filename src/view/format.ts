@@ -1,4 +1,5 @@
-// Number, time and size formatting for the dashboard: short, fixed-width friendly, never "NaN".
+// Number, time and size formatting for the dashboard and the terminal view: short, fixed-width friendly,
+// never "NaN".
 
 const intFormat = new Intl.NumberFormat("en-US");
 
