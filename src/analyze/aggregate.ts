@@ -1,5 +1,6 @@
 // The aggregates behind `oisp analyze`: fed one event at a time, keeps only counters, bounded key
 // tables and reservoirs, so memory does not grow with the number of events. Pure: no I/O, no clock.
+import { eventInputTokens } from "../events/input-tokens.ts";
 import { eventProviderLabel } from "../spec/provider-label.ts";
 import { Reservoir, type Percentiles } from "./reservoir.ts";
 
@@ -482,19 +483,10 @@ function addUsage(row: UsageTotals, u: ResponseUsage): void {
   } else if (u.hasTokens) row.unpriced_responses++;
 }
 
-/** Formats whose prompt count leaves cache reads/writes out (the sensor records the format in attrs). */
-const CACHE_EXCLUSIVE_FORMATS = new Set(["anthropic", "bedrock"]);
-
-/**
- * Input tokens are reported the same way for every provider: all prompt tokens, cache reads and writes
- * included (as OpenAI and Gemini count them; Anthropic's are added back).
- */
+/** Input tokens: all prompt tokens, cache reads and writes included (one rule for every view: src/events/input-tokens.ts). */
 function usageOf(u: Obj | undefined, attrs: Obj | undefined): ResponseUsage {
-  const prompt = count(u?.prompt_tokens);
   const cached = count(u?.cached_tokens);
-  const cacheWrite = count(attrs?.cache_write_tokens);
-  const exclusive = CACHE_EXCLUSIVE_FORMATS.has(str(attrs?.api_format) ?? "") || cacheWrite > 0 || cached > prompt;
-  const input = exclusive ? prompt + cached + cacheWrite : prompt;
+  const input = eventInputTokens(u, attrs) ?? 0;
   const output = count(u?.completion_tokens);
   const cost = num(u?.total_cost_usd);
   return {

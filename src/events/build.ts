@@ -7,6 +7,7 @@ import { computeCost, costAttrs, usageCost } from "./cost.ts";
 import { contentHash } from "./hash.ts";
 import type { HostInfo } from "./host.ts";
 import { stableEventId } from "./ids.ts";
+import { totalInputTokens } from "./input-tokens.ts";
 import type {
   AgentToolCallEvent,
   AiRequestEvent,
@@ -190,7 +191,9 @@ export function buildAiResponse(
     }
     data.choices = [{ index: 0, message: choiceMessage, ...(res.finishReason !== undefined && { finish_reason: res.finishReason }) }];
   }
-  if (res.usage) data.usage = usage(res.usage);
+  // Input tokens are all prompt tokens, cache reads and writes included (src/events/input-tokens.ts).
+  const inputTokens = res.usage && inputTokensOf(res.usage, req.apiFormat);
+  if (res.usage) data.usage = usage(res.usage, inputTokens);
   // Priced from embedded tables at the call's own time: still pure. Unknown model → no cost fields.
   const cost = res.usage && computeCost({ provider: req.provider, apiFormat: req.apiFormat, model: res.model ?? req.model, usage: res.usage, atMs: ex.request.startTs });
   if (cost) data.usage = { ...data.usage, ...usageCost(cost) };
@@ -217,6 +220,7 @@ export function buildAiResponse(
     ...(res.thinking !== undefined && { thinking: res.thinking }),
     ...(res.rawFinishReason !== undefined && { raw_finish_reason: res.rawFinishReason }),
     ...(res.usage?.cacheWriteTokens !== undefined && { cache_write_tokens: res.usage.cacheWriteTokens }),
+    ...(inputTokens !== undefined && inputTokens !== res.usage?.promptTokens && { prompt_tokens_raw: res.usage?.promptTokens }),
     ...(res.dimensions !== undefined && { dimensions: res.dimensions }),
     ...(cost && costAttrs(cost)),
   };
@@ -236,10 +240,17 @@ function responseGaps(ex: HttpExchange, res: ParsedAiResponse): string[] {
   return [...new Set(gaps)];
 }
 
-function usage(u: NonNullable<ParsedAiResponse["usage"]>): NonNullable<AiResponseEvent["data"]["usage"]> {
+/** The provider's prompt count with cache reads/writes added where it leaves them out; undefined without one. */
+function inputTokensOf(u: NonNullable<ParsedAiResponse["usage"]>, apiFormat: string | undefined): number | undefined {
+  if (!Number.isSafeInteger(u.promptTokens)) return undefined;
+  const n = (v: number | undefined) => (Number.isSafeInteger(v) && v! > 0 ? v! : 0);
+  return totalInputTokens(u.promptTokens!, n(u.cachedTokens), n(u.cacheWriteTokens), apiFormat);
+}
+
+function usage(u: NonNullable<ParsedAiResponse["usage"]>, inputTokens: number | undefined): NonNullable<AiResponseEvent["data"]["usage"]> {
   const out: NonNullable<AiResponseEvent["data"]["usage"]> = {};
   const pairs = [
-    ["prompt_tokens", u.promptTokens],
+    ["prompt_tokens", inputTokens],
     ["completion_tokens", u.completionTokens],
     ["total_tokens", u.totalTokens],
     ["cached_tokens", u.cachedTokens],

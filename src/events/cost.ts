@@ -5,6 +5,7 @@
 import type * as GenaiPrices from "@pydantic/genai-prices";
 import type { AiUsage } from "../decode/providers/types.ts";
 import { bundleInfo, modelInfo } from "../spec/endpoints.ts";
+import { totalInputTokens } from "./input-tokens.ts";
 
 /**
  * The genai-prices release whose bundled table we use, and the day it was published (npm). A unit
@@ -88,9 +89,6 @@ const GENAI_PROVIDER_ALIASES: Record<string, string> = {
   x_ai: "x-ai",
 };
 
-/** Providers whose API reports input tokens without the cache reads and writes (Anthropic; Bedrock's Converse). */
-const CACHE_EXCLUSIVE_FORMATS = new Set(["anthropic", "bedrock"]);
-
 /**
  * Normalises a call's usage to what the provider bills:
  * - OpenAI/Google `prompt_tokens` already include cached tokens; Anthropic `input_tokens` exclude cache
@@ -104,10 +102,7 @@ export function billedTokens(usage: AiUsage, apiFormat?: string): BilledTokens {
   const cacheRead = count(usage.cachedTokens);
   const cacheWrite = count(usage.cacheWriteTokens);
   const reasoning = count(usage.reasoningTokens);
-  // Cache writes, or more cache reads than prompt tokens, only exist where the prompt count excludes them
-  // (an Anthropic-format API behind a host matched as another format, e.g. a gateway).
-  const exclusive = (apiFormat !== undefined && CACHE_EXCLUSIVE_FORMATS.has(apiFormat)) || cacheWrite > 0 || cacheRead > prompt;
-  const input = exclusive ? prompt + cacheRead + cacheWrite : prompt;
+  const input = totalInputTokens(prompt, cacheRead, cacheWrite, apiFormat);
   const total = usage.totalTokens;
   // Gemini's candidates never include its thoughts; elsewhere a total that adds them up says the same.
   const reasoningBeside = reasoning > 0 && (apiFormat === "google" || (total !== undefined && total === prompt + completion + reasoning));

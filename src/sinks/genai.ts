@@ -4,6 +4,7 @@
 // An AI call is an ai.request + ai.response pair joined on data.request_id within a bounded window;
 // a response whose request was not seen still gives a span (timed from its latency).
 import type { OispEvent } from "../events/index.ts";
+import { eventInputTokens } from "../events/input-tokens.ts";
 import { eventProviderLabel } from "../spec/provider-label.ts";
 
 export type AttrValue = string | number | boolean | string[];
@@ -43,9 +44,6 @@ const PROVIDER_NAMES: Record<string, string> = {
 };
 
 const OPERATIONS: Record<string, string> = { chat: "chat", completion: "text_completion", embedding: "embeddings" };
-
-/** Formats whose input token count leaves out cache reads/writes (semconv wants them included). */
-const CACHE_EXCLUSIVE_FORMATS = new Set(["anthropic", "bedrock"]);
 
 interface RequestFacts {
   tsMs: number;
@@ -118,12 +116,10 @@ export class GenAiCorrelator {
     if (finish) a["gen_ai.response.finish_reasons"] = [finish];
 
     const usage = obj(data.usage) ?? {};
-    const prompt = int(usage.prompt_tokens);
     const cacheRead = int(usage.cached_tokens);
     const cacheWrite = int(attrs.cache_write_tokens);
-    // semconv: input_tokens SHOULD include cached tokens; Anthropic reports them beside input_tokens.
-    const exclusive = CACHE_EXCLUSIVE_FORMATS.has(str(attrs.api_format) ?? "") || (cacheWrite ?? 0) > 0 || (cacheRead ?? 0) > (prompt ?? 0);
-    const inputTokens = prompt === undefined ? undefined : exclusive ? prompt + (cacheRead ?? 0) + (cacheWrite ?? 0) : prompt;
+    // semconv: input_tokens SHOULD include cached tokens, as OISP's own definition does (src/events/input-tokens.ts).
+    const inputTokens = eventInputTokens(usage, attrs);
     const outputTokens = int(usage.completion_tokens);
     if (inputTokens !== undefined) a["gen_ai.usage.input_tokens"] = inputTokens;
     if (outputTokens !== undefined) a["gen_ai.usage.output_tokens"] = outputTokens;

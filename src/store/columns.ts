@@ -1,6 +1,7 @@
 // From an OISP event to the row we store: the full JSON plus the columns queries filter on.
 // Events come from the sensor's builders, but the store only relies on this minimal shape and reads
 // every nested field defensively, so a new event type or an odd value never breaks storing.
+import { eventInputTokens } from "../events/input-tokens.ts";
 import { eventProviderLabel } from "../spec/provider-label.ts";
 import type { NewEventRow } from "./schema.ts";
 
@@ -44,7 +45,7 @@ export function toEventRow(event: StorableEvent): NewEventRow | undefined {
     requestId: str(field(data, "request_id")),
     connId: str(field(event.attrs, "conn_id")),
     success: typeof success === "boolean" ? (success ? 1 : 0) : null,
-    inputTokens: num(field(usage, "prompt_tokens")),
+    inputTokens: eventInputTokens(usage, event.attrs) ?? null,
     outputTokens: num(field(usage, "completion_tokens")),
     costUsd: num(field(usage, "total_cost_usd")),
     completeness: str(field(event.confidence, "completeness")),

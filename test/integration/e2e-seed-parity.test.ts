@@ -1,9 +1,11 @@
 // What the seeds' users see, end to end through `oisp up`: providers OISP's enum calls "other" (xAI,
 // DeepSeek, Perplexity, OpenRouter) are shown and grouped by their bundle id in the store the dashboard
-// and TUI read and in `oisp analyze`, while the event keeps the schema's provider.name.
+// and TUI read and in `oisp analyze`, while the event keeps the schema's provider.name. And one definition
+// of input tokens (all prompt tokens, cache reads and writes included) shown the same everywhere.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { analyzeFile } from "../../src/analyze/index.ts";
 import { openWebQueries } from "../../src/store/queries.ts";
+import { GenAiCorrelator } from "../../src/sinks/genai.ts";
 import { eventsOfPid, ofType, runCurl, startE2e, type AnyEvent, type E2eHarness } from "../support/e2e-harness.ts";
 import { fakeProviderHandler } from "../support/fake-providers.ts";
 import { validateOispEvent } from "../support/oisp-validate.ts";
@@ -15,7 +17,7 @@ const OTHER_PROVIDERS = [
   { id: "perplexity", url: "https://api.perplexity.ai/chat/completions", model: "sonar" },
   { id: "openrouter", url: "https://openrouter.ai/api/v1/chat/completions", model: "openai/gpt-4o-mini" },
 ];
-const HOSTS = OTHER_PROVIDERS.map((p) => new URL(p.url).hostname);
+const HOSTS = [...OTHER_PROVIDERS.map((p) => new URL(p.url).hostname), "api.anthropic.com"];
 
 let h: E2eHarness;
 beforeAll(async () => {
@@ -53,17 +55,50 @@ describe("providers OISP calls 'other'", () => {
 
     const q = openWebQueries(h.dbPath);
     try {
+      const ids = OTHER_PROVIDERS.map((p) => p.id);
       const shown = q.providers().map((u) => u.provider);
-      expect(shown.sort()).toEqual(OTHER_PROVIDERS.map((p) => p.id).sort());
-      expect(q.distinct("provider").sort()).toEqual(OTHER_PROVIDERS.map((p) => p.id).sort());
+      expect(shown).toEqual(expect.arrayContaining(ids));
+      expect(shown).not.toContain("other");
+      expect(q.distinct("provider")).toEqual(expect.arrayContaining(ids));
       const timeline = q.timeline({}, { limit: 100 }).rows;
-      expect(timeline.filter((r) => r.event_type === "ai.response").map((r) => r.provider).sort()).toEqual(OTHER_PROVIDERS.map((p) => p.id).sort());
+      expect(timeline.filter((r) => r.event_type === "ai.response").map((r) => r.provider)).toEqual(expect.arrayContaining(ids));
     } finally {
       q.close();
     }
 
     const report = await analyzeFile(h.dbPath);
-    expect(report.providers.map((p) => p.provider).sort()).toEqual(OTHER_PROVIDERS.map((p) => p.id).sort());
-    for (const p of report.providers) expect(p.responses).toBe(1);
+    const byId = new Map(report.providers.map((p) => [p.provider, p]));
+    expect(byId.has("other")).toBe(false);
+    for (const p of OTHER_PROVIDERS) expect(byId.get(p.id)?.responses).toBe(1);
+  });
+});
+
+describe("input tokens: one definition everywhere", () => {
+  test("an Anthropic call with 472 input + 128 cache-read tokens is 600 input tokens in the event, store, dashboard/TUI, analyze and OTLP", async () => {
+    const r = await curlJson("https://api.anthropic.com/v1/messages", "x-api-key: sk-ant-api03-tokensTestKey0123456789abcdef", {
+      model: "claude-sonnet-4-5",
+      max_tokens: 100,
+      messages: [{ role: "user", content: "count my tokens" }],
+    });
+    expect(r.code).toBe(0);
+    const { req, res } = await single(r.pid);
+    // The event: prompt_tokens includes the cache reads; the provider's own count is kept beside.
+    expect(res.data.usage).toMatchObject({ prompt_tokens: 600, cached_tokens: 128 });
+    expect(res.attrs.prompt_tokens_raw).toBe(472);
+
+    const q = openWebQueries(h.dbPath);
+    try {
+      const row = q.timeline({ provider: "anthropic" }, { limit: 10 }).rows.find((x) => x.event_id === res.event_id)!;
+      expect(row.input_tokens).toBe(600); // timeline (dashboard and TUI)
+      expect(q.providers().find((p) => p.provider === "anthropic")!.input_tokens).toBe(600); // inventory rollups
+    } finally {
+      q.close();
+    }
+    const report = await analyzeFile(h.dbPath);
+    expect(report.providers.find((p) => p.provider === "anthropic")!.input_tokens).toBe(600);
+
+    const otlp = new GenAiCorrelator({ includeContent: false });
+    otlp.add(req);
+    expect(otlp.add(res)!.attributes["gen_ai.usage.input_tokens"]).toBe(600);
   });
 });

@@ -1,4 +1,5 @@
 // One event in detail: request and response side by side, tool calls, thinking, usage, raw JSON, related events.
+import { eventInputTokens } from "../../events/input-tokens.ts";
 import type { EventRecord, TimelineRow } from "../../store/queries.ts";
 import { arr, at, contentOf, isObj, messagesOf, num, str, toolCallsOf, type Json, type ToolCallView } from "../event-json.ts";
 import { fmtCost, fmtInt, fmtMs, fmtTime } from "../../view/format.ts";
@@ -202,7 +203,7 @@ function ResponseSide(props: { ev?: ParsedEvent; current: string; nowMs: number 
         <div class="metrics">
           <Metric k="Latency" v={fmtMs(num(at(d, "latency_ms")))} />
           <Metric k="First token" v={fmtMs(num(at(d, "time_to_first_token_ms")))} />
-          <Metric k="Tokens in / out" v={`${fmtInt(num(at(usage, "prompt_tokens")))} / ${fmtInt(num(at(usage, "completion_tokens")))}`} />
+          <Metric k="Tokens in / out" v={`${fmtInt(eventInputTokens(usage, at(ev.json, "attrs")))} / ${fmtInt(num(at(usage, "completion_tokens")))}`} />
           <Metric k="Cost" v={fmtCost(num(at(usage, "total_cost_usd")))} />
         </div>
         {isObj(error) ? (
