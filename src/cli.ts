@@ -32,9 +32,17 @@ ${Object.entries(commands)
   .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
   .join("\n")}
 
-Run \`oisp <command> --help\` for a command's flags. Data directory: $OISP_HOME, else the OS default.`;
+Run \`oisp <command> --help\` for a command's flags. Data directory: \`oisp --data-dir DIR <command>\`,
+else $OISP_HOME, else the OS default.`;
 
 async function main(argv: string[]): Promise<number> {
+  // `oisp --data-dir DIR <command>`: the same as OISP_HOME=DIR. For processes that cannot be given an
+  // environment: an elevated `oisp redirect` started through UAC, the tray's Run key at logon.
+  if (argv[0] === "--data-dir") {
+    if (!argv[1]) throw new UsageError("oisp --data-dir: name the directory");
+    process.env.OISP_HOME = argv[1];
+    argv = argv.slice(2);
+  }
   const [name, ...rest] = argv;
   if (!name || name === "--help" || name === "-h" || name === "help") {
     console.log(help);

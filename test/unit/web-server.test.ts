@@ -9,6 +9,7 @@ import { openStore } from "../../src/store/index.ts";
 import { UsageError } from "../../src/util/args.ts";
 import { caControlFor, captureControlFor, elevatedRedirectCommand, psQuote } from "../../src/web/ca-control.ts";
 import { startSensorViews } from "../../src/commands/sensor-views.ts";
+import { elevatedRedirectArgs } from "../../src/control/capture.ts";
 import { startWebServer } from "../../src/web/server.ts";
 import { aiExchange } from "../support/event-fixtures.ts";
 
@@ -113,11 +114,12 @@ describe("controls", () => {
 
   test("the elevated PowerShell command quotes paths with spaces and quotes", () => {
     expect(psQuote("C:\\Program Files\\O'Brien\\oisp.exe")).toBe("'C:\\Program Files\\O''Brien\\oisp.exe'");
-    const cmd = elevatedRedirectCommand("C:\\Program Files\\oisp\\oisp.exe", [], "C:\\Users\\a b\\AppData\\oisp");
+    const cmd = elevatedRedirectCommand("C:\\Program Files\\oisp\\oisp.exe", elevatedRedirectArgs("C:\\Users\\a b\\AppData\\oisp"));
+    // The data dir is an argument: an elevated process does not inherit OISP_HOME.
     expect(cmd).toBe(
-      "$env:OISP_HOME='C:\\Users\\a b\\AppData\\oisp'; Start-Process -FilePath 'C:\\Program Files\\oisp\\oisp.exe' -ArgumentList 'redirect' -Verb RunAs -WindowStyle Minimized",
+      "Start-Process -FilePath 'C:\\Program Files\\oisp\\oisp.exe' -ArgumentList '--data-dir','\"C:\\Users\\a b\\AppData\\oisp\"','redirect','--tls-mitm' -Verb RunAs -WindowStyle Minimized",
     );
-    expect(elevatedRedirectCommand("bun.exe", ["C:\\src\\cli.ts"], "d")).toContain("-ArgumentList 'C:\\src\\cli.ts','redirect'");
-    expect(elevatedRedirectCommand("bun.exe", ["C:\\my src\\cli.ts"], "d")).toContain(`-ArgumentList '"C:\\my src\\cli.ts"','redirect'`);
+    expect(elevatedRedirectCommand("bun.exe", elevatedRedirectArgs("d", ["C:\\src\\cli.ts"]))).toContain("-ArgumentList 'C:\\src\\cli.ts','--data-dir','d','redirect'");
+    expect(elevatedRedirectCommand("bun.exe", elevatedRedirectArgs("d", ["C:\\my src\\cli.ts"]))).toContain(`-ArgumentList '"C:\\my src\\cli.ts"','--data-dir'`);
   });
 });
