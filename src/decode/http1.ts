@@ -3,9 +3,27 @@
 // outcomes (informational 1xx, upgrade, error, truncated). Pipelined messages are parsed one after
 // another. Every buffer is bounded: a head or trailer section larger than maxHeaderBytes, or more
 // than maxHeaderCount fields, is an error item, never an exception.
-import { Buffer } from "node:buffer";
+// The framing rules themselves (request line, fields, body framing, chunk sizes, protocol switches) are
+// src/wire/http1.ts, shared with the proxy's request framer so both split the same bytes the same way.
 import { parseCodings } from "./encodings.ts";
 import type { HeaderList } from "./types.ts";
+import {
+  chunkSize,
+  contentLength,
+  firstBinaryByte,
+  headerList,
+  headLines,
+  Http1FramingError,
+  latin1,
+  MAX_CHUNK_LINE_BYTES,
+  MAX_METHOD_LENGTH,
+  parseFields,
+  parseRequestLine,
+  requestBodyFraming,
+  switchesProtocol,
+  TOKEN,
+  transferCodings,
+} from "../wire/http1.ts";
 
 export type Role = "request" | "response";
 
@@ -72,13 +90,10 @@ export interface Http1ParserOptions {
 
 const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;
 const DEFAULT_MAX_HEADER_COUNT = 256;
-const MAX_CHUNK_LINE_BYTES = 4096;
 /** Copies up to this size are done byte by byte (see SectionBuffer.append). */
 const SMALL_COPY_BYTES = 128;
-const MAX_METHOD_LENGTH = 32;
 const CR = 0x0d;
 const LF = 0x0a;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const HTTP_PREFIX = [0x48, 0x54, 0x54, 0x50, 0x2f]; // "HTTP/"
 
 type State =
@@ -155,7 +170,8 @@ class SectionBuffer {
   }
 }
 
-class ParseError extends Error {}
+/** Thrown inside the parser; push() turns it (and the shared rules' Http1FramingError) into an error item. */
+class ParseError extends Http1FramingError {}
 
 export class Http1Parser {
   private state: State = "head";
@@ -208,7 +224,7 @@ export class Http1Parser {
     try {
       this.parse(input, ts, items);
     } catch (err) {
-      if (!(err instanceof ParseError)) throw err;
+      if (!(err instanceof Http1FramingError)) throw err;
       this.state = "failed";
       items.push({ type: "error", message: err.message, ts });
     }
@@ -383,12 +399,8 @@ export class Http1Parser {
   /** Rejects garbage early (TLS records, binary data) instead of buffering up to the head limit. */
   private checkHeadBytes(from: number): void {
     const bytes = this.section.bytes();
-    for (let i = from; i < bytes.length; i++) {
-      const b = bytes[i]!;
-      if ((b < 0x20 && b !== CR && b !== LF && b !== 0x09) || b === 0x7f) {
-        throw new ParseError(`not HTTP/1.x: binary byte 0x${b.toString(16).padStart(2, "0")} in message head`);
-      }
-    }
+    const b = firstBinaryByte(bytes, from);
+    if (b >= 0) throw new ParseError(`not HTTP/1.x: binary byte 0x${b.toString(16).padStart(2, "0")} in message head`);
     if (this.role === "response") {
       for (let i = 0; i < Math.min(bytes.length, HTTP_PREFIX.length); i++) {
         if (bytes[i] !== HTTP_PREFIX[i]) throw new ParseError("not HTTP/1.x: response does not start with HTTP/");
@@ -403,33 +415,19 @@ export class Http1Parser {
   }
 
   private onHead(text: string, ts: number, items: Http1Item[]): void {
-    const lines = text.split("\n").map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
-    while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+    const lines = headLines(text);
     const startLine = lines.shift() ?? "";
-    const headers = this.parseFields(lines, "header");
+    const headers = parseFields(lines, this.maxHeaderCount, "header");
     const startTs = this.headStartTs;
     if (this.role === "request") this.onRequestHead(startLine, headers, startTs, ts, items);
     else this.onResponseHead(startLine, headers, startTs, ts, items);
   }
 
   private onRequestHead(startLine: string, headers: HeaderList, startTs: number, ts: number, items: Http1Item[]): void {
-    const parts = startLine.split(" ");
-    if (parts.length !== 3) throw new ParseError(`malformed request line: ${JSON.stringify(startLine.slice(0, 100))}`);
-    const [method = "", target = "", version = ""] = parts;
-    if (version === "HTTP/2.0" && method === "PRI") throw new ParseError("not HTTP/1.x: HTTP/2 connection preface");
-    if (!/^HTTP\/1\.[01]$/.test(version)) throw new ParseError(`unsupported HTTP version: ${JSON.stringify(version.slice(0, 20))}`);
-    if (!TOKEN.test(method)) throw new ParseError("malformed request method");
-    if (target === "" || /[\x00-\x20\x7f]/.test(target)) throw new ParseError("malformed request target");
+    const { method, target, version } = parseRequestLine(startLine);
     const head: RequestHead = { role: "request", method, target, version, headers };
     const te = transferCodings(headers);
-    let framing: BodyFraming;
-    if (te.length > 0) {
-      if (te[te.length - 1] !== "chunked") throw new ParseError("request Transfer-Encoding does not end with chunked");
-      framing = { kind: "chunked" };
-    } else {
-      const length = contentLength(headers);
-      framing = length ? { kind: "length", length } : { kind: "none" };
-    }
+    const framing: BodyFraming = requestBodyFraming(headers, te);
     this.keepAlive = keepsAlive(version, headers);
     this.startMessage(head, framing, codingsOf(headers, te), startTs, ts, items);
   }
@@ -506,7 +504,7 @@ export class Http1Parser {
     const head = this.currentHead;
     this.currentHead = undefined;
     if (!this.keepAlive) this.state = "done";
-    else if (head?.role === "request" && switchesProtocol(head)) this.state = "paused";
+    else if (head?.role === "request" && switchesProtocol(head.method, head.headers)) this.state = "paused";
     else this.state = "head";
   }
 
@@ -515,7 +513,7 @@ export class Http1Parser {
     if (taken === "overflow") throw new ParseError("chunked body: chunk size line too long");
     if (!taken.complete) return pos + taken.used;
     const line = this.chunkLine.bytes();
-    const n = plainChunkSize(line) ?? chunkSizeOfExtendedLine(line);
+    const n = chunkSize(line);
     this.chunkLine.reset();
     if (n === 0) {
       this.state = "trailers";
@@ -531,74 +529,11 @@ export class Http1Parser {
     const taken = this.section.take(input, pos, false);
     if (taken === "overflow") throw new ParseError(`chunked trailers larger than ${this.maxHeaderBytes} bytes`);
     if (!taken.complete) return pos + taken.used;
-    const lines = latin1(this.section.bytes())
-      .split("\n")
-      .map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l))
-      .filter((l) => l !== "");
+    const lines = headLines(latin1(this.section.bytes())).filter((l) => l !== "");
     this.section.reset();
-    this.endMessage(ts, this.parseFields(lines, "trailer"), items);
+    this.endMessage(ts, parseFields(lines, this.maxHeaderCount, "trailer"), items);
     return pos + taken.used;
   }
-
-  private parseFields(lines: string[], what: "header" | "trailer"): HeaderList {
-    if (lines.length > this.maxHeaderCount) throw new ParseError(`more than ${this.maxHeaderCount} ${what} fields`);
-    const fields: HeaderList = [];
-    for (const line of lines) {
-      const first = line.charCodeAt(0);
-      if (first === 0x20 || first === 0x09) throw new ParseError(`obsolete line folding in ${what} section`);
-      const colon = line.indexOf(":");
-      const name = colon === -1 ? "" : line.slice(0, colon);
-      if (!TOKEN.test(name)) throw new ParseError(`malformed ${what} line: ${JSON.stringify(line.slice(0, 100))}`);
-      if (line.includes("\r")) throw new ParseError(`bare CR in ${what} section`);
-      fields.push([name, utf8IfValid(trimSpaceTab(line, colon + 1))]);
-    }
-    return fields;
-  }
-}
-
-/** The size of a chunk line that is only 1-13 hex digits and its line break (nearly all), else undefined. */
-function plainChunkSize(line: Uint8Array): number | undefined {
-  let end = line.length;
-  if (end > 0 && line[end - 1] === LF) end--;
-  if (end > 0 && line[end - 1] === CR) end--;
-  if (end === 0 || end > 13) return undefined;
-  let n = 0;
-  for (let i = 0; i < end; i++) {
-    const b = line[i]!;
-    const digit = b >= 0x30 && b <= 0x39 ? b - 0x30 : b >= 0x61 && b <= 0x66 ? b - 0x57 : b >= 0x41 && b <= 0x46 ? b - 0x37 : -1;
-    if (digit < 0) return undefined;
-    n = n * 16 + digit;
-  }
-  return n;
-}
-
-/** The size of any other chunk line: extensions and padding after the size are skipped, anything else is an error. */
-function chunkSizeOfExtendedLine(line: Uint8Array): number {
-  const size = latin1(line).replace(/\r?\n$/, "").split(";")[0]!.replace(/[ \t]+$/, "");
-  if (!/^[0-9a-fA-F]{1,13}$/.test(size)) throw new ParseError(`chunked body: invalid chunk size ${JSON.stringify(size.slice(0, 20))}`);
-  return parseInt(size, 16);
-}
-
-/** A request after which the connection may stop speaking HTTP/1.1, depending on the response. */
-function switchesProtocol(head: RequestHead): boolean {
-  return head.method.toUpperCase() === "CONNECT" || headerList(head.headers, "upgrade").length > 0;
-}
-
-/** All comma-separated values of a header, over every line carrying it. */
-function headerList(headers: HeaderList, name: string): string[] {
-  const out: string[] = [];
-  for (const [k, v] of headers) {
-    if (k.length !== name.length || k.toLowerCase() !== name) continue;
-    for (const item of v.split(",")) {
-      const t = item.trim();
-      if (t !== "") out.push(t);
-    }
-  }
-  return out;
-}
-
-function transferCodings(headers: HeaderList): string[] {
-  return headerList(headers, "transfer-encoding").map((s) => s.toLowerCase());
 }
 
 function codingsOf(headers: HeaderList, transfer: string[]): string[] {
@@ -607,44 +542,8 @@ function codingsOf(headers: HeaderList, transfer: string[]): string[] {
   return [...content, ...transfer.filter((c) => c !== "chunked" && c !== "identity")];
 }
 
-/** Content-Length; repeated equal values are accepted, anything else is an error (RFC 9112 §6.3). */
-function contentLength(headers: HeaderList): number | undefined {
-  const values = headerList(headers, "content-length");
-  if (values.length === 0) return undefined;
-  const first = values[0]!;
-  if (!/^\d{1,15}$/.test(first) || values.some((v) => v !== first)) {
-    throw new ParseError(`invalid Content-Length: ${JSON.stringify(values.join(", ").slice(0, 40))}`);
-  }
-  return Number(first);
-}
-
 function keepsAlive(version: string, headers: HeaderList): boolean {
   const tokens = headerList(headers, "connection").map((s) => s.toLowerCase());
   if (tokens.includes("close")) return false;
   return version === "HTTP/1.1" || tokens.includes("keep-alive");
-}
-
-/** line[from..] without leading and trailing spaces and tabs (a field value's optional whitespace, RFC 9112 §5). */
-function trimSpaceTab(line: string, from: number): string {
-  let start = from;
-  let end = line.length;
-  while (start < end && (line.charCodeAt(start) === 0x20 || line.charCodeAt(start) === 0x09)) start++;
-  while (end > start && (line.charCodeAt(end - 1) === 0x20 || line.charCodeAt(end - 1) === 0x09)) end--;
-  return line.slice(start, end);
-}
-
-function latin1(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
-}
-
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-
-/** Header bytes are latin1 on the wire; values that are valid UTF-8 (file names, titles) read better decoded. */
-function utf8IfValid(value: string): string {
-  if (!/[\x80-\xff]/.test(value)) return value;
-  try {
-    return strictUtf8.decode(Buffer.from(value, "latin1"));
-  } catch {
-    return value;
-  }
 }

@@ -4,6 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { rewriteRequestLine } from "../../src/capture/proxy/plain.ts";
 import { RequestFramer, type FramerEvent } from "../../src/capture/proxy/request-framer.ts";
 import { classifyRequest, HeadReader, parseAuthority, parseRequestHead } from "../../src/capture/proxy/request-head.ts";
+import { Http1Parser } from "../../src/decode/http1.ts";
 
 const enc = (s: string) => Buffer.from(s, "latin1");
 const dec = (b: Uint8Array) => Buffer.from(b).toString("latin1");
@@ -76,15 +77,52 @@ describe("request framer", () => {
   });
 
   test("malformed framing is an error, not a guess", () => {
-    expect(feedAll(enc("POST http://h/ HTTP/1.1\r\nContent-Length: 1x\r\n\r\n"), [])).toEqual(["ERROR invalid Content-Length"]);
-    expect(feedAll(enc("POST http://h/ HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n"), [])).toEqual(["ERROR invalid Content-Length"]);
+    expect(feedAll(enc("POST http://h/ HTTP/1.1\r\nContent-Length: 1x\r\n\r\n"), [])).toEqual(['ERROR invalid Content-Length: "1x"']);
+    expect(feedAll(enc("POST http://h/ HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n"), [])).toEqual(['ERROR invalid Content-Length: "2, 3"']);
     expect(feedAll(enc("POST http://h/ HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"), [])).toEqual(["ERROR request Transfer-Encoding does not end with chunked"]);
     const ch = "POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
     // Bytes consumed up to the error are reported as body; nothing after it.
-    expect(feedAll(enc(`${ch}zz\r\nmore`), [])).toEqual([`HEAD POST http://h/ | ${ch.length}`, "BODY zz\r\n", "ERROR bad chunk size line"]);
-    expect(feedAll(enc("POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab"), [])[2]).toBe("ERROR missing CRLF after chunk data");
+    expect(feedAll(enc(`${ch}zz\r\nmore`), [])).toEqual([`HEAD POST http://h/ | ${ch.length}`, "BODY zz\r\n", 'ERROR chunked body: invalid chunk size "zz"']);
+    expect(feedAll(enc("POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab"), [])[2]).toBe("ERROR chunked body: missing CRLF after chunk data");
     const big = new RequestFramer(100).push(enc(`GET http://h/ HTTP/1.1\r\nX: ${"a".repeat(200)}\r\n\r\n`));
     expect(big).toEqual([{ kind: "error", reason: "request head larger than 100 bytes", tooLarge: true }]);
+  });
+});
+
+describe("the proxy and the sensor split requests alike (one set of rules, src/wire/http1.ts)", () => {
+  /** Heads and the first error, as the proxy's framer sees a request stream. */
+  function viaFramer(s: string): string[] {
+    return new RequestFramer().push(enc(s)).flatMap((e) => (e.kind === "head" ? [`${e.head.method} ${e.head.target}`] : e.kind === "error" ? [`ERROR ${e.reason}`] : []));
+  }
+  /** The same, as the sensor's request parser sees it; a pause (possible protocol switch) ends the stream. */
+  function viaDecoder(s: string): string[] {
+    const p = new Http1Parser("request");
+    const out = p.push(enc(s), 1).flatMap((i) => (i.type === "head" && i.head.role === "request" ? [`${i.head.method} ${i.head.target}`] : i.type === "error" ? [`ERROR ${i.message}`] : []));
+    return p.paused ? [...out, "SWITCH?"] : out;
+  }
+  const cases: Array<[name: string, stream: string, framer: string[]]> = [
+    ["13 hex digits of chunk size are read", "POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0000000000001\r\na\r\n0\r\n\r\nGET http://h/n HTTP/1.1\r\n\r\n", ["POST http://h/", "GET http://h/n"]],
+    ["14 are an error in both", "POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n00000000000001\r\na\r\n0\r\n\r\n", ["POST http://h/", 'ERROR chunked body: invalid chunk size "00000000000001"']],
+    ["Upgrade without Connection: upgrade may switch too", "GET http://h/ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n\x81\x05hello", ["GET http://h/ws"]],
+    ["a body before the switch is framed first", "POST http://h/u HTTP/1.1\r\nUpgrade: x\r\nContent-Length: 3\r\n\r\nabcGET http://h/ HTTP/1.1\r\n\r\n", ["POST http://h/u"]],
+    ["obsolete line folding is refused", "GET http://h/ HTTP/1.1\r\nX: a\r\n b\r\n\r\n", ["ERROR obsolete line folding in header section"]],
+    ["a control byte in a head is refused", "GET http://h/ HTTP/1.1\r\nX: a\x01b\r\n\r\n", ["ERROR not HTTP/1.x: binary byte 0x01 in request head"]],
+    ["differing Content-Lengths", "POST http://h/ HTTP/1.1\r\nContent-Length: 2, 3\r\n\r\nab", ['ERROR invalid Content-Length: "2, 3"']],
+  ];
+  for (const [name, stream, framer] of cases) {
+    test(name, () => {
+      expect(viaFramer(stream)).toEqual(framer);
+      // The decoder names the head differently ("message head") and waits where the proxy goes opaque.
+      const decoder = viaDecoder(stream).map((l) => l.replace("in message head", "in request head"));
+      const switches = decoder.at(-1) === "SWITCH?";
+      expect(switches ? decoder.slice(0, -1) : decoder).toEqual(framer);
+      expect(switches).toBe(/Upgrade/.test(stream));
+    });
+  }
+
+  test("after a possible switch the proxy relays the rest opaquely", () => {
+    const h = "GET http://h/ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n";
+    expect(feedAll(enc(`${h}\x81\x05hello`), [])).toEqual([`HEAD GET http://h/ws | ${h.length}`, "BODY \x81\x05hello"]);
   });
 });
 

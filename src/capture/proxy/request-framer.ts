@@ -1,7 +1,10 @@
 // Sans-IO framing of a client's plain-HTTP request stream: where each request head starts and ends and
 // which bytes are its body (Content-Length, chunked, or none). The proxy needs exactly this much to turn
 // each absolute-form request line into origin-form on a keep-alive connection; bodies pass untouched.
-import { DEFAULT_MAX_HEAD_BYTES, HeadReader, headerValues, type RequestHead } from "./request-head.ts";
+// Which header decides the body, the chunk-size line and the protocol switch are the sensor decoder's rules
+// (src/wire/http1.ts): the proxy and the sensor split the same bytes at the same places.
+import { chunkSize, Http1FramingError, MAX_CHUNK_LINE_BYTES, requestBodyFraming, switchesProtocol } from "../../wire/http1.ts";
+import { DEFAULT_MAX_HEAD_BYTES, HeadReader, type RequestHead } from "./request-head.ts";
 
 export type FramerEvent =
   /** A complete request head; `raw` is its exact bytes. */
@@ -17,15 +20,16 @@ type State =
   | { s: "chunk-data"; remaining: number }
   | { s: "chunk-data-end"; seen: number }
   | { s: "trailer"; lineLen: number; sawCr: boolean; total: number }
-  /** After an Upgrade request everything is opaque (WebSocket...). */
+  /** After a request that may switch protocols (Upgrade, CONNECT) everything is opaque (WebSocket...). */
   | { s: "raw" }
   | { s: "dead" };
 
-const MAX_CHUNK_LINE = 4096;
 const MAX_TRAILER = 64 * 1024;
 
 export class RequestFramer {
   private state: State = { s: "head" };
+  /** Where the current request's end leads: the next head, or opaque bytes after a protocol switch. */
+  private afterMessage: State = { s: "head" };
   private reader: HeadReader;
 
   constructor(private readonly maxHeadBytes = DEFAULT_MAX_HEAD_BYTES) {
@@ -64,14 +68,19 @@ export class RequestFramer {
           const raw = all.slice(0, r.head.length);
           const rest = all.slice(r.head.length);
           this.reader = new HeadReader(this.maxHeadBytes);
-          const next = bodyStateFor(r.head);
-          if ("error" in next) {
+          let framing;
+          try {
+            framing = requestBodyFraming(r.head.headers);
+          } catch (err) {
+            if (!(err instanceof Http1FramingError)) throw err;
             this.state = { s: "dead" };
-            out.push({ kind: "error", reason: next.error });
+            out.push({ kind: "error", reason: err.message });
             return;
           }
           out.push({ kind: "head", head: r.head, raw });
-          this.state = next;
+          this.afterMessage = switchesProtocol(r.head.method, r.head.headers) ? { s: "raw" } : { s: "head" };
+          this.state =
+            framing.kind === "chunked" ? { s: "chunk-size", line: [] } : framing.kind === "length" ? { s: "length", remaining: framing.length } : this.afterMessage;
           if (rest.length) this.feed(rest, out);
           return;
         }
@@ -82,21 +91,25 @@ export class RequestFramer {
           if (st.remaining === 0) {
             flushBody();
             bodyStart = i;
-            this.state = { s: "head" };
+            this.state = this.afterMessage;
           }
           break;
         }
         case "chunk-size": {
           const b = chunk[i++]!;
           if (b === 0x0a) {
-            const line = String.fromCharCode(...st.line).replace(/\r$/, "");
-            const m = /^([0-9a-fA-F]{1,15})[ \t]*(;.*)?$/.exec(line);
-            if (!m) return this.fail(out, flushBody, "bad chunk size line");
-            const size = parseInt(m[1]!, 16);
+            let size: number;
+            try {
+              st.line.push(b); // the line break too: the size is read exactly as the decoder reads it
+              size = chunkSize(Uint8Array.from(st.line));
+            } catch (err) {
+              if (!(err instanceof Http1FramingError)) throw err;
+              return this.fail(out, flushBody, err.message);
+            }
             this.state = size === 0 ? { s: "trailer", lineLen: 0, sawCr: false, total: 0 } : { s: "chunk-data", remaining: size };
           } else {
             st.line.push(b);
-            if (st.line.length > MAX_CHUNK_LINE) return this.fail(out, flushBody, "chunk size line too long");
+            if (st.line.length > MAX_CHUNK_LINE_BYTES) return this.fail(out, flushBody, "chunked body: chunk size line too long");
           }
           break;
         }
@@ -110,7 +123,7 @@ export class RequestFramer {
         case "chunk-data-end": {
           const b = chunk[i++]!;
           if (b === 0x0a) this.state = { s: "chunk-size", line: [] };
-          else if (b !== 0x0d || st.seen > 0) return this.fail(out, flushBody, "missing CRLF after chunk data");
+          else if (b !== 0x0d || st.seen > 0) return this.fail(out, flushBody, "chunked body: missing CRLF after chunk data");
           else st.seen++;
           break;
         }
@@ -121,7 +134,7 @@ export class RequestFramer {
             if (st.lineLen === 0) {
               flushBody();
               bodyStart = i;
-              this.state = { s: "head" };
+              this.state = this.afterMessage;
             }
             st.lineLen = 0;
           } else if (b !== 0x0d) st.lineLen++;
@@ -137,21 +150,4 @@ export class RequestFramer {
     this.state = { s: "dead" };
     out.push({ kind: "error", reason });
   }
-}
-
-/** RFC 9112 §6.3 for requests: chunked wins, else Content-Length, else no body. Upgrade turns the rest raw. */
-function bodyStateFor(head: RequestHead): State | { error: string } {
-  const upgrade = headerValues(head, "upgrade").length > 0 && /\bupgrade\b/i.test(headerValues(head, "connection").join(","));
-  const te = headerValues(head, "transfer-encoding").join(",").toLowerCase().split(",").map((s) => s.trim()).filter(Boolean);
-  if (te.length) {
-    if (te[te.length - 1] !== "chunked") return { error: "request Transfer-Encoding does not end with chunked" };
-    return { s: "chunk-size", line: [] };
-  }
-  const cl = headerValues(head, "content-length").flatMap((v) => v.split(",").map((s) => s.trim()));
-  if (cl.length) {
-    if (!cl.every((v) => /^\d{1,15}$/.test(v)) || new Set(cl).size !== 1) return { error: "invalid Content-Length" };
-    const n = Number(cl[0]);
-    if (n > 0) return { s: "length", remaining: n };
-  }
-  return upgrade ? { s: "raw" } : { s: "head" };
 }

@@ -1,12 +1,14 @@
 // Sans-IO reader for HTTP/1.x request heads sent to the proxy: CONNECT authority-form, absolute-form
 // plain HTTP, and the origin-form requests we refuse. Bounded; says how many bytes the head took.
+// The request line and header fields are read by the same rules as the sensor's decoder (src/wire/http1.ts).
+import { firstBinaryByte, headLines, Http1FramingError, latin1, parseFields, parseRequestLine, type HeaderFields } from "../../wire/http1.ts";
 
 export interface RequestHead {
   method: string;
   target: string;
   version: string;
-  /** Raw header lines after the request line, "Name: value" (order and case kept). */
-  headerLines: string[];
+  /** Header fields in order, names as sent. */
+  headers: HeaderFields;
   /** Length in bytes of the whole head including the final CRLFCRLF. */
   length: number;
 }
@@ -19,7 +21,8 @@ export type HeadResult =
 
 export const DEFAULT_MAX_HEAD_BYTES = 64 * 1024;
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Header fields past this many make a head bad (as in the decoder). */
+const MAX_HEADER_COUNT = 256;
 
 /** Finds the end of a head (CRLFCRLF, or LFLF from lenient clients) in `buf`, searching from `from`. */
 function headEnd(buf: Uint8Array, from: number): number {
@@ -40,28 +43,17 @@ export function parseRequestHead(buf: Uint8Array, maxBytes = DEFAULT_MAX_HEAD_BY
   if (end < 0) return buf.length > maxBytes ? { status: "too-large", limit: maxBytes } : { status: "need-more" };
   if (end > maxBytes) return { status: "too-large", limit: maxBytes };
   const head = buf.subarray(start, end);
-  const text = Buffer.from(head.buffer, head.byteOffset, head.byteLength).toString("latin1");
-  const lines = text.split(/\r?\n/);
-  while (lines.length && lines[lines.length - 1] === "") lines.pop();
-  const m = /^(\S+) (\S+) (HTTP\/1\.[01])$/.exec(lines[0] ?? "");
-  if (!m) return { status: "bad", reason: "malformed request line" };
-  if (!TOKEN.test(m[1]!)) return { status: "bad", reason: "malformed method" };
-  const headerLines = lines.slice(1);
-  for (const l of headerLines) {
-    const colon = l.indexOf(":");
-    if (colon <= 0 || !TOKEN.test(l.slice(0, colon))) return { status: "bad", reason: "malformed header line" };
+  const binary = firstBinaryByte(head);
+  if (binary >= 0) return { status: "bad", reason: `not HTTP/1.x: binary byte 0x${binary.toString(16).padStart(2, "0")} in request head` };
+  try {
+    const lines = headLines(latin1(head));
+    const line = parseRequestLine(lines[0] ?? "");
+    const headers = parseFields(lines.slice(1), MAX_HEADER_COUNT, "header");
+    return { status: "ok", head: { ...line, headers, length: end } };
+  } catch (err) {
+    if (err instanceof Http1FramingError) return { status: "bad", reason: err.message };
+    throw err;
   }
-  return { status: "ok", head: { method: m[1]!, target: m[2]!, version: m[3]!, headerLines, length: end } };
-}
-
-export function headerValues(head: RequestHead, name: string): string[] {
-  const lower = name.toLowerCase();
-  const out: string[] = [];
-  for (const l of head.headerLines) {
-    const colon = l.indexOf(":");
-    if (l.slice(0, colon).toLowerCase() === lower) out.push(l.slice(colon + 1).trim());
-  }
-  return out;
 }
 
 /** host:port with IPv6 in brackets; port required (CONNECT authority-form). */

@@ -1,0 +1,177 @@
+// HTTP/1.1 framing rules (RFC 9112), in one place for the two readers of HTTP/1 bytes: the proxy's
+// request framer (capture/proxy/request-framer.ts), which splits a client's request stream to rewrite each
+// request line, and the sensor's decoder (decode/http1.ts), which parses both directions of a tapped
+// connection. Both must split the same bytes at the same places: the request line and header fields, which
+// header decides the body (Transfer-Encoding, Content-Length), the chunk-size line, and which request may
+// switch protocols. Pure functions; errors are thrown as Http1FramingError with a short message.
+import { Buffer } from "node:buffer";
+
+/** Header fields in order, names as sent. (decode/types.ts HeaderList is this.) */
+export type HeaderFields = ReadonlyArray<readonly [name: string, value: string]>;
+
+export class Http1FramingError extends Error {}
+
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Longest chunk-size line (size, extensions, line break) read before giving up. */
+export const MAX_CHUNK_LINE_BYTES = 4096;
+/** Longest method accepted before a request is judged not to be HTTP/1. */
+export const MAX_METHOD_LENGTH = 32;
+/** 13 hex digits: every size up to 2^52, which a JS number holds exactly. */
+const MAX_CHUNK_SIZE_DIGITS = 13;
+const CR = 0x0d;
+const LF = 0x0a;
+const EXTENDED_CHUNK_SIZE = new RegExp(`^[0-9a-fA-F]{1,${MAX_CHUNK_SIZE_DIGITS}}$`);
+
+/** A head's lines without their line breaks (CRLF or a bare LF), trailing empty lines dropped. */
+export function headLines(text: string): string[] {
+  const lines = text.split("\n").map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
+  while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  return lines;
+}
+
+/** The first control byte (other than CR, LF, tab) in bytes[from..], or -1: such a head is not HTTP/1.x. */
+export function firstBinaryByte(bytes: Uint8Array, from = 0): number {
+  for (let i = from; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if ((b < 0x20 && b !== CR && b !== LF && b !== 0x09) || b === 0x7f) return b;
+  }
+  return -1;
+}
+
+export interface RequestLine {
+  method: string;
+  target: string;
+  version: string;
+}
+
+/** `METHOD target HTTP/1.x`, exactly one space apart. */
+export function parseRequestLine(startLine: string): RequestLine {
+  const parts = startLine.split(" ");
+  if (parts.length !== 3) throw new Http1FramingError(`malformed request line: ${JSON.stringify(startLine.slice(0, 100))}`);
+  const [method = "", target = "", version = ""] = parts;
+  if (version === "HTTP/2.0" && method === "PRI") throw new Http1FramingError("not HTTP/1.x: HTTP/2 connection preface");
+  if (!/^HTTP\/1\.[01]$/.test(version)) throw new Http1FramingError(`unsupported HTTP version: ${JSON.stringify(version.slice(0, 20))}`);
+  if (!TOKEN.test(method)) throw new Http1FramingError("malformed request method");
+  if (target === "" || /[\x00-\x20\x7f]/.test(target)) throw new Http1FramingError("malformed request target");
+  return { method, target, version };
+}
+
+/** Header (or trailer) lines into fields; obsolete folding, bare CR and bad names are errors. */
+export function parseFields(lines: string[], maxCount: number, what: "header" | "trailer"): Array<[string, string]> {
+  if (lines.length > maxCount) throw new Http1FramingError(`more than ${maxCount} ${what} fields`);
+  const fields: Array<[string, string]> = [];
+  for (const line of lines) {
+    const first = line.charCodeAt(0);
+    if (first === 0x20 || first === 0x09) throw new Http1FramingError(`obsolete line folding in ${what} section`);
+    const colon = line.indexOf(":");
+    const name = colon === -1 ? "" : line.slice(0, colon);
+    if (!TOKEN.test(name)) throw new Http1FramingError(`malformed ${what} line: ${JSON.stringify(line.slice(0, 100))}`);
+    if (line.includes("\r")) throw new Http1FramingError(`bare CR in ${what} section`);
+    fields.push([name, utf8IfValid(trimSpaceTab(line, colon + 1))]);
+  }
+  return fields;
+}
+
+/** All comma-separated values of a header (name in lower case), over every line carrying it. */
+export function headerList(headers: HeaderFields, name: string): string[] {
+  const out: string[] = [];
+  for (const [k, v] of headers) {
+    if (k.length !== name.length || k.toLowerCase() !== name) continue;
+    for (const item of v.split(",")) {
+      const t = item.trim();
+      if (t !== "") out.push(t);
+    }
+  }
+  return out;
+}
+
+export function transferCodings(headers: HeaderFields): string[] {
+  return headerList(headers, "transfer-encoding").map((s) => s.toLowerCase());
+}
+
+/** Content-Length; repeated equal values are accepted, anything else is an error (RFC 9112 §6.3). */
+export function contentLength(headers: HeaderFields): number | undefined {
+  const values = headerList(headers, "content-length");
+  if (values.length === 0) return undefined;
+  const first = values[0]!;
+  if (!/^\d{1,15}$/.test(first) || values.some((v) => v !== first)) {
+    throw new Http1FramingError(`invalid Content-Length: ${JSON.stringify(values.join(", ").slice(0, 40))}`);
+  }
+  return Number(first);
+}
+
+export type RequestBodyFraming = { kind: "none" } | { kind: "length"; length: number } | { kind: "chunked" };
+
+/** RFC 9112 §6.3 for requests: chunked wins, else Content-Length, else no body. */
+export function requestBodyFraming(headers: HeaderFields, te: string[] = transferCodings(headers)): RequestBodyFraming {
+  if (te.length > 0) {
+    if (te[te.length - 1] !== "chunked") throw new Http1FramingError("request Transfer-Encoding does not end with chunked");
+    return { kind: "chunked" };
+  }
+  const length = contentLength(headers);
+  return length ? { kind: "length", length } : { kind: "none" };
+}
+
+/**
+ * A request after which the connection may stop speaking HTTP/1.1 (CONNECT, or any Upgrade header, with
+ * or without a `Connection: upgrade` token): whether it does is the response's to say. The decoder waits
+ * for it; the proxy, which does not read responses, relays the rest opaquely (fail open).
+ */
+export function switchesProtocol(method: string, headers: HeaderFields): boolean {
+  return method.toUpperCase() === "CONNECT" || headerList(headers, "upgrade").length > 0;
+}
+
+/** The size on a chunk-size line (line break included or not): 1-13 hex digits, then optional extensions. */
+export function chunkSize(line: Uint8Array): number {
+  return plainChunkSize(line) ?? chunkSizeOfExtendedLine(line);
+}
+
+/** The size of a line that is only hex digits and its line break (nearly all), else undefined. */
+function plainChunkSize(line: Uint8Array): number | undefined {
+  let end = line.length;
+  if (end > 0 && line[end - 1] === LF) end--;
+  if (end > 0 && line[end - 1] === CR) end--;
+  if (end === 0 || end > MAX_CHUNK_SIZE_DIGITS) return undefined;
+  let n = 0;
+  for (let i = 0; i < end; i++) {
+    const b = line[i]!;
+    const digit = b >= 0x30 && b <= 0x39 ? b - 0x30 : b >= 0x61 && b <= 0x66 ? b - 0x57 : b >= 0x41 && b <= 0x46 ? b - 0x37 : -1;
+    if (digit < 0) return undefined;
+    n = n * 16 + digit;
+  }
+  return n;
+}
+
+/** Any other line: extensions and padding after the size are skipped, anything else is an error. */
+function chunkSizeOfExtendedLine(line: Uint8Array): number {
+  const size = latin1(line).replace(/\r?\n$/, "").split(";")[0]!.replace(/[ \t]+$/, "");
+  if (!EXTENDED_CHUNK_SIZE.test(size)) {
+    throw new Http1FramingError(`chunked body: invalid chunk size ${JSON.stringify(size.slice(0, 20))}`);
+  }
+  return parseInt(size, 16);
+}
+
+/** line[from..] without leading and trailing spaces and tabs (a field value's optional whitespace, RFC 9112 §5). */
+function trimSpaceTab(line: string, from: number): string {
+  let start = from;
+  let end = line.length;
+  while (start < end && (line.charCodeAt(start) === 0x20 || line.charCodeAt(start) === 0x09)) start++;
+  while (end > start && (line.charCodeAt(end - 1) === 0x20 || line.charCodeAt(end - 1) === 0x09)) end--;
+  return line.slice(start, end);
+}
+
+export function latin1(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Header bytes are latin1 on the wire; values that are valid UTF-8 (file names, titles) read better decoded. */
+function utf8IfValid(value: string): string {
+  if (!/[\x80-\xff]/.test(value)) return value;
+  try {
+    return strictUtf8.decode(Buffer.from(value, "latin1"));
+  } catch {
+    return value;
+  }
+}
