@@ -38,6 +38,7 @@ const SYMBOLS = {
 const LIBC = {
   __errno_location: { args: [], returns: "ptr" },
   vsnprintf: { args: ["ptr", "u64", "ptr", "ptr"], returns: "i32" },
+  clock_gettime: { args: ["i32", "ptr"], returns: "i32" },
 } as const;
 
 export type LibbpfSymbols = ReturnType<typeof dlopen<typeof SYMBOLS>>["symbols"];
@@ -119,6 +120,13 @@ export function captureLibbpfPrint(sink?: (level: number, line: string) => void)
     { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   );
   bpf.libbpf_set_print(printCb.ptr);
+}
+
+const timespec = new BigInt64Array(2);
+/** CLOCK_MONOTONIC in nanoseconds: the clock of bpf_ktime_get_ns(). */
+export function monotonicNs(): bigint {
+  load().libc.clock_gettime(1, ptr(timespec));
+  return timespec[0]! * 1_000_000_000n + timespec[1]!;
 }
 
 function errno(): number {

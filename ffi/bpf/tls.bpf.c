@@ -23,6 +23,7 @@
 #define K_CLOSE 3
 #define K_SNI 4
 #define K_EXIT 5
+#define K_EXEC 6
 
 #define DIR_WRITE 0
 #define DIR_READ 1
@@ -470,6 +471,16 @@ int BPF_PROG(process_exit, struct task_struct *task) {
     emit_meta(K_EXIT, id, NULL, NULL);
   }
   bpf_map_delete_elem(&traced_pids, &pid);
+  return 0;
+}
+
+/* A traced process ran a new program: userspace looks at its mappings for a TLS library soon after. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm) {
+  __u32 pid = task->tgid;
+  if (!traced(pid)) return 0;
+  __u64 id = ((__u64)pid << 32) | pid;
+  emit_meta(K_EXEC, id, NULL, NULL);
   return 0;
 }
 

@@ -352,8 +352,7 @@ export function envelope(ctx: ConnContext, eventId: string, ts: string, confiden
     source: {
       collector: "oisp-sensor",
       collector_version: ctx.collectorVersion,
-      capture_method: "mitm_proxy",
-      capture_point: meta.captureMethod === "windivert" ? "windivert" : "http_connect_proxy",
+      ...captureSource(meta.captureMethod),
     },
     confidence,
     attrs: { conn_id: meta.connId },
@@ -380,13 +379,21 @@ function processContext(p: ProcessInfo): NonNullable<Envelope["process"]> {
   return out;
 }
 
+function captureSource(method: ConnMeta["captureMethod"]): Pick<Envelope["source"], "capture_method" | "capture_point"> {
+  if (method === "ebpf_uprobe") return { capture_method: "ebpf_uprobe", capture_point: "tls_library_uprobe" };
+  return { capture_method: "mitm_proxy", capture_point: method === "windivert" ? "windivert" : "http_connect_proxy" };
+}
+
 export function attribution(ctx: ConnContext): Pick<Confidence, "process_attribution"> {
   if (!ctx.meta.process) return { process_attribution: "unknown" };
+  // eBPF: the probe ran in the process itself.
+  if (ctx.meta.captureMethod === "ebpf_uprobe") return { process_attribution: "direct" };
   // On Linux the owning process is found through the socket's inode in /proc; elsewhere the OS names it.
   return { process_attribution: ctx.host.os === "linux" ? "socket_inode" : "direct" };
 }
 
 export function contentSource(ctx: ConnContext): Confidence["content_source"] {
+  if (ctx.meta.captureMethod === "ebpf_uprobe") return "tls_boundary";
   return ctx.meta.mode === "plain" ? "plaintext_capture" : "mitm_decryption";
 }
 

@@ -70,7 +70,7 @@ const ConnMetaSchema = z.looseObject({
   upstreamConnectMs: z.number().optional(),
   upstreamError: Str.optional(),
   process: ProcessInfoSchema.optional(),
-  captureMethod: z.enum(["mitm_proxy", "windivert"]),
+  captureMethod: z.enum(["mitm_proxy", "windivert", "ebpf_uprobe"]),
 });
 
 const HeaderSchemas = {

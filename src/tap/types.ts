@@ -43,7 +43,8 @@ export interface ConnMeta {
   upstreamConnectMs?: number;
   upstreamError?: string;
   process?: ProcessInfo;
-  captureMethod: "mitm_proxy" | "windivert";
+  /** ebpf_uprobe: plaintext read at the TLS library by uprobes (src/capture/ebpf/); process taken from the probe. */
+  captureMethod: "mitm_proxy" | "windivert" | "ebpf_uprobe";
 }
 
 export type Direction = "c2s" | "s2c";
