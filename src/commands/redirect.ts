@@ -19,6 +19,7 @@ import { roleLogFile } from "../util/log-file.ts";
 import { VERSION } from "../version.ts";
 import { waitForShutdown } from "./lifecycle.ts";
 import { watchStopRequests } from "../control/stop-request.ts";
+import { parsePids, redirectEbpf } from "./ebpf.ts";
 import { watchUnpinRequests } from "./unpin.ts";
 
 export const redirectFlagSpec = {
@@ -32,6 +33,7 @@ export const redirectFlagSpec = {
   resolve: { type: "string", multiple: true },
   pipe: { type: "string" },
   "windivert-dir": { type: "string" },
+  pid: { type: "string", multiple: true },
   verbose: { type: "boolean", short: "v" },
   help: { type: "boolean", short: "h" },
 } satisfies FlagSpec;
@@ -47,11 +49,16 @@ export const redirectHelp = `Usage: oisp redirect --mode proxy [flags]
 Capture role: an explicit HTTP proxy (CONNECT for HTTPS, absolute-form for plain HTTP such as
 Ollama on localhost:11434). Captured traffic goes to \`oisp sensor\` over a local socket.
 
-  --mode proxy|windivert  proxy: explicit HTTP proxy (default except on Windows); windivert: divert
+  --mode proxy|windivert|ebpf
+                          proxy: explicit HTTP proxy (default except on Windows); windivert: divert
                           every app's AI connections with WinDivert (Windows default, needs Administrator)
+                          ebpf (Linux, root): TLS plaintext from OpenSSL's SSL_read/SSL_write through eBPF
+                          uprobes, no proxy; to reach your user's sensor run it as
+                          sudo OISP_HOME=$HOME/.oisp oisp redirect --mode ebpf
   --port PORT             windivert: port diverted connections arrive on (default 8443)
   --windivert-dir DIR     windivert: where WinDivert.dll and WinDivert64.sys are (default: next to oisp.exe,
                           then the data directory)
+  --pid PID               ebpf: capture only this process and its descendants (repeatable)
   --tls-mitm              decrypt TLS to AI hosts with the local CA (otherwise metadata only)
 ${redirectFlagsHelp}
   --pipe NAME|PATH        sensor endpoint (default: the sensor's default)
@@ -146,7 +153,8 @@ export async function redirectCommand(argv: string[]): Promise<number> {
   }
   // Windows diverts every app's traffic with WinDivert; elsewhere apps opt in through HTTPS_PROXY.
   const mode = values.mode ?? (process.platform === "win32" ? "windivert" : "proxy");
-  if (mode !== "proxy" && mode !== "windivert") throw new UsageError(`--mode ${mode}: expected proxy or windivert`);
+  if (mode !== "proxy" && mode !== "windivert" && mode !== "ebpf") throw new UsageError(`--mode ${mode}: expected proxy, windivert or ebpf`);
+  if (values.pid?.length && mode !== "ebpf") throw new UsageError("--pid needs --mode ebpf");
   const cfg = redirectConfigFrom(values, { tlsMitm: false });
   // In windivert mode --port is where diverted connections arrive; the proxy itself stays internal.
   const divertPort = mode === "windivert" ? parseListen(values.port ?? String(readSettingsFile(cfg.dataDir).ProxyPort ?? 8443), "--port").port : undefined;
@@ -155,6 +163,7 @@ export async function redirectCommand(argv: string[]): Promise<number> {
   // Loaded here: `oisp up` shares this file but taps into its Worker, never over IPC.
   const { IpcTapClient } = await import("../ipc/client.ts");
   const tap = new IpcTapClient({ path: pipePath, dataDir: cfg.dataDir, spoolDir: path.join(cfg.dataDir, "spool"), log: cfg.log });
+  if (mode === "ebpf") return redirectEbpf({ dataDir: cfg.dataDir, log: cfg.log, tap, pipePath, pids: parsePids(values.pid) });
   const { proxy, lookupProcess, pause, onPauseChange } = await startRedirectCore(cfg, tap);
   let windivert: WindowsRedirect | undefined;
   if (divertPort !== undefined) {

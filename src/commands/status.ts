@@ -120,9 +120,13 @@ export function problemsOf(r: StatusReport): string[] {
     const tlsToProxy = (s.proxy?.stats as { tlsToProxyPort?: number } | undefined)?.tlsToProxyPort;
     if (tlsToProxy) out.push(`proxy: ${tlsToProxy} clients spoke TLS to the proxy port; set their proxy URL to http://, not https://`);
     const redirectors = (s.ipc?.stats as { redirectors?: number } | undefined)?.redirectors;
-    if (!s.roles.includes("proxy") && redirectors === 0) out.push("no redirector connected: nothing is being captured (start `oisp redirect`)");
+    if (!s.roles.includes("proxy") && !s.roles.includes("ebpf") && redirectors === 0) out.push("no redirector connected: nothing is being captured (start `oisp redirect`)");
   }
   const rd = r.redirector.running ? r.redirector.snapshot : undefined;
+  for (const e of [s?.ebpf, rd?.ebpf]) {
+    if (e?.ring_drops) out.push(`ebpf: ${e.ring_drops} records dropped, ${bytes(e.lost_bytes)} of TLS plaintext lost (ring buffer full; affected connections are marked incomplete)`);
+    for (const f of e?.failed.slice(-3) ?? []) out.push(`ebpf: not attached to ${f.path}: ${f.error}`);
+  }
   const tap = rd?.tap?.stats as { connected?: boolean; spooledBytes?: number; dropped?: number } | undefined;
   if (tap && !tap.connected) out.push(`redirector: not connected to the sensor; spooling to disk (${bytes(tap.spooledBytes ?? 0)})`);
   if (tap?.dropped) out.push(`redirector: ${tap.dropped} captured frames lost (spool full or disk error)`);
@@ -144,6 +148,7 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
       sub("Proxy", proxyLine(s.proxy.address, s.proxy.tls_mitm, p));
       if (s.proxy.pinned_hosts.length) sub("Pinned", `${p.pinnedHosts ?? s.proxy.pinned_hosts.length} hosts passed through (client refused our CA): ${s.proxy.pinned_hosts.join(", ")} (\`oisp unpin HOST\` intercepts one again)`);
     }
+    if (s.ebpf) sub("eBPF", ebpfLine(s.ebpf));
     if (s.ipc) {
       const i = s.ipc.stats as Record<string, number>;
       sub("IPC", `${s.ipc.path} · ${i.redirectors ?? i.peers} redirector(s) connected · ${i.connsSeen} connections received`);
@@ -162,12 +167,13 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
   const rd = r.redirector.snapshot;
   if (r.redirector.running && rd) {
     row("Redirector", `running · pid ${rd.pid} · oisp ${rd.version} · up ${ago(now - Date.parse(rd.started_at), "")}`);
+    if (rd.ebpf) sub("eBPF", ebpfLine(rd.ebpf));
     if (rd.proxy) sub("Proxy", proxyLine(rd.proxy.address, rd.proxy.tls_mitm, rd.proxy.stats as Record<string, number>));
     const t = rd.tap?.stats as Record<string, number | boolean> | undefined;
     if (rd.tap && t) {
       sub("Sensor", `${t.connected ? "connected" : "NOT connected"} (${rd.tap.path}) · ${t.sent} frames sent · queued ${bytes(Number(t.queuedBytes))} · spooled ${bytes(Number(t.spooledBytes))} · dropped ${t.dropped}`);
     }
-  } else if (rd || !s?.roles.includes("proxy")) {
+  } else if (rd || !(s?.roles.includes("proxy") || s?.roles.includes("ebpf"))) {
     // In `oisp up` the proxy runs inside the sensor: no separate redirector to report unless one ran before.
     row("Redirector", `not running (${r.redirector.reason})`);
   }
@@ -190,6 +196,11 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
   row("Logs", r.logs);
   for (const p of r.problems) lines.push(`! ${p}`);
   return lines.join("\n");
+}
+
+function ebpfLine(e: NonNullable<StatusReport["sensor"]["snapshot"]>["ebpf"] & object): string {
+  const files = e.attached.map((a) => a.path).join(", ") || "no TLS library attached yet";
+  return `TLS probes on ${files} · ${e.records_per_sec} records/s · ${e.ring_drops} ring-buffer drops · ${bytes(e.lost_bytes)} lost`;
 }
 
 function proxyLine(address: string, tlsMitm: boolean, p: Record<string, number>): string {

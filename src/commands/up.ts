@@ -13,11 +13,13 @@ import { startSensorWorker } from "../sensor/worker-tap.ts";
 import { startSensorViews } from "./sensor-views.ts";
 import { withConfigFile } from "./config-file.ts";
 import { type StopOrReload, waitForStopOrReload } from "./lifecycle.ts";
+import { ebpfFlagSpec, ebpfFlagsHelp, parsePids } from "./ebpf.ts";
 import { redirectConfigFrom, redirectFlagsHelp, redirectFlagSpec, startRedirectCore } from "./redirect.ts";
+import { runUpEbpf } from "./up-ebpf.ts";
 import { sensorConfigFrom, sensorControlRows, sensorFlagSpec, sensorFlagsHelp } from "./sensor.ts";
 
 const { pipe: _pipe, mode: _mode, port: _port, "windivert-dir": _windivertDir, ...proxyFlags } = redirectFlagSpec;
-export const upFlagSpec = { ...sensorFlagSpec, ...proxyFlags } satisfies FlagSpec;
+export const upFlagSpec = { ...sensorFlagSpec, ...proxyFlags, ...ebpfFlagSpec } satisfies FlagSpec;
 
 export const upHelp = `Usage: oisp up [flags]
 
@@ -25,6 +27,7 @@ Run the proxy and the sensor in one process (no elevation needed). Creates the l
 run, then prints the environment variables that send your tools through it.
 
   --no-tls-mitm           record connection metadata only, never decrypt
+${ebpfFlagsHelp}
 ${redirectFlagsHelp}
 ${sensorFlagsHelp}
   -v, --verbose           log every connection
@@ -58,11 +61,13 @@ type UpValues = ReturnType<typeof parseFlags<typeof upFlagSpec>>["values"];
 /** Flags over --config over settings.json, checked in full: a reload with a broken file changes nothing. */
 function upConfigFrom(flags: UpValues, dir: string): UpConfig {
   const values = withConfigFile(flags);
-  if (values.capture !== undefined && values.capture !== "proxy") throw new UsageError(`capture = "${values.capture}": this build captures through the proxy only`);
+  if (values.capture !== undefined && values.capture !== "proxy" && values.capture !== "ebpf") throw new UsageError(`--capture ${values.capture}: expected proxy or ebpf`);
+  if (values.pid?.length && values.capture !== "ebpf") throw new UsageError("--pid needs --capture ebpf");
   return { values, dir, sensorCfg: sensorConfigFrom(values, dir, "up"), redirectCfg: redirectConfigFrom(values, { tlsMitm: true }, dir, "up") };
 }
 
 async function runUp({ values, dir, sensorCfg, redirectCfg }: UpConfig, reload: () => UpConfig): Promise<StopOrReload<UpConfig>> {
+  if (values.capture === "ebpf") return runUpEbpf({ values, dir, sensorCfg, pids: parsePids(values.pid) }, reload);
   // The sensor (decoding, redaction, SQLite, exporters) runs on its own thread: the relay's event loop only
   // queues a copy of each chunk, after forwarding it, and posts the queue to the worker every few ms.
   const sensor = await startSensorWorker(sensorCfg);
@@ -77,6 +82,9 @@ async function runUp({ values, dir, sensorCfg, redirectCfg }: UpConfig, reload: 
   const proxyUrl = `http://${formatHost(proxy.address.host)}:${proxy.address.port}`;
   console.log(`oisp ${VERSION} is capturing. Database: ${sensorCfg.dbPath}, redaction: ${sensorCfg.redaction}.`);
   console.log(envLines(proxyUrl, redirectCfg.tlsMitm ? writeTrustBundle(dir) : undefined));
+  if (process.platform === "linux" && process.getuid?.() === 0 && !values.listen) {
+    console.log("As root on Linux, `oisp up --capture ebpf` captures OpenSSL clients (curl, Python, Node) with no proxy and no CA.");
+  }
   const controlStatus = () => ({ proxy: proxyUrl, ...prefixed("proxy.", proxy.stats()), ...prefixed("sensor queue.", tap.stats()), ...sensorControlRows(sensor) });
   const views = await startSensorViews({ flags: values, dataDir: dir, dbPath: sensorCfg.dbPath, sensor, log: sensorCfg.log, status: controlStatus });
   const status = startStatusFile({

@@ -14,13 +14,15 @@ export const STATUS_INTERVAL_MS = 2000;
 /** A snapshot older than this (or whose pid is gone) no longer describes a running process. */
 export const STATUS_STALE_MS = 10_000;
 
-export type StatusRole = "sensor" | "proxy" | "redirect";
+export type StatusRole = "sensor" | "proxy" | "redirect" | "ebpf";
 
 /** What a command reports beyond the envelope: counters of the parts it runs. */
 export interface StatusSections {
   db_path?: string;
   /** Proxy (`up`, `redirect`): where clients point HTTPS_PROXY, and its counters. */
   proxy?: { address: string; tls_mitm: boolean; stats: object; pinned_hosts: string[] };
+  /** eBPF capture (`up --capture ebpf`, `redirect --mode ebpf`): probed files and loss counters. */
+  ebpf?: { attached: Array<{ path: string; kind: string; functions: string[] }>; failed: Array<{ path: string; error: string }>; records_per_sec: number; ring_drops: number; lost_bytes: number; [k: string]: unknown };
   /** Sensor's IPC server: the endpoint and its peers (redirectors). */
   ipc?: { path: string; stats: object };
   /** Redirector's link to the sensor: connected, queued/spooled bytes, dropped frames. */

@@ -104,6 +104,8 @@ export async function startTlsUpstream(opts: {
   hosts: string[];
   handler: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   alpn?: string[];
+  /** Default 127.0.0.1:0. */
+  listen?: { host: string; port: number };
 }): Promise<TlsUpstream> {
   const ca = await createTestCa();
   const { cert, key } = await ca.issue([...opts.hosts, "localhost", "127.0.0.1"]);
@@ -117,7 +119,7 @@ export async function startTlsUpstream(opts: {
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
+    server.listen(opts.listen?.port ?? 0, opts.listen?.host ?? "127.0.0.1", () => resolve());
   });
   return {
     port: (server.address() as AddressInfo).port,
@@ -138,6 +140,8 @@ export async function startTlsUpstream(opts: {
 export async function startH2Upstream(opts: {
   hosts: string[];
   handler: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  /** Default 127.0.0.1:0. */
+  listen?: { host: string; port: number };
 }): Promise<TlsUpstream & { protocols: string[] }> {
   const ca = await createTestCa();
   const { cert, key } = await ca.issue([...opts.hosts, "localhost", "127.0.0.1"]);
@@ -153,7 +157,7 @@ export async function startH2Upstream(opts: {
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
+    server.listen(opts.listen?.port ?? 0, opts.listen?.host ?? "127.0.0.1", () => resolve());
   });
   return {
     port: (server.address() as AddressInfo).port,

@@ -23,6 +23,8 @@ export interface StreamsOptions {
   maxHeldBytes?: number;
   /** Sessions tracked at once; the least recently active one is closed past it. */
   maxSessions?: number;
+  /** Capture paused (`oisp pause`): sessions starting now are not recorded. */
+  paused?: () => boolean;
 }
 
 export interface StreamsStats {
@@ -83,7 +85,7 @@ export class TlsStreams {
         const s = this.sessions.get(r.session);
         if (!s) return;
         this.setSocket(s, r);
-        if (!s.connId) this.open(s);
+        if (!s.connId && !s.broken) this.open(s);
         return;
       }
       case "close": {
@@ -107,7 +109,7 @@ export class TlsStreams {
   tick(nowMs: number): void {
     const wait = this.opts.bindWaitMs ?? 500;
     for (const s of this.sessions.values()) {
-      if (!s.connId && nowMs - s.firstTs > wait) this.open(s);
+      if (!s.connId && !s.broken && nowMs - s.firstTs > wait) this.open(s);
     }
   }
 
@@ -156,7 +158,9 @@ export class TlsStreams {
       const oldest = this.sessions.values().next().value!;
       this.end(oldest, ts, "capture: too many TLS sessions tracked at once");
     }
-    const s: Session = { key: r.session, pid: r.pid, comm: r.comm, firstTs: ts, lastTs: ts, expected: [0, 0], held: [], heldBytes: 0, serverSide: false, broken: false };
+    // A session starting while paused is followed (to know where it ends) but never recorded.
+    const broken = this.opts.paused?.() ?? false;
+    const s: Session = { key: r.session, pid: r.pid, comm: r.comm, firstTs: ts, lastTs: ts, expected: [0, 0], held: [], heldBytes: 0, serverSide: false, broken };
     this.sessions.set(r.session, s);
     this.counters.sessions++;
     return s;
@@ -213,6 +217,7 @@ export class TlsStreams {
   private end(s: Session, ts: number, error?: string): void {
     this.sessions.delete(s.key);
     if (!s.connId) {
+      if (s.broken) return;
       if (!s.held.length) return; // nothing was ever sent: no connection to report
       this.open(s);
     }

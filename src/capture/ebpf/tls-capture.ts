@@ -23,6 +23,8 @@ export interface EbpfCaptureOptions {
   rescanMs?: number;
   /** Ring buffer size in bytes (a power of two). */
   ringBytes?: number;
+  /** Capture paused: new TLS sessions are not recorded. */
+  paused?: () => boolean;
 }
 
 export interface AttachedTarget {
@@ -150,6 +152,7 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
   const streams = new TlsStreams({
     tap: opts.tap,
     runId: `ebpf-${process.pid}-${Date.now().toString(36)}`,
+    paused: opts.paused,
     toEpochMs: (ts) => Number(ts) / 1e6 + offsetMs,
     describe: (pid, comm) => {
       let uid = -1;
