@@ -1,6 +1,8 @@
 // settings.json + environment + flags → one validated Settings. Flags win over the environment,
 // the environment wins over settings.json, settings.json wins over defaults.
 import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { z } from "zod";
 import { settingsPath } from "./paths.ts";
 
@@ -15,7 +17,7 @@ export const SettingsFile = z
     AutoStartCapture: z
       .boolean()
       .optional()
-      .describe("Kept from the Windows seed's settings.json; the CLI captures whenever it runs, so this has no effect yet"),
+      .describe("oisp sensor starts capture as the dashboard's Start capture does (Windows: elevated oisp redirect --tls-mitm)"),
     EnableTlsMitm: z.boolean().optional().describe("Decrypt TLS to AI hosts with the local CA (redirect --tls-mitm)"),
     AiEndpointFilterEnabled: z.boolean().optional().describe("false = intercept all TLS traffic (--all-traffic)"),
     ProcessFilter: z.array(z.string().min(1)).optional().describe("Only capture these process names (empty = all)"),
@@ -36,7 +38,7 @@ export type SettingsFile = z.infer<typeof SettingsFile>;
 export class SettingsError extends Error {}
 
 /** Reads settings.json if present. A broken file is an error naming the file and the field, not a silent default. */
-export function readSettingsFile(dir: string): SettingsFile {
+export function readSettingsFile(dir: string, env: NodeJS.ProcessEnv = process.env): SettingsFile {
   const file = settingsPath(dir);
   let text: string;
   try {
@@ -51,9 +53,41 @@ export function readSettingsFile(dir: string): SettingsFile {
   } catch (err) {
     throw new SettingsError(`${file} is not valid JSON: ${(err as Error).message}`);
   }
-  const parsed = SettingsFile.safeParse(json);
+  const parsed = SettingsFile.safeParse(seedSpellings(json, env));
   if (!parsed.success) throw new SettingsError(`${file}: ${formatZodIssues(parsed.error)}`);
   return parsed.data;
+}
+
+/**
+ * The Windows seed's settings.json as it wrote it, read as what it means (any other type is left for the
+ * schema to reject by name):
+ * - ProcessFilter as one string: "" for all processes, or "a.exe,b.exe";
+ * - OutputPath "" for its default, %USERPROFILE%\Documents\OISP\events.jsonl;
+ * - %NAME% environment references in OutputPath and DatabasePath, as Windows users write paths.
+ */
+export function seedSpellings(json: unknown, env: NodeJS.ProcessEnv = process.env): unknown {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return json;
+  const o = { ...(json as Record<string, unknown>) };
+  if (typeof o.ProcessFilter === "string") o.ProcessFilter = o.ProcessFilter.split(/[,;\n]/).map((x) => x.trim()).filter((x) => x !== "");
+  if (o.OutputPath === "") o.OutputPath = seedDefaultOutputPath(env);
+  for (const key of ["OutputPath", "DatabasePath"]) {
+    const v = o[key];
+    if (typeof v === "string") o[key] = v.replace(/%([A-Za-z_][A-Za-z0-9_()]*)%/g, (m, name: string) => envValue(env, name) ?? m);
+  }
+  return o;
+}
+
+/** The seed's events file: Documents\OISP\events.jsonl in the user's profile (home elsewhere). */
+export function seedDefaultOutputPath(env: NodeJS.ProcessEnv = process.env): string {
+  const profile = envValue(env, "USERPROFILE") ?? env.HOME ?? os.homedir();
+  return path.join(profile, "Documents", "OISP", "events.jsonl");
+}
+
+/** Windows environment names are case-insensitive. */
+function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  if (env[name] !== undefined) return env[name];
+  const key = Object.keys(env).find((k) => k.toLowerCase() === name.toLowerCase());
+  return key === undefined ? undefined : env[key];
 }
 
 export function writeSettingsFile(dir: string, settings: SettingsFile): void {

@@ -2,6 +2,7 @@
 // A write failure (disk full, no permission) is counted and reported once per episode through onError;
 // it never reaches the pipeline. Lines that could not be written are dropped and counted.
 import fs from "node:fs";
+import path from "node:path";
 
 export interface JsonlSinkOptions {
   /** Rotate before the file would grow past this many bytes. Default: no rotation. */
@@ -126,7 +127,14 @@ export class JsonlSink {
 
   private ensureOpen(): void {
     if (this.fd !== undefined) return;
-    this.fd = fs.openSync(this.path, "a", 0o600);
+    try {
+      this.fd = fs.openSync(this.path, "a", 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      // --output / OutputPath may name a folder that does not exist yet (the seed's Documents\OISP).
+      fs.mkdirSync(path.dirname(this.path), { recursive: true, mode: 0o700 });
+      this.fd = fs.openSync(this.path, "a", 0o600);
+    }
     this.size = fs.fstatSync(this.fd).size;
   }
 

@@ -31,8 +31,8 @@ beforeAll(async () => {
     },
   });
   const dir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? "/tmp", "oisp-safe-cmd-"));
+  // A folder that does not exist yet: --output creates it.
   jsonl = path.join(dir, "out", "events.jsonl");
-  fs.mkdirSync(path.dirname(jsonl));
   // The client: posts its last argument to its first through the proxy; every other word is only on its command line.
   script = path.join(dir, "ask.ts");
   fs.writeFileSync(

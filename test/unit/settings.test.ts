@@ -45,6 +45,17 @@ describe("settings.json", () => {
     expect(Object.keys(SettingsFile.shape)).toEqual(expect.arrayContaining(Object.keys(SEED)));
   });
 
+  test("the seed's file verbatim: ProcessFilter as a string, OutputPath empty for its default, %VARS% in paths", () => {
+    const env = { USERPROFILE: "C:\\Users\\me", LOCALAPPDATA: "C:\\Users\\me\\AppData\\Local" };
+    const verbatim = { ...SEED, ProcessFilter: "", OutputPath: "" };
+    expect(readSettingsFile(home(verbatim), env)).toEqual({ ...SEED, ProcessFilter: [], OutputPath: path.join("C:\\Users\\me", "Documents", "OISP", "events.jsonl") });
+    expect(readSettingsFile(home({ ProcessFilter: "python.exe, node.exe;Code.exe" }), env).ProcessFilter).toEqual(["python.exe", "node.exe", "Code.exe"]);
+    const paths = readSettingsFile(home({ OutputPath: "%USERPROFILE%\\out\\e.jsonl", DatabasePath: "%localappdata%\\OISP\\x.db" }), env);
+    expect(paths).toEqual({ OutputPath: "C:\\Users\\me\\out\\e.jsonl", DatabasePath: "C:\\Users\\me\\AppData\\Local\\OISP\\x.db" });
+    // An unknown variable stays as written (the path then says what was missing).
+    expect(readSettingsFile(home({ OutputPath: "%NOPE%\\e.jsonl" }), env).OutputPath).toBe("%NOPE%\\e.jsonl");
+  });
+
   test("no file → no settings; write then read round-trips", () => {
     const dir = home();
     expect(readSettingsFile(dir)).toEqual({});
@@ -56,13 +67,13 @@ describe("settings.json", () => {
     [{ ProxyPort: "8443" }, "ProxyPort: Invalid input: expected number, received string"],
     [{ ProxyPort: 70000 }, "ProxyPort: Too big: expected number to be <=65535"],
     [{ ProxyPort: 80.5 }, "ProxyPort: Invalid input: expected int, received number"],
-    [{ ProcessFilter: "python.exe" }, "ProcessFilter: Invalid input: expected array, received string"],
+    [{ ProcessFilter: 5 }, "ProcessFilter: Invalid input: expected array, received number"],
     [{ ProcessFilter: ["ok.exe", ""] }, "ProcessFilter.1: Too small: expected string to have >=1 characters"],
     [{ EnableTlsMitm: "yes" }, "EnableTlsMitm: Invalid input: expected boolean, received string"],
     [{ AutoStartCapture: 1 }, "AutoStartCapture: Invalid input: expected boolean, received number"],
     [{ AiEndpointFilterEnabled: null }, "AiEndpointFilterEnabled: Invalid input: expected boolean, received null"],
     [{ VerboseLogging: "true" }, "VerboseLogging: Invalid input: expected boolean, received string"],
-    [{ OutputPath: "" }, "OutputPath: Too small: expected string to have >=1 characters"],
+    [{ OutputPath: 7 }, "OutputPath: Invalid input: expected string, received number"],
     [{ proxyport: 8443 }, "proxyport: unknown setting (did you mean ProxyPort?)"],
     [{ Verbose_Logging: true }, "Verbose_Logging: unknown setting (did you mean VerboseLogging?)"],
     [{ Colour: "blue" }, "Colour: unknown setting (known: OutputPath, "],
