@@ -52,7 +52,7 @@ export function buildNetworkConnect(ctx: ConnContext): NetworkConnectEvent {
     event_type: "network.connect",
     data,
   };
-  event.attrs = { ...event.attrs, mode: meta.mode, ...(meta.passthroughReason && { passthrough_reason: meta.passthroughReason }) };
+  event.attrs = { ...event.attrs, mode: meta.mode, ...(meta.passthroughCode && { passthrough_code: meta.passthroughCode }), ...(meta.passthroughReason && { passthrough_reason: meta.passthroughReason }) };
   return event;
 }
 

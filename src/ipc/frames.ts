@@ -16,7 +16,7 @@
 //      said proto >= 2 (a proto-1 redirector would reject the unknown frame type); a redirector keeps
 //      frames only when the welcome said proto >= 2 (a proto-1 sensor never acks).
 import { z } from "zod";
-import type { ConnMeta, Direction } from "../tap/types.ts";
+import { PASSTHROUGH_CODES, type ConnMeta, type Direction } from "../tap/types.ts";
 
 export const FRAME_MAGIC = 0xa1;
 export const FRAME_PREFIX_BYTES = 10;
@@ -66,6 +66,7 @@ const ConnMetaSchema = z.looseObject({
   sni: Str.optional(),
   alpn: Str.optional(),
   mode: z.enum(["mitm", "plain", "passthrough"]),
+  passthroughCode: z.enum(PASSTHROUGH_CODES).optional(),
   passthroughReason: Str.optional(),
   upstreamConnectMs: z.number().optional(),
   upstreamError: Str.optional(),

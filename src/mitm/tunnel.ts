@@ -3,7 +3,7 @@
 // with our leaf, then relays and taps. Every failure falls back to passing the bytes through (fail open).
 import type net from "node:net";
 import tls from "node:tls";
-import type { ProcessInfo } from "../tap/types.ts";
+import type { PassthroughCode, ProcessInfo } from "../tap/types.ts";
 import type { Logger } from "../util/log.ts";
 import type { ClientHello, ClientHelloResult } from "./client-hello.ts";
 import type { ConnTap } from "./conn-tap.ts";
@@ -57,22 +57,28 @@ export interface TunnelConn {
   t0: number;
 }
 
-export type Decision = { intercept: true; name: string; alpn: string[] } | { intercept: false; reason: string };
+/** Not intercepted: a code to count and test on, and the reason for people. */
+export interface Pass {
+  code: PassthroughCode;
+  reason: string;
+}
+
+export type Decision = { intercept: true; name: string; alpn: string[] } | ({ intercept: false } & Pass);
 
 /** Pure decision: intercept only AI hosts (or all with --all-traffic), never pinned ones, never without a CA. */
 export function decide(policy: Pick<MitmPolicy, "tlsMitm" | "allTraffic" | "issuer" | "isAiHost" | "pinned">, hello: ClientHelloResult, host: string, port: number): Decision {
-  if (hello.status === "not-tls") return { intercept: false, reason: "not TLS" };
-  if (hello.status === "invalid") return { intercept: false, reason: `unparseable ClientHello: ${hello.reason}` };
-  if (hello.status === "too-large") return { intercept: false, reason: `ClientHello larger than ${hello.limit} bytes` };
-  if (hello.status === "need-more") return { intercept: false, reason: "incomplete ClientHello" };
+  if (hello.status === "not-tls") return pass("not-tls", "not TLS");
+  if (hello.status === "invalid") return pass("bad-client-hello", `unparseable ClientHello: ${hello.reason}`);
+  if (hello.status === "too-large") return pass("bad-client-hello", `ClientHello larger than ${hello.limit} bytes`);
+  if (hello.status === "need-more") return pass("bad-client-hello", "incomplete ClientHello");
   const name = (hello.hello.sni ?? host).toLowerCase();
-  if (!policy.tlsMitm) return { intercept: false, reason: "TLS interception off" };
-  if (!policy.allTraffic && !safeIsAi(policy.isAiHost, name, port)) return { intercept: false, reason: "not an AI host" };
+  if (!policy.tlsMitm) return pass("mitm-off", "TLS interception off");
+  if (!policy.allTraffic && !safeIsAi(policy.isAiHost, name, port)) return pass("not-ai-host", "not an AI host");
   const pinned = policy.pinned.reason(name);
-  if (pinned) return { intercept: false, reason: `pinned (${pinned})` };
-  if (!policy.issuer) return { intercept: false, reason: "no CA loaded" };
+  if (pinned) return pass("pinned", `pinned (${pinned})`);
+  if (!policy.issuer) return pass("no-ca", "no CA loaded");
   const alpn = offerFor(hello.hello);
-  if (!alpn) return { intercept: false, reason: `client offers only ALPN ${hello.hello.alpn.join(",")}, not decoded yet` };
+  if (!alpn) return pass("alpn-unsupported", `client offers only ALPN ${hello.hello.alpn.join(",")}, not decoded yet`);
   return { intercept: true, name, alpn };
 }
 
@@ -100,54 +106,59 @@ export async function runTunnel(policy: MitmPolicy, conn: TunnelConn): Promise<v
   if (peek.kind === "closed") {
     conn.client.destroy();
     conn.upstream.destroy();
-    setPassthrough(policy, conn, `${peek.who} closed before any data`);
+    setPassthrough(policy, conn, { code: "closed-early", reason: `${peek.who} closed before any data` });
     return tap.close();
   }
   if (peek.kind === "server-first") {
     conn.client.write(peek.serverBytes);
-    return passthrough(policy, conn, conn.upstream, peek.bytes, "server spoke first (not TLS)");
+    return passthrough(policy, conn, conn.upstream, peek.bytes, { code: "not-tls", reason: "server spoke first (not TLS)" });
   }
-  if (peek.kind === "timeout") return passthrough(policy, conn, conn.upstream, peek.bytes, "no ClientHello in time");
+  if (peek.kind === "timeout") return passthrough(policy, conn, conn.upstream, peek.bytes, { code: "bad-client-hello", reason: "no ClientHello in time" });
   const hello = peek.result;
   if (hello.status === "ok") tap.meta.sni = hello.hello.sni;
   const decision = decide(policy, hello, conn.host, conn.port);
-  if (!decision.intercept) return passthrough(policy, conn, conn.upstream, peek.bytes, decision.reason);
+  if (!decision.intercept) return passthrough(policy, conn, conn.upstream, peek.bytes, decision);
   return intercept(policy, conn, peek.bytes, decision.name, decision.alpn);
 }
 
-function setPassthrough(policy: MitmPolicy, conn: TunnelConn, reason: string) {
+function pass(code: PassthroughCode, reason: string): Decision {
+  return { intercept: false, code, reason };
+}
+
+function setPassthrough(policy: MitmPolicy, conn: TunnelConn, why: Pass) {
   conn.tap.meta.mode = "passthrough";
-  conn.tap.meta.passthroughReason = reason;
+  conn.tap.meta.passthroughCode = why.code;
+  conn.tap.meta.passthroughReason = why.reason;
   conn.tap.openAfter(conn.lookup, policy.timeouts.lookupMs);
 }
 
 /** Blind relay: the peeked bytes go first, then both ways. Metadata only is tapped. */
-async function passthrough(policy: MitmPolicy, conn: TunnelConn, upstream: net.Socket, peeked: Uint8Array, reason: string) {
+async function passthrough(policy: MitmPolicy, conn: TunnelConn, upstream: net.Socket, peeked: Uint8Array, why: Pass) {
   policy.stats.passthrough++;
-  setPassthrough(policy, conn, reason);
-  policy.log("debug", `${conn.tap.meta.connId} ${conn.host}:${conn.port} passthrough: ${reason}`);
+  setPassthrough(policy, conn, why);
+  policy.log("debug", `${conn.tap.meta.connId} ${conn.host}:${conn.port} passthrough: ${why.reason}`);
   if (peeked.length) upstream.write(peeked);
   const res = await relay(conn.client, upstream, { onData: (dir, chunk) => countBytes(policy.stats, dir, chunk.length) });
   conn.tap.close(res.error);
 }
 
 /** A fresh TCP leg for falling back to passthrough after the first one was spent on a failed TLS attempt. */
-async function fallback(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array, reason: string) {
+async function fallback(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array, why: Pass) {
   let tcp: net.Socket;
   try {
     tcp = await connectTcp(conn.target, policy.timeouts.connectMs);
   } catch (err) {
     conn.client.destroy();
     conn.tap.meta.upstreamError ??= (err as Error).message;
-    setPassthrough(policy, conn, reason);
+    setPassthrough(policy, conn, why);
     return conn.tap.close((err as Error).message);
   }
   if (conn.client.destroyed) {
     tcp.destroy();
-    setPassthrough(policy, conn, reason);
+    setPassthrough(policy, conn, why);
     return conn.tap.close("client closed");
   }
-  return passthrough(policy, conn, tcp, peeked, reason);
+  return passthrough(policy, conn, tcp, peeked, why);
 }
 
 async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array, name: string, alpn: string[]) {
@@ -163,18 +174,18 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
     policy.stats.upstreamErrors++;
     policy.log("warn", `${name}:${conn.port}: ${msg}; passing this connection through`);
     tap.meta.upstreamError = msg;
-    return fallback(policy, conn, peeked, "upstream TLS failed");
+    return fallback(policy, conn, peeked, { code: "upstream-tls-failed", reason: "upstream TLS failed" });
   }
   const up = upR.value;
   up.on("error", () => {});
   if (ctxR.status === "rejected") {
     up.destroy();
     policy.log("error", `cannot issue a certificate for ${name}: ${(ctxR.reason as Error).message}`);
-    return fallback(policy, conn, peeked, "certificate issuance failed");
+    return fallback(policy, conn, peeked, { code: "cert-failed", reason: "certificate issuance failed" });
   }
   if (client.destroyed) {
     up.destroy();
-    setPassthrough(policy, conn, "client closed before interception");
+    setPassthrough(policy, conn, { code: "closed-early", reason: "client closed before interception" });
     return tap.close("client closed");
   }
   const chosen = up.alpnProtocol || undefined;
@@ -200,7 +211,7 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
     policy.stats.clientRejected++;
     policy.stats.pinnedHosts = policy.pinned.size;
     if (newlyPinned) policy.log("warn", `${name}: ${reason}; passing this host through from now on`);
-    setPassthrough(policy, conn, reason);
+    setPassthrough(policy, conn, { code: alert ? "client-rejected-cert" : "handshake-closed", reason });
     return tap.close(reason);
   }
   policy.pinned.noteSuccess(name);
@@ -217,7 +228,7 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
       policy.stats.upstreamErrors++;
       policy.log("warn", `${name}:${conn.port}: ${fresh}`);
       tap.meta.upstreamError = fresh;
-      setPassthrough(policy, conn, "upstream closed before the client's handshake was done");
+      setPassthrough(policy, conn, { code: "closed-early", reason: "upstream closed before the client's handshake was done" });
       return tap.close(fresh);
     }
     policy.stats.upstreamRedials++;

@@ -37,7 +37,9 @@ export interface ConnMeta {
   alpn?: string;
   /** mitm: plaintext is tapped; plain: plain-HTTP proxying (tapped); passthrough: metadata only. */
   mode: "mitm" | "plain" | "passthrough";
-  /** Why a connection was not intercepted (not an AI host, pinned, --no-tls-mitm...). */
+  /** Why a connection was not intercepted, as a code to count and test on (see PassthroughCode). */
+  passthroughCode?: PassthroughCode;
+  /** The same for people, with detail ("client rejected certificate: fatal alert unknown_ca"). */
   passthroughReason?: string;
   /** Milliseconds from client connect until the upstream leg was up. */
   upstreamConnectMs?: number;
@@ -46,6 +48,24 @@ export interface ConnMeta {
   /** ebpf_uprobe: plaintext read at the TLS library by uprobes (src/capture/ebpf/); process taken from the probe. */
   captureMethod: "mitm_proxy" | "windivert" | "ebpf_uprobe";
 }
+
+/** Why a connection was relayed without interception. */
+export const PASSTHROUGH_CODES = [
+  "not-tls", // no TLS ClientHello: a plain protocol, or the server spoke first
+  "bad-client-hello", // unparseable, too large, incomplete, or none in time
+  "closed-early", // a side closed before any data, or before interception was set up
+  "mitm-off", // TLS interception switched off
+  "not-ai-host",
+  "pinned", // this client rejected our certificate before: passed through from then on
+  "no-ca",
+  "alpn-unsupported", // the client offers only protocols we do not decode
+  "upstream-connect-failed",
+  "upstream-tls-failed",
+  "cert-failed", // issuing the leaf certificate failed
+  "client-rejected-cert", // the client answered our certificate with a TLS alert
+  "handshake-closed", // the client closed during our TLS handshake without an alert
+] as const;
+export type PassthroughCode = (typeof PASSTHROUGH_CODES)[number];
 
 export type Direction = "c2s" | "s2c";
 

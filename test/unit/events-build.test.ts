@@ -76,10 +76,10 @@ describe("network.connect", () => {
   });
 
   test("a failed or passed-through connection says why", () => {
-    const e = buildNetworkConnect(connContext(connMeta({ upstreamError: "getaddrinfo ENOTFOUND", mode: "passthrough", passthroughReason: "pinned" })));
+    const e = buildNetworkConnect(connContext(connMeta({ upstreamError: "getaddrinfo ENOTFOUND", mode: "passthrough", passthroughCode: "pinned", passthroughReason: "pinned (client rejected certificate)" })));
     expect(e.data.success).toBe(false);
     expect(e.data.error).toBe("getaddrinfo ENOTFOUND");
-    expect(e.attrs).toMatchObject({ mode: "passthrough", passthrough_reason: "pinned" });
+    expect(e.attrs).toMatchObject({ mode: "passthrough", passthrough_code: "pinned", passthrough_reason: "pinned (client rejected certificate)" });
   });
 });
 

@@ -27,6 +27,7 @@ const meta: ConnMeta = {
 const sample: IpcFrame[] = [
   { t: "hello", token: "tok", version: "0.1.0", pid: 1, runId: "run" },
   { t: "open", meta },
+  { t: "open", meta: { ...meta, connId: "c2", mode: "passthrough", passthroughCode: "pinned", passthroughReason: "pinned (client rejected certificate)" } },
   { t: "data", connId: "c1", dir: "c2s", ts: 1.5, bytes: new TextEncoder().encode("POST /v1/chat/completions HTTP/1.1\r\n\r\n") },
   { t: "data", connId: "c1", dir: "s2c", ts: 2, bytes: new Uint8Array(0) },
   { t: "close", connId: "c1", ts: 3, error: "reset" },

@@ -34,20 +34,22 @@ describe("decide", () => {
     expect(decide(policy(), hello("api.openai.com"), "1.2.3.4", 443)).toMatchObject({ intercept: true });
     expect(decide(policy(), hello(undefined), "api.openai.com", 443)).toMatchObject({ intercept: true, name: "api.openai.com" });
   });
-  test("every reason to pass through", () => {
+  test("every reason to pass through: a code, and the detail in the reason", () => {
     const r = (p: ReturnType<typeof policy>, h: ClientHelloResult) => decide(p, h, "api.openai.com", 443);
-    expect(r(policy(), { status: "not-tls" })).toEqual({ intercept: false, reason: "not TLS" });
-    expect(r(policy(), { status: "invalid", reason: "x" })).toEqual({ intercept: false, reason: "unparseable ClientHello: x" });
-    expect(r(policy(), { status: "too-large", limit: 9 })).toEqual({ intercept: false, reason: "ClientHello larger than 9 bytes" });
-    expect(r(policy({ tlsMitm: false }), hello("api.openai.com"))).toEqual({ intercept: false, reason: "TLS interception off" });
-    expect(decide(policy(), hello("example.com"), "example.com", 443)).toEqual({ intercept: false, reason: "not an AI host" });
+    const code = (d: ReturnType<typeof decide>) => (d.intercept ? "intercept" : d.code);
+    expect(code(r(policy(), { status: "not-tls" }))).toBe("not-tls");
+    expect(r(policy(), { status: "invalid", reason: "x" })).toEqual({ intercept: false, code: "bad-client-hello", reason: "unparseable ClientHello: x" });
+    expect(r(policy(), { status: "too-large", limit: 9 })).toEqual({ intercept: false, code: "bad-client-hello", reason: "ClientHello larger than 9 bytes" });
+    expect(code(r(policy(), { status: "need-more" }))).toBe("bad-client-hello");
+    expect(code(r(policy({ tlsMitm: false }), hello("api.openai.com")))).toBe("mitm-off");
+    expect(code(decide(policy(), hello("example.com"), "example.com", 443))).toBe("not-ai-host");
     expect(decide(policy({ allTraffic: true }), hello("example.com"), "example.com", 443)).toMatchObject({ intercept: true });
-    expect(r(policy({ issuer: undefined }), hello("api.openai.com"))).toEqual({ intercept: false, reason: "no CA loaded" });
-    expect(r(policy(), hello("api.openai.com", ["h3", "spdy/3"]))).toMatchObject({ intercept: false, reason: expect.stringContaining("spdy/3") });
+    expect(code(r(policy({ issuer: undefined }), hello("api.openai.com")))).toBe("no-ca");
+    expect(r(policy(), hello("api.openai.com", ["h3", "spdy/3"]))).toMatchObject({ intercept: false, code: "alpn-unsupported", reason: expect.stringContaining("spdy/3") });
     const pinned = new PinnedHosts();
     pinned.add("api.openai.com", "client rejected certificate: fatal alert unknown_ca");
-    expect(r(policy({ pinned }), hello("api.openai.com"))).toEqual({ intercept: false, reason: "pinned (client rejected certificate: fatal alert unknown_ca)" });
-    expect(r(policy({ isAiHost: () => { throw new Error("matcher bug"); } }), hello("api.openai.com"))).toEqual({ intercept: false, reason: "not an AI host" });
+    expect(r(policy({ pinned }), hello("api.openai.com"))).toEqual({ intercept: false, code: "pinned", reason: "pinned (client rejected certificate: fatal alert unknown_ca)" });
+    expect(code(r(policy({ isAiHost: () => { throw new Error("matcher bug"); } }), hello("api.openai.com")))).toBe("not-ai-host");
   });
 });
 

@@ -280,6 +280,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       const e = err as Error;
       stats.upstreamErrors++;
       meta.upstreamError = e.message;
+      meta.passthroughCode = "upstream-connect-failed";
       meta.passthroughReason = "upstream connect failed";
       log("debug", `CONNECT ${host}:${port}: ${e.message}`);
       // A transparent client gets what the network would have given it: a dropped connection.
