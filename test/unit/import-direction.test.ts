@@ -13,7 +13,8 @@ const LEAVES = ["tap", "wire", "config", "spec", "util", "version.ts", "events/s
 
 /** Left to right: a module imports only modules of earlier layers (and its own). */
 const LAYERS: string[][] = [
-  ["ca", "capture/process", "capture/ebpf"], // sources and OS facts that never go through mitm
+  ["ca", "capture/process"], // OS facts: certificates, which process owns a socket
+  ["capture/ebpf"], // uprobes on TLS libraries: a capture source that never goes through mitm
   ["mitm"], // peek, decide, relay + tap
   ["capture/proxy"], // the CONNECT front end: accepts, then hands each tunnel to mitm
   ["capture/windivert"], // diverts packets into the proxy's transparent entry
