@@ -153,7 +153,7 @@ async function compile(target: TargetName, commit: string): Promise<string> {
 
 /** Workers must be separate entry points of a compiled binary (Bun's rule for `new Worker` in --compile). */
 function extraEntrypoints(): string[] {
-  const workers = ["src/capture/windivert/worker.ts", "src/sensor/sensor-worker.ts", "src/capture/process/lookup-worker.ts"].map((w) => path.join(root, w));
+  const workers = ["src/capture/windivert/worker.ts", "src/sensor/sensor-worker.ts", "src/capture/process/lookup-worker.ts", "src/capture/ebpf/proc-worker.ts"].map((w) => path.join(root, w));
   return workers.filter((w) => fs.existsSync(w));
 }
 

@@ -381,13 +381,15 @@ function processContext(p: ProcessInfo): NonNullable<Envelope["process"]> {
 
 function captureSource(method: ConnMeta["captureMethod"]): Pick<Envelope["source"], "capture_method" | "capture_point"> {
   if (method === "ebpf_uprobe") return { capture_method: "ebpf_uprobe", capture_point: "tls_library_uprobe" };
+  // A connection known only from its ClientHello, seen by a syscall tracepoint (src/capture/ebpf/proc-hello.ts).
+  if (method === "ebpf_tracepoint") return { capture_method: "ebpf_tracepoint", capture_point: "sys_enter_tls_client_hello" };
   return { capture_method: "mitm_proxy", capture_point: method === "windivert" ? "windivert" : "http_connect_proxy" };
 }
 
 export function attribution(ctx: ConnContext): Pick<Confidence, "process_attribution"> {
   if (!ctx.meta.process) return { process_attribution: "unknown" };
   // eBPF: the probe ran in the process itself.
-  if (ctx.meta.captureMethod === "ebpf_uprobe") return { process_attribution: "direct" };
+  if (ctx.meta.captureMethod === "ebpf_uprobe" || ctx.meta.captureMethod === "ebpf_tracepoint") return { process_attribution: "direct" };
   // On Linux the owning process is found through the socket's inode in /proc; elsewhere the OS names it.
   return { process_attribution: ctx.host.os === "linux" ? "socket_inode" : "direct" };
 }

@@ -71,7 +71,7 @@ const ConnMetaSchema = z.looseObject({
   upstreamConnectMs: z.number().optional(),
   upstreamError: Str.optional(),
   process: ProcessInfoSchema.optional(),
-  captureMethod: z.enum(["mitm_proxy", "windivert", "ebpf_uprobe"]),
+  captureMethod: z.enum(["mitm_proxy", "windivert", "ebpf_uprobe", "ebpf_tracepoint"]),
 });
 
 const HeaderSchemas = {

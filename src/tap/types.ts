@@ -45,8 +45,11 @@ export interface ConnMeta {
   upstreamConnectMs?: number;
   upstreamError?: string;
   process?: ProcessInfo;
-  /** ebpf_uprobe: plaintext read at the TLS library by uprobes (src/capture/ebpf/); process taken from the probe. */
-  captureMethod: "mitm_proxy" | "windivert" | "ebpf_uprobe";
+  /**
+   * ebpf_uprobe: plaintext read at the TLS library by uprobes (src/capture/ebpf/); process taken from the probe.
+   * ebpf_tracepoint: a connection known only from its ClientHello seen at the socket (metadata only).
+   */
+  captureMethod: "mitm_proxy" | "windivert" | "ebpf_uprobe" | "ebpf_tracepoint";
 }
 
 /** Why a connection was relayed without interception. */

@@ -1,0 +1,238 @@
+// The eBPF process source: loads ffi/bpf/proc.bpf.c, attaches its tracepoints, and feeds a TapSink with
+// process.exec / file.write activity of watched processes and metadata-only connections to AI hosts for
+// processes whose TLS the uprobes cannot read. The ring buffer is drained by a Worker (proc-worker.ts).
+//
+// Watched processes: those that sent a ClientHello to an AI host (seen here) or made an AI call the TLS
+// probes saw (watch() from there), and, in the kernel, every process they fork afterwards. A process
+// forked before its parent was watched is added from /proc when the parent is.
+import fs from "node:fs";
+import { bpfObject } from "../../../ffi/bpf/compile.ts";
+import { BpfObject, type BpfLink, type BpfMap } from "../../../ffi/libbpf.ts";
+import type { TapSink } from "../../tap/types.ts";
+import type { Logger } from "../../util/log.ts";
+import { workerCandidates } from "../../util/worker-module.ts";
+import { HelloTracker, type HelloStats, type MetadataOnlyProcess } from "./proc-hello.ts";
+import { childrenOf, describePid, monotonicToEpochMs } from "./proc-host.ts";
+import type { SockAddr } from "./proc-records.ts";
+import type { FromProcWorker, ProcWorkerStats, ToProcWorker } from "./proc-worker.ts";
+
+export interface ProcCaptureOptions {
+  tap: TapSink;
+  log: Logger;
+  /** Only this process tree exists for the probes (tests on a shared machine). Absent: the whole machine. */
+  scopeRoot?: number;
+  /** Report metadata-only connections from ClientHellos (default on). */
+  sniff?: boolean;
+  /** Whether the TLS probes delivered plaintext for this connection: then no metadata-only report. */
+  plaintextSeen?: (pid: number, local: SockAddr) => boolean;
+  /** How long a ClientHello waits for that plaintext. */
+  holdMs?: number;
+  runId?: string;
+}
+
+export interface ProcCaptureStats {
+  worker: ProcWorkerStats;
+  hellos: HelloStats & { held: number };
+  watched: number;
+  /** Kernel-side counters (proc.bpf.c's proc_stats): ring buffer full per record kind, maps full. */
+  kernel: Record<string, number>;
+  metadataOnly: MetadataOnlyProcess[];
+}
+
+const PROGRAMS = ["proc_fork", "proc_exec", "proc_exit", "proc_sys_enter", "proc_sys_exit"];
+const KERNEL_COUNTERS = ["dropExec", "dropPath", "dropWrite", "dropChunk", "dropHello", "dropOther", "watchFull", "scopeFull", "pendingFull"];
+const u32 = (n: number) => new Uint8Array(new Uint32Array([n]).buffer);
+
+export class ProcCapture {
+  private readonly links: BpfLink[] = [];
+  private readonly watchedMap: BpfMap;
+  private readonly scopeMap: BpfMap;
+  private readonly statsMap: BpfMap;
+  private worker?: Worker;
+  private workerStats: ProcWorkerStats = { records: 0, malformed: 0, execs: 0, fileWrites: 0, lostChunks: 0, unknownPaths: 0, merging: 0 };
+  private readonly hellos: HelloTracker;
+  private readonly toEpochMs = monotonicToEpochMs();
+  private timer?: ReturnType<typeof setInterval>;
+  private stopped?: Promise<void>;
+  private watchedCount = 0;
+
+  private constructor(
+    private readonly obj: BpfObject,
+    private readonly opts: ProcCaptureOptions,
+  ) {
+    this.watchedMap = obj.map("proc_watched");
+    this.scopeMap = obj.map("proc_scope");
+    this.statsMap = obj.map("proc_stats");
+    this.hellos = new HelloTracker({
+      runId: opts.runId ?? `ebpf${process.pid}`,
+      describe: describePid,
+      plaintextSeen: opts.plaintextSeen ?? (() => false),
+      holdMs: opts.holdMs,
+    });
+  }
+
+  /** Loads and attaches; resolves once the ring buffer is being drained. Throws with libbpf's reason. */
+  static async start(opts: ProcCaptureOptions): Promise<ProcCapture> {
+    const obj = BpfObject.open(await bpfObject("proc"), "proc.bpf.o");
+    let cap: ProcCapture | undefined;
+    try {
+      obj.load();
+      cap = new ProcCapture(obj, opts);
+      const settings = new Uint8Array(16);
+      const v = new DataView(settings.buffer);
+      v.setUint32(0, opts.scopeRoot !== undefined ? 1 : 0, true);
+      v.setUint32(4, opts.sniff === false ? 0 : 1, true);
+      v.setUint32(8, process.pid, true);
+      obj.map("proc_settings").update(u32(0), settings);
+      if (opts.scopeRoot !== undefined) cap.addTree(cap.scopeMap, opts.scopeRoot);
+      for (const p of PROGRAMS) cap.links.push(obj.attach(p));
+      await cap.startWorker(obj.map("proc_events").fd);
+      cap.timer = setInterval(() => cap!.onTick(), 100);
+      return cap;
+    } catch (err) {
+      for (const l of cap?.links ?? []) l.destroy();
+      obj.close();
+      throw err;
+    }
+  }
+
+  /** Watch a process (it made an AI call): its execs and file writes, and those of its descendants. */
+  watch(pid: number): void {
+    if (pid === process.pid || pid <= 1) return;
+    this.addTree(this.watchedMap, pid);
+  }
+
+  stats(): ProcCaptureStats {
+    return {
+      worker: this.workerStats,
+      hellos: this.hellos.stats(),
+      watched: this.watchedCount,
+      kernel: this.kernelCounters(),
+      metadataOnly: this.hellos.metadataOnlyProcesses(),
+    };
+  }
+
+  /** Detaches every probe, drains what is left, reports what is still merging. */
+  close(): Promise<void> {
+    this.stopped ??= (async () => {
+      clearInterval(this.timer);
+      for (const l of this.links.splice(0)) l.destroy();
+      const w = this.worker;
+      if (w) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, 3000);
+          w.addEventListener("message", (e: MessageEvent<FromProcWorker>) => {
+            if (e.data.t === "stopped") {
+              clearTimeout(t);
+              resolve();
+            }
+          });
+          w.postMessage({ t: "stop" } satisfies ToProcWorker);
+        });
+        w.terminate();
+      }
+      this.report(this.hellos.flush());
+      this.obj.close();
+    })();
+    return this.stopped;
+  }
+
+  private addTree(map: BpfMap, root: number): void {
+    const seen = new Set<number>();
+    const stack = [root];
+    while (stack.length > 0 && seen.size < 4096) {
+      const pid = stack.pop()!;
+      if (seen.has(pid)) continue;
+      seen.add(pid);
+      try {
+        map.update(u32(pid), u32(1));
+        if (map === this.watchedMap) this.watchedCount++;
+      } catch (err) {
+        this.opts.log("warn", `ebpf: cannot watch pid ${pid}: ${(err as Error).message}`);
+        return;
+      }
+      stack.push(...childrenOf(pid));
+    }
+  }
+
+  private async startWorker(ringFd: number): Promise<void> {
+    let lastError: unknown;
+    for (const url of workerCandidates("capture/ebpf/proc-worker.ts")) {
+      try {
+        const w = new Worker(url);
+        w.onmessage = (e: MessageEvent<FromProcWorker>) => this.onWorker(e.data);
+        w.onerror = (e) => this.opts.log("error", `ebpf: process worker: ${e.message}`);
+        w.postMessage({ t: "start", ringFd } satisfies ToProcWorker);
+        this.worker = w;
+        return;
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    throw new Error(`ebpf: cannot start the process worker: ${(lastError as Error)?.message}`);
+  }
+
+  private onWorker(m: FromProcWorker): void {
+    if (m.t === "error") return this.opts.log("error", `ebpf: process records: ${m.message}`);
+    if (m.t === "stopped") return void (this.workerStats = m.stats);
+    this.workerStats = m.stats;
+    for (const h of m.hellos) {
+      const pid = this.hellos.push(h, this.toEpochMs(h.tsNs));
+      if (pid !== undefined) this.watch(pid);
+    }
+    if (m.activity.length > 0) {
+      try {
+        this.opts.tap.activity?.(m.activity);
+      } catch (err) {
+        this.opts.log("error", `ebpf: sensor refused activity: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private onTick(): void {
+    this.report(this.hellos.tick(Date.now()));
+  }
+
+  private report(metas: ReturnType<HelloTracker["tick"]>): void {
+    for (const meta of metas) {
+      try {
+        this.opts.tap.open(meta);
+        this.opts.tap.close(meta.connId, meta.startedAt);
+      } catch (err) {
+        this.opts.log("error", `ebpf: sensor refused a connection: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private kernelCounters(): Record<string, number> {
+    const out: Record<string, number> = {};
+    const cpus = navigator.hardwareConcurrency || 1;
+    KERNEL_COUNTERS.forEach((name, i) => {
+      try {
+        // per-CPU values are rounded up to 8 bytes each
+        const v = this.statsMap.lookup(u32(i), 8 * possibleCpus(cpus));
+        let sum = 0n;
+        if (v) for (let c = 0; c * 8 < v.length; c++) sum += new DataView(v.buffer).getBigUint64(c * 8, true);
+        out[name] = Number(sum);
+      } catch {
+        out[name] = -1;
+      }
+    });
+    return out;
+  }
+}
+
+/** Per-CPU maps hold a value per possible CPU (/sys/devices/system/cpu/possible), not per online one. */
+function possibleCpus(fallback: number): number {
+  try {
+    const text = fs.readFileSync("/sys/devices/system/cpu/possible", "utf8").trim();
+    let n = 0;
+    for (const part of text.split(",")) {
+      const [a, b] = part.split("-").map(Number);
+      n += b !== undefined ? b! - a! + 1 : 1;
+    }
+    return n || fallback;
+  } catch {
+    return fallback;
+  }
+}
