@@ -66,6 +66,25 @@ export const ADDED_DOMAINS: Record<string, { provider: string; why: string }> = 
   "api.deepinfra.com": { provider: "deepinfra", why: "DeepInfra API host (upstream provider has no endpoint)" },
   "ai-gateway.vercel.sh": { provider: "vercel", why: "Vercel AI Gateway host (upstream provider has no endpoint)" },
   "api.v0.dev": { provider: "v0", why: "v0 API host (upstream provider has no endpoint)" },
+  // Hosts from the Windows seed's provider table (its README) that the upstream bundle lacks.
+  "api.together.ai": { provider: "togetherai", why: "Together AI host in the seed's provider table (current docs use api.together.xyz)" },
+  "api.openrouter.ai": { provider: "openrouter", why: "OpenRouter host in the seed's provider table (upstream has openrouter.ai)" },
+  "api-inference.huggingface.co": { provider: "huggingface", why: "Hugging Face serverless Inference API, in the seed's provider table (upstream has router.huggingface.co)" },
+  "api.replicate.com": { provider: "replicate", why: "Replicate API host, in the seed's provider table" },
+};
+
+/** Providers the upstream bundle lacks entirely. */
+export const ADDED_PROVIDERS: Record<string, { name: string; api_format: string; api_host: string; env_vars: string[]; why: string }> = {
+  replicate: {
+    name: "Replicate",
+    api_format: "openai",
+    api_host: "api.replicate.com",
+    env_vars: ["REPLICATE_API_TOKEN"],
+    why:
+      "in the seed's provider table, absent upstream (OISP's provider enum has replicate). api_format openai: its " +
+      "OpenAI-style routes are decoded; its own /v1/predictions API has no parser, so those calls are recorded as " +
+      "intercepted connections without an ai.request",
+  },
 };
 
 /** Host patterns the upstream bundle lacks. Anchored; `[a-z0-9-]+` is one DNS label. */
@@ -134,6 +153,10 @@ export function buildBundle(upstreamJson: unknown, source: SourceInfo): Record<s
     };
   }
   for (const id of Object.keys(PROVIDER_OVERRIDES)) if (!up.providers[id]) problems.push(`override of unknown provider ${id}`);
+  for (const [id, a] of Object.entries(ADDED_PROVIDERS)) {
+    if (up.providers[id]) problems.push(`added provider ${id} exists upstream`);
+    providers[id] = { name: a.name, api_format: a.api_format, api_host: a.api_host, env_vars: [...a.env_vars].sort(), project_addition: a.why };
+  }
 
   const domainLookup: Record<string, string> = { ...up.domain_lookup };
   for (const [host, a] of Object.entries(ADDED_DOMAINS)) {
@@ -187,6 +210,7 @@ export function buildBundle(upstreamJson: unknown, source: SourceInfo): Record<s
       domain_lookup: Object.fromEntries(Object.entries(ADDED_DOMAINS).map(([h, a]) => [h, a.why])),
       domain_patterns: Object.fromEntries(ADDED_PATTERNS.map((p) => [p.pattern, p.why])),
       provider_overrides: Object.fromEntries(Object.entries(PROVIDER_OVERRIDES).map(([id, o]) => [id, o.why])),
+      providers: Object.fromEntries(Object.entries(ADDED_PROVIDERS).map(([id, a]) => [id, a.why])),
     },
     domain_lookup: domainLookup,
     domain_patterns: patterns,

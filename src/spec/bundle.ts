@@ -10,6 +10,8 @@ export interface BundleProvider {
   api_host: string | null;
   env_vars: string[];
   project_override?: string;
+  /** Why the project added a provider the upstream bundle lacks. */
+  project_addition?: string;
 }
 
 export interface BundleModel {

@@ -8,6 +8,7 @@ import { openWebQueries } from "../../src/store/queries.ts";
 import { GenAiCorrelator } from "../../src/sinks/genai.ts";
 import { eventsOfPid, ofType, runCurl, startE2e, type AnyEvent, type E2eHarness } from "../support/e2e-harness.ts";
 import { fakeProviderHandler } from "../support/fake-providers.ts";
+import { readEvents, waitFor } from "../support/oisp-process.ts";
 import { validateOispEvent } from "../support/oisp-validate.ts";
 
 // Each provider's real chat path; the fake answers them all as OpenAI chat completions.
@@ -17,7 +18,13 @@ const OTHER_PROVIDERS = [
   { id: "perplexity", url: "https://api.perplexity.ai/chat/completions", model: "sonar" },
   { id: "openrouter", url: "https://openrouter.ai/api/v1/chat/completions", model: "openai/gpt-4o-mini" },
 ];
-const HOSTS = [...OTHER_PROVIDERS.map((p) => new URL(p.url).hostname), "api.anthropic.com"];
+// Hosts of the seed's provider table the upstream bundle lacked (scripts/gen-spec.ts ADDED_DOMAINS).
+const SEED_HOSTS = [
+  { id: "togetherai", oisp: "together", url: "https://api.together.ai/v1/chat/completions", model: "meta-llama/Llama-3.3-70B-Instruct-Turbo" },
+  { id: "openrouter", oisp: "other", url: "https://api.openrouter.ai/api/v1/chat/completions", model: "openai/gpt-4o-mini" },
+  { id: "huggingface", oisp: "huggingface", url: "https://api-inference.huggingface.co/models/meta-llama/Llama-3.1-8B-Instruct/v1/chat/completions", model: "meta-llama/Llama-3.1-8B-Instruct" },
+];
+const HOSTS = [...OTHER_PROVIDERS.map((p) => new URL(p.url).hostname), "api.anthropic.com", ...SEED_HOSTS.map((p) => new URL(p.url).hostname), "api.replicate.com"];
 
 let h: E2eHarness;
 beforeAll(async () => {
@@ -70,6 +77,30 @@ describe("providers OISP calls 'other'", () => {
     const byId = new Map(report.providers.map((p) => [p.provider, p]));
     expect(byId.has("other")).toBe(false);
     for (const p of OTHER_PROVIDERS) expect(byId.get(p.id)?.responses).toBe(1);
+  });
+});
+
+describe("provider hosts of the seed's table are intercepted", () => {
+  test("api.together.ai, api.openrouter.ai, api-inference.huggingface.co: decoded as their provider", async () => {
+    for (const p of SEED_HOSTS) {
+      const r = await curlJson(p.url, "Authorization: Bearer test-key-0123456789", { model: p.model, messages: [{ role: "user", content: `hi ${p.id}` }] });
+      expect(r.code).toBe(0);
+      const { events, req } = await single(r.pid);
+      expect(ofType(events, "network.connect")[0]!.attrs.mode).toBe("mitm");
+      expect(req.attrs.provider_id).toBe(p.id);
+      expect(req.data.provider).toEqual({ name: p.oisp, endpoint: p.url });
+      expect(req.data.model.id).toBe(p.model);
+    }
+  });
+
+  test("api.replicate.com: intercepted (its predictions API has no parser: the connection is recorded, decrypted)", async () => {
+    const r = await curlJson("https://api.replicate.com/v1/predictions", "Authorization: Bearer r8_test0123456789abcdefghij", { version: "abc", input: { prompt: "hi" } });
+    expect(r.code).toBe(0);
+    const connect = await waitFor("replicate's network.connect", () =>
+      (readEvents(h.dbPath) as AnyEvent[]).find((e) => e.event_type === "network.connect" && e.process?.pid === r.pid),
+    );
+    expect(connect.data.tls?.sni ?? connect.data.dest?.host ?? "").toContain("api.replicate.com");
+    expect(connect.attrs.mode).toBe("mitm");
   });
 });
 

@@ -56,7 +56,7 @@ describe("gen-spec transformation", () => {
     domain_lookup: { "api.openai.com": "openai" },
     domain_patterns: [{ pattern: ".*\\.openai\\.azure\\.com$", provider: "azure_openai" }],
     providers: Object.fromEntries(
-      ["openai", "azure_openai", "ollama", "lmstudio", "google_vertex", "cohere", "mistral", "togetherai", "deepinfra", "vercel", "v0", "aws_bedrock"].map(
+      ["openai", "azure_openai", "ollama", "lmstudio", "google_vertex", "cohere", "mistral", "togetherai", "deepinfra", "vercel", "v0", "aws_bedrock", "openrouter", "huggingface"].map(
         (id) => [id, { name: id, api_format: "openai", api_endpoint: null, env_vars: [] }],
       ),
     ),
@@ -70,6 +70,10 @@ describe("gen-spec transformation", () => {
     expect(b.models["openai/m1"]).toEqual({ mode: "chat", input_cost_per_1k: 0.001, max_input_tokens: 10, max_output_tokens: 5 });
     expect(b.domain_lookup["localhost:11434"]).toBe("ollama");
     expect(b.providers.ollama.api_format).toBe("ollama");
+    // The seed's provider table: hosts and the Replicate provider upstream lacks, each marked with its reason.
+    expect(b.domain_lookup["api.replicate.com"]).toBe("replicate");
+    expect(b.providers.replicate).toMatchObject({ name: "Replicate", api_host: "api.replicate.com", project_addition: expect.stringContaining("seed") });
+    expect(Object.keys(b.project_additions.domain_lookup)).toEqual(expect.arrayContaining(["api.together.ai", "api.openrouter.ai", "api-inference.huggingface.co", "api.replicate.com"]));
     expect(b.domain_patterns[0]).toEqual({ pattern: "^[a-z0-9-]+\\.openai\\.azure\\.com$", provider: "azure_openai", upstream_pattern: ".*\\.openai\\.azure\\.com$" });
   });
 
