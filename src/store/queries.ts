@@ -42,6 +42,19 @@ export interface TimelineRow {
   status_code: number | null;
   /** What a non-AI event is about: a process.exec's command line, a file.write's path and size. */
   detail?: string | null;
+  /** What the row is about, from the event's data (src/view/describe.ts words it): the tool's name... */
+  tool_name: string | null;
+  /** ...a network event's host (domain, else SNI, else IP) and port... */
+  net_host: string | null;
+  net_port: number | null;
+  /** ...a file event's path... */
+  file_path: string | null;
+  /** ...a process.exec's argv (JSON array text) and executable, and the process's parent name. */
+  exec_args: string | null;
+  exec_exe: string | null;
+  parent_name: string | null;
+  /** Tool calls an ai.response asked for. */
+  tool_calls: number | null;
 }
 
 export interface EventRecord extends TimelineRow {
@@ -123,9 +136,23 @@ export interface UsageBucket {
  */
 export type RollupFilter = number | undefined | Pick<WebFilter, "provider" | "model" | "process" | "type" | "sinceMs" | "untilMs">;
 
+/** The terminal's main-screen panes for a time window: who is called, by what, and how much content was seen. */
+export interface WindowSummary {
+  /** ai.request events per provider, most first. */
+  providers: Array<{ provider: string; requests: number }>;
+  /** ai.request events per process name, most first. */
+  apps: Array<{ process_name: string; requests: number }>;
+  /** ai.request + ai.response events by capture completeness (partial counts as redacted). */
+  confidence: { full: number; metadata: number; redacted: number; total: number };
+}
+
 export type DistinctColumn = "provider" | "model" | "process_name" | "event_type";
 
 const MAX_PAGE = 500;
+/** Event types the process tree shows under their process (OISP v0.1 process and file events). */
+export const PROCESS_ACTIVITY_TYPES = ["process.exec", "file.write"] as const;
+/** The confidence pane reads at most this many of the window's newest AI events. */
+export const CONFIDENCE_ROWS = 200_000;
 const MAX_DISTINCT = 300;
 const MAX_GROUPS = 500;
 const MAX_TEXT = 200;
@@ -142,7 +169,14 @@ const ROW_COLUMNS = `rowid, event_id, ts, ts_ms, event_type, provider, model, pi
   CASE event_type
     WHEN 'process.exec' THEN substr(json_extract(json, '$.process.cmdline'), 1, ${MAX_TEXT})
     WHEN 'file.write' THEN substr(json_extract(json, '$.data.path'), 1, ${MAX_TEXT}) || ' (' || json_extract(json, '$.data.bytes_written') || ' B)'
-  END AS detail`;
+  END AS detail,
+  json_extract(json, '$.data.tool.name') AS tool_name,
+  coalesce(json_extract(json, '$.data.dest.domain'), json_extract(json, '$.data.tls.sni'), json_extract(json, '$.data.dest.ip')) AS net_host,
+  json_extract(json, '$.data.dest.port') AS net_port,
+  coalesce(json_extract(json, '$.data.path'), json_extract(json, '$.data.file.path')) AS file_path,
+  CASE WHEN json_type(json, '$.data.args') = 'array' THEN json_extract(json, '$.data.args') END AS exec_args,
+  json_extract(json, '$.data.exe') AS exec_exe, json_extract(json, '$.process.parent.name') AS parent_name,
+  json_extract(json, '$.data.tool_calls_count') AS tool_calls`;
 
 interface Where {
   sql: string;
@@ -259,6 +293,26 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
     return out;
   };
 
+  /**
+   * Exact per-provider and per-app request counts since `sinceMs`: whole hours from the hour rollup, the
+   * part of the first hour from the events themselves (at most an hour of them, through the ts_ms index).
+   */
+  const requestsBy = (column: "provider" | "process_name", sinceMs: number | undefined): Array<{ key: string; requests: number }> => {
+    const counts = new Map<string, number>();
+    const add = (key: string, n: number) => key && counts.set(key, (counts.get(key) ?? 0) + n);
+    const firstHour = sinceMs === undefined ? 0 : Math.ceil(sinceMs / HOUR_MS) * HOUR_MS;
+    const src = rollupSince({ sinceMs: firstHour, type: "ai.request" });
+    for (const r of all<{ k: string; n: number }>(`SELECT ${column} AS k, sum(events) AS n FROM (${src.sql}) GROUP BY k`, src.params)) add(r.k, r.n);
+    if (sinceMs !== undefined && sinceMs < firstHour) {
+      for (const r of all<{ k: string | null; n: number }>(
+        `SELECT ${column} AS k, count(*) AS n FROM events WHERE ts_ms >= ? AND ts_ms < ? AND +event_type = 'ai.request' GROUP BY k`,
+        [sinceMs, firstHour],
+      ))
+        add(r.k ?? "", r.n);
+    }
+    return [...counts].map(([key, requests]) => ({ key, requests })).sort((a, b) => b.requests - a.requests || (a.key < b.key ? -1 : 1));
+  };
+
   /** Highest rowid: the live view's "seen up to here" mark. */
   const lastRowid = (): number => one<{ m: number | null }>("SELECT max(rowid) AS m FROM events", [])?.m ?? 0;
 
@@ -296,6 +350,19 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
       return { rows };
     },
 
+    /**
+     * The newest process.exec and file.write events (at most `perType` of each) matching a list filter's
+     * time range and process: what the process tree lists under each process.
+     */
+    processActivity(filter: RollupFilter, perType = 200): TimelineRow[] {
+      const f = typeof filter === "object" ? filter : { sinceMs: filter };
+      const out: TimelineRow[] = [];
+      for (const type of PROCESS_ACTIVITY_TYPES) {
+        out.push(...this.timeline({ type, process: f.process, sinceMs: f.sinceMs, untilMs: f.untilMs }, { limit: perType }).rows);
+      }
+      return out.sort((a, b) => b.ts_ms - a.ts_ms);
+    },
+
     /** Events stored after `afterRowid` (arrival order, not ts order): what the live view prepends. */
     arrivedAfter(filter: WebFilter, afterRowid: number, limit = 200): TimelineRow[] {
       const where = filterWhere(filter, [{ sql: "rowid > ?", params: [afterRowid] }]);
@@ -306,6 +373,27 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
     },
 
     lastRowid,
+
+    /**
+     * The terminal's summary panes for events since `sinceMs` (undefined: all time). Request counts are exact
+     * (see requestsBy); completeness is read from the newest CONFIDENCE_ROWS AI events of the window.
+     */
+    windowSummary(sinceMs?: number): WindowSummary {
+      const providers = requestsBy("provider", sinceMs).map((r) => ({ provider: r.key, requests: r.requests }));
+      const apps = requestsBy("process_name", sinceMs).map((r) => ({ process_name: r.key, requests: r.requests }));
+      const c = { full: 0, metadata: 0, redacted: 0, total: 0 };
+      for (const r of all<{ completeness: string | null; n: number }>(
+        `SELECT completeness, count(*) AS n FROM (SELECT completeness FROM events WHERE ts_ms >= ? AND +event_type IN ('ai.request', 'ai.response')
+           ORDER BY ts_ms DESC LIMIT ?) GROUP BY completeness`,
+        [sinceMs ?? 0, CONFIDENCE_ROWS],
+      )) {
+        c.total += r.n;
+        if (r.completeness === "full") c.full += r.n;
+        else if (r.completeness === "metadata_only") c.metadata += r.n;
+        else if (r.completeness === "redacted" || r.completeness === "partial") c.redacted += r.n;
+      }
+      return { providers, apps, confidence: c };
+    },
 
     /** Changes whenever another connection commits (SQLite PRAGMA data_version): cheap change detection. */
     dataVersion(): number {

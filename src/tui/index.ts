@@ -2,10 +2,27 @@
 // sequences (which Windows Terminal and every Unix terminal speak). Reads through its own read-only
 // connection; redraws when the sensor reports new events (LiveOutput) or, from another process, when
 // the database changes (PRAGMA data_version, polled).
-import { openWebQueries, type WebQueries } from "../store/queries.ts";
+import { openWebQueries, type WebFilter, type WebQueries } from "../store/queries.ts";
+import { VERSION } from "../version.ts";
+import { providerName } from "../view/describe.ts";
+import { parseEventJson } from "../view/event-json.ts";
 import type { LiveSource } from "../view/live.ts";
 import { buildProcessTree, flattenTree } from "../view/process-tree.ts";
-import { applyKey, initialState, itemCount, listRows, render, scrollTo, type Key, type TuiData, type TuiState } from "./screen.ts";
+import type { EventDetail } from "./detail.ts";
+import {
+  applyKey,
+  initialState,
+  itemCount,
+  listRows,
+  pageRows,
+  render,
+  scrollTo,
+  selectedEventId,
+  windowSince,
+  type Key,
+  type TuiData,
+  type TuiState,
+} from "./screen.ts";
 
 export interface TuiOptions {
   dbPath: string;
@@ -37,13 +54,17 @@ const TIMELINE_MAX = 10_000;
 const AGGREGATE_EVERY_MS = 5000;
 const MIN_REDRAW_MS = 250;
 
-/** Terminal input → keys. One read can hold several keys (pasted text, key repeat). */
+/**
+ * Terminal input → keys. One read can hold several keys (pasted text, key repeat). Sequences and control
+ * keys get names; any other character comes through as itself (a command, or text while typing a filter).
+ */
 export function decodeKeys(data: string): Key[] {
   const keys: Key[] = [];
   const seqs: Array<[string, Key]> = [
     ["\x1b[A", "up"], ["\x1bOA", "up"], ["\x1b[B", "down"], ["\x1bOB", "down"],
     ["\x1b[5~", "pageup"], ["\x1b[6~", "pagedown"],
     ["\x1b[H", "home"], ["\x1bOH", "home"], ["\x1b[1~", "home"], ["\x1b[F", "end"], ["\x1bOF", "end"], ["\x1b[4~", "end"],
+    ["\r\n", "enter"], ["\r", "enter"], ["\n", "enter"], ["\x7f", "backspace"], ["\b", "backspace"], ["\x03", "ctrl-c"],
   ];
   let i = 0;
   outer: while (i < data.length) {
@@ -54,26 +75,41 @@ export function decodeKeys(data: string): Key[] {
         continue outer;
       }
     }
-    const ch = data[i]!;
-    i++;
+    const ch = String.fromCodePoint(data.codePointAt(i)!);
+    i += ch.length;
     if (ch === "\x1b") {
-      // An unknown escape sequence: skip its parameter and final bytes.
+      // Esc alone (or before a plain character); else an unknown escape sequence: skip its parameter and final bytes.
       const m = /^[[O][0-9;]*[A-Za-z~]?/.exec(data.slice(i));
-      if (m) i += m[0].length;
-      keys.push("other");
+      if (m) {
+        i += m[0].length;
+        keys.push("other");
+      } else keys.push("esc");
       continue;
     }
-    const map: Record<string, Key> = {
-      t: "t", i: "i", p: "p", q: "q", Q: "q", "\x03": "q", j: "j", k: "k", " ": "pagedown", f: "pagedown", b: "pageup",
-      g: "home", G: "end", "?": "?", h: "?",
-    };
-    keys.push(map[ch] ?? "other");
+    keys.push(ch < " " ? "other" : ch);
   }
   return keys;
 }
 
+/**
+ * What a `/` filter means: "provider:X" / "process:X" explicitly; else a provider or process name seen in
+ * the store (a provider also by its display name, "OpenAI"); else text searched in full-capture events.
+ */
+export function filterFor(text: string, known: { providers: string[]; processes: string[] }): WebFilter {
+  const t = text.trim();
+  if (!t) return {};
+  const m = /^(provider|process|proc|p):\s*(.+)$/i.exec(t);
+  if (m) return m[1]!.toLowerCase() === "provider" ? { provider: m[2]!.trim() } : { process: m[2]!.trim() };
+  const lower = t.toLowerCase();
+  const provider = known.providers.find((p) => p.toLowerCase() === lower || providerName(p).toLowerCase() === lower);
+  if (provider) return { provider };
+  const proc = known.processes.find((p) => p.toLowerCase() === lower);
+  if (proc) return { process: proc };
+  return { text: t };
+}
+
 function emptyData(): TuiData {
-  return { timeline: [], timelineMore: false, apps: [], providers: [], models: [], processes: [], nowMs: Date.now(), source: "" };
+  return { version: VERSION, timeline: [], timelineMore: false, apps: [], providers: [], models: [], processes: [], nowMs: Date.now(), source: "" };
 }
 
 export function startTui(o: TuiOptions): RunningTui {
@@ -94,16 +130,47 @@ export function startTui(o: TuiOptions): RunningTui {
 
   const size = () => ({ cols: Math.max(20, output.columns || 80), rows: Math.max(6, output.rows || 24) });
 
+  /** The activity list's filter: the window, and the `/` filter read as text, provider or process. */
+  const activityFilter = (): WebFilter => {
+    const f: WebFilter = state.filter
+      ? filterFor(state.filter, { providers: queries.distinct("provider"), processes: queries.distinct("process_name") })
+      : {};
+    const since = windowSince(state.window, data.nowMs);
+    return since === undefined ? f : { ...f, sinceMs: since };
+  };
+
   const loadTimeline = (atLeast: number) => {
-    const page = queries.timeline({}, { limit: Math.min(Math.max(atLeast, TIMELINE_PAGE), TIMELINE_MAX) });
+    const page = queries.timeline(activityFilter(), { limit: Math.min(Math.max(atLeast, TIMELINE_PAGE), TIMELINE_MAX) });
     data.timeline = page.rows;
     data.timelineMore = page.next !== undefined;
+    data.summary = queries.windowSummary(windowSince(state.window, data.nowMs));
+  };
+
+  /** The opened event and the events of its call (request_id and related_events), parsed for the event view. */
+  const loadDetail = (eventId: string) => {
+    const rec = queries.event(eventId);
+    const event = rec ? parseEventJson(rec.json) : undefined;
+    if (!rec || !event) {
+      data.detail = undefined;
+      return;
+    }
+    const linked = Array.isArray(event.related_events)
+      ? event.related_events.map((r) => (r && typeof r === "object" ? (r as { event_id?: unknown }).event_id : undefined)).filter((id): id is string => typeof id === "string")
+      : [];
+    const related: EventDetail["related"] = [];
+    for (const r of queries.related(rec.request_id, linked, 50)) {
+      if (r.event_id === eventId) continue;
+      const json = queries.event(r.event_id)?.json;
+      const parsed = json ? parseEventJson(json) : undefined;
+      if (parsed) related.push(parsed);
+    }
+    data.detail = { row: rec, event, related };
   };
 
   const loadMoreTimeline = () => {
     const last = data.timeline[data.timeline.length - 1];
     if (!last || !data.timelineMore || data.timeline.length >= TIMELINE_MAX) return;
-    const page = queries.timeline({}, { before: { tsMs: last.ts_ms, eventId: last.event_id }, limit: TIMELINE_PAGE });
+    const page = queries.timeline(activityFilter(), { before: { tsMs: last.ts_ms, eventId: last.event_id }, limit: TIMELINE_PAGE });
     data.timeline = data.timeline.concat(page.rows);
     data.timelineMore = page.next !== undefined && data.timeline.length < TIMELINE_MAX;
   };
@@ -111,7 +178,9 @@ export function startTui(o: TuiOptions): RunningTui {
   const refresh = (force: boolean) => {
     try {
       data.nowMs = Date.now();
-      if (state.view === "timeline") loadTimeline(data.timeline.length);
+      if (state.open) {
+        if (force || data.detail?.row.event_id !== state.open.eventId) loadDetail(state.open.eventId);
+      } else if (state.view === "timeline") loadTimeline(data.timeline.length);
       else if (force || aggregatesView !== state.view || Date.now() - aggregatesAt >= AGGREGATE_EVERY_MS) {
         aggregatesAt = Date.now();
         aggregatesView = state.view;
@@ -120,7 +189,7 @@ export function startTui(o: TuiOptions): RunningTui {
           data.providers = queries.providers();
           data.models = queries.models();
         } else {
-          data.processes = flattenTree(buildProcessTree(queries.processes()));
+          data.processes = flattenTree(buildProcessTree(queries.processes(), queries.processActivity(undefined)));
         }
       }
       if (!data.source.startsWith("log: ")) data.source = o.live ? "live" : "watching db";
@@ -160,17 +229,23 @@ export function startTui(o: TuiOptions): RunningTui {
   const onKeys = (chunk: Buffer | string) => {
     const { cols, rows } = size();
     for (const key of decodeKeys(chunk.toString())) {
-      const before = state.view;
-      state = applyKey(state, key, itemCount(state, data, cols), listRows(rows));
+      const before = state;
+      const toOpen = key === "enter" ? selectedEventId(state, data) : undefined;
+      state = applyKey(state, key, itemCount(state, data, cols), pageRows(state, rows));
       if (state.quit) {
         finish();
         o.onQuit?.();
         return;
       }
-      if (state.view !== before) refresh(true);
-      if (state.view === "timeline" && state.cursors.timeline.selected >= data.timeline.length - 1) {
+      if (toOpen) state = { ...state, open: { eventId: toOpen, offset: 0 } };
+      // A new view, window, filter or event (or back from one): load what it shows now.
+      if (state.view !== before.view || state.window !== before.window || state.filter !== before.filter || state.open?.eventId !== before.open?.eventId) {
+        if (!state.open) data.detail = undefined;
+        refresh(true);
+      }
+      if (!state.open && state.view === "timeline" && state.cursors.timeline.selected >= data.timeline.length - 1) {
         loadMoreTimeline();
-        state.cursors.timeline = scrollTo(state.cursors.timeline, data.timeline.length, listRows(rows));
+        state.cursors.timeline = scrollTo(state.cursors.timeline, data.timeline.length, listRows(rows, "timeline"));
       }
     }
     draw();

@@ -53,16 +53,19 @@ export function row(cells: string[], cols: Column[]): string {
  * Column widths for a terminal `total` columns wide: fixed columns keep their width, `flex` columns share
  * what is left (at least `min` each).
  */
-export function layout(total: number, spec: Array<Column & { flex?: boolean; min?: number }>): Column[] {
+export function layout(total: number, spec: Array<Column & { flex?: boolean; min?: number; weight?: number }>): Column[] {
   const gaps = spec.length - 1;
   const fixed = spec.filter((c) => !c.flex).reduce((a, c) => a + c.width, 0);
   const flex = spec.filter((c) => c.flex);
   const room = Math.max(0, total - gaps - fixed);
-  const share = flex.length ? Math.floor(room / flex.length) : 0;
-  let extra = flex.length ? room - share * flex.length : 0;
+  // Flex columns share the room by weight (default 1); what rounding leaves goes to the first ones.
+  const weights = flex.reduce((a, c) => a + (c.weight ?? 1), 0);
+  const shares = flex.map((c) => (weights ? Math.floor((room * (c.weight ?? 1)) / weights) : 0));
+  let extra = room - shares.reduce((a, b) => a + b, 0);
+  let k = 0;
   return spec.map((c) => {
     if (!c.flex) return { title: c.title, width: c.width, align: c.align };
-    const w = Math.max(c.min ?? 4, share + (extra > 0 ? 1 : 0));
+    const w = Math.max(c.min ?? 4, shares[k++]! + (extra > 0 ? 1 : 0));
     if (extra > 0) extra--;
     return { title: c.title, width: w, align: c.align };
   });

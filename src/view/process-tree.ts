@@ -1,8 +1,11 @@
 // Builds the process tree shown on /processes and in the terminal view from (pid, process, provider) rows.
 // A process is nested under its parent when the parent was seen too; a parent that made no AI call itself
 // (a shell, an IDE) still appears, marked as not seen, so siblings group under it. Cycles (pid reuse)
-// cannot loop.
-import type { ProcessProviderRow } from "../store/queries.ts";
+// cannot loop. Commands run and files written (process.exec / file.write) are listed under their process.
+import type { ProcessProviderRow, TimelineRow } from "../store/queries.ts";
+
+/** Commands run and files written, listed under the process that did them (newest first). */
+const ACTIVITY_PER_PROCESS = 5;
 
 export interface ProviderUse {
   provider: string;
@@ -22,6 +25,8 @@ export interface ProcessNode {
   requests: number;
   costUsd: number;
   providers: ProviderUse[];
+  /** Its newest process.exec / file.write events (at most ACTIVITY_PER_PROCESS). */
+  activity: TimelineRow[];
   children: ProcessNode[];
 }
 
@@ -33,13 +38,13 @@ export interface FlatProcess {
 /** pid 0/1 are the kernel and init: every daemon's parent, not a useful group. */
 const SYSTEM_PIDS = new Set([0, 1]);
 
-export function buildProcessTree(rows: ProcessProviderRow[]): ProcessNode[] {
+export function buildProcessTree(rows: ProcessProviderRow[], activity: readonly TimelineRow[] = []): ProcessNode[] {
   const nodes = new Map<number, ProcessNode>();
   const parentNames = new Map<number, string>();
   for (const r of rows) {
     let n = nodes.get(r.pid);
     if (!n) {
-      n = { pid: r.pid, ppid: r.ppid, name: r.process_name ?? "?", exe: r.exe, seen: true, lastMs: r.last_ms, requests: 0, costUsd: 0, providers: [], children: [] };
+      n = { pid: r.pid, ppid: r.ppid, name: r.process_name ?? "?", exe: r.exe, seen: true, lastMs: r.last_ms, requests: 0, costUsd: 0, providers: [], activity: [], children: [] };
       nodes.set(r.pid, n);
     }
     if (r.last_ms > n.lastMs) {
@@ -66,8 +71,13 @@ export function buildProcessTree(rows: ProcessProviderRow[]): ProcessNode[] {
       requests: 0,
       costUsd: 0,
       providers: [],
+      activity: [],
       children: [],
     });
+  }
+  for (const a of [...activity].sort((x, y) => y.ts_ms - x.ts_ms)) {
+    const n = a.pid !== null ? nodes.get(a.pid) : undefined;
+    if (n && n.activity.length < ACTIVITY_PER_PROCESS) n.activity.push(a);
   }
   const roots: ProcessNode[] = [];
   for (const n of nodes.values()) {

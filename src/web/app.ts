@@ -7,7 +7,7 @@ import { formatZodIssues, readSettingsFile, SettingsError, writeSettingsFile } f
 import { settingsPath } from "../config/paths.ts";
 import type { WebQueries } from "../store/queries.ts";
 import { ASSETS } from "./assets.ts";
-import { parseEventJson, relatedIds } from "./event-json.ts";
+import { parseEventJson, relatedIds } from "../view/event-json.ts";
 import { exportResponse } from "./export.ts";
 import { parseCursor, parseFilterForm, toWebFilter, type FilterForm } from "./filters.ts";
 import { localOffsetMs } from "../view/format.ts";
@@ -171,7 +171,8 @@ export function createWebApp(d: WebAppDeps): Hono {
   app.get("/processes", (c) => {
     const { form, filter } = listFilter(c);
     const rows = d.queries.processes(filter);
-    return page(c, ProcessesPage({ ctx: ctx(), form, options: filterOptions(), roots: buildProcessTree(rows), count: new Set(rows.map((r) => r.pid)).size }));
+    const roots = buildProcessTree(rows, d.queries.processActivity(filter));
+    return page(c, ProcessesPage({ ctx: ctx(), form, options: filterOptions(), roots, count: new Set(rows.map((r) => r.pid)).size }));
   });
 
   app.get("/usage", (c) => {

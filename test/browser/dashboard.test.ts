@@ -11,7 +11,7 @@ import { LiveOutput, StoreOutput } from "../../src/sensor/outputs.ts";
 import { openStore } from "../../src/store/index.ts";
 import { caControlFor } from "../../src/web/ca-control.ts";
 import { startWebServer, type RunningWebServer } from "../../src/web/server.ts";
-import { aiExchange, PROCESSES, sampleTraffic, type FixtureEvent } from "../support/event-fixtures.ts";
+import { aiExchange, PROCESSES, sampleTraffic, systemEvent, type FixtureEvent } from "../support/event-fixtures.ts";
 
 setDefaultTimeout(30_000);
 
@@ -61,6 +61,11 @@ describe("dashboard in headless Chromium", () => {
     });
     events.push(...toolCall);
     // Two calls to an alias answered by a dated snapshot: one inventory row.
+    // What node ran and wrote (eBPF's process.exec / file.write): listed under their process.
+    events.push(
+      systemEvent("process.exec", now - 75_000, { pid: 6060, ppid: PROCESSES.node.pid, name: "sh", exe: "/bin/sh", parentName: "node" }, { exe: "/usr/bin/npm", args: ["npm", "test"] }, "full"),
+      systemEvent("file.write", now - 70_000, PROCESSES.node, { path: "/src/parse.ts", bytes_written: 812 }, "full"),
+    );
     for (const t of [now - 90_000, now - 80_000]) events.push(...aiExchange({ tsMs: t, model: "gpt-x", responseModel: "gpt-x-0718", inputTokens: 1000, outputTokens: 10 }));
     store.insertEvents(events);
     server = await startWebServer({
@@ -103,6 +108,14 @@ describe("dashboard in headless Chromium", () => {
     expect(ids.length).toBe(100);
     expect(ids[0]).toBe(toolCall[2]!.event_id); // the tool call is the newest event
     expect(await page.locator("#rows tr").first().innerText()).toContain("agent.tool_call");
+    // "What happened": the tool's name, the provider's display name and model, the command line, the path.
+    const what = async (id: string) => (await page.locator(`#rows tr[data-href="/event/${id}"] td.what`).innerText()).trim();
+    expect(await what(toolCall[2]!.event_id)).toBe("read_file");
+    expect(await what(toolCall[0]!.event_id)).toBe("Anthropic claude-sonnet-4-5");
+    const exec = events.find((e) => e.event_type === "process.exec")!;
+    expect(await what(exec.event_id)).toBe("npm test");
+    expect(await page.locator(`#rows tr[data-href="/event/${exec.event_id}"]`).innerText()).toContain("node→sh");
+    expect(await what(events.find((e) => e.event_type === "file.write")!.event_id)).toBe("/src/parse.ts (812 B)");
     await shot("timeline");
   });
 
@@ -143,7 +156,7 @@ describe("dashboard in headless Chromium", () => {
     await page.waitForURL(/provider=anthropic/);
     await page.waitForFunction(() => {
       const rows = [...document.querySelectorAll("#rows tr[data-href]")];
-      return rows.length > 0 && rows.every((r) => r.children[2]?.textContent === "anthropic");
+      return rows.length > 0 && rows.every((r) => r.children[2]?.textContent?.trim().startsWith("Anthropic "));
     });
     const ids = await rowIds();
     const expected = events.filter((e) => (e.data as { provider?: { name: string } }).provider?.name === "anthropic").length;
@@ -182,6 +195,14 @@ describe("dashboard in headless Chromium", () => {
     await page.goto(`${server.url}/processes`);
     const proc = await page.locator("main").innerText();
     for (const s of ["python3", "node", "cursor", "4242", "5151"]) expect(proc).toContain(s);
+    // Commands run and files written, each on a line under the process that did it.
+    const treeRows = await page.$$eval("main table.tree-table tbody tr", (trs) => trs.map((tr) => (tr as HTMLElement).innerText.replace(/\s+/g, " ").trim()));
+    const nodeAt = treeRows.findIndex((r) => /^└?\s?node 5151/.test(r));
+    expect(nodeAt).toBeGreaterThanOrEqual(0);
+    expect(treeRows[nodeAt + 1]).toMatch(/^↳ file\.write \/src\/parse\.ts/);
+    const shAt = treeRows.findIndex((r) => /^└?\s?sh 6060/.test(r));
+    expect(shAt).toBeGreaterThan(nodeAt);
+    expect(treeRows[shAt + 1]).toMatch(/^↳ process\.exec npm test/);
     await shot("processes");
 
     await page.goto(`${server.url}/usage`);

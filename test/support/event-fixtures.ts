@@ -215,3 +215,21 @@ export function sampleTraffic(endMs: number, count = 24, hours = 24): FixtureEve
   }
   return out;
 }
+
+/**
+ * A non-AI OISP event (network.connect, process.exec, file.write...) shaped like the spec's examples:
+ * `data` as given, metadata-only unless said otherwise, and the process's parent named when given.
+ */
+export function systemEvent(
+  eventType: string,
+  tsMs: number,
+  proc: FixtureProcess & { parentName?: string },
+  data: Record<string, unknown>,
+  completeness: CaptureMode = "metadata_only",
+): FixtureEvent {
+  const ev = envelope(eventType, tsMs, proc, completeness, `sys${++requestSeq}`);
+  if (proc.parentName && proc.ppid !== undefined) (ev.process as Record<string, unknown>).parent = { pid: proc.ppid, name: proc.parentName };
+  ev.source = { collector: "oisp-sensor", collector_version: "0.1.0", capture_method: "ebpf_tracepoint" };
+  ev.data = data;
+  return ev;
+}

@@ -1,7 +1,8 @@
 // Small pieces shared by the pages: badges, event rows, content blocks with redaction markers.
 import type { Child } from "hono/jsx";
 import type { TimelineRow } from "../../store/queries.ts";
-import type { ContentView, RedactedInfo } from "../event-json.ts";
+import type { ContentView, RedactedInfo } from "../../view/event-json.ts";
+import { describeEvent, describeProcess } from "../../view/describe.ts";
 import { formatCursor } from "../filters.ts";
 import { fmtCost, fmtMs, fmtTime, fmtTokens, shortHash } from "../../view/format.ts";
 
@@ -50,7 +51,7 @@ export function eventHref(eventId: string): string {
   return `/event/${encodeURIComponent(eventId)}`;
 }
 
-export const TIMELINE_COLUMNS = ["Time", "Type", "Provider", "Model", "Process", "In", "Out", "Cost", "Latency", "Capture", "Status"];
+export const TIMELINE_COLUMNS = ["Time", "Type", "What happened", "Process", "In", "Out", "Cost", "Latency", "Capture", "Status"];
 const NUMERIC = new Set(["In", "Out", "Cost", "Latency"]);
 
 export function TimelineHead() {
@@ -68,6 +69,8 @@ export function TimelineHead() {
 export function EventRow(props: { row: TimelineRow; nowMs: number; fresh?: boolean }) {
   const r = props.row;
   const href = eventHref(r.event_id);
+  // The same words as the terminal view: provider and model, tool name, host, command line, path.
+  const what = describeEvent(r);
   return (
     <tr data-href={href} data-cursor={formatCursor({ tsMs: r.ts_ms, eventId: r.event_id })} class={props.fresh ? "fresh" : undefined}>
       <td class="time">
@@ -78,21 +81,11 @@ export function EventRow(props: { row: TimelineRow; nowMs: number; fresh?: boole
       <td>
         <TypeLabel type={r.event_type} />
       </td>
-      {r.detail ? (
-        // A process.exec's command line, a file.write's path: where an AI event has provider and model.
-        <td colspan={2} class="mono ellipsis detail" title={r.detail}>
-          {r.detail}
-        </td>
-      ) : (
-        <>
-          <td>{r.provider ?? ""}</td>
-          <td class="mono ellipsis" title={r.model ?? undefined}>
-            {r.model ?? ""}
-          </td>
-        </>
-      )}
+      <td class="what ellipsis" title={what || undefined}>
+        {what}
+      </td>
       <td class="ellipsis">
-        {r.process_name ?? ""} {r.pid !== null ? <span class="dim num">{r.pid}</span> : null}
+        {describeProcess(r)} {r.pid !== null ? <span class="dim num">{r.pid}</span> : null}
       </td>
       <td class="num">{fmtTokens(r.input_tokens)}</td>
       <td class="num">{fmtTokens(r.output_tokens)}</td>

@@ -1,7 +1,7 @@
 // One event in detail: request and response side by side, tool calls, thinking, usage, raw JSON, related events.
 import { eventInputTokens } from "../../events/input-tokens.ts";
 import type { EventRecord, TimelineRow } from "../../store/queries.ts";
-import { arr, at, contentOf, isObj, messagesOf, num, str, toolCallsOf, type Json, type ToolCallView } from "../event-json.ts";
+import { arr, at, contentOf, isObj, messagesOf, num, str, toolCallsOf, type Json, type ToolCallView } from "../../view/event-json.ts";
 import { fmtCost, fmtInt, fmtMs, fmtTime } from "../../view/format.ts";
 import { CaptureBadge, Content, Empty, EventRow, eventHref, Panel, StatusBadge, TimelineHead, TypeLabel } from "./components.tsx";
 import { Layout, type PageContext } from "./layout.tsx";

@@ -1,7 +1,8 @@
 // Process tree: which processes (and their parents) talk to which AI providers, as an indented table.
 import { flattenTree, type ProcessNode } from "../../view/process-tree.ts";
 import { fmtAgo, fmtCost, fmtInt } from "../../view/format.ts";
-import { Empty, Panel } from "./components.tsx";
+import { describeEvent, typeLabel } from "../../view/describe.ts";
+import { Empty, eventHref, Panel } from "./components.tsx";
 import type { FilterForm } from "../filters.ts";
 import { ListFilters } from "./inventory.tsx";
 import { Layout, type PageContext } from "./layout.tsx";
@@ -33,7 +34,7 @@ export function ProcessesPage(props: { ctx: PageContext; form: FilterForm; optio
               </tr>
             </thead>
             <tbody>
-              {rows.map(({ node: n, depth }) => (
+              {rows.map(({ node: n, depth }) => [
                 <tr class={n.seen ? undefined : "unseen"}>
                   <td class={`depth-${Math.min(depth, 8)}`}>
                     {depth > 0 ? <span class="branch">└</span> : null}
@@ -62,8 +63,21 @@ export function ProcessesPage(props: { ctx: PageContext; form: FilterForm; optio
                   <td class="num">{n.seen ? fmtInt(n.requests) : ""}</td>
                   <td class="num">{n.seen ? fmtCost(n.costUsd) : ""}</td>
                   <td class="dim">{fmtAgo(n.lastMs, props.ctx.nowMs)}</td>
-                </tr>
-              ))}
+                </tr>,
+                // What the process ran and wrote (process.exec / file.write), under it.
+                ...n.activity.map((a) => (
+                  <tr class="activity" data-type={a.event_type}>
+                    <td class={`depth-${Math.min(depth + 1, 8)}`} colspan={5}>
+                      <span class="branch">↳</span>{" "}
+                      <a href={eventHref(a.event_id)}>
+                        <span class="dim">{typeLabel(a.event_type)}</span> <span class="mono">{describeEvent(a)}</span>
+                      </a>
+                    </td>
+                    <td colspan={2}></td>
+                    <td class="dim">{fmtAgo(a.ts_ms, props.ctx.nowMs)}</td>
+                  </tr>
+                )),
+              ])}
             </tbody>
           </table>
         ) : (

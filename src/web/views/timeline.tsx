@@ -165,7 +165,7 @@ export function TimelineSection(props: TimelineProps) {
               <TimelineRows rows={page.rows} nowMs={ctx.nowMs} />
             ) : (
               <tr id="empty-row">
-                <td colspan={11} class="empty">
+                <td colspan={10} class="empty">
                   {hasFilter(form)
                     ? "No events match this filter."
                     : "No AI traffic captured yet. Start `oisp up`, export the variables it prints, and run your AI tool."}
