@@ -27,10 +27,35 @@ export function parsePids(values: string[] | undefined): number[] | undefined {
   });
 }
 
-/** Starts eBPF capture into `tap`. Loaded only in this mode, so proxy mode never touches libbpf. */
+/**
+ * Starts eBPF capture into `tap`: the TLS probes, and beside them the process source (process.exec,
+ * file.write, metadata-only connects of apps the probes cannot read). Loaded only in this mode, so proxy mode
+ * never touches libbpf. The process source is an addition: when it cannot start, TLS capture goes on alone.
+ */
 export async function startEbpf(opts: { tap: TapSink; log: Logger; pids?: number[]; paused?: () => boolean }): Promise<EbpfCapture> {
   const { startEbpfCapture } = await import("../capture/ebpf/tls-capture.ts");
-  return startEbpfCapture(opts);
+  const { startProcSide } = await import("../capture/ebpf/proc-wiring.ts");
+  let side: Awaited<ReturnType<typeof startProcSide>> | undefined;
+  try {
+    side = await startProcSide(opts);
+  } catch (err) {
+    opts.log("warn", `ebpf: process.exec / file.write capture unavailable: ${(err as Error).message}`);
+  }
+  let tls: EbpfCapture;
+  try {
+    tls = await startEbpfCapture({ ...opts, tap: side?.tap ?? opts.tap });
+  } catch (err) {
+    await side?.close();
+    throw err;
+  }
+  return {
+    stats: () => ({ ...tls.stats(), ...(side && { proc: side.stats() }) }),
+    rescan: () => tls.rescan(),
+    stop: async () => {
+      await tls.stop();
+      await side?.close();
+    },
+  };
 }
 
 export function ebpfBanner(stats: EbpfStats, pids?: number[]): string {
@@ -52,6 +77,17 @@ export function ebpfStatus(stats: EbpfStats) {
     sessions: stats.streams.sessions,
     active_sessions: stats.streams.activeSessions,
     gaps: stats.streams.gaps,
+    ...(stats.proc && {
+      processes: {
+        watched: stats.proc.watched,
+        execs: stats.proc.worker.execs,
+        file_writes: stats.proc.worker.fileWrites,
+        lost_chunks: stats.proc.worker.lostChunks,
+        kernel: stats.proc.kernel,
+      },
+      // Apps whose TLS the probes cannot read (Bun, Go, rustls, Electron): seen only by their ClientHello.
+      metadata_only: stats.proc.metadataOnly,
+    }),
   };
 }
 

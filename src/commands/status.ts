@@ -126,6 +126,9 @@ export function problemsOf(r: StatusReport): string[] {
   for (const e of [s?.ebpf, rd?.ebpf]) {
     if (e?.ring_drops) out.push(`ebpf: ${e.ring_drops} records dropped, ${bytes(e.lost_bytes)} of TLS plaintext lost (ring buffer full; affected connections are marked incomplete)`);
     for (const f of e?.failed.slice(-3) ?? []) out.push(`ebpf: not attached to ${f.path}: ${f.error}`);
+    for (const p of (e?.metadata_only as MetadataOnlyRow[] | undefined)?.slice(0, 5) ?? []) {
+      out.push(`ebpf: ${p.name ?? "?"} (pid ${p.pid}${p.exe ? `, ${p.exe}` : ""}) called ${p.hosts.join(", ")} with a TLS stack eBPF cannot read: metadata only; run it through \`oisp up\` (proxy mode) to capture its calls`);
+    }
   }
   const tap = rd?.tap?.stats as { connected?: boolean; spooledBytes?: number; dropped?: number } | undefined;
   if (tap && !tap.connected) out.push(`redirector: not connected to the sensor; spooling to disk (${bytes(tap.spooledBytes ?? 0)})`);
@@ -198,9 +201,18 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
   return lines.join("\n");
 }
 
+interface MetadataOnlyRow {
+  pid: number;
+  name?: string;
+  exe?: string;
+  hosts: string[];
+}
+
 function ebpfLine(e: NonNullable<StatusReport["sensor"]["snapshot"]>["ebpf"] & object): string {
   const files = e.attached.map((a) => a.path).join(", ") || "no TLS library attached yet";
-  return `TLS probes on ${files} · ${e.records_per_sec} records/s · ${e.ring_drops} ring-buffer drops · ${bytes(e.lost_bytes)} lost`;
+  const p = e.processes as { execs: number; file_writes: number; watched: number } | undefined;
+  const procs = p ? ` · ${p.execs} process.exec, ${p.file_writes} file.write (${p.watched} processes watched)` : "";
+  return `TLS probes on ${files} · ${e.records_per_sec} records/s · ${e.ring_drops} ring-buffer drops · ${bytes(e.lost_bytes)} lost${procs}`;
 }
 
 function proxyLine(address: string, tlsMitm: boolean, p: Record<string, number>): string {

@@ -32,7 +32,7 @@ describe.skipIf(!!ebpfSkipReason)("eBPF process capture", () => {
     up = await startTlsUpstream({ hosts: ["api.openai.com"], handler: fakeProviderHandler() });
     fs.writeFileSync(path.join(dir, "ca.pem"), up.caPem);
     const pipeline = new SensorPipeline({ redaction: "full", collectorVersion: "test", outputs: [{ write: (e) => events.push(...e) }], log: () => {} });
-    cap = await ProcCapture.start({ tap: pipeline, log: () => {}, scopeRoot: process.pid, holdMs: 200 });
+    cap = await ProcCapture.start({ tap: pipeline, log: () => {}, scopeRoots: [process.pid], holdMs: 200 });
   }, 60_000);
 
   afterAll(async () => {

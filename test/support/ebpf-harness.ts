@@ -10,6 +10,8 @@ import { startH2Upstream, startTlsUpstream, type TlsUpstream } from "./upstream.
 
 export interface EbpfHarness {
   oisp: OispProcess;
+  /** OISP_HOME of the running oisp (for `oisp status`). */
+  home: string;
   dbPath: string;
   /** Loopback address the fake provider listens on, port 443. */
   addr: string;
@@ -74,6 +76,7 @@ export async function startEbpfE2e(opts: {
   }
   return {
     oisp,
+    home,
     dbPath,
     addr,
     upstream,

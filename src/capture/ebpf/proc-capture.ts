@@ -19,8 +19,8 @@ import type { FromProcWorker, ProcWorkerStats, ToProcWorker } from "./proc-worke
 export interface ProcCaptureOptions {
   tap: TapSink;
   log: Logger;
-  /** Only this process tree exists for the probes (tests on a shared machine). Absent: the whole machine. */
-  scopeRoot?: number;
+  /** Only these process trees exist for the probes (tests on a shared machine, --pid). Absent: the whole machine. */
+  scopeRoots?: number[];
   /** Report metadata-only connections from ClientHellos (default on). */
   sniff?: boolean;
   /** Whether the TLS probes delivered plaintext for this connection: then no metadata-only report. */
@@ -80,11 +80,11 @@ export class ProcCapture {
       cap = new ProcCapture(obj, opts);
       const settings = new Uint8Array(16);
       const v = new DataView(settings.buffer);
-      v.setUint32(0, opts.scopeRoot !== undefined ? 1 : 0, true);
+      v.setUint32(0, opts.scopeRoots?.length ? 1 : 0, true);
       v.setUint32(4, opts.sniff === false ? 0 : 1, true);
       v.setUint32(8, process.pid, true);
       obj.map("proc_settings").update(u32(0), settings);
-      if (opts.scopeRoot !== undefined) cap.addTree(cap.scopeMap, opts.scopeRoot);
+      for (const root of opts.scopeRoots ?? []) cap.addTree(cap.scopeMap, root);
       for (const p of PROGRAMS) cap.links.push(obj.attach(p));
       await cap.startWorker(obj.map("proc_events").fd);
       cap.timer = setInterval(() => cap!.onTick(), 100);

@@ -45,6 +45,8 @@ export interface EbpfStats {
   lostBytes: number;
   sslCalls: number;
   streams: StreamsStats;
+  /** The process source beside the TLS probes (proc-capture.ts), when it runs. */
+  proc?: import("./proc-capture.ts").ProcCaptureStats;
 }
 
 export interface EbpfCapture {

@@ -1,0 +1,58 @@
+// Runs the process source (proc-capture.ts) beside the TLS probes (tls-capture.ts): a tap in front of the
+// sensor's tap notes which connections the TLS probes read (so a ClientHello of the same connection is not
+// reported again as metadata only) and watches every process the probes saw call an AI host.
+import { matchEndpoint } from "../../spec/endpoints.ts";
+import type { HostActivity } from "../../tap/activity.ts";
+import type { ConnMeta, Direction, TapSink } from "../../tap/types.ts";
+import type { Logger } from "../../util/log.ts";
+import { ProcCapture, type ProcCaptureStats } from "./proc-capture.ts";
+
+const MAX_SEEN = 16_384;
+
+export interface ProcSide {
+  /** The tap to give the TLS capture. */
+  tap: TapSink;
+  proc: ProcCapture;
+  stats(): ProcCaptureStats;
+  close(): Promise<void>;
+}
+
+export async function startProcSide(opts: { tap: TapSink; log: Logger; pids?: number[] }): Promise<ProcSide> {
+  /** "pid:localPort" of connections the TLS probes opened, and pids that had any. */
+  const seen = new Set<string>();
+  const seenPids = new Set<number>();
+  let proc: ProcCapture | undefined;
+  const tap: TapSink = {
+    open(meta: ConnMeta) {
+      if (meta.captureMethod === "ebpf_uprobe" && meta.process) {
+        remember(seen, `${meta.process.pid}:${meta.client.port}`);
+        remember(seenPids, meta.process.pid);
+        if (matchEndpoint(meta.host, meta.port ?? meta.server.port)) proc?.watch(meta.process.pid);
+      }
+      opts.tap.open(meta);
+    },
+    data(connId: string, dir: Direction, bytes: Uint8Array, ts: number) {
+      opts.tap.data(connId, dir, bytes, ts);
+    },
+    close(connId: string, ts: number, error?: string) {
+      opts.tap.close(connId, ts, error);
+    },
+    activity(items: HostActivity[]) {
+      opts.tap.activity?.(items);
+    },
+  };
+  proc = await ProcCapture.start({
+    tap: opts.tap,
+    log: opts.log,
+    scopeRoots: opts.pids,
+    // The TLS probes open a session once its socket is known; a local port of 0 means they could not tell.
+    plaintextSeen: (pid, local) => seen.has(`${pid}:${local.port}`) || (seenPids.has(pid) && seen.has(`${pid}:0`)),
+  });
+  return { tap, proc, stats: () => proc!.stats(), close: () => proc!.close() };
+}
+
+function remember<T>(set: Set<T>, v: T): void {
+  set.delete(v);
+  set.add(v);
+  if (set.size > MAX_SEEN) set.delete(set.values().next().value!);
+}
