@@ -30,6 +30,7 @@ describe("Anthropic messages, request", () => {
     expect(req).toEqual({
       provider: "anthropic",
       apiFormat: "anthropic",
+      api: "anthropic-messages",
       endpoint: "https://api.anthropic.com/v1/messages",
       requestType: "chat",
       model: "claude-sonnet-4-5",

@@ -48,6 +48,7 @@ describe("OpenAI chat completions, request", () => {
     expect(req).toEqual({
       provider: "openai",
       apiFormat: "openai",
+      api: "openai-chat",
       endpoint: "https://api.openai.com/v1/chat/completions",
       requestType: "chat",
       model: "gpt-4o-mini",
@@ -626,5 +627,32 @@ describe("OpenAI Responses API", () => {
       ),
     );
     expect(cut).toMatchObject({ success: false, error: { type: "connection_closed" }, content: "Half", incomplete: true });
+  });
+});
+
+describe("dispatch: one table keyed by API kind", () => {
+  const chat = { model: "m", messages: [{ role: "user", content: "hi" }] };
+  test("the request's kind comes from its route, else the provider's own API", () => {
+    const kind = (path: string, m = OPENAI, body: object = chat) => parseAiRequest(request(path, body), m)?.api;
+    expect(kind("/v1/chat/completions")).toBe("openai-chat");
+    expect(kind("/v1/completions", OPENAI, { model: "m", prompt: "x" })).toBe("openai-completion");
+    expect(kind("/v1/responses", OPENAI, { model: "m", input: "x" })).toBe("openai-responses");
+    expect(kind("/v1/embeddings", OPENAI, { model: "m", input: "x" })).toBe("openai-embeddings");
+    expect(kind("/v1/messages", match("anthropic", "api.anthropic.com", "anthropic"), { model: "m", messages: [] })).toBe("anthropic-messages");
+    const ollama = match("ollama", "localhost", "ollama");
+    expect(kind("/api/chat", ollama)).toBe("ollama");
+    expect(kind("/v1/chat/completions", ollama)).toBe("openai-chat");
+    expect(kind("/v1beta/models/gemini-2.5-flash:generateContent", match("google", "generativelanguage.googleapis.com", "google"), { contents: [] })).toBe("gemini");
+    expect(kind("/v1/unknown")).toBeUndefined();
+  });
+
+  test("the response is read as its request was, not re-derived from the endpoint URL", () => {
+    const req = parseRequest(request("/v1/chat/completions", chat));
+    const res = jsonResponse(200, { id: "c1", model: "m", choices: [{ index: 0, message: { role: "assistant", content: "hello" }, finish_reason: "stop" }] });
+    // An endpoint that names no API (a shape-detected call is reported under its real path) changes nothing.
+    expect(parseAiResponse({ ...req, endpoint: "https://example.test/proxy/xyz" }, res)).toMatchObject({ content: "hello", finishReason: "stop" });
+    // A request not parsed here has no kind: only the status is read.
+    const { api: _, ...bare } = req;
+    expect(parseAiResponse(bare, res)).toEqual({ statusCode: 200, success: true, toolCalls: [] });
   });
 });

@@ -12,19 +12,47 @@ import { parseBedrockRequest, parseBedrockResponse } from "./bedrock.ts";
 import { parseCohereRequest, parseCohereResponse } from "./cohere.ts";
 import { parseGeminiRequest, parseGeminiResponse } from "./gemini.ts";
 import { parseOllamaRequest, parseOllamaResponse } from "./ollama.ts";
-import type { ParsedAiRequest, ParsedAiResponse, RequestType } from "./types.ts";
+import type { ApiKind, ParsedAiRequest, ParsedAiResponse, RequestType } from "./types.ts";
 
-export type { ParsedAiRequest, ParsedAiResponse } from "./types.ts";
+export type { ApiKind, ParsedAiRequest, ParsedAiResponse } from "./types.ts";
 
-/** The API an exchange speaks; decides both parsers. */
-export type ApiKind = "openai-chat" | "openai-completion" | "openai-responses" | "openai-embeddings" | "anthropic-messages";
+/** The routes recognised by their path, whatever the provider's own format. */
+export type RouteApiKind = Extract<ApiKind, "openai-chat" | "openai-completion" | "openai-responses" | "openai-embeddings" | "anthropic-messages">;
 
-const REQUEST_TYPE: Record<ApiKind, RequestType> = {
-  "openai-chat": "chat",
-  "openai-completion": "completion",
-  "openai-responses": "chat",
-  "openai-embeddings": "embedding",
-  "anthropic-messages": "chat",
+interface Api {
+  /** undefined when the request is not a call of this API (GET /v1/models, health checks...). */
+  request(req: HttpRequestRecord, match: EndpointMatch): ParsedAiRequest | undefined;
+  response(request: ParsedAiRequest, res: HttpResponseRecord): ParsedAiResponse;
+}
+
+/** The routes whose body is one JSON object: the common request fields, then the API's own. */
+function jsonRoute(requestType: RequestType, fields: (body: Json) => Partial<ParsedAiRequest>, response: (res: HttpResponseRecord) => ParsedAiResponse): Api {
+  return { request: (req, match) => parseJsonRouteRequest(req, match, requestType, fields), response: (_, res) => response(res) };
+}
+
+/** Every API, keyed by kind: the one place that says which parsers read it. */
+const APIS: Record<ApiKind, Api> = {
+  "openai-chat": jsonRoute("chat", chatRequestFields, (res) => parseChatResponse(res, "chat")),
+  "openai-completion": jsonRoute("completion", completionRequestFields, (res) => parseChatResponse(res, "completion")),
+  "openai-responses": jsonRoute("chat", responsesRequestFields, parseResponsesResponse),
+  "openai-embeddings": jsonRoute("embedding", embeddingRequestFields, parseEmbeddingResponse),
+  "anthropic-messages": jsonRoute("chat", anthropicRequestFields, parseAnthropicResponse),
+  gemini: { request: parseGeminiRequest, response: parseGeminiResponse },
+  bedrock: { request: parseBedrockRequest, response: parseBedrockResponse },
+  cohere: { request: parseCohereRequest, response: parseCohereResponse },
+  ollama: { request: parseOllamaRequest, response: parseOllamaResponse },
+};
+
+/**
+ * Providers with an API of their own, by the bundle's apiFormat. Their OpenAI-compatible routes (Ollama's
+ * /v1/chat/completions, Gemini's /v1beta/openai/...) are recognised by apiKindOf first; only the rest
+ * reaches these.
+ */
+const NATIVE_API: Partial<Record<EndpointMatch["apiFormat"], ApiKind>> = {
+  google: "gemini",
+  bedrock: "bedrock",
+  cohere: "cohere",
+  ollama: "ollama",
 };
 
 /**
@@ -33,7 +61,7 @@ const REQUEST_TYPE: Record<ApiKind, RequestType> = {
  * /v1/messages only for Anthropic-format providers or under an /anthropic/ prefix, since other
  * servers use "messages" for other things.
  */
-export function apiKindOf(path: string, match: EndpointMatch): ApiKind | undefined {
+export function apiKindOf(path: string, match: EndpointMatch): RouteApiKind | undefined {
   const p = pathOnly(path).replace(/\/+$/, "");
   if (/\/chat\/completions$/.test(p)) return "openai-chat";
   if (/\/embeddings$/.test(p)) return "openai-embeddings";
@@ -60,43 +88,15 @@ function modelFromPath(path: string): string | undefined {
   }
 }
 
-/**
- * Providers with an API of their own. Their OpenAI-compatible routes (Ollama's /v1/chat/completions,
- * Gemini's /v1beta/openai/...) are recognised by apiKindOf first; only the rest reaches these.
- */
-const NATIVE_PARSERS: Partial<
-  Record<EndpointMatch["apiFormat"], {
-    request: (req: HttpRequestRecord, match: EndpointMatch) => ParsedAiRequest | undefined;
-    response: (request: ParsedAiRequest, res: HttpResponseRecord) => ParsedAiResponse;
-  }>
-> = {
-  google: { request: parseGeminiRequest, response: parseGeminiResponse },
-  bedrock: { request: parseBedrockRequest, response: parseBedrockResponse },
-  cohere: { request: parseCohereRequest, response: parseCohereResponse },
-  ollama: { request: parseOllamaRequest, response: parseOllamaResponse },
-};
-
 /** Parses one request; undefined when it is not an AI call (GET /v1/models, health checks...). */
 export function parseAiRequest(req: HttpRequestRecord, match: EndpointMatch): ParsedAiRequest | undefined {
   try {
     if (req.method.toUpperCase() !== "POST") return undefined;
-    const kind = apiKindOf(req.path, match);
-    if (!kind) return NATIVE_PARSERS[match.apiFormat]?.request(req, match);
-    const base = baseRequest(req, match, { requestType: REQUEST_TYPE[kind], streaming: false });
-    const parsed = requestJson(req);
-    if (parsed.value) Object.assign(base, fieldsOf(kind, parsed.value));
-    else {
-      // Still an AI call on a known route: report it with what the text reveals.
-      const salvage = salvageScalars(parsed.text);
-      if (salvage.model !== undefined) base.model = salvage.model;
-      if (salvage.stream !== undefined) base.streaming = salvage.stream;
-      base.parseError = parsed.error;
-    }
-    if (base.model === undefined) {
-      const fromPath = modelFromPath(req.path);
-      if (fromPath !== undefined) base.model = fromPath;
-    }
-    return base;
+    const api = apiKindOf(req.path, match) ?? NATIVE_API[match.apiFormat];
+    if (!api) return undefined;
+    const parsed = APIS[api].request(req, match);
+    if (parsed) parsed.api = api;
+    return parsed;
   } catch (err) {
     // A parser bug must not lose the call: report it bare rather than not at all.
     return {
@@ -114,19 +114,22 @@ export function parseAiRequest(req: HttpRequestRecord, match: EndpointMatch): Pa
   }
 }
 
-function fieldsOf(kind: ApiKind, body: Json): Partial<ParsedAiRequest> {
-  switch (kind) {
-    case "openai-chat":
-      return chatRequestFields(body);
-    case "openai-completion":
-      return completionRequestFields(body);
-    case "openai-responses":
-      return responsesRequestFields(body);
-    case "openai-embeddings":
-      return embeddingRequestFields(body);
-    case "anthropic-messages":
-      return anthropicRequestFields(body);
+function parseJsonRouteRequest(req: HttpRequestRecord, match: EndpointMatch, requestType: RequestType, fields: (body: Json) => Partial<ParsedAiRequest>): ParsedAiRequest {
+  const base = baseRequest(req, match, { requestType, streaming: false });
+  const parsed = requestJson(req);
+  if (parsed.value) Object.assign(base, fields(parsed.value));
+  else {
+    // Still an AI call on a known route: report it with what the text reveals.
+    const salvage = salvageScalars(parsed.text);
+    if (salvage.model !== undefined) base.model = salvage.model;
+    if (salvage.stream !== undefined) base.streaming = salvage.stream;
+    base.parseError = parsed.error;
   }
+  if (base.model === undefined) {
+    const fromPath = modelFromPath(req.path);
+    if (fromPath !== undefined) base.model = fromPath;
+  }
+  return base;
 }
 
 /**
@@ -141,24 +144,9 @@ export function parseAiResponse(request: ParsedAiRequest, res: HttpResponseRecor
 
 function parseAiResponseBody(request: ParsedAiRequest, res: HttpResponseRecord): ParsedAiResponse {
   try {
-    const kind = kindOf(request);
-    switch (kind) {
-      case "openai-chat":
-        return parseChatResponse(res, "chat");
-      case "openai-completion":
-        return parseChatResponse(res, "completion");
-      case "openai-responses":
-        return parseResponsesResponse(res);
-      case "openai-embeddings":
-        return parseEmbeddingResponse(res);
-      case "anthropic-messages":
-        return parseAnthropicResponse(res);
-      default: {
-        const native = NATIVE_PARSERS[request.apiFormat as EndpointMatch["apiFormat"]];
-        if (native) return native.response(request, res);
-        return { statusCode: res.status, success: res.status >= 200 && res.status < 300, toolCalls: [] };
-      }
-    }
+    // The response is read the way its request was (request.api); a request parsed elsewhere gets the status.
+    if (request.api) return APIS[request.api].response(request, res);
+    return { statusCode: res.status, success: res.status >= 200 && res.status < 300, toolCalls: [] };
   } catch (err) {
     return {
       statusCode: res.status,
@@ -168,15 +156,4 @@ function parseAiResponseBody(request: ParsedAiRequest, res: HttpResponseRecord):
       parseError: `internal parser error: ${(err as Error).message}`,
     };
   }
-}
-
-/** The response is read the way its request was: the kind follows from the request's endpoint path. */
-function kindOf(request: ParsedAiRequest): ApiKind | undefined {
-  let path = "";
-  try {
-    path = new URL(request.endpoint).pathname;
-  } catch {
-    return undefined;
-  }
-  return apiKindOf(path, { provider: request.provider, apiFormat: request.apiFormat as EndpointMatch["apiFormat"], host: "" });
 }

@@ -47,10 +47,27 @@ export interface AiAuth {
   keyHash?: string;
 }
 
+/**
+ * The API an exchange speaks; decides both parsers (decode/providers/index.ts). The OpenAI-style and
+ * Anthropic routes are recognised by path whatever the provider; the rest are providers' own APIs.
+ */
+export type ApiKind =
+  | "openai-chat"
+  | "openai-completion"
+  | "openai-responses"
+  | "openai-embeddings"
+  | "anthropic-messages"
+  | "gemini"
+  | "bedrock"
+  | "cohere"
+  | "ollama";
+
 export interface ParsedAiRequest {
   /** Provider id from the bundle (openai, anthropic, groq, ...). */
   provider: string;
   apiFormat: string;
+  /** The API the request was read as; its response is read as the same. Absent: status only. */
+  api?: ApiKind;
   /** https://host/path (no query secrets). */
   endpoint: string;
   requestType: RequestType;
