@@ -1,7 +1,7 @@
 // After CONNECT is answered: read the client's first bytes until the ClientHello is complete (or it is
 // clearly not TLS), while watching the upstream, because some protocols let the server speak first.
 import type net from "node:net";
-import { ClientHelloParser, type ClientHelloResult } from "./client-hello.ts";
+import { ClientHelloParser, type ClientHelloResult } from "../wire/tls-client-hello.ts";
 
 export type PeekResult =
   | { kind: "hello"; result: ClientHelloResult; bytes: Uint8Array }

@@ -5,7 +5,7 @@ import type net from "node:net";
 import tls from "node:tls";
 import type { PassthroughCode, ProcessInfo } from "../tap/types.ts";
 import type { Logger } from "../util/log.ts";
-import type { ClientHello, ClientHelloResult } from "./client-hello.ts";
+import type { ClientHello, ClientHelloResult } from "../wire/tls-client-hello.ts";
 import type { ConnTap } from "./conn-tap.ts";
 import type { LeafIssuer } from "./issuer.ts";
 import { peekClientHello } from "./peek.ts";

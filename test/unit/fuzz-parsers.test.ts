@@ -9,7 +9,7 @@ import fc from "fast-check";
 import net from "node:net";
 import tls from "node:tls";
 import zlib from "node:zlib";
-import { ClientHelloParser, parseClientHello } from "../../src/mitm/client-hello.ts";
+import { ClientHelloParser, parseClientHello } from "../../src/wire/tls-client-hello.ts";
 import { ContentDecoder } from "../../src/decode/encodings.ts";
 import { EventStreamDecoder } from "../../src/decode/eventstream.ts";
 import { Http1Parser } from "../../src/decode/http1.ts";

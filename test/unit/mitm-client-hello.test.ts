@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import net from "node:net";
 import tls from "node:tls";
-import { ClientHelloParser, parseClientHello, type ClientHelloResult } from "../../src/mitm/client-hello.ts";
+import { ClientHelloParser, parseClientHello, type ClientHelloResult } from "../../src/wire/tls-client-hello.ts";
 
 /** Starts a TCP server, lets `connect` dial it, and returns the first bytes the client sent (one ClientHello). */
 async function captureHello(connect: (port: number) => void | Promise<void>): Promise<Uint8Array> {

@@ -2,7 +2,7 @@
 // client alert watcher, and the per-connection tap gate (ordering, bounds, a throwing sink).
 import { describe, expect, test } from "bun:test";
 import type { ConnMeta, TapSink } from "../../src/tap/types.ts";
-import type { ClientHelloResult } from "../../src/mitm/client-hello.ts";
+import type { ClientHelloResult } from "../../src/wire/tls-client-hello.ts";
 import { ConnTap, safeTap } from "../../src/mitm/conn-tap.ts";
 import { PinnedHosts } from "../../src/mitm/pinned.ts";
 import { AlertWatcher } from "../../src/mitm/tls-alert.ts";

@@ -2,7 +2,7 @@
 // TLS the uprobes cannot read (Bun, Go, rustls, Electron: no OpenSSL symbols to hook). A hello is held a
 // moment; if the TLS probes delivered plaintext for that connection meanwhile, the full capture has it and
 // nothing is reported here. Sans-IO: time comes in through push/tick, the plaintext check is injected.
-import { parseClientHello } from "../../mitm/client-hello.ts";
+import { parseClientHello } from "../../wire/tls-client-hello.ts";
 import { matchEndpoint } from "../../spec/endpoints.ts";
 import type { ConnMeta, ProcessInfo } from "../../tap/types.ts";
 import type { ProcRecord, SockAddr } from "./proc-records.ts";

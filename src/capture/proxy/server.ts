@@ -7,7 +7,7 @@ import { monotonicFactory } from "ulidx";
 import type { ConnMeta, Endpoint, ProcessInfo, TapSink } from "../../tap/types.ts";
 import { nowMs } from "../../tap/types.ts";
 import { ConnTap, safeTap } from "../../mitm/conn-tap.ts";
-import { DEFAULT_MAX_CLIENT_HELLO } from "../../mitm/client-hello.ts";
+import { DEFAULT_MAX_CLIENT_HELLO } from "../../wire/tls-client-hello.ts";
 import type { LeafIssuer } from "../../mitm/issuer.ts";
 import { PinnedHosts } from "../../mitm/pinned.ts";
 import { newProxyStats, type ProxyStats } from "../../mitm/stats.ts";

@@ -1,4 +1,5 @@
-// Sans-IO TLS ClientHello peek: feed the first bytes a client sends, learn SNI and the ALPN offer.
+// Sans-IO TLS ClientHello peek: feed the first bytes a client sends, learn SNI and the ALPN offer. A wire
+// format shared by mitm (the intercept decision) and the eBPF source (which process spoke TLS to whom).
 // Handles a ClientHello split across TCP segments and across several TLS handshake records.
 // It never consumes anything: the caller replays every byte it pushed (see bytes()).
 
