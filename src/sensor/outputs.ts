@@ -43,8 +43,21 @@ export class StoreOutput implements EventOutput {
     }
     if (!this.scheduled) {
       this.scheduled = true;
-      setTimeout(() => this.flush(), 100);
+      this.dueAt = performance.now() + FLUSH_MS;
+      setTimeout(() => this.flush(), FLUSH_MS);
     }
+  }
+
+  /** When the scheduled flush is due (performance.now()). */
+  private dueAt = 0;
+
+  /**
+   * Flushes if the scheduled flush is overdue. The sensor worker calls it after each batch: a Bun Worker
+   * whose message queue never empties (a burst it decodes slower than the relay taps) runs no timers at
+   * all, so the flush timer alone left a burst's events in memory until the burst ended.
+   */
+  flushIfDue(now = performance.now()): void {
+    if (this.scheduled && now >= this.dueAt) this.flush();
   }
 
   /**
@@ -93,7 +106,8 @@ export class StoreOutput implements EventOutput {
       this.queue = keep.slice(overflow);
       if (overflow > 0) this.wakeWaiters();
       this.scheduled = true;
-      setTimeout(() => this.flush(), 1000).unref?.();
+      this.dueAt = performance.now() + RETRY_MS;
+      setTimeout(() => this.flush(), RETRY_MS).unref?.();
     }
   }
 
@@ -159,6 +173,9 @@ export function durableAfter(store: StoreOutput, files: Array<{ flush(): void }>
 }
 
 const MAX_COMMIT_WAITERS = 200_000;
+/** Events are committed in one transaction per this many ms; a failing database is retried this often. */
+const FLUSH_MS = 100;
+const RETRY_MS = 1000;
 const EVENT_ID_RE = /"event_id":"([^"\\]{1,64})"/;
 
 /** event_ids of the last `maxBytes` of a JSONL file, oldest first. Missing or unreadable file: none. */

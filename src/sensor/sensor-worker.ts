@@ -75,6 +75,20 @@ function runBatch(s: RunningSensor, buf: ArrayBuffer, nOps: number, strs: unknow
   }
 }
 
+let lastStatsAt = 0;
+
+/**
+ * A Bun Worker runs no timers (nor setImmediate) while its message queue is never empty: during a burst it
+ * decodes slower than the relay taps, the store's 100 ms flush, the JSONL flush and the stats tick (which
+ * carries the acks) never fired until the burst ended. They are run here, after each batch, when overdue.
+ */
+function runOverdueTimers(s: RunningSensor): void {
+  const now = performance.now();
+  s.storeOutput.flushIfDue(now);
+  s.jsonl?.flushIfDue(now);
+  if (now - lastStatsAt >= STATS_INTERVAL_MS) postStats(s);
+}
+
 function ack(bytes: number): void {
   unacked += bytes;
   if (unacked >= ackBytes) {
@@ -85,6 +99,7 @@ function ack(bytes: number): void {
 
 /** Stats carry the acks not sent yet (see `ackBytes`). */
 function postStats(s: RunningSensor): void {
+  lastStatsAt = performance.now();
   const acked = unacked;
   unacked = 0;
   post({ t: "stats", stats: stats(s), acked });
@@ -126,6 +141,7 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
     case "batch":
       if (sensor) runBatch(sensor, m.buf, m.nOps, m.strs);
       ack(m.buf.byteLength - payloadOffset(m.nOps));
+      if (sensor) runOverdueTimers(sensor);
       return;
     case "live":
       if (sensor) setLive(sensor, m.on);

@@ -62,9 +62,17 @@ export class JsonlSink {
     this.pendingBytes += bytes;
     if (this.pendingBytes >= (this.opts.flushBytes ?? 64 * 1024)) this.flush();
     else if (!this.timer) {
+      this.dueAt = performance.now() + (this.opts.flushIntervalMs ?? 200);
       this.timer = setTimeout(() => this.flush(), this.opts.flushIntervalMs ?? 200);
       this.timer.unref?.();
     }
+  }
+
+  private dueAt = 0;
+
+  /** Flushes if the flush timer is overdue (a busy Bun Worker may run no timers: see StoreOutput.flushIfDue). */
+  flushIfDue(now = performance.now()): void {
+    if (this.timer && now >= this.dueAt) this.flush();
   }
 
   /** Writes what is buffered. Never throws. */
