@@ -33,6 +33,7 @@ export function safeTap(sink: TapSink, onError: (err: unknown, first: boolean) =
 export class ConnTap {
   private opened = false;
   private opening = false;
+  private openedP?: Promise<void>;
   private closed = false;
   private pendingClose?: { ts: number; error?: string };
   private held: Array<{ dir: Direction; bytes: Uint8Array; ts: number }> = [];
@@ -59,19 +60,20 @@ export class ConnTap {
     if (this.pendingClose) this.sink.close(this.meta.connId, this.pendingClose.ts, this.pendingClose.error);
   }
 
-  /** Opens once `process` settles or after `timeoutMs`, whichever is first. */
-  openAfter(lookup: Promise<ConnMeta["process"]>, timeoutMs: number): void {
-    if (this.opened || this.opening) return;
+  /** Opens once `process` settles or after `timeoutMs`, whichever is first; resolves once open. */
+  openAfter(lookup: Promise<ConnMeta["process"]>, timeoutMs: number): Promise<void> {
+    if (this.opened || this.opening) return this.openedP ?? Promise.resolve();
     this.opening = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), timeoutMs);
     });
-    void Promise.race([lookup.catch(() => undefined), timeout]).then((proc) => {
+    this.openedP = Promise.race([lookup.catch(() => undefined), timeout]).then((proc) => {
       clearTimeout(timer);
       if (proc && !this.opened) this.meta.process = proc;
       this.open();
     });
+    return this.openedP;
   }
 
   data(dir: Direction, bytes: Uint8Array): void {

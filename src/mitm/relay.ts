@@ -5,8 +5,14 @@ import type { Duplex } from "node:stream";
 import type { Direction } from "../tap/types.ts";
 
 export interface RelayOptions {
-  /** Called with every chunk right after it is handed to the other leg. Must not throw (wrap the tap). */
+  /**
+   * Called with every chunk: c2s right after it is handed to the upstream, s2c right before it is handed to
+   * the client (a tap that journals then has an answer on disk before the client can have it). Must not
+   * throw (wrap the tap) and must not block.
+   */
   onData?: (dir: Direction, chunk: Uint8Array) => void;
+  /** s2c chunks wait for this (the tap's open, itself bounded by the lookup timeout): none reaches the client untapped. */
+  holdServer?: Promise<void>;
   /** After one leg has closed cleanly, how long the other may take to flush before it is destroyed. */
   lingerMs?: number;
 }
@@ -22,10 +28,9 @@ export function relay(client: Duplex, upstream: Duplex, opts: RelayOptions = {})
   let error: string | undefined;
   const endedCleanly = new Set<Duplex>();
 
-  const pipe = (src: Duplex, dst: Duplex, dir: Direction) => {
+  const pipe = (src: Duplex, dst: Duplex, dir: Direction, hold?: Promise<void>) => {
     let waiting = false;
-    src.on("data", (chunk: Buffer) => {
-      // Forward first, tap second: the tap (in `oisp up`, the whole sensor) must never delay the user's bytes.
+    const forward = (chunk: Buffer) => {
       if (!dst.destroyed && !dst.write(chunk) && !waiting) {
         waiting = true;
         src.pause();
@@ -34,7 +39,28 @@ export function relay(client: Duplex, upstream: Duplex, opts: RelayOptions = {})
           src.resume();
         });
       }
-      opts.onData?.(dir, chunk);
+    };
+    // The tap only queues (in `oisp up` it also appends answers to the crash journal, one write(2)): it never
+    // waits for the sensor. Requests are forwarded first; answers are tapped first (see onData).
+    const onChunk = (chunk: Buffer) => {
+      if (dir === "s2c") opts.onData?.(dir, chunk);
+      forward(chunk);
+      if (dir === "c2s") opts.onData?.(dir, chunk);
+    };
+    let held: Buffer[] | undefined;
+    if (hold) {
+      held = [];
+      void hold.then(() => {
+        const chunks = held!;
+        held = undefined;
+        for (const c of chunks) onChunk(c);
+        if (!waiting) src.resume();
+      });
+    }
+    src.on("data", (chunk: Buffer) => {
+      if (!held) return onChunk(chunk);
+      held.push(chunk);
+      src.pause();
     });
     src.on("end", () => {
       endedCleanly.add(src);
@@ -42,7 +68,7 @@ export function relay(client: Duplex, upstream: Duplex, opts: RelayOptions = {})
     });
   };
   pipe(client, upstream, "c2s");
-  pipe(upstream, client, "s2c");
+  pipe(upstream, client, "s2c", opts.holdServer);
 
   const closed = (leg: Duplex) => new Promise<void>((resolve) => (leg.destroyed ? resolve() : leg.once("close", () => resolve())));
   const onClose = (src: Duplex, dst: Duplex) => () => {
@@ -64,8 +90,8 @@ export function relay(client: Duplex, upstream: Duplex, opts: RelayOptions = {})
     error ??= `upstream: ${err.message}`;
     client.destroy();
   });
-  // Legs may have been paused while the connection was set up.
+  // Legs may have been paused while the connection was set up (an upstream held for holdServer resumes then).
   client.resume();
-  upstream.resume();
+  if (!opts.holdServer) upstream.resume();
   return Promise.all([closed(client), closed(upstream)]).then(() => ({ error }));
 }

@@ -238,9 +238,13 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
   tap.meta.mode = "mitm";
   tap.meta.alpn = chosen;
   tap.meta.upstreamConnectMs = performance.now() - conn.t0;
-  tap.openAfter(conn.lookup, policy.timeouts.lookupMs);
+  // Answers are held until the tap is open (the process lookup settled, at most lookupMs; usually done
+  // during the handshake): a client that exits right after its answer is still there to be found, and no
+  // answer reaches it before it is tapped (and, in `oisp up`, journaled against a crash).
+  const opened = tap.openAfter(conn.lookup, policy.timeouts.lookupMs);
   policy.log("debug", `${tap.meta.connId} ${name}:${conn.port} intercepted${chosen ? ` (${chosen})` : ""}`);
   const res = await relay(clientTls, upstream, {
+    holdServer: opened,
     onData: (dir, chunk) => {
       countBytes(policy.stats, dir, chunk.length);
       tap.data(dir, chunk);

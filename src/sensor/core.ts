@@ -48,6 +48,8 @@ export function startSensorCore(cfg: SensorConfig): RunningSensor {
     jsonl = new JsonlSink(cfg.outputPath, { onError: (err: Error) => cfg.log("error", `jsonl: ${err.message}`) });
     // Events re-derived from connections a redirector resends after a sensor restart are exported once.
     outputs.push(new JsonlOutput(jsonl, { isStored: (id) => store.get(id) !== undefined }));
+    const sink = jsonl;
+    storeOutput.beforeCommit = () => sink.flush();
   }
   const exporters = startExporters({ values: cfg.exportValues ?? {}, dataDir: cfg.dataDir, redaction: cfg.redaction }, cfg.log);
   outputs.push(...exporters);

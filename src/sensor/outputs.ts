@@ -85,9 +85,21 @@ export class StoreOutput implements EventOutput {
     }
   }
 
+  /**
+   * Runs before each commit. The JSONL file is flushed here, so whatever SQLite holds the file holds too:
+   * after a crash, events re-derived from the tap journal that the store already has are skipped by the
+   * JSONL output (JsonlOutput's isStored), which is then safe.
+   */
+  beforeCommit?: () => void;
+
   flush(): void {
     this.scheduled = false;
     if (this.queue.length === 0) return this.wakeWaiters();
+    try {
+      this.beforeCommit?.();
+    } catch (err) {
+      this.log("error", `store: before commit: ${(err as Error).message}`);
+    }
     const batch = this.queue;
     this.queue = [];
     try {

@@ -2,6 +2,7 @@
 // relay's event loop does nothing but TLS and forwarding. Fed by worker-tap.ts (see worker-protocol.ts).
 // A build entry point of the compiled binary (build.ts), like every Worker module.
 import { startSensorCore, type RunningSensor } from "./core.ts";
+import { durableAfter } from "./outputs.ts";
 import { emptyPipelineStats } from "./pipeline.ts";
 import { OP_ACTIVITY, OP_DATA, OP_OPEN, OP_WIDTH, payloadOffset, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
 import type { HostActivity } from "../tap/activity.ts";
@@ -141,7 +142,13 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
     case "batch":
       if (sensor) runBatch(sensor, m.buf, m.nOps, m.strs);
       ack(m.buf.byteLength - payloadOffset(m.nOps));
-      if (sensor) runOverdueTimers(sensor);
+      if (sensor) {
+        runOverdueTimers(sensor);
+        const { upTo, replayDone } = m;
+        if (upTo !== undefined || replayDone) {
+          durableAfter(sensor.storeOutput, sensor.jsonl ? [sensor.jsonl] : [])(() => post(replayDone ? { t: "replayed" } : { t: "durable", upTo: upTo! }));
+        }
+      }
       return;
     case "live":
       if (sensor) setLive(sensor, m.on);

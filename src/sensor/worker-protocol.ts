@@ -28,7 +28,9 @@ export type ToWorker =
   /** `ackBytes`: decoded bytes the worker may hold back before acking outside the stats tick (see sensor-worker.ts). */
   | { t: "init"; cfg: WorkerSensorConfig; ackBytes: number }
   /** `buf`: the `nOps` op records, then the payload bytes from payloadOffset(nOps) to its end. */
-  | { t: "batch"; buf: ArrayBuffer; nOps: number; strs: unknown[] }
+  /** `upTo`: ops the relay has tapped through this batch; the worker answers "durable" once their events are committed. */
+  /** `replayDone`: the last batch replayed from a journal at start; answered with "replayed" once committed. */
+  | { t: "batch"; buf: ArrayBuffer; nOps: number; strs: unknown[]; upTo?: number; replayDone?: boolean }
   /** Whether to report event counts (only while a dashboard or terminal view listens). */
   | { t: "live"; on: boolean }
   | { t: "close" };
@@ -49,5 +51,8 @@ export type FromWorker =
   /** `acked`: payload bytes decoded since the last ack (acks ride on the stats tick unless they pile up). */
   | { t: "stats"; stats: WorkerStats; acked: number }
   | { t: "events"; n: number }
+  /** The events of every op before `upTo` are committed (store and JSONL): the tap journal may forget them. */
+  | { t: "durable"; upTo: number }
+  | { t: "replayed" }
   | { t: "log"; level: "debug" | "info" | "warn" | "error"; msg: string }
   | { t: "closed"; stats: WorkerStats };

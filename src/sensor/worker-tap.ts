@@ -12,6 +12,10 @@ import type { SensorConfig } from "./core.ts";
 import type { PipelineStats } from "./pipeline.ts";
 import { OP_ACTIVITY, OP_CLOSE, OP_DATA, OP_OPEN, OP_WIDTH, payloadOffset, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
 import type { HostActivity } from "../tap/activity.ts";
+import fs from "node:fs";
+import path from "node:path";
+import { nowMs } from "../tap/types.ts";
+import { recoverJournals, TapJournal, type TapJournalStats } from "./tap-journal.ts";
 
 export interface SensorWorkerOptions {
   /** Where the worker module is (tests); default: workerCandidates("sensor/sensor-worker.ts"). */
@@ -20,6 +24,8 @@ export interface SensorWorkerOptions {
   maxQueuedBytes?: number;
   /** How long close() waits for the worker to store what it holds (default 10 s). */
   closeTimeoutMs?: number;
+  /** Where the tap journal lives (default <dataDir>/journal); null: no journal (a crash loses what is not stored yet). */
+  journalDir?: string | null;
 }
 
 export interface WorkerTapStats {
@@ -34,6 +40,8 @@ export interface WorkerTapStats {
   /** Tap items the sensor threw on. */
   sensorErrors: number;
   workerAlive: boolean;
+  /** The crash journal (tap-journal.ts), when there is one. */
+  journal?: TapJournalStats;
 }
 
 /** What the views and the status file read; the same shape as the parts of RunningSensor they use. */
@@ -67,6 +75,7 @@ export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOpt
   const candidates = opts.workerUrl ? [opts.workerUrl] : workerCandidates("sensor/sensor-worker.ts");
   let latest: WorkerStats | undefined;
   let onClosed: (() => void) | undefined;
+  let onReplayed: (() => void) | undefined;
   const live = new RemoteLive();
   const maxQueuedBytes = opts.maxQueuedBytes ?? 64 * 1024 * 1024;
   let tap!: WorkerTap;
@@ -96,6 +105,12 @@ export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOpt
             break;
           case "events":
             live.emit(m.n);
+            break;
+          case "durable":
+            tap.journal?.durable(m.upTo);
+            break;
+          case "replayed":
+            onReplayed?.();
             break;
           case "log":
             log(m.level, m.msg);
@@ -131,6 +146,13 @@ export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOpt
   tap = new WorkerTap((m, transfer) => workerRef?.postMessage(m, transfer), log, maxQueuedBytes, () => latest?.errors ?? 0);
   const worker = await spawn(0);
   workerRef = worker;
+  const journalDir = opts.journalDir === undefined ? path.join(cfg.dataDir, "journal") : opts.journalDir;
+  let replayFiles: string[] = [];
+  if (journalDir) {
+    replayFiles = replayJournals(journalDir, worker, log);
+    if (replayFiles.length) onReplayed = () => removeFiles(replayFiles.splice(0));
+    tap.journal = new TapJournal({ dir: journalDir, runId: Date.now().toString(36), onError: (msg) => log("error", msg) });
+  }
   live.onActive = (on) => worker.postMessage({ t: "live", on } satisfies ToWorker);
 
   const stats = (): WorkerStats => latest!;
@@ -154,7 +176,10 @@ export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOpt
           const timedOut = await Promise.race([closed.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
           clearTimeout(timer);
           if (timedOut) log("warn", `sensor worker did not finish storing within ${timeoutMs} ms; stopping it`);
-        }
+          // Everything journaled is stored: the journal (and any replayed one) can go. Otherwise it stays for the next start.
+          if (!timedOut && !tap.dead) removeFiles(replayFiles.splice(0));
+          tap.journal?.close(!timedOut && !tap.dead);
+        } else tap.journal?.close(false);
         tap.dead = true;
         worker.terminate();
       })();
@@ -165,6 +190,17 @@ export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOpt
 
 class WorkerTap implements TapSink {
   dead = false;
+  journal?: TapJournal;
+  /** Ops ever queued: the position the worker's durable acks refer to. */
+  private opsTotal = 0;
+  /** The part of the current batch not journaled yet: first op, string and chunk, and its payload bytes. */
+  private jOp = 0;
+  private jStr = 0;
+  private jChunk = 0;
+  private jBytes = 0;
+  private jOpened: string[] = [];
+  private jClosed: string[] = [];
+  private jScheduled = false;
   /** Op records (OP_WIDTH float64 each), grown by doubling; `nOps` of them are queued. */
   private ops = new Float64Array(OP_WIDTH * 64);
   private nOps = 0;
@@ -194,6 +230,8 @@ class WorkerTap implements TapSink {
     this.connNos.set(meta.connId, no);
     this.strs.push(meta);
     this.op(OP_OPEN, no, 0, 0, 0);
+    this.jOpened.push(meta.connId);
+    this.scheduleJournal();
     this.schedule();
   }
 
@@ -205,6 +243,11 @@ class WorkerTap implements TapSink {
     this.op(OP_DATA, no, dir === "c2s" ? 0 : 1, ts, bytes.length);
     this.chunks.push(bytes);
     this.batchBytes += bytes.length;
+    this.jBytes += bytes.length;
+    // An answer is on disk before the client can have it (the relay taps s2c before forwarding): a crash
+    // then never loses a call a client got. Requests can wait for the end of the current callback.
+    if (dir === "s2c") this.writeJournal();
+    else this.scheduleJournal();
     this.schedule();
   }
 
@@ -217,6 +260,8 @@ class WorkerTap implements TapSink {
     this.connNos.delete(connId);
     if (err !== undefined) this.strs.push(err);
     this.op(OP_CLOSE, no, ts, err !== undefined ? 1 : 0, 0);
+    this.jClosed.push(connId);
+    this.scheduleJournal();
     this.schedule();
   }
 
@@ -241,6 +286,40 @@ class WorkerTap implements TapSink {
     ops[at++] = c;
     ops[at] = d;
     this.nOps++;
+    this.opsTotal++;
+  }
+
+  private scheduleJournal(): void {
+    if (!this.journal || this.jScheduled) return;
+    this.jScheduled = true;
+    queueMicrotask(() => {
+      this.jScheduled = false;
+      this.writeJournal();
+    });
+  }
+
+  /** Appends the ops queued since the last journal write (before the batch holding them is posted). */
+  private writeJournal(): void {
+    if (!this.journal || this.jOp === this.nOps) return;
+    try {
+      this.journal.append({
+        ops: this.ops.slice(this.jOp * OP_WIDTH, this.nOps * OP_WIDTH),
+        strs: this.strs.slice(this.jStr),
+        chunks: this.chunks.slice(this.jChunk),
+        payloadBytes: this.jBytes,
+        opened: this.jOpened,
+        closed: this.jClosed,
+        opEnd: this.opsTotal,
+      });
+    } catch (err) {
+      this.log("error", `tap journal: ${(err as Error).message}`);
+    }
+    this.jOp = this.nOps;
+    this.jStr = this.strs.length;
+    this.jChunk = this.chunks.length;
+    this.jBytes = 0;
+    this.jOpened = [];
+    this.jClosed = [];
   }
 
   /** Posts everything queued now: one message, ops and payloads copied once into a buffer the worker then owns. */
@@ -249,6 +328,8 @@ class WorkerTap implements TapSink {
     this.timer = undefined;
     const nOps = this.nOps;
     if (nOps === 0) return;
+    this.writeJournal();
+    this.jOp = this.jStr = this.jChunk = 0;
     const chunks = this.chunks;
     const strs = this.strs;
     const bytes = this.batchBytes;
@@ -267,7 +348,7 @@ class WorkerTap implements TapSink {
       offset += c.length;
     }
     try {
-      this.post({ t: "batch", buf, nOps, strs }, [buf]);
+      this.post({ t: "batch", buf, nOps, strs, ...(this.journal && { upTo: this.opsTotal }) }, [buf]);
       this.inFlight += bytes;
       this.counters.batches++;
     } catch (err) {
@@ -290,6 +371,7 @@ class WorkerTap implements TapSink {
       taintedConnections: this.tainted.size,
       sensorErrors: this.sensorErrors(),
       workerAlive: !this.dead,
+      ...(this.journal && { journal: this.journal.stats() }),
     };
   }
 
@@ -306,6 +388,32 @@ class WorkerTap implements TapSink {
   private schedule(): void {
     if (this.batchBytes >= MAX_BATCH_BYTES) return this.flush();
     this.timer ??= setTimeout(() => this.flush(), COALESCE_MS);
+  }
+}
+
+/**
+ * Hands the journals of runs that did not stop cleanly to the worker (before any new traffic, so connection
+ * numbers cannot clash); returns the files to delete once the replay is committed.
+ */
+function replayJournals(dir: string, worker: Worker, log: Logger): string[] {
+  const rec = recoverJournals(dir, nowMs());
+  for (const p of rec.problems) log("warn", `tap journal: ${p}`);
+  if (rec.batches.length === 0) return rec.files;
+  log("info", `replaying ${rec.connections} connections (${rec.bytes} bytes) journaled by an oisp that did not stop cleanly`);
+  rec.batches.forEach((b, i) => {
+    const last = i === rec.batches.length - 1;
+    worker.postMessage({ t: "batch", buf: b.buf, nOps: b.nOps, strs: b.strs, ...(last && { replayDone: true }) } satisfies ToWorker, [b.buf]);
+  });
+  return rec.files;
+}
+
+function removeFiles(files: string[]): void {
+  for (const f of files) {
+    try {
+      fs.rmSync(f, { force: true });
+    } catch {
+      // gone already
+    }
   }
 }
 

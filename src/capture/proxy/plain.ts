@@ -206,7 +206,9 @@ export class PlainSession {
     let waiting = false;
     const forward = (chunk: Buffer) => {
       countBytes(this.ctx.stats, "s2c", chunk.length);
-      // Forward first, tap second; a retired leg's late bytes are still tapped, just not forwarded.
+      // Tap first (a journaling tap has the answer on disk before the client can have it, see relay.ts);
+      // a retired leg's late bytes are still tapped, just not forwarded.
+      tap.data("s2c", chunk);
       if (!leg.retired && !this.client.destroyed && !this.client.write(chunk) && !waiting) {
         waiting = true;
         sock.pause();
@@ -215,7 +217,6 @@ export class PlainSession {
           sock.resume();
         });
       }
-      tap.data("s2c", chunk);
     };
     // The response is held until the process lookup has settled (at most lookupMs; it usually takes a
     // few ms and overlaps the server's work). A plain-HTTP exchange is one round trip: a client that
