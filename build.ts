@@ -26,8 +26,9 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { compileBpf } from "./ffi/bpf/compile.ts";
 import pkg from "./package.json" with { type: "json" };
-import { BUN_NOTICE, bundledPackageDirs, noticesText, readPackage, WINDIVERT_NOTICE } from "./packaging/notices.ts";
+import { BUN_NOTICE, bundledPackageDirs, LIBBPF_NOTICE, noticesText, readPackage, WINDIVERT_NOTICE } from "./packaging/notices.ts";
 import { buildInstaller, makensisPath } from "./packaging/nsis.ts";
 import { writeSha256Sums } from "./packaging/sums.ts";
 import { writeWingetManifests } from "./packaging/winget.ts";
@@ -144,16 +145,54 @@ async function compile(target: TargetName, commit: string): Promise<string> {
   const outfile = path.join(dist, t.out);
   const runtime =
     target === "windows" ? await patchedWindowsRuntime() : target === "linux" && process.platform === "linux" ? process.execPath : await runtimeFor(target);
-  const entrypoints = [path.join(root, "src/cli.ts"), ...extraEntrypoints()];
+  const entrypoints = [path.join(root, "src/cli.ts"), ...extraEntrypoints(), ...(target === "linux" ? [...bpfObjects(), ...libbpfCopies()] : [])];
   await $`${process.execPath} build --compile --minify-syntax --minify-whitespace --sourcemap=none --target=${t.bunTarget} --compile-executable-path=${runtime} --define OISP_BUILD_COMMIT=${JSON.stringify(commit)} --outfile ${outfile} ${entrypoints}`
     .cwd(root)
     .quiet();
   return outfile;
 }
 
+/**
+ * The BPF programs (ffi/bpf/*.bpf.c), compiled with clang against this machine's kernel BTF (CO-RE: the
+ * objects relocate on other kernels at load) and embedded as files (Bun.embeddedFiles, see ffi/bpf/compile.ts).
+ */
+function bpfObjects(): string[] {
+  const dir = path.join(root, "ffi", "bpf");
+  const out = path.join(root, "node_modules", ".cache", "oisp-bpf", "build");
+  fs.rmSync(out, { recursive: true, force: true });
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(".bpf.c"))
+    .sort()
+    .map((f) => {
+      const obj = path.join(out, f.replace(/\.c$/, ".o"));
+      compileBpf(path.join(dir, f), obj);
+      return obj;
+    });
+}
+
+/**
+ * libz, libelf and libbpf 1.x from the build machine, embedded for systems without libbpf 1.x (Ubuntu 22.04
+ * ships 0.5): ffi/libbpf.ts's prepareLibbpf() extracts and loads them. Built against glibc 2.36 (Debian 12),
+ * they need glibc >= 2.33 at run time.
+ */
+function libbpfCopies(): string[] {
+  const out = path.join(root, "node_modules", ".cache", "oisp-bpf", "libs");
+  fs.rmSync(out, { recursive: true, force: true });
+  fs.mkdirSync(out, { recursive: true });
+  const dirs = ["/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64"];
+  return (["libz.so.1", "libelf.so.1", "libbpf.so.1"] as const).map((soname) => {
+    const found = dirs.map((d) => path.join(d, soname)).find((f) => fs.existsSync(f));
+    if (!found) throw new Error(`build: ${soname} not found on this machine (apt-get install libbpf-dev) for the Linux binary's eBPF capture`);
+    const copy = path.join(out, `oisp-${soname.replace(/\.so\.1$/, "")}.so`);
+    fs.copyFileSync(fs.realpathSync(found), copy);
+    return copy;
+  });
+}
+
 /** Workers must be separate entry points of a compiled binary (Bun's rule for `new Worker` in --compile). */
 function extraEntrypoints(): string[] {
-  const workers = ["src/capture/windivert/worker.ts", "src/sensor/sensor-worker.ts", "src/capture/process/lookup-worker.ts", "src/capture/ebpf/proc-worker.ts"].map((w) => path.join(root, w));
+  const workers = ["src/capture/windivert/worker.ts", "src/sensor/sensor-worker.ts", "src/capture/process/lookup-worker.ts", "src/capture/ebpf/ring-worker.ts", "src/capture/ebpf/proc-worker.ts"].map((w) => path.join(root, w));
   return workers.filter((w) => fs.existsSync(w));
 }
 
@@ -205,7 +244,7 @@ function bundledPackages(): ReturnType<typeof readPackage>[] {
 let packagesCache: ReturnType<typeof readPackage>[] | undefined;
 function thirdPartyNotices(withWinDivert: boolean): string {
   packagesCache ??= bundledPackages();
-  return noticesText(packagesCache, withWinDivert ? [BUN_NOTICE, WINDIVERT_NOTICE] : [BUN_NOTICE]);
+  return noticesText(packagesCache, withWinDivert ? [BUN_NOTICE, LIBBPF_NOTICE, WINDIVERT_NOTICE] : [BUN_NOTICE, LIBBPF_NOTICE]);
 }
 
 function licenseText(): string {

@@ -2,10 +2,9 @@
 // programs (tracepoints by section name, uprobes by file + symbol), read and write its maps, and drain a
 // ring buffer. Generic: every BPF object of the project (ffi/bpf/*.bpf.c) is driven through it.
 //
-// Where libbpf comes from: the system's libbpf.so.1 (Debian 12+, Ubuntu 24.04+, Fedora, RHEL 9 ship it; it
-// needs libelf.so.1 and libz.so.1, present wherever libbpf1 is installed). OISP_LIBBPF=/path/libbpf.so.1
-// points at another copy. When none loads, LibbpfMissingError says which package to install. (Why not
-// embed one: see README, "eBPF capture".)
+// Where libbpf comes from: the system's libbpf.so.1 when it is 1.x (Debian 12+, Ubuntu 24.04+, Fedora,
+// RHEL 9), else the copy the compiled binary carries (prepareLibbpf; needs glibc >= 2.33), or
+// OISP_LIBBPF=/path/libbpf.so.1. When none loads, LibbpfMissingError says which package to install.
 //
 // libbpf 1.x reports errors as a negative errno (int calls) or NULL with errno set (pointer calls); its
 // own diagnostics go to the print callback, which collects the last lines so errors can quote them.
@@ -70,7 +69,7 @@ export function errnoName(errno: number): string {
   return ERRNO[errno] ? `${ERRNO[errno]} (${errno})` : `errno ${errno}`;
 }
 
-let lib: { bpf: LibbpfSymbols; libc: ReturnType<typeof dlopen<typeof LIBC>>["symbols"] } | undefined;
+let lib: { bpf: LibbpfSymbols; libc: ReturnType<typeof dlopen<typeof LIBC>>["symbols"]; path: string } | undefined;
 const printLines: string[] = [];
 let printCb: JSCallback | undefined;
 let printSink: ((level: number, line: string) => void) | undefined;
@@ -80,23 +79,76 @@ export function libbpf(): LibbpfSymbols {
   return load().bpf;
 }
 
+let libbpfPaths: string[] = [];
+
 function load() {
   if (lib) return lib;
   if (process.platform !== "linux") throw new LibbpfMissingError("eBPF capture exists only on Linux");
-  const candidates = process.env.OISP_LIBBPF ? [process.env.OISP_LIBBPF] : ["libbpf.so.1"];
-  let lastError = "";
+  const candidates = process.env.OISP_LIBBPF ? [process.env.OISP_LIBBPF] : ["libbpf.so.1", ...libbpfPaths];
+  const errors: string[] = [];
   for (const name of candidates) {
     try {
       const bpf = dlopen(name, SYMBOLS).symbols;
       if (bpf.libbpf_major_version() < 1) throw new Error(`${name} is libbpf 0.x; 1.x is needed`);
       const libc = dlopen("libc.so.6", LIBC).symbols;
-      lib = { bpf, libc };
+      lib = { bpf, libc, path: name };
       return lib;
     } catch (err) {
-      lastError = (err as Error).message.split("\n")[0]!;
+      errors.push((err as Error).message.split("\n")[0]!);
     }
   }
-  throw new LibbpfMissingError(lastError);
+  throw new LibbpfMissingError(errors.join("; "));
+}
+
+/** The libbpf in use: "libbpf.so.1" (the system's), OISP_LIBBPF, or the copy extracted from the binary. */
+export function libbpfPath(): string {
+  return load().path;
+}
+
+/** Loads libbpf from this path after the system's (a Worker given the path its parent resolved). */
+export function useLibbpfAt(path: string): void {
+  if (!libbpfPaths.includes(path)) libbpfPaths.push(path);
+}
+
+// The compiled binary carries libz, libelf and libbpf (build.ts, as oisp-lib*.so) for systems without
+// libbpf 1.x. They are written to a private directory and loaded in dependency order by full path: the
+// dynamic linker then satisfies libbpf's NEEDED libelf.so.1 / libz.so.1 with the copies already loaded.
+const EMBEDDED_ORDER = ["oisp-libz", "oisp-libelf", "oisp-libbpf"] as const;
+const keepLoaded: unknown[] = [];
+
+/**
+ * Makes libbpf loadable: the system's when it is 1.x, else the copy embedded in the binary, extracted
+ * under `extractDir` (a directory only root can write, e.g. the data directory). Returns the path in use.
+ */
+export async function prepareLibbpf(extractDir: string): Promise<string> {
+  try {
+    return load().path;
+  } catch (err) {
+    if (process.env.OISP_LIBBPF) throw err;
+    const files = EMBEDDED_ORDER.map((p) => (Bun.embeddedFiles as File[]).find((f) => f.name.startsWith(p)));
+    if (files.some((f) => !f)) throw err;
+    const fs = await import("node:fs");
+    const path = await import("node:path");
+    const { createHash } = await import("node:crypto");
+    const bytes = await Promise.all(files.map(async (f) => new Uint8Array(await f!.arrayBuffer())));
+    const hash = createHash("sha256");
+    for (const b of bytes) hash.update(b);
+    const dir = path.join(extractDir, `libbpf-${hash.digest("hex").slice(0, 16)}`);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const paths = EMBEDDED_ORDER.map((name, i) => {
+      const file = path.join(dir, `${name}.so`);
+      if (!fs.existsSync(file) || fs.statSync(file).size !== bytes[i]!.length) {
+        fs.writeFileSync(`${file}.tmp`, bytes[i]!, { mode: 0o600 });
+        fs.renameSync(`${file}.tmp`, file);
+      }
+      return file;
+    });
+    // One harmless symbol each (bun:ffi wants at least one); kept referenced so they stay loaded.
+    keepLoaded.push(dlopen(paths[0]!, { zlibVersion: { args: [], returns: "ptr" } }));
+    keepLoaded.push(dlopen(paths[1]!, { elf_version: { args: ["u32"], returns: "u32" } }));
+    useLibbpfAt(paths[2]!);
+    return load().path;
+  }
 }
 
 /**

@@ -81,6 +81,16 @@ libarchive, c-ares, lol-html, mimalloc, picohttpparser, simdutf, tinycc and zstd
 listed at https://bun.com/docs/project/licensing.`,
 };
 
+export const LIBBPF_NOTICE = {
+  title: "libbpf, elfutils libelf, zlib (Linux binary: eBPF capture)",
+  body: `The Linux executable carries unmodified copies of Debian's libbpf.so.1 (LGPL-2.1 or BSD-2-Clause,
+https://github.com/libbpf/libbpf), libelf.so.1 from elfutils (LGPL-3.0-or-later or GPL-2.0-or-later,
+https://sourceware.org/elfutils/) and libz.so.1 (zlib licence, https://zlib.net), loaded only when the
+system has no libbpf 1.x. They are written to the data directory and loaded as ordinary shared
+libraries, so they can be replaced: set OISP_LIBBPF=/path/to/libbpf.so.1 to use another build. The BPF
+programs compiled into the executable are licensed GPL-2.0-only OR Apache-2.0.`,
+};
+
 export const WINDIVERT_NOTICE = {
   title: "WinDivert 2.2 (LGPL-3.0-or-later or GPL-2.0-or-later)",
   body: `WinDivert.dll and WinDivert64.sys are Copyright Basil Crow and distributed under the GNU Lesser

@@ -2,6 +2,7 @@
 // library (src/capture/ebpf/), no proxy, no CA, nothing to set in the application's shell. `up` feeds the
 // sensor worker in the same process; `redirect` sends to a user's `oisp sensor` over IPC, so the bytes are
 // decoded at the sensor's privilege, not root's.
+import path from "node:path";
 import type { EbpfCapture, EbpfStats } from "../capture/ebpf/tls-capture.ts";
 import type { TapSink } from "../tap/types.ts";
 import { UsageError } from "../util/args.ts";
@@ -32,7 +33,10 @@ export function parsePids(values: string[] | undefined): number[] | undefined {
  * file.write, metadata-only connects of apps the probes cannot read). Loaded only in this mode, so proxy mode
  * never touches libbpf. The process source is an addition: when it cannot start, TLS capture goes on alone.
  */
-export async function startEbpf(opts: { tap: TapSink; log: Logger; pids?: number[]; paused?: () => boolean }): Promise<EbpfCapture> {
+export async function startEbpf(opts: { tap: TapSink; log: Logger; pids?: number[]; paused?: () => boolean; libDir: string; allTraffic?: boolean }): Promise<EbpfCapture> {
+  // libbpf first (the system's, else the binary's copy): both sources load BPF objects through it.
+  const { prepareLibbpf } = await import("../../ffi/libbpf.ts");
+  await prepareLibbpf(opts.libDir);
   const { startEbpfCapture } = await import("../capture/ebpf/tls-capture.ts");
   const { startProcSide } = await import("../capture/ebpf/proc-wiring.ts");
   let side: Awaited<ReturnType<typeof startProcSide>> | undefined;
@@ -77,6 +81,7 @@ export function ebpfStatus(stats: EbpfStats) {
     sessions: stats.streams.sessions,
     active_sessions: stats.streams.activeSessions,
     gaps: stats.streams.gaps,
+    sessions_not_ai: stats.streams.ignored,
     ...(stats.proc && {
       processes: {
         watched: stats.proc.watched,
@@ -92,7 +97,7 @@ export function ebpfStatus(stats: EbpfStats) {
 }
 
 /** `oisp redirect --mode ebpf`: capture into the IPC tap until stopped. */
-export async function redirectEbpf(o: { dataDir: string; log: Logger; tap: TapSink & { stats(): object; close(): Promise<void> }; pipePath: string; pids?: number[] }): Promise<number> {
+export async function redirectEbpf(o: { dataDir: string; log: Logger; allTraffic: boolean; tap: TapSink & { stats(): object; close(): Promise<void> }; pipePath: string; pids?: number[] }): Promise<number> {
   const { watchPauseState } = await import("../config/pause.ts");
   const { startStatusFile, statusFilePath } = await import("../sensor/status-file.ts");
   const { waitForShutdown } = await import("./lifecycle.ts");
@@ -100,7 +105,7 @@ export async function redirectEbpf(o: { dataDir: string; log: Logger; tap: TapSi
   const pause = watchPauseState(o.dataDir, { log: o.log });
   let capture: EbpfCapture;
   try {
-    capture = await startEbpf({ tap: o.tap, log: o.log, pids: o.pids, paused: () => pause.paused() });
+    capture = await startEbpf({ tap: o.tap, log: o.log, pids: o.pids, paused: () => pause.paused(), libDir: path.join(o.dataDir, "lib"), allTraffic: o.allTraffic });
   } catch (err) {
     pause.stop();
     await o.tap.close();

@@ -163,7 +163,7 @@ export async function redirectCommand(argv: string[]): Promise<number> {
   // Loaded here: `oisp up` shares this file but taps into its Worker, never over IPC.
   const { IpcTapClient } = await import("../ipc/client.ts");
   const tap = new IpcTapClient({ path: pipePath, dataDir: cfg.dataDir, spoolDir: path.join(cfg.dataDir, "spool"), log: cfg.log });
-  if (mode === "ebpf") return redirectEbpf({ dataDir: cfg.dataDir, log: cfg.log, tap, pipePath, pids: parsePids(values.pid) });
+  if (mode === "ebpf") return redirectEbpf({ dataDir: cfg.dataDir, log: cfg.log, allTraffic: cfg.allTraffic, tap, pipePath, pids: parsePids(values.pid) });
   const { proxy, lookupProcess, pause, onPauseChange } = await startRedirectCore(cfg, tap);
   let windivert: WindowsRedirect | undefined;
   if (divertPort !== undefined) {

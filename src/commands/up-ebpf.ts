@@ -1,5 +1,6 @@
 // `oisp up --capture ebpf`: eBPF capture and the sensor in one process (root). The capture's records are
 // turned into tap connections on this thread and decoded in the sensor worker, as the proxy's are.
+import path from "node:path";
 import { watchPauseState } from "../config/pause.ts";
 import { sensorSections, startStatusFile, statusFilePath } from "../sensor/status-file.ts";
 import { startSensorWorker } from "../sensor/worker-tap.ts";
@@ -11,7 +12,7 @@ import { sensorControlRows, type SensorConfig } from "./sensor.ts";
 import { startSensorViews } from "./sensor-views.ts";
 
 export async function runUpEbpf<C>(
-  o: { values: Parameters<typeof startSensorViews>[0]["flags"]; dir: string; sensorCfg: SensorConfig; pids?: number[] },
+  o: { values: Parameters<typeof startSensorViews>[0]["flags"]; dir: string; sensorCfg: SensorConfig; pids?: number[]; allTraffic: boolean },
   reload: () => C,
 ): Promise<StopOrReload<C>> {
   const { sensorCfg, dir } = o;
@@ -20,7 +21,7 @@ export async function runUpEbpf<C>(
   const pause = watchPauseState(dir, { log: sensorCfg.log });
   let capture;
   try {
-    capture = await startEbpf({ tap, log: sensorCfg.log, pids: o.pids, paused: () => pause.paused() });
+    capture = await startEbpf({ tap, log: sensorCfg.log, pids: o.pids, paused: () => pause.paused(), libDir: path.join(dir, "lib"), allTraffic: o.allTraffic });
   } catch (err) {
     pause.stop();
     await sensor.close();

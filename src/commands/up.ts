@@ -67,7 +67,7 @@ function upConfigFrom(flags: UpValues, dir: string): UpConfig {
 }
 
 async function runUp({ values, dir, sensorCfg, redirectCfg }: UpConfig, reload: () => UpConfig): Promise<StopOrReload<UpConfig>> {
-  if (values.capture === "ebpf") return runUpEbpf({ values, dir, sensorCfg, pids: parsePids(values.pid) }, reload);
+  if (values.capture === "ebpf") return runUpEbpf({ values, dir, sensorCfg, pids: parsePids(values.pid), allTraffic: redirectCfg.allTraffic }, reload);
   // The sensor (decoding, redaction, SQLite, exporters) runs on its own thread: the relay's event loop only
   // queues a copy of each chunk, after forwarding it, and posts the queue to the worker every few ms.
   const sensor = await startSensorWorker(sensorCfg);

@@ -3,11 +3,13 @@
 // main thread has too many batches unprocessed, this thread stops polling, so the kernel's ring buffer fills
 // and drops (counted there) instead of memory growing here.
 import { toArrayBuffer } from "bun:ffi";
-import { RingBuffer } from "../../../ffi/libbpf.ts";
+import { RingBuffer, useLibbpfAt } from "../../../ffi/libbpf.ts";
 
 declare const self: Worker;
 
 export interface RingWorkerStart {
+  /** The libbpf the main thread loaded (the system's or the binary's copy). */
+  libbpfPath: string;
   mapFd: number;
   /** Int32Array over a SharedArrayBuffer: [0] batches posted and not yet processed by the main thread. */
   pending: SharedArrayBuffer;
@@ -15,9 +17,10 @@ export interface RingWorkerStart {
   batchBytes: number;
 }
 
-export type RingWorkerMessage = { t: "batch"; buf: ArrayBuffer; records: number } | { t: "error"; message: string } | { t: "stopped" };
+export type RingWorkerMessage = { t: "ready" } | { t: "batch"; buf: ArrayBuffer; records: number } | { t: "error"; message: string } | { t: "stopped" };
 
 let stopping = false;
+postMessage({ t: "ready" } satisfies RingWorkerMessage);
 
 self.onmessage = (e: MessageEvent<RingWorkerStart | "stop">) => {
   if (e.data === "stop") {
@@ -32,6 +35,7 @@ self.onmessage = (e: MessageEvent<RingWorkerStart | "stop">) => {
 };
 
 function run(start: RingWorkerStart) {
+  useLibbpfAt(start.libbpfPath);
   const pending = new Int32Array(start.pending);
   let batch = new Uint8Array(start.batchBytes);
   let used = 0;

@@ -25,6 +25,11 @@ export interface StreamsOptions {
   maxSessions?: number;
   /** Capture paused (`oisp pause`): sessions starting now are not recorded. */
   paused?: () => boolean;
+  /**
+   * Which sessions to record, by the host the client asked for (SNI, else the server's address); the
+   * others are followed to their end and dropped. Default: all.
+   */
+  wanted?: (host: string, port: number) => boolean;
 }
 
 export interface StreamsStats {
@@ -38,6 +43,8 @@ export interface StreamsStats {
   unbound: number;
   /** Sessions seen from the server side (the process read before it wrote). */
   serverSide: number;
+  /** Sessions not recorded: not to an AI host (see StreamsOptions.wanted). */
+  ignored: number;
 }
 
 interface Session {
@@ -64,7 +71,7 @@ export class TlsStreams {
   private readonly sessions = new Map<string, Session>();
   private readonly sni = new Map<string, string>();
   private seq = 0;
-  private readonly counters = { sessions: 0, bytes: 0, gaps: 0, lostBytes: 0, unbound: 0, serverSide: 0 };
+  private readonly counters = { sessions: 0, bytes: 0, gaps: 0, lostBytes: 0, unbound: 0, serverSide: 0, ignored: 0 };
 
   constructor(private readonly opts: StreamsOptions) {}
 
@@ -173,13 +180,20 @@ export class TlsStreams {
   }
 
   private open(s: Session): void {
-    if (s.connId) return;
-    s.connId = `${this.opts.runId}-${++this.seq}`;
-    if (!s.local) this.counters.unbound++;
+    if (s.connId || s.broken) return;
     const unknown = { ip: "0.0.0.0", port: 0 };
     const [client, server] = s.serverSide ? [s.remote ?? unknown, s.local ?? unknown] : [s.local ?? unknown, s.remote ?? unknown];
     const sni = this.sni.get(s.key);
     this.sni.delete(s.key);
+    if (this.opts.wanted && !this.opts.wanted(sni ?? server.ip, server.port)) {
+      this.counters.ignored++;
+      s.broken = true;
+      s.held = [];
+      s.heldBytes = 0;
+      return;
+    }
+    s.connId = `${this.opts.runId}-${++this.seq}`;
+    if (!s.local) this.counters.unbound++;
     const meta: ConnMeta = {
       connId: s.connId,
       startedAt: s.firstTs,
@@ -207,9 +221,10 @@ export class TlsStreams {
   }
 
   private lose(s: Session, bytes: number, ts: number): void {
+    if (!s.connId) this.open(s);
+    if (!s.connId) return; // not recorded anyway
     this.counters.gaps++;
     this.counters.lostBytes += bytes;
-    if (!s.connId) this.open(s);
     s.broken = true;
     this.opts.tap.close(s.connId!, ts, `capture lost ${bytes} bytes (eBPF ring buffer full); the rest of this connection was not recorded`);
   }
@@ -217,10 +232,10 @@ export class TlsStreams {
   private end(s: Session, ts: number, error?: string): void {
     this.sessions.delete(s.key);
     if (!s.connId) {
-      if (s.broken) return;
-      if (!s.held.length) return; // nothing was ever sent: no connection to report
+      if (s.broken || !s.held.length) return; // not recorded, or nothing was ever sent
       this.open(s);
+      if (!s.connId) return;
     }
-    if (!s.broken) this.opts.tap.close(s.connId!, ts, error);
+    if (!s.broken) this.opts.tap.close(s.connId, ts, error);
   }
 }

@@ -2,8 +2,11 @@
 // its ring buffer in a Worker (ring-worker.ts) and turns the records into tap connections (streams.ts).
 // A second capture source beside the proxy: the sensor behind the tap does not know where bytes came from.
 import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { bpfObject } from "../../../ffi/bpf/compile.ts";
-import { BpfObject, captureLibbpfPrint, monotonicNs, type BpfLink, type BpfMap } from "../../../ffi/libbpf.ts";
+import { BpfObject, captureLibbpfPrint, monotonicNs, prepareLibbpf, type BpfLink, type BpfMap } from "../../../ffi/libbpf.ts";
+import { isAiHost } from "../../spec/endpoints.ts";
 import { nowMs, type TapSink } from "../../tap/types.ts";
 import type { Logger } from "../../util/log.ts";
 import { workerCandidates } from "../../util/worker-module.ts";
@@ -25,6 +28,10 @@ export interface EbpfCaptureOptions {
   ringBytes?: number;
   /** Capture paused: new TLS sessions are not recorded. */
   paused?: () => boolean;
+  /** Where the binary's own libbpf is extracted when the system has none (a root-only directory). */
+  libDir?: string;
+  /** Record TLS to every host, not only known AI endpoints (by SNI). */
+  allTraffic?: boolean;
 }
 
 export interface AttachedTarget {
@@ -85,6 +92,8 @@ const u32 = (n: number) => new Uint8Array(new Uint32Array([n]).buffer);
 export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCapture> {
   ebpfPreflight();
   const { log } = opts;
+  const libbpf = await prepareLibbpf(opts.libDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "oisp-lib-")));
+  if (libbpf !== "libbpf.so.1") log("info", `ebpf: using the libbpf carried by oisp (${libbpf}): the system has no libbpf 1.x`);
   captureLibbpfPrint((level, line) => {
     if (level === 0) log("debug", `libbpf: ${line}`);
   });
@@ -155,6 +164,7 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
     tap: opts.tap,
     runId: `ebpf-${process.pid}-${Date.now().toString(36)}`,
     paused: opts.paused,
+    wanted: opts.allTraffic ? undefined : (host, port) => isAiHost(host, port),
     toEpochMs: (ts) => Number(ts) / 1e6 + offsetMs,
     describe: (pid, comm) => {
       let uid = -1;
@@ -189,10 +199,7 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
   const pendingCount = new Int32Array(pending);
   let records = 0;
   let stopped: (() => void) | undefined;
-  const candidates = workerCandidates("capture/ebpf/ring-worker.ts");
-  worker = new Worker(candidates[0]!);
-  worker.onmessage = (e: MessageEvent<RingWorkerMessage>) => {
-    const m = e.data;
+  const onMessage = (m: RingWorkerMessage) => {
     if (m.t === "batch") {
       Atomics.sub(pendingCount, 0, 1);
       records += m.records;
@@ -208,7 +215,14 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
       stopped?.();
     }
   };
-  worker.postMessage({ mapFd: obj.map("events").fd, pending, maxPending: MAX_PENDING_BATCHES, batchBytes: 1 << 20 } satisfies RingWorkerStart);
+  try {
+    worker = await startRingWorker(onMessage);
+  } catch (err) {
+    for (const l of links) l.destroy();
+    obj.close();
+    throw err;
+  }
+  worker.postMessage({ libbpfPath: libbpf, mapFd: obj.map("events").fd, pending, maxPending: MAX_PENDING_BATCHES, batchBytes: 1 << 20 } satisfies RingWorkerStart);
 
   timers.push(
     setInterval(() => {
@@ -265,4 +279,34 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
       obj.close();
     },
   };
+}
+
+/** The ring-buffer Worker, from the first module candidate that loads (source tree or compiled binary). */
+async function startRingWorker(onMessage: (m: RingWorkerMessage) => void): Promise<Worker> {
+  let lastError = "";
+  for (const url of workerCandidates("capture/ebpf/ring-worker.ts")) {
+    const w = await new Promise<Worker | undefined>((resolve) => {
+      let w: Worker;
+      try {
+        w = new Worker(url, { name: "oisp-ebpf-ring" });
+      } catch (err) {
+        lastError = (err as Error).message;
+        return resolve(undefined);
+      }
+      w.onmessage = (e: MessageEvent<RingWorkerMessage>) => {
+        if (e.data.t === "ready") {
+          w.onmessage = (ev: MessageEvent<RingWorkerMessage>) => onMessage(ev.data);
+          resolve(w);
+        }
+      };
+      w.onerror = (e) => {
+        e.preventDefault?.();
+        lastError = e.message;
+        w.terminate();
+        resolve(undefined);
+      };
+    });
+    if (w) return w;
+  }
+  throw new Error(`ebpf: cannot start the ring buffer worker: ${lastError}`);
 }
