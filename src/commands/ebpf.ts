@@ -34,7 +34,10 @@ export function parsePids(values: string[] | undefined): number[] | undefined {
  * never touches libbpf. The process source is an addition: when it cannot start, TLS capture goes on alone.
  */
 export async function startEbpf(opts: { tap: TapSink; log: Logger; pids?: number[]; paused?: () => boolean; libDir: string; allTraffic?: boolean }): Promise<EbpfCapture> {
-  // libbpf first (the system's, else the binary's copy): both sources load BPF objects through it.
+  // Root, BTF and uprobes first (one line naming what is missing), then libbpf (the system's, else the
+  // binary's copy): both sources load their BPF objects through it.
+  const { ebpfPreflight } = await import("../capture/ebpf/preflight.ts");
+  ebpfPreflight();
   const { prepareLibbpf } = await import("../../ffi/libbpf.ts");
   await prepareLibbpf(opts.libDir);
   const { startEbpfCapture } = await import("../capture/ebpf/tls-capture.ts");
