@@ -41,7 +41,7 @@ describe.skipIf(!!ebpfSkipReason)("eBPF process capture", () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Waits until `pred` holds over the events (the worker drains every 50 ms; hellos are held 200 ms). */
+  /** Waits until `pred` holds over the events (the worker wakes on data or every 250 ms; hellos are held 200 ms). */
   async function until<T>(what: string, pred: () => T | undefined, ms = 10_000): Promise<T> {
     const deadline = Date.now() + ms;
     for (;;) {

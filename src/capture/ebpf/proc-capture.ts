@@ -87,7 +87,7 @@ export class ProcCapture {
       for (const root of opts.scopeRoots ?? []) cap.addTree(cap.scopeMap, root);
       for (const p of PROGRAMS) cap.links.push(obj.attach(p));
       await cap.startWorker(obj.map("proc_events").fd);
-      cap.timer = setInterval(() => cap!.onTick(), 100);
+      cap.timer = setInterval(() => cap!.onTick(), 250);
       return cap;
     } catch (err) {
       for (const l of cap?.links ?? []) l.destroy();

@@ -55,7 +55,7 @@ async function loop(): Promise<void> {
   let lastStats = 0;
   while (running && rb) {
     try {
-      rb.poll(50);
+      rb.poll(250);
     } catch (err) {
       post({ t: "error", message: (err as Error).message });
       break;
