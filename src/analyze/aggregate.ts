@@ -1,6 +1,7 @@
 // The aggregates behind `oisp analyze`: fed one event at a time, keeps only counters, bounded key
 // tables and reservoirs, so memory does not grow with the number of events. Pure: no I/O, no clock.
 import { eventInputTokens } from "../events/input-tokens.ts";
+import { endpointOf, isObj, modelIdOf, nonEmptyStr, num, obj, requestIdOf, type JsonObject } from "../events/read.ts";
 import { eventProviderLabel } from "../spec/provider-label.ts";
 import { Reservoir, type Percentiles } from "./reservoir.ts";
 
@@ -126,7 +127,7 @@ export interface Report {
   bounds: { percentiles: string; keys_merged_into_other: number; responses_without_account: number };
 }
 
-type Obj = Record<string, unknown>;
+type Obj = JsonObject;
 
 const MAX_MERGED_TRACKED = 100_000;
 
@@ -297,16 +298,16 @@ export class Analyzer {
     const p = this.provider(provider, tsMs);
     p.requests++;
     if (model !== UNKNOWN && p.modelSet.size < 1000) p.modelSet.add(model);
-    const host = hostOf(str(obj(data.provider)?.endpoint));
+    const host = hostOf(endpointOf(data));
     if (host && p.endpointSet.size < 50) p.endpointSet.add(host);
     this.apps.get(app).requests++;
 
     const auth = obj(data.auth);
-    const keyHash = str(auth?.key_hash);
-    const accountKey = keyHash ? [provider, keyHash, str(auth?.key_prefix) ?? "", str(auth?.type) ?? ""].join("\u0000") : undefined;
+    const keyHash = nonEmptyStr(auth?.key_hash);
+    const accountKey = keyHash ? [provider, keyHash, nonEmptyStr(auth?.key_prefix) ?? "", nonEmptyStr(auth?.type) ?? ""].join("\u0000") : undefined;
     if (accountKey) this.accounts.get(accountKey).requests++;
 
-    const requestId = str(data.request_id);
+    const requestId = requestIdOf(data);
     const waiting = requestId ? this.joins.get(requestId) : undefined;
     if (requestId && waiting && "usage" in waiting) {
       // Its response came first and was counted under the response's model: the request joins that row.
@@ -333,12 +334,12 @@ export class Analyzer {
     const statusCode = typeof data.status_code === "number" && Number.isInteger(data.status_code) ? data.status_code : undefined;
     const failed = data.success === false || (statusCode !== undefined && statusCode >= 400);
     const error = obj(data.error);
-    const errorType = str(error?.type) ?? str(error?.code) ?? (statusCode !== undefined ? `http_${statusCode}` : "error");
-    const rateLimited = statusCode === 429 || /rate.?limit/i.test(`${str(error?.type) ?? ""} ${str(error?.code) ?? ""}`);
+    const errorType = nonEmptyStr(error?.type) ?? nonEmptyStr(error?.code) ?? (statusCode !== undefined ? `http_${statusCode}` : "error");
+    const rateLimited = statusCode === 429 || /rate.?limit/i.test(`${nonEmptyStr(error?.type) ?? ""} ${nonEmptyStr(error?.code) ?? ""}`);
 
     // One call, one model row: the response counts under the model its request asked for (an alias such as
     // gpt-4o-mini answered by gpt-4o-mini-2024-07-18), the answering model listed beside it.
-    const requestId = str(data.request_id);
+    const requestId = requestIdOf(data);
     const waiting = requestId ? this.joins.get(requestId) : undefined;
     const request = waiting && !("usage" in waiting) ? waiting : undefined;
     const callModel = request?.model ?? model;
@@ -371,7 +372,7 @@ export class Analyzer {
     if (Array.isArray(data.tool_calls)) {
       for (const tc of data.tool_calls) {
         s.tool_calls++;
-        this.tools.get(str(obj(tc)?.name) ?? UNKNOWN).calls++;
+        this.tools.get(nonEmptyStr(obj(tc)?.name) ?? UNKNOWN).calls++;
       }
     }
 
@@ -514,37 +515,20 @@ function splitKey<A extends string, B extends string>(key: string, a: A, b: B): 
 }
 
 function modelOf(data: Obj): string {
-  const m = data.model;
-  return (typeof m === "string" ? m : str(obj(m)?.id)) ?? UNKNOWN;
+  return modelIdOf(data) ?? UNKNOWN;
 }
 
 /** The app is the process name the sensor attributed the call to (else the app name, else unknown). */
 function appOf(event: Obj): string {
   const proc = obj(event.process);
-  const exe = str(proc?.exe);
-  return str(proc?.name) ?? str(obj(event.app)?.name) ?? (exe ? exe.split(/[\\/]/).pop() : undefined) ?? UNKNOWN;
+  const exe = nonEmptyStr(proc?.exe);
+  return nonEmptyStr(proc?.name) ?? nonEmptyStr(obj(event.app)?.name) ?? (exe ? exe.split(/[\\/]/).pop() : undefined) ?? UNKNOWN;
 }
 
 function hostOf(endpoint: string | undefined): string | undefined {
   if (!endpoint) return undefined;
   const m = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]+)/i.exec(endpoint);
   return m?.[1]?.toLowerCase();
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function obj(v: unknown): Obj | undefined {
-  return isObj(v) ? v : undefined;
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === "string" && v.length > 0 ? v : undefined;
-}
-
-function num(v: unknown): number | undefined {
-  return typeof v === "number" && Number.isFinite(v) ? v : undefined;
 }
 
 function count(v: unknown): number {

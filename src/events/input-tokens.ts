@@ -4,6 +4,8 @@
 // (data.usage.prompt_tokens, the provider's own number kept in attrs.prompt_tokens_raw), and readers of
 // events stored before that use eventInputTokens, which applies the same rule.
 
+import { count, isObj } from "./read.ts";
+
 /** Wire formats whose prompt count leaves cache reads and writes out. */
 const CACHE_EXCLUSIVE_FORMATS: ReadonlySet<string> = new Set(["anthropic", "bedrock"]);
 
@@ -20,18 +22,10 @@ export function totalInputTokens(prompt: number, cacheRead: number, cacheWrite: 
  * Events that carry attrs.prompt_tokens_raw are normalised already; older ones get the rule applied here.
  */
 export function eventInputTokens(usage: unknown, attrs: unknown): number | undefined {
-  const u = isObject(usage) ? usage : {};
-  const a = isObject(attrs) ? attrs : {};
+  const u = isObj(usage) ? usage : {};
+  const a = isObj(attrs) ? attrs : {};
   const prompt = count(u.prompt_tokens);
   if (prompt === undefined) return undefined;
   if (count(a.prompt_tokens_raw) !== undefined) return prompt;
   return totalInputTokens(prompt, count(u.cached_tokens) ?? 0, count(a.cache_write_tokens) ?? 0, typeof a.api_format === "string" ? a.api_format : undefined);
-}
-
-function count(v: unknown): number | undefined {
-  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }

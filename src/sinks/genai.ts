@@ -4,6 +4,7 @@
 // An AI call is an ai.request + ai.response pair joined on data.request_id within a bounded window;
 // a response whose request was not seen still gives a span (timed from its latency).
 import type { OispEvent } from "../events/index.ts";
+import { arr, count, endpointOf, modelIdOf, nonEmptyStr, num, obj, requestIdOf, usageOf, type JsonObject } from "../events/read.ts";
 import { eventInputTokens } from "../events/input-tokens.ts";
 import { eventProviderLabel } from "../spec/provider-label.ts";
 
@@ -54,7 +55,7 @@ interface RequestFacts {
   messages?: unknown[];
 }
 
-type Obj = Record<string, unknown>;
+type Obj = JsonObject;
 
 export class GenAiCorrelator {
   private readonly requests = new Map<string, RequestFacts>();
@@ -70,13 +71,13 @@ export class GenAiCorrelator {
     const tsMs = typeof e.ts === "string" ? Date.parse(e.ts) : NaN;
     if (!Number.isFinite(tsMs)) return undefined;
     if (e.event_type === "ai.request") {
-      const id = str(data.request_id);
+      const id = requestIdOf(data);
       if (!id) return undefined;
       if (this.requests.size >= (this.opts.maxPending ?? 10_000)) this.requests.delete(this.requests.keys().next().value as string);
       this.requests.set(id, {
         tsMs,
-        model: str(obj(data.model)?.id),
-        operation: str(data.request_type),
+        model: modelIdOf(data),
+        operation: nonEmptyStr(data.request_type),
         streaming: typeof data.streaming === "boolean" ? data.streaming : undefined,
         parameters: obj(data.parameters),
         messages: Array.isArray(data.messages) ? data.messages : undefined,
@@ -84,113 +85,185 @@ export class GenAiCorrelator {
       return undefined;
     }
     if (e.event_type !== "ai.response") return undefined;
-    const id = str(data.request_id);
+    const id = requestIdOf(data);
     const req = id ? this.requests.get(id) : undefined;
     if (id) this.requests.delete(id);
     return this.call(e, data, tsMs, req);
   }
 
+  /** One call's span and metric from its ai.response (and its ai.request, when seen), step by step. */
   private call(e: Obj, data: Obj, endMs: number, req: RequestFacts | undefined): GenAiCall {
     const attrs = obj(e.attrs) ?? {};
-    const providerName = eventProviderLabel(e) ?? "other";
-    const provider = PROVIDER_NAMES[providerName] ?? providerName;
+    const provider = providerOf(e);
     const operation = OPERATIONS[req?.operation ?? ""] ?? "chat";
-    const responseModel = str(obj(data.model)?.id);
+    const responseModel = modelIdOf(data);
     const requestModel = req?.model ?? responseModel;
-    const latency = num(data.latency_ms);
-    const startMs = req?.tsMs ?? (latency !== undefined ? endMs - latency : endMs);
-    const server = serverOf(str(obj(data.provider)?.endpoint));
-
-    const common: Attrs = {
-      "gen_ai.operation.name": operation,
-      "gen_ai.provider.name": provider,
-      ...(requestModel && { "gen_ai.request.model": requestModel }),
-      ...(server && { "server.address": server.host }),
-      ...(server?.port !== undefined && { "server.port": server.port }),
+    const startMs = Math.min(startOf(req, data, endMs), endMs);
+    const common = commonAttributes(operation, provider, requestModel, endpointOf(data));
+    const finish = nonEmptyStr(attrs.raw_finish_reason) ?? nonEmptyStr(data.finish_reason);
+    const tokens = tokenCounts(data, attrs);
+    const error = errorOf(data);
+    const toolCalls = arr(data.tool_calls).map(obj).filter((t): t is Obj => t !== undefined);
+    const a: Attrs = {
+      ...common,
+      ...responseAttributes(data, responseModel, finish),
+      ...usageAttributes(data, tokens),
+      ...requestAttributes(req),
+      ...timingAttributes(data),
+      ...originAttributes(e, data),
+      ...(error && { "error.type": error.type }),
+      ...(this.opts.includeContent && contentAttributes(req, data, toolCalls, finish)),
     };
-    const a: Attrs = { ...common };
-    if (responseModel) a["gen_ai.response.model"] = responseModel;
-    const responseId = str(data.provider_request_id);
-    if (responseId) a["gen_ai.response.id"] = responseId;
-    const finish = str(attrs.raw_finish_reason) ?? str(data.finish_reason);
-    if (finish) a["gen_ai.response.finish_reasons"] = [finish];
-
-    const usage = obj(data.usage) ?? {};
-    const cacheRead = int(usage.cached_tokens);
-    const cacheWrite = int(attrs.cache_write_tokens);
-    // semconv: input_tokens SHOULD include cached tokens, as OISP's own definition does (src/events/input-tokens.ts).
-    const inputTokens = eventInputTokens(usage, attrs);
-    const outputTokens = int(usage.completion_tokens);
-    if (inputTokens !== undefined) a["gen_ai.usage.input_tokens"] = inputTokens;
-    if (outputTokens !== undefined) a["gen_ai.usage.output_tokens"] = outputTokens;
-    if (cacheRead !== undefined) a["gen_ai.usage.cache_read.input_tokens"] = cacheRead;
-    if (cacheWrite !== undefined) a["gen_ai.usage.cache_creation.input_tokens"] = cacheWrite;
-    const reasoning = int(usage.reasoning_tokens);
-    if (reasoning !== undefined) a["gen_ai.usage.reasoning.output_tokens"] = reasoning;
-    const cost = num(usage.total_cost_usd);
-    if (cost !== undefined) a["oisp.usage.total_cost_usd"] = cost;
-
-    const p = req?.parameters ?? {};
-    for (const [k, attr] of [
-      ["temperature", "gen_ai.request.temperature"],
-      ["top_p", "gen_ai.request.top_p"],
-      ["max_tokens", "gen_ai.request.max_tokens"],
-      ["frequency_penalty", "gen_ai.request.frequency_penalty"],
-      ["presence_penalty", "gen_ai.request.presence_penalty"],
-    ] as const) {
-      const v = num(p[k]);
-      if (v !== undefined) a[attr] = v;
-    }
-    if (Array.isArray(p.stop) && p.stop.every((s) => typeof s === "string")) a["gen_ai.request.stop_sequences"] = p.stop as string[];
-    if (req?.streaming !== undefined) a["gen_ai.request.stream"] = req.streaming;
-    const ttft = num(data.time_to_first_token_ms);
-    if (ttft !== undefined) a["gen_ai.response.time_to_first_chunk"] = ttft / 1000;
-
-    // Where the call came from: the sensor sees every process, so these are per span, not the resource.
-    const proc = obj(e.process);
-    if (int(proc?.pid) !== undefined) a["process.pid"] = int(proc?.pid)!;
-    if (str(proc?.name)) a["process.executable.name"] = str(proc?.name)!;
-    a["oisp.event_id"] = str(e.event_id) ?? "";
-    if (str(data.request_id)) a["oisp.request_id"] = str(data.request_id)!;
-
-    const failed = data.success === false || (int(data.status_code) ?? 0) >= 400;
-    const err = obj(data.error);
-    const error = failed ? { type: str(err?.type) ?? str(err?.code) ?? (int(data.status_code) ? String(data.status_code) : "_OTHER"), message: str(err?.message) } : undefined;
-    if (error) a["error.type"] = error.type;
-
-    const toolCalls = Array.isArray(data.tool_calls) ? data.tool_calls.map(obj).filter((t): t is Obj => t !== undefined) : [];
-    if (this.opts.includeContent) {
-      const input = inputMessages(req?.messages);
-      if (input.system.length) a["gen_ai.system_instructions"] = JSON.stringify(input.system);
-      if (input.messages.length) a["gen_ai.input.messages"] = JSON.stringify(input.messages);
-      const output = outputMessages(data, toolCalls, finish);
-      if (output.length) a["gen_ai.output.messages"] = JSON.stringify(output);
-    }
-
-    const tools = toolCalls.map((tc): GenAiToolSpan => {
-      const name = str(tc.name) ?? "unknown";
-      const t: Attrs = { "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name, "gen_ai.tool.type": "function", "gen_ai.provider.name": provider };
-      if (str(tc.id)) t["gen_ai.tool.call.id"] = str(tc.id)!;
-      if (this.opts.includeContent && typeof tc.arguments === "string") t["gen_ai.tool.call.arguments"] = tc.arguments;
-      return { name: `execute_tool ${name}`, attributes: t };
-    });
-
     const metricAttrs: Attrs = { ...common, ...(responseModel && { "gen_ai.response.model": responseModel }), ...(error && { "error.type": error.type }) };
     return {
       name: requestModel ? `${operation} ${requestModel}` : operation,
-      startMs: Math.min(startMs, endMs),
+      startMs,
       endMs,
       attributes: a,
       ...(error && { error }),
-      tools,
+      tools: toolCalls.map((tc) => toolSpan(tc, provider, this.opts.includeContent)),
       metric: {
         attributes: metricAttrs,
-        ...(inputTokens !== undefined && { inputTokens }),
-        ...(outputTokens !== undefined && { outputTokens }),
-        durationS: Math.max(0, endMs - Math.min(startMs, endMs)) / 1000,
+        ...(tokens.input !== undefined && { inputTokens: tokens.input }),
+        ...(tokens.output !== undefined && { outputTokens: tokens.output }),
+        durationS: Math.max(0, endMs - startMs) / 1000,
       },
     };
   }
+}
+
+/** gen_ai.provider.name: the semconv well-known value, else OISP's own name. */
+function providerOf(e: Obj): string {
+  const name = eventProviderLabel(e) ?? "other";
+  return PROVIDER_NAMES[name] ?? name;
+}
+
+/** When the call started: its request's time, else the response's time minus its latency. */
+function startOf(req: RequestFacts | undefined, data: Obj, endMs: number): number {
+  const latency = num(data.latency_ms);
+  return req?.tsMs ?? (latency !== undefined ? endMs - latency : endMs);
+}
+
+/** What both the span and the metrics carry. */
+function commonAttributes(operation: string, provider: string, requestModel: string | undefined, endpoint: string | undefined): Attrs {
+  const server = serverOf(endpoint);
+  return {
+    "gen_ai.operation.name": operation,
+    "gen_ai.provider.name": provider,
+    ...(requestModel && { "gen_ai.request.model": requestModel }),
+    ...(server && { "server.address": server.host }),
+    ...(server?.port !== undefined && { "server.port": server.port }),
+  };
+}
+
+function responseAttributes(data: Obj, responseModel: string | undefined, finish: string | undefined): Attrs {
+  const a: Attrs = {};
+  if (responseModel) a["gen_ai.response.model"] = responseModel;
+  const responseId = nonEmptyStr(data.provider_request_id);
+  if (responseId) a["gen_ai.response.id"] = responseId;
+  if (finish) a["gen_ai.response.finish_reasons"] = [finish];
+  return a;
+}
+
+interface TokenCounts {
+  input?: number;
+  output?: number;
+  cacheRead?: number;
+  cacheWrite?: number;
+  reasoning?: number;
+}
+
+function tokenCounts(data: Obj, attrs: Obj): TokenCounts {
+  const usage = usageOf(data);
+  return {
+    // semconv: input_tokens SHOULD include cached tokens, as OISP's own definition does (src/events/input-tokens.ts).
+    input: eventInputTokens(usage, attrs),
+    output: count(usage.completion_tokens),
+    cacheRead: count(usage.cached_tokens),
+    cacheWrite: count(attrs.cache_write_tokens),
+    reasoning: count(usage.reasoning_tokens),
+  };
+}
+
+function usageAttributes(data: Obj, t: TokenCounts): Attrs {
+  const a: Attrs = {};
+  if (t.input !== undefined) a["gen_ai.usage.input_tokens"] = t.input;
+  if (t.output !== undefined) a["gen_ai.usage.output_tokens"] = t.output;
+  if (t.cacheRead !== undefined) a["gen_ai.usage.cache_read.input_tokens"] = t.cacheRead;
+  if (t.cacheWrite !== undefined) a["gen_ai.usage.cache_creation.input_tokens"] = t.cacheWrite;
+  if (t.reasoning !== undefined) a["gen_ai.usage.reasoning.output_tokens"] = t.reasoning;
+  const cost = num(usageOf(data).total_cost_usd);
+  if (cost !== undefined) a["oisp.usage.total_cost_usd"] = cost;
+  return a;
+}
+
+const REQUEST_PARAMETERS = [
+  ["temperature", "gen_ai.request.temperature"],
+  ["top_p", "gen_ai.request.top_p"],
+  ["max_tokens", "gen_ai.request.max_tokens"],
+  ["frequency_penalty", "gen_ai.request.frequency_penalty"],
+  ["presence_penalty", "gen_ai.request.presence_penalty"],
+] as const;
+
+/** What the request asked for (only known when its ai.request was seen). */
+function requestAttributes(req: RequestFacts | undefined): Attrs {
+  const a: Attrs = {};
+  const p = req?.parameters ?? {};
+  for (const [k, attr] of REQUEST_PARAMETERS) {
+    const v = num(p[k]);
+    if (v !== undefined) a[attr] = v;
+  }
+  if (Array.isArray(p.stop) && p.stop.every((s) => typeof s === "string")) a["gen_ai.request.stop_sequences"] = p.stop as string[];
+  if (req?.streaming !== undefined) a["gen_ai.request.stream"] = req.streaming;
+  return a;
+}
+
+function timingAttributes(data: Obj): Attrs {
+  const ttft = num(data.time_to_first_token_ms);
+  return ttft !== undefined ? { "gen_ai.response.time_to_first_chunk": ttft / 1000 } : {};
+}
+
+/** Where the call came from: the sensor sees every process, so these are per span, not the resource. */
+function originAttributes(e: Obj, data: Obj): Attrs {
+  const a: Attrs = {};
+  const proc = obj(e.process);
+  const pid = count(proc?.pid);
+  if (pid !== undefined) a["process.pid"] = pid;
+  const name = nonEmptyStr(proc?.name);
+  if (name) a["process.executable.name"] = name;
+  a["oisp.event_id"] = nonEmptyStr(e.event_id) ?? "";
+  const requestId = requestIdOf(data);
+  if (requestId) a["oisp.request_id"] = requestId;
+  return a;
+}
+
+/** error.type and message when the call failed (success false or an HTTP error status). */
+function errorOf(data: Obj): { type: string; message?: string } | undefined {
+  const status = count(data.status_code);
+  if (data.success !== false && (status ?? 0) < 400) return undefined;
+  const err = obj(data.error);
+  return { type: nonEmptyStr(err?.type) ?? nonEmptyStr(err?.code) ?? (status ? String(data.status_code) : "_OTHER"), message: nonEmptyStr(err?.message) };
+}
+
+/** Prompt and answer content, only with includeContent (opt-in: it leaves the machine). */
+function contentAttributes(req: RequestFacts | undefined, data: Obj, toolCalls: Obj[], finish: string | undefined): Attrs {
+  const a: Attrs = {};
+  const input = inputMessages(req?.messages);
+  if (input.system.length) a["gen_ai.system_instructions"] = JSON.stringify(input.system);
+  if (input.messages.length) a["gen_ai.input.messages"] = JSON.stringify(input.messages);
+  const output = outputMessages(data, toolCalls, finish);
+  if (output.length) a["gen_ai.output.messages"] = JSON.stringify(output);
+  return a;
+}
+
+/** The execute_tool child span of one tool call the model asked for. */
+function toolSpan(tc: Obj, provider: string, includeContent: boolean): GenAiToolSpan {
+  const name = nonEmptyStr(tc.name) ?? "unknown";
+  const t: Attrs = { "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name, "gen_ai.tool.type": "function", "gen_ai.provider.name": provider };
+  const id = nonEmptyStr(tc.id);
+  if (id) t["gen_ai.tool.call.id"] = id;
+  if (includeContent && typeof tc.arguments === "string") t["gen_ai.tool.call.arguments"] = tc.arguments;
+  return { name: `execute_tool ${name}`, attributes: t };
 }
 
 /** semconv input messages: [{ role, parts: [{ type: "text", content }] }]; system text goes to system_instructions. */
@@ -202,7 +275,7 @@ function inputMessages(messages: unknown[] | undefined): { system: Obj[]; messag
     if (!msg || typeof msg.content !== "string") continue; // redacted or metadata-only: no content to send
     const part = { type: "text", content: msg.content };
     if (msg.role === "system") system.push(part);
-    else out.push({ role: msg.role, parts: [part], ...(str(msg.tool_call_id) && { id: msg.tool_call_id }) });
+    else out.push({ role: msg.role, parts: [part], ...(nonEmptyStr(msg.tool_call_id) && { id: msg.tool_call_id }) });
   }
   return { system, messages: out };
 }
@@ -214,7 +287,7 @@ function outputMessages(data: Obj, toolCalls: Obj[], finish: string | undefined)
   if (typeof content === "string") parts.push({ type: "text", content });
   for (const tc of toolCalls) {
     if (typeof tc.arguments !== "string") continue;
-    parts.push({ type: "tool_call", ...(str(tc.id) && { id: tc.id }), name: str(tc.name) ?? "unknown", arguments: safeJson(tc.arguments) });
+    parts.push({ type: "tool_call", ...(nonEmptyStr(tc.id) && { id: tc.id }), name: nonEmptyStr(tc.name) ?? "unknown", arguments: safeJson(tc.arguments) });
   }
   return parts.length ? [{ role: "assistant", parts, finish_reason: finish ?? "stop" }] : [];
 }
@@ -235,17 +308,4 @@ function serverOf(endpoint: string | undefined): { host: string; port?: number }
   } catch {
     return undefined;
   }
-}
-
-function obj(v: unknown): Obj | undefined {
-  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Obj) : undefined;
-}
-function str(v: unknown): string | undefined {
-  return typeof v === "string" && v.length > 0 ? v : undefined;
-}
-function num(v: unknown): number | undefined {
-  return typeof v === "number" && Number.isFinite(v) ? v : undefined;
-}
-function int(v: unknown): number | undefined {
-  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
 }

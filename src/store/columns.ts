@@ -2,6 +2,7 @@
 // Events come from the sensor's builders, but the store only relies on this minimal shape and reads
 // every nested field defensively, so a new event type or an odd value never breaks storing.
 import { eventInputTokens } from "../events/input-tokens.ts";
+import { at, isObj, nonEmptyStr, num, str } from "../events/read.ts";
 import { eventProviderLabel } from "../spec/provider-label.ts";
 import type { NewEventRow } from "./schema.ts";
 
@@ -19,7 +20,7 @@ export interface StorableEvent {
 
 /** The row for an event, or undefined if it cannot be stored (no id, unparseable ts, not serialisable). */
 export function toEventRow(event: StorableEvent): NewEventRow | undefined {
-  if (!isObject(event) || !nonEmptyString(event.event_id) || !nonEmptyString(event.event_type) || typeof event.ts !== "string") return undefined;
+  if (!isObj(event) || !nonEmptyStr(event.event_id) || !nonEmptyStr(event.event_type) || typeof event.ts !== "string") return undefined;
   const tsMs = Date.parse(event.ts);
   if (!Number.isFinite(tsMs)) return undefined;
   let json: string;
@@ -29,9 +30,9 @@ export function toEventRow(event: StorableEvent): NewEventRow | undefined {
     return undefined; // BigInt or a cycle: not an OISP event
   }
   const data = event.data;
-  const usage = field(data, "usage");
-  const success = field(data, "success");
-  const model = str(field(data, "model"), "id");
+  const usage = at(data, "usage");
+  const success = at(data, "success");
+  const model = strColumn(at(data, "model"), "id");
   return {
     eventId: event.event_id,
     ts: event.ts,
@@ -40,18 +41,18 @@ export function toEventRow(event: StorableEvent): NewEventRow | undefined {
     // xAI, DeepSeek... are "other" in OISP: grouped and shown by their bundle id (src/spec/provider-label.ts).
     provider: eventProviderLabel(event) ?? null,
     model,
-    pid: num(field(event.process, "pid")),
-    processName: str(field(event.process, "name")),
-    requestId: str(field(data, "request_id")),
-    connId: str(field(event.attrs, "conn_id")),
+    pid: numColumn(at(event.process, "pid")),
+    processName: strColumn(at(event.process, "name")),
+    requestId: strColumn(at(data, "request_id")),
+    connId: strColumn(at(event.attrs, "conn_id")),
     success: typeof success === "boolean" ? (success ? 1 : 0) : null,
     inputTokens: eventInputTokens(usage, event.attrs) ?? null,
-    outputTokens: num(field(usage, "completion_tokens")),
-    costUsd: num(field(usage, "total_cost_usd")),
-    completeness: str(field(event.confidence, "completeness")),
+    outputTokens: numColumn(at(usage, "completion_tokens")),
+    costUsd: numColumn(at(usage, "total_cost_usd")),
+    completeness: strColumn(at(event.confidence, "completeness")),
     json,
     // A response's credential and call model are its request's: the store fills them (it needs the stored requests).
-    ...(event.event_type === "ai.request" ? credentialOf(field(data, "auth")) : NO_CREDENTIAL),
+    ...(event.event_type === "ai.request" ? credentialOf(at(data, "auth")) : NO_CREDENTIAL),
     callModel: event.event_type === "ai.request" ? model : null,
   };
 }
@@ -76,32 +77,15 @@ export interface RequestFacts extends Credential {
  * (not valid OISP) counts as unknown here, where json_extract would have turned it into text.
  */
 function credentialOf(auth: unknown): Credential {
-  if (!isObject(auth)) return NO_CREDENTIAL;
-  return { keyPrefix: str(auth.key_prefix), keyHash: str(auth.key_hash), authType: str(auth.type) };
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function nonEmptyString(v: unknown): v is string {
-  return typeof v === "string" && v.length > 0;
-}
-
-function field(v: unknown, key: string): unknown {
-  return isObject(v) ? v[key] : undefined;
+  if (!isObj(auth)) return NO_CREDENTIAL;
+  return { keyPrefix: strColumn(auth.key_prefix), keyHash: strColumn(auth.key_hash), authType: strColumn(auth.type) };
 }
 
 /** A string, or the string at `key` of an object (provider may be "openai" or { name: "openai" }). */
-function str(v: unknown, key?: string): string | null {
-  if (typeof v === "string") return v;
-  if (key !== undefined) {
-    const inner = field(v, key);
-    if (typeof inner === "string") return inner;
-  }
-  return null;
+function strColumn(v: unknown, key?: string): string | null {
+  return str(v) ?? (key !== undefined ? str(at(v, key)) : undefined) ?? null;
 }
 
-function num(v: unknown): number | null {
-  return typeof v === "number" && Number.isFinite(v) ? v : null;
+function numColumn(v: unknown): number | null {
+  return num(v) ?? null;
 }

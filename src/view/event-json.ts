@@ -1,44 +1,10 @@
 // Reading stored OISP event JSON for display. The JSON came off the network through the sensor, so every
 // field is read defensively: a missing or oddly typed field shows as absent, never as a crash.
+import { arr, at, isObj, num, str, type Json } from "../events/read.ts";
 
-export type Json = unknown;
+// The narrowing helpers are the events' own reader (src/events/read.ts), re-exported for the views.
+export { arr, at, isObj, num, parseEventJson, str, type Json } from "../events/read.ts";
 
-export function isObj(v: Json): v is Record<string, Json> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** Walks a path of keys; undefined as soon as a step is missing. */
-export function at(v: Json, ...path: string[]): Json {
-  let cur = v;
-  for (const key of path) {
-    if (!isObj(cur)) return undefined;
-    cur = cur[key];
-  }
-  return cur;
-}
-
-export function str(v: Json): string | undefined {
-  return typeof v === "string" ? v : undefined;
-}
-
-export function num(v: Json): number | undefined {
-  return typeof v === "number" && Number.isFinite(v) ? v : undefined;
-}
-
-export function arr(v: Json): Json[] {
-  return Array.isArray(v) ? v : [];
-}
-
-export function parseEventJson(text: string): Record<string, Json> | undefined {
-  try {
-    const v = JSON.parse(text) as Json;
-    return isObj(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A redaction marker: { $redacted: { original_length, hash, reason, ... } }. */
 export interface RedactedInfo {
   length?: number;
   hash?: string;
