@@ -11,6 +11,8 @@ import { UsageError } from "./util/args.ts";
 // terminal view in memory (a few MB of heap each).
 const commands: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
   up: { run: async (argv) => (await import("./commands/up.ts")).upCommand(argv), summary: "run proxy + sensor in one process (start here)" },
+  // The seed's `oisp-sensor record [--output F] [--web] [--verbose]`: the same as `oisp up`.
+  record: { run: async (argv) => (await import("./commands/up.ts")).upCommand(argv), summary: "the same as `oisp up` (the seed's `oisp-sensor record`)" },
   redirect: { run: async (argv) => (await import("./commands/redirect.ts")).redirectCommand(argv), summary: "capture role: proxy that taps AI traffic" },
   sensor: { run: async (argv) => (await import("./commands/sensor.ts")).sensorCommand(argv), summary: "decode captured traffic into OISP events and store them" },
   status: { run: async (argv) => (await import("./commands/status.ts")).statusCommand(argv), summary: "is capture working? sensor, redirector, exporters, CA, database (exit 3: not running)" },

@@ -30,7 +30,7 @@ added back). Costs are summed over responses whose model has a known price; mode
 listed as unknown, never counted as free. Percentiles come from a bounded reservoir sample (exact up to 8192 values).`;
 
 export async function analyzeCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(argv, flags, "analyze");
+  const { values, positionals } = parseFlags(argv, flags, "analyze", Infinity);
   if (values.help) return console.log(analyzeHelp), 0;
   if (positionals.length !== 1) throw new UsageError("oisp analyze: expected one FILE.jsonl or FILE.db (see `oisp analyze --help`)");
   const format = (values.format ?? "table") as Format;

@@ -29,6 +29,7 @@ export async function caCommand(argv: string[]): Promise<number> {
       password: { type: "string" },
     },
     "ca",
+    1,
   );
   const sub = positionals[0];
   if (values.help || !sub) {

@@ -32,13 +32,19 @@ import { UsageError } from "../util/args.ts";
 
 const Port = z.int().min(0).max(65535);
 
-const ConfigFileSchema = z.strictObject({
+const SensorKeys = {
   capture: z.enum(["proxy", "ebpf"]).optional(),
   redaction: z.enum(["safe", "full", "minimal"]).optional(),
   process_filter: z.array(z.string().min(1)).optional(),
   db: z.string().min(1).optional(),
   output: z.string().min(1).optional(),
   verbose: z.boolean().optional(),
+};
+
+const ConfigFileSchema = z.strictObject({
+  ...SensorKeys,
+  // The seed grouped these under [sensor]: the same keys, read the same way (top-level ones win).
+  sensor: z.strictObject(SensorKeys).optional(),
   proxy: z
     .strictObject({
       listen: z.string().min(1).optional(),
@@ -71,8 +77,11 @@ export type ConfigValues = ExportFlagValues & {
   "web-token"?: string;
 };
 
-/** Parses a config file's text into flag values. Throws one message naming the file and every bad key. */
-export function configValuesFromToml(text: string, file: string): ConfigValues {
+/**
+ * Parses a config file's text into flag values. Throws one message naming the file and every bad key;
+ * `warn` hears about settings that are valid but have no effect (a [web] table without enabled = true).
+ */
+export function configValuesFromToml(text: string, file: string, warn: (message: string) => void = (m) => console.error(`oisp: ${m}`)): ConfigValues {
   let doc: unknown;
   try {
     doc = Bun.TOML.parse(text);
@@ -81,7 +90,8 @@ export function configValuesFromToml(text: string, file: string): ConfigValues {
   }
   const parsed = ConfigFileSchema.safeParse(doc);
   if (!parsed.success) throw new Error(`${file}: ${z.prettifyError(parsed.error).replace(/\n/g, "; ")}`);
-  const c = parsed.data;
+  const { sensor, ...top } = parsed.data;
+  const c = { ...sensor, ...Object.fromEntries(Object.entries(top).filter(([, value]) => value !== undefined)) } as typeof top;
   const base = path.dirname(path.resolve(file));
   const rel = (p: string) => path.resolve(base, p);
   const v: ConfigValues = exportValuesFromToml(text, file);
@@ -99,6 +109,9 @@ export function configValuesFromToml(text: string, file: string): ConfigValues {
   if (p.all_traffic !== undefined) v["all-traffic"] = p.all_traffic;
   if (p.upstream_ca) v["upstream-ca"] = p.upstream_ca.map(rel);
   // host/port/token each turn the dashboard on (src/web/sensor-web.ts), so they count only when enabled.
+  if (c.web && !c.web.enabled && c.web.enabled !== false && Object.keys(c.web).length > 0) {
+    warn(`${file}: [web] ${Object.keys(c.web).join(", ")} ignored: the dashboard is off until [web] has enabled = true`);
+  }
   if (c.web?.enabled) {
     v.web = true;
     if (c.web.host) v["web-host"] = c.web.host;

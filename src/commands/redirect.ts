@@ -55,7 +55,8 @@ Ollama on localhost:11434). Captured traffic goes to \`oisp sensor\` over a loca
                           ebpf (Linux, root): TLS plaintext from OpenSSL's SSL_read/SSL_write through eBPF
                           uprobes, no proxy; to reach your user's sensor run it as
                           sudo OISP_HOME=$HOME/.oisp oisp redirect --mode ebpf
-  --port PORT             windivert: port diverted connections arrive on (default 8443)
+  --port PORT             windivert: port diverted connections arrive on (default 8443);
+                          proxy: the proxy's port (--listen 127.0.0.1:PORT)
   --windivert-dir DIR     windivert: where WinDivert.dll and WinDivert64.sys are (default: next to oisp.exe,
                           then the data directory)
   --pid PID               ebpf: capture only this process and its descendants (repeatable)

@@ -23,6 +23,8 @@ export const sensorFlagSpec = {
   db: { type: "string" },
   output: { type: "string" },
   redaction: { type: "string" },
+  // The seed's spelling of --redaction.
+  "redaction-mode": { type: "string" },
   "process-filter": { type: "string", multiple: true },
   config: { type: "string" },
   verbose: { type: "boolean", short: "v" },
@@ -34,6 +36,7 @@ export const sensorFlagSpec = {
 export const sensorFlagsHelp = `  --db FILE               SQLite database (default: <data dir>/oisp.db)
   --output FILE.jsonl     also append every event to this JSONL file
   --redaction MODE        safe (default): content replaced by hash + length, keys by prefix + fingerprint
+                          (also spelt --redaction-mode, as the seed did)
                           full: content kept, secrets masked; minimal: metadata only
   --process-filter NAME   only record connections of this process name (repeatable)
   --config FILE           TOML file with any of these settings (docs/config.md); flags given here win
@@ -57,14 +60,14 @@ import type { RunningSensor, SensorConfig } from "../sensor/core.ts";
 
 export type { RunningSensor, SensorConfig };
 
-type SensorValues = ExportFlagValues & { config?: string; db?: string; output?: string; redaction?: string; "process-filter"?: string[]; verbose?: boolean };
+type SensorValues = ExportFlagValues & { config?: string; db?: string; output?: string; redaction?: string; "redaction-mode"?: string; "process-filter"?: string[]; verbose?: boolean };
 
 /** Flags > --config file > settings.json > defaults. Shared with `oisp up`. */
 /** `logName`: the log file under <data dir>/logs/ (`oisp up` writes both roles to up.log). */
 export function sensorConfigFrom(flags: SensorValues, dir = defaultDataDir(), logName = "sensor"): SensorConfig {
   const values = withConfigFile(flags);
   const settings = readSettingsFile(dir);
-  const redaction = values.redaction ?? settings.Redaction ?? "safe";
+  const redaction = values.redaction ?? values["redaction-mode"] ?? settings.Redaction ?? "safe";
   const parsed = RedactionMode.safeParse(redaction);
   if (!parsed.success) throw new UsageError(`--redaction: expected safe, full or minimal, got "${redaction}"`);
   const verbose = values.verbose ?? settings.VerboseLogging ?? false;

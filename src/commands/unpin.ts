@@ -4,6 +4,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { dataDir as defaultDataDir } from "../config/paths.ts";
+import { readRoleStatus } from "../control/role-status.ts";
+import { statusFilePath } from "../sensor/status-file.ts";
 import { parseFlags, UsageError } from "../util/args.ts";
 import type { Logger } from "../util/log.ts";
 
@@ -21,17 +23,31 @@ function requestPath(dataDir: string): string {
 }
 
 export async function unpinCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(argv, { all: { type: "boolean" }, help: { type: "boolean", short: "h" } }, "unpin");
+  const { values, positionals } = parseFlags(argv, { all: { type: "boolean" }, help: { type: "boolean", short: "h" } }, "unpin", Infinity);
   if (values.help) {
     console.log(unpinHelp);
     return 0;
   }
   if (!values.all && positionals.length === 0) throw new UsageError("oisp unpin: name the hosts to unpin, or --all");
-  const file = requestPath(defaultDataDir());
+  const dir = defaultDataDir();
+  // Pins live in the running proxy's memory: with none running there is nothing to unpin, and a request
+  // file left behind would only be picked up by some later start.
+  if (!proxyRunning(dir)) {
+    console.error(`oisp unpin: no capture is running with data directory ${dir} (no \`oisp up\` or \`oisp redirect\`), so no host is pinned`);
+    return 3;
+  }
+  const file = requestPath(dir);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   fs.writeFileSync(file, JSON.stringify({ hosts: values.all ? null : positionals.map((h) => h.toLowerCase()) }), { mode: 0o600 });
   console.log(`asked the running proxy to intercept ${values.all ? "every pinned host" : positionals.join(", ")} again (see \`oisp status\`)`);
   return 0;
+}
+
+/** An `oisp redirect`, or an `oisp up` (its status file lists the proxy role), is running with this data dir. */
+function proxyRunning(dir: string): boolean {
+  if (readRoleStatus(statusFilePath(dir, "redirect")).running) return true;
+  const up = readRoleStatus(statusFilePath(dir, "sensor"));
+  return up.running && (up.snapshot?.roles ?? []).includes("proxy");
 }
 
 /** Polls for unpin requests while a proxy runs; returns the function that stops polling. */

@@ -31,8 +31,8 @@ export const exportFlagSpec = {
 export const exportFlagsHelp = `  --export KIND           send events to otlp, webhook, kafka or jsonl (repeatable). Network exporters
                           queue in memory, spool to disk while the backend is down, and retry.
   --otlp-endpoint URL     OTLP base URL (default http://127.0.0.1:4318, /v1/traces and /v1/metrics;
-                          grpc: http://127.0.0.1:4317, https:// for TLS)
-  --otlp-protocol P       http/protobuf (default), http/json or grpc
+                          grpc: http://127.0.0.1:4317, https:// for TLS); HOST:PORT means http://HOST:PORT
+  --otlp-protocol P       http/protobuf (default; grpc when the endpoint's port is 4317), http/json or grpc
   --otlp-header K=V       header for hosted backends (repeatable), e.g. authorization=Bearer...
   --webhook-url URL       batched JSON POSTs with an Idempotency-Key header
   --webhook-secret S      sign each POST: X-OISP-Signature t=<unix>,v1=HMAC-SHA256(S, "<t>.<body>")

@@ -61,13 +61,10 @@ export function startExporters(cfg: ExportConfig, log: Logger): ExporterOutput[]
       const file = path.resolve(v["jsonl-path"] ?? path.join(cfg.dataDir, "export", "events.jsonl"));
       outputs.push(jsonlOutput(file, positiveInt(v["jsonl-max-mb"], "--jsonl-max-mb", 100), positiveInt(v["jsonl-keep"], "--jsonl-keep", 5), log));
     } else if (kind === "otlp") {
-      const protocol = (v["otlp-protocol"] ?? "http/protobuf") as OtlpProtocol;
-      if (protocol !== "http/protobuf" && protocol !== "http/json" && protocol !== "grpc") {
-        throw new UsageError(`--otlp-protocol: expected http/protobuf, http/json or grpc, got "${protocol}"`);
-      }
+      const { endpoint, protocol } = otlpTarget(v["otlp-endpoint"], v["otlp-protocol"]);
       exporters.push(
         new OtlpExporter({
-          endpoint: urlFlag(v["otlp-endpoint"] ?? (protocol === "grpc" ? "http://127.0.0.1:4317" : "http://127.0.0.1:4318"), "--otlp-endpoint"),
+          endpoint,
           protocol,
           headers: headerFlags(v["otlp-header"], "--otlp-header"),
           includeContent: cfg.redaction === "full",
@@ -149,6 +146,22 @@ function positiveInt(value: string | undefined, flag: string, fallback: number):
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${flag}: expected a positive whole number, got "${value}"`);
   return n;
+}
+
+/**
+ * The OTLP endpoint and protocol from --otlp-endpoint / --otlp-protocol, as collectors read them: the seed's
+ * `host:4317` (no scheme) is http://host:4317, and without --otlp-protocol port 4317 (OTLP's gRPC port) means
+ * grpc; anything else defaults to http/protobuf (4318).
+ */
+export function otlpTarget(endpointFlag: string | undefined, protocolFlag: string | undefined): { endpoint: string; protocol: OtlpProtocol } {
+  if (protocolFlag !== undefined && protocolFlag !== "http/protobuf" && protocolFlag !== "http/json" && protocolFlag !== "grpc") {
+    throw new UsageError(`--otlp-protocol: expected http/protobuf, http/json or grpc, got "${protocolFlag}"`);
+  }
+  const given = endpointFlag !== undefined && /^(?:\[[^\]]+\]|[^:/]+):\d+$/.test(endpointFlag) ? `http://${endpointFlag}` : endpointFlag;
+  const port = given === undefined ? undefined : URL.parse(given)?.port;
+  const protocol = (protocolFlag as OtlpProtocol | undefined) ?? (port === "4317" ? "grpc" : "http/protobuf");
+  const endpoint = urlFlag(given ?? (protocol === "grpc" ? "http://127.0.0.1:4317" : "http://127.0.0.1:4318"), "--otlp-endpoint");
+  return { endpoint, protocol };
 }
 
 function urlFlag(value: string, flag: string): string {

@@ -6,13 +6,18 @@ export class UsageError extends Error {}
 
 export type FlagSpec = NonNullable<ParseArgsConfig["options"]>;
 
-export function parseFlags<T extends FlagSpec>(argv: string[], options: T, command: string) {
+/** `maxPositionals`: words other than flags the command takes; more are an error, never silently ignored. */
+export function parseFlags<T extends FlagSpec>(argv: string[], options: T, command: string, maxPositionals = 0) {
+  let parsed;
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
     const msg = (err as Error).message.split("\n")[0]!.replace(/^Unknown option/, "unknown flag");
     throw new UsageError(`oisp ${command}: ${msg} (see \`oisp ${command} --help\`)`);
   }
+  const extra = parsed.positionals.slice(maxPositionals);
+  if (extra.length > 0) throw new UsageError(`oisp ${command}: unexpected argument "${extra[0]}" (see \`oisp ${command} --help\`)`);
+  return parsed;
 }
 
 /** "127.0.0.1:8080", "[::1]:8080", ":8080" or "8080" → host and port. */

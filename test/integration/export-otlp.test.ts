@@ -9,7 +9,8 @@ import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import protobuf from "protobufjs";
 import { buildAiRequest, buildAiResponse, buildToolCalls, redactEvent, type OispEvent, type RedactionMode } from "../../src/events/index.ts";
-import { BatchSpool, ExportQueue, OtlpExporter } from "../../src/sinks/index.ts";
+import { BatchSpool, ExportQueue, OtlpExporter, otlpTarget, startExporters } from "../../src/sinks/index.ts";
+import { waitFor } from "../support/oisp-process.ts";
 import { connContext, exchange, parsedRequest, parsedResponse } from "../unit/events.fixtures.ts";
 
 // The subset of opentelemetry-proto (collector/trace/v1, collector/metrics/v1, common/v1) we read.
@@ -384,3 +385,33 @@ test("a collector that is down at first: spans are retried and arrive once it is
     server.stop(true);
   }
 }, 30_000);
+
+test("--export otlp --otlp-endpoint host:4317 (the seed's spelling): gRPC, as collectors take port 4317", async () => {
+  expect(otlpTarget("127.0.0.1:4317", undefined)).toEqual({ endpoint: "http://127.0.0.1:4317", protocol: "grpc" });
+  expect(otlpTarget("collector.local:4318", undefined)).toEqual({ endpoint: "http://collector.local:4318", protocol: "http/protobuf" });
+  expect(otlpTarget("https://otel.example.com:4317", "http/json")).toEqual({ endpoint: "https://otel.example.com:4317", protocol: "http/json" });
+  expect(otlpTarget(undefined, undefined)).toEqual({ endpoint: "http://127.0.0.1:4318", protocol: "http/protobuf" });
+  expect(() => otlpTarget("ftp://x:4317", undefined)).toThrow(/--otlp-endpoint: expected an http\(s\) URL/);
+
+  // And through the exporters the flags build, to a gRPC collector really listening on 127.0.0.1:4317.
+  const traces: Buffer[] = [];
+  const raw = (b: Buffer) => b;
+  const unary = (p: string) => ({ path: p, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw });
+  const server = new grpc.Server();
+  const ok = (into: Buffer[] | undefined) => (call: grpc.ServerUnaryCall<Buffer, Buffer>, done: grpc.sendUnaryData<Buffer>) => (into?.push(call.request), done(null, Buffer.alloc(0)));
+  server.addService({ Export: unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export") } as grpc.ServiceDefinition, { Export: ok(traces) });
+  server.addService({ Export: unary("/opentelemetry.proto.collector.metrics.v1.MetricsService/Export") } as grpc.ServiceDefinition, { Export: ok(undefined) });
+  await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:4317", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-otlp-4317-"));
+  const [exporter] = startExporters({ values: { export: ["otlp"], "otlp-endpoint": "127.0.0.1:4317" }, dataDir: dir, redaction: "safe" }, () => {});
+  try {
+    exporter!.write(streamedCallWithTools("safe"));
+    await waitFor("spans at the gRPC collector on :4317", () => (traces.length > 0 ? true : undefined));
+    const spans = traces.flatMap((b) => (TraceRequest.toObject(TraceRequest.decode(b)) as any).resource_spans).flatMap((r: any) => r.scope_spans).flatMap((s: any) => s.spans);
+    expect(spans.map((s: any) => s.name)).toContain("chat gpt-4o");
+  } finally {
+    await exporter!.close();
+    server.forceShutdown();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -24,7 +24,10 @@ export async function startE2e(opts: {
   handler?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** A ready upstream (e.g. the fake Realtime server) instead of one built from `handler`. */
   upstream?: TlsUpstream;
-  redaction?: "safe" | "full" | "minimal";
+  /** null: no --redaction flag (the test passes its own spelling in args). */
+  redaction?: "safe" | "full" | "minimal" | null;
+  /** The command that runs proxy + sensor: "up" (default) or its seed alias "record". */
+  command?: "up" | "record";
   /** Upstream speaks h2 and HTTP/1.1 (node:http2) instead of HTTP/1.1 only. */
   h2?: boolean;
   /** Extra --resolve entries, e.g. "localhost:11434" → "127.0.0.1:<port>" for plain-HTTP upstreams. */
@@ -45,7 +48,18 @@ export async function startE2e(opts: {
     ...Object.entries(opts.resolve ?? {}).flatMap(([k, v]) => ["--resolve", `${k}:${v}`]),
   ];
   const oisp = runOisp(
-    ["up", "--listen", `127.0.0.1:${port}`, "--upstream-ca", upstreamCaFile, ...resolve, "--db", dbPath, "--redaction", opts.redaction ?? "full", ...(opts.args ?? [])],
+    [
+      opts.command ?? "up",
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--upstream-ca",
+      upstreamCaFile,
+      ...resolve,
+      "--db",
+      dbPath,
+      ...(opts.redaction === null ? [] : ["--redaction", opts.redaction ?? "full"]),
+      ...(opts.args ?? []),
+    ],
     { home },
   );
   await waitForPort(port, oisp);

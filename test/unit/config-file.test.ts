@@ -60,8 +60,10 @@ test("every fleet setting maps to its flag; relative paths are relative to the f
   });
 });
 
-test("the dashboard stays off unless [web] enabled = true, whatever else the table says", () => {
-  expect(configValuesFromToml(`[web]\nport = 7000\n`, file)).toEqual({});
+test("the dashboard stays off unless [web] enabled = true, whatever else the table says; ignored keys are warned about", () => {
+  const warnings: string[] = [];
+  expect(configValuesFromToml(`[web]\nport = 7000\n`, file, (m) => warnings.push(m))).toEqual({});
+  expect(warnings).toEqual([`${file}: [web] port ignored: the dashboard is off until [web] has enabled = true`]);
   expect(configValuesFromToml(`[web]\nenabled = false\nhost = "0.0.0.0"\n`, file)).toEqual({});
   expect(configValuesFromToml(`[web]\nenabled = true\n`, file)).toEqual({ web: true });
 });
@@ -82,7 +84,14 @@ test("flags given on the command line win; --export kinds add up; TLS intercepti
   expect(cfg).toMatchObject({ redaction: "minimal", processFilter: ["curl"], dbPath: path.join(dir, "etc", "data", "oisp.db"), verbose: true });
 });
 
+test("the seed's [sensor] table is read like the top-level keys (which win)", () => {
+  expect(configValuesFromToml(`[sensor]\nredaction = "full"\nverbose = true\nprocess_filter = ["python3"]\n`, file)).toEqual({ redaction: "full", verbose: true, "process-filter": ["python3"] });
+  expect(configValuesFromToml(`redaction = "minimal"\n[sensor]\nredaction = "full"\n`, file)).toEqual({ redaction: "minimal" });
+  expect(() => configValuesFromToml(`[sensor]\nredacton = "full"\n`, "c.toml")).toThrow(/c\.toml: .*redacton/);
+});
+
 test("mistakes name the file and the key; unknown keys are refused, not ignored", () => {
+  expect(() => configValuesFromToml(`[tui]\nenabled = true\n`, "c.toml")).toThrow(/c\.toml: .*"tui"/);
   expect(() => configValuesFromToml(`redacton = "safe"\n`, "/etc/oisp/config.toml")).toThrow(/\/etc\/oisp\/config\.toml: .*redacton/);
   expect(() => configValuesFromToml(`capture = "pcap"\n`, "c.toml")).toThrow(/c\.toml: .*capture/);
   expect(() => configValuesFromToml(`[proxy]\nlisten = 8080\n`, "c.toml")).toThrow(/proxy\.listen/);

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { redirectConfigFrom } from "../../src/commands/redirect.ts";
+import { redirectConfigFrom, redirectHelp } from "../../src/commands/redirect.ts";
 import { sensorConfigFrom } from "../../src/commands/sensor.ts";
 import { dataDir, settingsPath } from "../../src/config/paths.ts";
 import { readSettingsFile, SettingsError, SettingsFile, writeSettingsFile } from "../../src/config/settings.ts";
@@ -107,6 +107,12 @@ describe("settings.json", () => {
 });
 
 describe("flags override settings.json", () => {
+  test("redirect --port in proxy mode is the proxy's port, and the help says so", () => {
+    expect(redirectConfigFrom({ port: "9001" }, { tlsMitm: false }, home()).listen).toEqual({ host: "127.0.0.1", port: 9001 });
+    expect(redirectConfigFrom({ listen: "0.0.0.0:8080", port: "9002" }, { tlsMitm: false }, home()).listen).toEqual({ host: "0.0.0.0", port: 9002 });
+    expect(redirectHelp).toContain("proxy: the proxy's port");
+  });
+
   test("sensor: OutputPath, ProcessFilter, VerboseLogging", () => {
     const dir = home(SEED);
     const fromFile = sensorConfigFrom({}, dir);
