@@ -21,6 +21,8 @@ export interface ProcCaptureOptions {
   log: Logger;
   /** Only these process trees exist for the probes (tests on a shared machine, --pid). Absent: the whole machine. */
   scopeRoots?: number[];
+  /** Report process.exec / file.write of AI callers and their descendants (default on). */
+  watchProcesses?: boolean;
   /** Report metadata-only connections from ClientHellos (default on). */
   sniff?: boolean;
   /** Whether the TLS probes delivered plaintext for this connection: then no metadata-only report. */
@@ -98,7 +100,7 @@ export class ProcCapture {
 
   /** Watch a process (it made an AI call): its execs and file writes, and those of its descendants. */
   watch(pid: number): void {
-    if (pid === process.pid || pid <= 1) return;
+    if (this.opts.watchProcesses === false || pid === process.pid || pid <= 1) return;
     this.addTree(this.watchedMap, pid);
   }
 

@@ -41,9 +41,14 @@ export async function startProcSide(opts: { tap: TapSink; log: Logger; pids?: nu
       opts.tap.activity?.(items);
     },
   };
+  // A tap without activity (the IPC link of `oisp redirect --mode ebpf`) cannot carry process.exec /
+  // file.write yet: watch nothing then (no such records in the kernel); metadata-only connects still go.
+  const watchProcesses = typeof opts.tap.activity === "function";
+  if (!watchProcesses) opts.log("info", "ebpf: process.exec / file.write are recorded by `oisp up --capture ebpf` only (not sent over the redirect link yet)");
   proc = await ProcCapture.start({
     tap: opts.tap,
     log: opts.log,
+    watchProcesses,
     scopeRoots: opts.pids,
     // The TLS probes open a session once its socket is known; a local port of 0 means they could not tell.
     plaintextSeen: (pid, local) => seen.has(`${pid}:${local.port}`) || (seenPids.has(pid) && seen.has(`${pid}:0`)),
