@@ -19,6 +19,11 @@
 //                     dist/, the ZIP and the installer; without it they carry WINDIVERT.txt instead
 //   --out DIR         write there instead of dist/ (the reproducibility test builds twice and compares)
 //   --release-url URL where the release's files are downloadable (the winget InstallerUrl base)
+//   --image           the container image dist/oisp-<v>-linux-x64.oci.tar (packaging/oci-image.ts) from
+//                     the linux binary; alone, builds only that binary and the image
+//
+// Packaging also copies the Linux service files beside the binary (install.sh, the systemd units, the
+// sysusers entry, the default oisp.toml), so SHA256SUMS covers everything deploy/install.sh fetches.
 // SOURCE_DATE_EPOCH (default: the commit's time) fixes every timestamp the packages carry;
 // OISP_BUILD_COMMIT names the commit where there is no .git (default: git rev-parse).
 import { $ } from "bun";
@@ -34,6 +39,7 @@ import { writeSha256Sums } from "./packaging/sums.ts";
 import { writeWingetManifests } from "./packaging/winget.ts";
 import { OISP_IDENTITY, patchWindowsRuntime } from "./packaging/windows-resources.ts";
 import { writeZip, type ZipEntry } from "./packaging/zip.ts";
+import { buildImage } from "./packaging/oci-image.ts";
 
 const root = import.meta.dir;
 let dist = path.join(root, "dist");
@@ -61,11 +67,12 @@ interface Options {
   windivert?: string;
   releaseUrl: string;
   out?: string;
+  image: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
   const picked: TargetName[] = [];
-  const o: Options = { targets: [], package: false, compile: true, releaseUrl: DEFAULT_RELEASE_URL };
+  const o: Options = { targets: [], package: false, compile: true, releaseUrl: DEFAULT_RELEASE_URL, image: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -85,7 +92,13 @@ function parseOptions(argv: string[]): Options {
     else if (a === "--windivert") o.windivert = path.resolve(value());
     else if (a === "--out") o.out = path.resolve(value());
     else if (a === "--release-url") o.releaseUrl = value().replace(/\/+$/, "");
+    else if (a === "--image") o.image = true;
     else throw new Error(`build.ts: unknown flag ${a}`);
+  }
+  if (o.image && !picked.length) {
+    // `--image` alone: the linux binary (unless --no-compile) and the image, no other packages.
+    o.targets = o.compile ? ["linux"] : [];
+    return o;
   }
   o.targets = picked.length ? [...new Set(picked)] : o.compile ? ALL : [];
   if (!picked.length || !o.compile) o.package = true;
@@ -315,6 +328,47 @@ async function packageWindows(opts: Options, epoch: number): Promise<string[]> {
   return produced;
 }
 
+export const imageName = (version: string) => `oisp-${version}-linux-x64.oci.tar`;
+/** The Linux service files a release carries beside the binary: name in the release → file in the repo. */
+export const LINUX_SERVICE_FILES: Record<string, string> = {
+  "install.sh": "deploy/install.sh",
+  "oisp.service": "deploy/systemd/oisp.service",
+  "oisp-proxy.service": "deploy/systemd/oisp-proxy.service",
+  "oisp.sysusers": "deploy/systemd/oisp.sysusers",
+  "oisp.toml": "deploy/oisp.toml",
+};
+
+function packageLinux(): string[] {
+  if (!fs.existsSync(path.join(dist, targets.linux.out))) return [];
+  for (const [name, file] of Object.entries(LINUX_SERVICE_FILES)) {
+    fs.copyFileSync(path.join(root, file), path.join(dist, name));
+    fs.chmodSync(path.join(dist, name), name.endsWith(".sh") ? 0o755 : 0o644);
+  }
+  return Object.keys(LINUX_SERVICE_FILES);
+}
+
+async function buildLinuxImage(commit: string, epoch: number): Promise<string> {
+  const binary = path.join(dist, targets.linux.out);
+  if (!fs.existsSync(binary)) throw new Error(`--image: ${binary} is missing: build the linux target first`);
+  const started = performance.now();
+  const r = buildImage({
+    binary,
+    out: path.join(dist, imageName(pkg.version)),
+    version: pkg.version,
+    revision: commit,
+    epoch,
+    source: "https://github.com/oisp/oisp-sensor",
+    licence: pkg.license,
+    licenceText: licenseText(),
+    warn: (m) => console.warn(m),
+  });
+  const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
+  console.log(
+    `built ${path.relative(root, r.file)} (${mib(fs.statSync(r.file).size)} MiB; layers ${r.layers.map((l) => `${l.name} ${mib(l.size)} MiB`).join(", ")}; ${r.libraries.length} libraries; ${((performance.now() - started) / 1000).toFixed(1)} s)`,
+  );
+  return imageName(pkg.version);
+}
+
 export async function main(argv: string[]): Promise<void> {
   const opts = parseOptions(argv);
   if (opts.out) dist = opts.out;
@@ -330,8 +384,12 @@ export async function main(argv: string[]): Promise<void> {
       console.log(`built ${path.relative(root, out)} (${size} MiB, oisp ${pkg.version}, commit ${commit}, ${((performance.now() - started) / 1000).toFixed(1)} s)`);
     }
   }
+  const image = opts.image ? await buildLinuxImage(commit, epoch) : undefined;
   if (!opts.package) return;
-  const produced = await packageWindows(opts, epoch);
+  // Windows packages when the Windows binary is part of this build (or with --no-compile, from dist/).
+  const produced = opts.targets.includes("windows") || !opts.compile ? await packageWindows(opts, epoch) : [];
+  produced.push(...packageLinux());
+  if (image) produced.push(image);
   for (const t of ALL) if (fs.existsSync(path.join(dist, targets[t].out))) produced.push(targets[t].out);
   writeSha256Sums(dist, produced);
   for (const f of [...produced, "SHA256SUMS"].sort()) {

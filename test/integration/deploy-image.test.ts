@@ -1,0 +1,165 @@
+// The container image from `bun build.ts --image`, run by podman (root in CI; `--runtime runc` because
+// crun fails on this kernel's cgroups, ulimits within the hard limits here): loadable, labelled, no shell,
+// non-root by default, the same bytes from two builds; then the proxy-mode container with a read-only
+// root and host networking proxies a curl on the host to a local fake provider and exports the call to a
+// local OTLP receiver, with `oisp status --json` answering as the Kubernetes probe does.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import pkg from "../../package.json" with { type: "json" };
+import { imageName } from "../../build.ts";
+import { buildOnce, repoRoot } from "../../packaging/build-once.ts";
+import { IMAGE_BINARY, IMAGE_NAME, OISP_UID } from "../../packaging/oci-image.ts";
+import { fakeProviderHandler, FIXED } from "../support/fake-providers.ts";
+import { freePort, waitFor, waitForPort } from "../support/oisp-process.ts";
+import { OtlpReceiver } from "../support/otlp-receiver.ts";
+import { startTlsUpstream, type TlsUpstream } from "../support/upstream.ts";
+
+const out = path.join(os.tmpdir(), `oisp-image-${process.pid}`);
+const image = `${IMAGE_NAME}:${pkg.version}`;
+const RUN = ["--runtime", "runc", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"];
+const made: string[] = [out];
+const containers: string[] = [];
+
+/** Async, never spawnSync: the fake provider and the OTLP receiver answer from this process's event loop. */
+async function podman(args: string[]) {
+  const p = Bun.spawn(["podman", ...args], { stdout: "pipe", stderr: "pipe", timeout: 120_000 });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, out, err };
+}
+
+function tempDir(prefix: string): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(d);
+  return d;
+}
+
+let buildLog = "";
+beforeAll(async () => {
+  const started = performance.now();
+  buildLog = await buildOnce(["--image", "--out", out]);
+  console.log(`${buildLog.trim()}\n(build.ts --image: ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  const load = await podman(["load", "-i", path.join(out, imageName(pkg.version))]);
+  if (load.code !== 0) throw new Error(`podman load failed:\n${load.out}\n${load.err}`);
+}, 400_000);
+
+afterAll(async () => {
+  for (const c of containers) await podman(["rm", "-f", c]);
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
+
+describe("image", () => {
+  test("podman load names it; labels, non-root user, entrypoint, no shell", async () => {
+    const inspect = await podman(["image", "inspect", image]);
+    expect(inspect.code).toBe(0);
+    const [info] = JSON.parse(inspect.out);
+    expect(info.Config.Labels).toMatchObject({
+      "org.opencontainers.image.version": pkg.version,
+      "org.opencontainers.image.licenses": "Apache-2.0",
+      "org.opencontainers.image.source": "https://github.com/oisp/oisp-sensor",
+    });
+    expect(info.Config.Labels["org.opencontainers.image.revision"]).toMatch(/^[0-9a-f]{7,}$|^unknown$/);
+    expect(info.Config.User).toBe(`${OISP_UID}:${OISP_UID}`);
+    expect(info.Config.Entrypoint).toEqual([IMAGE_BINARY]);
+    const shell = await podman(["run", "--rm", ...RUN, "--entrypoint", "/bin/sh", image, "-c", "true"]);
+    expect(shell.code).not.toBe(0);
+    expect(shell.err).toMatch(/\/bin\/sh.*(no such file|not found)/i);
+  });
+
+  test("`oisp --version` runs in the container: the libraries it loads are there", async () => {
+    const r = await podman(["run", "--rm", ...RUN, image, "--version"]);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    const host = Bun.spawnSync([path.join(out, "oisp"), "--version"]).stdout.toString();
+    expect(r.out).toBe(host);
+  });
+
+  test("the same inputs give the same archive bytes", async () => {
+    const again = tempDir("oisp-image-again-");
+    fs.copyFileSync(path.join(out, "oisp"), path.join(again, "oisp"));
+    const p = Bun.spawn([process.execPath, "build.ts", "--image", "--no-compile", "--out", again], { cwd: repoRoot, stdout: "pipe", stderr: "pipe" });
+    expect(await p.exited).toBe(0);
+    const a = fs.readFileSync(path.join(out, imageName(pkg.version)));
+    const b = fs.readFileSync(path.join(again, imageName(pkg.version)));
+    expect(b.length).toBe(a.length);
+    expect(Buffer.compare(a, b)).toBe(0);
+  }, 120_000);
+});
+
+describe("proxy mode in the container, exporting to an OTLP receiver", () => {
+  let upstream: TlsUpstream;
+  const receiver = new OtlpReceiver();
+  let data: string;
+  let proxyPort: number;
+  const name = `oisp-proxy-test-${process.pid}`;
+
+  beforeAll(async () => {
+    upstream = await startTlsUpstream({ hosts: ["api.openai.com"], handler: fakeProviderHandler() });
+    const conf = tempDir("oisp-image-conf-");
+    fs.writeFileSync(path.join(conf, "upstream-ca.pem"), upstream.caPem);
+    proxyPort = await freePort();
+    fs.writeFileSync(
+      path.join(conf, "config.toml"),
+      `redaction = "safe"\n[proxy]\nlisten = "127.0.0.1:${proxyPort}"\nupstream_ca = ["upstream-ca.pem"]\n` +
+        `[export]\nbatch_size = 1\n[export.otlp]\nendpoint = "${receiver.url}"\nprotocol = "http/protobuf"\n`,
+    );
+    fs.chmodSync(conf, 0o755);
+    // The data directory as a volume owned by the image's user, as the DaemonSet's hostPath is.
+    data = tempDir("oisp-image-data-");
+    fs.chownSync(data, OISP_UID, OISP_UID);
+    const r = await podman([
+      "run", "-d", "--name", name, ...RUN, "--network=host", "--read-only", "--tmpfs", "/tmp",
+      "-v", `${data}:/var/lib/oisp`, "-v", `${conf}:/etc/oisp:ro`,
+      image, "up", "--capture", "proxy", "--config", "/etc/oisp/config.toml", "--resolve", `api.openai.com:443:127.0.0.1:${upstream.port}`,
+    ]);
+    if (r.code !== 0) throw new Error(`podman run failed:\n${r.err}`);
+    containers.push(name);
+    await waitFor(`the container's proxy on ${proxyPort}`, async () => {
+      if (JSON.parse((await podman(["inspect", name])).out)[0].State.Running !== true) throw new Error(`container exited:\n${(await podman(["logs", name])).err}`);
+      return fs.existsSync(path.join(data, "ca", "oisp-ca.pem")) ? true : undefined;
+    }, 60_000);
+    await waitForPort(proxyPort);
+  }, 120_000);
+
+  afterAll(async () => {
+    await upstream?.close();
+    receiver.server.stop(true);
+  });
+
+  test("`oisp status --json` inside the container is the probe: exit 0 while running", async () => {
+    const r = await podman(["exec", name, IMAGE_BINARY, "status", "--json"]);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.out);
+    expect(s.running).toBe(true);
+    expect(s.data_dir).toBe("/var/lib/oisp");
+    expect(s.sensor.snapshot.exporters.map((e: { name: string }) => e.name)).toEqual(["otlp"]);
+  });
+
+  test("a curl on the host through the container's proxy reaches the provider and its span reaches the collector", async () => {
+    // Async: the fake provider answers from this process's event loop.
+    const curl = Bun.spawn(
+      ["curl", "-sS", "--max-time", "20", "--proxy", `http://127.0.0.1:${proxyPort}`, "--cacert", path.join(data, "ca", "oisp-ca.pem"),
+       "https://api.openai.com/v1/chat/completions", "-H", "Authorization: Bearer sk-proj-ImageTestKey0123456789abcdefSECRET",
+       "-H", "content-type: application/json", "-d", JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hello from the host" }] })],
+      { stdout: "pipe", stderr: "pipe" },
+    );
+    const [body, err] = await Promise.all([new Response(curl.stdout).text(), new Response(curl.stderr).text(), curl.exited]);
+    expect(err).toBe("");
+    expect(JSON.parse(body).id).toBe(FIXED.openaiChatId);
+    const span = await waitFor("the chat span at the OTLP receiver", () => receiver.spans.find((s) => s.attrs["gen_ai.operation.name"] === "chat"), 30_000);
+    expect(span.attrs).toMatchObject({ "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini", "server.address": "api.openai.com" });
+    expect(span.attrs["gen_ai.usage.output_tokens"]).toBeGreaterThan(0);
+    expect(span.name).toStartWith("chat ");
+    expect(JSON.stringify(receiver.spans)).not.toContain("ImageTestKey0123456789abcdefSECRET");
+  }, 60_000);
+
+  test("SIGTERM stops it cleanly (exit 0); the probe then says not running (exit 3)", async () => {
+    const stop = await podman(["stop", "--time", "20", name]);
+    expect(stop.code).toBe(0);
+    expect(JSON.parse((await podman(["inspect", name])).out)[0].State.ExitCode).toBe(0);
+    const probe = await podman(["run", "--rm", ...RUN, "--read-only", "-v", `${data}:/var/lib/oisp`, image, "status", "--json"]);
+    expect(probe.code).toBe(3);
+    expect(JSON.parse(probe.out).running).toBe(false);
+  }, 60_000);
+});
