@@ -83,6 +83,29 @@ r.end(body);`;
     expect(res.data.success).toBe(true);
   });
 
+  test("Node: 20 concurrent connections on one thread, each bound to its own socket", async () => {
+    const script = `const https = require("node:https");
+const agent = new https.Agent({ keepAlive: false, maxSockets: 100 });
+const one = (i) => new Promise((resolve, reject) => {
+  const r = https.request("https://api.openai.com/v1/chat/completions", { agent, method: "POST", headers: { authorization: "Bearer ${KEY}", "content-type": "application/json" } }, (res) => {
+    let t = ""; res.on("data", (d) => (t += d)); res.on("end", () => resolve(JSON.parse(t).choices[0].message.content));
+  });
+  r.on("error", reject);
+  r.end(JSON.stringify({ model: "echo-model", messages: [{ role: "user", content: "node #" + i }] }));
+});
+Promise.all(Array.from({ length: 20 }, (_, i) => one(i))).then((a) => console.log(JSON.stringify(a)));`;
+    const { pid, out } = await run(["node", "-e", script]);
+    expect(JSON.parse(out)).toHaveLength(20);
+    const events = await eventsOfPid(h.dbPath, pid, 20);
+    const reqs = ofType(events, "ai.request");
+    expect(reqs.map((r) => r.data.messages[0].content).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `node #${i}`).sort());
+    // Each connection's network.connect names its own client port: no session was bound to another's socket.
+    const connects = ofType(events, "network.connect");
+    expect(connects).toHaveLength(20);
+    expect(new Set(connects.map((c) => c.data.src.port)).size).toBe(20);
+    expect(connects.every((c) => c.data.src.port > 0 && c.data.dest.port === 443)).toBe(true);
+  });
+
   test("the openai SDK on Node (fetch), streaming", async () => {
     const script = `const OpenAI = require(${JSON.stringify(path.resolve(import.meta.dir, "../../node_modules/openai"))}).default;
 (async () => {

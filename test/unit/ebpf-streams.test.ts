@@ -130,13 +130,14 @@ describe("TlsStreams", () => {
     expect(sink.calls).toEqual([]);
   });
 
-  test("process exit closes that process's sessions", () => {
+  test.each(["exit", "exec"] as const)("process %s closes that process's sessions, not others'", (kind) => {
     const sink = new Sink();
     const s = streams(sink);
     s.push(rec("data", { ...SOCK, offset: 0 }, "a"));
-    s.push(rec("exit"));
+    s.push(rec("data", { ...SOCK, session: "8:abc", pid: 8, offset: 0 }, "b"));
+    s.push(rec(kind));
     expect(sink.calls.at(-1)).toEqual(["close", "t-1", undefined]);
-    expect(s.stats().activeSessions).toBe(0);
+    expect(s.stats().activeSessions).toBe(1);
   });
 });
 

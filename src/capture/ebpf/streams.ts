@@ -105,9 +105,8 @@ export class TlsStreams {
         return;
       }
       case "exit":
+      case "exec": // a new program: the old one's SSL objects are gone with its memory
         for (const s of [...this.sessions.values()]) if (s.pid === r.pid) this.end(s, this.opts.toEpochMs(r.tsNs));
-        return;
-      case "exec":
         return;
     }
   }

@@ -207,7 +207,7 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
         const r = decodeRecord(bytes);
         if (!r) continue;
         if (r.kind === "exec") onExec(r.pid);
-        else streams.push(r);
+        streams.push(r);
       }
     } else if (m.t === "error") {
       log("error", `ebpf: ring buffer worker: ${m.message}`);
