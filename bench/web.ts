@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { openStore } from "../src/store/index.ts";
+import { openWebQueries } from "../src/store/queries.ts";
 import { startWebServer } from "../src/web/server.ts";
 import { aiExchange, type CaptureMode, type FixtureEvent, type FixtureProcess } from "../test/support/event-fixtures.ts";
 
@@ -143,7 +144,27 @@ try {
     if (!ok) slow.push(name);
     console.log(`  ${name.padEnd(38)} ${med.toFixed(1).padStart(6)} ms ${Math.max(...times).toFixed(1).padStart(6)} ms   ${status === 200 ? (ok ? "ok" : "SLOW") : `HTTP ${status}`}`);
   }
-  console.log(`\n  ${count.toLocaleString("en-US")} events; ${pages.length - slow.length}/${pages.length} under ${TARGET_MS} ms${slow.length ? `; over: ${slow.join(", ")}` : ""}`);
+  // The terminal view's main screen (oisp watch) reads the store directly: its panes and activity list per window.
+  const q = openWebQueries(dbPath);
+  for (const [name, ms] of [["5 min", 5 * 60_000], ["1 h", 3_600_000], ["24 h", DAY], ["all", undefined]] as const) {
+    const run = () => {
+      const since = ms === undefined ? undefined : Date.now() - ms;
+      q.windowSummary(since);
+      q.timeline(since === undefined ? {} : { sinceMs: since }, { limit: 200 });
+    };
+    run();
+    const times: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const t0 = performance.now();
+      run();
+      times.push(performance.now() - t0);
+    }
+    const med = median(times);
+    if (med >= TARGET_MS) slow.push(`tui ${name}`);
+    console.log(`  ${`tui main screen (${name})`.padEnd(38)} ${med.toFixed(1).padStart(6)} ms ${Math.max(...times).toFixed(1).padStart(6)} ms   ${med < TARGET_MS ? "ok" : "SLOW"}`);
+  }
+  q.close();
+  console.log(`\n  ${count.toLocaleString("en-US")} events; ${pages.length + 4 - slow.length}/${pages.length + 4} under ${TARGET_MS} ms${slow.length ? `; over: ${slow.join(", ")}` : ""}`);
 } finally {
   await server.close();
   if (!values.keep && !values.db) fs.rmSync(dir, { recursive: true, force: true });

@@ -139,11 +139,27 @@ export function startTui(o: TuiOptions): RunningTui {
     return since === undefined ? f : { ...f, sinceMs: since };
   };
 
-  const loadTimeline = (atLeast: number) => {
+  let summaryAt = 0;
+  let summaryTimer: ReturnType<typeof setTimeout> | undefined;
+  let summaryWindow: string | undefined;
+  const loadTimeline = (atLeast: number, force: boolean) => {
     const page = queries.timeline(activityFilter(), { limit: Math.min(Math.max(atLeast, TIMELINE_PAGE), TIMELINE_MAX) });
     data.timeline = page.rows;
     data.timelineMore = page.next !== undefined;
-    data.summary = queries.windowSummary(windowSince(state.window, data.nowMs));
+    // The panes read up to an hour of events (and, for long windows, many rollup rows): while traffic
+    // flows they are recounted at most once a second (5 min window) or every AGGREGATE_EVERY_MS.
+    const every = state.window === "5m" ? 1000 : AGGREGATE_EVERY_MS;
+    if (force || summaryWindow !== state.window || data.nowMs - summaryAt >= every) {
+      data.summary = queries.windowSummary(windowSince(state.window, data.nowMs));
+      summaryAt = data.nowMs;
+      summaryWindow = state.window;
+    } else if (!summaryTimer) {
+      // Skipped: recount when the interval is up, so the panes catch up with what the list shows.
+      summaryTimer = setTimeout(() => {
+        summaryTimer = undefined;
+        changed();
+      }, every - (data.nowMs - summaryAt));
+    }
   };
 
   /** The opened event and the events of its call (request_id and related_events), parsed for the event view. */
@@ -180,7 +196,7 @@ export function startTui(o: TuiOptions): RunningTui {
       data.nowMs = Date.now();
       if (state.open) {
         if (force || data.detail?.row.event_id !== state.open.eventId) loadDetail(state.open.eventId);
-      } else if (state.view === "timeline") loadTimeline(data.timeline.length);
+      } else if (state.view === "timeline") loadTimeline(data.timeline.length, force);
       else if (force || aggregatesView !== state.view || Date.now() - aggregatesAt >= AGGREGATE_EVERY_MS) {
         aggregatesAt = Date.now();
         aggregatesView = state.view;
@@ -280,6 +296,7 @@ export function startTui(o: TuiOptions): RunningTui {
     if (poller) clearInterval(poller);
     clearInterval(tick);
     if (drawTimer) clearTimeout(drawTimer);
+    if (summaryTimer) clearTimeout(summaryTimer);
     input.off("data", onKeys);
     output.off("resize", onResize);
     if (input.isTTY) input.setRawMode(false);

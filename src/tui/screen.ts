@@ -207,7 +207,7 @@ function statusMark(success: number | null, code: number | null): string {
 const WIDE_COLS = 120;
 
 /** The activity list: what happened, by which process, with the capture mark. */
-function timelineView(d: TuiData, cols: number): ListView {
+function timelineView(d: TuiData, cols: number, filter = ""): ListView {
   const wide = cols >= WIDE_COLS;
   const columns = layout(
     cols,
@@ -264,7 +264,9 @@ function timelineView(d: TuiData, cols: number): ListView {
       ];
       return parts.filter(Boolean).join("  ");
     },
-    empty: "No AI activity in this window. Press w for a longer one; run `oisp up` and use your AI tool to capture some.",
+    empty: filter
+      ? `Nothing matches "${filter}" in this window. Esc clears the filter; w widens the window.`
+      : "No AI activity in this window. Press w for a longer one; run `oisp up` and use your AI tool to capture some.",
   };
 }
 
@@ -322,7 +324,7 @@ function inventoryView(d: TuiData, cols: number): ListView {
   section(`Apps using AI (${d.apps.length})`);
   for (const a of d.apps) add(a.process_name, a, `${a.process_name}: ${a.pids} process${a.pids === 1 ? "" : "es"}, ${a.events} events`);
   section(`Providers (${d.providers.length})`);
-  for (const p of d.providers) add(p.provider, p, `${p.provider}: ${p.events} events`);
+  for (const p of d.providers) add(providerName(p.provider), p, `${providerName(p.provider)} (${p.provider}): ${p.events} events`);
   section(`Models (${d.models.length})`);
   // A call counts under the model it asked for; the model(s) that answered it are shown beside.
   for (const m of d.models) {
@@ -382,7 +384,7 @@ function processesView(d: TuiData, cols: number): ListView {
 }
 
 export function viewOf(state: TuiState, d: TuiData, cols: number): ListView {
-  return state.view === "timeline" ? timelineView(d, cols) : state.view === "inventory" ? inventoryView(d, cols) : processesView(d, cols);
+  return state.view === "timeline" ? timelineView(d, cols, state.filter) : state.view === "inventory" ? inventoryView(d, cols) : processesView(d, cols);
 }
 
 /** Items the movement keys move through: the list's rows, or the open event's lines. */

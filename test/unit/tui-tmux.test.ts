@@ -296,6 +296,9 @@ for (const [cols, rows] of [
         store.insertEvents(aiExchange({ tsMs: Date.now(), provider: "openai", model: "gpt-5-live", process: { pid: 4444, name: "late-arrival" } }));
         const s = await t.waitFor((x) => x.includes("late-arrival"), "the new event", 5000);
         expect(s.split("\n")[2]).toContain("gpt-5-live");
+        // The panes catch up too (they are recounted at most once a second while events flow).
+        const after = await t.waitFor((x) => paneBlock(x).some((l) => /late-arrival\s+1\b/.test(l)), "the apps pane to count it", 5000);
+        expect(paneBlock(after)[1]).toMatch(/^OpenAI\s+3\s+cursor\s+2\s/);
       });
     }
 
