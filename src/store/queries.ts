@@ -142,8 +142,11 @@ export interface WindowSummary {
   providers: Array<{ provider: string; requests: number }>;
   /** ai.request events per process name, most first. */
   apps: Array<{ process_name: string; requests: number }>;
-  /** ai.request + ai.response events by capture completeness (partial counts as redacted). */
-  confidence: { full: number; metadata: number; redacted: number; total: number };
+  /**
+   * ai.request + ai.response events by capture completeness (partial counts as redacted): the window's
+   * newest CONFIDENCE_ROWS of them (`sampled` when the window holds more).
+   */
+  confidence: { full: number; metadata: number; redacted: number; total: number; sampled?: boolean };
 }
 
 export type DistinctColumn = "provider" | "model" | "process_name" | "event_type";
@@ -151,8 +154,8 @@ export type DistinctColumn = "provider" | "model" | "process_name" | "event_type
 const MAX_PAGE = 500;
 /** Event types the process tree shows under their process (OISP v0.1 process and file events). */
 export const PROCESS_ACTIVITY_TYPES = ["process.exec", "file.write"] as const;
-/** The confidence pane reads at most this many of the window's newest AI events. */
-export const CONFIDENCE_ROWS = 200_000;
+/** The confidence pane reads at most this many of the window's newest AI events (about 50 ms on 2 shared cores). */
+export const CONFIDENCE_ROWS = 20_000;
 const MAX_DISTINCT = 300;
 const MAX_GROUPS = 500;
 const MAX_TEXT = 200;
@@ -297,21 +300,31 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
    * Exact per-provider and per-app request counts since `sinceMs`: whole hours from the hour rollup, the
    * part of the first hour from the events themselves (at most an hour of them, through the ts_ms index).
    */
-  const requestsBy = (column: "provider" | "process_name", sinceMs: number | undefined): Array<{ key: string; requests: number }> => {
-    const counts = new Map<string, number>();
-    const add = (key: string, n: number) => key && counts.set(key, (counts.get(key) ?? 0) + n);
+  const requestsBy = (sinceMs: number | undefined): { providers: Map<string, number>; apps: Map<string, number> } => {
+    const providers = new Map<string, number>();
+    const apps = new Map<string, number>();
+    const add = (provider: string | null, app: string | null, n: number) => {
+      if (provider) providers.set(provider, (providers.get(provider) ?? 0) + n);
+      if (app) apps.set(app, (apps.get(app) ?? 0) + n);
+    };
+    // One pass over each source, grouped by both keys (the pairs are few), folded here.
     const firstHour = sinceMs === undefined ? 0 : Math.ceil(sinceMs / HOUR_MS) * HOUR_MS;
     const src = rollupSince({ sinceMs: firstHour, type: "ai.request" });
-    for (const r of all<{ k: string; n: number }>(`SELECT ${column} AS k, sum(events) AS n FROM (${src.sql}) GROUP BY k`, src.params)) add(r.k, r.n);
+    for (const r of all<{ p: string; a: string; n: number }>(`SELECT provider AS p, process_name AS a, sum(events) AS n FROM (${src.sql}) GROUP BY p, a`, src.params)) {
+      add(r.p, r.a, r.n);
+    }
     if (sinceMs !== undefined && sinceMs < firstHour) {
-      for (const r of all<{ k: string | null; n: number }>(
-        `SELECT ${column} AS k, count(*) AS n FROM events WHERE ts_ms >= ? AND ts_ms < ? AND +event_type = 'ai.request' GROUP BY k`,
+      for (const r of all<{ p: string | null; a: string | null; n: number }>(
+        `SELECT provider AS p, process_name AS a, count(*) AS n FROM events WHERE ts_ms >= ? AND ts_ms < ? AND +event_type = 'ai.request' GROUP BY p, a`,
         [sinceMs, firstHour],
       ))
-        add(r.k ?? "", r.n);
+        add(r.p, r.a, r.n);
     }
-    return [...counts].map(([key, requests]) => ({ key, requests })).sort((a, b) => b.requests - a.requests || (a.key < b.key ? -1 : 1));
+    return { providers, apps };
   };
+
+  /** Most first, then by name: a stable order for the panes. */
+  const ranked = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
 
   /** Highest rowid: the live view's "seen up to here" mark. */
   const lastRowid = (): number => one<{ m: number | null }>("SELECT max(rowid) AS m FROM events", [])?.m ?? 0;
@@ -376,12 +389,13 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
 
     /**
      * The terminal's summary panes for events since `sinceMs` (undefined: all time). Request counts are exact
-     * (see requestsBy); completeness is read from the newest CONFIDENCE_ROWS AI events of the window.
+     * (see requestsBy); completeness is the share among the window's newest CONFIDENCE_ROWS AI events.
      */
     windowSummary(sinceMs?: number): WindowSummary {
-      const providers = requestsBy("provider", sinceMs).map((r) => ({ provider: r.key, requests: r.requests }));
-      const apps = requestsBy("process_name", sinceMs).map((r) => ({ process_name: r.key, requests: r.requests }));
-      const c = { full: 0, metadata: 0, redacted: 0, total: 0 };
+      const counts = requestsBy(sinceMs);
+      const providers = ranked(counts.providers).map(([provider, requests]) => ({ provider, requests }));
+      const apps = ranked(counts.apps).map(([process_name, requests]) => ({ process_name, requests }));
+      const c = { full: 0, metadata: 0, redacted: 0, total: 0, sampled: false };
       for (const r of all<{ completeness: string | null; n: number }>(
         `SELECT completeness, count(*) AS n FROM (SELECT completeness FROM events WHERE ts_ms >= ? AND +event_type IN ('ai.request', 'ai.response')
            ORDER BY ts_ms DESC LIMIT ?) GROUP BY completeness`,
@@ -392,6 +406,7 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
         else if (r.completeness === "metadata_only") c.metadata += r.n;
         else if (r.completeness === "redacted" || r.completeness === "partial") c.redacted += r.n;
       }
+      c.sampled = c.total >= CONFIDENCE_ROWS;
       return { providers, apps, confidence: c };
     },
 

@@ -291,7 +291,7 @@ export function summaryPanes(summary: WindowSummary | undefined, cols: number, r
   const c = s.confidence;
   const pct = (n: number) => (c.total ? `${Math.round((n / c.total) * 100)}%` : "-");
   const conf = [entry("Full", pct(c.full), lastW), entry("Metadata", pct(c.metadata), lastW), entry("Redacted", pct(c.redacted), lastW)].slice(0, rows);
-  const title = `${padRight("PROVIDERS", w)} ${padRight("APPS USING AI", w)} ${truncate(`CONFIDENCE (${c.total} AI events)`, lastW)}`;
+  const title = `${padRight("PROVIDERS", w)} ${padRight("APPS USING AI", w)} ${truncate(`CONFIDENCE (${c.sampled ? `newest ${c.total.toLocaleString("en-US")}` : `${c.total} AI events`})`, lastW)}`;
   const out = [title];
   for (let i = 0; i < rows; i++) {
     out.push(`${padRight(providers[i] ?? (i === 0 && !s.providers.length ? "none" : ""), w)} ${padRight(apps[i] ?? (i === 0 && !s.apps.length ? "none" : ""), w)} ${conf[i] ?? ""}`);
