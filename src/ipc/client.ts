@@ -13,6 +13,7 @@ import type { ConnMeta, Direction, TapSink } from "../tap/types.ts";
 import { silentLogger, type Logger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
 import { readRunToken, tokenPath as defaultTokenPath } from "./endpoint.ts";
+import type { HostActivity } from "../tap/activity.ts";
 import { encodeFrame, FrameDecoder, frameConnection, IPC_PROTO, MAX_PAYLOAD_BYTES, type IpcFrame } from "./frames.ts";
 import { Spool } from "./spool.ts";
 import { UnackedFrames } from "./unacked.ts";
@@ -56,6 +57,8 @@ export interface IpcTapClientStats {
   resent: number;
   /** Connections whose kept frames were given up (unacked bound reached): not replayable if the sensor dies. */
   unprotected: number;
+  /** process.exec / file.write items not sent: no sensor of IPC proto >= 3 connected, or frames waiting. */
+  activityDropped: number;
 }
 
 /** Replay is done in slices so a large spool does not hold up the relay's event loop. */
@@ -85,7 +88,9 @@ export class IpcTapClient implements TapSink {
   /** Connections with a lost frame → what was lost first. Their later data is dropped too (a gap garbles decoding). */
   private readonly tainted = new Map<string, "open" | "data">();
   private idleWaiters: Array<() => void> = [];
-  private readonly counters = { sent: 0, dropped: 0, resent: 0 };
+  private readonly counters = { sent: 0, dropped: 0, resent: 0, activityDropped: 0 };
+  /** The connected sensor's IPC protocol revision (from its welcome). */
+  private peerProto = 1;
   /** One log line per episode, not per frame. */
   private readonly said = new Set<"away" | "full" | "disk" | "internal" | "rejected" | "notoken" | "unprotected">();
 
@@ -129,6 +134,30 @@ export class IpcTapClient implements TapSink {
     });
   }
 
+  /**
+   * eBPF activity (IPC proto 3). Best effort by design: written only straight onto a live link to a sensor
+   * that knows the frame, never queued or spooled (a spooled frame could reach an older sensor, which would
+   * drop the link on the unknown type); otherwise counted as dropped.
+   */
+  activity(items: HostActivity[]): void {
+    this.guard(() => {
+      for (const batch of activityBatches(items)) {
+        if (!this.ready || this.peerProto < 3 || this.closing || this.blocked || this.memQueue.length > 0 || !this.spool.isEmpty) {
+          this.counters.activityDropped += batch.length;
+          continue;
+        }
+        let bytes: Uint8Array;
+        try {
+          bytes = encodeFrame({ t: "activity", items: batch });
+        } catch {
+          this.counters.activityDropped += batch.length;
+          continue;
+        }
+        this.write(bytes, undefined, undefined);
+      }
+    });
+  }
+
   close(connId: string, ts: number, error?: string): void;
   /** Stops reconnecting, sends what it can within `timeoutMs`, and leaves the rest spooled for the next run. */
   close(): Promise<void>;
@@ -157,6 +186,7 @@ export class IpcTapClient implements TapSink {
       awaitingAck: this.unacked.awaitingAck,
       resent: this.counters.resent,
       unprotected: this.unacked.stats().unprotected,
+      activityDropped: this.counters.activityDropped,
     };
   }
 
@@ -365,6 +395,7 @@ export class IpcTapClient implements TapSink {
     this.ready = true;
     // An older sensor never acks: keeping frames for it would only fill memory.
     this.acking = proto >= 2;
+    this.peerProto = proto;
     this.said.delete("rejected");
     this.reconnectDelay = this.opts.reconnectMinMs ?? 100;
     const waiting = this.spool.pendingBytes;
@@ -423,6 +454,25 @@ export class IpcTapClient implements TapSink {
 }
 
 type FrameKind = "open" | "data" | "close";
+
+/** Items in frames whose JSON header stays well under the 64 KiB limit (an exec's argv is at most 4 KiB). */
+function activityBatches(items: HostActivity[]): HostActivity[][] {
+  const out: HostActivity[][] = [];
+  let batch: HostActivity[] = [];
+  let size = 0;
+  for (const item of items) {
+    const n = JSON.stringify(item).length;
+    if (batch.length > 0 && (size + n > 48 * 1024 || batch.length >= 1024)) {
+      out.push(batch);
+      batch = [];
+      size = 0;
+    }
+    batch.push(item);
+    size += n;
+  }
+  if (batch.length > 0) out.push(batch);
+  return out;
+}
 
 /** A frame waiting to be sent, with what the unacked record needs to know about it. */
 interface QueuedFrame {

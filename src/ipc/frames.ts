@@ -15,7 +15,11 @@
 //      resends those connections from their open frame. A sensor sends acks only to a peer whose hello
 //      said proto >= 2 (a proto-1 redirector would reject the unknown frame type); a redirector keeps
 //      frames only when the welcome said proto >= 2 (a proto-1 sensor never acks).
+//   3  `activity` frames (redirector → sensor): process.exec / file.write activity of the eBPF source. Sent
+//      only to a sensor whose welcome said proto >= 3, only while connected (never spooled, never acked:
+//      lost if the sensor dies, counted), so an older sensor never sees the unknown type.
 import { z } from "zod";
+import type { HostActivity } from "../tap/activity.ts";
 import { PASSTHROUGH_CODES, type ConnMeta, type Direction } from "../tap/types.ts";
 
 export const FRAME_MAGIC = 0xa1;
@@ -23,7 +27,7 @@ export const FRAME_PREFIX_BYTES = 10;
 export const MAX_HEADER_BYTES = 64 * 1024;
 export const MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
 /** The IPC protocol revision this build speaks (see above). */
-export const IPC_PROTO = 2;
+export const IPC_PROTO = 3;
 /** Connection ids per ack frame: 200 ids of the longest allowed length (256) fit the 64 KiB header. */
 export const MAX_ACK_IDS = 200;
 
@@ -35,12 +39,14 @@ export type IpcFrame =
   /** Sensor → redirector after a good hello: frames sent from now on are accepted. */
   | { t: "welcome"; version: string; proto?: number }
   /** Sensor → redirector (proto >= 2): these connections are closed and their events durably stored. */
-  | { t: "ack"; connIds: string[] };
+  | { t: "ack"; connIds: string[] }
+  /** Redirector → sensor (proto >= 3): programs started and files written by watched processes. */
+  | { t: "activity"; items: HostActivity[] };
 
 export type IpcFrameType = IpcFrame["t"];
 
-const TYPE_CODES: Record<IpcFrameType, number> = { hello: 1, open: 2, data: 3, close: 4, welcome: 5, ack: 6 };
-const TYPE_NAMES: Record<number, IpcFrameType> = { 1: "hello", 2: "open", 3: "data", 4: "close", 5: "welcome", 6: "ack" };
+const TYPE_CODES: Record<IpcFrameType, number> = { hello: 1, open: 2, data: 3, close: 4, welcome: 5, ack: 6, activity: 7 };
+const TYPE_NAMES: Record<number, IpcFrameType> = { 1: "hello", 2: "open", 3: "data", 4: "close", 5: "welcome", 6: "ack", 7: "activity" };
 
 // Header schemas mirror src/tap/types.ts. Metadata objects are loose so an optional field added to
 // ConnMeta later survives the trip without touching this file; the 64 KiB header limit bounds them.
@@ -74,6 +80,40 @@ const ConnMetaSchema = z.looseObject({
   captureMethod: z.enum(["mitm_proxy", "windivert", "ebpf_uprobe", "ebpf_tracepoint"]),
 });
 
+// HostActivity (src/tap/activity.ts), closed: the sensor builds events from these fields as they are.
+const Int = z.int();
+const ExecActivitySchema = z.strictObject({
+  kind: z.literal("exec"),
+  ts: z.number(),
+  pid: Int.nonnegative(),
+  ppid: Int.nonnegative(),
+  uid: Int.nonnegative(),
+  comm: Str,
+  exe: Str,
+  argv: z.array(Str).max(4096),
+  argvTruncated: z.boolean(),
+  cwd: Str.optional(),
+});
+const FileWriteActivitySchema = z.strictObject({
+  kind: z.literal("file_write"),
+  ts: z.number(),
+  endTs: z.number(),
+  pid: Int.nonnegative(),
+  ppid: Int.nonnegative().optional(),
+  uid: Int.nonnegative().optional(),
+  comm: Str.optional(),
+  exe: Str.optional(),
+  path: Str,
+  inode: z.number().nonnegative().optional(),
+  bytes: z.number().nonnegative(),
+  writes: Int.nonnegative(),
+  offset: z.number().optional(),
+  contentHash: Str.optional(),
+  hashedBytes: z.number().nonnegative(),
+  preview: z.string().max(1024).optional(),
+  flushedBy: Str,
+});
+
 const HeaderSchemas = {
   hello: z.object({ token: z.string().max(1024), version: Str, pid: z.int().nonnegative(), runId: z.string().min(1).max(256), proto: z.int().min(1).optional() }),
   open: z.object({ meta: ConnMetaSchema }),
@@ -81,6 +121,7 @@ const HeaderSchemas = {
   close: z.object({ connId: ConnIdSchema, ts: z.number(), error: Str.optional() }),
   welcome: z.object({ version: Str, proto: z.int().min(1).optional() }),
   ack: z.object({ connIds: z.array(ConnIdSchema).max(MAX_ACK_IDS) }),
+  activity: z.object({ items: z.array(z.discriminatedUnion("kind", [ExecActivitySchema, FileWriteActivitySchema])).min(1).max(1024) }),
 } as const;
 
 const utf8Encoder = new TextEncoder();

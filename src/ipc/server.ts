@@ -173,6 +173,8 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
         // Acked even if the sink threw: resending the same bytes would throw again.
         if (peer.acks) ackWhenStored(peer, frame.connId);
         return;
+      case "activity":
+        return toSink(() => opts.sink.activity?.(frame.items));
       default:
         return drop(peer, `unexpected ${frame.t} frame after hello`, "badFrames");
     }

@@ -5,7 +5,8 @@ import { describe, expect, test } from "bun:test";
 import net from "node:net";
 import path from "node:path";
 import { IpcTapClient, type IpcTapClientOptions } from "../../src/ipc/client.ts";
-import { encodeFrame, FrameDecoder, type IpcFrame } from "../../src/ipc/frames.ts";
+import { encodeFrame, FrameDecoder, IPC_PROTO, type IpcFrame } from "../../src/ipc/frames.ts";
+import type { HostActivity } from "../../src/tap/activity.ts";
 import { ipcHarness, meta } from "../support/ipc-harness.ts";
 import { waitFor } from "../support/oisp-process.ts";
 
@@ -31,6 +32,8 @@ function manualStore(): { whenDurable: (done: () => void) => void; commit(): voi
 }
 
 const until = (what: string, ok: () => boolean) => waitFor(what, () => (ok() ? true : undefined), 5000);
+
+const EXEC: HostActivity = { kind: "exec", ts: 5, pid: 300, ppid: 200, uid: 0, comm: "sh", exe: "/usr/bin/sh", argv: ["sh", "-c", "echo hi > f"], argvTruncated: false, cwd: "/tmp" };
 
 describe.if(onUnix)("ipc acknowledgements", () => {
   test("a connection is acked only once stored; a sensor that goes away gets the unacked ones resent to its successor from their open", async () => {
@@ -130,9 +133,23 @@ describe.if(onUnix)("ipc acknowledgements", () => {
     }
     const old = await talk(undefined);
     expect(old.map((f) => f.t)).toEqual(["welcome"]);
-    expect(old[0]).toMatchObject({ t: "welcome", proto: 2 });
+    expect(old[0]).toMatchObject({ t: "welcome", proto: IPC_PROTO });
     const current = await talk(2);
     expect(current).toEqual([expect.objectContaining({ t: "welcome" }), { t: "ack", connIds: ["k2"] }]);
+  });
+
+  test("eBPF activity (proto 3) reaches the sensor's sink in order with the connections; none while disconnected", async () => {
+    const dir = tempDataDir();
+    const tap = client(dir);
+    tap.activity([EXEC]); // no sensor yet: dropped and counted, never spooled
+    const s = await sensor(dir);
+    await until("connected", () => tap.stats().connected);
+    tap.open(meta("m"));
+    tap.activity([EXEC, { kind: "file_write", ts: 6, endTs: 7, pid: 300, path: "/tmp/f", bytes: 3, writes: 1, hashedBytes: 3, contentHash: "sha256:0011223344556677", flushedBy: "close" }]);
+    tap.close("m", 8);
+    await until("delivered", () => s.sink.lines.length === 4);
+    expect(s.sink.lines).toEqual(["open m api.openai.com", "activity exec 300 sh -c echo hi > f", "activity file_write 300 /tmp/f", "close m"]);
+    expect(tap.stats().activityDropped).toBe(1);
   });
 
   test("a proto-1 sensor (welcome without proto) never acks: the client keeps nothing for it and still delivers", async () => {
@@ -154,9 +171,11 @@ describe.if(onUnix)("ipc acknowledgements", () => {
     const tap = client(dir, { path: sock, token: "t" });
     await until("connected", () => tap.stats().connected);
     tap.open(meta("z"));
+    tap.activity([EXEC]); // an old sensor would drop the link on the unknown frame type: not sent, counted
     tap.close("z", 2);
     await until("delivered", () => received.length === 3);
-    expect(received[0]).toMatchObject({ t: "hello", proto: 2 });
-    expect(tap.stats()).toMatchObject({ acks: false, unackedBytes: 0, awaitingAck: 0 });
+    expect(received[0]).toMatchObject({ t: "hello", proto: IPC_PROTO });
+    expect(received.map((f) => f.t)).toEqual(["hello", "open", "close"]);
+    expect(tap.stats()).toMatchObject({ acks: false, unackedBytes: 0, awaitingAck: 0, activityDropped: 1 });
   });
 });

@@ -4,6 +4,7 @@ import { afterEach } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import type { HostActivity } from "../../src/tap/activity.ts";
 import type { ConnMeta, Direction, TapSink } from "../../src/tap/types.ts";
 import { IpcTapClient, type IpcTapClientOptions } from "../../src/ipc/client.ts";
 import { defaultPipePath } from "../../src/ipc/endpoint.ts";
@@ -21,6 +22,9 @@ export class RecordingSink implements TapSink {
   }
   close(connId: string, _ts: number, error?: string): void {
     this.lines.push(`close ${connId}${error ? ` ${error}` : ""}`);
+  }
+  activity(items: HostActivity[]): void {
+    for (const a of items) this.lines.push(`activity ${a.kind} ${a.pid} ${a.kind === "exec" ? a.argv.join(" ") : a.path}`);
   }
 }
 

@@ -8,8 +8,10 @@ import {
   FrameEncodeError,
   MAX_HEADER_BYTES,
   MAX_PAYLOAD_BYTES,
+  parseFrameBody,
   type IpcFrame,
 } from "../../src/ipc/frames.ts";
+import type { ExecActivity } from "../../src/tap/activity.ts";
 
 const meta: ConnMeta = {
   connId: "c1",
@@ -165,5 +167,18 @@ describe("encodeFrame limits", () => {
     const { frames, error } = decodeAll([encodeFrame({ t: "data", connId: "c", dir: "s2c", ts: 0, bytes })]);
     expect(error).toBeUndefined();
     expect((frames[0] as { bytes: Uint8Array }).bytes.length).toBe(MAX_PAYLOAD_BYTES);
+  });
+});
+
+describe("activity frames (IPC proto 3)", () => {
+  const exec: ExecActivity = { kind: "exec", ts: 1, pid: 2, ppid: 1, uid: 0, comm: "sh", exe: "/bin/sh", argv: ["sh"], argvTruncated: false };
+  test("round-trip; anything but an exec or file_write item is refused with the field named", () => {
+    const bytes = encodeFrame({ t: "activity", items: [exec] });
+    expect(new FrameDecoder().push(bytes).frames).toEqual([{ t: "activity", items: [exec] }]);
+    const header = (items: unknown) => new TextEncoder().encode(JSON.stringify({ items }));
+    expect(parseFrameBody("activity", header([{ ...exec, argv: "sh -c x" }]), new Uint8Array(0))).toMatchObject({ error: expect.stringContaining("items.0.argv") });
+    expect(parseFrameBody("activity", header([{ ...exec, kind: "process_exit" }]), new Uint8Array(0))).toMatchObject({ error: expect.stringContaining("activity header invalid") });
+    expect(parseFrameBody("activity", header([{ ...exec, extra: 1 }]), new Uint8Array(0))).toMatchObject({ error: expect.stringContaining("activity header invalid") });
+    expect(parseFrameBody("activity", header([]), new Uint8Array(0))).toMatchObject({ error: expect.stringContaining("activity header invalid") });
   });
 });

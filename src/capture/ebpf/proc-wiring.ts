@@ -41,10 +41,10 @@ export async function startProcSide(opts: { tap: TapSink; log: Logger; pids?: nu
       opts.tap.activity?.(items);
     },
   };
-  // A tap without activity (the IPC link of `oisp redirect --mode ebpf`) cannot carry process.exec /
-  // file.write yet: watch nothing then (no such records in the kernel); metadata-only connects still go.
+  // A tap without activity cannot carry process.exec / file.write: watch nothing then (no such records in
+  // the kernel); metadata-only connects still go. (Both of ours have it: the up worker's and the IPC link's.)
   const watchProcesses = typeof opts.tap.activity === "function";
-  if (!watchProcesses) opts.log("info", "ebpf: process.exec / file.write are recorded by `oisp up --capture ebpf` only (not sent over the redirect link yet)");
+  if (!watchProcesses) opts.log("info", "ebpf: this capture's sink takes no process.exec / file.write: not recording them");
   proc = await ProcCapture.start({
     tap: opts.tap,
     log: opts.log,
