@@ -19,9 +19,19 @@ const DAY_MS = 86_400_000;
 const CA_VALIDITY_DAYS = 3650;
 const POSIX = process.platform !== "win32";
 
-export function caFiles(dataDir: string): CaFiles {
+/**
+ * Where the CA lives. Two layouts: <data dir>/ca/oisp-ca.pem + oisp-ca.key (this project's), and the Windows
+ * seed's <data dir>/oisp-ca.crt + oisp-ca.key (%LOCALAPPDATA%\OISP\…). A CA already on disk in either is the
+ * one used (the seed's first: that is the certificate its users already trust); a new CA is written in the
+ * seed's layout on Windows and in ours elsewhere.
+ */
+export function caFiles(dataDir: string, platform: NodeJS.Platform = process.platform): CaFiles {
+  const seed = { dir: dataDir, certPath: path.join(dataDir, "oisp-ca.crt"), keyPath: path.join(dataDir, "oisp-ca.key") };
   const dir = path.join(dataDir, "ca");
-  return { dir, certPath: path.join(dir, "oisp-ca.pem"), keyPath: path.join(dir, "oisp-ca.key") };
+  const ours = { dir, certPath: path.join(dir, "oisp-ca.pem"), keyPath: path.join(dir, "oisp-ca.key") };
+  if (present(seed.certPath)) return seed;
+  if (present(ours.certPath) || present(ours.keyPath)) return ours;
+  return platform === "win32" ? seed : ours;
 }
 
 /** A positive, non-zero 128-bit serial in hex (RFC 5280: at most 20 octets, positive). */

@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
 import { caFiles, caTrustStatus, exportCa, initCa, loadCa, normalizeHost, type CertificateAuthority } from "../../src/ca/index.ts";
-import { readCa } from "../../src/ca/authority.ts";
+import { createCaMaterial, readCa, writeCaFiles } from "../../src/ca/authority.ts";
 import { LeafMinter } from "../../src/ca/leaf.ts";
 import { osTrustCommands, trustedCertOf } from "../../src/ca/trust-store.ts";
 
@@ -374,3 +374,32 @@ function pemBody(text: string): string {
   const m = text.match(/-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/);
   return (m?.[1] ?? "").replace(/\s+/g, "");
 }
+
+describe("the Windows seed's CA layout (%LOCALAPPDATA%\\OISP\\oisp-ca.crt / oisp-ca.key)", () => {
+  test("a new CA on Windows is written as the seed wrote it; elsewhere in <data dir>/ca", async () => {
+    const home = tempHome();
+    const files = caFiles(home, "win32");
+    expect(files).toEqual({ dir: home, certPath: path.join(home, "oisp-ca.crt"), keyPath: path.join(home, "oisp-ca.key") });
+    writeCaFiles(files, await createCaMaterial());
+    expect((await readCa(caFiles(home, "win32"))).certPem).toContain("BEGIN CERTIFICATE");
+    expect(caFiles(tempHome(), "linux").certPath).toEndWith(path.join("ca", "oisp-ca.pem"));
+  });
+
+  test("a seed CA already on disk is the one loaded, on any OS, so its users' trust carries over", async () => {
+    const home = tempHome();
+    const material = await createCaMaterial();
+    fs.writeFileSync(path.join(home, "oisp-ca.crt"), material.certPem);
+    fs.writeFileSync(path.join(home, "oisp-ca.key"), material.keyPem, { mode: 0o600 });
+    fs.chmodSync(home, 0o700);
+    const ca = await loadCa(home);
+    expect(ca.files.certPath).toBe(path.join(home, "oisp-ca.crt"));
+    expect(ca.certPem).toBe(material.certPem);
+    expect((await initCa(home)).created).toBe(false);
+  });
+
+  test("the current layout keeps being read on Windows (no new CA behind the user's back)", async () => {
+    const home = tempHome();
+    await initCa(home); // <data dir>/ca/oisp-ca.pem on this OS
+    expect(caFiles(home, "win32").certPath).toBe(path.join(home, "ca", "oisp-ca.pem"));
+  });
+});
