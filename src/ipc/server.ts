@@ -3,14 +3,14 @@
 // the other peers keep running.
 // A redirector speaking proto 2 (see frames.ts) gets an ack for each connection once its close has been
 // handed to the sink and `whenDurable` says the events it produced are stored; only then may it drop the
-// connection's frames.
+// connection's frames. The protocol itself (hello, token, acks, bounds) is ./peer-session.ts, without the socket.
 import fs from "node:fs";
 import net from "node:net";
 import type { TapSink } from "../tap/types.ts";
 import { silentLogger, type Logger } from "../util/log.ts";
-import { VERSION } from "../version.ts";
-import { createRunToken, isWindowsPipePath, prepareSocketDir, restrictSocketAccess, tokensEqual } from "./endpoint.ts";
-import { encodeFrame, FrameDecoder, IPC_PROTO, MAX_ACK_IDS, type IpcFrame } from "./frames.ts";
+import { createRunToken, isWindowsPipePath, prepareSocketDir, restrictSocketAccess } from "./endpoint.ts";
+import { encodeFrame, MAX_ACK_IDS } from "./frames.ts";
+import { IpcPeerSession, type PeerAction } from "./peer-session.ts";
 
 export interface IpcServerOptions {
   path: string;
@@ -62,17 +62,10 @@ export class IpcListenError extends Error {
 }
 
 interface Peer {
-  id: number;
   socket: net.Socket;
-  decoder: FrameDecoder;
-  authed: boolean;
+  session: IpcPeerSession;
   helloTimer?: ReturnType<typeof setTimeout>;
-  /** Connections this peer opened and has not closed: closed for it if it goes away. */
-  openConns: Set<string>;
-  label: string;
   dropped: boolean;
-  /** The redirector speaks proto >= 2: it wants acks. */
-  acks: boolean;
   /** Connections stored and not yet acknowledged; sent in batches. */
   ackQueue: string[];
   ackScheduled: boolean;
@@ -128,87 +121,67 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
     });
   };
 
-  const release = (peer: Peer, reason: string, closeAtSink = true) => {
+  /** Carries out what a peer's session decided, in order. */
+  const run = (peer: Peer, actions: PeerAction[]) => {
+    for (const a of actions) {
+      switch (a.t) {
+        case "open":
+          toSink(() => opts.sink.open(a.meta));
+          break;
+        case "data":
+          toSink(() => opts.sink.data(a.connId, a.dir, a.bytes, a.ts));
+          break;
+        case "close":
+          toSink(() => opts.sink.close(a.connId, a.ts, a.error));
+          break;
+        case "activity":
+          toSink(() => opts.sink.activity?.(a.items));
+          break;
+        case "close-at-sink":
+          // The redirector can no longer finish these; close them so the sensor emits what it has and frees state.
+          toSink(() => opts.sink.close(a.connId, Date.now(), a.reason));
+          break;
+        case "ack-when-stored":
+          ackWhenStored(peer, a.connId);
+          break;
+        case "to-peer":
+          if (a.frame.t === "welcome" && peer.session.state.s === "authed") {
+            clearTimeout(peer.helloTimer);
+            const { version, proto } = peer.session.state;
+            log("debug", `ipc: ${peer.session.label} (version ${version}, ipc proto ${proto}) connected`);
+          }
+          peer.socket.write(encodeFrame(a.frame));
+          break;
+        case "drop":
+          peer.dropped = true;
+          log("warn", `ipc: dropped peer: ${a.reason} (${peer.session.label})`);
+          forget(peer);
+          peer.socket.destroy();
+          break;
+      }
+    }
+  };
+
+  const forget = (peer: Peer) => {
     if (peer.helloTimer) clearTimeout(peer.helloTimer);
     peers.delete(peer);
-    // The redirector can no longer finish these; close them so the sensor emits what it has and frees state.
-    if (closeAtSink) for (const connId of peer.openConns) toSink(() => opts.sink.close(connId, Date.now(), reason));
-    peer.openConns.clear();
-  };
-
-  const drop = (peer: Peer, reason: string, counter?: "badFrames" | "authFailures") => {
-    if (peer.dropped) return;
-    peer.dropped = true;
-    if (counter) counters[counter]++;
-    log("warn", `ipc: dropped peer: ${reason} (${peer.label})`);
-    release(peer, `ipc: redirector dropped: ${reason}`);
-    peer.socket.destroy();
-  };
-
-  const onFrame = (peer: Peer, frame: IpcFrame): void => {
-    counters.framesIn++;
-    if (!peer.authed) {
-      if (frame.t !== "hello") return drop(peer, `expected hello, got ${frame.t}`, "authFailures");
-      if (!tokensEqual(frame.token, token)) return drop(peer, `wrong token from pid ${frame.pid}`, "authFailures");
-      peer.authed = true;
-      clearTimeout(peer.helloTimer);
-      peer.label = `redirector pid ${frame.pid} run ${frame.runId}`;
-      // A proto-1 redirector would reject ack frames (unknown type): it gets none.
-      peer.acks = (frame.proto ?? 1) >= 2;
-      log("debug", `ipc: ${peer.label} (version ${frame.version}, ipc proto ${frame.proto ?? 1}) connected`);
-      peer.socket.write(encodeFrame({ t: "welcome", version: VERSION, proto: IPC_PROTO }));
-      return;
-    }
-    switch (frame.t) {
-      case "open":
-        if (peer.openConns.size >= maxOpenConns) return drop(peer, `more than ${maxOpenConns} open connections`, "badFrames");
-        peer.openConns.add(frame.meta.connId);
-        counters.connsSeen++;
-        return toSink(() => opts.sink.open(frame.meta));
-      case "data":
-        return toSink(() => opts.sink.data(frame.connId, frame.dir, frame.bytes, frame.ts));
-      case "close":
-        peer.openConns.delete(frame.connId);
-        toSink(() => opts.sink.close(frame.connId, frame.ts, frame.error));
-        // Acked even if the sink threw: resending the same bytes would throw again.
-        if (peer.acks) ackWhenStored(peer, frame.connId);
-        return;
-      case "activity":
-        return toSink(() => opts.sink.activity?.(frame.items));
-      default:
-        return drop(peer, `unexpected ${frame.t} frame after hello`, "badFrames");
-    }
   };
 
   const server = net.createServer((socket) => {
     counters.peersSeen++;
-    const peer: Peer = {
-      id: nextPeerId++,
-      socket,
-      decoder: new FrameDecoder(),
-      authed: false,
-      openConns: new Set(),
-      label: `peer #${nextPeerId - 1}`,
-      dropped: false,
-      acks: false,
-      ackQueue: [],
-      ackScheduled: false,
-    };
+    const peer: Peer = { socket, session: new IpcPeerSession(nextPeerId++, token, maxOpenConns, counters), dropped: false, ackQueue: [], ackScheduled: false };
     peers.add(peer);
-    peer.helloTimer = setTimeout(() => drop(peer, `no hello within ${helloTimeoutMs} ms`, "authFailures"), helloTimeoutMs);
+    peer.helloTimer = setTimeout(() => run(peer, peer.session.helloTimeout(helloTimeoutMs)), helloTimeoutMs);
     socket.on("data", (chunk: Buffer) => {
       if (peer.dropped) return;
       counters.bytesIn += chunk.length;
-      const { frames, error } = peer.decoder.push(chunk);
-      for (const frame of frames) {
-        if (peer.dropped) return;
-        onFrame(peer, frame);
-      }
-      if (error && !peer.dropped) drop(peer, error, peer.authed ? "badFrames" : "authFailures");
+      run(peer, peer.session.push(chunk));
     });
     socket.on("error", () => {}); // a reset peer ends in "close" below
     socket.on("close", () => {
-      if (!peer.dropped) release(peer, "ipc: redirector disconnected");
+      if (peer.dropped) return;
+      forget(peer);
+      run(peer, peer.session.end("ipc: redirector disconnected"));
     });
   });
 
@@ -225,7 +198,7 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
   return {
     path: opts.path,
     token,
-    stats: () => ({ peers: peers.size, redirectors: [...peers].filter((p) => p.authed).length, ...counters }),
+    stats: () => ({ peers: peers.size, redirectors: [...peers].filter((p) => p.session.authed).length, ...counters }),
     async close() {
       if (closed) return;
       closed = true;
@@ -233,9 +206,10 @@ export async function startIpcServer(opts: IpcServerOptions): Promise<IpcServer>
       for (const peer of [...peers]) {
         if (peer.ackQueue.length > 0) sendAcks(peer); // stored already: spare the redirector a resend
         peer.dropped = true;
+        forget(peer);
         // A redirector that gets acks resends its open connections whole to the next sensor: closing them
         // here would store a "cut short" answer for each call in flight, beside the real one later.
-        release(peer, "ipc: sensor stopped", !peer.acks);
+        run(peer, peer.session.end("ipc: sensor stopped", !peer.session.acks));
         peer.socket.destroy();
       }
       await done;
