@@ -149,7 +149,7 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
     if (s.proxy) {
       const p = s.proxy.stats as Record<string, number>;
       sub("Proxy", proxyLine(s.proxy.address, s.proxy.tls_mitm, p));
-      if (s.proxy.pinned_hosts.length) sub("Pinned", `${p.pinnedHosts ?? s.proxy.pinned_hosts.length} hosts passed through (client refused our CA): ${s.proxy.pinned_hosts.join(", ")} (\`oisp unpin HOST\` intercepts one again)`);
+      if (s.proxy.pinned_hosts.length) sub("Pinned", `${p.pinnedHosts ?? s.proxy.pinned_hosts.length} clients passed through for a host (they refused our CA): ${s.proxy.pinned_hosts.join(", ")} (\`oisp unpin HOST\` intercepts them again)`);
     }
     if (s.ebpf) sub("eBPF", ebpfLine(s.ebpf));
     if (s.ipc) {

@@ -11,11 +11,12 @@ import type { Logger } from "../util/log.ts";
 
 export const unpinHelp = `Usage: oisp unpin HOST... | --all
 
-A client that refuses the OISP certificate (certificate pinning, its own trust store) has its host
-passed through untouched from then on; \`oisp status\` lists those hosts. Once the client trusts the CA,
-unpin the host so the running proxy intercepts it again.
+A client (an executable run by a user) that refuses the OISP certificate twice (certificate pinning, its
+own trust store) has its connections to that host passed through untouched for an hour; other clients
+of the host are still intercepted. \`oisp status\` lists the pinned clients. Once the client trusts the CA,
+unpin the host so the running proxy intercepts its clients again.
 
-  --all        every pinned host
+  --all        every pinned client of every host
   -h, --help   this help`;
 
 function requestPath(dataDir: string): string {

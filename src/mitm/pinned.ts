@@ -1,57 +1,155 @@
-// Hosts whose clients refused our certificate (certificate pinning, a private trust store). They are
-// passed through blind from then on, so the user's tool keeps working. Bounded: oldest entries go first.
+// Clients that refuse our certificate (certificate pinning, a private trust store) are passed through blind
+// for a while, so the user's tool keeps working. Decided per client, never per host: the client is the
+// executable and user that own the connection (the pid when the executable is unknown), and a pin covers
+// that client and that host only, so one app declining our CA (or a hostile local process pretending to)
+// never blinds the others. A local client whose process cannot be found is never pinned (it would share
+// its key with every other unidentified process); a remote one is keyed by its address. Evidence must be
+// repeated: `threshold` rejections within `evidenceMs`, each one a certificate alert the client sent after
+// our ServerHello (see tunnel.ts). Pins expire after `ttlMs`. Bounded: oldest first.
+import type { ProcessInfo } from "../tap/types.ts";
 
-export class PinnedHosts {
-  private readonly hosts = new Map<string, string>();
-  /** Handshakes that ended in a silent close (no alert), per host; two in a row count as a rejection. */
-  private readonly silentCloses = new Map<string, number>();
+export interface ClientIdentity {
+  /** What pins are keyed by; undefined: a local process that could not be found, never pinned. */
+  key?: string;
+  /** For people: "curl (uid 0)". */
+  label: string;
+}
 
-  constructor(private readonly max = 10_000) {}
+/** The client behind a connection: executable + user, else pid, else (a remote client) its address. */
+export function clientIdentity(proc: ProcessInfo | undefined, clientIp: string): ClientIdentity {
+  const user = proc ? (proc.user ?? (proc.uid !== undefined ? `uid ${proc.uid}` : "user unknown")) : "";
+  if (proc?.exe) return { key: `exe:${proc.exe}\0uid:${proc.uid ?? "?"}`, label: `${proc.exe} (${user})` };
+  if (proc) return { key: `pid:${proc.pid}`, label: `pid ${proc.pid}${proc.name ? ` ${proc.name}` : ""} (${user})` };
+  if (isLoopback(clientIp)) return { label: "an unidentified local process" };
+  return { key: `ip:${clientIp}`, label: `the host ${clientIp}` };
+}
 
+function isLoopback(ip: string): boolean {
+  return ip === "" || ip === "::1" || ip.startsWith("127.") || ip.startsWith("::ffff:127.");
+}
+
+export interface Pin {
+  host: string;
+  client: ClientIdentity;
+  reason: string;
+  /** Epoch ms when the pin lapses and the client is intercepted again. */
+  until: number;
+}
+
+export interface PinnedClientsOptions {
+  /** Pins and evidence records kept (each). */
+  max?: number;
+  /** Rejections that pin a client. */
+  threshold?: number;
+  /** Rejections older than this are forgotten. */
+  evidenceMs?: number;
+  /** How long a pin lasts. */
+  ttlMs?: number;
+  now?: () => number;
+}
+
+export class PinnedClients {
+  private readonly pins = new Map<string, Pin>();
+  private readonly evidence = new Map<string, { n: number; since: number }>();
+  /** Pins per host: the common case (no pin for this host) is one lookup, no process lookup needed. */
+  private readonly perHost = new Map<string, number>();
+  private readonly max: number;
+  readonly threshold: number;
+  private readonly evidenceMs: number;
+  readonly ttlMs: number;
+  private readonly now: () => number;
+
+  constructor(opts: PinnedClientsOptions = {}) {
+    this.max = opts.max ?? 10_000;
+    this.threshold = opts.threshold ?? 2;
+    this.evidenceMs = opts.evidenceMs ?? 10 * 60_000;
+    this.ttlMs = opts.ttlMs ?? 60 * 60_000;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Pins in force (expired ones are dropped as they are met). */
   get size(): number {
-    return this.hosts.size;
+    return this.pins.size;
   }
 
-  has(host: string): boolean {
-    return this.hosts.has(host);
+  /** Whether any client is pinned for `host` (then the caller looks up who this client is). */
+  hasPinsFor(host: string): boolean {
+    return (this.perHost.get(host) ?? 0) > 0;
   }
 
+  /** The pin of this client for this host, if one is in force. */
+  pinned(host: string, client: ClientIdentity): Pin | undefined {
+    if (client.key === undefined) return undefined;
+    const k = pinKey(host, client.key);
+    const pin = this.pins.get(k);
+    if (pin && pin.until <= this.now()) {
+      this.drop(k, pin);
+      return undefined;
+    }
+    return pin;
+  }
+
+  /**
+   * One rejection of our certificate by `client` for `host`. Returns the new pin once the evidence reaches
+   * the threshold, and how many rejections count so far.
+   */
+  noteRejection(host: string, client: ClientIdentity, reason: string): { pin?: Pin; count: number } {
+    if (client.key === undefined) return { count: 0 };
+    const k = pinKey(host, client.key);
+    const t = this.now();
+    const prev = this.evidence.get(k);
+    const e = prev && t - prev.since <= this.evidenceMs ? { n: prev.n + 1, since: prev.since } : { n: 1, since: t };
+    if (e.n < this.threshold) {
+      this.evidence.delete(k);
+      if (this.evidence.size >= this.max) this.evidence.delete(this.evidence.keys().next().value!);
+      this.evidence.set(k, e);
+      return { count: e.n };
+    }
+    this.evidence.delete(k);
+    const old = this.pins.get(k);
+    if (old) this.drop(k, old);
+    if (this.pins.size >= this.max) {
+      const [firstKey, first] = this.pins.entries().next().value!;
+      this.drop(firstKey, first);
+    }
+    const pin: Pin = { host, client, reason, until: t + this.ttlMs };
+    this.pins.set(k, pin);
+    this.perHost.set(host, (this.perHost.get(host) ?? 0) + 1);
+    return { pin, count: e.n };
+  }
+
+  /** "host: client" for each pin in force, for `oisp status`. */
   list(): string[] {
-    return [...this.hosts.keys()];
+    const t = this.now();
+    const out: string[] = [];
+    for (const [k, pin] of this.pins) {
+      if (pin.until <= t) this.drop(k, pin);
+      else out.push(`${pin.host}: ${pin.client.label}`);
+    }
+    return out;
   }
 
-  reason(host: string): string | undefined {
-    return this.hosts.get(host);
-  }
-
-  /** Returns true when the host was not pinned before. */
-  add(host: string, reason: string): boolean {
-    this.silentCloses.delete(host);
-    if (this.hosts.has(host)) return false;
-    if (this.hosts.size >= this.max) this.hosts.delete(this.hosts.keys().next().value!);
-    this.hosts.set(host, reason);
-    return true;
-  }
-
-  /** Forgets hosts (all when none are named) so they are intercepted again; returns the ones removed. */
+  /** Forgets the pins of these hosts (all when none are named) so their clients are intercepted again; returns the hosts unpinned. */
   remove(hosts?: string[]): string[] {
-    const removed = hosts ? hosts.filter((h) => this.hosts.delete(h)) : this.list();
-    if (!hosts) this.hosts.clear();
-    for (const h of hosts ?? removed) this.silentCloses.delete(h);
-    return removed;
+    const wanted = hosts ? new Set(hosts) : undefined;
+    const removed = new Set<string>();
+    for (const [k, pin] of this.pins) {
+      if (wanted && !wanted.has(pin.host)) continue;
+      this.drop(k, pin);
+      removed.add(pin.host);
+    }
+    for (const k of [...this.evidence.keys()]) if (!wanted || wanted.has(k.slice(0, k.indexOf("\n")))) this.evidence.delete(k);
+    return [...removed];
   }
 
-  /** A client closed during our handshake without an alert. Returns true when the host is now pinned. */
-  noteSilentClose(host: string, reason: string): boolean {
-    const n = (this.silentCloses.get(host) ?? 0) + 1;
-    if (n >= 2) return this.add(host, reason);
-    if (this.silentCloses.size >= this.max) this.silentCloses.delete(this.silentCloses.keys().next().value!);
-    this.silentCloses.set(host, n);
-    return false;
+  private drop(k: string, pin: Pin): void {
+    if (!this.pins.delete(k)) return;
+    const n = (this.perHost.get(pin.host) ?? 1) - 1;
+    if (n > 0) this.perHost.set(pin.host, n);
+    else this.perHost.delete(pin.host);
   }
+}
 
-  /** A handshake with this host's client succeeded: forget earlier silent closes. */
-  noteSuccess(host: string): void {
-    this.silentCloses.delete(host);
-  }
+function pinKey(host: string, clientKey: string): string {
+  return `${host}\n${clientKey}`;
 }

@@ -6,11 +6,15 @@ import { Duplex } from "node:stream";
 export class ReplayDuplex extends Duplex {
   private prefix?: Uint8Array;
 
-  /** `onInbound` sees every byte read from the socket (not the replayed prefix), e.g. to spot TLS alerts. */
+  /**
+   * `onInbound` sees every byte read from the socket (not the replayed prefix), e.g. to spot TLS alerts;
+   * `onOutbound` every byte written to it (our ServerHello first).
+   */
   constructor(
     private readonly sock: net.Socket,
     prefix: Uint8Array,
     private readonly onInbound?: (chunk: Uint8Array) => void,
+    private readonly onOutbound?: (chunk: Uint8Array) => void,
   ) {
     super({ allowHalfOpen: true });
     this.prefix = prefix.length ? prefix : undefined;
@@ -36,6 +40,7 @@ export class ReplayDuplex extends Duplex {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     if (this.sock.destroyed) return cb(new Error("client socket closed"));
+    this.onOutbound?.(chunk);
     if (this.sock.write(chunk)) cb();
     else this.sock.once("drain", () => cb());
   }

@@ -32,6 +32,19 @@ export interface TlsAlert {
   level: "warning" | "fatal";
   description: number;
   name: string;
+  /** Sent after we had answered the ClientHello (our ServerHello went out first). */
+  afterServerHello: boolean;
+}
+
+/** Alerts by which a client says it does not accept our certificate (RFC 8446 6.2). */
+const CERTIFICATE_REJECTIONS = new Set([42, 43, 44, 45, 46, 48]);
+
+/**
+ * Whether an alert is evidence that the client rejected our certificate: a certificate alert, sent after our
+ * ServerHello (a hostile peer cannot send it with its ClientHello and hang up; it has to take our answer).
+ */
+export function rejectsCertificate(alert: TlsAlert | undefined): boolean {
+  return !!alert && alert.afterServerHello && CERTIFICATE_REJECTIONS.has(alert.description);
 }
 
 export function alertName(description: number): string {
@@ -50,7 +63,8 @@ export class AlertWatcher {
   /** Bytes seen from the client after its ClientHello (to tell "closed silently" from "sent something"). */
   bytesSeen = 0;
 
-  push(chunk: Uint8Array): void {
+  /** `afterServerHello`: our ServerHello had gone out before this chunk arrived. */
+  push(chunk: Uint8Array, afterServerHello = false): void {
     if (this.stopped || this.alert) return;
     this.bytesSeen += chunk.length;
     let i = 0;
@@ -69,7 +83,7 @@ export class AlertWatcher {
         this.skip = len;
         this.header = [];
       } else if (h.length === 7) {
-        this.alert = { level: h[5] === 2 ? "fatal" : "warning", description: h[6]!, name: alertName(h[6]!) };
+        this.alert = { level: h[5] === 2 ? "fatal" : "warning", description: h[6]!, name: alertName(h[6]!), afterServerHello };
         return;
       }
     }

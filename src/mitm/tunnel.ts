@@ -9,11 +9,11 @@ import type { ClientHello, ClientHelloResult } from "../wire/tls-client-hello.ts
 import type { ConnTap } from "./conn-tap.ts";
 import type { LeafIssuer } from "./issuer.ts";
 import { peekClientHello } from "./peek.ts";
-import type { PinnedHosts } from "./pinned.ts";
+import { clientIdentity, type ClientIdentity, type PinnedClients } from "./pinned.ts";
 import { relay } from "./relay.ts";
 import { ReplayDuplex } from "./replay-duplex.ts";
 import type { ProxyStats } from "./stats.ts";
-import { AlertWatcher } from "./tls-alert.ts";
+import { AlertWatcher, rejectsCertificate } from "./tls-alert.ts";
 import { connectTcp, INTERCEPT_ALPN, isIpLiteral, upgradeTls, type Target, type UpstreamTlsOptions } from "./upstream.ts";
 
 export interface MitmTimeouts {
@@ -32,7 +32,7 @@ export interface MitmPolicy {
   isAiHost: (host: string, port?: number) => boolean;
   /** Roots for upstream verification: the public bundle plus --upstream-ca. */
   upstreamRoots: string[];
-  pinned: PinnedHosts;
+  pinned: PinnedClients;
   log: Logger;
   stats: ProxyStats;
   timeouts: MitmTimeouts;
@@ -65,8 +65,8 @@ export interface Pass {
 
 export type Decision = { intercept: true; name: string; alpn: string[] } | ({ intercept: false } & Pass);
 
-/** Pure decision: intercept only AI hosts (or all with --all-traffic), never pinned ones, never without a CA. */
-export function decide(policy: Pick<MitmPolicy, "tlsMitm" | "allTraffic" | "issuer" | "isAiHost" | "pinned">, hello: ClientHelloResult, host: string, port: number): Decision {
+/** Pure decision: intercept only AI hosts (or all with --all-traffic), never without a CA. Pinned clients: see runTunnel. */
+export function decide(policy: Pick<MitmPolicy, "tlsMitm" | "allTraffic" | "issuer" | "isAiHost">, hello: ClientHelloResult, host: string, port: number): Decision {
   if (hello.status === "not-tls") return pass("not-tls", "not TLS");
   if (hello.status === "invalid") return pass("bad-client-hello", `unparseable ClientHello: ${hello.reason}`);
   if (hello.status === "too-large") return pass("bad-client-hello", `ClientHello larger than ${hello.limit} bytes`);
@@ -74,8 +74,6 @@ export function decide(policy: Pick<MitmPolicy, "tlsMitm" | "allTraffic" | "issu
   const name = (hello.hello.sni ?? host).toLowerCase();
   if (!policy.tlsMitm) return pass("mitm-off", "TLS interception off");
   if (!policy.allTraffic && !safeIsAi(policy.isAiHost, name, port)) return pass("not-ai-host", "not an AI host");
-  const pinned = policy.pinned.reason(name);
-  if (pinned) return pass("pinned", `pinned (${pinned})`);
   if (!policy.issuer) return pass("no-ca", "no CA loaded");
   const alpn = offerFor(hello.hello);
   if (!alpn) return pass("alpn-unsupported", `client offers only ALPN ${hello.hello.alpn.join(",")}, not decoded yet`);
@@ -118,7 +116,24 @@ export async function runTunnel(policy: MitmPolicy, conn: TunnelConn): Promise<v
   if (hello.status === "ok") tap.meta.sni = hello.hello.sni;
   const decision = decide(policy, hello, conn.host, conn.port);
   if (!decision.intercept) return passthrough(policy, conn, conn.upstream, peek.bytes, decision);
+  // Only when some client is pinned for this host does the decision wait for who this client is.
+  if (policy.pinned.hasPinsFor(decision.name)) {
+    const who = await identify(policy, conn);
+    const pin = policy.pinned.pinned(decision.name, who);
+    if (pin) {
+      const reason = `${who.label} rejected our certificate for ${decision.name} (${pin.reason}); passed through until ${new Date(pin.until).toISOString()} or \`oisp unpin ${decision.name}\``;
+      return passthrough(policy, conn, conn.upstream, peek.bytes, { code: "pinned", reason });
+    }
+  }
   return intercept(policy, conn, peek.bytes, decision.name, decision.alpn);
+}
+
+/** Who the client is, for pinning: its process (waited for at most lookupMs), else its address. */
+async function identify(policy: MitmPolicy, conn: TunnelConn): Promise<ClientIdentity> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const proc = await Promise.race([conn.lookup.catch(() => undefined), new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), policy.timeouts.lookupMs)))]);
+  clearTimeout(timer);
+  return clientIdentity(proc, conn.tap.meta.client.ip);
 }
 
 function pass(code: PassthroughCode, reason: string): Decision {
@@ -190,7 +205,8 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
   }
   const chosen = up.alpnProtocol || undefined;
   const watcher = new AlertWatcher();
-  const duplex = new ReplayDuplex(client, peeked, (chunk) => watcher.push(chunk));
+  let answered = false; // our ServerHello has gone out
+  const duplex = new ReplayDuplex(client, peeked, (chunk) => watcher.push(chunk, answered), () => (answered = true));
   const clientTls = new tls.TLSSocket(duplex as unknown as net.Socket, {
     isServer: true,
     secureContext: ctxR.value,
@@ -203,18 +219,10 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
     up.destroy();
     clientTls.destroy();
     duplex.destroy();
-    const alert = watcher.alert;
-    const reason = alert
-      ? `client rejected certificate: ${alert.level} alert ${alert.name}`
-      : `client closed during our TLS handshake (${handshake})`;
-    const newlyPinned = alert ? policy.pinned.add(name, reason) : policy.pinned.noteSilentClose(name, reason);
-    policy.stats.clientRejected++;
-    policy.stats.pinnedHosts = policy.pinned.size;
-    if (newlyPinned) policy.log("warn", `${name}: ${reason}; passing this host through from now on`);
-    setPassthrough(policy, conn, { code: alert ? "client-rejected-cert" : "handshake-closed", reason });
-    return tap.close(reason);
+    const why = await judgeFailedHandshake(policy, conn, name, watcher, handshake);
+    setPassthrough(policy, conn, why);
+    return tap.close(why.reason);
   }
-  policy.pinned.noteSuccess(name);
   let upstream = up;
   if (up.destroyed || up.readableEnded) {
     // The upstream dropped its leg while it waited, unused, for the client's handshake (servers close
@@ -251,6 +259,36 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
     },
   });
   tap.close(res.error);
+}
+
+/**
+ * Why our handshake with the client failed, and whether it counts towards pinning this client. Only a
+ * certificate alert sent after our ServerHello counts (OpenSSL, curl, Python, Go and Java clients send one).
+ * A close (a ClientHello then EOF, or Node and Bun clients, which hang up without an alert), a timeout,
+ * another alert, or an error of our own TLS stack (DECODE_ERROR...) never counts: each is visible as a
+ * network.connect with its code, and the client keeps being intercepted.
+ */
+async function judgeFailedHandshake(policy: MitmPolicy, conn: TunnelConn, name: string, watcher: AlertWatcher, handshake: string): Promise<Pass> {
+  const alert = watcher.alert;
+  if (!rejectsCertificate(alert)) {
+    const silent = !alert && handshake === "closed" && watcher.bytesSeen === 0;
+    const reason = alert
+      ? `client sent ${alert.level} alert ${alert.name}${alert.afterServerHello ? "" : " before our ServerHello"}`
+      : silent
+        ? "client closed during our TLS handshake without an alert"
+        : `our TLS handshake failed: ${handshake === "closed" ? `the connection closed after ${watcher.bytesSeen} bytes from the client` : handshake}`;
+    return { code: silent ? "handshake-closed" : "handshake-failed", reason: `${reason} (not counted as rejecting our certificate)` };
+  }
+  policy.stats.clientRejected++;
+  const what = `client rejected our certificate: ${alert!.level} alert ${alert!.name}`;
+  const who = await identify(policy, conn);
+  const { pin, count } = policy.pinned.noteRejection(name, who, what);
+  policy.stats.pinnedHosts = policy.pinned.size;
+  if (who.key === undefined) return { code: "client-rejected-cert", reason: `${what} (${who.label}: not counted, only an identified client is ever passed through)` };
+  if (!pin) return { code: "client-rejected-cert", reason: `${what} (${count} of ${policy.pinned.threshold} before ${who.label} is passed through for ${name})` };
+  const minutes = Math.round(policy.pinned.ttlMs / 60_000);
+  policy.log("warn", `${name}: ${who.label} rejected our certificate ${count} times (${what}); its connections to ${name} are passed through for ${minutes} min (\`oisp unpin ${name}\` to intercept them again)`);
+  return { code: "client-pinned", reason: `${what}; ${who.label} is passed through for ${name} for ${minutes} min` };
 }
 
 function upstreamTlsOptions(policy: MitmPolicy, name: string, alpn: string[]): UpstreamTlsOptions {

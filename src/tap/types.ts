@@ -65,7 +65,9 @@ export const PASSTHROUGH_CODES = [
   "upstream-connect-failed",
   "upstream-tls-failed",
   "cert-failed", // issuing the leaf certificate failed
-  "client-rejected-cert", // the client answered our certificate with a TLS alert
+  "client-rejected-cert", // the client rejected our certificate (a certificate alert after our ServerHello); not pinned yet
+  "client-pinned", // this rejection pinned the client: it is passed through for this host from now on (for a while)
+  "handshake-failed", // our TLS handshake failed otherwise (our stack's error, a non-certificate alert): never pins
   "handshake-closed", // the client closed during our TLS handshake without an alert
 ] as const;
 export type PassthroughCode = (typeof PASSTHROUGH_CODES)[number];

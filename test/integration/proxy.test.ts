@@ -297,14 +297,21 @@ describe("explicit proxy", () => {
     sock.destroy();
   });
 
-  test("a client that rejects our certificate is recorded, and the host then passes through", async () => {
+  test("a client that rejects our certificate is recorded; at the second time it is passed through (that client only)", async () => {
     const host = "generativelanguage.googleapis.com";
     const url = `https://${host}/v1beta/models`;
-    const first = await run(["curl", "-sS", "--proxy", proxyUrl(), "--cacert", upstreamCaFile, url]);
-    expect(first.code).toBe(60); // curl: certificate verification failed (our leaf is not from the upstream CA)
-    const rejected = await waitFor("rejection", () => tap.metasFor(host).find((m) => m.passthroughCode === "client-rejected-cert"));
-    expect(rejected).toMatchObject({ passthroughCode: "client-rejected-cert", passthroughReason: "client rejected certificate: fatal alert unknown_ca" });
-    expect(proxy.pinnedHosts()).toContain(host);
+    // curl trusting only the upstream's CA rejects our leaf with unknown_ca. Each identified rejection counts
+    // (one whose process the lookup missed does not: see pinned.ts); curl keeps trying, as an app would.
+    const codes: Array<string | undefined> = [];
+    for (let i = 0; i < 6 && !codes.includes("client-pinned"); i++) {
+      const mark = tap.metas.length;
+      const r = await run(["curl", "-sS", "--proxy", proxyUrl(), "--cacert", upstreamCaFile, url]);
+      expect(r.code).toBe(60); // curl: certificate verification failed (our leaf is not from the upstream CA)
+      codes.push((await waitFor("rejection", () => tap.metasFor(host, mark)[0])).passthroughCode);
+    }
+    expect(codes.at(-1)).toBe("client-pinned");
+    expect(codes.slice(0, -1).every((c) => c === "client-rejected-cert")).toBe(true);
+    expect(proxy.pinnedHosts()).toEqual([`${host}: /usr/bin/curl (root)`]);
     const mark = tap.metas.length;
     const second = await run(["curl", "-sS", "--proxy", proxyUrl(), "--cacert", upstreamCaFile, url]);
     expect(second.err).toBe("");
@@ -313,6 +320,7 @@ describe("explicit proxy", () => {
     expect(meta.mode).toBe("passthrough");
     expect(meta.passthroughCode).toBe("pinned");
     expect(proxy.stats().pinnedHosts).toBe(1);
+    expect(proxy.unpin([host])).toEqual([host]);
   });
 
   test("absolute-form plain HTTP: origin-form upstream, keep-alive, tapped as plain", async () => {
@@ -485,7 +493,7 @@ describe("explicit proxy", () => {
   test("stats count what happened", () => {
     const s = proxy.stats();
     expect(s.intercepted).toBeGreaterThanOrEqual(5);
-    expect(s.clientRejected).toBe(1);
+    expect(s.clientRejected).toBeGreaterThanOrEqual(2); // the pinning test: curl rejecting our certificate until pinned
     expect(s.upstreamErrors).toBeGreaterThanOrEqual(2);
     expect(s.badRequests).toBeGreaterThanOrEqual(4);
     expect(s.bytesClientToServer).toBeGreaterThan(0);
@@ -650,25 +658,21 @@ describe("explicit proxy failure modes", () => {
     }
   });
 
-  test("a client that refuses our certificate without an alert (Bun) is pinned at the second try", async () => {
+  test("a client that refuses our certificate without an alert (Bun) is never pinned: a close is no evidence", async () => {
     const tap = new RecordingTap();
     const proxy = await startProxy({ ...base(tap), upstreamCa: [upstream.caPem] });
     try {
-      for (let i = 0; i < 2; i++) {
+      for (let i = 0; i < 3; i++) {
         const { sock } = await connectTunnel(proxy.address.port, "api.openai.com:443");
         const t = tls.connect({ socket: sock, servername: "api.openai.com", ca: [upstream.caPem] });
         const err = await new Promise<Error>((resolve) => t.once("error", resolve));
         expect(err.message).toMatch(/certificate|self.signed|issuer/i);
         t.destroy();
-        await waitFor("rejection recorded", () => tap.metas.length === i + 1);
+        await waitFor("failure recorded", () => tap.metas.length === i + 1);
       }
-      expect(tap.metas.map((m) => m.passthroughCode)).toEqual(["handshake-closed", "handshake-closed"]);
-      expect(proxy.pinnedHosts()).toEqual(["api.openai.com"]);
-      // From now on the client talks to the real host and, trusting its CA, succeeds.
-      const { sock } = await connectTunnel(proxy.address.port, "api.openai.com:443");
-      const t = tls.connect({ socket: sock, servername: "api.openai.com", ca: [upstream.caPem] });
-      await new Promise((r) => t.once("secureConnect", r));
-      t.destroy();
+      expect(tap.metas.map((m) => m.passthroughCode)).toEqual(["handshake-closed", "handshake-closed", "handshake-closed"]);
+      expect(proxy.pinnedHosts()).toEqual([]);
+      expect(proxy.stats().clientRejected).toBe(0);
     } finally {
       await proxy.close();
     }

@@ -4,8 +4,8 @@ import { describe, expect, test } from "bun:test";
 import type { ConnMeta, TapSink } from "../../src/tap/types.ts";
 import type { ClientHelloResult } from "../../src/wire/tls-client-hello.ts";
 import { ConnTap, safeTap } from "../../src/mitm/conn-tap.ts";
-import { PinnedHosts } from "../../src/mitm/pinned.ts";
-import { AlertWatcher } from "../../src/mitm/tls-alert.ts";
+import { clientIdentity, PinnedClients } from "../../src/mitm/pinned.ts";
+import { AlertWatcher, rejectsCertificate } from "../../src/mitm/tls-alert.ts";
 import { decide } from "../../src/mitm/tunnel.ts";
 import { resolveTarget } from "../../src/mitm/upstream.ts";
 
@@ -19,7 +19,6 @@ const policy = (over: Partial<Parameters<typeof decide>[0]> = {}) => ({
   allTraffic: false,
   issuer,
   isAiHost: (h: string) => h === "api.openai.com",
-  pinned: new PinnedHosts(),
   ...over,
 });
 
@@ -46,9 +45,6 @@ describe("decide", () => {
     expect(decide(policy({ allTraffic: true }), hello("example.com"), "example.com", 443)).toMatchObject({ intercept: true });
     expect(code(r(policy({ issuer: undefined }), hello("api.openai.com")))).toBe("no-ca");
     expect(r(policy(), hello("api.openai.com", ["h3", "spdy/3"]))).toMatchObject({ intercept: false, code: "alpn-unsupported", reason: expect.stringContaining("spdy/3") });
-    const pinned = new PinnedHosts();
-    pinned.add("api.openai.com", "client rejected certificate: fatal alert unknown_ca");
-    expect(r(policy({ pinned }), hello("api.openai.com"))).toEqual({ intercept: false, code: "pinned", reason: "pinned (client rejected certificate: fatal alert unknown_ca)" });
     expect(code(r(policy({ isAiHost: () => { throw new Error("matcher bug"); } }), hello("api.openai.com")))).toBe("not-ai-host");
   });
 });
@@ -67,16 +63,49 @@ test("resolveTarget: addr, addr:port, v6 with and without port, miss", () => {
   expect(resolveTarget(m, "b.test", 80)).toEqual({ host: "b.test", port: 80 });
 });
 
-test("pinned hosts: alert pins at once, silent closes pin at the second, bounded", () => {
-  const p = new PinnedHosts(2);
-  expect(p.noteSilentClose("x", "closed")).toBe(false);
-  p.noteSuccess("x");
-  expect(p.noteSilentClose("x", "closed")).toBe(false);
-  expect(p.noteSilentClose("x", "closed")).toBe(true);
-  expect(p.add("y", "alert")).toBe(true);
-  expect(p.add("y", "alert")).toBe(false);
-  expect(p.add("z", "alert")).toBe(true);
-  expect(p.list()).toEqual(["y", "z"]);
+describe("pinned clients", () => {
+  const curlRoot = clientIdentity({ pid: 10, exe: "/usr/bin/curl", uid: 0, user: "root" }, "127.0.0.1");
+  const curlNobody = clientIdentity({ pid: 11, exe: "/usr/bin/curl", uid: 65534, user: "nobody" }, "127.0.0.1");
+  test("identity: executable + user, else pid, else address", () => {
+    expect(curlRoot.label).toBe("/usr/bin/curl (root)");
+    expect(curlRoot.key).not.toBe(curlNobody.key);
+    expect(clientIdentity({ pid: 12, exe: "/usr/bin/curl", uid: 0 }, "x").key).toBe(curlRoot.key); // another curl of root
+    expect(clientIdentity({ pid: 12, name: "app", uid: 7 }, "x")).toEqual({ key: "pid:12", label: "pid 12 app (uid 7)" });
+    expect(clientIdentity(undefined, "10.0.0.5")).toEqual({ key: "ip:10.0.0.5", label: "the host 10.0.0.5" });
+    expect(clientIdentity(undefined, "127.0.0.1").key).toBeUndefined(); // never pinned: it would be every unidentified process
+    expect(new PinnedClients({ threshold: 1 }).noteRejection("h", clientIdentity(undefined, "::1"), "x")).toEqual({ count: 0 });
+  });
+  test("a client is pinned at the threshold, for that host only; others are not", () => {
+    let now = 1_000;
+    const p = new PinnedClients({ threshold: 2, now: () => now });
+    expect(p.noteRejection("api.openai.com", curlNobody, "unknown_ca")).toEqual({ count: 1 });
+    expect(p.hasPinsFor("api.openai.com")).toBe(false);
+    const { pin } = p.noteRejection("api.openai.com", curlNobody, "unknown_ca");
+    expect(pin).toMatchObject({ host: "api.openai.com", client: curlNobody, until: 1_000 + p.ttlMs });
+    expect(p.hasPinsFor("api.openai.com")).toBe(true);
+    expect(p.pinned("api.openai.com", curlNobody)).toBeDefined();
+    expect(p.pinned("api.openai.com", curlRoot)).toBeUndefined();
+    expect(p.pinned("api.anthropic.com", curlNobody)).toBeUndefined();
+    expect(p.list()).toEqual(["api.openai.com: /usr/bin/curl (nobody)"]);
+    now += p.ttlMs; // expired
+    expect(p.pinned("api.openai.com", curlNobody)).toBeUndefined();
+    expect(p.hasPinsFor("api.openai.com")).toBe(false);
+  });
+  test("old evidence is forgotten; unpin by host; bounded", () => {
+    let now = 0;
+    const p = new PinnedClients({ threshold: 2, evidenceMs: 100, max: 2, now: () => now });
+    p.noteRejection("a", curlRoot, "x");
+    now = 200;
+    expect(p.noteRejection("a", curlRoot, "x").count).toBe(1); // the first is too old
+    for (const h of ["a", "b", "c"]) {
+      p.noteRejection(h, curlNobody, "x");
+      p.noteRejection(h, curlNobody, "x");
+    }
+    expect(p.size).toBe(2); // "a" went first
+    expect(p.remove(["b"])).toEqual(["b"]);
+    expect(p.list()).toEqual(["c: /usr/bin/curl (nobody)"]);
+    expect(p.remove()).toEqual(["c"]);
+  });
 });
 
 describe("alert watcher", () => {
@@ -87,8 +116,18 @@ describe("alert watcher", () => {
       const w = new AlertWatcher();
       w.push(stream.subarray(0, cut));
       w.push(stream.subarray(cut));
-      expect(w.alert).toEqual({ level: "fatal", description: 48, name: "unknown_ca" });
+      expect(w.alert).toEqual({ level: "fatal", description: 48, name: "unknown_ca", afterServerHello: false });
     }
+  });
+  test("only a certificate alert sent after our ServerHello is evidence of a rejection", () => {
+    const seen = (bytes: number[], after: boolean) => {
+      const w = new AlertWatcher();
+      w.push(new Uint8Array(bytes), after);
+      return w;
+    };
+    expect(rejectsCertificate(seen(alert, true).alert)).toBe(true);
+    expect(rejectsCertificate(seen(alert, false).alert)).toBe(false); // pipelined behind the ClientHello
+    expect(rejectsCertificate(seen([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32], true).alert)).toBe(false); // decode_error
   });
   test("an encrypted record of alert size is not mistaken for one; bytes are counted", () => {
     const w = new AlertWatcher();

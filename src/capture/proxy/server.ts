@@ -9,7 +9,7 @@ import { nowMs } from "../../tap/types.ts";
 import { ConnTap, safeTap } from "../../mitm/conn-tap.ts";
 import { DEFAULT_MAX_CLIENT_HELLO } from "../../wire/tls-client-hello.ts";
 import type { LeafIssuer } from "../../mitm/issuer.ts";
-import { PinnedHosts } from "../../mitm/pinned.ts";
+import { PinnedClients } from "../../mitm/pinned.ts";
 import { newProxyStats, type ProxyStats } from "../../mitm/stats.ts";
 import { relay } from "../../mitm/relay.ts";
 import { countBytes, runTunnel, SecureContextCache, type MitmPolicy } from "../../mitm/tunnel.ts";
@@ -97,9 +97,9 @@ export interface RunningProxy {
    */
   handleTransparent(client: net.Socket, dest: TransparentDestination): void;
   stats(): ProxyStats;
-  /** Hosts passed through because their clients refused our certificate. */
+  /** "host: client" for each client passed through for a host because it refused our certificate. */
   pinnedHosts(): string[];
-  /** Intercepts these hosts (all when none are named) again; returns the ones that were pinned. */
+  /** Intercepts the clients pinned for these hosts (all when none are named) again; returns the hosts that had pins. */
   unpin(hosts?: string[]): string[];
   close(): Promise<void>;
 }
@@ -112,7 +112,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     stats.tapErrors++;
     if (first) log("error", `tap failed (traffic still relayed; counted in stats from now on): ${(err as Error).message ?? err}`);
   });
-  const pinned = new PinnedHosts(limits.maxPinnedHosts);
+  const pinned = new PinnedClients({ max: limits.maxPinnedHosts });
   const policy: MitmPolicy = {
     tlsMitm: opts.tlsMitm,
     allTraffic: opts.allTraffic,
