@@ -193,7 +193,9 @@ describe("oisp up, redaction full", () => {
     expect(req!.data.auth.key_prefix).toBe("sk-ant-");
     const [res] = byType(events, "ai.response");
     expect(res!.data.finish_reason).toBe("tool_calls");
-    expect(res!.data.usage).toMatchObject({ prompt_tokens: 472, completion_tokens: 57, cached_tokens: 128 });
+    // All input tokens, the 128 cache reads included; Anthropic's own count is kept beside.
+    expect(res!.data.usage).toMatchObject({ prompt_tokens: 600, completion_tokens: 57, cached_tokens: 128 });
+    expect((res!.attrs as any).prompt_tokens_raw).toBe(472);
     expect(byType(events, "agent.tool_call")[0]!.data.arguments).toEqual({ city: "Berlin" });
     for (const e of events) validateOispEvent(e);
   });
@@ -207,7 +209,7 @@ describe("oisp up, redaction full", () => {
     expect(res!.data.tool_calls).toEqual([
       { id: FIXED.anthropicToolId, name: "get_weather", type: "function", arguments: '{"city": "Rome"}', arguments_hash: expect.stringMatching(/^sha256:/) },
     ]);
-    expect(res!.data.usage).toMatchObject({ prompt_tokens: 472, completion_tokens: 89 });
+    expect(res!.data.usage).toMatchObject({ prompt_tokens: 600, completion_tokens: 89 });
   });
 
   test("curl through the proxy is captured and attributed to curl", async () => {

@@ -171,7 +171,9 @@ describe("provider parsers inside the sensor's path", () => {
     expect(data(req).auth.key_prefix).toBe("sk-ant-");
     expect(data(res).choices[0].message.content).toBe("Checking Rome.");
     expect((res!.attrs as any).thinking).toBe("The user wants Rome's weather; call the tool.");
-    expect(data(res).usage).toMatchObject({ prompt_tokens: 472, completion_tokens: 89, cached_tokens: 128 });
+    // Input tokens include cache reads (src/events/input-tokens.ts); Anthropic's own count stays in attrs.
+    expect(data(res).usage).toMatchObject({ prompt_tokens: 600, completion_tokens: 89, cached_tokens: 128 });
+    expect((res!.attrs as any).prompt_tokens_raw).toBe(472);
     expect(data(res).tool_calls).toEqual([{ id: "toolu_01", name: "get_weather", type: "function", arguments: '{"city": "Rome"}', arguments_hash: expect.any(String) }]);
     expect(data(call).arguments).toEqual({ city: "Rome" });
     expect(JSON.stringify(events)).not.toContain("SECRET");
