@@ -68,7 +68,8 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-bench-ebpf-"));
 const upstream = await startUpstream(dir);
 const target = { port: upstream.port, ca: upstream.caPem };
 const load = (os.loadavg()[0] ?? 0).toFixed(2);
-console.log(`bench/ebpf.ts: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), load average ${load} at start (shared machine), node ${process.versions.node ?? "?"} client, ${SECONDS} s per phase`);
+const nodeVersion = Bun.spawnSync(["node", "--version"]).stdout.toString().trim();
+console.log(`bench/ebpf.ts: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), load average ${load} at start (shared machine), node ${nodeVersion} client, ${SECONDS} s per phase`);
 
 const rows: Array<Array<string | number>> = [];
 const direct: Record<number, RunResult> = {};
