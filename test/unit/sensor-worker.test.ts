@@ -29,6 +29,19 @@ function config(over: Partial<SensorConfig> = {}): SensorConfig & { logs: string
   return { dataDir: dir, dbPath: path.join(dir, "oisp.db"), redaction: "full", processFilter: [], verbose: false, log: (l, m) => logs.push(`${l}: ${m}`), logs, ...over };
 }
 
+/** Events in the database now (a read-only connection; 0 before the first commit). */
+function countRows(dbPath: string): number {
+  if (!fs.existsSync(dbPath)) return 0;
+  const store = openStore(dbPath, { readonly: true });
+  try {
+    return store.count();
+  } catch {
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
 let n = 0;
 function meta(): ConnMeta {
   return { connId: `w-${n++}`, startedAt: Date.now(), client: { ip: "127.0.0.1", port: 50000 + n }, server: { ip: "127.0.0.1", port: 443 }, host: "api.openai.com", sni: "api.openai.com", alpn: "http/1.1", mode: "mitm", captureMethod: "mitm_proxy" };
@@ -53,6 +66,29 @@ function feedCall(w: SensorWorker): string {
 }
 
 describe("sensor worker", () => {
+  test("a burst the worker decodes slower than it arrives is committed as it goes, not when it ends", async () => {
+    // A Bun Worker whose message queue never empties runs no timers: the store's 100 ms flush only ran once
+    // the burst was over, and everything decoded until then was lost with a crash. Calls are posted here
+    // faster than the worker decodes them, for 2 s; meanwhile the store must already hold some of them.
+    const cfg = config();
+    const w = (running = await startSensorWorker(cfg, { journalDir: null }));
+    let posted = 0;
+    const samples: number[] = [];
+    const end = Date.now() + 2000;
+    while (Date.now() < end) {
+      for (let i = 0; i < 20; i++, posted++) feedCall(w);
+      samples.push(countRows(cfg.dbPath));
+      await Bun.sleep(1);
+    }
+    const decodedDuringBurst = w.pipeline.stats().aiResponses;
+    expect(decodedDuringBurst).toBeLessThan(posted); // the worker was behind: its queue never emptied
+    // Committed while the burst went on (without the fix: nothing until the worker caught up).
+    expect(Math.max(...samples)).toBeGreaterThan(0);
+    await w.close();
+    running = undefined;
+    expect(countRows(cfg.dbPath)).toBe(posted * 3);
+  }, 90_000);
+
   test("tap frames are decoded and stored in the worker; counters reach this thread; close stores everything", async () => {
     const cfg = config();
     const w = (running = await startSensorWorker(cfg));
