@@ -142,9 +142,12 @@ async function runSensor(values: SensorRun["values"], cfg: SensorConfig, reload:
     sections: () => ({ db_path: cfg.dbPath, ipc: { path: ipc.path, stats: ipc.stats() }, ...sensorSections(sensor), ...(views.web && { web: { url: views.web.url } }) }),
   });
   sdNotify(`READY=1\nSTATUS=listening on ${ipc.path}`);
-  // settings.json AutoStartCapture: start the capture role as the dashboard's Start capture does.
-  const [{ autoStartCapture }, { powershellLauncher }] = await Promise.all([import("./auto-start.ts"), import("../web/ca-control.ts")]);
-  await autoStartCapture(cfg.dataDir, powershellLauncher, cfg.log).catch((err: Error) => cfg.log("warn", `AutoStartCapture: ${err.message}`));
+  // settings.json AutoStartCapture: start the capture role as the dashboard's Start capture does (the
+  // modules load only then: the CA code behind the launcher would otherwise weigh on every sensor).
+  if (readSettingsFile(cfg.dataDir).AutoStartCapture === true) {
+    const [{ autoStartCapture }, { powershellLauncher }] = await Promise.all([import("./auto-start.ts"), import("../web/ca-control.ts")]);
+    await autoStartCapture(cfg.dataDir, powershellLauncher, cfg.log).catch((err: Error) => cfg.log("warn", `AutoStartCapture: ${err.message}`));
+  }
   const next = await waitForStopOrReload(cfg.log, reload);
   sdNotify("stop" in next ? "STOPPING=1" : "RELOADING=1");
   try {

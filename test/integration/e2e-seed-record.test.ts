@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { eventsOfPid, ofType, runCurl, startE2e, type AnyEvent, type E2eHarness } from "../support/e2e-harness.ts";
 import { fakeProviderHandler } from "../support/fake-providers.ts";
-import { runOispOnce, tempHome, waitFor } from "../support/oisp-process.ts";
+import { runOisp, runOispOnce, tempHome, waitFor } from "../support/oisp-process.ts";
 
 let h: E2eHarness;
 let jsonl: string;
@@ -51,4 +51,15 @@ test("oisp unpin with nothing running says so (exit 3); with oisp record running
   const running = await runOispOnce(["unpin", "api.openai.com"], { home: h.oisp.home });
   expect(running.code).toBe(0);
   expect(running.output).toContain("asked the running proxy");
+});
+
+test("settings.json AutoStartCapture: oisp sensor acts on it at start (here: says capture is oisp up in proxy mode)", async () => {
+  const home = tempHome("oisp-autostart-");
+  fs.writeFileSync(path.join(home, "settings.json"), JSON.stringify({ AutoStartCapture: true, ProcessFilter: "" }));
+  const sensor = runOisp(["sensor", "--db", path.join(home, "e.db")], { home });
+  try {
+    await waitFor("the AutoStartCapture line", () => (sensor.output().includes("AutoStartCapture: On this OS capture runs in proxy mode") ? true : undefined));
+  } finally {
+    await sensor.stop();
+  }
 });
