@@ -14,6 +14,8 @@
 //   tls_mitm = true
 //   all_traffic = false
 //   upstream_ca = ["corp-root.pem"]
+//   [ebpf]
+//   pids = [1234]                     # only these processes and their descendants (default: all)
 //   [web]
 //   enabled = true
 //   host = "0.0.0.0"
@@ -53,6 +55,7 @@ const ConfigFileSchema = z.strictObject({
       upstream_ca: z.array(z.string().min(1)).optional(),
     })
     .optional(),
+  ebpf: z.strictObject({ pids: z.array(z.int().positive()).optional() }).optional(),
   web: z.strictObject({ enabled: z.boolean().optional(), host: z.string().min(1).optional(), port: Port.optional(), token: z.string().min(1).optional() }).optional(),
   // Checked by exportValuesFromToml, which reports its own paths.
   export: z.unknown().optional(),
@@ -71,6 +74,7 @@ export type ConfigValues = ExportFlagValues & {
   "no-tls-mitm"?: boolean;
   "all-traffic"?: boolean;
   "upstream-ca"?: string[];
+  pid?: string[];
   web?: boolean;
   "web-host"?: string;
   "web-port"?: string;
@@ -108,6 +112,7 @@ export function configValuesFromToml(text: string, file: string, warn: (message:
   if (p.tls_mitm !== undefined) v[p.tls_mitm ? "tls-mitm" : "no-tls-mitm"] = true;
   if (p.all_traffic !== undefined) v["all-traffic"] = p.all_traffic;
   if (p.upstream_ca) v["upstream-ca"] = p.upstream_ca.map(rel);
+  if (c.ebpf?.pids) v.pid = c.ebpf.pids.map(String);
   // host/port/token each turn the dashboard on (src/web/sensor-web.ts), so they count only when enabled.
   if (c.web && !c.web.enabled && c.web.enabled !== false && Object.keys(c.web).length > 0) {
     warn(`${file}: [web] ${Object.keys(c.web).join(", ")} ignored: the dashboard is off until [web] has enabled = true`);

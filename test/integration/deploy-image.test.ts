@@ -2,7 +2,10 @@
 // crun fails on this kernel's cgroups, ulimits within the hard limits here): loadable, labelled, no shell,
 // non-root by default, the same bytes from two builds; then the proxy-mode container with a read-only
 // root and host networking proxies a curl on the host to a local fake provider and exports the call to a
-// local OTLP receiver, with `oisp status --json` answering as the Kubernetes probe does.
+// local OTLP receiver, with `oisp status --json` answering as the Kubernetes probe does. Last, the
+// DaemonSet's own command and security context (root, host PID, only the BPF capabilities, read-only root)
+// capture a curl on the host with eBPF and export it; the test's config limits capture to this test's
+// process tree ([ebpf] pids), so no other process's TLS is read.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
@@ -14,10 +17,12 @@ import { IMAGE_BINARY, IMAGE_NAME, OISP_UID } from "../../packaging/oci-image.ts
 import { fakeProviderHandler, FIXED } from "../support/fake-providers.ts";
 import { freePort, waitFor, waitForPort } from "../support/oisp-process.ts";
 import { OtlpReceiver } from "../support/otlp-receiver.ts";
+import { listenOnRandomLoopback } from "../support/ebpf-harness.ts";
 import { startTlsUpstream, type TlsUpstream } from "../support/upstream.ts";
 
 const out = path.join(os.tmpdir(), `oisp-image-${process.pid}`);
 const image = `${IMAGE_NAME}:${pkg.version}`;
+const CAP_BITS: Record<string, number> = { DAC_READ_SEARCH: 2, SYS_PTRACE: 19, SYS_ADMIN: 21, SYS_RESOURCE: 24, PERFMON: 38, BPF: 39 };
 const RUN = ["--runtime", "runc", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"];
 const made: string[] = [out];
 const containers: string[] = [];
@@ -161,5 +166,88 @@ describe("proxy mode in the container, exporting to an OTLP receiver", () => {
     const probe = await podman(["run", "--rm", ...RUN, "--read-only", "-v", `${data}:/var/lib/oisp`, image, "status", "--json"]);
     expect(probe.code).toBe(3);
     expect(JSON.parse(probe.out).running).toBe(false);
+  }, 60_000);
+});
+
+describe("eBPF capture in the container, as the DaemonSet runs it", () => {
+  const ds = Bun.YAML.parse(fs.readFileSync(path.join(repoRoot, "deploy", "kubernetes", "daemonset.yaml"), "utf8")) as any;
+  const spec = ds.spec.template.spec.containers[0];
+  const command: string[] = [...spec.command, ...spec.args];
+  const receiver = new OtlpReceiver();
+  const name = `oisp-ebpf-test-${process.pid}`;
+  let upstream: TlsUpstream;
+  let addr: string;
+  let caFile: string;
+
+  beforeAll(async () => {
+    ({ addr, upstream } = await listenOnRandomLoopback((host) => startTlsUpstream({ hosts: ["api.openai.com"], handler: fakeProviderHandler(), listen: { host, port: 443 } })));
+    const conf = tempDir("oisp-ebpf-conf-");
+    caFile = path.join(conf, "upstream-ca.pem");
+    fs.writeFileSync(caFile, upstream.caPem);
+    // The DaemonSet's ConfigMap, plus this test's process tree as the only one captured and the receiver.
+    const base = (Bun.YAML.parse(fs.readFileSync(path.join(repoRoot, "deploy", "kubernetes", "configmap.yaml"), "utf8")) as any).data["config.toml"];
+    fs.writeFileSync(path.join(conf, "config.toml"), `${base}\n[ebpf]\npids = [${process.pid}]\n[export.otlp]\nendpoint = "${receiver.url}"\n`.replace("spool_mb = 256", "spool_mb = 256\nbatch_size = 1"));
+    fs.chmodSync(conf, 0o755);
+    const data = tempDir("oisp-ebpf-data-");
+    const sc = spec.securityContext;
+    const r = await podman([
+      "run", "-d", "--name", name, ...RUN,
+      "--pid=host", "--network=host", "--read-only", "--tmpfs", "/tmp",
+      "--user", `${sc.runAsUser}:${sc.runAsGroup}`, "--cap-drop", "ALL", ...sc.capabilities.add.flatMap((c: string) => ["--cap-add", c]),
+      "--security-opt", "no-new-privileges", ...(sc.seccompProfile.type === "RuntimeDefault" ? [] : ["--security-opt", "seccomp=unconfined"]),
+      "-v", `${data}:/var/lib/oisp`, "-v", `${conf}:/etc/oisp:ro`,
+      "--entrypoint", command[0]!, image, ...command.slice(1),
+    ]);
+    if (r.code !== 0) throw new Error(`podman run failed:\n${r.err}`);
+    containers.push(name);
+    await waitFor("the container's probes attached", async () => {
+      const logs = await podman(["logs", name]);
+      if (JSON.parse((await podman(["inspect", name])).out)[0].State.Running !== true) throw new Error(`container exited:\n${logs.out}\n${logs.err}`);
+      return (logs.out + logs.err).includes("Capturing TLS plaintext with eBPF") ? true : undefined;
+    }, 90_000);
+  }, 150_000);
+
+  afterAll(async () => {
+    await upstream?.close();
+    receiver.server.stop(true);
+  });
+
+  test("the container runs exactly the DaemonSet's command, with only its capabilities", async () => {
+    const [info] = JSON.parse((await podman(["inspect", name])).out);
+    expect([info.Path, ...info.Args]).toEqual(command);
+    // The DaemonSet's capabilities, less any this machine's own bounding set lacks (a sandbox may hold back
+    // CAP_SYS_RESOURCE; podman cannot grant what it does not have).
+    const bounding = BigInt(`0x${/CapBnd:\s+([0-9a-f]+)/.exec(fs.readFileSync("/proc/self/status", "utf8"))![1]}`);
+    const expected = spec.securityContext.capabilities.add.filter((c: string) => (bounding >> BigInt(CAP_BITS[c]!)) & 1n).map((c: string) => `CAP_${c}`);
+    expect([...info.EffectiveCaps].sort()).toEqual(expected.sort());
+    expect(info.HostConfig.ReadonlyRootfs).toBe(true);
+    const probe = await podman(["exec", name, ...spec.livenessProbe.exec.command]);
+    expect(probe.code).toBe(0);
+  });
+
+  test("a curl on the host, no proxy and no CA given to oisp, is captured with eBPF and exported", async () => {
+    const curl = Bun.spawn(
+      ["curl", "-sS", "--max-time", "20", "--resolve", `api.openai.com:443:${addr}`, "--cacert", caFile, "https://api.openai.com/v1/chat/completions",
+       "-H", "Authorization: Bearer sk-proj-EbpfImageKey0123456789abcdefSECRET", "-H", "content-type: application/json",
+       "-d", JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hello from the node" }] })],
+      { stdout: "pipe", stderr: "pipe", env: { ...process.env, HTTPS_PROXY: "", https_proxy: "" } },
+    );
+    const [body, err] = await Promise.all([new Response(curl.stdout).text(), new Response(curl.stderr).text(), curl.exited]);
+    expect(err).toBe("");
+    expect(JSON.parse(body).id).toBe(FIXED.openaiChatId);
+    const span = await waitFor("the chat span at the OTLP receiver", () => receiver.spans.find((s) => s.attrs["gen_ai.operation.name"] === "chat"), 30_000);
+    expect(span.attrs).toMatchObject({ "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini" });
+    expect(JSON.stringify(receiver.spans)).not.toContain("EbpfImageKey0123456789abcdefSECRET");
+    const status = JSON.parse((await podman(["exec", name, IMAGE_BINARY, "status", "--json"])).out);
+    expect(status.running).toBe(true);
+    // The resident memory the DaemonSet's requests and limits are set from (printed for the docs).
+    const pid = JSON.parse((await podman(["inspect", name])).out)[0].State.Pid;
+    const rss = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    console.log(`eBPF container: RSS ${(Number(rss) / 1024).toFixed(0)} MiB after one captured call`);
+  }, 60_000);
+
+  test("SIGTERM: exit 0", async () => {
+    expect((await podman(["stop", "--time", "20", name])).code).toBe(0);
+    expect(JSON.parse((await podman(["inspect", name])).out)[0].State.ExitCode).toBe(0);
   }, 60_000);
 });

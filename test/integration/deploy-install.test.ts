@@ -90,7 +90,7 @@ describe("release files", () => {
 
   test("the eBPF unit keeps only the capabilities eBPF capture needs; the proxy unit none, as user oisp", () => {
     const ebpf = fs.readFileSync(path.join(repoRoot, "deploy", "systemd", "oisp.service"), "utf8");
-    expect(ebpf).toMatch(/^CapabilityBoundingSet=CAP_BPF CAP_PERFMON CAP_SYS_RESOURCE CAP_SYS_PTRACE CAP_DAC_READ_SEARCH$/m);
+    expect(ebpf).toMatch(/^CapabilityBoundingSet=CAP_BPF CAP_PERFMON CAP_SYS_RESOURCE CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_SYS_ADMIN$/m);
     for (const key of ["NoNewPrivileges=yes", "ProtectSystem=strict", "StateDirectory=oisp", "Type=notify", "ExecReload=/bin/kill -HUP $MAINPID"]) expect(ebpf).toContain(key);
     const proxy = fs.readFileSync(path.join(repoRoot, "deploy", "systemd", "oisp-proxy.service"), "utf8");
     expect(proxy).toMatch(/^User=oisp$/m);

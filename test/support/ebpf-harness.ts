@@ -26,7 +26,7 @@ export interface EbpfHarness {
 
 const supportDir = import.meta.dir;
 
-async function listenOnRandomLoopback(start: (addr: string) => Promise<TlsUpstream>): Promise<{ addr: string; upstream: TlsUpstream }> {
+export async function listenOnRandomLoopback(start: (addr: string) => Promise<TlsUpstream>): Promise<{ addr: string; upstream: TlsUpstream }> {
   let last: unknown;
   for (let i = 0; i < 20; i++) {
     const r = () => 1 + Math.floor(Math.random() * 253);

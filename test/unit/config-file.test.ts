@@ -25,6 +25,9 @@ tls_mitm = false
 all_traffic = true
 upstream_ca = ["corp.pem"]
 
+[ebpf]
+pids = [1234, 5678]
+
 [web]
 enabled = true
 host = "0.0.0.0"
@@ -50,6 +53,7 @@ test("every fleet setting maps to its flag; relative paths are relative to the f
     "no-tls-mitm": true,
     "all-traffic": true,
     "upstream-ca": [path.join(dir, "etc", "corp.pem")],
+    pid: ["1234", "5678"],
     web: true,
     "web-host": "0.0.0.0",
     "web-port": "7000",
@@ -96,6 +100,7 @@ test("mistakes name the file and the key; unknown keys are refused, not ignored"
   expect(() => configValuesFromToml(`capture = "pcap"\n`, "c.toml")).toThrow(/c\.toml: .*capture/);
   expect(() => configValuesFromToml(`[proxy]\nlisten = 8080\n`, "c.toml")).toThrow(/proxy\.listen/);
   expect(() => configValuesFromToml(`[web]\nport = 70000\n`, "c.toml")).toThrow(/web\.port/);
+  expect(() => configValuesFromToml(`[ebpf]\npids = [-1]\n`, "c.toml")).toThrow(/ebpf\.pids/);
   expect(() => configValuesFromToml(`[export.otlp]\nendpont = "x"\n`, "c.toml")).toThrow(/\[export\].*endpont/);
   expect(() => configValuesFromToml(`capture = \n`, "c.toml")).toThrow(/not valid TOML/);
   expect(() => withConfigFile({ config: path.join(dir, "missing.toml") })).toThrow(/--config: cannot read .*missing\.toml: ENOENT/);

@@ -119,7 +119,7 @@ describe("the DaemonSet and the image", () => {
     expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
     expect(c.securityContext.allowPrivilegeEscalation).toBe(false);
     expect(c.securityContext.privileged).toBeUndefined();
-    expect(c.securityContext.capabilities).toEqual({ drop: ["ALL"], add: ["BPF", "PERFMON", "SYS_RESOURCE", "SYS_PTRACE", "DAC_READ_SEARCH"] });
+    expect(c.securityContext.capabilities).toEqual({ drop: ["ALL"], add: ["BPF", "PERFMON", "SYS_RESOURCE", "SYS_PTRACE", "DAC_READ_SEARCH", "SYS_ADMIN"] });
     expect(c.resources.requests.memory).toBeDefined();
     expect(c.resources.limits.memory).toBeDefined();
   });
