@@ -42,6 +42,8 @@ function reduceCommandLines(e: OispEvent): void {
     if (typeof holder.cmdline === "string") holder.cmdline = safeCommandLine(holder.cmdline);
     if (Array.isArray(holder.cmdline_args)) holder.cmdline_args = safeCommandArgs(holder.cmdline_args);
   }
+  // process.exec carries the new process's argv as data.args.
+  if (e.event_type === "process.exec" && data && Array.isArray(data.args)) data.args = safeCommandArgs(data.args);
   // process.exec's argv is the same command line, one argument per item
   if (e.event_type === "process.exec" && data && Array.isArray(data.args)) data.args = safeCommandArgs(data.args);
 }

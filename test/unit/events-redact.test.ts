@@ -4,8 +4,10 @@ import {
   buildAiRequest,
   buildAiResponse,
   buildNetworkConnect,
+  buildProcessExec,
   buildToolCalls,
   contentHash,
+  hostInfo,
   maskSecrets,
   redactEvent,
   type OispEvent,
@@ -13,7 +15,7 @@ import {
 import { SECRET_KINDS } from "../../src/events/secrets.ts";
 import { keyPrefix } from "../../src/decode/providers/common.ts";
 import { API_KEY_SHAPES } from "../../src/spec/key-shapes.ts";
-import { CONTENT, SECRETS, connContext, connMeta, exchange, parsedRequest, parsedResponse } from "./events.fixtures.ts";
+import { CONTENT, SECRETS, T0, connContext, connMeta, exchange, parsedRequest, parsedResponse } from "./events.fixtures.ts";
 
 function buildAll(meta = connMeta()) {
   const ctx = connContext(meta);
@@ -257,5 +259,23 @@ describe("maskSecrets", () => {
       "Übersetze: «Das Passwort ist zu kurz»",
     ];
     for (const text of normal) expect(maskSecrets(text)).toEqual({ text, findings: [] });
+  });
+});
+
+describe("command lines in safe mode", () => {
+  test("process.exec args: executable, flags, paths and masked keys stay; prompt words are hashed", () => {
+    const argv = ["curl", "-sS", "https://api.groq.com/openai/v1/chat/completions", "-H", "Authorization: Bearer gsk_Wq3fJ9vLr2Xk8TzN4bYc7HdP1sQm6AeU0oIi5GgVhBnKjRlMt", "-d", '{"messages":[{"role":"user","content":"the secret plan"}]}'];
+    const exec = buildProcessExec({ collectorVersion: "t", host: hostInfo() }, { kind: "exec", ts: T0, pid: 9, ppid: 1, uid: 0, comm: "curl", exe: "/usr/bin/curl", argv, argvTruncated: false, cwd: "/w" });
+    const safe = redactEvent(exec, "safe") as typeof exec;
+    const args = safe.data.args!;
+    expect(args.slice(0, 4)).toEqual(["curl", "-sS", "https://api.groq.com/openai/v1/chat/completions", "-H"]);
+    expect(args[4]).toBe("Authorization: Bearer [REDACTED:groq_key]");
+    expect(args[5]).toBe("-d");
+    expect(args[6]).toMatch(/^\[sha256:[0-9a-f]{16}\]$/);
+    expect(JSON.stringify(safe)).not.toContain("secret plan");
+    // full mode keeps the words, keys masked
+    const full = redactEvent(exec, "full") as typeof exec;
+    expect(full.data.args![6]).toContain("the secret plan");
+    expect(JSON.stringify(full)).not.toContain("gsk_Wq3f");
   });
 });
