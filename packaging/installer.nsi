@@ -90,6 +90,8 @@ Section "OISP Sensor (required)" SecMain
   WriteUninstaller "$INSTDIR\uninstall.exe"
 
   CreateDirectory "$SMPROGRAMS\OISP"
+  ; "OISP": the tray icon (oisp tray), the way a Windows user runs it; it starts the sensor if none runs.
+  CreateShortcut "$SMPROGRAMS\OISP\OISP.lnk" "$INSTDIR\oisp.exe" "tray" "$INSTDIR\oisp.exe" 0 SW_SHOWMINIMIZED "" "OISP in the notification area: capture status, start/stop/pause, CA, dashboard, logs"
   CreateShortcut "$SMPROGRAMS\OISP\OISP Sensor and Dashboard.lnk" "$INSTDIR\oisp.exe" "sensor --web" "$INSTDIR\oisp.exe" 0 SW_SHOWNORMAL "" "Run the OISP sensor; its dashboard is ${DASHBOARD_URL}"
   WriteINIStr "$SMPROGRAMS\OISP\Open OISP Dashboard.url" "InternetShortcut" "URL" "${DASHBOARD_URL}"
   CreateShortcut "$SMPROGRAMS\OISP\OISP Start Capture (Administrator).lnk" "$INSTDIR\oisp.exe" "redirect --mode windivert --tls-mitm" "$INSTDIR\oisp.exe" 0 SW_SHOWNORMAL "" "Capture AI traffic on this machine with WinDivert (needs Administrator)"
@@ -201,6 +203,7 @@ Section "Uninstall"
   Delete "$INSTDIR\uninstall.exe"
   RMDir "$INSTDIR"
 
+  Delete "$SMPROGRAMS\OISP\OISP.lnk"
   Delete "$SMPROGRAMS\OISP\OISP Sensor and Dashboard.lnk"
   Delete "$SMPROGRAMS\OISP\Open OISP Dashboard.url"
   Delete "$SMPROGRAMS\OISP\OISP Start Capture (Administrator).lnk"
@@ -210,6 +213,9 @@ Section "Uninstall"
 
   Call un.RemoveFromPath
   DeleteRegKey HKLM "${UNINSTALL_KEY}"
+
+  ; "Start with Windows" (the tray's per-user Run value) of the user uninstalling.
+  DeleteRegValue HKCU "Software\Microsoft\Windows\CurrentVersion\Run" "OISP"
 
   ; Captured data (events database, CA, settings) lives per user in %LOCALAPPDATA%\OISP. Ask; default
   ; and silent mode keep it.

@@ -22,6 +22,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; summa
   watch: { run: async (argv) => (await import("./commands/watch.ts")).watchCommand(argv), summary: "terminal view of captured AI traffic (timeline, inventory, processes)" },
   ca: { run: async (argv) => (await import("./commands/ca.ts")).caCommand(argv), summary: "manage the local CA (init, path, export, install, uninstall)" },
   analyze: { run: async (argv) => (await import("./commands/analyze.ts")).analyzeCommand(argv), summary: "report on a JSONL export or database: costs, models, apps, accounts, errors" },
+  tray: { run: async (argv) => (await import("./commands/tray.ts")).trayCommand(argv), summary: "Windows: notification-area icon and menu (start/stop/pause capture, CA, dashboard, logs)" },
   version: { run: async () => (console.log(versionLine()), 0), summary: "print version, commit and spec bundle date" },
 };
 
@@ -44,6 +45,9 @@ async function main(argv: string[]): Promise<number> {
     if (!argv[1]) throw new UsageError("oisp --data-dir: name the directory");
     process.env.OISP_HOME = argv[1];
     argv = argv.slice(2);
+  }
+  if (argv.length === 0 && process.platform === "win32" && (await import("./commands/tray.ts").then((m) => m.startedByDoubleClick(argv)))) {
+    return commands.tray!.run([]);
   }
   const [name, ...rest] = argv;
   if (!name || name === "--help" || name === "-h" || name === "help") {

@@ -15,6 +15,8 @@ import { allowedHostHeaders } from "../../src/web/security.ts";
 import { openStore } from "../../src/store/index.ts";
 import { openWebQueries } from "../../src/store/queries.ts";
 import { CSRF, HOST } from "../support/web-harness.ts";
+import { collectTrayFacts } from "../../src/tray/facts.ts";
+import { trayMenu } from "../../src/tray/model.ts";
 
 const sdkClient = path.join(import.meta.dir, "../support/clients/sdk-client.ts");
 const url = "https://api.openai.com/v1/chat/completions";
@@ -72,6 +74,17 @@ test("paused: the SDK call is relayed but not recorded and is counted; resumed f
   expect(paused.code, paused.output).toBe(0);
   expect(paused.output).toContain(`Capture paused (oisp up pid ${h.oisp.proc.pid})`);
   const countBefore = readEvents(h.dbPath).length;
+  // What the tray shows is read from the same files: the running `oisp up`, paused, one call today.
+  const facts = await collectTrayFacts(home, { startWithWindows: false });
+  expect(facts).toMatchObject({
+    sensor: { running: true, pid: h.oisp.proc.pid },
+    capture: { running: true, pid: h.oisp.proc.pid, inSensor: true, stopping: false, clientRejected: 0, pinnedHosts: [] },
+    paused: true,
+    callsToday: 1,
+    lastProvider: "openai",
+  });
+  expect(facts.ca.exists).toBe(true);
+  expect(trayMenu(facts).some((i) => i.kind === "item" && i.action === "resume")).toBe(true);
   // The running process logged it, on stderr and in its log file.
   expect(fs.readFileSync(path.join(home, "logs", "up.log"), "utf8")).toMatch(/Z info  capture paused \(cli\): connections are relayed/);
 

@@ -25,7 +25,7 @@ const LAYERS: string[][] = [
   ["sensor"], // composes decode → events → store / sinks
   ["control", "analyze"], // running roles' status and stop requests; reports over the store
   ["view"], // what web and tui both show: formats, process tree, live feed contract
-  ["web", "tui"],
+  ["web", "tui", "tray"], // tray: the Windows notification icon, beside the dashboard and the terminal view
   ["commands"],
   ["cli.ts"],
 ];

@@ -105,9 +105,14 @@ if (missing && !process.env.CI) {
         "Install OISP CA.lnk",
         "OISP Sensor and Dashboard.lnk",
         "OISP Start Capture (Administrator).lnk",
+        "OISP.lnk",
         "Open OISP Dashboard.url",
         "Uninstall OISP Sensor.lnk",
       ]);
+      // "OISP" runs the tray (the shortcut stores its arguments in UTF-16), not elevated.
+      const trayLnk = fs.readFileSync(path.join(startMenu(), "OISP.lnk"));
+      expect(trayLnk.includes(Buffer.from("tray", "utf16le"))).toBe(true);
+      expect(trayLnk[0x15]! & 0x20).toBe(0);
       // SLDF_RUNAS_USER: Windows asks for elevation when the capture shortcut is opened.
       expect(fs.readFileSync(path.join(startMenu(), "OISP Start Capture (Administrator).lnk"))[0x15]! & 0x20).toBe(0x20);
       expect(fs.readFileSync(path.join(startMenu(), "OISP Sensor and Dashboard.lnk"))[0x15]! & 0x20).toBe(0);
