@@ -8,7 +8,7 @@ import path from "node:path";
 import { openWebQueries } from "../../src/store/queries.ts";
 import { exportResponse } from "../../src/web/export.ts";
 import { eventsOfPid, ofType, runClientScript, startE2e, storedBytes, type AnyEvent, type E2eHarness } from "../support/e2e-harness.ts";
-import { fakeProviderHandler } from "../support/fake-providers.ts";
+import { anyChatCompletionsPath, fakeProviderHandler } from "../support/fake-providers.ts";
 import { waitFor } from "../support/oisp-process.ts";
 
 const KEYS = {
@@ -24,12 +24,7 @@ let h: E2eHarness;
 let jsonl: string;
 let script: string;
 beforeAll(async () => {
-  const handler = fakeProviderHandler({
-    extra: (req) => {
-      if (req.url?.endsWith("/chat/completions")) req.url = "/v1/chat/completions";
-      return false;
-    },
-  });
+  const handler = fakeProviderHandler({ extra: anyChatCompletionsPath });
   const dir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? "/tmp", "oisp-safe-cmd-"));
   // A folder that does not exist yet: --output creates it.
   jsonl = path.join(dir, "out", "events.jsonl");

@@ -7,7 +7,7 @@ import { analyzeFile } from "../../src/analyze/index.ts";
 import { openWebQueries } from "../../src/store/queries.ts";
 import { GenAiCorrelator } from "../../src/sinks/genai.ts";
 import { eventsOfPid, ofType, runCurl, startE2e, type AnyEvent, type E2eHarness } from "../support/e2e-harness.ts";
-import { fakeProviderHandler } from "../support/fake-providers.ts";
+import { anyChatCompletionsPath, fakeProviderHandler } from "../support/fake-providers.ts";
 import { readEvents, waitFor } from "../support/oisp-process.ts";
 import { validateOispEvent } from "../support/oisp-validate.ts";
 
@@ -28,12 +28,7 @@ const HOSTS = [...OTHER_PROVIDERS.map((p) => new URL(p.url).hostname), "api.anth
 
 let h: E2eHarness;
 beforeAll(async () => {
-  const handler = fakeProviderHandler({
-    extra: (req) => {
-      if (req.url?.endsWith("/chat/completions")) req.url = "/v1/chat/completions";
-      return false;
-    },
-  });
+  const handler = fakeProviderHandler({ extra: anyChatCompletionsPath });
   h = await startE2e({ hosts: HOSTS, handler });
 });
 afterAll(async () => {

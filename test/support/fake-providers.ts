@@ -19,6 +19,12 @@ export type Json = Record<string, unknown>;
 /** Answers one request itself (true) or leaves it to the OpenAI/Anthropic routes (false). */
 export type ExtraRoute = (req: http.IncomingMessage, res: http.ServerResponse, body: Json, raw: Buffer) => boolean;
 
+/** OpenAI-compatible providers serve chat under their own prefixes (/openai/v1, /api/v1, none): answered as /v1. */
+export const anyChatCompletionsPath: ExtraRoute = (req) => {
+  if (req.url?.endsWith("/chat/completions")) req.url = "/v1/chat/completions";
+  return false;
+};
+
 export function fakeProviderHandler(opts: { onRequest?: (req: http.IncomingMessage, body: string) => void; extra?: ExtraRoute } = {}) {
   return (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
