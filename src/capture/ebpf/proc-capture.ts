@@ -8,6 +8,7 @@
 import fs from "node:fs";
 import { bpfObject } from "../../../ffi/bpf/compile.ts";
 import { BpfObject, type BpfLink, type BpfMap } from "../../../ffi/libbpf.ts";
+import type { HostActivity } from "../../tap/activity.ts";
 import type { TapSink } from "../../tap/types.ts";
 import type { Logger } from "../../util/log.ts";
 import { workerCandidates } from "../../util/worker-module.ts";
@@ -29,6 +30,12 @@ export interface ProcCaptureOptions {
   plaintextSeen?: (pid: number, local: SockAddr) => boolean;
   /** How long a ClientHello waits for that plaintext. */
   holdMs?: number;
+  /**
+   * How long activity waits before it goes to the tap (default 500 ms): the TLS probes' bytes come through
+   * another ring buffer and Worker, so the AI response that caused an exec can reach the tap after the exec;
+   * held, it reaches the sensor first and the exec is linked to it.
+   */
+  activityDelayMs?: number;
   runId?: string;
 }
 
@@ -57,6 +64,8 @@ export class ProcCapture {
   private timer?: ReturnType<typeof setInterval>;
   private stopped?: Promise<void>;
   private watchedCount = 0;
+  private held: HostActivity[] = [];
+  private releaseTimer?: ReturnType<typeof setTimeout>;
 
   private constructor(
     private readonly obj: BpfObject,
@@ -133,6 +142,8 @@ export class ProcCapture {
         });
         w.terminate();
       }
+      this.release(true);
+      clearTimeout(this.releaseTimer);
       this.report(this.hellos.flush());
       this.obj.close();
     })();
@@ -183,12 +194,33 @@ export class ProcCapture {
       if (pid !== undefined) this.watch(pid);
     }
     if (m.activity.length > 0) {
+      this.held.push(...m.activity);
+      this.scheduleRelease();
+    }
+  }
+
+  /** Hands held activity older than the delay to the tap, in order; all of it when `all`. */
+  private release(all = false): void {
+    clearTimeout(this.releaseTimer);
+    this.releaseTimer = undefined;
+    const cutoff = Date.now() - (this.opts.activityDelayMs ?? 500);
+    let n = 0;
+    while (n < this.held.length && (all || activityTime(this.held[n]!) <= cutoff)) n++;
+    const out = this.held.splice(0, n);
+    if (out.length > 0) {
       try {
-        this.opts.tap.activity?.(m.activity);
+        this.opts.tap.activity?.(out);
       } catch (err) {
         this.opts.log("error", `ebpf: sensor refused activity: ${(err as Error).message}`);
       }
     }
+    this.scheduleRelease();
+  }
+
+  private scheduleRelease(): void {
+    if (this.releaseTimer || this.held.length === 0) return;
+    const wait = activityTime(this.held[0]!) + (this.opts.activityDelayMs ?? 500) - Date.now();
+    this.releaseTimer = setTimeout(() => this.release(), Math.max(0, Math.min(wait, 5000)));
   }
 
   private onTick(): void {
@@ -222,6 +254,11 @@ export class ProcCapture {
     });
     return out;
   }
+}
+
+/** When it happened: an exec's time, a merged write's last write (it was reported after that). */
+function activityTime(a: HostActivity): number {
+  return a.kind === "file_write" ? a.endTs : a.ts;
 }
 
 /** Per-CPU maps hold a value per possible CPU (/sys/devices/system/cpu/possible), not per online one. */

@@ -18,7 +18,7 @@ export interface ProcSide {
 }
 
 export async function startProcSide(opts: { tap: TapSink; log: Logger; pids?: number[] }): Promise<ProcSide> {
-  /** "pid:localPort" of connections the TLS probes opened, and pids that had any. */
+  /** "pid:localPort" of connections the TLS probes opened, and the pids that had any (both bounded). */
   const seen = new Set<string>();
   const seenPids = new Set<number>();
   let proc: ProcCapture | undefined;
@@ -50,8 +50,9 @@ export async function startProcSide(opts: { tap: TapSink; log: Logger; pids?: nu
     log: opts.log,
     watchProcesses,
     scopeRoots: opts.pids,
-    // The TLS probes open a session once its socket is known; a local port of 0 means they could not tell.
-    plaintextSeen: (pid, local) => seen.has(`${pid}:${local.port}`) || (seenPids.has(pid) && seen.has(`${pid}:0`)),
+    // This connection was read by the TLS probes, or any of this process's: its TLS is visible to them, so a
+    // connection whose first bytes come later than the hold (a pre-opened pool) is not reported as invisible.
+    plaintextSeen: (pid, local) => seen.has(`${pid}:${local.port}`) || seenPids.has(pid),
   });
   return { tap, proc, stats: () => proc!.stats(), close: () => proc!.close() };
 }
