@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import fs from "node:fs";
 import path from "node:path";
 import type http from "node:http";
-import { startOispEbpf } from "../support/ebpf-harness.ts";
+import { listenOnRandomLoopback, startOispEbpf } from "../support/ebpf-harness.ts";
 import { ebpfSkipReason } from "../support/ebpf.ts";
 import { eventsOfPid, ofType, runCurl } from "../support/e2e-harness.ts";
 import { fakeProviderHandler, startSse, type Json } from "../support/fake-providers.ts";
@@ -38,10 +38,7 @@ const home = tempHome("oisp-ebpf-life-");
 const dbPath = path.join(home, "events.db");
 beforeAll(async () => {
   if (ebpfSkipReason) return;
-  for (let i = 0; i < 20 && !upstream; i++) {
-    addr = `127.${1 + Math.floor(Math.random() * 253)}.${1 + Math.floor(Math.random() * 253)}.${1 + Math.floor(Math.random() * 253)}`;
-    upstream = await startTlsUpstream({ hosts: ["api.openai.com"], handler: fakeProviderHandler({ extra: slowStream }), listen: { host: addr, port: 443 } }).catch(() => undefined as never);
-  }
+  ({ addr, upstream } = await listenOnRandomLoopback((host) => startTlsUpstream({ hosts: ["api.openai.com"], handler: fakeProviderHandler({ extra: slowStream }), listen: { host, port: 443 } })));
   caFile = path.join(home, "upstream-ca.pem");
   fs.writeFileSync(caFile, upstream.caPem);
 });

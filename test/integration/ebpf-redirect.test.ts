@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ebpfSkipReason } from "../support/ebpf.ts";
-import { directClientEnv } from "../support/ebpf-harness.ts";
+import { directClientEnv, listenOnRandomLoopback } from "../support/ebpf-harness.ts";
 import { eventsOfPid, ofType, runCurl } from "../support/e2e-harness.ts";
 import { FIXED, fakeProviderHandler } from "../support/fake-providers.ts";
 import { runOisp, runOispOnce, tempHome, waitFor, type OispProcess } from "../support/oisp-process.ts";
@@ -23,10 +23,7 @@ let redirect: OispProcess;
 
 beforeAll(async () => {
   if (ebpfSkipReason) return;
-  for (let i = 0; i < 20 && !upstream; i++) {
-    addr = `127.${1 + Math.floor(Math.random() * 253)}.${1 + Math.floor(Math.random() * 253)}.${1 + Math.floor(Math.random() * 253)}`;
-    upstream = await startTlsUpstream({ hosts: ["api.openai.com"], handler: fakeProviderHandler(), listen: { host: addr, port: 443 } }).catch(() => undefined as never);
-  }
+  ({ addr, upstream } = await listenOnRandomLoopback((host) => startTlsUpstream({ hosts: ["api.openai.com"], handler: fakeProviderHandler(), listen: { host, port: 443 } })));
   caFile = path.join(home, "upstream-ca.pem");
   fs.writeFileSync(caFile, upstream.caPem);
   sensor = runOisp(["sensor", "--db", dbPath, "--redaction", "full"], { home });

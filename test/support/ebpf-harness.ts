@@ -26,6 +26,7 @@ export interface EbpfHarness {
 
 const supportDir = import.meta.dir;
 
+/** Starts a server on port 443 of a random 127.x.y.z address (retrying taken ones). */
 export async function listenOnRandomLoopback(start: (addr: string) => Promise<TlsUpstream>): Promise<{ addr: string; upstream: TlsUpstream }> {
   let last: unknown;
   for (let i = 0; i < 20; i++) {
