@@ -1,7 +1,7 @@
 // Sans-IO reader for HTTP/1.x request heads sent to the proxy: CONNECT authority-form, absolute-form
 // plain HTTP, and the origin-form requests we refuse. Bounded; says how many bytes the head took.
 // The request line and header fields are read by the same rules as the sensor's decoder (src/wire/http1.ts).
-import { firstBinaryByte, headLines, Http1FramingError, latin1, parseFields, parseRequestLine, type HeaderFields } from "../../wire/http1.ts";
+import { firstBinaryChar, headLines, Http1FramingError, latin1, parseFields, parseRequestLine, type HeaderFields } from "../../wire/http1.ts";
 
 export interface RequestHead {
   method: string;
@@ -43,10 +43,11 @@ export function parseRequestHead(buf: Uint8Array, maxBytes = DEFAULT_MAX_HEAD_BY
   if (end < 0) return buf.length > maxBytes ? { status: "too-large", limit: maxBytes } : { status: "need-more" };
   if (end > maxBytes) return { status: "too-large", limit: maxBytes };
   const head = buf.subarray(start, end);
-  const binary = firstBinaryByte(head);
+  const text = latin1(head);
+  const binary = firstBinaryChar(text);
   if (binary >= 0) return { status: "bad", reason: `not HTTP/1.x: binary byte 0x${binary.toString(16).padStart(2, "0")} in request head` };
   try {
-    const lines = headLines(latin1(head));
+    const lines = headLines(text);
     const line = parseRequestLine(lines[0] ?? "");
     const headers = parseFields(lines.slice(1), MAX_HEADER_COUNT, "header");
     return { status: "ok", head: { ...line, headers, length: end } };
