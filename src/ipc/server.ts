@@ -238,7 +238,14 @@ function listen(server: net.Server, path: string): Promise<void> {
     };
     server.once("error", onError);
     server.once("listening", onListening);
-    server.listen(path);
+    // The socket file is created by bind(2) with the process umask: under a tight umask it never exists,
+    // even for a moment, with a mode another local user could connect through (chmod follows below too).
+    const previous = isWindowsPipePath(path) ? undefined : process.umask(0o177);
+    try {
+      server.listen(path);
+    } finally {
+      if (previous !== undefined) process.umask(previous);
+    }
   });
 }
 
