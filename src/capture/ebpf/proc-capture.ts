@@ -168,24 +168,41 @@ export class ProcCapture {
     }
   }
 
+  /** The first worker module candidate that loads (source tree or compiled binary), then started on the ring. */
   private async startWorker(ringFd: number): Promise<void> {
-    let lastError: unknown;
+    let lastError = "";
     for (const url of workerCandidates("capture/ebpf/proc-worker.ts")) {
-      try {
-        const w = new Worker(url);
-        w.onmessage = (e: MessageEvent<FromProcWorker>) => this.onWorker(e.data);
-        w.onerror = (e) => this.opts.log("error", `ebpf: process worker: ${e.message}`);
-        w.postMessage({ t: "start", ringFd } satisfies ToProcWorker);
-        this.worker = w;
-        return;
-      } catch (err) {
-        lastError = err;
-      }
+      const w = await new Promise<Worker | undefined>((resolve) => {
+        let w: Worker;
+        try {
+          w = new Worker(url, { name: "oisp-ebpf-proc" });
+        } catch (err) {
+          lastError = (err as Error).message;
+          return resolve(undefined);
+        }
+        w.onmessage = (e: MessageEvent<FromProcWorker>) => {
+          if (e.data.t !== "ready") return;
+          w.onmessage = (ev: MessageEvent<FromProcWorker>) => this.onWorker(ev.data);
+          w.onerror = (ev) => this.opts.log("error", `ebpf: process worker: ${ev.message}`);
+          resolve(w);
+        };
+        w.onerror = (e) => {
+          e.preventDefault?.();
+          lastError = e.message;
+          w.terminate();
+          resolve(undefined);
+        };
+      });
+      if (!w) continue;
+      w.postMessage({ t: "start", ringFd } satisfies ToProcWorker);
+      this.worker = w;
+      return;
     }
-    throw new Error(`ebpf: cannot start the process worker: ${(lastError as Error)?.message}`);
+    throw new Error(`ebpf: cannot start the process worker: ${lastError}`);
   }
 
   private onWorker(m: FromProcWorker): void {
+    if (m.t === "ready") return;
     if (m.t === "error") return this.opts.log("error", `ebpf: process records: ${m.message}`);
     if (m.t === "stopped") return void (this.workerStats = m.stats);
     this.workerStats = m.stats;

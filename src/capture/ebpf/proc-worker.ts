@@ -9,6 +9,8 @@ import { describePid, monotonicToEpochMs } from "./proc-host.ts";
 
 export type ToProcWorker = { t: "start"; ringFd: number } | { t: "stop" };
 export type FromProcWorker =
+  /** The module loaded (in a compiled binary the first candidate path may not exist: see workerCandidates). */
+  | { t: "ready" }
   | { t: "batch"; activity: ReturnType<ProcActivity["take"]>; hellos: Array<Extract<ProcRecord, { type: "hello" }>>; stats: ProcWorkerStats }
   | { t: "error"; message: string }
   | { t: "stopped"; stats: ProcWorkerStats };
@@ -93,3 +95,5 @@ self.onmessage = (e: MessageEvent<ToProcWorker>) => {
     running = false;
   }
 };
+
+post({ t: "ready" });
