@@ -46,7 +46,7 @@ export type LibbpfSymbols = ReturnType<typeof dlopen<typeof SYMBOLS>>["symbols"]
 export class LibbpfMissingError extends Error {
   constructor(detail: string) {
     super(
-      `libbpf.so.1 not found (${detail}): install it (Debian/Ubuntu 24.04+: apt-get install libbpf1; Fedora/RHEL: dnf install libbpf) or set OISP_LIBBPF=/path/to/libbpf.so.1`,
+      `libbpf 1.x (libbpf.so.1) not found${detail ? ` (${detail})` : ""}: install it (Debian/Ubuntu 24.04+: apt-get install libbpf1; Fedora/RHEL: dnf install libbpf) or set OISP_LIBBPF=/path/to/libbpf.so.1`,
     );
     this.name = "LibbpfMissingError";
   }
@@ -94,7 +94,9 @@ function load() {
       lib = { bpf, libc, path: name };
       return lib;
     } catch (err) {
-      errors.push((err as Error).message.split("\n")[0]!);
+      const msg = (err as Error).message.split("\n")[0]!;
+      // "cannot open shared object file" says only that it is not there: the message says that already.
+      if (!/libbpf\.so\.1: cannot open shared object file/.test(msg) || name !== "libbpf.so.1") errors.push(msg.replace(/^Failed to open library "[^"]*": /, ""));
     }
   }
   throw new LibbpfMissingError(errors.join("; "));

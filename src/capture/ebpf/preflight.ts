@@ -21,6 +21,14 @@ function effectiveCaps(): bigint {
   }
 }
 
+function isFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** Throws EbpfUnavailableError naming what is missing. */
 export function ebpfPreflight(): void {
   if (process.platform !== "linux") throw new EbpfUnavailableError("--capture ebpf works only on Linux; use --capture proxy here");
@@ -29,7 +37,7 @@ export function ebpfPreflight(): void {
   if (!has(CAP_SYS_ADMIN) && !(has(CAP_BPF) && has(CAP_PERFMON))) {
     throw new EbpfUnavailableError("eBPF capture needs root (or CAP_BPF + CAP_PERFMON): run it with sudo");
   }
-  if (!fs.existsSync("/sys/kernel/btf/vmlinux")) {
+  if (!isFile("/sys/kernel/btf/vmlinux")) {
     throw new EbpfUnavailableError("this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): eBPF capture needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (5.8+); use --capture proxy");
   }
   if (!fs.existsSync("/sys/bus/event_source/devices/uprobe")) {
