@@ -48,6 +48,7 @@ export interface ProcCaptureStats {
   metadataOnly: MetadataOnlyProcess[];
 }
 
+const MAX_HELD_ACTIVITY = 10_000;
 const PROGRAMS = ["proc_fork", "proc_exec", "proc_exit", "proc_sys_enter", "proc_sys_exit"];
 const KERNEL_COUNTERS = ["dropExec", "dropPath", "dropWrite", "dropChunk", "dropHello", "dropOther", "watchFull", "scopeFull", "pendingFull"];
 const u32 = (n: number) => new Uint8Array(new Uint32Array([n]).buffer);
@@ -212,7 +213,9 @@ export class ProcCapture {
     }
     if (m.activity.length > 0) {
       this.held.push(...m.activity);
-      this.scheduleRelease();
+      // Bounded: a burst beyond this goes on at once (its links to AI events may then be missing).
+      if (this.held.length > MAX_HELD_ACTIVITY) this.release(true);
+      else this.scheduleRelease();
     }
   }
 
