@@ -27,6 +27,9 @@ export function relay(client: Duplex, upstream: Duplex, opts: RelayOptions = {})
   const linger = opts.lingerMs ?? 30_000;
   let error: string | undefined;
   const endedCleanly = new Set<Duplex>();
+  // The upstream's end and close wait for the answers held for holdServer (registered after their flush,
+  // so they run after it): a server that answers and hangs up must not take the answer down with it.
+  const afterHeld = (leg: Duplex, fn: () => void) => (leg === upstream && opts.holdServer ? void opts.holdServer.then(fn) : fn());
 
   const pipe = (src: Duplex, dst: Duplex, dir: Direction, hold?: Promise<void>) => {
     let waiting = false;
@@ -62,10 +65,12 @@ export function relay(client: Duplex, upstream: Duplex, opts: RelayOptions = {})
       held.push(chunk);
       src.pause();
     });
-    src.on("end", () => {
-      endedCleanly.add(src);
-      if (!dst.destroyed && !dst.writableEnded) dst.end();
-    });
+    src.on("end", () =>
+      afterHeld(src, () => {
+        endedCleanly.add(src);
+        if (!dst.destroyed && !dst.writableEnded) dst.end();
+      }),
+    );
   };
   pipe(client, upstream, "c2s");
   pipe(upstream, client, "s2c", opts.holdServer);
@@ -78,10 +83,10 @@ export function relay(client: Duplex, upstream: Duplex, opts: RelayOptions = {})
     else dst.destroy();
   };
   client.once("close", onClose(client, upstream));
-  upstream.once("close", onClose(upstream, client));
+  upstream.once("close", () => afterHeld(upstream, onClose(upstream, client)));
   // A leg that died while the connection was being set up has already emitted "close".
   if (client.destroyed) onClose(client, upstream)();
-  if (upstream.destroyed) onClose(upstream, client)();
+  if (upstream.destroyed) afterHeld(upstream, onClose(upstream, client));
   client.on("error", (err) => {
     error ??= `client: ${err.message}`;
     upstream.destroy();

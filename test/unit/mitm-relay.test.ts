@@ -5,9 +5,9 @@ import net from "node:net";
 import { relay } from "../../src/mitm/relay.ts";
 
 /** A connected socket pair: [outer end kept by the test, inner end handed to the relay]. */
-async function pair(): Promise<[net.Socket, net.Socket, () => void]> {
+async function pair(allowHalfOpen = true): Promise<[net.Socket, net.Socket, () => void]> {
   let inner!: net.Socket;
-  const srv = net.createServer({ allowHalfOpen: true }, (s) => (inner = s));
+  const srv = net.createServer({ allowHalfOpen }, (s) => (inner = s));
   await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
   const outer = net.connect({ port: (srv.address() as net.AddressInfo).port, host: "127.0.0.1", allowHalfOpen: true });
   await new Promise((r) => outer.once("connect", r));
@@ -37,6 +37,27 @@ describe("relay", () => {
     expect((await atClient).toString()).toBe("world");
     expect(await done).toEqual({ error: undefined });
     expect(copies).toEqual(["c2s:hello", "s2c:world"]);
+    c1();
+    c2();
+  });
+
+  test("answers held for holdServer reach the client whole, even when the server hangs up meanwhile", async () => {
+    const [client, clientInner, c1] = await pair();
+    // The upstream leg as a TLS client socket is: no half-open, so the server's FIN ends and closes it.
+    const [server, serverInner, c2] = await pair(false);
+    let release!: () => void;
+    const hold = new Promise<void>((r) => (release = r));
+    const copies: string[] = [];
+    const done = relay(clientInner, serverInner, { holdServer: hold, onData: (dir, b) => copies.push(`${dir}:${Buffer.from(b).toString()}`) });
+    const atClient = collect(client);
+    server.end("the answer");
+    await Bun.sleep(150); // the server's bytes and FIN arrive while the answer is held
+    expect(copies).toEqual([]);
+    release();
+    expect((await atClient).toString()).toBe("the answer");
+    expect(copies).toEqual(["s2c:the answer"]);
+    client.destroy();
+    await done;
     c1();
     c2();
   });

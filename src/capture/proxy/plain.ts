@@ -233,18 +233,25 @@ export class PlainSession {
         if (!waiting) sock.resume();
       });
     });
-    sock.on("end", () => {
-      // The origin closed (Connection: close, or a body delimited by close): so does the client.
-      if (!leg.retired && !this.client.destroyed) this.client.end();
-    });
+    // Bun emits a paused socket's end and close without waiting for its data to be read: both wait for
+    // the held answer to be forwarded first (these callbacks run after the flush registered above).
+    const afterHeld = (fn: () => void) => (this.lookupDone && held.length === 0 ? fn() : void this.lookupSettled.then(fn));
+    sock.on("end", () =>
+      afterHeld(() => {
+        // The origin closed (Connection: close, or a body delimited by close): so does the client.
+        if (!leg.retired && !this.client.destroyed) this.client.end();
+      }),
+    );
     sock.on("error", (err) => {
       error ??= err.message;
       if (!leg.retired) this.client.destroy();
     });
-    sock.on("close", () => {
-      tap.close(error);
-      if (!leg.retired && !this.client.destroyed && !this.client.writableEnded) this.client.destroy();
-    });
+    sock.on("close", () =>
+      afterHeld(() => {
+        tap.close(error);
+        if (!leg.retired && !this.client.destroyed && !this.client.writableEnded) this.client.destroy();
+      }),
+    );
     return true;
   }
 
