@@ -169,6 +169,62 @@ describe("proxy mode in the container, exporting to an OTLP receiver", () => {
   }, 60_000);
 });
 
+describe("the exporter spool in the data volume survives the container", () => {
+  test("events spooled while the collector is down are delivered by the next container on the same volume", async () => {
+    const upstream = await startTlsUpstream({ hosts: ["api.openai.com"], handler: fakeProviderHandler() });
+    const collectorPort = await freePort(); // nothing listens there until the second container runs
+    const conf = tempDir("oisp-spool-conf-");
+    fs.writeFileSync(path.join(conf, "upstream-ca.pem"), upstream.caPem);
+    const proxyPort = await freePort();
+    fs.writeFileSync(
+      path.join(conf, "config.toml"),
+      `[proxy]\nlisten = "127.0.0.1:${proxyPort}"\nupstream_ca = ["upstream-ca.pem"]\n[export]\nbatch_size = 1\n[export.otlp]\nendpoint = "http://127.0.0.1:${collectorPort}"\n`,
+    );
+    fs.chmodSync(conf, 0o755);
+    const data = tempDir("oisp-spool-data-");
+    fs.chownSync(data, OISP_UID, OISP_UID);
+    const start = async (name: string) => {
+      const r = await podman([
+        "run", "-d", "--name", name, ...RUN, "--network=host", "--read-only", "--tmpfs", "/tmp", "-v", `${data}:/var/lib/oisp`, "-v", `${conf}:/etc/oisp:ro`,
+        image, "up", "--capture", "proxy", "--config", "/etc/oisp/config.toml", "--resolve", `api.openai.com:443:127.0.0.1:${upstream.port}`,
+      ]);
+      if (r.code !== 0) throw new Error(`podman run failed:\n${r.err}`);
+      containers.push(name);
+      await waitFor(`${name}'s probe`, async () => ((await podman(["exec", name, IMAGE_BINARY, "status", "--json"])).code === 0 ? true : undefined), 60_000);
+    };
+    let receiver: OtlpReceiver | undefined;
+    try {
+      const first = `oisp-spool-a-${process.pid}`;
+      await start(first);
+      await waitForPort(proxyPort);
+      const curl = Bun.spawn(
+        ["curl", "-sS", "--max-time", "20", "--proxy", `http://127.0.0.1:${proxyPort}`, "--cacert", path.join(data, "ca", "oisp-ca.pem"), "https://api.openai.com/v1/chat/completions",
+         "-H", "content-type: application/json", "-d", JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "spooled" }] })],
+        { stdout: "pipe", stderr: "pipe" },
+      );
+      expect(JSON.parse(await new Response(curl.stdout).text()).id).toBe(FIXED.openaiChatId);
+      // The exporter could not send: the call waits in its queue, then on disk when the container stops.
+      await waitFor("the exporter retrying", async () => {
+        const s = JSON.parse((await podman(["exec", first, IMAGE_BINARY, "status", "--json"])).out);
+        const e = s.sensor.snapshot?.exporters?.[0];
+        return e?.state === "retrying" && e.queued + e.spooledBatches > 0 ? true : undefined;
+      }, 30_000);
+      expect((await podman(["stop", "--time", "20", first])).code).toBe(0);
+      const spool = path.join(data, "spool", "export-otlp");
+      expect(fs.readdirSync(spool).length).toBeGreaterThan(0);
+
+      receiver = new OtlpReceiver(collectorPort);
+      await start(`oisp-spool-b-${process.pid}`);
+      const span = await waitFor("the spooled span at the collector", () => receiver!.spans.find((s) => s.attrs["gen_ai.operation.name"] === "chat"), 30_000);
+      expect(span.attrs).toMatchObject({ "gen_ai.provider.name": "openai", "server.address": "api.openai.com" });
+      expect(String(span.attrs["gen_ai.response.model"])).toStartWith("gpt-4o-mini");
+    } finally {
+      receiver?.server.stop(true);
+      await upstream.close();
+    }
+  }, 180_000);
+});
+
 describe("eBPF capture in the container, as the DaemonSet runs it", () => {
   const ds = Bun.YAML.parse(fs.readFileSync(path.join(repoRoot, "deploy", "kubernetes", "daemonset.yaml"), "utf8")) as any;
   const spec = ds.spec.template.spec.containers[0];

@@ -69,20 +69,24 @@ export class OtlpReceiver {
   metrics: Array<{ name: string; unit: string; points: Array<{ count: number; sum: number; attrs: Record<string, Attr>; bounds: number[] }> }> = [];
   contentTypes = new Set<string>();
   headers: Headers[] = [];
-  server = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch: async (req) => {
-      const body = new Uint8Array(await req.arrayBuffer());
-      this.contentTypes.add(req.headers.get("content-type") ?? "");
-      this.headers.push(req.headers);
-      const url = new URL(req.url);
-      if (url.pathname === "/v1/traces") this.traces(TraceRequest.toObject(TraceRequest.decode(body), { longs: String, bytes: Uint8Array }));
-      else if (url.pathname === "/v1/metrics") this.metricsIn(MetricsRequest.toObject(MetricsRequest.decode(body), { longs: String }));
-      else return new Response("not found", { status: 404 });
-      return new Response(new Uint8Array(0), { headers: { "content-type": "application/x-protobuf" } });
-    },
-  });
+  /** `port`: 0 for any free one; a given port lets a test start the collector after a sender gave up on it. */
+  readonly server: ReturnType<typeof Bun.serve>;
+  constructor(port = 0) {
+    this.server = Bun.serve({
+      hostname: "127.0.0.1",
+      port,
+      fetch: async (req) => {
+        const body = new Uint8Array(await req.arrayBuffer());
+        this.contentTypes.add(req.headers.get("content-type") ?? "");
+        this.headers.push(req.headers);
+        const url = new URL(req.url);
+        if (url.pathname === "/v1/traces") this.traces(TraceRequest.toObject(TraceRequest.decode(body), { longs: String, bytes: Uint8Array }));
+        else if (url.pathname === "/v1/metrics") this.metricsIn(MetricsRequest.toObject(MetricsRequest.decode(body), { longs: String }));
+        else return new Response("not found", { status: 404 });
+        return new Response(new Uint8Array(0), { headers: { "content-type": "application/x-protobuf" } });
+      },
+    });
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.server.port}`;
