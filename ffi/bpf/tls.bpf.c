@@ -157,6 +157,14 @@ struct {
   __type(value, struct skey);
 } pending_bind SEC(".maps");
 
+/* Sessions userspace will not record (not to an AI host): their bytes stay in the kernel. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct skey);
+  __type(value, __u8);
+} muted SEC(".maps");
+
 /* Processes that have TLS sessions: their exit is reported so userspace closes them. */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -251,6 +259,7 @@ static int on_enter(struct pt_regs *ctx, __u32 dir, int ex) {
   c.outlen = ex ? PT_REGS_PARM4(ctx) : 0;
   c.dir = dir;
   struct skey key = {.pid = pid, .ssl = c.ssl};
+  if (bpf_map_lookup_elem(&muted, &key)) return 0;
   if (!session(&key)) return 0;
   bpf_map_update_elem(&active, &id, &c, BPF_ANY);
   return 0;
@@ -410,6 +419,7 @@ static __always_inline void on_close(__u64 id, int fd) {
   struct sess *s = bpf_map_lookup_elem(&sessions, &key);
   emit_meta(K_CLOSE, id, &key, s);
   bpf_map_delete_elem(&sessions, &key);
+  bpf_map_delete_elem(&muted, &key);
 }
 
 SEC("tp_btf/sys_enter")

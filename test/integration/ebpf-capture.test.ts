@@ -7,6 +7,7 @@ import { startEbpfE2e, type EbpfHarness } from "../support/ebpf-harness.ts";
 import { ebpfSkipReason } from "../support/ebpf.ts";
 import { eventsOfPid, ofType, type AnyEvent } from "../support/e2e-harness.ts";
 import { FIXED, fakeProviderHandler } from "../support/fake-providers.ts";
+import { runOispOnce, waitFor } from "../support/oisp-process.ts";
 import { validateOispEvent } from "../support/oisp-validate.ts";
 
 const KEY = "sk-proj-EbpfTestKey0123456789SECRETabcdef";
@@ -104,6 +105,30 @@ Promise.all(Array.from({ length: 20 }, (_, i) => one(i))).then((a) => console.lo
     expect(connects).toHaveLength(20);
     expect(new Set(connects.map((c) => c.data.src.port)).size).toBe(20);
     expect(connects.every((c) => c.data.src.port > 0 && c.data.dest.port === 443)).toBe(true);
+  });
+
+  test("TLS to a host that is not an AI endpoint is muted in the kernel after its SNI is seen", async () => {
+    const snapshot = async (after: number) =>
+      waitFor("a fresh status snapshot", async () => {
+        const { code, output } = await runOispOnce(["status", "--json"], { home: h.oisp.home });
+        const s = code === 0 ? JSON.parse(output).sensor.snapshot : undefined;
+        return s && Date.parse(s.updated_at) > after ? s.ebpf : undefined;
+      });
+    const before = await snapshot(Date.now());
+    const script = `import socket, ssl, time
+c = ssl._create_unverified_context()
+s = c.wrap_socket(socket.create_connection(("not-ai.example", 443)), server_hostname="not-ai.example")
+s.sendall(b"POST /upload HTTP/1.1\\r\\nHost: not-ai.example\\r\\nContent-Length: 204800\\r\\n\\r\\n")
+for i in range(50):
+    s.sendall(b"x" * 4096)
+    time.sleep(0.02)
+s.recv(100)
+s.close()`;
+    await run(["python3", "-c", script], { OISP_TEST_RESOLVE: `not-ai.example=${h.addr}` });
+    const after = await snapshot(Date.now());
+    expect(after.sessions_not_ai - before.sessions_not_ai).toBe(1);
+    // The first writes may be copied before userspace has read the SNI; the rest never leave the kernel.
+    expect(after.ssl_calls - before.ssl_calls).toBeLessThan(10);
   });
 
   test("the openai SDK on Node (fetch), streaming", async () => {

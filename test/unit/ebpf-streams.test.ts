@@ -107,9 +107,10 @@ describe("TlsStreams", () => {
     expect(sink.calls.slice(1).map((c) => c[2])).toEqual(["c2s", "s2c"]);
   });
 
-  test("sessions to hosts that are not wanted are never opened", () => {
+  test("sessions to hosts that are not wanted are never opened, and the kernel is told", () => {
     const sink = new Sink();
-    const s = streams(sink, { wanted: (host) => host === "api.openai.com" });
+    const muted: Array<[number, bigint]> = [];
+    const s = streams(sink, { wanted: (host) => host === "api.openai.com", onIgnored: (pid, ssl) => muted.push([pid, ssl]) });
     s.push(rec("sni", {}, "example.com"));
     s.push(rec("data", { ...SOCK, offset: 0 }, "GET /"));
     s.push(rec("close", { offset: 5 }));
@@ -117,6 +118,7 @@ describe("TlsStreams", () => {
     s.push(rec("data", { ...SOCK, session: "7:def", offset: 0 }, "GET /"));
     expect(sink.calls.map((c) => [c[0], c[0] === "open" ? (c[1] as ConnMeta).host : c[1]])).toEqual([["open", "api.openai.com"], ["data", "t-1"]]);
     expect(s.stats().ignored).toBe(1);
+    expect(muted).toEqual([[7, 0xabcn]]);
   });
 
   test("sessions starting while paused are not recorded", () => {

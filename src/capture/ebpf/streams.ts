@@ -30,6 +30,8 @@ export interface StreamsOptions {
    * others are followed to their end and dropped. Default: all.
    */
   wanted?: (host: string, port: number) => boolean;
+  /** Told of each session not recorded, so the kernel can stop copying its bytes. */
+  onIgnored?: (pid: number, ssl: bigint) => void;
 }
 
 export interface StreamsStats {
@@ -186,6 +188,7 @@ export class TlsStreams {
     this.sni.delete(s.key);
     if (this.opts.wanted && !this.opts.wanted(sni ?? server.ip, server.port)) {
       this.counters.ignored++;
+      this.opts.onIgnored?.(s.pid, BigInt(`0x${s.key.slice(s.key.indexOf(":") + 1)}`));
       s.broken = true;
       s.held = [];
       s.heldBytes = 0;

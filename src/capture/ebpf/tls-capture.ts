@@ -117,6 +117,7 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
     throw err;
   }
   const statsMap = obj.map("stats");
+  const mutedMap = obj.map("muted");
   const cpus = possibleCpus();
 
   // Attachments, one set per file.
@@ -165,6 +166,17 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
     runId: `ebpf-${process.pid}-${Date.now().toString(36)}`,
     paused: opts.paused,
     wanted: opts.allTraffic ? undefined : (host, port) => isAiHost(host, port),
+    onIgnored: (pid, ssl) => {
+      const key = new Uint8Array(16);
+      const v = new DataView(key.buffer);
+      v.setUint32(0, pid, true);
+      v.setBigUint64(8, ssl, true);
+      try {
+        mutedMap.update(key, new Uint8Array([1]));
+      } catch {
+        // the map is an LRU: never full; a failure only means the bytes keep coming and are dropped here
+      }
+    },
     toEpochMs: (ts) => Number(ts) / 1e6 + offsetMs,
     describe: (pid, comm) => {
       let uid = -1;
