@@ -4,13 +4,14 @@
 // Pause Recording (the shared src/control function), Start with Windows (HKCU Run key, checked with
 // reg.exe), Open Dashboard (the sensor the tray started answers over HTTP; the URL reaches the browser
 // Wine hands it to), Start Capture (elevated `oisp redirect`, the CA-not-trusted balloon) and Stop Capture,
-// then Quit ends the process with exit 0. A second tray of the same user exits at once.
+// then Quit ends the process with exit 0. A second tray of the same user exits at once. Last, oisp.exe
+// started with no arguments on a console of its own (a double-click) starts the tray.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { freePort } from "../support/oisp-process.ts";
-import { repoRoot, skipWine, wineBuild, wineMissing, wineRun, wineStart, winPath, type WineBuild, type WineProcess } from "./wine-env.ts";
+import { repoRoot, skipWine, WINE, wineBuild, wineMissing, wineRun, wineStart, winPath, type WineBuild, type WineProcess } from "./wine-env.ts";
 
 /** Program → Debian package. */
 const X_TOOLS: Record<string, string> = { Xvfb: "xvfb", xdotool: "xdotool", xwininfo: "x11-utils", import: "imagemagick" };
@@ -109,7 +110,7 @@ if (skipWine || (missing && process.env.OISP_SKIP_WINE === "1")) {
     expect(x(["xdotool", "mousemove", String(cx), String(cy), "click", "1"]).code).toBe(0);
   }
 
-  test("the real oisp.exe tray: icon in Wine's tray, menu by right-click, Pause, Start with Windows, Open Dashboard, Start/Stop Capture, Quit", async () => {
+  test("the real oisp.exe tray: icon in Wine's tray, menu by right-click, Pause, Start with Windows, Open Dashboard, Start/Stop Capture, Quit, double-click", async () => {
     const started = Date.now();
     tray = wineStart(w.oisp, ["--data-dir", winPath(home), "tray", "-v"], env, 180_000);
     const hwnd = (await tray.waitFor(/icon added \(window (0x[0-9a-f]+)\)/, 90_000))[1];
@@ -205,6 +206,17 @@ if (skipWine || (missing && process.env.OISP_SKIP_WINE === "1")) {
     expect(tray.output()).toContain("oisp tray: quit");
     // With its only icon removed (NIM_DELETE), Wine's tray window is unmapped.
     await waitForValue("the tray window to go", () => (visibleWindows().some((v) => v.name === "Wine System Tray") ? undefined : true), 10_000);
+    // A double-click on oisp.exe: Explorer starts it through ShellExecuteEx on a console of its own, as
+    // `start` does. With no arguments and alone on its console, oisp.exe starts the tray.
+    const logFile = path.join(home, "logs", "tray.log");
+    const added = () => fs.readFileSync(logFile, "utf8").split("icon added").length;
+    const addedBefore = added();
+    // Output not piped: the started tray would hold the pipes open.
+    const start = Bun.spawn([WINE!, "start", "/unix", w.oisp], { env: { ...process.env, WINEDEBUG: "-all", ...env, OISP_HOME: winPath(home) }, stdio: ["ignore", "ignore", "ignore"] });
+    expect(await Promise.race([start.exited, Bun.sleep(30_000).then(() => "timeout")])).toBe(0);
+    await waitForValue("the double-clicked oisp.exe's tray", () => (added() > addedBefore ? true : undefined), 60_000);
+    await waitForValue("its icon", () => visibleWindows().find((v) => v.name === "Wine System Tray"), 15_000);
+
     console.log(`wine-tray: ${((Date.now() - started) / 1000).toFixed(1)} s after the build; screenshot ${path.relative(repoRoot, shot)}`);
   }, 300_000);
 }
