@@ -9,6 +9,7 @@
 // libbpf 1.x reports errors as a negative errno (int calls) or NULL with errno set (pointer calls); its
 // own diagnostics go to the print callback, which collects the last lines so errors can quote them.
 import { CString, dlopen, FFIType, JSCallback, ptr, read, type Pointer } from "bun:ffi";
+import fs from "node:fs";
 
 const SYMBOLS = {
   bpf_object__open_mem: { args: ["ptr", "u64", "ptr"], returns: "ptr" },
@@ -382,4 +383,19 @@ export function readCString(p: Pointer, offset: number, max: number): string {
   const s = new CString(p, offset, max).toString();
   const nul = s.indexOf("\0");
   return nul >= 0 ? s.slice(0, nul) : s;
+}
+
+/** Per-CPU maps hold a value per possible CPU (/sys/devices/system/cpu/possible: "0-3", "0,2-5"), not per online one. */
+export function possibleCpus(): number {
+  try {
+    const text = fs.readFileSync("/sys/devices/system/cpu/possible", "utf8").trim();
+    let n = 0;
+    for (const part of text.split(",")) {
+      const [a, b] = part.split("-").map(Number);
+      n += b === undefined ? 1 : b! - a! + 1;
+    }
+    return n || 1;
+  } catch {
+    return 1;
+  }
 }

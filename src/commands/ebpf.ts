@@ -41,26 +41,23 @@ export async function startEbpf(opts: { tap: TapSink; log: Logger; pids?: number
   const { prepareLibbpf } = await import("../../ffi/libbpf.ts");
   await prepareLibbpf(opts.libDir);
   const { startEbpfCapture } = await import("../capture/ebpf/tls-capture.ts");
-  const { startProcSide } = await import("../capture/ebpf/proc-wiring.ts");
-  let side: Awaited<ReturnType<typeof startProcSide>> | undefined;
+  const { procSide } = await import("../capture/ebpf/proc-wiring.ts");
+  const side = procSide(opts);
+  const tls = await startEbpfCapture({ ...opts, tap: side.tap });
   try {
-    side = await startProcSide(opts);
+    await side.start();
   } catch (err) {
     opts.log("warn", `ebpf: process.exec / file.write capture unavailable: ${(err as Error).message}`);
   }
-  let tls: EbpfCapture;
-  try {
-    tls = await startEbpfCapture({ ...opts, tap: side?.tap ?? opts.tap });
-  } catch (err) {
-    await side?.close();
-    throw err;
-  }
   return {
-    stats: () => ({ ...tls.stats(), ...(side && { proc: side.stats() }) }),
+    stats: () => {
+      const proc = side.stats();
+      return { ...tls.stats(), ...(proc && { proc }) };
+    },
     rescan: () => tls.rescan(),
     stop: async () => {
       await tls.stop();
-      await side?.close();
+      await side.close();
     },
   };
 }

@@ -5,13 +5,12 @@
 // Watched processes: those that sent a ClientHello to an AI host (seen here) or made an AI call the TLS
 // probes saw (watch() from there), and, in the kernel, every process they fork afterwards. A process
 // forked before its parent was watched is added from /proc when the parent is.
-import fs from "node:fs";
 import { bpfObject } from "../../../ffi/bpf/compile.ts";
-import { BpfObject, type BpfLink, type BpfMap } from "../../../ffi/libbpf.ts";
+import { BpfObject, libbpfPath, possibleCpus, type BpfLink, type BpfMap } from "../../../ffi/libbpf.ts";
 import type { HostActivity } from "../../tap/activity.ts";
 import type { TapSink } from "../../tap/types.ts";
 import type { Logger } from "../../util/log.ts";
-import { workerCandidates } from "../../util/worker-module.ts";
+import { startReadyWorker } from "../../util/worker-module.ts";
 import { HelloTracker, type HelloStats, type MetadataOnlyProcess } from "./proc-hello.ts";
 import { childrenOf, describePid, monotonicToEpochMs } from "./proc-host.ts";
 import type { SockAddr } from "./proc-records.ts";
@@ -169,37 +168,12 @@ export class ProcCapture {
     }
   }
 
-  /** The first worker module candidate that loads (source tree or compiled binary), then started on the ring. */
   private async startWorker(ringFd: number): Promise<void> {
-    let lastError = "";
-    for (const url of workerCandidates("capture/ebpf/proc-worker.ts")) {
-      const w = await new Promise<Worker | undefined>((resolve) => {
-        let w: Worker;
-        try {
-          w = new Worker(url, { name: "oisp-ebpf-proc" });
-        } catch (err) {
-          lastError = (err as Error).message;
-          return resolve(undefined);
-        }
-        w.onmessage = (e: MessageEvent<FromProcWorker>) => {
-          if (e.data.t !== "ready") return;
-          w.onmessage = (ev: MessageEvent<FromProcWorker>) => this.onWorker(ev.data);
-          w.onerror = (ev) => this.opts.log("error", `ebpf: process worker: ${ev.message}`);
-          resolve(w);
-        };
-        w.onerror = (e) => {
-          e.preventDefault?.();
-          lastError = e.message;
-          w.terminate();
-          resolve(undefined);
-        };
-      });
-      if (!w) continue;
-      w.postMessage({ t: "start", ringFd } satisfies ToProcWorker);
-      this.worker = w;
-      return;
-    }
-    throw new Error(`ebpf: cannot start the process worker: ${lastError}`);
+    const w = await startReadyWorker<FromProcWorker>("capture/ebpf/proc-worker.ts", "oisp-ebpf-proc", (m) => this.onWorker(m), (msg) =>
+      this.opts.log("error", `ebpf: process worker: ${msg}`),
+    );
+    w.postMessage({ t: "start", ringFd, libbpfPath: libbpfPath() } satisfies ToProcWorker);
+    this.worker = w;
   }
 
   private onWorker(m: FromProcWorker): void {
@@ -260,11 +234,11 @@ export class ProcCapture {
 
   private kernelCounters(): Record<string, number> {
     const out: Record<string, number> = {};
-    const cpus = navigator.hardwareConcurrency || 1;
+    const cpus = possibleCpus();
     KERNEL_COUNTERS.forEach((name, i) => {
       try {
         // per-CPU values are rounded up to 8 bytes each
-        const v = this.statsMap.lookup(u32(i), 8 * possibleCpus(cpus));
+        const v = this.statsMap.lookup(u32(i), 8 * cpus);
         let sum = 0n;
         if (v) for (let c = 0; c * 8 < v.length; c++) sum += new DataView(v.buffer).getBigUint64(c * 8, true);
         out[name] = Number(sum);
@@ -281,17 +255,3 @@ function activityTime(a: HostActivity): number {
   return a.kind === "file_write" ? a.endTs : a.ts;
 }
 
-/** Per-CPU maps hold a value per possible CPU (/sys/devices/system/cpu/possible), not per online one. */
-function possibleCpus(fallback: number): number {
-  try {
-    const text = fs.readFileSync("/sys/devices/system/cpu/possible", "utf8").trim();
-    let n = 0;
-    for (const part of text.split(",")) {
-      const [a, b] = part.split("-").map(Number);
-      n += b !== undefined ? b! - a! + 1 : 1;
-    }
-    return n || fallback;
-  } catch {
-    return fallback;
-  }
-}

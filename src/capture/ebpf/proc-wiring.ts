@@ -12,12 +12,14 @@ const MAX_SEEN = 16_384;
 export interface ProcSide {
   /** The tap to give the TLS capture. */
   tap: TapSink;
-  proc: ProcCapture;
-  stats(): ProcCaptureStats;
+  /** Loads and attaches the process source (after the TLS capture: it finds libbpf first). */
+  start(): Promise<void>;
+  /** Undefined until started (or when it could not start). */
+  stats(): ProcCaptureStats | undefined;
   close(): Promise<void>;
 }
 
-export async function startProcSide(opts: { tap: TapSink; log: Logger; pids?: number[] }): Promise<ProcSide> {
+export function procSide(opts: { tap: TapSink; log: Logger; pids?: number[] }): ProcSide {
   /** "pid:localPort" of connections the TLS probes opened, and the pids that had any (both bounded). */
   const seen = new Set<string>();
   const seenPids = new Set<number>();
@@ -45,16 +47,24 @@ export async function startProcSide(opts: { tap: TapSink; log: Logger; pids?: nu
   // the kernel); metadata-only connects still go. (Both of ours have it: the up worker's and the IPC link's.)
   const watchProcesses = typeof opts.tap.activity === "function";
   if (!watchProcesses) opts.log("info", "ebpf: this capture's sink takes no process.exec / file.write: not recording them");
-  proc = await ProcCapture.start({
-    tap: opts.tap,
-    log: opts.log,
-    watchProcesses,
-    scopeRoots: opts.pids,
-    // This connection was read by the TLS probes, or any of this process's: its TLS is visible to them, so a
-    // connection whose first bytes come later than the hold (a pre-opened pool) is not reported as invisible.
-    plaintextSeen: (pid, local) => seen.has(`${pid}:${local.port}`) || seenPids.has(pid),
-  });
-  return { tap, proc, stats: () => proc!.stats(), close: () => proc!.close() };
+  return {
+    tap,
+    async start() {
+      proc = await ProcCapture.start({
+        tap: opts.tap,
+        log: opts.log,
+        watchProcesses,
+        scopeRoots: opts.pids,
+        // This connection was read by the TLS probes, or any of this process's: its TLS is visible to them, so a
+        // connection whose first bytes come later than the hold (a pre-opened pool) is not reported as invisible.
+        plaintextSeen: (pid, local) => seen.has(`${pid}:${local.port}`) || seenPids.has(pid),
+      });
+    },
+    stats: () => proc?.stats(),
+    close: async () => {
+      await proc?.close();
+    },
+  };
 }
 
 function remember<T>(set: Set<T>, v: T): void {

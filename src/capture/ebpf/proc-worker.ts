@@ -2,12 +2,13 @@
 // writes (hashing their content here, off the main thread). Posts activity and ClientHellos to the main
 // thread, which owns the BPF object and its maps.
 import { toArrayBuffer } from "bun:ffi";
-import { RingBuffer } from "../../../ffi/libbpf.ts";
+import { RingBuffer, useLibbpfAt } from "../../../ffi/libbpf.ts";
 import { ProcActivity } from "./proc-activity.ts";
 import { decodeRecord, type ProcRecord } from "./proc-records.ts";
 import { describePid, monotonicToEpochMs } from "./proc-host.ts";
 
-export type ToProcWorker = { t: "start"; ringFd: number } | { t: "stop" };
+/** libbpfPath: the libbpf the main thread loaded (the system's, or the binary's own copy). */
+export type ToProcWorker = { t: "start"; ringFd: number; libbpfPath: string } | { t: "stop" };
 export type FromProcWorker =
   /** The module loaded (in a compiled binary the first candidate path may not exist: see workerCandidates). */
   | { t: "ready" }
@@ -31,13 +32,8 @@ const post = (m: FromProcWorker) => self.postMessage(m);
 let running = false;
 let rb: RingBuffer | undefined;
 const counters = { records: 0, malformed: 0 };
-const activity = new ProcActivity({
-  toEpochMs: monotonicToEpochMs(),
-  describe: (pid) => {
-    const p = describePid(pid);
-    return { comm: p.name, exe: p.exe, ppid: p.ppid, uid: p.uid };
-  },
-});
+/** Made at start: its clock reads CLOCK_MONOTONIC through libc, loaded beside libbpf. */
+let activity: ProcActivity;
 let hellos: Array<Extract<ProcRecord, { type: "hello" }>> = [];
 
 function stats(): ProcWorkerStats {
@@ -84,6 +80,14 @@ self.onmessage = (e: MessageEvent<ToProcWorker>) => {
   const m = e.data;
   if (m.t === "start") {
     try {
+      useLibbpfAt(m.libbpfPath);
+      activity = new ProcActivity({
+        toEpochMs: monotonicToEpochMs(),
+        describe: (pid) => {
+          const p = describePid(pid);
+          return { comm: p.name, exe: p.exe, ppid: p.ppid, uid: p.uid };
+        },
+      });
       rb = new RingBuffer(m.ringFd, onRecord);
     } catch (err) {
       post({ t: "error", message: (err as Error).message });

@@ -5,11 +5,11 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { bpfObject } from "../../../ffi/bpf/compile.ts";
-import { BpfObject, captureLibbpfPrint, monotonicNs, prepareLibbpf, type BpfLink, type BpfMap } from "../../../ffi/libbpf.ts";
+import { BpfObject, captureLibbpfPrint, monotonicNs, possibleCpus, prepareLibbpf, type BpfLink, type BpfMap } from "../../../ffi/libbpf.ts";
 import { isAiHost } from "../../spec/endpoints.ts";
 import { nowMs, type TapSink } from "../../tap/types.ts";
 import type { Logger } from "../../util/log.ts";
-import { workerCandidates } from "../../util/worker-module.ts";
+import { startReadyWorker } from "../../util/worker-module.ts";
 import { describeProcess, UserNames } from "../process/describe.ts";
 import { ebpfPreflight } from "./preflight.ts";
 import { batchRecords, decodeRecord } from "./records.ts";
@@ -72,20 +72,6 @@ const ENTRY_PROGRAM: Record<Exclude<SslFunction, "SSL_ctrl">, string> = {
 const TRACEPOINTS = ["sys_enter", "process_fork", "process_exit", "process_exec"];
 const STAT = { records: 0, dropped: 1, lostBytes: 2, calls: 3 } as const;
 const MAX_PENDING_BATCHES = 64;
-
-function possibleCpus(): number {
-  try {
-    const text = fs.readFileSync("/sys/devices/system/cpu/possible", "utf8").trim();
-    let n = 0;
-    for (const part of text.split(",")) {
-      const [a, b] = part.split("-").map(Number);
-      n += b === undefined ? 1 : b! - a! + 1;
-    }
-    return n || 1;
-  } catch {
-    return 1;
-  }
-}
 
 const u32 = (n: number) => new Uint8Array(new Uint32Array([n]).buffer);
 
@@ -294,31 +280,6 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
 }
 
 /** The ring-buffer Worker, from the first module candidate that loads (source tree or compiled binary). */
-async function startRingWorker(onMessage: (m: RingWorkerMessage) => void): Promise<Worker> {
-  let lastError = "";
-  for (const url of workerCandidates("capture/ebpf/ring-worker.ts")) {
-    const w = await new Promise<Worker | undefined>((resolve) => {
-      let w: Worker;
-      try {
-        w = new Worker(url, { name: "oisp-ebpf-ring" });
-      } catch (err) {
-        lastError = (err as Error).message;
-        return resolve(undefined);
-      }
-      w.onmessage = (e: MessageEvent<RingWorkerMessage>) => {
-        if (e.data.t === "ready") {
-          w.onmessage = (ev: MessageEvent<RingWorkerMessage>) => onMessage(ev.data);
-          resolve(w);
-        }
-      };
-      w.onerror = (e) => {
-        e.preventDefault?.();
-        lastError = e.message;
-        w.terminate();
-        resolve(undefined);
-      };
-    });
-    if (w) return w;
-  }
-  throw new Error(`ebpf: cannot start the ring buffer worker: ${lastError}`);
+function startRingWorker(onMessage: (m: RingWorkerMessage) => void): Promise<Worker> {
+  return startReadyWorker<RingWorkerMessage>("capture/ebpf/ring-worker.ts", "oisp-ebpf-ring", onMessage, (msg) => onMessage({ t: "error", message: msg }));
 }
