@@ -51,6 +51,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of containers) await podman(["rm", "-f", c]);
+  await podman(["rmi", image]); // each run loads ~120 MB; an untagged copy per run would pile up
   for (const d of made) fs.rmSync(d, { recursive: true, force: true });
 });
 
