@@ -280,6 +280,9 @@ describe("eBPF capture in the container, as the DaemonSet runs it", () => {
     expect(info.HostConfig.ReadonlyRootfs).toBe(true);
     const probe = await podman(["exec", name, ...spec.livenessProbe.exec.command]);
     expect(probe.code).toBe(0);
+    // Every part started inside the image (the TLS probes' and the process source's Workers, libbpf).
+    const logs = await podman(["logs", name]);
+    expect(`${logs.out}${logs.err}`.split("\n").filter((l) => /^error:|EACCES|EPERM/.test(l))).toEqual([]);
   });
 
   test("a curl on the host, no proxy and no CA given to oisp, is captured with eBPF and exported", async () => {
