@@ -60,7 +60,7 @@ test.skipIf(!!ebpfSkipReason)("a libssl that appears later, only inside the clie
   const mountPoint = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-libssl-ns-"));
   const libInNs = path.join(mountPoint, "libssl.so.3");
   const script = `import json, time, ssl, urllib.request
-time.sleep(4)  # the periodic rescan (every 2 s) finds the new library meanwhile
+time.sleep(4)  # the rescans 0.5 s and 2 s after this process's exec find the library imported above
 req = urllib.request.Request("https://api.openai.com/v1/chat/completions", data=${JSON.stringify(body("from a private libssl"))}.encode(), headers={"authorization": "Bearer ${KEY}", "content-type": "application/json"})
 print(json.load(urllib.request.urlopen(req))["id"])`;
   const proc = Bun.spawn(["unshare", "-m", "--propagation", "private", "sh", "-c", `mount --bind "$0" "$1" && LD_LIBRARY_PATH="$1" exec python3 -c "$2"`, copyDir, mountPoint, script], {

@@ -72,6 +72,8 @@ const ENTRY_PROGRAM: Record<Exclude<SslFunction, "SSL_ctrl">, string> = {
 const TRACEPOINTS = ["sys_enter", "process_fork", "process_exit", "process_exec"];
 const STAT = { records: 0, dropped: 1, lostBytes: 2, calls: 3 } as const;
 const MAX_PENDING_BATCHES = 64;
+/** After an exec, the process's mappings are read again after each of these delays. */
+const EXEC_RESCAN_DELAYS_MS = [20, 500, 2000];
 
 const u32 = (n: number) => new Uint8Array(new Uint32Array([n]).buffer);
 
@@ -179,17 +181,21 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
     },
   });
 
-  // Processes that just ran a new program: their libraries are mapped within milliseconds.
-  const execPids = new Set<number>();
-  let execTimer: ReturnType<typeof setTimeout> | undefined;
+  // Processes that just ran a new program: the loader maps linked libraries within milliseconds, and
+  // interpreters load theirs when the program imports them (Python's ssl), so look again a little later.
+  // A full rescan of every process is rarer (rescanMs): its cost grows with the number of processes.
+  const execWaves = EXEC_RESCAN_DELAYS_MS.map((delay) => ({ delay, pids: new Set<number>(), timer: undefined as ReturnType<typeof setTimeout> | undefined }));
   const onExec = (pid: number) => {
-    execPids.add(pid);
-    execTimer ??= setTimeout(() => {
-      execTimer = undefined;
-      const pids = [...execPids];
-      execPids.clear();
-      rescan(pids);
-    }, 20);
+    for (const w of execWaves) {
+      if (w.pids.size >= 4096) continue; // an exec storm: the full rescan catches up
+      w.pids.add(pid);
+      w.timer ??= setTimeout(() => {
+        w.timer = undefined;
+        const pids = [...w.pids];
+        w.pids.clear();
+        rescan(pids);
+      }, w.delay);
+    }
   };
 
   // The ring buffer, drained by a Worker.
@@ -228,7 +234,7 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
       streams.tick(nowMs());
     }, 250),
   );
-  timers.push(setInterval(() => rescan(), opts.rescanMs ?? 2000));
+  timers.push(setInterval(() => rescan(), opts.rescanMs ?? 10_000));
   for (const t of timers) t.unref();
 
   // Records per second over the last few seconds, sampled on each stats() call.
@@ -260,7 +266,7 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
     rescan: () => rescan(),
     async stop() {
       for (const t of timers) clearInterval(t);
-      if (execTimer) clearTimeout(execTimer);
+      for (const w of execWaves) if (w.timer) clearTimeout(w.timer);
       // Detach first: no new records; then let the Worker drain what is in the ring buffer.
       for (const l of links) l.destroy();
       if (worker) {
