@@ -17,7 +17,10 @@ export function captureProcesses(dataDir: string): Array<{ pid: number; role: st
   const rd = readRoleStatus(statusFilePath(dataDir, "redirect"));
   if (rd.running && rd.snapshot) out.push({ pid: rd.snapshot.pid, role: "oisp redirect", paused: rd.snapshot.capture?.paused });
   const s = readRoleStatus(statusFilePath(dataDir, "sensor"));
-  if (s.running && s.snapshot?.roles.includes("proxy")) out.push({ pid: s.snapshot.pid, role: "oisp up", paused: s.snapshot.capture?.paused });
+  // `oisp up` captures inside the sensor: through its proxy, or with eBPF (`--capture ebpf`).
+  if (s.running && s.snapshot && (s.snapshot.roles.includes("proxy") || s.snapshot.roles.includes("ebpf"))) {
+    out.push({ pid: s.snapshot.pid, role: "oisp up", paused: s.snapshot.capture?.paused });
+  }
   return out;
 }
 

@@ -32,7 +32,8 @@ export async function collectTrayFacts(dataDir: string, opts: { startWithWindows
   const sensor = readRoleStatus(statusFilePath(dataDir, "sensor"));
   const redirect = readRoleStatus(statusFilePath(dataDir, "redirect"));
   const s = sensor.running ? sensor.snapshot : undefined;
-  const inSensor = !!s?.roles.includes("proxy");
+  // `oisp up` captures inside the sensor (its proxy, or eBPF with --capture ebpf).
+  const inSensor = !!s && (s.roles.includes("proxy") || s.roles.includes("ebpf"));
   const capturing = redirect.running ? redirect.snapshot : inSensor ? s : undefined;
   const proxyStats = capturing?.proxy?.stats as { clientRejected?: number } | undefined;
   let paused = false;

@@ -6,6 +6,8 @@ import os from "node:os";
 import path from "node:path";
 import { pauseStatePath, readPauseState, watchPauseState, writePauseState, type PauseState } from "../../src/config/pause.ts";
 import type { LogLevel } from "../../src/util/log.ts";
+import { captureProcesses, setCapturePaused } from "../../src/control/pause.ts";
+import { statusFilePath, writeJsonAtomic } from "../../src/sensor/status-file.ts";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
@@ -58,4 +60,26 @@ test("the watcher starts from the file, reports flips once, and keeps its state 
   } finally {
     w.stop();
   }
+});
+
+test("capture processes: a redirector, and `oisp up` with the proxy or eBPF inside; a plain sensor is none", async () => {
+  const dir = tmp();
+  const at = new Date().toISOString();
+  const snap = (roles: string[], paused?: boolean) => ({
+    format: 1, state: "running", pid: process.pid, roles, version: "t", data_dir: dir, started_at: at, updated_at: at,
+    ...(paused !== undefined && { capture: { paused } }),
+  });
+  writeJsonAtomic(statusFilePath(dir, "sensor"), snap(["sensor"]));
+  expect(captureProcesses(dir)).toEqual([]);
+  // Nobody to confirm: the state is written and the next capture process starts with it.
+  expect((await setCapturePaused(dir, true, "cli", { confirmMs: 0 })).message).toBe("Capture paused. No capture process is running; the next one starts paused.");
+  writeJsonAtomic(statusFilePath(dir, "sensor"), snap(["sensor", "ebpf"], false));
+  expect(captureProcesses(dir)).toEqual([{ pid: process.pid, role: "oisp up", paused: false }]);
+  // A process that never reports the new state is named, not waited on forever.
+  const r = await setCapturePaused(dir, true, "cli", { confirmMs: 150 });
+  expect(r).toEqual({ ok: false, message: `Capture paused in the state file, but oisp up pid ${process.pid} has not confirmed it yet (an older oisp version?).` });
+  writeJsonAtomic(statusFilePath(dir, "redirect"), snap(["redirect", "ebpf"], true));
+  writeJsonAtomic(statusFilePath(dir, "sensor"), snap(["sensor", "proxy"], true));
+  expect(captureProcesses(dir).map((p) => p.role)).toEqual(["oisp redirect", "oisp up"]);
+  expect((await setCapturePaused(dir, true, "cli", { confirmMs: 150 })).ok).toBe(true);
 });
