@@ -186,7 +186,26 @@ interface Where {
   params: SQLQueryBindings[];
 }
 
-type EqColumn = "provider" | "model" | "process_name" | "event_type";
+export type EqColumn = "provider" | "model" | "process_name" | "event_type";
+
+/**
+ * Which equality filter (if any) should drive the timeline query, from row counts alone (no database):
+ * `counts` holds, per filter column, its rows counted up to probeCap(rangeRows) + 1; `rangeRows` the rows
+ * in the time range (0 when untimed). A rare value is best read through its own index and sorted; a
+ * common one by walking ts_ms newest-first until the page is full.
+ */
+export function pickDrivingColumn(counts: ReadonlyArray<{ column: EqColumn; n: number }>, timed: boolean, rangeRows: number): EqColumn | undefined {
+  let best: { column: EqColumn; n: number } | undefined;
+  for (const c of counts) if (!best || c.n < best.n) best = c;
+  // With a time range, walking it costs at most the rows inside it: a filter value with fewer rows than
+  // that is the cheaper bound even when it is not rare overall (e.g. one process over the last week).
+  return best && (best.n <= SELECTIVE_ROWS || (timed && best.n < rangeRows)) ? best.column : undefined;
+}
+
+/** How far to count a filter's rows: enough to compare with SELECTIVE_ROWS and with the range's rows. */
+export function probeCap(rangeRows: number): number {
+  return Math.max(SELECTIVE_ROWS, Math.min(rangeRows, RANGE_PROBE_ROWS));
+}
 
 /** The filter's equality conditions as (column, value), in one order for the events table and the rollups. */
 function eqFilters(f: Pick<WebFilter, "provider" | "model" | "process" | "type">): Array<[EqColumn, string]> {
@@ -249,15 +268,12 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
   const one = <T>(sql: string, params: SQLQueryBindings[]): T | null => db.query<T, SQLQueryBindings[]>(sql).get(...params);
 
   /**
-   * Which equality filter (if any) should drive the timeline query. A rare value (few rows) is best read
-   * through its own index and sorted; a common one is best found by walking ts_ms newest-first until the
-   * page is full, which SQLite does not know without statistics. Counting is capped, so this stays cheap.
+   * Which equality filter (if any) should drive the timeline query (pickDrivingColumn decides; SQLite does
+   * not know without statistics). Counting is capped, so this stays cheap.
    */
   const drivingIndex = (f: WebFilter): ReadonlySet<EqColumn> => {
     const eqs = eqFilters(f);
     if (!eqs.length) return new Set();
-    // With a time range, walking it costs at most the rows inside it: a filter value with fewer rows than
-    // that is the cheaper bound even when it is not rare overall (e.g. one process over the last week).
     const timed = f.sinceMs !== undefined || f.untilMs !== undefined;
     const rangeRows = timed
       ? (one<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM events WHERE ts_ms >= ? AND ts_ms < ? LIMIT ?)`, [
@@ -266,14 +282,13 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
           RANGE_PROBE_ROWS,
         ])?.n ?? 0)
       : 0;
-    const cap = Math.max(SELECTIVE_ROWS, Math.min(rangeRows, RANGE_PROBE_ROWS));
-    let best: { column: EqColumn; n: number } | undefined;
-    for (const [column, value] of eqs) {
-      const n = one<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM events WHERE ${column} = ? LIMIT ?)`, [value, cap + 1])?.n ?? 0;
-      if (!best || n < best.n) best = { column, n };
-    }
-    const useIndex = best && (best.n <= SELECTIVE_ROWS || (timed && best.n < rangeRows));
-    return new Set(useIndex && best ? [best.column] : []);
+    const cap = probeCap(rangeRows);
+    const counts = eqs.map(([column, value]) => ({
+      column,
+      n: one<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM events WHERE ${column} = ? LIMIT ?)`, [value, cap + 1])?.n ?? 0,
+    }));
+    const column = pickDrivingColumn(counts, timed, rangeRows);
+    return new Set(column ? [column] : []);
   };
 
   /** (provider, requested model) → the other models that answered it (model_answers, migration 0003). */

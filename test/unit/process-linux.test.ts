@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import net from "node:net";
 import { processLookupForPlatform } from "../../src/capture/process/index.ts";
 import { canonicalIp } from "../../src/capture/process/ip.ts";
-import { createLinuxProcessLookup, decodeProcAddress, findSocketRow } from "../../src/capture/process/linux.ts";
+import { createLinuxProcessLookup, decodeProcAddress, findSocketRow, RecentPids, scanOrder } from "../../src/capture/process/linux.ts";
 
 const onLinux = process.platform === "linux";
 
@@ -138,5 +138,16 @@ describe.skipIf(!onLinux)("lookup on this machine", () => {
 
   test("other platforms resolve undefined", async () => {
     expect(await processLookupForPlatform("darwin")({ ip: "127.0.0.1", port: 1 }, { ip: "127.0.0.1", port: 2 })).toBeUndefined();
+  });
+});
+
+describe("the scan's order, without /proc", () => {
+  test("recent clients first (most recent first), bounded; then the other pids newest first", () => {
+    const recent = new RecentPids(2);
+    for (const pid of [10, 20, 10, 30]) recent.remember(pid);
+    // 10 was remembered again after 20, so 20 is the oldest and fell out past the bound of 2.
+    expect(recent.list()).toEqual([30, 10]);
+    expect(scanOrder(["1", "self", "20", "300", "10", "30", "net"], recent)).toEqual({ order: [30, 10, 300, 20, 1], recentCount: 2 });
+    expect(scanOrder([], new RecentPids(4))).toEqual({ order: [], recentCount: 0 });
   });
 });

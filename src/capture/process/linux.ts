@@ -75,6 +75,38 @@ export function findSocketRow(table: string, client: Endpoint, proxy: Endpoint):
   return undefined;
 }
 
+/** Pids that owned recent connections, most recent last, bounded: one app tends to open many connections. */
+export class RecentPids {
+  private readonly pids = new Map<number, true>();
+
+  constructor(private readonly max: number) {}
+
+  has(pid: number): boolean {
+    return this.pids.has(pid);
+  }
+
+  remember(pid: number): void {
+    this.pids.delete(pid);
+    this.pids.set(pid, true);
+    if (this.pids.size > this.max) this.pids.delete(this.pids.keys().next().value!);
+  }
+
+  /** Most recent first. */
+  list(): number[] {
+    return [...this.pids.keys()].reverse();
+  }
+}
+
+/**
+ * The order one pass visits /proc entries in: recent clients first (most recent first), then the other
+ * processes newest (highest pid) first, since a client usually started recently. Non-pid entries are skipped.
+ */
+export function scanOrder(entries: readonly string[], recent: RecentPids): { order: number[]; recentCount: number } {
+  const hotPids = recent.list();
+  const others = entries.filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => !recent.has(p)).sort((a, b) => b - a);
+  return { order: [...hotPids, ...others], recentCount: hotPids.length };
+}
+
 export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
   const proc = opts.procRoot ?? "/proc";
   const useSockDiag = opts.sockDiag ?? opts.procRoot === undefined;
@@ -85,7 +117,7 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
   const maxScans = opts.maxScans ?? 3;
   const eagerPids = opts.eagerPids ?? 32;
   const maxQueue = opts.maxQueue ?? 10_000;
-  const hot = new Map<number, true>();
+  const hot = new RecentPids(hotMax);
   const users = new UserNames();
 
   interface Pending {
@@ -143,7 +175,7 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
       p.done = true;
       if (pid === undefined || !p.row) return p.resolve(undefined);
       const info = describeProcess(proc, pid, p.row.uid);
-      remember(pid);
+      hot.remember(pid);
       const user = users.name(p.row.uid);
       if (user) info.user = user;
       p.resolve(info);
@@ -185,16 +217,13 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
     } catch {
       // no procfs
     }
-    // Recent clients first, then newest processes first: a client usually started recently.
-    const hotPids = [...hot.keys()].reverse();
-    const others = entries.filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => !hot.has(p)).sort((a, b) => b - a);
+    const { order, recentCount } = scanOrder(entries, hot);
     const myUid = process.getuid?.() ?? -1;
-    const order = [...hotPids, ...others];
     for (let n = 0; n < order.length; n++) {
       const pid = order[n]!;
       // Past the recent clients and the newest processes (where a short-lived client is), wait for the
       // table instead of scanning everything blind: the uid then narrows the rest, or nothing is left.
-      if (n === hotPids.length + eagerPids && !rowsKnown) await rowsRead;
+      if (n === recentCount + eagerPids && !rowsKnown) await rowsRead;
       if (budget <= 0 || check()) break;
       // Once the sockets' uids are known they narrow the search (root can read every process).
       if (rowsKnown && myUid === 0 && !hot.has(pid)) {
@@ -229,12 +258,6 @@ export function createLinuxProcessLookup(opts: LinuxLookupOptions = {}) {
         running--;
         kick();
       });
-  }
-
-  function remember(pid: number) {
-    hot.delete(pid);
-    hot.set(pid, true);
-    if (hot.size > hotMax) hot.delete(hot.keys().next().value!);
   }
 
   return function lookupLinux(client: Endpoint, proxy: Endpoint): Promise<ProcessInfo | undefined> {
