@@ -177,6 +177,33 @@ describe("install.sh into a temporary root", () => {
     expect(fs.existsSync(path.join(fresh, "usr/local/share/oisp"))).toBe(false);
   });
 
+  test("--from URL: the release is downloaded (curl) and checked the same way", async () => {
+    const served: string[] = [];
+    const server = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(req) {
+        const name = new URL(req.url).pathname.replace(/^\/releases\/v1\//, "");
+        served.push(name);
+        const file = path.join(release, name);
+        return name.includes("/") || !fs.existsSync(file) ? new Response("not found", { status: 404 }) : new Response(Bun.file(file));
+      },
+    });
+    try {
+      const fresh = newRoot();
+      // Async: the server answers from this process's event loop.
+      const p = Bun.spawn(["sh", script, "--root", fresh, "--from", `http://127.0.0.1:${server.port}/releases/v1`, "--mode", "proxy"], { stdout: "pipe", stderr: "pipe" });
+      const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+      expect(err).toBe("");
+      expect(code).toBe(0);
+      expect(out).toContain("verified oisp oisp-proxy.service oisp.sysusers oisp.toml against SHA256SUMS");
+      expect(served.sort()).toEqual(["SHA256SUMS", "oisp", "oisp-proxy.service", "oisp.sysusers", "oisp.toml"]);
+      expect(fs.readFileSync(path.join(fresh, "usr/local/bin/oisp"))).toEqual(fs.readFileSync(path.join(release, "oisp")));
+    } finally {
+      server.stop(true);
+    }
+  }, 60_000);
+
   test("bad options are one clear line", () => {
     expect(install(root, "--mode", "pcap", "--from", release).err).toContain("--mode: expected ebpf or proxy, got pcap");
     expect(install(root, "--purge").err).toContain("--purge goes with --uninstall");
