@@ -210,3 +210,25 @@ describe("install.sh into a temporary root", () => {
     expect(install(root, "--from").err).toContain("--from needs a value");
   });
 });
+
+// In CI (root, a throwaway machine) the same script on the real system: the account tools, systemctl and
+// paths without --root. Only where nothing of an earlier install exists, and uninstalled with --purge after.
+const untouched = ["/usr/local/bin/oisp", "/etc/oisp", "/var/lib/oisp", "/etc/systemd/system/oisp.service", "/etc/systemd/system/oisp-proxy.service"].every((p) => !fs.existsSync(p));
+const onRealSystem = process.env.CI === "true" && process.getuid?.() === 0 && untouched && !/^oisp:/m.test(fs.readFileSync("/etc/passwd", "utf8"));
+describe.skipIf(!onRealSystem)("install.sh on this (CI) machine", () => {
+  test("install --mode proxy, then --uninstall --purge leaves nothing behind", () => {
+    try {
+      const r = run(["sh", script, "--from", release, "--mode", "proxy", "--no-start"]);
+      expect(r.err).toBe("");
+      expect(r.code).toBe(0);
+      expect(run(["/usr/local/bin/oisp", "--version"]).out).toMatch(/^oisp /);
+      expect(fs.readFileSync("/etc/passwd", "utf8")).toMatch(/^oisp:x:\d+:\d+:OISP Sensor:\/var\/lib\/oisp:/m);
+      expect(fs.existsSync("/etc/systemd/system/multi-user.target.wants/oisp-proxy.service")).toBe(true);
+    } finally {
+      const u = run(["sh", script, "--uninstall", "--purge"]);
+      expect(u.code).toBe(0);
+    }
+    for (const p of ["/usr/local/bin/oisp", "/usr/local/share/oisp", "/etc/oisp", "/var/lib/oisp", "/etc/sysusers.d/oisp.conf", "/etc/systemd/system/oisp-proxy.service", "/etc/systemd/system/multi-user.target.wants/oisp-proxy.service"]) expect(fs.existsSync(p)).toBe(false);
+    expect(fs.readFileSync("/etc/passwd", "utf8")).not.toMatch(/^oisp:/m);
+  }, 120_000);
+});
