@@ -9,6 +9,7 @@ import { parseEventJson } from "../view/event-json.ts";
 import type { LiveSource } from "../view/live.ts";
 import { buildProcessTree, flattenTree } from "../view/process-tree.ts";
 import type { EventDetail } from "./detail.ts";
+import { RecountClock } from "./recount.ts";
 import {
   applyKey,
   initialState,
@@ -119,8 +120,7 @@ export function startTui(o: TuiOptions): RunningTui {
   let state: TuiState = initialState();
   const data = emptyData();
   data.source = o.live ? "live" : "watching db";
-  let aggregatesAt = 0;
-  let aggregatesView: string | undefined;
+  const aggregates = new RecountClock();
   let dirty = true;
   let closed = false;
   let lastDraw = 0;
@@ -139,9 +139,8 @@ export function startTui(o: TuiOptions): RunningTui {
     return since === undefined ? f : { ...f, sinceMs: since };
   };
 
-  let summaryAt = 0;
+  const summary = new RecountClock();
   let summaryTimer: ReturnType<typeof setTimeout> | undefined;
-  let summaryWindow: string | undefined;
   const loadTimeline = (atLeast: number, force: boolean) => {
     const page = queries.timeline(activityFilter(), { limit: Math.min(Math.max(atLeast, TIMELINE_PAGE), TIMELINE_MAX) });
     data.timeline = page.rows;
@@ -149,16 +148,15 @@ export function startTui(o: TuiOptions): RunningTui {
     // The panes read up to an hour of events (and, for long windows, many rollup rows): while traffic
     // flows they are recounted at most once a second (5 min window) or every AGGREGATE_EVERY_MS.
     const every = state.window === "5m" ? 1000 : AGGREGATE_EVERY_MS;
-    if (force || summaryWindow !== state.window || data.nowMs - summaryAt >= every) {
+    if (summary.due(state.window, data.nowMs, every, force)) {
       data.summary = queries.windowSummary(windowSince(state.window, data.nowMs));
-      summaryAt = data.nowMs;
-      summaryWindow = state.window;
+      summary.counted(state.window, data.nowMs);
     } else if (!summaryTimer) {
       // Skipped: recount when the interval is up, so the panes catch up with what the list shows.
       summaryTimer = setTimeout(() => {
         summaryTimer = undefined;
         changed();
-      }, every - (data.nowMs - summaryAt));
+      }, summary.waitMs(data.nowMs, every));
     }
   };
 
@@ -197,9 +195,8 @@ export function startTui(o: TuiOptions): RunningTui {
       if (state.open) {
         if (force || data.detail?.row.event_id !== state.open.eventId) loadDetail(state.open.eventId);
       } else if (state.view === "timeline") loadTimeline(data.timeline.length, force);
-      else if (force || aggregatesView !== state.view || Date.now() - aggregatesAt >= AGGREGATE_EVERY_MS) {
-        aggregatesAt = Date.now();
-        aggregatesView = state.view;
+      else if (aggregates.due(state.view, Date.now(), AGGREGATE_EVERY_MS, force)) {
+        aggregates.counted(state.view, Date.now());
         if (state.view === "inventory") {
           data.apps = queries.apps();
           data.providers = queries.providers();
