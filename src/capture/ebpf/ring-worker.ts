@@ -69,7 +69,7 @@ function run(start: RingWorkerStart) {
     if (Atomics.load(pending, 0) >= start.maxPending) {
       Atomics.wait(pending, 0, Atomics.load(pending, 0), 20);
     } else {
-      rb.poll(50);
+      rb.poll(250); // returns at once when records arrive: the timeout only bounds how late "stop" is seen
       flush();
     }
     setImmediate(loop); // lets the stop message in

@@ -232,9 +232,9 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
     setInterval(() => {
       syncClock();
       streams.tick(nowMs());
-    }, 250),
+    }, 500),
   );
-  timers.push(setInterval(() => rescan(), opts.rescanMs ?? 10_000));
+  timers.push(setInterval(() => rescan(), opts.rescanMs ?? 30_000));
   for (const t of timers) t.unref();
 
   // Records per second over the last few seconds, sampled on each stats() call.
