@@ -2,6 +2,7 @@
 // chunked bodies with extensions and trailers, upgrade, and malformed input.
 import { describe, expect, test } from "bun:test";
 import { rewriteRequestLine } from "../../src/capture/proxy/plain.ts";
+import { ProxyRequestReader } from "../../src/capture/proxy/proxy-request.ts";
 import { RequestFramer, type FramerEvent } from "../../src/capture/proxy/request-framer.ts";
 import { classifyRequest, HeadReader, parseAuthority, parseRequestHead } from "../../src/capture/proxy/request-head.ts";
 import { Http1Parser } from "../../src/decode/http1.ts";
@@ -174,5 +175,31 @@ describe("request heads", () => {
     const raw = enc("\r\nPOST http://localhost:11434/api/chat HTTP/1.1\r\nHost: localhost:11434\r\nX-Bin: \x80\xff\r\n\r\n");
     expect(dec(rewriteRequestLine(raw, "/api/chat"))).toBe("\r\nPOST /api/chat HTTP/1.1\r\nHost: localhost:11434\r\nX-Bin: \x80\xff\r\n\r\n");
     expect(dec(rewriteRequestLine(enc("GET http://h/x HTTP/1.0\n\n"), "/x"))).toBe("GET /x HTTP/1.0\n\n");
+  });
+});
+
+describe("the proxy's first decision, without a socket (capture/proxy/proxy-request.ts)", () => {
+  const reader = (loops = false) => new ProxyRequestReader(1024, () => loops);
+  test("CONNECT: host, port and what followed the head, at any split", () => {
+    const s = enc("CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n\x16\x03\x01");
+    for (let cut = 1; cut < s.length; cut++) {
+      const r = reader();
+      const first = r.push(s.subarray(0, cut));
+      const d = first.kind === "need-more" ? r.push(s.subarray(cut)) : first;
+      expect(d).toMatchObject({ kind: "connect", host: "api.openai.com", port: 443 });
+      // The rest is what arrived with the head; later bytes stay on the socket for the tunnel.
+      const headLength = s.length - 3;
+      if (d.kind === "connect") expect([...d.rest]).toEqual([0x16, 0x03, 0x01].slice(0, first.kind === "need-more" ? 3 : Math.max(0, cut - headLength)));
+    }
+  });
+  test("absolute-form goes to a plain session with every byte read; TLS, bad heads, loops are refused", () => {
+    const plain = enc("GET http://localhost:11434/api/tags HTTP/1.1\r\n\r\nGET http://h/ HTTP/1.1\r\n");
+    const d = reader().push(plain);
+    expect(d.kind).toBe("plain");
+    if (d.kind === "plain") expect(dec(d.bytes)).toBe(dec(plain));
+    expect(reader().push(enc("\x16\x03\x01\x02\x00"))).toEqual({ kind: "tls" });
+    expect(reader().push(enc("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))).toMatchObject({ kind: "bad", status: 400 });
+    expect(reader().push(enc(`GET http://h/ HTTP/1.1\r\nX: ${"a".repeat(2000)}`))).toEqual({ kind: "bad", status: 431, reason: "request head larger than 1024 bytes" });
+    expect(reader(true).push(enc("CONNECT 127.0.0.1:8080 HTTP/1.1\r\n\r\n"))).toEqual({ kind: "bad", status: 400, reason: "127.0.0.1:8080 is this proxy; the request would loop" });
   });
 });

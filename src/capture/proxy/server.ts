@@ -17,7 +17,8 @@ import { connectTcp, resolveTarget, UpstreamError } from "../../mitm/upstream.ts
 import type { Logger } from "../../util/log.ts";
 import type { ProcessLookup } from "../process/index.ts";
 import { PlainSession } from "./plain.ts";
-import { classifyRequest, DEFAULT_MAX_HEAD_BYTES, HeadReader } from "./request-head.ts";
+import { ProxyRequestReader } from "./proxy-request.ts";
+import { DEFAULT_MAX_HEAD_BYTES } from "./request-head.ts";
 import { CONNECT_ESTABLISHED, errorResponse, replyAndClose, statusForUpstreamError } from "./responses.ts";
 
 export type { ProxyStats } from "../../mitm/stats.ts";
@@ -177,7 +178,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     const proxyEp: Endpoint = { ip: unmapV4(client.localAddress ?? ""), port: client.localPort ?? 0 };
     // Started now, while the client's socket surely exists; nothing ever waits on it but the tap's open().
     const lookup = safeLookup(opts.lookupProcess, clientEp, proxyEp);
-    const reader = new HeadReader(limits.maxHeadBytes);
+    const reader = new ProxyRequestReader(limits.maxHeadBytes, (host, port) => isSelf(resolveTarget(opts.resolve, host, port)));
     const headTimer = setTimeout(() => {
       stats.badRequests++;
       replyAndClose(client, errorResponse(400, "no complete request head in time"));
@@ -196,21 +197,14 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       }
     };
     const onHead = (chunk: Buffer) => {
-      if (reader.bytes().length === 0 && looksLikeTlsRecord(chunk)) {
-        clearTimeout(headTimer);
-        client.off("data", onData);
-        return refuseTls(client, clientEp);
-      }
-      const r = reader.push(chunk);
-      if (r.status === "need-more") return;
+      const d = reader.push(chunk);
+      if (d.kind === "need-more") return;
       clearTimeout(headTimer);
       client.off("data", onData);
+      if (d.kind === "tls") return refuseTls(client, clientEp);
       client.pause();
-      if (r.status === "bad") return bad(400, r.reason);
-      if (r.status === "too-large") return bad(431, `request head larger than ${r.limit} bytes`);
-      const req = classifyRequest(r.head);
-      if (req.kind === "reject") return bad(req.status, req.reason);
-      if (req.kind === "absolute") {
+      if (d.kind === "bad") return bad(d.status, d.reason);
+      if (d.kind === "plain") {
         const paused = isPaused();
         if (paused) stats.paused++;
         const session = new PlainSession(
@@ -220,13 +214,11 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
           lookup,
           t0,
         );
-        session.start(reader.bytes().slice());
+        session.start(d.bytes);
         return;
       }
-      if (isSelf(resolveTarget(opts.resolve, req.host, req.port))) return bad(400, `${req.host}:${req.port} is this proxy; the request would loop`);
-      const rest = reader.bytes().slice(r.head.length);
-      connectTunnel(client, req.host, req.port, rest, { t0, startedAt, clientEp, lookup }).catch((err: Error) => {
-        log("error", `tunnel to ${req.host}:${req.port} failed: ${err.message}`);
+      connectTunnel(client, d.host, d.port, d.rest, { t0, startedAt, clientEp, lookup }).catch((err: Error) => {
+        log("error", `tunnel to ${d.host}:${d.port} failed: ${err.message}`);
         client.destroy();
       });
     };
@@ -371,11 +363,6 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
 
 /** A fatal handshake_failure alert record, as a TLS 1.0+ server sends it before any handshake. */
 const TLS_ALERT_HANDSHAKE_FAILURE = Buffer.from([0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x28]);
-
-/** First bytes of a TLS handshake record (0x16, version 3.x): no HTTP method starts with them. */
-export function looksLikeTlsRecord(chunk: Uint8Array): boolean {
-  return chunk.length >= 2 && chunk[0] === 0x16 && chunk[1] === 0x03;
-}
 
 function guard(lookup: () => Promise<ProcessInfo | undefined>): Promise<ProcessInfo | undefined> {
   try {
