@@ -61,6 +61,7 @@ export async function runTray(opts: TrayOptions): Promise<number> {
   /** The redirector pid the tray asked to stop: its end is expected, not a balloon. */
   let stopping: number | undefined;
   let busy = false;
+  let iconShown = true; // set from the first setIcon
   const autostart = (): boolean => {
     try {
       return win.readRunValue(RUN_VALUE) !== undefined;
@@ -83,9 +84,13 @@ export async function runTray(opts: TrayOptions): Promise<number> {
       window.balloon(b.title, b.text, b.kind);
     }
     if (expectedStop) stopping = undefined;
-    const changed = force || !facts || tooltip(facts) !== tooltip(next) || trayState(facts) !== trayState(next);
+    const changed = force || !iconShown || !facts || tooltip(facts) !== tooltip(next) || trayState(facts) !== trayState(next);
     facts = next;
-    if (changed && !window.setIcon(icons.get(trayState(next))!, tooltip(next))) log("warn", "tray: Shell_NotifyIconW failed (no notification area yet?); retrying");
+    if (!changed) return;
+    const shown = window.setIcon(icons.get(trayState(next))!, tooltip(next));
+    // At logon the notification area may not exist yet: keep trying at every tick until it does.
+    if (!shown && iconShown) log("warn", "tray: Shell_NotifyIconW failed (no notification area yet?); retrying");
+    iconShown = shown;
   };
 
   const notify = (r: ControlResult, title: string) => {
@@ -128,9 +133,10 @@ export async function runTray(opts: TrayOptions): Promise<number> {
     return { ok: false, message: r.cancelled ? "Start Capture was cancelled at the UAC prompt." : `Windows could not start oisp redirect (error ${r.error}).` };
   };
 
-  const openPath = (target: string) => {
+  const openPath = (target: string): boolean => {
     const r = win.shellExecute("open", target);
     if (!r.ok) log("warn", `tray: could not open ${target}: error ${r.error}`);
+    return r.ok;
   };
 
   const run = async (action: TrayAction) => {
@@ -159,8 +165,12 @@ export async function runTray(opts: TrayOptions): Promise<number> {
         if (url) openPath(action === "settings" ? new URL("/control", url).href : url);
         return;
       }
-      case "view-logs":
-        return openPath(newestLog(dataDir));
+      case "view-logs": {
+        const file = newestLog(dataDir);
+        // No program registered for .log (some Windows setups, Wine): show the folder in Explorer instead.
+        if (!openPath(file) && file !== logDir(dataDir)) openPath(logDir(dataDir));
+        return;
+      }
       case "toggle-autostart": {
         const on = autostart();
         win.writeRunValue(RUN_VALUE, on ? undefined : runKeyCommand(self.exe, self.scriptArgs, dataDir));
@@ -213,7 +223,7 @@ export async function runTray(opts: TrayOptions): Promise<number> {
   try {
     ensureSensor();
     await refresh(true);
-    log("info", `oisp tray: icon added (window 0x${window.hwnd.toString(16)}), data dir ${dataDir}`);
+    log("info", `oisp tray: ${iconShown ? "icon added" : "waiting for the notification area"} (window 0x${window.hwnd.toString(16)}), data dir ${dataDir}`);
     // At logon the sensor started above honours AutoStartCapture itself (src/commands/auto-start.ts).
     if (opts.atLogon) log("info", "oisp tray: started at logon");
     await done;

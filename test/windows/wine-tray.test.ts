@@ -3,7 +3,7 @@
 // Win32 popup menu, whose screenshot is kept in test-output/, and clicking its items runs the actions:
 // Pause Recording (the shared src/control function), Start with Windows (HKCU Run key, checked with
 // reg.exe), Open Dashboard (the sensor the tray started answers over HTTP; the URL reaches the browser
-// Wine hands it to), Start Capture (elevated `oisp redirect`, the CA-not-trusted balloon) and Stop Capture,
+// Wine hands it to), Start Capture (elevated `oisp redirect`, the CA-not-trusted balloon), Stop Capture, View Logs,
 // then Quit ends the process with exit 0. A second tray of the same user exits at once. Last, oisp.exe
 // started with no arguments on a console of its own (a double-click) starts the tray.
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -197,6 +197,15 @@ if (skipWine || (missing && process.env.OISP_SKIP_WINE === "1")) {
     // Asked for, so no "stopped unexpectedly" balloon.
     await Bun.sleep(2500);
     expect(tray.output()).not.toContain("OISP capture stopped");
+
+    // View Logs: the newest log file goes to its default program, else the log folder to Explorer (Wine has
+    // no program for .log: its file manager opens the folder, a window named after it).
+    m = await openMenu(tray);
+    clickItem(m, "View Logs");
+    const viewer = await waitForValue("a window showing the logs", () => visibleWindows().find((v) => /\.log\b|logs/i.test(v.name)), 30_000);
+    console.log(`wine-tray: View Logs opened "${viewer.name}"`);
+    x(["xdotool", "windowkill", viewer.id]);
+    await waitForValue("the viewer to close", () => (visibleWindows().some((v) => v.id === viewer.id) ? undefined : true), 10_000);
 
     // Quit: the icon goes, the process exits 0.
     m = await openMenu(tray);
