@@ -12,8 +12,9 @@ import type { Logger } from "../util/log.ts";
 export const unpinHelp = `Usage: oisp unpin HOST... | --all
 
 A client (an executable run by a user) that refuses the OISP certificate twice (certificate pinning, its
-own trust store) has its connections to that host passed through untouched for an hour; other clients
-of the host are still intercepted. \`oisp status\` lists the pinned clients. Once the client trusts the CA,
+own trust store) has its connections to that host passed through untouched for an hour; a process that
+hangs up on it twice without an alert (Node) has its own connections passed through for 15 minutes. Other
+clients of the host are still intercepted. \`oisp status\` lists the pinned clients. Once the client trusts the CA,
 unpin the host so the running proxy intercepts its clients again.
 
   --all        every pinned client of every host

@@ -5,6 +5,9 @@ import { Duplex } from "node:stream";
 
 export class ReplayDuplex extends Duplex {
   private prefix?: Uint8Array;
+  private wrote = false;
+  /** The client's EOF came after we had written to it (our ServerHello): it hung up on our answer, not right behind its ClientHello. */
+  endedAfterWrite = false;
 
   /**
    * `onInbound` sees every byte read from the socket (not the replayed prefix), e.g. to spot TLS alerts;
@@ -22,7 +25,10 @@ export class ReplayDuplex extends Duplex {
       this.onInbound?.(chunk);
       if (!this.push(chunk)) sock.pause();
     });
-    sock.on("end", () => this.push(null));
+    sock.on("end", () => {
+      this.endedAfterWrite = this.wrote;
+      this.push(null);
+    });
     sock.on("error", (err) => this.destroy(err));
     sock.on("close", () => {
       if (!this.destroyed) this.destroy();
@@ -40,6 +46,7 @@ export class ReplayDuplex extends Duplex {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     if (this.sock.destroyed) return cb(new Error("client socket closed"));
+    this.wrote = true;
     this.onOutbound?.(chunk);
     if (this.sock.write(chunk)) cb();
     else this.sock.once("drain", () => cb());

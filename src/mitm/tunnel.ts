@@ -121,7 +121,12 @@ export async function runTunnel(policy: MitmPolicy, conn: TunnelConn): Promise<v
     const who = await identify(policy, conn);
     const pin = policy.pinned.pinned(decision.name, who);
     if (pin) {
-      const reason = `${who.label} rejected our certificate for ${decision.name} (${pin.reason}); passed through until ${new Date(pin.until).toISOString()} or \`oisp unpin ${decision.name}\``;
+      const until = `passed through until ${new Date(pin.until).toISOString()} or \`oisp unpin ${decision.name}\``;
+      if (pin.scope === "process") {
+        const reason = `${who.processLabel} hung up on our certificate for ${decision.name} (${pin.reason}); this process is ${until}`;
+        return passthrough(policy, conn, conn.upstream, peek.bytes, { code: "client-closed-after-handshake", reason });
+      }
+      const reason = `${who.label} rejected our certificate for ${decision.name} (${pin.reason}); ${until}`;
       return passthrough(policy, conn, conn.upstream, peek.bytes, { code: "pinned", reason });
     }
   }
@@ -219,7 +224,7 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
     up.destroy();
     clientTls.destroy();
     duplex.destroy();
-    const why = await judgeFailedHandshake(policy, conn, name, watcher, handshake);
+    const why = await judgeFailedHandshake(policy, conn, name, watcher, handshake, duplex.endedAfterWrite);
     setPassthrough(policy, conn, why);
     return tap.close(why.reason);
   }
@@ -262,16 +267,38 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
 }
 
 /**
+ * The client got our side of the handshake (ServerHello to Finished) and hung up without an alert or a byte
+ * after its ClientHello: Node (measured: v20, the openai SDK over undici) checks the certificate as the
+ * handshake completes and destroys the socket before its Finished goes out. Weaker evidence than a
+ * certificate alert, and any process can produce it, so it pins that process only (pid + start time), for
+ * processTtlMs: the app keeps working (fail open), and no other process, not even another run of the same
+ * executable by the same user, is blinded by it.
+ */
+async function judgeSilentHangUp(policy: MitmPolicy, conn: TunnelConn, name: string): Promise<Pass> {
+  const what = "the client hung up after our ServerHello without an alert or a byte";
+  const who = await identify(policy, conn);
+  const { pin, count } = policy.pinned.noteRejection(name, who, what, "process");
+  policy.stats.pinnedHosts = policy.pinned.size;
+  if (who.process === undefined) return { code: "closed-after-handshake", reason: `${what} (${who.label}: not counted, only an identified client is ever passed through)` };
+  if (!pin) return { code: "closed-after-handshake", reason: `${what} (${count} of ${policy.pinned.threshold} before ${who.processLabel} is passed through for ${name})` };
+  const minutes = Math.round(policy.pinned.processTtlMs / 60_000);
+  policy.log("warn", `${name}: ${who.processLabel} hung up ${count} times on our certificate without an alert (as a Node client that does not trust our CA does); that process is passed through for ${name} for ${minutes} min (\`oisp unpin ${name}\` to intercept it again)`);
+  return { code: "closed-after-handshake", reason: `${what}; ${who.processLabel} is passed through for ${name} for ${minutes} min` };
+}
+
+/**
  * Why our handshake with the client failed, and whether it counts towards pinning this client. Only a
  * certificate alert sent after our ServerHello counts (OpenSSL, curl, Python, Go and Java clients send one).
- * A close (a ClientHello then EOF, or Node and Bun clients, which hang up without an alert), a timeout,
- * another alert, or an error of our own TLS stack (DECODE_ERROR...) never counts: each is visible as a
- * network.connect with its code, and the client keeps being intercepted.
+ * A close right behind the ClientHello, a timeout, another alert, or an error of our own TLS stack
+ * (DECODE_ERROR...) never counts: each is visible as a network.connect with its code, and the client keeps
+ * being intercepted. A silent hang-up after our answer is weaker evidence, for one process: judgeSilentHangUp.
  */
-async function judgeFailedHandshake(policy: MitmPolicy, conn: TunnelConn, name: string, watcher: AlertWatcher, handshake: string): Promise<Pass> {
+async function judgeFailedHandshake(policy: MitmPolicy, conn: TunnelConn, name: string, watcher: AlertWatcher, handshake: string, endedAfterAnswer: boolean): Promise<Pass> {
   const alert = watcher.alert;
   if (!rejectsCertificate(alert)) {
     const silent = !alert && handshake === "closed" && watcher.bytesSeen === 0;
+    // Its EOF came after our answer went out: it hung up on our certificate (a ClientHello-then-EOF never does).
+    if (silent && endedAfterAnswer) return judgeSilentHangUp(policy, conn, name);
     const reason = alert
       ? `client sent ${alert.level} alert ${alert.name}${alert.afterServerHello ? "" : " before our ServerHello"}`
       : silent

@@ -12,6 +12,8 @@ export interface ProcessInfo {
   cmdline?: string;
   user?: string;
   uid?: number;
+  /** When the process started, as the OS counts it (Linux: /proc/PID/stat starttime, ticks since boot): with pid, names one process even after its pid is reused. */
+  startTime?: number;
 }
 
 export interface Endpoint {
@@ -68,7 +70,9 @@ export const PASSTHROUGH_CODES = [
   "client-rejected-cert", // the client rejected our certificate (a certificate alert after our ServerHello); not pinned yet
   "client-pinned", // this rejection pinned the client: it is passed through for this host from now on (for a while)
   "handshake-failed", // our TLS handshake failed otherwise (our stack's error, a non-certificate alert): never pins
-  "handshake-closed", // the client closed during our TLS handshake without an alert
+  "handshake-closed", // the client closed during our TLS handshake without an alert, before our answer reached it
+  "closed-after-handshake", // the client hung up on our ServerHello without an alert or a byte (Node not trusting our CA); 2 pin that process
+  "client-closed-after-handshake", // this process hung up on our certificate twice: passed through (15 min)
 ] as const;
 export type PassthroughCode = (typeof PASSTHROUGH_CODES)[number];
 

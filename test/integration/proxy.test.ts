@@ -658,7 +658,7 @@ describe("explicit proxy failure modes", () => {
     }
   });
 
-  test("a client that refuses our certificate without an alert (Bun) is never pinned: a close is no evidence", async () => {
+  test("a client that hangs up on our certificate without an alert (Bun) is seen as such, and never pinned while its process is unknown", async () => {
     const tap = new RecordingTap();
     const proxy = await startProxy({ ...base(tap), upstreamCa: [upstream.caPem] });
     try {
@@ -670,7 +670,9 @@ describe("explicit proxy failure modes", () => {
         t.destroy();
         await waitFor("failure recorded", () => tap.metas.length === i + 1);
       }
-      expect(tap.metas.map((m) => m.passthroughCode)).toEqual(["handshake-closed", "handshake-closed", "handshake-closed"]);
+      // No process lookup here: an unidentified local process is never passed through (pinning-node.test.ts pins one).
+      expect(tap.metas.map((m) => m.passthroughCode)).toEqual(["closed-after-handshake", "closed-after-handshake", "closed-after-handshake"]);
+      expect(tap.metas[2]!.passthroughReason).toBe("the client hung up after our ServerHello without an alert or a byte (an unidentified local process: not counted, only an identified client is ever passed through)");
       expect(proxy.pinnedHosts()).toEqual([]);
       expect(proxy.stats().clientRejected).toBe(0);
     } finally {

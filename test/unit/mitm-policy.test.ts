@@ -70,8 +70,8 @@ describe("pinned clients", () => {
     expect(curlRoot.label).toBe("/usr/bin/curl (root)");
     expect(curlRoot.key).not.toBe(curlNobody.key);
     expect(clientIdentity({ pid: 12, exe: "/usr/bin/curl", uid: 0 }, "x").key).toBe(curlRoot.key); // another curl of root
-    expect(clientIdentity({ pid: 12, name: "app", uid: 7 }, "x")).toEqual({ key: "pid:12", label: "pid 12 app (uid 7)" });
-    expect(clientIdentity(undefined, "10.0.0.5")).toEqual({ key: "ip:10.0.0.5", label: "the host 10.0.0.5" });
+    expect(clientIdentity({ pid: 12, name: "app", uid: 7 }, "x")).toEqual({ key: "pid:12", label: "pid 12 app (uid 7)", process: "pid:12@?", processLabel: "pid 12 app (uid 7)" });
+    expect(clientIdentity(undefined, "10.0.0.5")).toEqual({ key: "ip:10.0.0.5", label: "the host 10.0.0.5", process: "addr:10.0.0.5", processLabel: "the host 10.0.0.5" });
     expect(clientIdentity(undefined, "127.0.0.1").key).toBeUndefined(); // never pinned: it would be every unidentified process
     expect(new PinnedClients({ threshold: 1 }).noteRejection("h", clientIdentity(undefined, "::1"), "x")).toEqual({ count: 0 });
   });
@@ -105,6 +105,31 @@ describe("pinned clients", () => {
     expect(p.remove(["b"])).toEqual(["b"]);
     expect(p.list()).toEqual(["c: /usr/bin/curl (nobody)"]);
     expect(p.remove()).toEqual(["c"]);
+  });
+  test("hang-ups after our ServerHello pin that process only (pid + start time), for a shorter time", () => {
+    let now = 0;
+    const p = new PinnedClients({ threshold: 2, now: () => now });
+    const node = (pid: number, startTime?: number) => clientIdentity({ pid, exe: "/usr/bin/node", uid: 0, user: "root", startTime }, "127.0.0.1");
+    const app = node(40, 9_000);
+    expect(p.noteRejection("h", app, "hung up", "process")).toEqual({ count: 1 });
+    expect(p.noteRejection("h", app, "hung up", "client")).toEqual({ count: 1 }); // the two kinds of evidence do not add up
+    const { pin } = p.noteRejection("h", app, "hung up", "process");
+    expect(pin).toMatchObject({ scope: "process", until: p.processTtlMs });
+    expect(p.processTtlMs).toBeLessThan(p.ttlMs);
+    expect(p.pinned("h", node(40, 9_000))).toBe(pin!);
+    expect(p.pinned("h", node(41, 9_000))).toBeUndefined(); // another run of the same executable and user
+    expect(p.pinned("h", node(40, 9_500))).toBeUndefined(); // the pid reused by a later process
+    expect(p.pinned("other", app)).toBeUndefined();
+    expect(p.list()).toEqual(["h: pid 40 /usr/bin/node (root), this process only"]);
+    // Evidence spread wider than the process window does not add up.
+    const q = new PinnedClients({ threshold: 2, processEvidenceMs: 100, now: () => now });
+    q.noteRejection("h", app, "x", "process");
+    now = 200;
+    expect(q.noteRejection("h", app, "x", "process").count).toBe(1);
+    now = p.processTtlMs;
+    expect(p.pinned("h", app)).toBeUndefined();
+    // An unidentified local process is never pinned, on either evidence.
+    expect(p.noteRejection("h", clientIdentity(undefined, "127.0.0.1"), "x", "process")).toEqual({ count: 0 });
   });
 });
 

@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import net from "node:net";
 import { processLookupForPlatform } from "../../src/capture/process/index.ts";
+import { describeProcess } from "../../src/capture/process/describe.ts";
 import { canonicalIp } from "../../src/capture/process/ip.ts";
 import { createLinuxProcessLookup, decodeProcAddress, findSocketRow, RecentPids, scanOrder } from "../../src/capture/process/linux.ts";
 
@@ -64,6 +65,8 @@ describe.skipIf(!onLinux)("lookup on this machine", () => {
       expect(found).toMatchObject({ pid: child.pid, ppid: process.pid, exe: process.execPath, uid: process.getuid!() });
       expect(String(found.cmdline)).toContain("oisp-lookup-probe");
       expect(typeof found.name).toBe("string");
+      // Start time (pins of one process use pid + it, so a reused pid inherits nothing): the child started after us.
+      expect(found.startTime as number).toBeGreaterThan(describeProcess("/proc", process.pid, 0).startTime!);
     } finally {
       child.kill();
       srv.close();

@@ -1,4 +1,4 @@
-// What /proc says about a process: ppid, exe, name, command line. Shared by the proxy's socket-owner lookup
+// What /proc says about a process: ppid, exe, name, command line, start time. Shared by the proxy's socket-owner lookup
 // (linux.ts) and the eBPF capture, which gets the pid from the probe itself.
 import fsSync from "node:fs";
 import type { ProcessInfo } from "../../tap/types.ts";
@@ -24,8 +24,10 @@ export function describeProcess(proc: string, pid: number, uid: number): Process
   // stat: "pid (comm) state ppid ..." — comm may hold spaces and parentheses, so split after the last ")".
   const afterComm = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const ppid = Number(afterComm[1]);
+  const startTime = Number(afterComm[19]); // field 22 of stat
   const info: ProcessInfo = { pid, uid };
   if (Number.isFinite(ppid) && ppid > 0) info.ppid = ppid;
+  if (afterComm[19] && Number.isFinite(startTime)) info.startTime = startTime;
   if (exe) info.exe = exe.replace(/ \(deleted\)$/, "");
   if (comm.trim()) info.name = comm.trim();
   const args = cmdline.toString("utf8").replace(/\0+$/, "").replace(/\0/g, " ");
