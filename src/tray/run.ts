@@ -78,6 +78,9 @@ export async function runTray(opts: TrayOptions): Promise<number> {
       log("warn", `tray: reading the state failed: ${(err as Error).message}`);
       return;
     }
+    if ((facts?.capture.running ?? false) !== next.capture.running || (next.capture.running && facts?.capture.pid !== next.capture.pid)) {
+      log("info", next.capture.running ? `tray: capture running (pid ${next.capture.pid})` : "tray: capture not running");
+    }
     const expectedStop = stopping !== undefined && !next.capture.running;
     for (const b of balloonsFor(facts, next, expectedStop)) {
       log("info", `tray: ${b.title}: ${b.text}`);

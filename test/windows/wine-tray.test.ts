@@ -3,7 +3,8 @@
 // Win32 popup menu, whose screenshot is kept in test-output/, and clicking its items runs the actions:
 // Pause Recording (the shared src/control function), Start with Windows (HKCU Run key, checked with
 // reg.exe), Open Dashboard (the sensor the tray started answers over HTTP; the URL reaches the browser
-// Wine hands it to), Start Capture (elevated `oisp redirect`, the CA-not-trusted balloon), Stop Capture, View Logs,
+// Wine hands it to), Start Capture (elevated `oisp redirect`, the CA-not-trusted balloon), Stop Capture, a killed redirector
+// (the "capture stopped" balloon), View Logs,
 // then Quit ends the process with exit 0. A second tray of the same user exits at once. Last, oisp.exe
 // started with no arguments on a console of its own (a double-click) starts the tray.
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -197,6 +198,23 @@ if (skipWine || (missing && process.env.OISP_SKIP_WINE === "1")) {
     // Asked for, so no "stopped unexpectedly" balloon.
     await Bun.sleep(2500);
     expect(tray.output()).not.toContain("OISP capture stopped");
+
+    // Capture that ends without being asked to (killed here) is a balloon.
+    m = await openMenu(tray);
+    clickItem(m, "Start Capture");
+    const again = await waitForValue("the second redirector", () => {
+      const v = JSON.parse(fs.readFileSync(redirectStatus, "utf8"));
+      return v.state === "running" && v.pid !== rd.pid ? v : undefined;
+    }, 60_000);
+    // Once the tray has seen it running (it reads the state every 2 s):
+    await tray.waitFor(new RegExp(`tray: capture running \\(pid ${again.pid}\\)`), 15_000);
+    const kill = await wineRun("taskkill", ["/F", "/PID", String(again.pid)], env, 30_000);
+    expect(kill.code, kill.out + kill.err).toBe(0);
+    await tray.waitFor(/tray: OISP capture stopped: Capture stopped unexpectedly/, 30_000);
+    await waitForValue("that balloon to show", () => others()[0], 10_000);
+    const b2 = others()[0]!;
+    x(["xdotool", "mousemove", String(b2.x + b2.w - 20), String(b2.y + b2.h - 10), "click", "1"]);
+    await waitForValue("it to go", () => (others().length ? undefined : true), 10_000);
 
     // View Logs: the newest log file goes to its default program, else the log folder to Explorer (Wine has
     // no program for .log: its file manager opens the folder, a window named after it).
