@@ -11,6 +11,7 @@ import { startEbpfE2e, type EbpfHarness } from "../support/ebpf-harness.ts";
 import { ebpfSkipReason } from "../support/ebpf.ts";
 import { eventsOfConnections, eventsOfPid, ofType, runCurl, startE2e, type AnyEvent, type E2eHarness } from "../support/e2e-harness.ts";
 import { fakeProviderHandler, startSse, type Json } from "../support/fake-providers.ts";
+import { waitFor } from "../support/oisp-process.ts";
 import { validateOispEvent } from "../support/oisp-validate.ts";
 
 const KEY = "sk-proj-EbpfEqualityKey0123456789SECRETxyz";
@@ -81,17 +82,26 @@ const SKIP = (events: AnyEvent[]) =>
     .map(comparable)
     .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 
-async function curlBoth(args: string[]) {
+/** The pid's events once every type in `types` is stored (a response's tool calls may land in a later write). */
+async function eventsWith(dbPath: string, pid: number, types: string[]): Promise<AnyEvent[]> {
+  await eventsOfPid(dbPath, pid);
+  return waitFor(`events ${types.join(", ")} of pid ${pid}`, async () => {
+    const events = await eventsOfPid(dbPath, pid);
+    return types.every((t) => events.some((e) => e.event_type === t)) ? events : undefined;
+  });
+}
+
+async function curlBoth(args: string[], types: string[]) {
   const viaProxy = await runCurl(["--proxy", proxy.proxyUrl, "--cacert", proxy.caFile, ...args]);
   const viaEbpf = await runCurl([...ebpf.curlArgs(), ...args]);
   expect([viaProxy.code, viaEbpf.code]).toEqual([0, 0]);
   expect(viaEbpf.out).toBe(viaProxy.out);
-  return [await eventsOfPid(proxy.dbPath, viaProxy.pid), await eventsOfPid(ebpf.dbPath, viaEbpf.pid)] as const;
+  return [await eventsWith(proxy.dbPath, viaProxy.pid, types), await eventsWith(ebpf.dbPath, viaEbpf.pid, types)] as const;
 }
 
 describe.skipIf(!!ebpfSkipReason)("eBPF capture gives the proxy's events", () => {
   test("curl: chat completion with a tool call", async () => {
-    const [p, e] = await curlBoth(["https://api.openai.com/v1/chat/completions", "-H", `authorization: Bearer ${KEY}`, "-H", "content-type: application/json", "-d", TOOLS_BODY]);
+    const [p, e] = await curlBoth(["https://api.openai.com/v1/chat/completions", "-H", `authorization: Bearer ${KEY}`, "-H", "content-type: application/json", "-d", TOOLS_BODY], ["ai.request", "ai.response", "agent.tool_call"]);
     for (const ev of e) validateOispEvent(ev);
     expect(ofType(e, "agent.tool_call")).toHaveLength(1);
     expect(SKIP(e)).toEqual(SKIP(p));
@@ -100,7 +110,7 @@ describe.skipIf(!!ebpfSkipReason)("eBPF capture gives the proxy's events", () =>
   });
 
   test("curl: SSE stream with usage", async () => {
-    const [p, e] = await curlBoth(["https://api.openai.com/v1/chat/completions", "-H", `authorization: Bearer ${KEY}`, "-H", "content-type: application/json", "-d", STREAM_BODY]);
+    const [p, e] = await curlBoth(["https://api.openai.com/v1/chat/completions", "-H", `authorization: Bearer ${KEY}`, "-H", "content-type: application/json", "-d", STREAM_BODY], ["ai.request", "ai.response"]);
     expect(ofType(e, "ai.response")[0]!.data.usage).toBeDefined();
     expect(SKIP(e)).toEqual(SKIP(p));
   });
@@ -118,7 +128,8 @@ print(json.load(urllib.request.urlopen(req))["id"])`;
     const viaProxy = await run({ HTTPS_PROXY: proxy.proxyUrl, https_proxy: proxy.proxyUrl, SSL_CERT_FILE: proxy.caFile });
     const viaEbpf = await run(ebpf.clientEnv());
     expect(viaEbpf.out).toBe(viaProxy.out);
-    const [p, e] = [await eventsOfPid(proxy.dbPath, viaProxy.pid), await eventsOfPid(ebpf.dbPath, viaEbpf.pid)];
+    const types = ["ai.request", "ai.response", "agent.tool_call"];
+    const [p, e] = [await eventsWith(proxy.dbPath, viaProxy.pid, types), await eventsWith(ebpf.dbPath, viaEbpf.pid, types)];
     expect(SKIP(e)).toEqual(SKIP(p));
   });
 });

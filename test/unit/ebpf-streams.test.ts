@@ -47,6 +47,16 @@ describe("TlsStreams", () => {
     expect(s.stats()).toMatchObject({ sessions: 1, activeSessions: 0, gaps: 0, bytes: 33 });
   });
 
+  test.each([
+    ["PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "h2"],
+    ["POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n", "http/1.1"],
+    ["\x16\x03\x01 not http", undefined],
+  ])("the client's first bytes stand in for ALPN: %j → %s", (first, alpn) => {
+    const sink = new Sink();
+    streams(sink).push(rec("data", { ...SOCK, offset: 0 }, first));
+    expect((sink.calls[0]![1] as ConnMeta).alpn).toBe(alpn);
+  });
+
   test("bytes before the socket is known are held until the bind record (Node's own socket I/O)", () => {
     const sink = new Sink();
     const s = streams(sink);

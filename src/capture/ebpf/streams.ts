@@ -68,6 +68,19 @@ interface Session {
 }
 
 const MAX_SNI = 4096;
+const H2_PREFACE = "PRI * HTTP/2.0\r\n";
+const HTTP1_REQUEST = /^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) \S+ HTTP\/1\.[01]\r\n/;
+
+/**
+ * The protocol the client's first bytes speak, in ALPN's words: the probes do not see the handshake, and
+ * the proxy reports what ALPN chose, so an HTTP/2 preface or an HTTP/1.1 request line stands in for it.
+ */
+function protocolOf(first: TlsRecord | undefined): string | undefined {
+  if (!first) return undefined;
+  const head = new TextDecoder("latin1").decode(first.data.subarray(0, 64));
+  if (head.startsWith(H2_PREFACE)) return "h2";
+  return HTTP1_REQUEST.test(head) ? "http/1.1" : undefined;
+}
 
 export class TlsStreams {
   private readonly sessions = new Map<string, Session>();
@@ -196,6 +209,7 @@ export class TlsStreams {
     }
     s.connId = `${this.opts.runId}-${++this.seq}`;
     if (!s.local) this.counters.unbound++;
+    const alpn = protocolOf(s.held.find((r) => (r.op === "write") !== s.serverSide));
     const meta: ConnMeta = {
       connId: s.connId,
       startedAt: s.firstTs,
@@ -203,6 +217,7 @@ export class TlsStreams {
       server,
       host: sni ?? server.ip,
       ...(sni && { sni }),
+      ...(alpn && { alpn }),
       mode: "mitm",
       process: this.opts.describe(s.pid, s.comm),
       captureMethod: "ebpf_uprobe",

@@ -7,7 +7,7 @@ import path from "node:path";
 import { bpfObject } from "../../../ffi/bpf/compile.ts";
 import { BpfObject, captureLibbpfPrint, monotonicNs, possibleCpus, prepareLibbpf, type BpfLink, type BpfMap } from "../../../ffi/libbpf.ts";
 import { isAiHost } from "../../spec/endpoints.ts";
-import { nowMs, type TapSink } from "../../tap/types.ts";
+import { nowMs, type ProcessInfo, type TapSink } from "../../tap/types.ts";
 import type { Logger } from "../../util/log.ts";
 import { startReadyWorker } from "../../util/worker-module.ts";
 import { describeProcess, UserNames } from "../process/describe.ts";
@@ -149,6 +149,28 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
   };
   syncClock();
   const users = new UserNames();
+  // /proc is read as soon as a pid shows up (its exec, SNI or first data record), not when its connection
+  // opens: a short-lived client (curl) may be gone by then, taking its command line with it.
+  const processes = new Map<number, ProcessInfo>();
+  const readProcess = (pid: number): ProcessInfo => {
+    let uid = -1;
+    try {
+      uid = fs.statSync(`/proc/${pid}`).uid;
+    } catch {
+      // exited already: the probe's pid and comm remain
+    }
+    const info: ProcessInfo = uid >= 0 ? describeProcess("/proc", pid, uid) : { pid };
+    const user = uid >= 0 ? users.name(uid) : undefined;
+    if (user) info.user = user;
+    return info;
+  };
+  const remember = (pid: number, fresh: boolean) => {
+    if (!fresh && processes.has(pid)) return;
+    const info = readProcess(pid);
+    processes.delete(pid);
+    processes.set(pid, info);
+    if (processes.size > 4096) processes.delete(processes.keys().next().value!);
+  };
   const streams = new TlsStreams({
     tap: opts.tap,
     runId: `ebpf-${process.pid}-${Date.now().toString(36)}`,
@@ -167,16 +189,10 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
     },
     toEpochMs: (ts) => Number(ts) / 1e6 + offsetMs,
     describe: (pid, comm) => {
-      let uid = -1;
-      try {
-        uid = fs.statSync(`/proc/${pid}`).uid;
-      } catch {
-        // exited already: the probe's pid and comm remain
-      }
-      const info = uid >= 0 ? describeProcess("/proc", pid, uid) : { pid };
+      const known = processes.get(pid);
+      // Read at the pid's first record; a fresh read now only if the program changed since (exec).
+      const info = known && (!comm || known.name === comm || !known.name) ? { ...known } : readProcess(pid);
       if (!info.name && comm) info.name = comm;
-      const user = uid >= 0 ? users.name(uid) : undefined;
-      if (user) info.user = user;
       return info;
     },
   });
@@ -210,7 +226,12 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
       for (const bytes of batchRecords(new Uint8Array(m.buf))) {
         const r = decodeRecord(bytes);
         if (!r) continue;
-        if (r.kind === "exec") onExec(r.pid);
+        if (r.kind === "exec") {
+          remember(r.pid, true);
+          onExec(r.pid);
+        } else if (r.kind === "sni" || r.kind === "data") {
+          remember(r.pid, false);
+        }
         streams.push(r);
       }
     } else if (m.t === "error") {
