@@ -67,6 +67,21 @@ describe("TlsStreams", () => {
     expect((sink.calls[0]![1] as ConnMeta).client).toEqual(SOCK.local);
   });
 
+  test("held bytes are bounded per session and over all sessions", () => {
+    const sink = new Sink();
+    const s = streams(sink, { maxHeldBytes: 10, maxHeldTotalBytes: 12 });
+    s.push(rec("data", { offset: 0 }, "123456"));
+    s.push(rec("data", { session: "7:b", offset: 0 }, "123456"));
+    expect(sink.calls).toEqual([]);
+    expect(s.stats().heldBytes).toBe(12);
+    s.push(rec("data", { session: "7:c", offset: 0 }, "1")); // over all: 13 > 12
+    expect(sink.calls.map((c) => c[0])).toEqual(["open", "data"]);
+    expect(s.stats().heldBytes).toBe(12);
+    s.push(rec("data", { offset: 6 }, "7890x")); // this session: 11 > 10
+    expect(sink.calls.filter((c) => c[0] === "open")).toHaveLength(2);
+    expect(s.stats().heldBytes).toBe(6);
+  });
+
   test("a session with no socket in time is opened without addresses", () => {
     const sink = new Sink();
     const s = streams(sink, { bindWaitMs: 100 });

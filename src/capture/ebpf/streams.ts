@@ -21,6 +21,8 @@ export interface StreamsOptions {
   bindWaitMs?: number;
   /** Bytes held per session while its socket is unknown. */
   maxHeldBytes?: number;
+  /** Bytes held over all sessions; past it sessions open without waiting for their socket. */
+  maxHeldTotalBytes?: number;
   /** Sessions tracked at once; the least recently active one is closed past it. */
   maxSessions?: number;
   /** Capture paused (`oisp pause`): sessions starting now are not recorded. */
@@ -47,6 +49,8 @@ export interface StreamsStats {
   serverSide: number;
   /** Sessions not recorded: not to an AI host (see StreamsOptions.wanted). */
   ignored: number;
+  /** Bytes waiting for their session's socket. */
+  heldBytes: number;
 }
 
 interface Session {
@@ -86,12 +90,13 @@ export class TlsStreams {
   private readonly sessions = new Map<string, Session>();
   private readonly sni = new Map<string, string>();
   private seq = 0;
+  private heldTotal = 0;
   private readonly counters = { sessions: 0, bytes: 0, gaps: 0, lostBytes: 0, unbound: 0, serverSide: 0, ignored: 0 };
 
   constructor(private readonly opts: StreamsOptions) {}
 
   stats(): StreamsStats {
-    return { ...this.counters, activeSessions: this.sessions.size };
+    return { ...this.counters, activeSessions: this.sessions.size, heldBytes: this.heldTotal };
   }
 
   push(r: TlsRecord): void {
@@ -166,7 +171,8 @@ export class TlsStreams {
       // Held (copied: the batch buffer is reused) until the socket is known; open() delivers them.
       s.held.push({ ...fresh, data: fresh.data.slice() });
       s.heldBytes += fresh.data.length;
-      if (s.local || s.heldBytes > (this.opts.maxHeldBytes ?? 4 << 20)) this.open(s);
+      this.heldTotal += fresh.data.length;
+      if (s.local || s.heldBytes > (this.opts.maxHeldBytes ?? 4 << 20) || this.heldTotal > (this.opts.maxHeldTotalBytes ?? 64 << 20)) this.open(s);
       return;
     }
     this.deliver(s, fresh, ts);
@@ -203,6 +209,7 @@ export class TlsStreams {
       this.counters.ignored++;
       this.opts.onIgnored?.(s.pid, BigInt(`0x${s.key.slice(s.key.indexOf(":") + 1)}`));
       s.broken = true;
+      this.heldTotal -= s.heldBytes;
       s.held = [];
       s.heldBytes = 0;
       return;
@@ -224,6 +231,7 @@ export class TlsStreams {
     };
     this.opts.tap.open(meta);
     const held = s.held;
+    this.heldTotal -= s.heldBytes;
     s.held = [];
     s.heldBytes = 0;
     for (const r of held) this.deliver(s, r, this.opts.toEpochMs(r.tsNs));
