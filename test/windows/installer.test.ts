@@ -84,7 +84,7 @@ if (missing && !process.env.CI) {
     };
     /** SHA-1 of the OISP CA certificate: its key name in the Windows certificate store. */
     const caSha1 = () => {
-      const pem = fs.readFileSync(path.join(dataDir(), "ca", "oisp-ca.pem"), "utf8");
+      const pem = fs.readFileSync(path.join(dataDir(), "oisp-ca.crt"), "utf8");
       const der = Buffer.from(pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
       return createHash("sha1").update(der).digest("hex").toUpperCase();
     };
@@ -150,7 +150,7 @@ if (missing && !process.env.CI) {
       expect(await inUserRoot(sha1)).toBe(false);
       // /S never deletes captured data (interactive mode asks, default No).
       expect(fs.readFileSync(path.join(data, "events.db"), "utf8")).toBe("captured");
-      expect(fs.existsSync(path.join(data, "ca", "oisp-ca.pem"))).toBe(true);
+      expect(fs.existsSync(path.join(data, "oisp-ca.crt"))).toBe(true);
     }, 300_000);
 
     test("the portable ZIP's oisp.exe runs where it is unpacked", async () => {

@@ -168,7 +168,7 @@ if (skipWine) {
         const body = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "through oisp.exe under Wine" }] });
         const curl = await runCurl([
           "--max-time", "20", "--interface", S, "--local-port", String(cp), "--connect-to", `api.openai.com:443:${C}:${divertPort}`,
-          "--cacert", path.join(home, "ca", "oisp-ca.pem"), "https://api.openai.com/v1/chat/completions",
+          "--cacert", path.join(home, "oisp-ca.crt"), "https://api.openai.com/v1/chat/completions",
           "-H", "content-type: application/json", "-H", "authorization: Bearer sk-test-wine", "-d", body,
         ]);
         expect(curl.err).toBe("");

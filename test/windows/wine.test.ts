@@ -35,7 +35,7 @@ if (skipWine) {
       fs.mkdirSync(home);
       const ca = await wine(path.join(dir, "oisp.exe"), ["ca", "init"], { OISP_HOME: winPath(home) });
       expect(ca.code).toBe(0);
-      expect(fs.readFileSync(path.join(home, "ca", "oisp-ca.pem"), "utf8")).toStartWith("-----BEGIN CERTIFICATE-----");
+      expect(fs.readFileSync(path.join(home, "oisp-ca.crt"), "utf8")).toStartWith("-----BEGIN CERTIFICATE-----");
     }, 90_000);
 
     test("ca install / status / uninstall round-trip through crypt32 (CurrentUser\\Root), checked in the registry with reg.exe", async () => {
@@ -44,7 +44,7 @@ if (skipWine) {
       const env = { OISP_HOME: winPath(home) };
       const oisp = (args: string[]) => wine(w.oisp, args, env);
       expect((await oisp(["ca", "init"])).code).toBe(0);
-      const der = new x509.X509Certificate(fs.readFileSync(path.join(home, "ca", "oisp-ca.pem"), "utf8")).rawData;
+      const der = new x509.X509Certificate(fs.readFileSync(path.join(home, "oisp-ca.crt"), "utf8")).rawData;
       const sha1 = createHash("sha1").update(Buffer.from(der)).digest("hex").toUpperCase();
       // Independent of our code: the registry key crypt32 keeps CurrentUser\Root certificates under.
       const inRegistry = async () =>
