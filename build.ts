@@ -171,8 +171,9 @@ async function compile(target: TargetName, commit: string): Promise<string> {
  */
 function bpfObjects(): string[] {
   const dir = path.join(root, "ffi", "bpf");
+  // Not emptied first: builds run side by side (tests build several targets at once), and each object is
+  // written to a temporary name and renamed, so a concurrent build never sees a missing or half file.
   const out = path.join(root, "node_modules", ".cache", "oisp-bpf", "build");
-  fs.rmSync(out, { recursive: true, force: true });
   return fs
     .readdirSync(dir)
     .filter((f) => f.endsWith(".bpf.c"))
@@ -191,14 +192,15 @@ function bpfObjects(): string[] {
  */
 function libbpfCopies(): string[] {
   const out = path.join(root, "node_modules", ".cache", "oisp-bpf", "libs");
-  fs.rmSync(out, { recursive: true, force: true });
   fs.mkdirSync(out, { recursive: true });
   const dirs = ["/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64"];
   return (["libz.so.1", "libelf.so.1", "libbpf.so.1"] as const).map((soname) => {
     const found = dirs.map((d) => path.join(d, soname)).find((f) => fs.existsSync(f));
     if (!found) throw new Error(`build: ${soname} not found on this machine (apt-get install libbpf-dev) for the Linux binary's eBPF capture`);
     const copy = path.join(out, `oisp-${soname.replace(/\.so\.1$/, "")}.so`);
-    fs.copyFileSync(fs.realpathSync(found), copy);
+    const tmp = `${copy}.${process.pid}.tmp`; // renamed into place: a concurrent build may be reading `copy`
+    fs.copyFileSync(fs.realpathSync(found), tmp);
+    fs.renameSync(tmp, copy);
     return copy;
   });
 }
