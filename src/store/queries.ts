@@ -1,7 +1,39 @@
 // Read-only aggregate queries for the dashboard. The web server opens its own read-only connection
 // (WAL lets it read while the sensor writes) so nothing it does can ever modify the store.
-// Every list is bounded by a LIMIT; every filter value is a bound parameter, never spliced into SQL.
+// The SQL and the folds of its rows are pure functions in query-sql.ts; this runs them and chains reads.
 import { Database, type SQLQueryBindings } from "bun:sqlite";
+import {
+  answerKey,
+  clampLimit,
+  confidenceOf,
+  eqFilters,
+  exportChunkSql,
+  exportNext,
+  filterWhere,
+  firstWholeHour,
+  foldAnswers,
+  groupedSql,
+  MAX_GROUPS,
+  MAX_PAGE,
+  olderThan,
+  pickDrivingColumn,
+  probeCap,
+  RANGE_PROBE_ROWS,
+  rangeCountSql,
+  relatedSql,
+  rollupSince,
+  ROW_COLUMNS,
+  textFloorSql,
+  timelinePage,
+  timelineSql,
+  usageSql,
+  valueCountSql,
+  CONFIDENCE_ROWS,
+  type EqColumn,
+  type Where,
+} from "./query-sql.ts";
+
+export { CONFIDENCE_ROWS, filterWhere, pickDrivingColumn, probeCap, rollupSince, type EqColumn } from "./query-sql.ts";
 
 export interface WebFilter {
   provider?: string;
@@ -151,112 +183,11 @@ export interface WindowSummary {
 
 export type DistinctColumn = "provider" | "model" | "process_name" | "event_type";
 
-const MAX_PAGE = 500;
 /** Event types the process tree shows under their process (OISP v0.1 process and file events). */
 export const PROCESS_ACTIVITY_TYPES = ["process.exec", "file.write"] as const;
-/** The confidence pane reads at most this many of the window's newest AI events (about 50 ms on 2 shared cores). */
-export const CONFIDENCE_ROWS = 20_000;
 const MAX_DISTINCT = 300;
-const MAX_GROUPS = 500;
-const MAX_TEXT = 200;
 /** A free-text page reads at most this many events (newest first), so a search without matches stays fast. */
 export const TEXT_SCAN_ROWS = 100_000;
-/** Below this many matches, reading a filter's own index and sorting beats walking the time index. */
-const SELECTIVE_ROWS = 20_000;
-/** Counting rows in a time range (index only) stops here: enough to compare with a filter's rows. */
-const RANGE_PROBE_ROWS = 100_000;
-
-const ROW_COLUMNS = `rowid, event_id, ts, ts_ms, event_type, provider, model, pid, process_name, request_id, success,
-  input_tokens, output_tokens, cost_usd, completeness,
-  json_extract(json, '$.data.latency_ms') AS latency_ms, json_extract(json, '$.data.status_code') AS status_code,
-  CASE event_type
-    WHEN 'process.exec' THEN substr(json_extract(json, '$.process.cmdline'), 1, ${MAX_TEXT})
-    WHEN 'file.write' THEN substr(json_extract(json, '$.data.path'), 1, ${MAX_TEXT}) || ' (' || json_extract(json, '$.data.bytes_written') || ' B)'
-  END AS detail,
-  json_extract(json, '$.data.tool.name') AS tool_name,
-  coalesce(json_extract(json, '$.data.dest.domain'), json_extract(json, '$.data.tls.sni'), json_extract(json, '$.data.dest.ip')) AS net_host,
-  json_extract(json, '$.data.dest.port') AS net_port,
-  coalesce(json_extract(json, '$.data.path'), json_extract(json, '$.data.file.path')) AS file_path,
-  CASE WHEN json_type(json, '$.data.args') = 'array' THEN json_extract(json, '$.data.args') END AS exec_args,
-  json_extract(json, '$.data.exe') AS exec_exe, json_extract(json, '$.process.parent.name') AS parent_name,
-  json_extract(json, '$.data.tool_calls_count') AS tool_calls`;
-
-interface Where {
-  sql: string;
-  params: SQLQueryBindings[];
-}
-
-export type EqColumn = "provider" | "model" | "process_name" | "event_type";
-
-/**
- * Which equality filter (if any) should drive the timeline query, from row counts alone (no database):
- * `counts` holds, per filter column, its rows counted up to probeCap(rangeRows) + 1; `rangeRows` the rows
- * in the time range (0 when untimed). A rare value is best read through its own index and sorted; a
- * common one by walking ts_ms newest-first until the page is full.
- */
-export function pickDrivingColumn(counts: ReadonlyArray<{ column: EqColumn; n: number }>, timed: boolean, rangeRows: number): EqColumn | undefined {
-  let best: { column: EqColumn; n: number } | undefined;
-  for (const c of counts) if (!best || c.n < best.n) best = c;
-  // With a time range, walking it costs at most the rows inside it: a filter value with fewer rows than
-  // that is the cheaper bound even when it is not rare overall (e.g. one process over the last week).
-  return best && (best.n <= SELECTIVE_ROWS || (timed && best.n < rangeRows)) ? best.column : undefined;
-}
-
-/** How far to count a filter's rows: enough to compare with SELECTIVE_ROWS and with the range's rows. */
-export function probeCap(rangeRows: number): number {
-  return Math.max(SELECTIVE_ROWS, Math.min(rangeRows, RANGE_PROBE_ROWS));
-}
-
-/** The filter's equality conditions as (column, value), in one order for the events table and the rollups. */
-function eqFilters(f: Pick<WebFilter, "provider" | "model" | "process" | "type">): Array<[EqColumn, string]> {
-  const out: Array<[EqColumn, string]> = [];
-  if (f.provider) out.push(["provider", f.provider]);
-  if (f.model) out.push(["model", f.model]);
-  if (f.process) out.push(["process_name", f.process]);
-  if (f.type) out.push(["event_type", f.type]);
-  return out;
-}
-
-/**
- * WHERE clause for a filter; `extra` conditions are ANDed in. `indexable` limits which equality columns
- * the planner may use an index for (the others are written `+column`, which SQLite never indexes).
- */
-export function filterWhere(f: WebFilter, extra: Where[] = [], indexable?: ReadonlySet<EqColumn>): Where {
-  const parts: string[] = [];
-  const params: SQLQueryBindings[] = [];
-  for (const [column, value] of eqFilters(f)) {
-    parts.push(`${indexable && !indexable.has(column) ? "+" : ""}${column} = ?`);
-    params.push(value);
-  }
-  if (f.status === "ok") parts.push("success = 1");
-  if (f.status === "error") parts.push("success = 0");
-  if (f.sinceMs !== undefined) {
-    parts.push("ts_ms >= ?");
-    params.push(f.sinceMs);
-  }
-  if (f.untilMs !== undefined) {
-    parts.push("ts_ms < ?");
-    params.push(f.untilMs);
-  }
-  if (f.text) {
-    // Search the text as it is stored: JSON-escaped (quotes, backslashes, newlines), LIKE-escaped.
-    // Only full-capture events hold content worth searching; redacted ones hold hashes.
-    const jsonForm = JSON.stringify(f.text.slice(0, MAX_TEXT)).slice(1, -1);
-    parts.push(`completeness = 'full' AND json LIKE ? ESCAPE '\\'`);
-    params.push(`%${jsonForm.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
-  }
-  for (const e of extra) {
-    parts.push(e.sql);
-    params.push(...e.params);
-  }
-  return { sql: parts.length ? `WHERE ${parts.map((p) => `(${p})`).join(" AND ")}` : "", params };
-}
-
-function clampLimit(limit: number | undefined, fallback: number, max: number): number {
-  if (limit === undefined || !Number.isFinite(limit)) return fallback;
-  return Math.min(Math.max(1, Math.floor(limit)), max);
-}
-
 export type WebQueries = ReturnType<typeof openWebQueries>;
 
 /** Opens `path` read-only. Throws (with the path) when the file cannot be opened. */
@@ -266,6 +197,7 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
 
   const all = <T>(sql: string, params: SQLQueryBindings[]): T[] => db.query<T, SQLQueryBindings[]>(sql).all(...params);
   const one = <T>(sql: string, params: SQLQueryBindings[]): T | null => db.query<T, SQLQueryBindings[]>(sql).get(...params);
+  const run = <T>(q: Where): T[] => all<T>(q.sql, q.params);
 
   /**
    * Which equality filter (if any) should drive the timeline query (pickDrivingColumn decides; SQLite does
@@ -275,18 +207,13 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
     const eqs = eqFilters(f);
     if (!eqs.length) return new Set();
     const timed = f.sinceMs !== undefined || f.untilMs !== undefined;
-    const rangeRows = timed
-      ? (one<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM events WHERE ts_ms >= ? AND ts_ms < ? LIMIT ?)`, [
-          f.sinceMs ?? 0,
-          f.untilMs ?? Number.MAX_SAFE_INTEGER,
-          RANGE_PROBE_ROWS,
-        ])?.n ?? 0)
-      : 0;
+    const range = timed ? rangeCountSql(f, RANGE_PROBE_ROWS) : undefined;
+    const rangeRows = range ? (one<{ n: number }>(range.sql, range.params)?.n ?? 0) : 0;
     const cap = probeCap(rangeRows);
-    const counts = eqs.map(([column, value]) => ({
-      column,
-      n: one<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM events WHERE ${column} = ? LIMIT ?)`, [value, cap + 1])?.n ?? 0,
-    }));
+    const counts = eqs.map(([column, value]) => {
+      const q = valueCountSql(column, value, cap + 1);
+      return { column, n: one<{ n: number }>(q.sql, q.params)?.n ?? 0 };
+    });
     const column = pickDrivingColumn(counts, timed, rangeRows);
     return new Set(column ? [column] : []);
   };
@@ -294,21 +221,15 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
   /** (provider, requested model) → the other models that answered it (model_answers, migration 0003). */
   let hasAnswers: boolean | undefined;
   const answeredBy = (): Map<string, string[]> => {
-    const out = new Map<string, string[]>();
     // A database the sensor has not migrated to 0003 yet (read-only here) has no such table.
     hasAnswers ??= one<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'model_answers'", [])?.n === 1;
-    if (!hasAnswers) return out;
-    const rows = all<{ provider: string; model: string; response_model: string }>(
-      "SELECT provider, model, response_model FROM model_answers ORDER BY responses DESC, response_model LIMIT ?",
-      [MAX_GROUPS * 4],
+    if (!hasAnswers) return new Map();
+    return foldAnswers(
+      all<{ provider: string; model: string; response_model: string }>(
+        "SELECT provider, model, response_model FROM model_answers ORDER BY responses DESC, response_model LIMIT ?",
+        [MAX_GROUPS * 4],
+      ),
     );
-    for (const r of rows) {
-      const key = `${r.provider}\u0000${r.model}`;
-      const list = out.get(key) ?? [];
-      if (list.length < 8) list.push(r.response_model);
-      out.set(key, list);
-    }
-    return out;
   };
 
   /**
@@ -323,7 +244,7 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
       if (app) apps.set(app, (apps.get(app) ?? 0) + n);
     };
     // One pass over each source, grouped by both keys (the pairs are few), folded here.
-    const firstHour = sinceMs === undefined ? 0 : Math.ceil(sinceMs / HOUR_MS) * HOUR_MS;
+    const firstHour = firstWholeHour(sinceMs);
     const src = rollupSince({ sinceMs: firstHour, type: "ai.request" });
     for (const r of all<{ p: string; a: string; n: number }>(`SELECT provider AS p, process_name AS a, sum(events) AS n FROM (${src.sql}) GROUP BY p, a`, src.params)) {
       add(r.p, r.a, r.n);
@@ -348,34 +269,16 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
     /** Newest first, keyset-paged by (ts_ms, event_id) so deep pages cost the same as the first. */
     timeline(filter: WebFilter, opts: { before?: Cursor; limit?: number; textScanRows?: number } = {}): TimelinePage {
       const limit = clampLimit(opts.limit, 50, MAX_PAGE);
-      // "ts_ms <= ?" first gives SQLite a plain range on the ts_ms index; the OR breaks ties within one ms.
-      const extra: Where[] = opts.before
-        ? [{ sql: "ts_ms <= ? AND (ts_ms < ? OR event_id < ?)", params: [opts.before.tsMs, opts.before.tsMs, opts.before.eventId] }]
-        : [];
+      const extra: Where[] = opts.before ? [olderThan(opts.before)] : [];
       // LIKE over stored JSON cannot use an index: bound the scan to a window of the time index. The
       // window's floor is found in the index alone (no table reads), and the next page starts below it.
       let floor: number | undefined;
       if (filter.text) {
-        floor =
-          one<{ ts_ms: number }>(`SELECT ts_ms FROM events WHERE ts_ms <= ? ORDER BY ts_ms DESC LIMIT 1 OFFSET ?`, [
-            opts.before?.tsMs ?? Number.MAX_SAFE_INTEGER,
-            Math.max(1, opts.textScanRows ?? TEXT_SCAN_ROWS),
-          ])?.ts_ms ?? undefined;
+        const q = textFloorSql(opts.before, opts.textScanRows ?? TEXT_SCAN_ROWS);
+        floor = one<{ ts_ms: number }>(q.sql, q.params)?.ts_ms ?? undefined;
         if (floor !== undefined) extra.push({ sql: "ts_ms >= ?", params: [floor] });
       }
-      const where = filterWhere(filter, extra, drivingIndex(filter));
-      const rows = all<TimelineRow>(`SELECT ${ROW_COLUMNS} FROM events ${where.sql} ORDER BY ts_ms DESC, event_id DESC LIMIT ?`, [
-        ...where.params,
-        limit + 1,
-      ]);
-      const more = rows.length > limit;
-      if (more) rows.length = limit;
-      const last = rows[rows.length - 1];
-      if (more && last) return { rows, next: { tsMs: last.ts_ms, eventId: last.event_id } };
-      // The window ran out before the page filled: older events remain unsearched. "0" sorts below every
-      // ULID, so the next page is everything strictly older than the window's floor.
-      if (floor !== undefined) return { rows, next: { tsMs: floor, eventId: "0" }, searchedToMs: floor };
-      return { rows };
+      return timelinePage(run<TimelineRow>(timelineSql(filterWhere(filter, extra, drivingIndex(filter)), limit)), limit, floor);
     },
 
     /**
@@ -410,19 +313,14 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
       const counts = requestsBy(sinceMs);
       const providers = ranked(counts.providers).map(([provider, requests]) => ({ provider, requests }));
       const apps = ranked(counts.apps).map(([process_name, requests]) => ({ process_name, requests }));
-      const c = { full: 0, metadata: 0, redacted: 0, total: 0, sampled: false };
-      for (const r of all<{ completeness: string | null; n: number }>(
-        `SELECT completeness, count(*) AS n FROM (SELECT completeness FROM events WHERE ts_ms >= ? AND +event_type IN ('ai.request', 'ai.response')
-           ORDER BY ts_ms DESC LIMIT ?) GROUP BY completeness`,
-        [sinceMs ?? 0, CONFIDENCE_ROWS],
-      )) {
-        c.total += r.n;
-        if (r.completeness === "full") c.full += r.n;
-        else if (r.completeness === "metadata_only") c.metadata += r.n;
-        else if (r.completeness === "redacted" || r.completeness === "partial") c.redacted += r.n;
-      }
-      c.sampled = c.total >= CONFIDENCE_ROWS;
-      return { providers, apps, confidence: c };
+      const confidence = confidenceOf(
+        all<{ completeness: string | null; n: number }>(
+          `SELECT completeness, count(*) AS n FROM (SELECT completeness FROM events WHERE ts_ms >= ? AND +event_type IN ('ai.request', 'ai.response')
+             ORDER BY ts_ms DESC LIMIT ?) GROUP BY completeness`,
+          [sinceMs ?? 0, CONFIDENCE_ROWS],
+        ),
+      );
+      return { providers, apps, confidence };
     },
 
     /** Changes whenever another connection commits (SQLite PRAGMA data_version): cheap change detection. */
@@ -436,22 +334,8 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
 
     /** Events sharing a request id, plus the ids named in related_events (both directions where indexed). */
     related(requestId: string | null, eventIds: string[], limit = 100): TimelineRow[] {
-      const ids = eventIds.slice(0, 50);
-      const conds: string[] = [];
-      const params: SQLQueryBindings[] = [];
-      if (requestId) {
-        conds.push("request_id = ?");
-        params.push(requestId);
-      }
-      if (ids.length) {
-        conds.push(`event_id IN (${ids.map(() => "?").join(",")})`);
-        params.push(...ids);
-      }
-      if (!conds.length) return [];
-      return all<TimelineRow>(`SELECT ${ROW_COLUMNS} FROM events WHERE ${conds.join(" OR ")} ORDER BY ts_ms, event_id LIMIT ?`, [
-        ...params,
-        clampLimit(limit, 100, MAX_PAGE),
-      ]);
+      const q = relatedSql(requestId, eventIds, limit);
+      return q ? run<TimelineRow>(q) : [];
     },
 
     /**
@@ -481,7 +365,7 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
     models(filter?: RollupFilter): ModelUsage[] {
       const rows = grouped<Omit<ModelUsage, "answered_by">>("nullif(provider, '') AS provider, model", "provider, model", "model", filter);
       const answers = answeredBy();
-      return rows.map((r) => ({ ...r, answered_by: answers.get(`${r.provider ?? ""}\u0000${r.model}`) ?? [] }));
+      return rows.map((r) => ({ ...r, answered_by: answers.get(answerKey(r.provider, r.model)) ?? [] }));
     },
 
     apps(filter?: RollupFilter): AppUsage[] {
@@ -540,24 +424,7 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
      * more (the rollup's grain): in a half-hour time zone, days start on the hour.
      */
     usage(dimension: UsageDimension, bucketMs: number, sinceMs: number, offsetMs = 0): UsageBucket[] {
-      const column = dimension === "model" ? "model" : "provider";
-      // Integers only: a float (even -0, which bun:sqlite binds as REAL) would turn the division into a
-      // fractional one and every bucket into its own row.
-      const offset = Math.trunc(offsetMs) || 0;
-      const bucket = Math.max(HOUR_MS, Math.trunc(bucketMs));
-      // UTC-aligned whole days can be summed from the day rollup; anything else needs the hours.
-      const days = bucket % DAY_MS === 0 && offset % DAY_MS === 0;
-      const table = days ? "event_rollup_day" : "event_rollup_hour";
-      const since = days ? Math.floor(hourFloor(sinceMs) / DAY_MS) * DAY_MS : hourFloor(sinceMs);
-      return all<UsageBucket>(
-        `SELECT ((bucket_ms + ?) / ?) * ? - ? AS bucket_ms, ${column} AS series,
-           sum(CASE WHEN event_type = 'ai.request' THEN events ELSE 0 END) AS requests,
-           sum(input_tokens) + sum(output_tokens) AS tokens,
-           sum(cost_usd) AS cost_usd
-         FROM ${table} WHERE bucket_ms >= ? AND ${column} <> ''
-         GROUP BY 1, series ORDER BY 1 LIMIT 20000`,
-        [offset, bucket, bucket, offset, since],
-      );
+      return run<UsageBucket>(usageSql(dimension, bucketMs, sinceMs, offsetMs));
     },
 
     /**
@@ -570,18 +437,10 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
       const indexable = drivingIndex(filter);
       let after: Cursor | undefined;
       for (;;) {
-        // "+rowid": a plain rowid range would make SQLite scan by rowid and sort everything by time.
-        const extra: Where[] = [{ sql: "+rowid <= ?", params: [upTo] }];
-        if (after) extra.push({ sql: "ts_ms >= ? AND (ts_ms > ? OR event_id > ?)", params: [after.tsMs, after.tsMs, after.eventId] });
-        const where = filterWhere(filter, extra, indexable);
-        const rows = all<EventRecord>(`SELECT ${ROW_COLUMNS}, conn_id, json FROM events ${where.sql} ORDER BY ts_ms, event_id LIMIT ?`, [
-          ...where.params,
-          chunk,
-        ]);
+        const rows = run<EventRecord>(exportChunkSql(filter, upTo, after, chunk, indexable));
         if (rows.length) yield rows;
-        if (rows.length < chunk) return;
-        const last = rows[rows.length - 1]!;
-        after = { tsMs: last.ts_ms, eventId: last.event_id };
+        after = exportNext(rows, chunk);
+        if (!after) return;
       }
     },
 
@@ -591,57 +450,7 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
   };
 
   function grouped<T>(select: string, groupBy: string, keyColumn: string, filter: RollupFilter, extraColumns = ""): T[] {
-    const src = rollupSince(filter);
-    return all<T>(
-      `SELECT ${select}, sum(events) AS events, sum(CASE WHEN event_type = 'ai.request' THEN events ELSE 0 END) AS requests,
-         sum(errors) AS errors, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-         sum(cost_usd) AS cost_usd, max(last_ms) AS last_ms${extraColumns}
-       FROM (${src.sql}) WHERE ${keyColumn} <> '' GROUP BY ${groupBy}
-       ORDER BY requests DESC, events DESC LIMIT ?`,
-      [...src.params, MAX_GROUPS],
-    );
+    return run<T>(groupedSql(select, groupBy, keyColumn, filter, extraColumns));
   }
 }
 
-const HOUR_MS = 3_600_000;
-const DAY_MS = 86_400_000;
-
-/** The rollup's grain: a `since` inside an hour counts that whole hour. */
-function hourFloor(ms: number | undefined): number {
-  if (ms === undefined || !Number.isFinite(ms) || ms <= 0) return 0;
-  return Math.floor(ms / HOUR_MS) * HOUR_MS;
-}
-
-/** An hour boundary at or after `ms`: an `until` inside an hour keeps that whole hour. */
-function hourCeil(ms: number): number {
-  return Math.ceil(ms / HOUR_MS) * HOUR_MS;
-}
-
-/**
- * Rollup rows covering [hourFloor(since), until): whole days from the day rollup, the hours outside whole
- * days from the hour rollup, narrowed by the filter's equality columns (all in the rollups' key).
- */
-export function rollupSince(filter: RollupFilter): Where {
-  const f = typeof filter === "object" ? filter : { sinceMs: filter };
-  const eq: string[] = [];
-  const eqParams: SQLQueryBindings[] = [];
-  for (const [column, value] of eqFilters(f)) {
-    eq.push(` AND ${column} = ?`);
-    eqParams.push(value);
-  }
-  const cond = eq.join("");
-  const from = hourFloor(f.sinceMs);
-  const until = f.untilMs !== undefined && Number.isFinite(f.untilMs) ? hourCeil(Math.max(0, f.untilMs)) : undefined;
-  if (from === 0 && until === undefined) return { sql: `SELECT * FROM event_rollup_day WHERE 1${cond}`, params: eqParams };
-  const end = until ?? Number.MAX_SAFE_INTEGER;
-  // Whole days inside [from, end): [firstDay, lastDay). Hours before firstDay and from lastDay on come from the hour rollup.
-  const firstDay = Math.ceil(from / DAY_MS) * DAY_MS;
-  const lastDay = Math.max(firstDay, Math.floor(end / DAY_MS) * DAY_MS);
-  return {
-    sql:
-      `SELECT * FROM event_rollup_day WHERE bucket_ms >= ? AND bucket_ms < ?${cond}` +
-      ` UNION ALL SELECT * FROM event_rollup_hour WHERE bucket_ms >= ? AND bucket_ms < ?${cond}` +
-      ` UNION ALL SELECT * FROM event_rollup_hour WHERE bucket_ms >= ? AND bucket_ms < ?${cond}`,
-    params: [firstDay, lastDay, ...eqParams, from, Math.min(firstDay, end), ...eqParams, lastDay, end, ...eqParams],
-  };
-}
