@@ -13,16 +13,18 @@ import { PinnedClients } from "../../mitm/pinned.ts";
 import { newProxyStats, type ProxyStats } from "../../mitm/stats.ts";
 import { relay } from "../../mitm/relay.ts";
 import { countBytes, runTunnel, SecureContextCache, type MitmPolicy } from "../../mitm/tunnel.ts";
-import { connectTcp, resolveTarget, UpstreamError } from "../../mitm/upstream.ts";
+import { connectTcp, resolveTarget } from "../../mitm/upstream.ts";
 import type { Logger } from "../../util/log.ts";
 import type { ProcessLookup } from "../process/index.ts";
 import { PlainSession } from "./plain.ts";
 import { ProxyRequestReader } from "./proxy-request.ts";
 import { DEFAULT_MAX_HEAD_BYTES } from "./request-head.ts";
-import { CONNECT_ESTABLISHED, errorResponse, replyAndClose, statusForUpstreamError } from "./responses.ts";
+import { CONNECT_ESTABLISHED, errorResponse, replyAndClose } from "./responses.ts";
+import { connectFailure, isOwnAddress, tunnelMeta, unmapV4, WarnEvery } from "./tunnel-plan.ts";
 
 export type { ProxyStats } from "../../mitm/stats.ts";
 export type { LeafIssuer } from "../../mitm/issuer.ts";
+export { unmapV4 } from "./tunnel-plan.ts";
 
 export interface ProxyLimits {
   /** Concurrent client connections; past it new ones get 503. */
@@ -230,13 +232,10 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
    * A ClientHello where a proxy request belongs: the client was given an https:// proxy URL. Without
    * this it would wait for the head timeout (30 s); it gets a TLS alert at once and the user a log line.
    */
-  let lastTlsWarning = -Infinity;
+  const tlsWarning = new WarnEvery(60_000);
   function refuseTls(client: net.Socket, clientEp: Endpoint) {
     stats.tlsToProxyPort++;
-    const now = performance.now();
-    // One line a minute at most: a misconfigured client retries in a loop.
-    if (now - lastTlsWarning >= 60_000) {
-      lastTlsWarning = now;
+    if (tlsWarning.due(performance.now())) {
       log("warn", `a client (${clientEp.ip}:${clientEp.port}) started TLS on the proxy port: its proxy URL must start with http://, not https:// (the proxy speaks plain HTTP; HTTPS goes through CONNECT). ${stats.tlsToProxyPort} such connection(s) so far`);
     }
     replyAndClose(client, TLS_ALERT_HANDSHAKE_FAILURE);
@@ -251,16 +250,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     transparent?: { target: { host: string; port: number }; captureMethod: ConnMeta["captureMethod"] },
   ) {
     const target = transparent?.target ?? resolveTarget(opts.resolve, host, port);
-    const meta: ConnMeta = {
-      connId: newConnId(),
-      startedAt: c.startedAt,
-      client: c.clientEp,
-      server: { ip: target.host, port: target.port },
-      host,
-      ...(port !== target.port && { port }),
-      mode: "passthrough",
-      captureMethod: transparent?.captureMethod ?? "mitm_proxy",
-    };
+    const meta = tunnelMeta({ connId: newConnId(), startedAt: c.startedAt, client: c.clientEp, host, port, target, captureMethod: transparent?.captureMethod });
     // Decided once per connection: one that started paused stays blind, one that started capturing stays tapped.
     const paused = isPaused();
     const connTap = new ConnTap(paused ? DISCARD_TAP : tap, meta);
@@ -271,13 +261,11 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     } catch (err) {
       const e = err as Error;
       stats.upstreamErrors++;
-      meta.upstreamError = e.message;
-      meta.passthroughCode = "upstream-connect-failed";
-      meta.passthroughReason = "upstream connect failed";
+      const failure = connectFailure(e, transparent !== undefined);
+      Object.assign(meta, failure.meta);
       log("debug", `CONNECT ${host}:${port}: ${e.message}`);
-      // A transparent client gets what the network would have given it: a dropped connection.
-      if (transparent) client.destroy();
-      else replyAndClose(client, errorResponse(e instanceof UpstreamError ? statusForUpstreamError(e.kind) : 502, e.message));
+      if (failure.reply.kind === "drop") client.destroy();
+      else replyAndClose(client, errorResponse(failure.reply.status, failure.reply.reason));
       connTap.openAfter(c.lookup, limits.lookupTimeoutMs);
       connTap.close(e.message);
       return;
@@ -379,18 +367,4 @@ function safeLookup(lookup: ProcessLookup, client: Endpoint, proxy: Endpoint): P
   } catch {
     return Promise.resolve(undefined);
   }
-}
-
-/** Whether `host` reaches a listener bound to `listenAddr` on this machine. */
-function isOwnAddress(host: string, listenAddr: string): boolean {
-  const h = unmapV4(host.toLowerCase());
-  const loopback = h === "localhost" || h === "::1" || h.startsWith("127.");
-  const wildcard = listenAddr === "0.0.0.0" || listenAddr === "::";
-  return loopback || h === unmapV4(listenAddr) || (wildcard && (h === "0.0.0.0" || h === "::"));
-}
-
-/** "::ffff:127.0.0.1" → "127.0.0.1": dual-stack listeners report IPv4 clients in mapped form. */
-export function unmapV4(ip: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  return m ? m[1]! : ip;
 }
