@@ -4,6 +4,7 @@
 // the database changes (PRAGMA data_version, polled).
 import { openWebQueries } from "../store/queries.ts";
 import type { LiveSource } from "../view/live.ts";
+import { LogHold } from "./log-hold.ts";
 import type { Key } from "./screen.ts";
 import { TuiSession, type TuiAction } from "./session.ts";
 
@@ -24,8 +25,6 @@ export interface TuiOptions {
    */
   captureStderr?: boolean;
 }
-
-const MAX_HELD_LOG_LINES = 200;
 
 export interface RunningTui {
   /** Resolves when the user quits or close() is called. */
@@ -166,30 +165,20 @@ export function startTui(o: TuiOptions): RunningTui {
     output.write("\x1b[?25h\x1b[?1049l");
     if (captureStderr) {
       process.stderr.write = originalStderrWrite;
-      if (heldDropped) process.stderr.write(`(${heldDropped} earlier log lines not kept)\n`);
-      for (const line of held) process.stderr.write(`${line}\n`);
+      for (const line of held.replay()) process.stderr.write(line);
     }
     queries.close();
     resolveDone();
   }
 
   // Log lines would scribble over the screen: hold them (bounded) and show the newest in the header.
-  const held: string[] = [];
-  let heldDropped = 0;
+  const held = new LogHold();
   const originalStderrWrite = process.stderr.write;
   const captureStderr = o.captureStderr ?? (process.stderr.isTTY === true && output.isTTY === true);
   if (captureStderr) {
     process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
       const text = typeof chunk === "string" ? chunk : new TextDecoder().decode(chunk);
-      for (const line of text.split("\n")) {
-        if (!line) continue;
-        held.push(line);
-        if (held.length > MAX_HELD_LOG_LINES) {
-          held.shift();
-          heldDropped++;
-        }
-        session.log(line);
-      }
+      for (const line of held.push(text)) session.log(line);
       changed();
       const done = rest.find((r) => typeof r === "function") as (() => void) | undefined;
       done?.();

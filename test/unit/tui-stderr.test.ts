@@ -8,6 +8,7 @@ import path from "node:path";
 import { PassThrough } from "node:stream";
 import { openStore } from "../../src/store/index.ts";
 import { startTui } from "../../src/tui/index.ts";
+import { LogHold, MAX_HELD_LOG_LINES } from "../../src/tui/log-hold.ts";
 import { aiExchange } from "../support/event-fixtures.ts";
 
 test("stderr is held while the view runs and replayed after it closes", async () => {
@@ -41,4 +42,18 @@ test("stderr is held while the view runs and replayed after it closes", async ()
     store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("the hold keeps the newest lines, counts the rest, and replays them in order", () => {
+  const hold = new LogHold(3);
+  expect(hold.push("a\n\nb\n")).toEqual(["a", "b"]); // empty lines are not log lines
+  expect(hold.replay()).toEqual(["a\n", "b\n"]);
+  expect(hold.push("c\nd\ne")).toEqual(["c", "d", "e"]);
+  expect(hold.replay()).toEqual(["(2 earlier log lines not kept)\n", "c\n", "d\n", "e\n"]);
+  const big = new LogHold();
+  big.push(Array.from({ length: MAX_HELD_LOG_LINES + 5 }, (_, i) => `line ${i}`).join("\n"));
+  const replay = big.replay();
+  expect(replay).toHaveLength(MAX_HELD_LOG_LINES + 1);
+  expect(replay[0]).toBe("(5 earlier log lines not kept)\n");
+  expect(replay[1]).toBe("line 5\n");
 });
