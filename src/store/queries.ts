@@ -6,12 +6,13 @@ import {
   answerKey,
   clampLimit,
   confidenceOf,
+  confidenceSql,
   eqFilters,
   exportChunkSql,
   exportNext,
   filterWhere,
-  firstWholeHour,
   foldAnswers,
+  foldRequests,
   groupedSql,
   MAX_GROUPS,
   MAX_PAGE,
@@ -21,6 +22,7 @@ import {
   RANGE_PROBE_ROWS,
   rangeCountSql,
   relatedSql,
+  requestsSql,
   rollupSince,
   ROW_COLUMNS,
   textFloorSql,
@@ -28,8 +30,8 @@ import {
   timelineSql,
   usageSql,
   valueCountSql,
-  CONFIDENCE_ROWS,
   type EqColumn,
+  type RequestCount,
   type Where,
 } from "./query-sql.ts";
 
@@ -232,36 +234,6 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
     );
   };
 
-  /**
-   * Exact per-provider and per-app request counts since `sinceMs`: whole hours from the hour rollup, the
-   * part of the first hour from the events themselves (at most an hour of them, through the ts_ms index).
-   */
-  const requestsBy = (sinceMs: number | undefined): { providers: Map<string, number>; apps: Map<string, number> } => {
-    const providers = new Map<string, number>();
-    const apps = new Map<string, number>();
-    const add = (provider: string | null, app: string | null, n: number) => {
-      if (provider) providers.set(provider, (providers.get(provider) ?? 0) + n);
-      if (app) apps.set(app, (apps.get(app) ?? 0) + n);
-    };
-    // One pass over each source, grouped by both keys (the pairs are few), folded here.
-    const firstHour = firstWholeHour(sinceMs);
-    const src = rollupSince({ sinceMs: firstHour, type: "ai.request" });
-    for (const r of all<{ p: string; a: string; n: number }>(`SELECT provider AS p, process_name AS a, sum(events) AS n FROM (${src.sql}) GROUP BY p, a`, src.params)) {
-      add(r.p, r.a, r.n);
-    }
-    if (sinceMs !== undefined && sinceMs < firstHour) {
-      for (const r of all<{ p: string | null; a: string | null; n: number }>(
-        `SELECT provider AS p, process_name AS a, count(*) AS n FROM events WHERE ts_ms >= ? AND ts_ms < ? AND +event_type = 'ai.request' GROUP BY p, a`,
-        [sinceMs, firstHour],
-      ))
-        add(r.p, r.a, r.n);
-    }
-    return { providers, apps };
-  };
-
-  /** Most first, then by name: a stable order for the panes. */
-  const ranked = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-
   /** Highest rowid: the live view's "seen up to here" mark. */
   const lastRowid = (): number => one<{ m: number | null }>("SELECT max(rowid) AS m FROM events", [])?.m ?? 0;
 
@@ -307,19 +279,12 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
 
     /**
      * The terminal's summary panes for events since `sinceMs` (undefined: all time). Request counts are exact
-     * (see requestsBy); completeness is the share among the window's newest CONFIDENCE_ROWS AI events.
+     * (see requestsSql); completeness is the share among the window's newest CONFIDENCE_ROWS AI events.
      */
     windowSummary(sinceMs?: number): WindowSummary {
-      const counts = requestsBy(sinceMs);
-      const providers = ranked(counts.providers).map(([provider, requests]) => ({ provider, requests }));
-      const apps = ranked(counts.apps).map(([process_name, requests]) => ({ process_name, requests }));
-      const confidence = confidenceOf(
-        all<{ completeness: string | null; n: number }>(
-          `SELECT completeness, count(*) AS n FROM (SELECT completeness FROM events WHERE ts_ms >= ? AND +event_type IN ('ai.request', 'ai.response')
-             ORDER BY ts_ms DESC LIMIT ?) GROUP BY completeness`,
-          [sinceMs ?? 0, CONFIDENCE_ROWS],
-        ),
-      );
+      const q = requestsSql(sinceMs);
+      const { providers, apps } = foldRequests([...run<RequestCount>(q.rollup), ...(q.partial ? run<RequestCount>(q.partial) : [])]);
+      const confidence = confidenceOf(run<{ completeness: string | null; n: number }>(confidenceSql(sinceMs)));
       return { providers, apps, confidence };
     },
 

@@ -267,6 +267,56 @@ export function groupedSql(select: string, groupBy: string, keyColumn: string, f
   };
 }
 
+/** One (provider, process) pair's ai.request count. */
+export interface RequestCount {
+  p: string | null;
+  a: string | null;
+  n: number;
+}
+
+/**
+ * Exact per-provider and per-app request counts since `sinceMs`: whole hours from the hour rollup, the
+ * part of the first hour from the events themselves (at most an hour of them, through the ts_ms index).
+ * One pass over each source, grouped by both keys (the pairs are few); foldRequests adds them up.
+ */
+export function requestsSql(sinceMs: number | undefined): { rollup: Where; partial?: Where } {
+  const firstHour = firstWholeHour(sinceMs);
+  const src = rollupSince({ sinceMs: firstHour, type: "ai.request" });
+  const rollup = { sql: `SELECT provider AS p, process_name AS a, sum(events) AS n FROM (${src.sql}) GROUP BY p, a`, params: src.params };
+  if (sinceMs === undefined || sinceMs >= firstHour) return { rollup };
+  return {
+    rollup,
+    partial: {
+      sql: "SELECT provider AS p, process_name AS a, count(*) AS n FROM events WHERE ts_ms >= ? AND ts_ms < ? AND +event_type = 'ai.request' GROUP BY p, a",
+      params: [sinceMs, firstHour],
+    },
+  };
+}
+
+/** Request counts per provider and per app, most first, then by name (a stable order for the panes). */
+export function foldRequests(rows: Iterable<RequestCount>): Pick<WindowSummary, "providers" | "apps"> {
+  const providers = new Map<string, number>();
+  const apps = new Map<string, number>();
+  for (const r of rows) {
+    if (r.p) providers.set(r.p, (providers.get(r.p) ?? 0) + r.n);
+    if (r.a) apps.set(r.a, (apps.get(r.a) ?? 0) + r.n);
+  }
+  const ranked = (m: Map<string, number>) => [...m].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1));
+  return {
+    providers: ranked(providers).map(([provider, requests]) => ({ provider, requests })),
+    apps: ranked(apps).map(([process_name, requests]) => ({ process_name, requests })),
+  };
+}
+
+/** Completeness counts among the window's newest CONFIDENCE_ROWS AI events (confidenceOf folds them). */
+export function confidenceSql(sinceMs: number | undefined): Where {
+  return {
+    sql: `SELECT completeness, count(*) AS n FROM (SELECT completeness FROM events WHERE ts_ms >= ? AND +event_type IN ('ai.request', 'ai.response')
+             ORDER BY ts_ms DESC LIMIT ?) GROUP BY completeness`,
+    params: [sinceMs ?? 0, CONFIDENCE_ROWS],
+  };
+}
+
 /** The first hour boundary at or after `sinceMs` (0 for all time): whole hours from there come from the rollup. */
 export function firstWholeHour(sinceMs: number | undefined): number {
   return sinceMs === undefined ? 0 : Math.ceil(sinceMs / HOUR_MS) * HOUR_MS;

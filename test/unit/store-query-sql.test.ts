@@ -9,9 +9,11 @@ import {
   exportNext,
   firstWholeHour,
   foldAnswers,
+  foldRequests,
   MAX_PAGE,
   olderThan,
   relatedSql,
+  requestsSql,
   textFloorSql,
   timelinePage,
   timelineSql,
@@ -121,6 +123,27 @@ describe("folds", () => {
     const m = foldAnswers(rows);
     expect(m.get(answerKey("openai", "gpt-4o"))).toEqual(rows.slice(0, 8).map((r) => r.response_model));
     expect(m.get(answerKey(null, "local"))).toEqual(["local-q4"]);
+  });
+
+  test("window request counts: whole hours from the rollup, the part before the first whole hour from events", () => {
+    const inside = requestsSql(5 * HOUR + 60_000);
+    expect(inside.rollup.sql).toContain("event_rollup_hour");
+    expect(inside.rollup.params).toContain(6 * HOUR);
+    expect(inside.partial?.params).toEqual([5 * HOUR + 60_000, 6 * HOUR]);
+    expect(requestsSql(5 * HOUR).partial).toBeUndefined(); // on the hour: nothing before it
+    expect(requestsSql(undefined).partial).toBeUndefined();
+  });
+
+  test("request counts fold per provider and per app, most first then by name; nulls only in the other list", () => {
+    const f = foldRequests([
+      { p: "openai", a: "python3", n: 2 },
+      { p: "anthropic", a: "node", n: 3 },
+      { p: "openai", a: null, n: 1 },
+      { p: null, a: "cursor", n: 3 },
+      { p: "anthropic", a: "python3", n: 0 },
+    ]);
+    expect(f.providers).toEqual([{ provider: "anthropic", requests: 3 }, { provider: "openai", requests: 3 }]);
+    expect(f.apps).toEqual([{ process_name: "cursor", requests: 3 }, { process_name: "node", requests: 3 }, { process_name: "python3", requests: 2 }]);
   });
 
   test("the first whole hour of a window", () => {
