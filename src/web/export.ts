@@ -37,8 +37,8 @@ export function exportResponse(queries: WebQueries, filter: WebFilter, format: E
   let headerSent = false;
   const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
-      // Bun keeps calling a synchronous pull until the stream ends before it sends anything: yielding
-      // first lets each chunk go out as it is made (first byte in milliseconds, not after the whole export).
+      // Bun keeps calling a synchronous pull until the socket pushes back (megabytes), holding the event
+      // loop and every other dashboard request meanwhile: yielding first lets the loop turn between chunks.
       await new Promise<void>((resolve) => setImmediate(resolve));
       try {
         if (format === "csv" && !headerSent) {

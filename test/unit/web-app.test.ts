@@ -358,31 +358,49 @@ describe("export", () => {
   });
 
   test("over a real socket the first bytes leave before the export is read to the end", async () => {
-    let produced = 0;
+    // Load-independent: the producer is gated on the client. After the first chunk it waits (synchronously,
+    // like a slow query) until curl, a separate process, has written bytes, so how far a busy machine lets
+    // it run ahead cannot matter. And between any two chunks the server's event loop must turn (counted by
+    // a self-renewing setImmediate): Bun pulls a synchronous stream in one go until the socket pushes back,
+    // holding every other request of the dashboard for the whole export.
+    const out = path.join(h.dir, "export-stream.jsonl");
+    let gateOpened: boolean | undefined;
+    let turns = 0;
+    const turnsAtChunk: number[] = [];
     const queries: WebQueries = {
       ...h.queries,
       *exportChunks(filter, _chunk) {
         for (const rows of h.queries.exportChunks(filter, 50)) {
-          produced++;
+          turnsAtChunk.push(turns);
+          if (turnsAtChunk.length === 2) {
+            const deadline = Date.now() + 15_000; // bounds only the failing case
+            const hasBytes = () => fs.existsSync(out) && fs.statSync(out).size > 0;
+            while (!hasBytes() && Date.now() < deadline) Bun.sleepSync(5);
+            gateOpened = hasBytes();
+          }
           yield rows;
         }
       },
     };
     const app = createWebApp({ queries, dataDir: h.dir, csrfToken: CSRF, allowedHosts: allowedHostHeaders("127.0.0.1", 0), hub: h.hub, now: () => NOW });
     const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => app.fetch(req) });
+    let counting = true;
+    const count = () => {
+      turns++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
     try {
       const url = `http://127.0.0.1:${server.port}/export/events.jsonl`;
-      const res = await fetch(url, { headers: { host: `127.0.0.1:0` } });
-      expect(res.status).toBe(200);
-      const reader = res.body!.getReader();
-      await reader.read();
-      const total = Math.ceil(events.length / 50);
-      expect(produced).toBeLessThan(total / 2); // Bun would otherwise pull every chunk before sending one
-      let bytes = 0;
-      for (let r = await reader.read(); !r.done; r = await reader.read()) bytes += r.value.length;
-      expect(produced).toBe(total);
-      expect(bytes).toBeGreaterThan(0);
+      const curl = Bun.spawn(["curl", "-sSN", "--fail", "-H", "Host: 127.0.0.1:0", "-o", out, url], { stderr: "pipe" });
+      expect(await curl.exited).toBe(0);
+      expect(gateOpened).toBe(true);
+      expect(fs.readFileSync(out, "utf8").trimEnd().split("\n").length).toBe(events.length);
+      expect(turnsAtChunk.length).toBe(Math.ceil(events.length / 50));
+      const stalled = turnsAtChunk.filter((t, i) => i > 0 && t === turnsAtChunk[i - 1]).length;
+      expect(stalled).toBe(0);
     } finally {
+      counting = false;
       await server.stop(true);
     }
   });
