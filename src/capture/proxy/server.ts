@@ -17,10 +17,12 @@ import { connectTcp, resolveTarget } from "../../mitm/upstream.ts";
 import type { Logger } from "../../util/log.ts";
 import type { ProcessLookup } from "../process/index.ts";
 import { PlainSession } from "./plain.ts";
-import { ProxyRequestReader } from "./proxy-request.ts";
+import { ConnectionGate } from "./admission.ts";
+import { HeadPhase, type HeadAction } from "./head-phase.ts";
 import { DEFAULT_MAX_HEAD_BYTES } from "./request-head.ts";
 import { CONNECT_ESTABLISHED, errorResponse, replyAndClose } from "./responses.ts";
-import { connectFailure, isOwnAddress, tunnelMeta, unmapV4, WarnEvery } from "./tunnel-plan.ts";
+import { TunnelPhase } from "./tunnel-phase.ts";
+import { isOwnAddress, transparentPlan, tunnelMeta, unmapV4, WarnEvery } from "./tunnel-plan.ts";
 
 export type { ProxyStats } from "../../mitm/stats.ts";
 export type { LeafIssuer } from "../../mitm/issuer.ts";
@@ -141,28 +143,24 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   /** Set once listening: true when a target is this proxy itself (a request that would loop forever). */
   let isSelf: (t: { host: string; port: number }) => boolean = () => false;
 
-  /** Counts a new client connection; false (and counted as refused) past maxConnections. */
-  function admit(client: net.Socket): boolean {
-    stats.connectionsTotal++;
-    stats.connectionsActive++;
+  const gate = new ConnectionGate(stats, limits.maxConnections);
+
+  /** Counts a new client connection in (and out on close); tracked for close() only when admitted. */
+  function admit(client: net.Socket, entry: "explicit" | "transparent") {
+    const a = gate.open(entry);
     client.on("error", () => {});
     client.once("close", () => {
-      stats.connectionsActive--;
+      gate.closed();
       sockets.delete(client);
     });
-    if (stats.connectionsActive > limits.maxConnections) {
-      stats.refusedOverLimit++;
-      return false;
-    }
-    sockets.add(client);
-    return true;
+    if (a.kind === "admit") sockets.add(client);
+    return a;
   }
 
   const server = net.createServer({ allowHalfOpen: true }, (client) => {
-    if (!admit(client)) {
-      replyAndClose(client, errorResponse(503, `too many connections (limit ${limits.maxConnections})`));
-      return;
-    }
+    const a = admit(client, "explicit");
+    if (a.kind === "refuse") return replyAndClose(client, errorResponse(a.status, a.reason));
+    if (a.kind === "drop") return client.destroy();
     try {
       handleClient(client);
     } catch (err) {
@@ -180,66 +178,61 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     const proxyEp: Endpoint = { ip: unmapV4(client.localAddress ?? ""), port: client.localPort ?? 0 };
     // Started now, while the client's socket surely exists; nothing ever waits on it but the tap's open().
     const lookup = safeLookup(opts.lookupProcess, clientEp, proxyEp);
-    const reader = new ProxyRequestReader(limits.maxHeadBytes, (host, port) => isSelf(resolveTarget(opts.resolve, host, port)));
-    const headTimer = setTimeout(() => {
-      stats.badRequests++;
-      replyAndClose(client, errorResponse(400, "no complete request head in time"));
-    }, limits.headTimeoutMs);
-    const bad = (status: number, reason: string) => {
-      stats.badRequests++;
-      log("debug", `bad proxy request from ${clientEp.ip}:${clientEp.port}: ${reason}`);
-      replyAndClose(client, errorResponse(status, reason));
-    };
+    const head = new HeadPhase({
+      client: clientEp,
+      maxHeadBytes: limits.maxHeadBytes,
+      loops: (host, port) => isSelf(resolveTarget(opts.resolve, host, port)),
+      paused: isPaused,
+      tlsWarning,
+      stats,
+    });
+    const headTimer = setTimeout(() => carryOut(head.timeout()), limits.headTimeoutMs);
     const onData = (chunk: Buffer) => {
       try {
-        onHead(chunk);
+        const a = head.data(chunk, performance.now());
+        if (a.kind === "wait" || a.kind === "ignore") return;
+        clearTimeout(headTimer);
+        client.off("data", onData);
+        // Paused until the session or tunnel reads on; a TLS refusal just answers and closes.
+        if (a.kind !== "refuse-tls") client.pause();
+        carryOut(a);
       } catch (err) {
         log("error", `proxy request from ${clientEp.ip}:${clientEp.port}: ${(err as Error).message}`);
         client.destroy();
       }
     };
-    const onHead = (chunk: Buffer) => {
-      const d = reader.push(chunk);
-      if (d.kind === "need-more") return;
-      clearTimeout(headTimer);
-      client.off("data", onData);
-      if (d.kind === "tls") return refuseTls(client, clientEp);
-      client.pause();
-      if (d.kind === "bad") return bad(d.status, d.reason);
-      if (d.kind === "plain") {
-        const paused = isPaused();
-        if (paused) stats.paused++;
-        const session = new PlainSession(
-          { tap: paused ? DISCARD_TAP : tap, stats, log, resolve: opts.resolve, connectMs: limits.connectTimeoutMs, lookupMs: limits.lookupTimeoutMs, newConnId, maxHeadBytes: limits.maxHeadBytes, isSelf },
-          client,
-          clientEp,
-          lookup,
-          t0,
-        );
-        session.start(d.bytes);
-        return;
+    const carryOut = (a: HeadAction) => {
+      switch (a.kind) {
+        case "wait":
+        case "ignore":
+          return;
+        case "refuse-tls":
+          if (a.warn) log("warn", a.warn);
+          return replyAndClose(client, TLS_ALERT_HANDSHAKE_FAILURE);
+        case "reply-error":
+          if (a.debug) log("debug", a.debug);
+          return replyAndClose(client, errorResponse(a.status, a.reason));
+        case "plain":
+          return new PlainSession(
+            { tap: a.paused ? DISCARD_TAP : tap, stats, log, resolve: opts.resolve, connectMs: limits.connectTimeoutMs, lookupMs: limits.lookupTimeoutMs, newConnId, maxHeadBytes: limits.maxHeadBytes, isSelf },
+            client,
+            clientEp,
+            lookup,
+            t0,
+          ).start(a.bytes);
+        case "connect":
+          connectTunnel(client, a.host, a.port, a.rest, { t0, startedAt, clientEp, lookup }).catch((err: Error) => {
+            log("error", `tunnel to ${a.host}:${a.port} failed: ${err.message}`);
+            client.destroy();
+          });
       }
-      connectTunnel(client, d.host, d.port, d.rest, { t0, startedAt, clientEp, lookup }).catch((err: Error) => {
-        log("error", `tunnel to ${d.host}:${d.port} failed: ${err.message}`);
-        client.destroy();
-      });
     };
     client.on("data", onData);
     client.once("close", () => clearTimeout(headTimer));
   }
 
-  /**
-   * A ClientHello where a proxy request belongs: the client was given an https:// proxy URL. Without
-   * this it would wait for the head timeout (30 s); it gets a TLS alert at once and the user a log line.
-   */
+  /** Shared by every connection: a client given an https:// proxy URL retries in a loop. */
   const tlsWarning = new WarnEvery(60_000);
-  function refuseTls(client: net.Socket, clientEp: Endpoint) {
-    stats.tlsToProxyPort++;
-    if (tlsWarning.due(performance.now())) {
-      log("warn", `a client (${clientEp.ip}:${clientEp.port}) started TLS on the proxy port: its proxy URL must start with http://, not https:// (the proxy speaks plain HTTP; HTTPS goes through CONNECT). ${stats.tlsToProxyPort} such connection(s) so far`);
-    }
-    replyAndClose(client, TLS_ALERT_HANDSHAKE_FAILURE);
-  }
 
   async function connectTunnel(
     client: net.Socket,
@@ -251,39 +244,39 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   ) {
     const target = transparent?.target ?? resolveTarget(opts.resolve, host, port);
     const meta = tunnelMeta({ connId: newConnId(), startedAt: c.startedAt, client: c.clientEp, host, port, target, captureMethod: transparent?.captureMethod });
-    // Decided once per connection: one that started paused stays blind, one that started capturing stays tapped.
-    const paused = isPaused();
-    const connTap = new ConnTap(paused ? DISCARD_TAP : tap, meta);
+    const phase = new TunnelPhase(isPaused(), transparent !== undefined, stats);
+    const connTap = new ConnTap(phase.paused ? DISCARD_TAP : tap, meta);
+    const closeTap = (reason: string) => {
+      connTap.openAfter(c.lookup, limits.lookupTimeoutMs);
+      connTap.close(reason);
+    };
     let upstream: net.Socket;
     // The TCP leg is connected before answering 200, so a refused or unknown host gets a proxy error.
     try {
       upstream = await connectTcp(target, limits.connectTimeoutMs);
     } catch (err) {
       const e = err as Error;
-      stats.upstreamErrors++;
-      const failure = connectFailure(e, transparent !== undefined);
-      Object.assign(meta, failure.meta);
+      const a = phase.connectFailed(e);
+      if (a.kind !== "fail") return;
+      Object.assign(meta, a.meta);
       log("debug", `CONNECT ${host}:${port}: ${e.message}`);
-      if (failure.reply.kind === "drop") client.destroy();
-      else replyAndClose(client, errorResponse(failure.reply.status, failure.reply.reason));
-      connTap.openAfter(c.lookup, limits.lookupTimeoutMs);
-      connTap.close(e.message);
-      return;
+      if (a.reply.kind === "drop") client.destroy();
+      else replyAndClose(client, errorResponse(a.reply.status, a.reply.reason));
+      return closeTap(a.tapClose);
     }
-    if (client.destroyed) {
+    const a = phase.connected(client.destroyed);
+    if (a.kind === "abandon" || a.kind === "ignore") {
       upstream.destroy();
-      connTap.openAfter(c.lookup, limits.lookupTimeoutMs);
-      return connTap.close("client closed before the tunnel was up");
+      return a.kind === "abandon" ? closeTap(a.tapClose) : undefined;
     }
     sockets.add(upstream);
     upstream.once("close", () => sockets.delete(upstream));
     meta.server = { ip: unmapV4(upstream.remoteAddress ?? target.host), port: upstream.remotePort ?? target.port };
     meta.upstreamConnectMs = performance.now() - c.t0;
-    if (!transparent) client.write(CONNECT_ESTABLISHED);
-    if (paused) {
+    if (a.kind !== "blind-relay" && a.kind !== "tunnel") return;
+    if (a.established) client.write(CONNECT_ESTABLISHED);
+    if (a.kind === "blind-relay") {
       // No ClientHello peek, no decision, no TLS: the bytes go through as they would without us.
-      stats.paused++;
-      stats.passthrough++;
       if (initial.length) upstream.write(initial);
       await relay(client, upstream, { onData: (dir, chunk) => countBytes(stats, dir, chunk.length) });
       return;
@@ -295,8 +288,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       log("error", `${meta.connId} ${host}:${port}: ${(err as Error).message}`);
       client.destroy();
       upstream.destroy();
-      connTap.openAfter(c.lookup, limits.lookupTimeoutMs);
-      connTap.close((err as Error).message);
+      const t = phase.tunnelThrew(err as Error);
+      if (t.kind === "teardown") closeTap(t.tapClose);
     }
   }
 
@@ -313,24 +306,17 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
 
   /** Transparent entry: the connection's real destination is known (WinDivert); no CONNECT, no reply. */
   function handleTransparent(client: net.Socket, dest: TransparentDestination) {
-    if (!admit(client)) {
-      client.destroy();
-      return;
-    }
+    if (admit(client, "transparent").kind !== "admit") return void client.destroy();
     const t0 = performance.now();
     const startedAt = nowMs();
     client.setNoDelay(true);
     client.setTimeout(limits.idleTimeoutMs, () => client.destroy());
     client.pause();
-    const clientEp: Endpoint = dest.client ?? { ip: unmapV4(client.remoteAddress ?? ""), port: client.remotePort ?? 0 };
+    const plan = transparentPlan(dest, { ip: unmapV4(client.remoteAddress ?? ""), port: client.remotePort ?? 0 });
     const proxyEp: Endpoint = { ip: unmapV4(client.localAddress ?? ""), port: client.localPort ?? 0 };
-    const lookup = dest.lookup ? guard(dest.lookup) : safeLookup(opts.lookupProcess, clientEp, proxyEp);
-    const host = (dest.host ?? dest.ip).toLowerCase();
-    connectTunnel(client, host, dest.port, new Uint8Array(0), { t0, startedAt, clientEp, lookup }, {
-      target: { host: dest.ip, port: dest.port },
-      captureMethod: dest.captureMethod ?? "windivert",
-    }).catch((err: Error) => {
-      log("error", `transparent connection to ${host}:${dest.port} failed: ${err.message}`);
+    const lookup = dest.lookup ? guard(dest.lookup) : safeLookup(opts.lookupProcess, plan.client, proxyEp);
+    connectTunnel(client, plan.host, plan.port, new Uint8Array(0), { t0, startedAt, clientEp: plan.client, lookup }, plan).catch((err: Error) => {
+      log("error", `transparent connection to ${plan.host}:${plan.port} failed: ${err.message}`);
       client.destroy();
     });
   }

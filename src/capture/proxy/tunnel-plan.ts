@@ -74,3 +74,28 @@ export class WarnEvery {
     return true;
   }
 }
+
+/** A transparently captured connection's tunnel, from what the capture layer knew about it. */
+export interface TransparentPlan {
+  /** The real client (the capture layer's, else the socket's peer). */
+  client: Endpoint;
+  /** The name the decision and the tap use: the learned host, else the address; lowercased. */
+  host: string;
+  port: number;
+  /** Where the relay connects: the original destination address, never re-resolved. */
+  target: { host: string; port: number };
+  captureMethod: NonNullable<ConnMeta["captureMethod"]>;
+}
+
+export function transparentPlan(
+  dest: { ip: string; port: number; host?: string; client?: Endpoint; captureMethod?: ConnMeta["captureMethod"] },
+  peer: Endpoint,
+): TransparentPlan {
+  return {
+    client: dest.client ?? peer,
+    host: (dest.host ?? dest.ip).toLowerCase(),
+    port: dest.port,
+    target: { host: dest.ip, port: dest.port },
+    captureMethod: dest.captureMethod ?? "windivert",
+  };
+}
