@@ -176,7 +176,7 @@ describe("dashboard in headless Chromium", () => {
   test("inventory, processes and usage pages render their data", async () => {
     await page.goto(`${server.url}/inventory`);
     const inv = await page.locator("main").innerText();
-    for (const s of ["openai", "anthropic", "python3", "node", "cursor", "live-proc", "gpt-live-test"]) expect(inv).toContain(s);
+    for (const s of ["OpenAI", "Anthropic", "python3", "node", "cursor", "live-proc", "gpt-live-test"]) expect(inv).toContain(s);
     await shot("inventory");
     // One call, one row: requests, tokens and cost of the alias's calls on its row, the snapshot beside it.
     const modelRows = await page.$$eval("main table", (tables) => {
@@ -185,12 +185,16 @@ describe("dashboard in headless Chromium", () => {
     });
     const gptx = modelRows.filter((r) => r[0]!.includes("gpt-x"));
     expect(gptx).toHaveLength(1);
-    expect(gptx[0]!.slice(0, 6)).toEqual(["gpt-x answered by gpt-x-0718", "openai", "2", "", "2,000", "20"]);
+    expect(gptx[0]!.slice(0, 6)).toEqual(["gpt-x answered by gpt-x-0718", "OpenAI", "2", "", "2,000", "20"]);
     // The timeline's filter bar: choosing a provider reloads the lists (htmx) narrowed to it.
+    // Its provider choices read as display names; the value chosen is the id.
+    const choices = await page.$$eval('main select[name="provider"] option', (os) => os.map((o) => [(o as HTMLOptionElement).value, o.textContent?.trim()]));
+    expect(choices).toContainEqual(["openai", "OpenAI"]);
+    expect(choices).toContainEqual(["anthropic", "Anthropic"]);
     await page.selectOption('main select[name="provider"]', "anthropic");
     await page.waitForURL(/provider=anthropic/);
     await page.waitForFunction(() => document.querySelector("main")?.textContent?.includes("Providers (1)"));
-    expect(await page.locator("main table").first().innerText()).not.toContain("openai");
+    expect(await page.locator("main table").first().innerText()).not.toContain("OpenAI");
 
     await page.goto(`${server.url}/processes`);
     const proc = await page.locator("main").innerText();

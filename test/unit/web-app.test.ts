@@ -239,10 +239,12 @@ describe("pages with fixture events", () => {
     for (const s of ["openai", "anthropic", "gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "python3", "node", "cursor", "sk-proj-", "sk-ant-a"]) {
       expect(html).toContain(s);
     }
-    // Providers table: requests per provider as stored.
-    for (const provider of ["openai", "anthropic"]) {
+    // Providers table: requests per provider as stored, shown by display name, linked by id; the filter
+    // bar's provider choices likewise (the value stays the id the URL carries).
+    for (const [provider, shown] of [["openai", "OpenAI"], ["anthropic", "Anthropic"]] as const) {
       const n = events.filter((e) => e.event_type === "ai.request" && (e.data as { provider: { name: string } }).provider.name === provider).length;
-      expect(html).toMatch(new RegExp(`<a href="/\\?provider=${provider}">${provider}</a></td><td class="num">${n}</td>`));
+      expect(html).toMatch(new RegExp(`<a href="/\\?provider=${provider}">${shown}</a></td><td class="num">${n}</td>`));
+      expect(html).toContain(`<option value="${provider}">${shown}</option>`);
     }
   });
 
@@ -254,6 +256,7 @@ describe("pages with fixture events", () => {
     expect(bash).toBeGreaterThan(0);
     expect(html.indexOf("python3")).toBeGreaterThan(bash);
     expect(html).toContain("cursor");
+    expect(html).toMatch(/<span class="chip"[^>]*>OpenAI · \d+<\/span>/); // provider chips by display name
   });
 
   test("inventory and processes take the timeline's filters: which apps use a model, one provider's accounts", async () => {

@@ -6,6 +6,7 @@ import { fmtAgo, fmtCost, fmtInt, fmtTokens } from "../../view/format.ts";
 import { Empty, Panel } from "./components.tsx";
 import { Layout, type PageContext } from "./layout.tsx";
 import { FilterFields, type FilterOptions } from "./timeline.tsx";
+import { providerDisplayName } from "../../spec/provider-label.ts";
 
 /** The lists' default range: a month is what "what is in use" means without a choice. */
 export const LIST_DEFAULT_RANGE = "30d";
@@ -114,7 +115,7 @@ export function InventoryPage(props: InventoryProps) {
                 {props.providers.map((p) => (
                   <tr>
                     <td>
-                      <a href={timelineLink(props.form, { provider: p.provider })}>{p.provider}</a>
+                      <a href={timelineLink(props.form, { provider: p.provider })}>{providerDisplayName(p.provider)}</a>
                     </td>
                     <TotalsCells t={p} nowMs={nowMs} />
                   </tr>
@@ -157,7 +158,7 @@ export function InventoryPage(props: InventoryProps) {
                     <a href={timelineLink(props.form, { model: m.model })}>{m.model}</a>
                     {m.answered_by.length ? <span class="dim answered-by"> answered by {m.answered_by.join(", ")}</span> : null}
                   </td>
-                  <td>{m.provider ?? ""}</td>
+                  <td>{m.provider ? providerDisplayName(m.provider) : ""}</td>
                   <TotalsCells t={m} nowMs={nowMs} />
                 </tr>
               ))}
@@ -187,7 +188,7 @@ export function InventoryPage(props: InventoryProps) {
             <tbody>
               {props.accounts.map((a) => (
                 <tr>
-                  <td>{a.provider ?? ""}</td>
+                  <td>{a.provider ? providerDisplayName(a.provider) : ""}</td>
                   <td>{a.auth_type ?? ""}</td>
                   <td class="mono">{a.key_prefix ? `${a.key_prefix}…` : <span class="dim">none</span>}</td>
                   <td class="mono">{a.key_hash ?? ""}</td>

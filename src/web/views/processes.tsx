@@ -5,6 +5,7 @@ import { describeEvent, typeLabel } from "../../view/describe.ts";
 import { Empty, eventHref, Panel } from "./components.tsx";
 import type { FilterForm } from "../filters.ts";
 import { ListFilters } from "./inventory.tsx";
+import { providerDisplayName } from "../../spec/provider-label.ts";
 import { Layout, type PageContext } from "./layout.tsx";
 import type { FilterOptions } from "./timeline.tsx";
 
@@ -56,7 +57,7 @@ export function ProcessesPage(props: { ctx: PageContext; form: FilterForm; optio
                   <td>
                     {n.providers.map((p) => (
                       <span class="chip" title={`${fmtInt(p.events)} events, ${fmtCost(p.cost_usd)}`}>
-                        {p.provider} · {fmtInt(p.requests)}
+                        {providerDisplayName(p.provider)} · {fmtInt(p.requests)}
                       </span>
                     ))}
                   </td>

@@ -4,6 +4,7 @@ import { filterQuery, formatCursor, hasFilter, RANGES, type FilterForm } from ".
 import { fmtTime } from "../../view/format.ts";
 import { EventRow, TimelineHead } from "./components.tsx";
 import { Layout, type PageContext } from "./layout.tsx";
+import { providerDisplayName } from "../../spec/provider-label.ts";
 
 export interface FilterOptions {
   providers: string[];
@@ -33,7 +34,8 @@ const RANGE_LABELS: Record<keyof typeof RANGES, string> = {
   all: "all time",
 };
 
-function Select(props: { name: string; label: string; value: string; values: string[]; all: string }) {
+/** A filter select; `show` turns a value (what the URL carries) into what a person reads. */
+function Select(props: { name: string; label: string; value: string; values: string[]; all: string; show?: (v: string) => string }) {
   const values = props.value && !props.values.includes(props.value) ? [props.value, ...props.values] : props.values;
   return (
     <label>
@@ -42,7 +44,7 @@ function Select(props: { name: string; label: string; value: string; values: str
         <option value="">{props.all}</option>
         {values.map((v) => (
           <option value={v} selected={v === props.value}>
-            {v}
+            {props.show ? props.show(v) : v}
           </option>
         ))}
       </select>
@@ -58,7 +60,7 @@ export function FilterFields(props: { form: FilterForm; options: FilterOptions; 
   const { form, options } = props;
   return (
     <>
-      <Select name="provider" label="Provider" value={form.provider} values={options.providers} all="all providers" />
+      <Select name="provider" label="Provider" value={form.provider} values={options.providers} all="all providers" show={providerDisplayName} />
       <Select name="model" label="Model" value={form.model} values={options.models} all="all models" />
       <Select name="process" label="Process" value={form.process} values={options.processes} all="all processes" />
       <Select name="type" label="Type" value={form.type} values={options.types} all="all types" />
