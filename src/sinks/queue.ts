@@ -20,6 +20,8 @@ export interface Exporter {
   /** Resolves once the backend accepted the whole batch; throws otherwise (ExportError says whether to retry). */
   send(batch: ExportBatch): Promise<void>;
   close(): Promise<void>;
+  /** What to write to the spool for `batch` so that a later run can send it alone (same id). */
+  spoolForm?(batch: ExportBatch): ExportBatch;
 }
 
 /** A failed send. Permanent failures (the backend rejects the data itself) are dropped, not retried. */
@@ -168,7 +170,7 @@ export class ExportQueue implements EventOutput {
     for (let i = 0; i < this.mem.length; i += this.opts.batchSize) rest.push({ id: ulid(), events: this.mem.slice(i, i + this.opts.batchSize) });
     this.mem = [];
     for (const batch of rest) {
-      if (!this.options.spool?.append(batch)) this.counters.dropped += batch.events.length;
+      if (!this.options.spool?.append(this.spoolForm(batch))) this.counters.dropped += batch.events.length;
     }
     this.options.spool?.close();
     this.closed = true;
@@ -177,6 +179,10 @@ export class ExportQueue implements EventOutput {
     } catch (err) {
       this.options.log?.("warn", `export ${this.name}: close: ${(err as Error).message}`);
     }
+  }
+
+  private spoolForm(batch: ExportBatch): ExportBatch {
+    return this.exporter.spoolForm?.(batch) ?? batch;
   }
 
   private isEmpty(): boolean {
@@ -188,7 +194,7 @@ export class ExportQueue implements EventOutput {
     const spool = this.options.spool;
     if (!spool || Date.now() < this.spoolRefusedUntil) return false;
     const events = this.mem.slice(0, this.opts.batchSize);
-    if (!spool.append({ id: ulid(), events })) {
+    if (!spool.append(this.spoolForm({ id: ulid(), events }))) {
       this.spoolRefusedUntil = Date.now() + 1000; // full: retrying per event would serialise a batch each time
       return false;
     }
