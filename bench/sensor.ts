@@ -30,7 +30,7 @@ const { values } = parseArgs({
 const callsPerRound = Number(values.calls ?? 3000);
 const rounds = Number(values.rounds ?? 3);
 const CONNECTIONS = 10;
-/** Calls between store flushes: the store output commits once per 100 ms tick in the product. */
+/** Calls between store flushes: the store output commits once per 500 ms tick in the product. */
 const FLUSH_EVERY = 200;
 
 const enc = new TextEncoder();

@@ -80,7 +80,7 @@ let lastStatsAt = 0;
 
 /**
  * A Bun Worker runs no timers (nor setImmediate) while its message queue is never empty: during a burst it
- * decodes slower than the relay taps, the store's 100 ms flush, the JSONL flush and the stats tick (which
+ * decodes slower than the relay taps, the store's 500 ms flush, the JSONL flush and the stats tick (which
  * carries the acks) never fired until the burst ended. They are run here, after each batch, when overdue.
  */
 function runOverdueTimers(s: RunningSensor): void {

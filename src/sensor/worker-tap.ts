@@ -60,7 +60,7 @@ const MAX_TAINTED = 10_000;
  * Frames wait up to this long to share one message: each message wakes both threads and costs the relay a
  * postMessage. Sparse traffic (a request every few ms) thus shares a message per window; dense traffic fills
  * MAX_BATCH_BYTES first and goes at once. Decoding up to 20 ms later is invisible (the store writes every
- * 100 ms, stats tick every 250 ms; the live view lags by at most this).
+ * 500 ms, stats tick every 250 ms; the live view lags by at most this).
  */
 const COALESCE_MS = 20;
 /** A batch this large is posted at once. */
