@@ -9,8 +9,11 @@ import { contentHash } from "./hash.ts";
 const PATH_LIKE = /^["']?[A-Za-z0-9_.~/\\:@%+,=-]+["']?$/;
 const HAS_PATH_PART = /[/\\]|\.[A-Za-z0-9]{1,5}["']?$/;
 
+/** A word this module already replaced: kept as it is, so reducing twice changes nothing. */
+const HASH_MARKER = /^\[sha256:[0-9a-f]+\]$/;
+
 function keepsWord(word: string): boolean {
-  if (word.includes("[REDACTED:")) return true;
+  if (word.includes("[REDACTED:") || HASH_MARKER.test(word)) return true;
   return PATH_LIKE.test(word) && HAS_PATH_PART.test(word) && !/^\d+(?:\.\d+)*$/.test(word);
 }
 

@@ -44,8 +44,6 @@ function reduceCommandLines(e: OispEvent): void {
   }
   // process.exec carries the new process's argv as data.args.
   if (e.event_type === "process.exec" && data && Array.isArray(data.args)) data.args = safeCommandArgs(data.args);
-  // process.exec's argv is the same command line, one argument per item
-  if (e.event_type === "process.exec" && data && Array.isArray(data.args)) data.args = safeCommandArgs(data.args);
 }
 
 // ---------------------------------------------------------------------------------------------
