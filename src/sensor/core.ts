@@ -8,7 +8,7 @@ import { JsonlSink } from "../sinks/jsonl.ts";
 import { openStore } from "../store/index.ts";
 import type { Logger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
-import { JsonlOutput, LiveOutput, StoreOutput } from "./outputs.ts";
+import { CommittedLiveOutput, JsonlOutput, LiveOutput, StoreOutput } from "./outputs.ts";
 import type { EventOutput } from "../events/output.ts";
 import { SensorPipeline } from "./pipeline.ts";
 
@@ -42,7 +42,8 @@ export function startSensorCore(cfg: SensorConfig): RunningSensor {
   const store = openStore(cfg.dbPath, { busyTimeoutMs: 100 });
   const storeOutput = new StoreOutput(store, cfg.log);
   const live = new LiveOutput();
-  const outputs: EventOutput[] = [storeOutput, live];
+  // The store first: the live output waits for the commit of what the store was just given.
+  const outputs: EventOutput[] = [storeOutput, new CommittedLiveOutput(storeOutput, live)];
   let jsonl: JsonlSink | undefined;
   if (cfg.outputPath) {
     jsonl = new JsonlSink(cfg.outputPath, { onError: (err: Error) => cfg.log("error", `jsonl: ${err.message}`) });

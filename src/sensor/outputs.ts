@@ -225,6 +225,21 @@ function idsInTail(file: string, maxBytes: number): string[] {
   }
 }
 
+/**
+ * Feeds the live view once the store has committed a batch: the dashboard and the TUI answer a live
+ * notification by reading the store, so a notification that outran the commit (FLUSH_MS) showed nothing
+ * until the next event arrived.
+ */
+export class CommittedLiveOutput implements EventOutput {
+  constructor(
+    private readonly store: StoreOutput,
+    private readonly live: LiveOutput,
+  ) {}
+  write(events: OispEvent[]): void {
+    this.store.whenCommitted(() => this.live.write(events));
+  }
+}
+
 /** Fan-out to in-process subscribers (the dashboard's live view, tests). A throwing listener is removed. */
 export class LiveOutput implements EventOutput {
   private readonly listeners = new Set<(events: OispEvent[]) => void>();

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import type { OispEvent } from "../../src/events/index.ts";
-import { LiveOutput, StoreOutput } from "../../src/sensor/outputs.ts";
+import { CommittedLiveOutput, LiveOutput, StoreOutput } from "../../src/sensor/outputs.ts";
 import { openStore } from "../../src/store/index.ts";
 import { caControlFor } from "../../src/web/ca-control.ts";
 import { startWebServer, type RunningWebServer } from "../../src/web/server.ts";
@@ -23,6 +23,7 @@ describe("dashboard in headless Chromium", () => {
   let store: ReturnType<typeof openStore>;
   let storeOutput: StoreOutput;
   const live = new LiveOutput();
+  let committedLive: CommittedLiveOutput;
   let server: RunningWebServer;
   let context: BrowserContext;
   let page: Page;
@@ -30,10 +31,10 @@ describe("dashboard in headless Chromium", () => {
   let toolCall: FixtureEvent[];
   const consoleErrors: string[] = [];
 
-  /** What the sensor does with a batch: store it (batched on the next tick) and tell live listeners. */
+  /** What the sensor does with a batch: store it (committed on the next flush), then tell live listeners. */
   const emit = (batch: FixtureEvent[]) => {
     storeOutput.write(batch as unknown as OispEvent[]);
-    live.write(batch as unknown as OispEvent[]);
+    committedLive.write(batch as unknown as OispEvent[]);
   };
 
   const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
@@ -48,6 +49,7 @@ describe("dashboard in headless Chromium", () => {
     const dbPath = path.join(dir, "oisp.db");
     store = openStore(dbPath);
     storeOutput = new StoreOutput(store, () => {});
+    committedLive = new CommittedLiveOutput(storeOutput, live);
     const now = Date.now();
     events.push(...sampleTraffic(now - 5 * 60_000, 60, 72));
     toolCall = aiExchange({
