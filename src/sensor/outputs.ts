@@ -187,12 +187,12 @@ export function durableAfter(store: StoreOutput, files: Array<{ flush(): void }>
 const MAX_COMMIT_WAITERS = 200_000;
 /**
  * Events are committed in one transaction per this many ms; a failing database is retried this often.
- * At low rates each commit is a cold cost (it writes ~35 WAL pages for a call's two events, and wakes the
- * worker): at 10 calls/s, 500 ms instead of 100 ms took the sensor Worker from 1.74 % to 1.41–1.48 % of a
- * core (bench steady, 10 calls/s). The live view does not wait for commits; the dashboard's stored lists
- * and `oisp status` see an event at most this much later.
+ * 500 ms measured cheaper at low rates (sensor Worker 1.74 -> 1.41-1.48 % of a core at 10 calls/s, each
+ * commit writes ~35 WAL pages for a call's two events) but was taken back the same day: stored lists,
+ * `oisp status`, redirector acks and tests that read the store all lag with it, and a fresh-clone CI run
+ * failed three such readers. Worth redoing with every reader checked (issue #17).
  */
-const FLUSH_MS = 500;
+const FLUSH_MS = 100;
 const RETRY_MS = 1000;
 const EVENT_ID_RE = /"event_id":"([^"\\]{1,64})"/;
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type http from "node:http";
 import { eventsOfPid, ofType, runCurl, startE2e, type AnyEvent, type E2eHarness } from "../support/e2e-harness.ts";
 import { fakeProviderHandler, sendJson, type ExtraRoute } from "../support/fake-providers.ts";
-import { readEvents } from "../support/oisp-process.ts";
+import { readEvents, waitFor } from "../support/oisp-process.ts";
 import { validateOispEvent } from "../support/oisp-validate.ts";
 
 const KEY = "sk-ShapeTestKey0123456789abcdefSECRET";
@@ -90,8 +90,12 @@ describe("--all-traffic, unknown hosts", () => {
     const b = await post("https://shop.example/api/orders", { model: "T-800", color: "chrome" });
     expect([a.code, b.code]).toEqual([0, 0]);
     expect(JSON.parse(a.out)).toEqual({ ok: true });
-    await Bun.sleep(400);
-    const mine = readEvents(h.dbPath).filter((e) => [a.pid, b.pid].includes((e.process as any)?.pid));
+    // network.connect is stored when its connection closes, after the exchange on it was decoded: once
+    // both are stored, anything else the sensor made of these two calls is stored too.
+    const mine = await waitFor("both connections' network.connect", () => {
+      const rows = readEvents(h.dbPath).filter((e) => [a.pid, b.pid].includes((e.process as any)?.pid));
+      return rows.filter((e) => e.event_type === "network.connect").length >= 2 ? rows : undefined;
+    });
     expect(mine.map((e) => e.event_type)).toEqual(["network.connect", "network.connect"]);
   });
 
