@@ -46,10 +46,18 @@ export class TargetFinder {
 
   constructor(private readonly proc = "/proc") {}
 
-  /** Libraries and node binaries at their usual system paths. */
+  /**
+   * Libraries and node binaries at their usual system paths: ours, and the host's through PID 1's root
+   * (in a container with the host's PID namespace, our own root has no libssl of the host's). Probed at
+   * start, so a client that loads libssl and handshakes before the next scan is still seen; the same file
+   * reached both ways is one target (dev:inode).
+   */
   systemTargets(): TlsTarget[] {
     const out: TlsTarget[] = [];
-    for (const p of SYSTEM_LIBS) this.consider(p, p, "library", undefined, out);
+    for (const p of SYSTEM_LIBS) {
+      this.consider(p, p, "library", undefined, out);
+      this.consider(`${this.proc}/1/root${p}`, p, "library", undefined, out);
+    }
     const pathDirs = (process.env.PATH ?? "").split(":").filter(Boolean);
     for (const p of [...SYSTEM_BINARIES, ...pathDirs.map((d) => `${d}/node`)]) this.consider(p, p, "binary", undefined, out);
     return out;
