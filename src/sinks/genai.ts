@@ -27,6 +27,8 @@ export interface GenAiCall {
   tools: GenAiToolSpan[];
   /** For gen_ai.client.token.usage and gen_ai.client.operation.duration. */
   metric: { attributes: Attrs; inputTokens?: number; outputTokens?: number; durationS: number };
+  /** The ai.request event this call was joined with, when seen. */
+  request?: Obj;
 }
 
 /** OISP provider names → gen_ai.provider.name well-known values; others pass through as they are. */
@@ -47,6 +49,8 @@ const PROVIDER_NAMES: Record<string, string> = {
 const OPERATIONS: Record<string, string> = { chat: "chat", completion: "text_completion", embedding: "embeddings" };
 
 interface RequestFacts {
+  /** The event itself: a batch spooled for a later run carries it along (see requestsMissingFrom). */
+  event: Obj;
   tsMs: number;
   model?: string;
   operation?: string;
@@ -75,6 +79,7 @@ export class GenAiCorrelator {
       if (!id) return undefined;
       if (this.requests.size >= (this.opts.maxPending ?? 10_000)) this.requests.delete(this.requests.keys().next().value as string);
       this.requests.set(id, {
+        event: e,
         tsMs,
         model: modelIdOf(data),
         operation: nonEmptyStr(data.request_type),
@@ -88,7 +93,13 @@ export class GenAiCorrelator {
     const id = requestIdOf(data);
     const req = id ? this.requests.get(id) : undefined;
     if (id) this.requests.delete(id);
-    return this.call(e, data, tsMs, req);
+    const call = this.call(e, data, tsMs, req);
+    return req ? { ...call, request: req.event } : call;
+  }
+
+  /** The ai.request seen for `requestId` and not yet joined with its response. */
+  pendingRequest(requestId: string): Obj | undefined {
+    return this.requests.get(requestId)?.event;
   }
 
   /** One call's span and metric from its ai.response (and its ai.request, when seen), step by step. */
@@ -130,6 +141,29 @@ export class GenAiCorrelator {
       },
     };
   }
+}
+
+/**
+ * The ai.request events that the responses in `events` were (or will be) joined with but that `events`
+ * lacks, found by `lookup`: a batch written to the spool for a later run must bring them, since the
+ * correlator of that run never saw the batch, already sent, that held them.
+ */
+export function requestsMissingFrom(events: readonly (OispEvent | Obj)[], lookup: (requestId: string) => Obj | undefined): Obj[] {
+  const present = new Set<string>();
+  const wanted: string[] = [];
+  for (const ev of events) {
+    const e = ev as Obj;
+    const id = requestIdOf(obj(e.data) ?? {});
+    if (!id) continue;
+    if (e.event_type === "ai.request") present.add(id);
+    else if (e.event_type === "ai.response" && !present.has(id)) wanted.push(id);
+  }
+  const found = new Map<string, Obj>();
+  for (const id of wanted) {
+    const req = present.has(id) ? undefined : lookup(id);
+    if (req) found.set(id, req);
+  }
+  return [...found.values()];
 }
 
 /** gen_ai.provider.name: the semconv well-known value, else OISP's own name. */

@@ -9,7 +9,9 @@ import type { MeterProvider, PushMetricExporter } from "@opentelemetry/sdk-metri
 import type { BasicTracerProvider, ReadableSpan, SpanExporter, SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import os from "node:os";
 import { VERSION } from "../version.ts";
-import { GenAiCorrelator, type GenAiCall } from "./genai.ts";
+import type { OispEvent } from "../events/index.ts";
+import { obj, requestIdOf } from "../events/read.ts";
+import { GenAiCorrelator, requestsMissingFrom, type GenAiCall } from "./genai.ts";
 import { ExportError, type ExportBatch, type Exporter } from "./queue.ts";
 
 /**
@@ -70,7 +72,7 @@ export class OtlpExporter implements Exporter {
   private readonly duration: Histogram;
   private readonly correlator: GenAiCorrelator;
   /** The spans of the batch being retried: built (and its metrics recorded) once, however many attempts. */
-  private prepared?: { id: string; spans: ReadableSpan[] };
+  private prepared?: { id: string; spans: ReadableSpan[]; joined: Map<string, OispEvent> };
 
   constructor(opts: OtlpOptions) {
     const base = opts.endpoint.replace(/\/+$/, "");
@@ -114,13 +116,27 @@ export class OtlpExporter implements Exporter {
   }
 
   async send(batch: ExportBatch): Promise<void> {
-    if (this.prepared?.id !== batch.id) this.prepared = { id: batch.id, spans: this.toSpans(batch) };
+    if (this.prepared?.id !== batch.id) {
+      const joined = new Map<string, OispEvent>();
+      this.prepared = { id: batch.id, spans: this.toSpans(batch, joined), joined };
+    }
     const spans = this.prepared.spans;
     if (spans.length === 0) return;
     const result = await new Promise<{ code: number; error?: Error }>((resolve) => this.spanExporter.export(spans, resolve));
     // ExportResultCode.SUCCESS is 0
     if (result.code !== 0) throw new ExportError(`OTLP traces: ${result.error?.message ?? "export failed"}`);
     this.prepared = undefined;
+  }
+
+  /**
+   * A batch going to the spool carries the ai.requests of its responses that earlier batches held: those
+   * were acknowledged (a request alone makes no span) and the next run's correlator never saw them;
+   * without them the replayed span would take the response's model as gen_ai.request.model.
+   */
+  spoolForm(batch: ExportBatch): ExportBatch {
+    const joined = this.prepared?.id === batch.id ? this.prepared.joined : undefined;
+    const carried = requestsMissingFrom(batch.events, (id) => joined?.get(id) ?? (this.correlator.pendingRequest(id) as OispEvent | undefined));
+    return carried.length ? { id: batch.id, events: [...(carried as OispEvent[]), ...batch.events] } : batch;
   }
 
   /** Pushes the metrics now (tests, shutdown). */
@@ -132,12 +148,16 @@ export class OtlpExporter implements Exporter {
     await Promise.allSettled([this.meterProvider.shutdown(), this.tracerProvider.shutdown(), this.spanExporter.shutdown()]);
   }
 
-  private toSpans(batch: ExportBatch): ReadableSpan[] {
+  /** `joined` collects, by request id, the ai.request events the batch's responses were joined with. */
+  private toSpans(batch: ExportBatch, joined: Map<string, OispEvent>): ReadableSpan[] {
     const tracer = this.tracerProvider.getTracer("oisp-sensor", VERSION);
     this.collector.spans = [];
     for (const event of batch.events) {
       const call = this.correlator.add(event);
-      if (call) this.emit(tracer, call);
+      if (!call) continue;
+      const requestId = call.request && requestIdOf(obj(call.request.data) ?? {});
+      if (requestId) joined.set(requestId, call.request as OispEvent);
+      this.emit(tracer, call);
     }
     const spans = this.collector.spans;
     this.collector.spans = [];

@@ -20,6 +20,8 @@ export interface Exporter {
   /** Resolves once the backend accepted the whole batch; throws otherwise (ExportError says whether to retry). */
   send(batch: ExportBatch): Promise<void>;
   close(): Promise<void>;
+  /** What to write to the spool for `batch` so that a later run can send it alone (same id). */
+  spoolForm?(batch: ExportBatch): ExportBatch;
 }
 
 /** A failed send. Permanent failures (the backend rejects the data itself) are dropped, not retried. */
@@ -168,7 +170,7 @@ export class ExportQueue implements EventOutput {
     for (let i = 0; i < this.mem.length; i += this.opts.batchSize) rest.push({ id: ulid(), events: this.mem.slice(i, i + this.opts.batchSize) });
     this.mem = [];
     for (const batch of rest) {
-      if (!this.options.spool?.append(batch)) this.counters.dropped += batch.events.length;
+      if (!this.options.spool?.append(this.spoolForm(batch))) this.counters.dropped += batch.events.length;
     }
     this.options.spool?.close();
     this.closed = true;
@@ -179,6 +181,16 @@ export class ExportQueue implements EventOutput {
     }
   }
 
+  /** Removes a sent batch from the spool; it is the oldest there (a retried batch spooled mid-send too). */
+  private shiftSpooled(id: string): void {
+    const spool = this.options.spool;
+    if (spool?.peek()?.id === id) spool.shift();
+  }
+
+  private spoolForm(batch: ExportBatch): ExportBatch {
+    return this.exporter.spoolForm?.(batch) ?? batch;
+  }
+
   private isEmpty(): boolean {
     return this.mem.length === 0 && !this.inflight && (this.options.spool?.pendingBatches ?? 0) === 0;
   }
@@ -187,8 +199,18 @@ export class ExportQueue implements EventOutput {
   private spillOldest(): boolean {
     const spool = this.options.spool;
     if (!spool || Date.now() < this.spoolRefusedUntil) return false;
+    // A memory batch being retried is older than anything in memory: it goes to the spool first, or a
+    // restart would replay it after the newer events (a response before its request).
+    const job = this.inflight;
+    if (job && !job.fromSpool) {
+      if (!spool.append(this.spoolForm(job.batch))) {
+        this.spoolRefusedUntil = Date.now() + 1000;
+        return false;
+      }
+      job.fromSpool = true;
+    }
     const events = this.mem.slice(0, this.opts.batchSize);
-    if (!spool.append({ id: ulid(), events })) {
+    if (!spool.append(this.spoolForm({ id: ulid(), events }))) {
       this.spoolRefusedUntil = Date.now() + 1000; // full: retrying per event would serialise a batch each time
       return false;
     }
@@ -216,7 +238,7 @@ export class ExportQueue implements EventOutput {
       }
       try {
         await this.exporter.send(job.batch);
-        if (job.fromSpool) this.options.spool?.shift();
+        if (job.fromSpool) this.shiftSpooled(job.batch.id);
         this.inflight = undefined;
         this.counters.sent += job.batch.events.length;
         this.counters.sentBatches++;
@@ -229,7 +251,7 @@ export class ExportQueue implements EventOutput {
         if (this.lastError !== e.message || !this.retrying) this.options.log?.("warn", `export ${this.name}: ${e.message}${e.permanent ? " (batch dropped)" : " (will retry)"}`);
         this.lastError = e.message;
         if (e.permanent) {
-          if (job.fromSpool) this.options.spool?.shift();
+          if (job.fromSpool) this.shiftSpooled(job.batch.id);
           this.inflight = undefined;
           this.counters.dropped += job.batch.events.length;
           continue;

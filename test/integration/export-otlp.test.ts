@@ -265,6 +265,46 @@ test("a collector that is down at first: spans are retried and arrive once it is
   }
 }, 30_000);
 
+test("a response spooled after its request was acknowledged still gives the span the requested model", async () => {
+  // Collector down. The request goes out alone (batches of one) and is acknowledged at once: alone it
+  // makes no span, its facts wait in the correlator. The response's batch fails and is spooled at
+  // shutdown; the next run's correlator never saw the request, so the spool must bring it.
+  const down = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("unavailable", { status: 503 }) });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-otlp-order-"));
+  dirs.push(dir);
+  const [request, ...rest] = streamedCallWithTools("safe");
+  const first = new ExportQueue(new OtlpExporter({ endpoint: `http://127.0.0.1:${down.port}`, metricIntervalMs: 3_600_000, timeoutMs: 2000 }), {
+    batchSize: 1,
+    flushMs: 5,
+    initialBackoffMs: 20,
+    maxBackoffMs: 50,
+    closeTimeoutMs: 100,
+    spool: new BatchSpool({ dir, maxBytes: 1 << 20 }),
+  });
+  first.write([request!]);
+  await waitFor("the request batch acknowledged", () => (first.stats().sent === 1 ? true : undefined));
+  first.write(rest);
+  await waitFor("the response batch failing", () => (first.stats().failedAttempts > 0 ? true : undefined));
+  await first.close();
+  down.stop(true);
+  expect(first.stats()).toMatchObject({ sent: 1, dropped: 0 });
+
+  // Collector up: the next run replays the spool.
+  const up = new OtlpReceiver();
+  try {
+    const second = new ExportQueue(new OtlpExporter({ endpoint: up.url, metricIntervalMs: 3_600_000 }), { flushMs: 5, spool: new BatchSpool({ dir, maxBytes: 1 << 20 }) });
+    expect(await second.flush(10_000)).toBe(true);
+    await second.close();
+    expect(second.stats()).toMatchObject({ dropped: 0 });
+    const chat = up.spans.filter((s) => s.attrs["gen_ai.operation.name"] === "chat");
+    expect(chat).toHaveLength(1);
+    expect(chat[0]!.attrs).toMatchObject({ "gen_ai.request.model": "gpt-4o", "gen_ai.response.model": "gpt-4o-2024-11-20" });
+    expect(chat[0]!.name).toBe("chat gpt-4o");
+  } finally {
+    up.server.stop(true);
+  }
+}, 30_000);
+
 test("--export otlp --otlp-endpoint host:4317 (the seed's spelling): gRPC, as collectors take port 4317", async () => {
   expect(otlpTarget("127.0.0.1:4317", undefined)).toEqual({ endpoint: "http://127.0.0.1:4317", protocol: "grpc" });
   expect(otlpTarget("collector.local:4318", undefined)).toEqual({ endpoint: "http://collector.local:4318", protocol: "http/protobuf" });

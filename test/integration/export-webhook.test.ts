@@ -146,6 +146,64 @@ test("a restart replays the spool with the same batch ids", async () => {
   expect(fs.readdirSync(dir).filter((n) => n.endsWith(".jsonl"))).toEqual([]);
 });
 
+test("a batch retried while newer events overflow into the spool is replayed before them", async () => {
+  // Receiver down: the first batch is retried while the next ones overflow memory (5 events) into the
+  // spool; the restart must deliver in the order the events happened, the retried batch first.
+  const dir = tempDir();
+  const down = receiver(() => 503);
+  const events = sampleEvents(7); // 16 events: batches of 5
+  const first = new ExportQueue(new WebhookExporter({ url: down.url, secret: SECRET }), {
+    batchSize: 5,
+    maxQueued: 5,
+    flushMs: 5,
+    initialBackoffMs: 10,
+    maxBackoffMs: 20,
+    closeTimeoutMs: 100,
+    spool: new BatchSpool({ dir, maxBytes: 8 << 20 }),
+  });
+  first.write(events.slice(0, 5));
+  const deadline = Date.now() + 15_000;
+  while (first.stats().failedAttempts === 0 && Date.now() < deadline) await Bun.sleep(10);
+  first.write(events.slice(5));
+  await first.close();
+  down.server.stop(true);
+  expect(first.stats()).toMatchObject({ sent: 0, dropped: 0 });
+
+  const up = receiver(() => 200);
+  const second = new ExportQueue(new WebhookExporter({ url: up.url, secret: SECRET }), { flushMs: 5, spool: new BatchSpool({ dir, maxBytes: 8 << 20 }) });
+  expect(await second.flush(5000)).toBe(true);
+  await second.close();
+  up.server.stop(true);
+  expect(delivered(up.log)).toEqual(events.map((e) => e.event_id));
+  expect(up.log[0]!.key).toBe(down.log[0]!.key); // the retried batch, under the key it had
+});
+
+test("the retried batch moved to the spool mid-send leaves it once the receiver is back, sent once", async () => {
+  let up = false;
+  const r = receiver(() => (up ? 200 : 503));
+  const dir = tempDir();
+  const events = sampleEvents(7); // 16 events: batches of 5
+  const queue = new ExportQueue(new WebhookExporter({ url: r.url, secret: SECRET }), {
+    batchSize: 5,
+    maxQueued: 5,
+    flushMs: 5,
+    initialBackoffMs: 10,
+    maxBackoffMs: 20,
+    spool: new BatchSpool({ dir, maxBytes: 8 << 20 }),
+  });
+  queue.write(events.slice(0, 5));
+  const deadline = Date.now() + 15_000;
+  while (queue.stats().failedAttempts === 0 && Date.now() < deadline) await Bun.sleep(10);
+  queue.write(events.slice(5));
+  up = true;
+  expect(await queue.flush(5000)).toBe(true);
+  await queue.close();
+  r.server.stop(true);
+  expect(delivered(r.log)).toEqual(events.map((e) => e.event_id));
+  expect(r.log.filter((x) => x.status === 200).length).toBe(new Set(r.log.map((x) => x.key)).size);
+  expect(queue.stats()).toMatchObject({ sent: events.length, dropped: 0, spooledBatches: 0 });
+});
+
 test("a 4xx other than 408/429 drops the batch (counted) and moves on", async () => {
   const r = receiver((n) => (n === 1 ? 400 : 200));
   const events = sampleEvents(4); // 9 events: the first batch of 5 is refused
