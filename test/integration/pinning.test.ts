@@ -12,6 +12,7 @@ import tls from "node:tls";
 import { processLookupForPlatform } from "../../src/capture/process/index.ts";
 import { startProxy, type RunningProxy } from "../../src/capture/proxy/server.ts";
 import type { ConnMeta, TapSink } from "../../src/tap/types.ts";
+import { waitFor } from "../support/oisp-process.ts";
 import { createTestCa, startTlsUpstream, type TlsUpstream } from "../support/upstream.ts";
 
 const HOST = "api.openai.com";
@@ -56,22 +57,12 @@ afterAll(async () => {
   await upstream?.close();
 });
 
-async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 8000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
-
 /** Runs a client and returns its exit code and the one connection it made (as the tap saw it). */
 async function client(cmd: string[]): Promise<{ code: number; meta: ConnMeta }> {
   const mark = metas.length;
   const p = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, CURL_CA_BUNDLE: "", HTTPS_PROXY: "", https_proxy: "" } });
   const [code] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
-  const meta = await waitFor("its connection", () => metas[mark]);
+  const meta = await waitFor("its connection", () => metas[mark], 8000);
   return { code, meta };
 }
 
@@ -185,6 +176,6 @@ test("a ClientHello-then-close flood, handshakes our TLS stack fails, and pipeli
     t.once("close", () => resolve(text));
   });
   expect(answer).toContain('{"ok":true}');
-  const last = await waitFor("intercepted", () => metas.slice(m0).find((m) => m.client.port === port));
+  const last = await waitFor("intercepted", () => metas.slice(m0).find((m) => m.client.port === port), 8000);
   expect([last.mode, last.passthroughCode, last.passthroughReason]).toEqual(["mitm", undefined, undefined]);
 }, 60_000);
