@@ -3,27 +3,14 @@
 // call names its provider and model, a tool call its tool, a connection its host, a process.exec its
 // command line, a file event its path, and a process is shown as parent→child where the parent is known.
 import { providerDisplayName } from "../spec/provider-label.ts";
+import type { TimelineRow } from "../store/queries.ts";
 
-/** The row fields the description reads (a TimelineRow has them all). */
-export interface DescribableRow {
-  event_type: string;
-  provider: string | null;
-  model: string | null;
-  pid: number | null;
-  process_name: string | null;
-  success: number | null;
-  status_code: number | null;
-  tool_name: string | null;
-  net_host: string | null;
-  net_port: number | null;
-  file_path: string | null;
-  exec_args: string | null;
-  exec_exe: string | null;
-  parent_name: string | null;
-  tool_calls: number | null;
-  /** The store's one-line summary of a process.exec (command line) or file.write (path and size). */
-  detail?: string | null;
-}
+/** The row fields the description reads: the timeline's own, so the two cannot drift apart. */
+export type DescribableRow = Pick<
+  TimelineRow,
+  | "event_type" | "provider" | "model" | "pid" | "process_name" | "success" | "status_code" | "tool_name" | "net_host"
+  | "net_port" | "file_path" | "exec_args" | "exec_exe" | "parent_name" | "tool_calls" | "detail"
+>;
 
 /** The type as shown: agent.* loses its prefix ("tool_call"); `narrow` also shortens network.* to net.*. */
 export function typeLabel(eventType: string, narrow = false): string {
