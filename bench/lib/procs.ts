@@ -190,6 +190,15 @@ export function statCpuSec(stat: string): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS; // utime, stime
 }
 
+/** user + system CPU seconds of one thread of `pid` (NaN once gone). */
+export function threadCpuSec(pid: number, tid: number): number {
+  try {
+    return statCpuSec(fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8"));
+  } catch {
+    return NaN;
+  }
+}
+
 /** A "Key:   N kB" line of /proc/<pid>/status in MB (0 when absent). */
 export function statusMb(status: string, key: string): number {
   return Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) / 1024;
