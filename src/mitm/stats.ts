@@ -16,8 +16,15 @@ export interface ProxyStats {
   clientRejected: number;
   /** Upstream connect or TLS failures. */
   upstreamErrors: number;
-  /** Intercepted connections whose upstream leg closed before the client's handshake was done and was reopened. */
+  /**
+   * Intercepted connections whose upstream leg was reopened: it closed before the client's handshake was done,
+   * or (handshakes in parallel) chose another ALPN than the client had been answered with.
+   */
   upstreamRedials: number;
+  /** Intercepted connections whose two handshakes ran at once (an upstream verified recently). */
+  parallelHandshakes: number;
+  /** Upstream legs that resumed an earlier TLS session (an abbreviated handshake). */
+  upstreamResumed: number;
   /** Malformed or unsupported proxy requests answered with 4xx. */
   badRequests: number;
   /** Clients that spoke TLS to the proxy port itself (an https:// proxy URL): answered with an alert at once. */
@@ -42,6 +49,8 @@ export function newProxyStats(): ProxyStats {
     clientRejected: 0,
     upstreamErrors: 0,
     upstreamRedials: 0,
+    parallelHandshakes: 0,
+    upstreamResumed: 0,
     badRequests: 0,
     tlsToProxyPort: 0,
     refusedOverLimit: 0,

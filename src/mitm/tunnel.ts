@@ -14,7 +14,8 @@ import { relay } from "./relay.ts";
 import { ReplayDuplex } from "./replay-duplex.ts";
 import type { ProxyStats } from "./stats.ts";
 import { AlertWatcher, rejectsCertificate } from "./tls-alert.ts";
-import { connectTcp, INTERCEPT_ALPN, isIpLiteral, upgradeTls, type Target, type UpstreamTlsOptions } from "./upstream.ts";
+import { KnownUpstreams, UNKNOWN } from "./known-upstreams.ts";
+import { connectTcp, INTERCEPT_ALPN, isIpLiteral, upgradeTls, type Target, type UpstreamTrust } from "./upstream.ts";
 
 export interface MitmTimeouts {
   /** Upstream TCP connect. */
@@ -30,8 +31,10 @@ export interface MitmPolicy {
   allTraffic: boolean;
   issuer?: LeafIssuer;
   isAiHost: (host: string, port?: number) => boolean;
-  /** Roots for upstream verification: the public bundle plus --upstream-ca. */
-  upstreamRoots: string[];
+  /** Roots for upstream verification (the public bundle plus --upstream-ca) and upstream sessions. */
+  upstreamTrust: UpstreamTrust;
+  /** Upstreams verified recently, whose new connections handshake with the client in parallel. */
+  known: KnownUpstreams;
   pinned: PinnedClients;
   log: Logger;
   stats: ProxyStats;
@@ -182,68 +185,19 @@ async function fallback(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array
 }
 
 async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array, name: string, alpn: string[]) {
-  const { tap, client } = conn;
-  const [upR, ctxR] = await Promise.allSettled([
-    upgradeTls(conn.upstream, upstreamTlsOptions(policy, name, alpn)),
-    policy.contexts.get(name, policy.issuer!),
-  ]);
-  if (upR.status === "rejected") {
-    // The client then verifies the real host itself and sees the same failure it would see without us,
-    // or succeeds if it trusts a root we do not (a corporate CA).
-    const msg = (upR.reason as Error).message;
-    policy.stats.upstreamErrors++;
-    policy.log("warn", `${name}:${conn.port}: ${msg}; passing this connection through`);
-    tap.meta.upstreamError = msg;
-    return fallback(policy, conn, peeked, { code: "upstream-tls-failed", reason: "upstream TLS failed" });
-  }
-  const up = upR.value;
-  up.on("error", () => {});
-  if (ctxR.status === "rejected") {
-    up.destroy();
-    policy.log("error", `cannot issue a certificate for ${name}: ${(ctxR.reason as Error).message}`);
-    return fallback(policy, conn, peeked, { code: "cert-failed", reason: "certificate issuance failed" });
-  }
-  if (client.destroyed) {
-    up.destroy();
-    setPassthrough(policy, conn, { code: "closed-early", reason: "client closed before interception" });
-    return tap.close("client closed");
-  }
-  const chosen = up.alpnProtocol || undefined;
-  const watcher = new AlertWatcher();
-  let answered = false; // our ServerHello has gone out
-  const duplex = new ReplayDuplex(client, peeked, (chunk) => watcher.push(chunk, answered), () => (answered = true));
-  const clientTls = new tls.TLSSocket(duplex as unknown as net.Socket, {
-    isServer: true,
-    secureContext: ctxR.value,
-    ALPNProtocols: chosen ? [chosen] : undefined,
-  });
-  clientTls.on("error", () => {});
-  const handshake = await waitSecure(clientTls, client, policy.timeouts.handshakeMs);
-  watcher.done();
-  if (handshake !== "ok") {
-    up.destroy();
-    clientTls.destroy();
-    duplex.destroy();
-    const why = await judgeFailedHandshake(policy, conn, name, watcher, handshake, duplex.endedAfterWrite);
-    setPassthrough(policy, conn, why);
-    return tap.close(why.reason);
-  }
-  let upstream = up;
-  if (up.destroyed || up.readableEnded) {
+  const { tap } = conn;
+  const expected = policy.known.chosenFor(KnownUpstreams.key(name, conn.target), alpn);
+  const legs = expected === UNKNOWN ? await serialHandshakes(policy, conn, peeked, name, alpn) : await parallelHandshakes(policy, conn, peeked, name, alpn, expected);
+  if (!legs) return; // passed through, or the failure is recorded and the tap closed
+  const { clientTls, chosen } = legs;
+  let upstream = legs.up;
+  if (upstream.destroyed || upstream.readableEnded) {
     // The upstream dropped its leg while it waited, unused, for the client's handshake (servers close
     // connections that bring no request for a while: Bun.serve after ~10 s, and 1,000 handshakes at once
     // can queue that long). Nothing went through it, so a fresh leg with the same ALPN is the same thing.
-    up.destroy();
-    const fresh = await redial(policy, conn, name, alpn, chosen);
-    if (typeof fresh === "string") {
-      clientTls.destroy();
-      duplex.destroy();
-      policy.stats.upstreamErrors++;
-      policy.log("warn", `${name}:${conn.port}: ${fresh}`);
-      tap.meta.upstreamError = fresh;
-      setPassthrough(policy, conn, { code: "closed-early", reason: "upstream closed before the client's handshake was done" });
-      return tap.close(fresh);
-    }
+    upstream.destroy();
+    const fresh = await redial(policy, conn, name, alpn, chosen, "upstream closed before the client's handshake was done");
+    if (typeof fresh === "string") return closeAnswered(policy, conn, legs, fresh, "closed-early", "upstream closed before the client's handshake was done");
     policy.stats.upstreamRedials++;
     upstream = fresh;
   }
@@ -255,7 +209,7 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
   // during the handshake): a client that exits right after its answer is still there to be found, and no
   // answer reaches it before it is tapped (and, in `oisp up`, journaled against a crash).
   const opened = tap.openAfter(conn.lookup, policy.timeouts.lookupMs);
-  policy.log("debug", `${tap.meta.connId} ${name}:${conn.port} intercepted${chosen ? ` (${chosen})` : ""}`);
+  policy.log("debug", `${tap.meta.connId} ${name}:${conn.port} intercepted${chosen ? ` (${chosen})` : ""}${legs.parallel ? ", handshakes in parallel" : ""}`);
   const res = await relay(clientTls, upstream, {
     holdServer: opened,
     onData: (dir, chunk) => {
@@ -264,6 +218,187 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
     },
   });
   tap.close(res.error);
+}
+
+/** Both legs of an intercepted connection, handshakes done: the verified upstream and the client on our leaf. */
+interface Legs {
+  up: tls.TLSSocket;
+  clientTls: tls.TLSSocket;
+  duplex: ReplayDuplex;
+  /** The ALPN both legs agreed on. */
+  chosen: string | undefined;
+  parallel: boolean;
+}
+
+/**
+ * The first connection to an upstream (or one not verified within KnownUpstreams' TTL): verify the real host
+ * first, then answer the client with the ALPN it chose. Until the client is answered, every failure passes the
+ * connection through (fail open): the client then talks to the real host itself.
+ */
+async function serialHandshakes(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array, name: string, alpn: string[]): Promise<Legs | undefined> {
+  const [upR, ctxR] = await Promise.allSettled([verifyUpstream(policy, conn, conn.upstream, name, alpn), policy.contexts.get(name, policy.issuer!)]);
+  if (upR.status === "rejected") return upstreamFailed(policy, conn, peeked, name, upR.reason as Error);
+  const up = upR.value;
+  if (ctxR.status === "rejected") {
+    up.destroy();
+    return certFailed(policy, conn, peeked, name, ctxR.reason as Error);
+  }
+  if (conn.client.destroyed) {
+    up.destroy();
+    return clientGone(policy, conn);
+  }
+  const chosen = up.alpnProtocol || undefined;
+  const hs = answerClient(policy, conn, peeked, ctxR.value, chosen);
+  const result = await hs.done;
+  if (result !== "ok") return clientHandshakeFailed(policy, conn, name, hs, result, up);
+  return { up, clientTls: hs.clientTls, duplex: hs.duplex, chosen, parallel: false };
+}
+
+/**
+ * An upstream verified within KnownUpstreams' TTL: both handshakes at once, the client answered with the ALPN
+ * the upstream chose for the same offer last time. Nothing is relayed either way before the upstream is
+ * verified again.
+ *
+ * What fail-open cannot cover here: the client's ClientHello is spent on our handshake, so a connection whose
+ * upstream now fails (a certificate no longer trusted, a reset, a timeout) cannot be passed through. It is
+ * closed before a byte reaches or leaves that upstream. The client sees its connection closed during or right
+ * after its TLS handshake, before any answer (curl: "SSL_ERROR_SYSCALL" or "Empty reply from server"; Node:
+ * "socket hang up" or ECONNRESET, which the openai and Anthropic SDKs retry by themselves). The upstream is
+ * forgotten at once, so that retry and every connection after it verify first, and are passed through on
+ * failure: the client then meets the upstream's own certificate error (or succeeds if it trusts a root we do
+ * not), as it would without us. The log names the host and the reason; the connection is recorded with code
+ * upstream-tls-failed.
+ */
+async function parallelHandshakes(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array, name: string, alpn: string[], expected: string | undefined): Promise<Legs | undefined> {
+  let upError: Error | undefined;
+  let abortClient = () => {};
+  // Settles to undefined on failure, after the client's handshake has been aborted.
+  const upP = verifyUpstream(policy, conn, conn.upstream, name, alpn).catch((err: Error) => {
+    upError = err;
+    abortClient();
+    return undefined;
+  });
+  let ctx: tls.SecureContext;
+  try {
+    ctx = await policy.contexts.get(name, policy.issuer!);
+  } catch (err) {
+    conn.upstream.destroy();
+    await upP;
+    return certFailed(policy, conn, peeked, name, err as Error);
+  }
+  if (upError) return upstreamFailed(policy, conn, peeked, name, upError); // the client not answered yet: fail open
+  if (conn.client.destroyed) {
+    (await upP)?.destroy();
+    return clientGone(policy, conn);
+  }
+  const hs = answerClient(policy, conn, peeked, ctx, expected);
+  abortClient = () => hs.duplex.destroy();
+  policy.stats.parallelHandshakes++;
+  // A client that fails its handshake waits for the upstream's to end (one round trip), so that failure is
+  // never taken for the upstream's.
+  const [result, up] = await Promise.all([hs.done, upP]);
+  if (!up) return closeAnswered(policy, conn, hs, upError!.message, "upstream-tls-failed", "upstream TLS failed after the client was answered in parallel; connection closed");
+  if (result !== "ok") return clientHandshakeFailed(policy, conn, name, hs, result, up);
+  const chosen = up.alpnProtocol || undefined;
+  if (chosen === expected) return { up, clientTls: hs.clientTls, duplex: hs.duplex, chosen, parallel: true };
+  // The upstream chose another protocol than last time (verifyUpstream has learnt it for the next connection),
+  // but this client agreed on `expected` with us: a fresh leg offering only that, or the connection is closed.
+  up.destroy();
+  const fresh = await redial(policy, conn, name, expected ? [expected] : [], expected, `upstream chose ALPN ${chosen ?? "none"}, not ${expected ?? "none"} as before`);
+  if (typeof fresh === "string") return closeAnswered(policy, conn, hs, fresh, "upstream-tls-failed", "upstream changed its ALPN after the client was answered in parallel; connection closed");
+  policy.stats.upstreamRedials++;
+  return { up: fresh, clientTls: hs.clientTls, duplex: hs.duplex, chosen: expected, parallel: true };
+}
+
+/** The upstream handshake over `tcp`; a verified leg is remembered (with its ALPN) and any failure forgets the upstream. */
+async function verifyUpstream(policy: MitmPolicy, conn: TunnelConn, tcp: net.Socket, name: string, alpn: string[]): Promise<tls.TLSSocket> {
+  const key = KnownUpstreams.key(name, conn.target);
+  let up: tls.TLSSocket;
+  try {
+    up = await upgradeTls(tcp, { servername: isIpLiteral(name) ? undefined : name, verifyHost: name, alpn, trust: policy.upstreamTrust, target: conn.target, timeoutMs: policy.timeouts.handshakeMs });
+  } catch (err) {
+    policy.known.forget(key);
+    throw err;
+  }
+  up.on("error", () => {});
+  if (up.isSessionReused()) policy.stats.upstreamResumed++;
+  policy.known.verified(key, alpn, up.alpnProtocol || undefined);
+  return up;
+}
+
+interface ClientHandshake {
+  clientTls: tls.TLSSocket;
+  duplex: ReplayDuplex;
+  watcher: AlertWatcher;
+  /** "ok" once the client finished the handshake, else why not. */
+  done: Promise<"ok" | string>;
+}
+
+/** Starts our server handshake with the client (its peeked ClientHello replayed first), answering ALPN `chosen`. */
+function answerClient(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array, ctx: tls.SecureContext, chosen: string | undefined): ClientHandshake {
+  const watcher = new AlertWatcher();
+  let answered = false; // our ServerHello has gone out
+  const duplex = new ReplayDuplex(conn.client, peeked, (chunk) => watcher.push(chunk, answered), () => (answered = true));
+  const clientTls = new tls.TLSSocket(duplex as unknown as net.Socket, {
+    isServer: true,
+    secureContext: ctx,
+    ALPNProtocols: chosen ? [chosen] : undefined,
+  });
+  clientTls.on("error", () => {});
+  const done = waitSecure(clientTls, conn.client, policy.timeouts.handshakeMs).then((r) => {
+    watcher.done();
+    return r;
+  });
+  return { clientTls, duplex, watcher, done };
+}
+
+/** Our handshake with the client failed: both legs down, and whether it counts towards pinning this client. */
+async function clientHandshakeFailed(policy: MitmPolicy, conn: TunnelConn, name: string, hs: ClientHandshake, result: string, up: tls.TLSSocket): Promise<undefined> {
+  up.destroy();
+  hs.clientTls.destroy();
+  hs.duplex.destroy();
+  const why = await judgeFailedHandshake(policy, conn, name, hs.watcher, result, hs.duplex.endedAfterWrite);
+  setPassthrough(policy, conn, why);
+  conn.tap.close(why.reason);
+  return undefined;
+}
+
+/**
+ * The upstream failed before the client was answered: passed through, so the client verifies the real host
+ * itself and sees the same failure it would see without us, or succeeds if it trusts a root we do not (a
+ * corporate CA).
+ */
+async function upstreamFailed(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array, name: string, err: Error): Promise<undefined> {
+  policy.stats.upstreamErrors++;
+  policy.log("warn", `${name}:${conn.port}: ${err.message}; passing this connection through`);
+  conn.tap.meta.upstreamError = err.message;
+  await fallback(policy, conn, peeked, { code: "upstream-tls-failed", reason: "upstream TLS failed" });
+  return undefined;
+}
+
+/** No leaf for this host: nothing was sent to the client yet, so it is passed through. */
+async function certFailed(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array, name: string, err: Error): Promise<undefined> {
+  policy.log("error", `cannot issue a certificate for ${name}: ${err.message}`);
+  await fallback(policy, conn, peeked, { code: "cert-failed", reason: "certificate issuance failed" });
+  return undefined;
+}
+
+function clientGone(policy: MitmPolicy, conn: TunnelConn): undefined {
+  setPassthrough(policy, conn, { code: "closed-early", reason: "client closed before interception" });
+  conn.tap.close("client closed");
+  return undefined;
+}
+
+/** No usable upstream leg once the client has been answered: its ClientHello is spent, so its connection is closed, not passed through. */
+function closeAnswered(policy: MitmPolicy, conn: TunnelConn, hs: Pick<ClientHandshake, "clientTls" | "duplex">, msg: string, code: PassthroughCode, reason: string): undefined {
+  hs.clientTls.destroy();
+  hs.duplex.destroy();
+  policy.stats.upstreamErrors++;
+  policy.log("warn", `${conn.host}:${conn.port}: ${msg}; closing this client's connection (already answered, it cannot be passed through)`);
+  conn.tap.meta.upstreamError = msg;
+  setPassthrough(policy, conn, { code, reason });
+  conn.tap.close(msg);
+  return undefined;
 }
 
 /**
@@ -318,23 +453,20 @@ async function judgeFailedHandshake(policy: MitmPolicy, conn: TunnelConn, name: 
   return { code: "client-pinned", reason: `${what}; ${who.label} is passed through for ${name} for ${minutes} min` };
 }
 
-function upstreamTlsOptions(policy: MitmPolicy, name: string, alpn: string[]): UpstreamTlsOptions {
-  return { servername: isIpLiteral(name) ? undefined : name, verifyHost: name, alpn, ca: policy.upstreamRoots, timeoutMs: policy.timeouts.handshakeMs };
-}
-
-/** A second upstream leg for a client that already agreed on `chosen`: same verification, same ALPN, or an error message. */
-async function redial(policy: MitmPolicy, conn: TunnelConn, name: string, alpn: string[], chosen: string | undefined): Promise<tls.TLSSocket | string> {
+/**
+ * A second upstream leg for a client that already agreed on `chosen`: same verification, same ALPN, or an error
+ * message starting with `why` (why the first leg would not do).
+ */
+async function redial(policy: MitmPolicy, conn: TunnelConn, name: string, alpn: string[], chosen: string | undefined, why: string): Promise<tls.TLSSocket | string> {
   let up: tls.TLSSocket;
   try {
-    const tcp = await connectTcp(conn.target, policy.timeouts.connectMs);
-    up = await upgradeTls(tcp, upstreamTlsOptions(policy, name, alpn));
+    up = await verifyUpstream(policy, conn, await connectTcp(conn.target, policy.timeouts.connectMs), name, alpn);
   } catch (err) {
-    return `upstream closed before the client's handshake was done; reconnecting failed: ${(err as Error).message}`;
+    return `${why}; reconnecting failed: ${(err as Error).message}`;
   }
-  up.on("error", () => {});
   if ((up.alpnProtocol || undefined) !== chosen) {
     up.destroy();
-    return `upstream closed before the client's handshake was done; the new connection chose ALPN ${up.alpnProtocol || "none"}, not ${chosen ?? "none"}`;
+    return `${why}; the new connection chose ALPN ${up.alpnProtocol || "none"}, not ${chosen ?? "none"}`;
   }
   return up;
 }

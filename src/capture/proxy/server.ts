@@ -13,7 +13,8 @@ import { PinnedClients } from "../../mitm/pinned.ts";
 import { newProxyStats, type ProxyStats } from "../../mitm/stats.ts";
 import { relay } from "../../mitm/relay.ts";
 import { countBytes, runTunnel, SecureContextCache, type MitmPolicy } from "../../mitm/tunnel.ts";
-import { connectTcp, resolveTarget } from "../../mitm/upstream.ts";
+import { KnownUpstreams } from "../../mitm/known-upstreams.ts";
+import { connectTcp, resolveTarget, UpstreamTrust } from "../../mitm/upstream.ts";
 import type { Logger } from "../../util/log.ts";
 import type { ProcessLookup } from "../process/index.ts";
 import { PlainSession } from "./plain.ts";
@@ -123,7 +124,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     allTraffic: opts.allTraffic,
     issuer: opts.issuer,
     isAiHost: opts.isAiHost,
-    upstreamRoots: [...tls.rootCertificates, ...opts.upstreamCa],
+    upstreamTrust: new UpstreamTrust([...tls.rootCertificates, ...opts.upstreamCa]),
+    known: new KnownUpstreams(),
     pinned,
     log,
     stats,
