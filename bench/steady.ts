@@ -1,28 +1,55 @@
-// bench/steady.ts (issue 8): `oisp up` idle and at a steady request rate, CPU split per thread.
-// Where the "< 5 % CPU at 100 req/s" and "< 80 MB idle" targets are lost: the relay thread, the sensor
-// Worker, Bun's helper threads (GC, I/O). Also idle RSS before any traffic and again after it.
+// bench/steady.ts (issues 8, 17): `oisp up` idle and at a steady request rate, CPU split per thread.
+// Where the "< 2 % CPU at 10 calls/s", "< 5 % at 100/s" and "< 80 MB idle" targets are lost: the relay
+// thread, the sensor Worker, Bun's helper threads (JIT, GC, mimalloc's scavenger). Per thread also its
+// wake-ups (voluntary context switches: each is one sleep, so one wake-up) and page faults (memory the
+// allocator gave back and took again). Then the same 40 s after the traffic: idle CPU, wake-ups, RSS.
 //
-//   bun bench/steady.ts [--rate 100] [--seconds 10] [--conns 10]
+//   bun bench/steady.ts [--rate 100] [--seconds 10] [--conns 10] [--pre-idle 40]
+//                       [--baseline DIR [--rounds 3]] [--env K=V]... [--baseline-env K=V]...
+//
+// --baseline DIR: another checkout (`git archive REV | tar -x -C DIR`, node_modules linked) run the same
+// way, alternating with this tree, `--rounds` times each: the figures of one run are ±30 % with other
+// load on the machine, so only ranges over alternating rounds compare. --env sets variables for this
+// tree's `oisp up` only (--baseline-env for the baseline's): `--baseline . --env X=1` measures a setting.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { runScenario, type Target } from "./lib/loadgen.ts";
-import { startOispUp, startUpstream, statCpuSec, statusMb } from "./lib/procs.ts";
+import { startOispUp, startUpstream, statCpuSec, statusMb, type Upstream } from "./lib/procs.ts";
 
 const args = process.argv.slice(2);
 const num = (flag: string, dflt: number) => (args.includes(flag) ? Number(args[args.indexOf(flag) + 1]) : dflt);
+const str = (flag: string) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
+const envOf = (flag: string) => Object.fromEntries(args.flatMap((a, i) => (a === flag ? [args[i + 1]!.split(/=(.*)/s).slice(0, 2)] : [])));
 const RATE = num("--rate", 100);
 const SECONDS = num("--seconds", 10);
 const CONNS = num("--conns", 10);
+const PRE_IDLE = num("--pre-idle", 40);
+const AFTER = num("--after", 40);
+const BASELINE = str("--baseline");
+const ROUNDS = num("--rounds", BASELINE ? 3 : 1);
 
-/** CPU seconds per thread (by name) of a process, from /proc/<pid>/task/<tid>/stat. */
-function threadCpu(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
+interface ThreadSample {
+  cpuSec: number;
+  /** Voluntary context switches: the thread went to sleep (and was woken) this often. */
+  wakeups: number;
+  minorFaults: number;
+}
+
+/** Per thread (summed by name) of a process, from /proc/<pid>/task/<tid>/{stat,status}. */
+function threads(pid: number): Map<string, ThreadSample> {
+  const out = new Map<string, ThreadSample>();
   for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
     try {
       const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const status = fs.readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
       const name = `${stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))}${tid === String(pid) ? " (main)" : ""}`;
-      out.set(name, (out.get(name) ?? 0) + statCpuSec(stat));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const s = out.get(name) ?? { cpuSec: 0, wakeups: 0, minorFaults: 0 };
+      s.cpuSec += statCpuSec(stat);
+      s.wakeups += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      s.minorFaults += Number(fields[7]); // minflt
+      out.set(name, s);
     } catch {
       // thread gone
     }
@@ -30,43 +57,122 @@ function threadCpu(pid: number): Map<string, number> {
   return out;
 }
 
-/** "81.3 MB (anon 36.0, file 45.3)": file pages are the mapped executable, anon the heaps and allocators. */
-function rss(pid: number): string {
-  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-  const mb = (key: string) => statusMb(status, key);
-  return `${mb("VmRSS").toFixed(1)} MB (anon ${mb("RssAnon").toFixed(1)}, file ${mb("RssFile").toFixed(1)})`;
+interface Rss {
+  total: number;
+  anon: number;
+  file: number;
 }
 
-function diff(a: Map<string, number>, b: Map<string, number>, wallSec: number): [string, number][] {
-  return [...b].map(([k, v]) => [k, ((v - (a.get(k) ?? 0)) / wallSec) * 100] as [string, number]).filter(([, p]) => p >= 0.05).sort((x, y) => y[1] - x[1]);
+function rss(pid: number): Rss {
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+  return { total: statusMb(status, "VmRSS"), anon: statusMb(status, "RssAnon"), file: statusMb(status, "RssFile") };
+}
+const fmtRss = (r: Rss) => `${r.total.toFixed(1)} MB (anon ${r.anon.toFixed(1)}, file ${r.file.toFixed(1)})`;
+
+/** Per-thread rates between two samples: CPU in % of a core, wake-ups and faults per second. */
+interface Rates {
+  name: string;
+  cpuPct: number;
+  wakeupsPerSec: number;
+  faultsPerSec: number;
+}
+
+function rates(a: Map<string, ThreadSample>, b: Map<string, ThreadSample>, wallSec: number): Rates[] {
+  const zero = { cpuSec: 0, wakeups: 0, minorFaults: 0 };
+  return [...b]
+    .map(([name, v]) => {
+      const u = a.get(name) ?? zero;
+      return { name, cpuPct: ((v.cpuSec - u.cpuSec) / wallSec) * 100, wakeupsPerSec: (v.wakeups - u.wakeups) / wallSec, faultsPerSec: (v.minorFaults - u.minorFaults) / wallSec };
+    })
+    .filter((r) => r.cpuPct >= 0.05 || r.wakeupsPerSec >= 0.5)
+    .sort((x, y) => y.cpuPct - x.cpuPct || y.wakeupsPerSec - x.wakeupsPerSec);
+}
+const sum = (rs: Rates[], k: "cpuPct" | "wakeupsPerSec" | "faultsPerSec") => rs.reduce((s, r) => s + r[k], 0);
+
+function printRates(title: string, rs: Rates[]): void {
+  console.log(`  ${title}: total ${sum(rs, "cpuPct").toFixed(2)} % CPU, ${sum(rs, "wakeupsPerSec").toFixed(1)} wake-ups/s, ${sum(rs, "faultsPerSec").toFixed(0)} faults/s`);
+  for (const r of rs) console.log(`    ${r.name.padEnd(20)} ${r.cpuPct.toFixed(2).padStart(6)} %  ${r.wakeupsPerSec.toFixed(1).padStart(7)} wake-ups/s  ${r.faultsPerSec.toFixed(0).padStart(6)} faults/s`);
+}
+
+interface RunResult {
+  label: string;
+  rssStart7?: Rss;
+  rssStart?: Rss;
+  steady: Rates[];
+  idle: Rates[];
+  rssAfter: Rss;
+}
+
+/** One `oisp up` (of `cliDir`, or this tree) through the phases: idle start, warm-up, steady rate, idle after. */
+async function runOnce(label: string, upstream: Upstream, dir: string, cliDir: string | undefined, env: Record<string, string>): Promise<RunResult> {
+  const oisp = await startOispUp(dir, upstream, [], { cliDir, env });
+  const target: Target = { name: "oisp", upstreamPort: upstream.port, servername: "api.openai.com", ca: oisp.caPem, proxy: { port: oisp.port, authority: "api.openai.com:443" } };
+  try {
+    const out: Partial<RunResult> = { label };
+    if (PRE_IDLE > 0) {
+      await Bun.sleep(Math.min(7, PRE_IDLE) * 1000);
+      out.rssStart7 = rss(oisp.pid);
+      // The start-up probe connected once, which started the process-lookup Worker (it stops when idle).
+      await Bun.sleep(Math.max(0, PRE_IDLE - 7) * 1000);
+      out.rssStart = rss(oisp.pid);
+    }
+    await runScenario({ target, mode: "keepalive", concurrency: 8, total: 500 }); // warm
+    await Bun.sleep(1000);
+    let a = threads(oisp.pid);
+    let t0 = performance.now();
+    const r = await runScenario({ target, mode: "keepalive", concurrency: CONNS, total: RATE * SECONDS, ratePerSec: RATE });
+    if (r.ok !== RATE * SECONDS) throw new Error(`${label}: ${r.ok} of ${RATE * SECONDS} requests answered: ${JSON.stringify(r.errors)}`);
+    out.steady = rates(a, threads(oisp.pid), (performance.now() - t0) / 1000);
+    // Idle after traffic: the first 10 s let the store commit and the lookup Worker stop; then idle is measured.
+    await Bun.sleep(Math.min(10, AFTER) * 1000);
+    a = threads(oisp.pid);
+    t0 = performance.now();
+    await Bun.sleep(Math.max(1, AFTER - 10) * 1000);
+    out.idle = rates(a, threads(oisp.pid), (performance.now() - t0) / 1000);
+    out.rssAfter = rss(oisp.pid);
+    return out as RunResult;
+  } finally {
+    await oisp.stop();
+  }
+}
+
+function report(r: RunResult): void {
+  console.log(`${r.label}:`);
+  if (r.rssStart7) console.log(`  idle RSS before traffic, 7 s after start: ${fmtRss(r.rssStart7)}`);
+  if (r.rssStart) console.log(`  idle RSS before traffic, ${PRE_IDLE} s after start: ${fmtRss(r.rssStart)}   target < 80 MB`);
+  printRates(`steady ${RATE}/s (${((sum(r.steady, "cpuPct") * 10) / RATE).toFixed(2)} ms CPU per request)`, r.steady);
+  printRates(`idle, ${AFTER - 10} s from 10 s after traffic`, r.idle);
+  console.log(`  idle RSS ${AFTER} s after traffic: ${fmtRss(r.rssAfter)}   target < 80 MB`);
+}
+
+const range = (xs: number[], digits = 2) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
+
+function summary(label: string, rs: RunResult[]): void {
+  const thread = (runs: Rates[][], name: string) => runs.map((x) => x.find((t) => t.name === name)?.cpuPct ?? 0);
+  const names = [...new Set(rs.flatMap((r) => r.steady.map((t) => t.name)))];
+  console.log(`${label} (${rs.length} runs):`);
+  console.log(`  steady ${RATE}/s: total ${range(rs.map((r) => sum(r.steady, "cpuPct")))} %, wake-ups ${range(rs.map((r) => sum(r.steady, "wakeupsPerSec")), 0)}/s, faults ${range(rs.map((r) => sum(r.steady, "faultsPerSec")), 0)}/s`);
+  for (const n of names) console.log(`    ${n.padEnd(20)} ${range(thread(rs.map((r) => r.steady), n))} %`);
+  console.log(`  idle after: total ${range(rs.map((r) => sum(r.idle, "cpuPct")))} %, wake-ups ${range(rs.map((r) => sum(r.idle, "wakeupsPerSec")), 1)}/s; RSS ${range(rs.map((r) => r.rssAfter.total), 1)} MB (anon ${range(rs.map((r) => r.rssAfter.anon), 1)}, file ${range(rs.map((r) => r.rssAfter.file), 1)})`);
+  if (rs[0]!.rssStart) console.log(`  idle RSS ${PRE_IDLE} s after start: ${range(rs.map((r) => r.rssStart!.total), 1)} MB`);
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-bench-steady-"));
 const upstream = await startUpstream(dir, { node: true });
-const oisp = await startOispUp(dir, upstream);
-const target: Target = { name: "oisp", upstreamPort: upstream.port, servername: "api.openai.com", ca: oisp.caPem, proxy: { port: oisp.port, authority: "api.openai.com:443" } };
 try {
-  console.log(`bench/steady.ts: ${os.cpus().length} CPUs, bun ${Bun.version}; ${RATE} req/s for ${SECONDS} s over ${CONNS} keep-alive connections`);
-  await Bun.sleep(7000);
-  // The start-up probe connected once, which started the process-lookup Worker (it stops after 30 s idle).
-  console.log(`idle RSS before traffic, 7 s after start: ${rss(oisp.pid)}`);
-  await Bun.sleep(33_000);
-  console.log(`idle RSS before traffic, 40 s after start: ${rss(oisp.pid)}   target < 80 MB`);
-  await runScenario({ target, mode: "keepalive", concurrency: 8, total: 500 }); // warm
-  await Bun.sleep(1000);
-  const a = threadCpu(oisp.pid);
-  const t0 = performance.now();
-  const r = await runScenario({ target, mode: "keepalive", concurrency: CONNS, total: RATE * SECONDS, ratePerSec: RATE });
-  const wall = (performance.now() - t0) / 1000;
-  const b = threadCpu(oisp.pid);
-  const rows = diff(a, b, wall);
-  const total = rows.reduce((s, [, p]) => s + p, 0);
-  console.log(`steady: ${r.ok} ok in ${wall.toFixed(1)} s; total ${total.toFixed(1)} % CPU (${((total * 10) / RATE).toFixed(2)} ms CPU per request)   target < 5 %`);
-  for (const [name, pct] of rows) console.log(`  ${name.padEnd(22)} ${pct.toFixed(1).padStart(5)} %`);
-  await Bun.sleep(40_000);
-  console.log(`idle RSS after traffic (40 s later): ${rss(oisp.pid)}`);
+  console.log(`bench/steady.ts: ${os.cpus().length} CPUs, bun ${Bun.version}, load ${os.loadavg()[0]!.toFixed(1)}; ${RATE} req/s for ${SECONDS} s over ${CONNS} keep-alive connections`);
+  const trees: Array<{ label: string; cliDir?: string; env: Record<string, string>; runs: RunResult[] }> = [{ label: "this tree", env: envOf("--env"), runs: [] }];
+  if (BASELINE) trees.push({ label: `baseline ${BASELINE}`, cliDir: path.resolve(BASELINE), env: envOf("--baseline-env"), runs: [] });
+  for (let round = 0; round < ROUNDS; round++) {
+    // Alternate which goes first: a drift in the machine's load then falls on both.
+    for (const t of round % 2 === 0 ? trees : [...trees].reverse()) {
+      const r = await runOnce(`${t.label}${Object.keys(t.env).length ? ` ${JSON.stringify(t.env)}` : ""}, round ${round + 1}`, upstream, dir, t.cliDir, t.env);
+      report(r);
+      t.runs.push(r);
+    }
+  }
+  if (BASELINE) for (const t of trees) summary(t.label, t.runs);
 } finally {
-  await oisp.stop();
   await upstream.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -61,13 +61,14 @@ export interface OispUnderTest extends Proc {
   oisp: OispProcess;
 }
 
-export async function startOispUp(dir: string, upstream: Upstream, extra: string[] = []): Promise<OispUnderTest> {
+/** `cliDir`: run the oisp of another checkout (its src/cli.ts) instead of this tree's or OISP_BIN's. */
+export async function startOispUp(dir: string, upstream: Upstream, extra: string[] = [], opts: { cliDir?: string; env?: Record<string, string> } = {}): Promise<OispUnderTest> {
   const home = fs.mkdtempSync(path.join(dir, "oisp-home-"));
   const port = await freePort();
   const dbPath = path.join(home, "events.db");
   const oisp = runOisp(
     ["up", "--listen", `127.0.0.1:${port}`, "--upstream-ca", upstream.caFile, "--resolve", `api.openai.com:443:127.0.0.1:${upstream.port}`, "--db", dbPath, ...extra],
-    { home },
+    { home, env: opts.env, command: opts.cliDir ? [process.execPath, path.join(opts.cliDir, "src/cli.ts")] : undefined },
   );
   await waitForPort(port, oisp);
   return {

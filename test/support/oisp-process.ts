@@ -37,9 +37,10 @@ export interface OispProcess {
   stop(): Promise<number>;
 }
 
-export function runOisp(args: string[], opts: { home: string; env?: Record<string, string> }): OispProcess {
+/** `command`: another oisp to run instead of oispCommand() (a benchmark's baseline checkout). */
+export function runOisp(args: string[], opts: { home: string; env?: Record<string, string>; command?: string[] }): OispProcess {
   let out = "";
-  const proc = Bun.spawn([...oispCommand(), ...args], {
+  const proc = Bun.spawn([...(opts.command ?? oispCommand()), ...args], {
     env: { ...process.env, OISP_HOME: opts.home, ...opts.env },
     stdout: "pipe",
     stderr: "pipe",
