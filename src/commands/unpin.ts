@@ -8,6 +8,7 @@ import { readRoleStatus } from "../control/role-status.ts";
 import { statusFilePath } from "../sensor/status-file.ts";
 import { parseFlags, UsageError } from "../util/args.ts";
 import type { Logger } from "../util/log.ts";
+import { everySlowTick } from "../util/slow-tick.ts";
 
 export const unpinHelp = `Usage: oisp unpin HOST... | --all
 
@@ -55,7 +56,7 @@ function proxyRunning(dir: string): boolean {
 /** Polls for unpin requests while a proxy runs; returns the function that stops polling. */
 export function watchUnpinRequests(dataDir: string, proxy: { unpin(hosts?: string[]): string[] }, log: Logger): () => void {
   const file = requestPath(dataDir);
-  const timer = setInterval(() => {
+  return everySlowTick(1000, () => {
     let text: string;
     try {
       text = fs.readFileSync(file, "utf8");
@@ -70,7 +71,5 @@ export function watchUnpinRequests(dataDir: string, proxy: { unpin(hosts?: strin
     } catch (err) {
       log("warn", `unpin: ignoring a malformed request in ${file}: ${(err as Error).message}`);
     }
-  }, 1000);
-  timer.unref?.();
-  return () => clearInterval(timer);
+  });
 }

@@ -6,6 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Logger } from "../util/log.ts";
+import { everySlowTick, SLOW_TICK_MS } from "../util/slow-tick.ts";
 
 export interface PauseState {
   paused: boolean;
@@ -82,7 +83,7 @@ export function watchPauseState(dataDir: string, opts: { log: Logger; intervalMs
     }
   };
   poll();
-  const timer = setInterval(poll, opts.intervalMs ?? 500);
-  timer.unref?.();
-  return { paused: () => current.paused, state: () => current, stop: () => clearInterval(timer) };
+  // Once a second, on the thread's shared tick: `oisp pause` waits up to 3 s for the status snapshot to confirm.
+  const stop = everySlowTick(opts.intervalMs ?? SLOW_TICK_MS, poll);
+  return { paused: () => current.paused, state: () => current, stop };
 }

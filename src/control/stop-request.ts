@@ -4,6 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Logger } from "../util/log.ts";
+import { everySlowTick } from "../util/slow-tick.ts";
 
 export function stopRequestPath(dataDir: string): string {
   return path.join(dataDir, "run", "stop-request.json");
@@ -23,9 +24,9 @@ export function requestStop(dataDir: string, pid: number): void {
 export function watchStopRequests(dataDir: string, log: Logger, intervalMs = 1000): { requested: Promise<void>; cancel(): void } {
   const file = stopRequestPath(dataDir);
   fs.rmSync(file, { force: true });
-  let timer: ReturnType<typeof setInterval> | undefined;
+  let stop = () => {};
   const requested = new Promise<void>((resolve) => {
-    timer = setInterval(() => {
+    stop = everySlowTick(intervalMs, () => {
       let text: string;
       try {
         text = fs.readFileSync(file, "utf8");
@@ -46,10 +47,9 @@ export function watchStopRequests(dataDir: string, log: Logger, intervalMs = 100
       }
       fs.rmSync(file, { force: true });
       log("info", "stop requested from the dashboard: shutting down");
-      clearInterval(timer);
+      stop();
       resolve();
-    }, intervalMs);
-    timer.unref?.();
+    });
   });
-  return { requested, cancel: () => clearInterval(timer) };
+  return { requested, cancel: () => stop() };
 }

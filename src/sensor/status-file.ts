@@ -6,6 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { ExporterStats } from "../sinks/queue.ts";
 import type { Logger } from "../util/log.ts";
+import { everySlowTick } from "../util/slow-tick.ts";
 import { VERSION } from "../version.ts";
 import type { PipelineStats } from "./pipeline.ts";
 
@@ -143,8 +144,7 @@ export function startStatusFile(opts: StatusFileOptions): StatusFileWriter {
   };
 
   write("running");
-  const timer = setInterval(() => write("running"), opts.intervalMs ?? STATUS_INTERVAL_MS);
-  timer.unref?.();
+  const stopTimer = everySlowTick(opts.intervalMs ?? STATUS_INTERVAL_MS, () => write("running"));
   return {
     update: () => {
       if (!stopped) write("running");
@@ -152,7 +152,7 @@ export function startStatusFile(opts: StatusFileOptions): StatusFileWriter {
     stop: () => {
       if (stopped) return;
       stopped = true;
-      clearInterval(timer);
+      stopTimer();
       write("stopped");
     },
   };

@@ -10,12 +10,14 @@
 // deleted once every connection opened in it or before is closed and its events are committed. Bounded:
 // past `maxBytes` the oldest segment goes anyway, and the connections it held are counted as unprotected.
 // Durability: records are written with write(2), which survives the process being killed; the current
-// segment is fdatasync'ed every second, which bounds what a power cut can take.
+// segment is fdatasync'ed a second after a write (one timer per second at most, none while idle), which
+// bounds what a power cut can take.
 import fs from "node:fs";
 import path from "node:path";
 import { pidAlive } from "../capture/process/alive.ts";
 import { OP_CLOSE, OP_OPEN, OP_WIDTH, payloadOffset } from "./worker-protocol.ts";
 
+const SYNC_MS = 1000;
 const NAME_RE = /^([0-9A-Za-z]{1,40})-(\d+)-(\d{8})\.tapj$/;
 const HEADER = 12;
 
@@ -70,15 +72,14 @@ export class TapJournal {
   private total = 0;
   private readonly counters = { unprotected: 0, writeErrors: 0 };
   private broken = false;
-  private readonly syncTimer: ReturnType<typeof setInterval>;
+  /** Armed by the first write after a sync. */
+  private syncTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly maxBytes: number;
   private readonly segmentBytes: number;
 
   constructor(private readonly opts: TapJournalOptions) {
     this.maxBytes = opts.maxBytes ?? 256 * 1024 * 1024;
     this.segmentBytes = opts.segmentBytes ?? 8 * 1024 * 1024;
-    this.syncTimer = setInterval(() => this.sync(), 1000);
-    this.syncTimer.unref?.();
   }
 
   append(e: JournalEntry): void {
@@ -112,6 +113,7 @@ export class TapJournal {
     }
     seg.size += rec.length;
     this.total += rec.length;
+    this.syncSoon();
     for (const id of e.opened) {
       this.conns.set(id, seg);
       seg.live++;
@@ -140,7 +142,8 @@ export class TapJournal {
 
   /** After a clean stop (everything committed): the journal is no longer needed. Otherwise it stays for the next start. */
   close(clean: boolean): void {
-    clearInterval(this.syncTimer);
+    clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
     for (const seg of this.segments) {
       closeQuietly(seg.fd);
       if (clean) rmQuietly(seg.file);
@@ -182,9 +185,14 @@ export class TapJournal {
     return seg;
   }
 
-  private sync(): void {
-    const seg = this.segments.at(-1);
-    if (seg) fs.fdatasync(seg.fd, () => {});
+  private syncSoon(): void {
+    if (this.syncTimer) return;
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = undefined;
+      const seg = this.segments.at(-1);
+      if (seg) fs.fdatasync(seg.fd, () => {});
+    }, SYNC_MS);
+    this.syncTimer.unref?.();
   }
 
   private fail(message: string): void {
