@@ -13,19 +13,32 @@ import type { Logger } from "../util/log.ts";
 declare const self: Worker;
 const post = (m: FromWorker) => self.postMessage(m);
 
-/** Counters reach the relay thread this often (status file, dashboard). */
-const STATS_INTERVAL_MS = 250;
+/**
+ * Counters reach the relay thread (status file, dashboard) at most this long after they changed, and not at
+ * all while nothing changes: an idle sensor sends nothing, which lets both threads sleep (each wake-up also
+ * costs a sweep of the thread's heap by Bun's allocator, and JSC's GC timer stays fast while anything allocates).
+ */
+const STATS_DELAY_MS = 250;
 
 let sensor: RunningSensor | undefined;
 let errors = 0;
 let liveCount = 0;
 let liveScheduled = false;
 let unsubscribeLive: (() => void) | undefined;
-let statsTimer: ReturnType<typeof setInterval> | undefined;
+let statsTimer: ReturnType<typeof setTimeout> | undefined;
+/** When the armed stats timer is due (performance.now()); see runOverdueTimers. */
+let statsDueAt = 0;
+/** A stats message is queued for the end of this task (a commit's waiters share one). */
+let statsQueued = false;
+/** Ops of the relay whose events are committed (the tap journal's mark), not yet reported. */
+let durableUpTo: number | undefined;
+/** The stats last posted (JSON), to tell a settled sensor from one whose counters still move. */
+let lastPosted = "";
 /**
- * Acks are coalesced: decoded bytes are acked with the next stats tick, or at once when `ackBytes` of them pile
- * up. The relay thus overcounts what is queued by less than `ackBytes` (1/64 of its bound, 1 MiB of 64 MiB),
- * for at most one stats interval: it may start dropping that much early, never late.
+ * Acks are coalesced: decoded bytes are acked with the next stats message (each batch arms one, due within
+ * STATS_DELAY_MS), or at once when `ackBytes` of them pile up. The relay thus overcounts what is queued by less
+ * than `ackBytes` (1/64 of its bound, 1 MiB of 64 MiB), for at most STATS_DELAY_MS: it may start dropping that
+ * much early, never late.
  */
 let ackBytes = 1;
 let unacked = 0;
@@ -76,18 +89,18 @@ function runBatch(s: RunningSensor, buf: ArrayBuffer, nOps: number, strs: unknow
   }
 }
 
-let lastStatsAt = 0;
-
 /**
  * A Bun Worker runs no timers (nor setImmediate) while its message queue is never empty: during a burst it
- * decodes slower than the relay taps, the store's 500 ms flush, the JSONL flush and the stats tick (which
- * carries the acks) never fired until the burst ended. They are run here, after each batch, when overdue.
+ * decodes slower than the relay taps, the store's flush, the JSONL flush and the stats message (which
+ * carries the acks) never fired until the burst ended. They are run here, after each batch, when due. At
+ * low rates this is also where a call is committed: the store's flush is due at once when it last
+ * committed long enough ago (outputs.ts).
  */
-function runOverdueTimers(s: RunningSensor): void {
+function runDueTimers(s: RunningSensor): void {
   const now = performance.now();
   s.storeOutput.flushIfDue(now);
   s.jsonl?.flushIfDue(now);
-  if (now - lastStatsAt >= STATS_INTERVAL_MS) postStats(s);
+  if (statsTimer !== undefined && now >= statsDueAt) postStats(s);
 }
 
 function ack(bytes: number): void {
@@ -98,12 +111,42 @@ function ack(bytes: number): void {
   }
 }
 
-/** Stats carry the acks not sent yet (see `ackBytes`). */
+/** Something changed: the relay thread hears of it within STATS_DELAY_MS (one timer, not re-armed per change). */
+function statsSoon(): void {
+  if (statsTimer !== undefined) return;
+  statsDueAt = performance.now() + STATS_DELAY_MS;
+  statsTimer = setTimeout(() => sensor && postStats(sensor), STATS_DELAY_MS);
+}
+
+/** At the end of this task: after a commit, so the tap journal can drop what is stored. */
+function statsAfterThisTask(): void {
+  if (statsQueued) return;
+  statsQueued = true;
+  queueMicrotask(() => {
+    statsQueued = false;
+    if (sensor) postStats(sensor);
+  });
+}
+
+/**
+ * Posts the stats if anything changed since the last post (counters, acks not sent yet, see `ackBytes`, or
+ * the durable mark), then looks again STATS_DELAY_MS later: outputs also flush on timers of their own (the
+ * JSONL export) and exporters send and retry in the background, so counters move after the last batch. A
+ * look that finds nothing new (and no exporter with work left) arms nothing: the sensor sleeps until traffic.
+ */
 function postStats(s: RunningSensor): void {
-  lastStatsAt = performance.now();
-  const acked = unacked;
-  unacked = 0;
-  post({ t: "stats", stats: stats(s), acked });
+  clearTimeout(statsTimer);
+  statsTimer = undefined;
+  const st = stats(s);
+  const key = JSON.stringify(st);
+  const changed = key !== lastPosted || unacked > 0 || durableUpTo !== undefined;
+  if (changed) {
+    post({ t: "stats", stats: st, acked: unacked, ...(durableUpTo !== undefined && { durable: durableUpTo }) });
+    lastPosted = key;
+    unacked = 0;
+    durableUpTo = undefined;
+  }
+  if (changed || st.exporters.some((e) => e.queued > 0 || e.spooledBatches > 0 || e.state === "retrying")) statsSoon();
 }
 
 function setLive(s: RunningSensor, on: boolean): void {
@@ -136,25 +179,30 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
         return;
       }
       ackBytes = m.ackBytes;
-      statsTimer = setInterval(() => sensor && postStats(sensor), STATS_INTERVAL_MS);
       post({ t: "ready", stats: stats(sensor) });
       return;
     case "batch":
       if (sensor) runBatch(sensor, m.buf, m.nOps, m.strs);
       ack(m.buf.byteLength - payloadOffset(m.nOps));
       if (sensor) {
-        runOverdueTimers(sensor);
+        statsSoon();
         const { upTo, replayDone } = m;
         if (upTo !== undefined || replayDone) {
-          durableAfter(sensor.storeOutput, sensor.jsonl ? [sensor.jsonl] : [])(() => post(replayDone ? { t: "replayed" } : { t: "durable", upTo: upTo! }));
+          durableAfter(sensor.storeOutput, sensor.jsonl ? [sensor.jsonl] : [])(() => {
+            if (replayDone) return post({ t: "replayed" });
+            durableUpTo = Math.max(durableUpTo ?? 0, upTo!);
+            statsAfterThisTask();
+          });
         }
+        runDueTimers(sensor);
       }
       return;
     case "live":
       if (sensor) setLive(sensor, m.on);
       return;
     case "close": {
-      clearInterval(statsTimer);
+      clearTimeout(statsTimer);
+      statsTimer = undefined;
       const s = sensor;
       sensor = undefined;
       if (!s) return post({ t: "closed", stats: emptyStats() });

@@ -28,7 +28,7 @@ export type ToWorker =
   /** `ackBytes`: decoded bytes the worker may hold back before acking outside the stats tick (see sensor-worker.ts). */
   | { t: "init"; cfg: WorkerSensorConfig; ackBytes: number }
   /** `buf`: the `nOps` op records, then the payload bytes from payloadOffset(nOps) to its end. */
-  /** `upTo`: ops the relay has tapped through this batch; the worker answers "durable" once their events are committed. */
+  /** `upTo`: ops the relay has tapped through this batch; a later "stats" says `durable` once their events are committed. */
   /** `replayDone`: the last batch replayed from a journal at start; answered with "replayed" once committed. */
   | { t: "batch"; buf: ArrayBuffer; nOps: number; strs: unknown[]; upTo?: number; replayDone?: boolean }
   /** Whether to report event counts (only while a dashboard or terminal view listens). */
@@ -48,11 +48,13 @@ export type FromWorker =
   | { t: "error"; message: string; usage: boolean }
   /** Batches were decoded: their payload bytes no longer count against the relay's queue bound. */
   | { t: "ack"; bytes: number }
-  /** `acked`: payload bytes decoded since the last ack (acks ride on the stats tick unless they pile up). */
-  | { t: "stats"; stats: WorkerStats; acked: number }
+  /**
+   * Sent only after something changed (see sensor-worker.ts). `acked`: payload bytes decoded since the last
+   * ack (acks ride on stats unless they pile up). `durable`: the events of every op before it are committed
+   * (store and JSONL): the tap journal may forget them.
+   */
+  | { t: "stats"; stats: WorkerStats; acked: number; durable?: number }
   | { t: "events"; n: number }
-  /** The events of every op before `upTo` are committed (store and JSONL): the tap journal may forget them. */
-  | { t: "durable"; upTo: number }
   | { t: "replayed" }
   | { t: "log"; level: "debug" | "info" | "warn" | "error"; msg: string }
   | { t: "closed"; stats: WorkerStats };

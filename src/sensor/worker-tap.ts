@@ -59,8 +59,8 @@ const MAX_TAINTED = 10_000;
 /**
  * Frames wait up to this long to share one message: each message wakes both threads and costs the relay a
  * postMessage. Sparse traffic (a request every few ms) thus shares a message per window; dense traffic fills
- * MAX_BATCH_BYTES first and goes at once. Decoding up to 20 ms later is invisible (the store writes every
- * 500 ms, stats tick every 250 ms; the live view lags by at most this).
+ * MAX_BATCH_BYTES first and goes at once. Decoding up to 20 ms later is invisible (the store commits at most
+ * every 100 ms, stats follow within 250 ms); the live view lags by at most this.
  */
 const COALESCE_MS = 20;
 /** A batch this large is posted at once. */
@@ -102,12 +102,10 @@ export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOpt
           case "stats":
             latest = m.stats;
             if (m.acked > 0) tap.acked(m.acked);
+            if (m.durable !== undefined) tap.journal?.durable(m.durable);
             break;
           case "events":
             live.emit(m.n);
-            break;
-          case "durable":
-            tap.journal?.durable(m.upTo);
             break;
           case "replayed":
             onReplayed?.();

@@ -32,3 +32,25 @@ test("a live listener hears of a batch only after its commit, and can read every
   while (heard.length === 0 && Date.now() < done) await Bun.sleep(10);
   expect(heard).toEqual([{ ids: batch.map((e) => e.event_id), storedThen: batch.map(() => true) }]);
 });
+
+test("a lone call is committed at the end of its batch; calls within 100 ms of a commit share the next one", async () => {
+  const storeOutput = new StoreOutput(store, () => {});
+  const call = (pid: number) => aiExchange({ tsMs: Date.now(), provider: "openai", model: "gpt-4o", process: { pid, name: "cadence-test" } }) as unknown as OispEvent[];
+  const first = call(1);
+  storeOutput.write(first);
+  expect(storeOutput.stats()).toMatchObject({ written: 0, pending: first.length }); // never inside the write: the batch may hold more
+  const firstAt = performance.now();
+  storeOutput.flushIfDue(); // the sensor worker's end of batch
+  expect(storeOutput.stats()).toMatchObject({ written: first.length, pending: 0 });
+
+  const second = call(2);
+  storeOutput.write(second);
+  storeOutput.flushIfDue(); // right after a commit: waits for the 100 ms since it
+  expect(storeOutput.stats()).toMatchObject({ written: first.length, pending: second.length });
+  const third = call(3);
+  storeOutput.write(third);
+  const when = await new Promise<number>((resolve) => storeOutput.whenCommitted(() => resolve(performance.now()))); // by its timer
+  expect(when - firstAt).toBeGreaterThanOrEqual(99);
+  expect(storeOutput.stats()).toMatchObject({ written: first.length + second.length + third.length, pending: 0 });
+  for (const e of [...second, ...third]) expect(store.get(e.event_id)).toBeDefined();
+});
