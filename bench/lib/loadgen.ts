@@ -53,7 +53,7 @@ export interface ScenarioResult {
 
 const API_KEY = "sk-proj-BenchKey0123456789abcdefghijklmnop";
 
-function requestBytes(stream: StreamSpec | undefined, close: boolean): Buffer {
+export function requestBytes(stream: StreamSpec | undefined, close: boolean): Buffer {
   const body = JSON.stringify({
     model: "gpt-4o-mini",
     stream: Boolean(stream),

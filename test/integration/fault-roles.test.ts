@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import path from "node:path";
-import { runScenario, type Target } from "../../bench/lib/loadgen.ts";
+import { exchange, openConnection, requestBytes, runScenario, type Target } from "../../bench/lib/loadgen.ts";
 import { AI_HOST, byType, freePort, readEvents, runOisp, runOispOnce, tempHome, upstreamWith, waitFor, waitForPort, type Upstream } from "../fault/harness.ts";
 import type { OispProcess } from "../support/oisp-process.ts";
 
@@ -109,18 +109,24 @@ describe("redirect + sensor as separate processes", () => {
     const total = 240;
     const load = runScenario({ target: r.target, mode: "new", concurrency: 4, total, requestTimeoutMs: 10_000 });
     await waitFor("some calls stored", () => (byType(readEvents(r.dbPath), "ai.response").length >= 40 ? true : undefined));
+    // One keep-alive connection stays open across the kill. A connection is acknowledged once closed and
+    // stored, so its frames are surely unconfirmed when the sensor dies and must be resent; the load's calls
+    // may all be confirmed by then (a sensor commits a lone call at once).
+    const held = await openConnection(r.target);
+    expect((await exchange(held, requestBytes(undefined, false), 10_000)).status).toBe(200);
     r.sensor.proc.kill("SIGKILL");
     await r.sensor.proc.exited;
     await Bun.sleep(700);
     await r.startSensor();
     const res = await load;
     expect(res.ok).toBe(total);
+    held.end();
     await Bun.sleep(3000);
     const stored = byType(readEvents(r.dbPath), "ai.response").length;
-    console.log(`sensor SIGKILL mid-load: ${stored} of ${total} calls stored`);
-    expect(stored).toBe(total);
+    console.log(`sensor SIGKILL mid-load: ${stored} of ${total + 1} calls stored`);
+    expect(stored).toBe(total + 1);
     const requests = byType(readEvents(r.dbPath), "ai.request").length;
-    expect(requests).toBe(total);
+    expect(requests).toBe(total + 1);
     const ids = jsonlIds(r.jsonlPath);
     expect(ids.length).toBe(new Set(ids).size); // replays re-derive the same ids; the JSONL skips them
     expect(ids.length).toBe(readEvents(r.dbPath).length);
