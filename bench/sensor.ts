@@ -8,7 +8,10 @@
 // /proc/self/task/<pid>/stat), per round after a warm-up; counts the stored rows at the end so a run that
 // stores nothing cannot pass for a fast one.
 //
-//   bun bench/sensor.ts [--calls N] [--rounds R] [--kind chat|stream|anthropic]...
+//   bun bench/sensor.ts [--calls N] [--rounds R] [--kind chat|stream|anthropic]... [--baseline DIR]...
+// With --baseline DIR (another checkout, e.g. `git archive <rev> | tar -x -C DIR && ln -s $PWD/node_modules DIR/`;
+// repeatable), each round runs every tree's sensor core in a fresh process, alternating, on the same recorded
+// calls, and the ranges per tree and kind are printed side by side.
 //   profile: bun --cpu-prof --cpu-prof-dir=/tmp/oisp-prof bench/sensor.ts --kind chat
 //            (count self samples per function in the .cpuprofile; the -md time weights are unreliable)
 import fs from "node:fs";
@@ -17,7 +20,6 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { Database } from "bun:sqlite";
 import type { ConnMeta } from "../src/tap/types.ts";
-import { startSensorCore } from "../src/sensor/core.ts";
 import { statCpuSec } from "./lib/procs.ts";
 
 const { values } = parseArgs({
@@ -25,6 +27,8 @@ const { values } = parseArgs({
     calls: { type: "string" },
     rounds: { type: "string" },
     kind: { type: "string", multiple: true },
+    baseline: { type: "string", multiple: true },
+    child: { type: "string" }, // internal: the sensor core module to measure in this process (one round, JSON out)
   },
 });
 const callsPerRound = Number(values.calls ?? 3000);
@@ -191,60 +195,107 @@ function mainThreadCpuUs(): number | undefined {
   }
 }
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-bench-sensor-"));
-const dbPath = path.join(dir, "oisp.db");
-const sensor = startSensorCore({ dataDir: dir, dbPath, redaction: "safe", processFilter: [], verbose: false, log: () => {} });
+type Results = Record<string, { cpu: number[]; main: number[] }>;
 const kinds = values.kind?.length ? values.kind : Object.keys(KINDS);
-let connSeq = 0;
-let expectedCalls = 0;
 
-/** `n` calls of one kind, round-robin over fresh keep-alive connections; returns CPU µs per call. */
-function run(kind: string, n: number): { cpu: number; main?: number } {
-  const call = KINDS[kind]!();
-  const conns = Array.from({ length: CONNECTIONS }, () => `bench-${kind}-${connSeq++}`);
-  const t0 = process.cpuUsage();
-  const m0 = mainThreadCpuUs();
-  let ts = Date.now();
-  for (const id of conns) sensor.pipeline.open(meta(id, call.host));
-  for (let i = 0; i < n; i++) {
-    const id = conns[i % CONNECTIONS]!;
-    ts += 1;
-    sensor.pipeline.data(id, "c2s", call.c2s, ts);
-    for (const piece of call.s2c) sensor.pipeline.data(id, "s2c", piece, (ts += 0.01));
-    if ((i + 1) % FLUSH_EVERY === 0) sensor.storeOutput.flush();
+/**
+ * Runs the sensor core of `coreModule` (this tree's or a baseline's src/sensor/core.ts) in this process:
+ * a warm-up, then `rounds` rounds of every kind. Throws unless every call was stored.
+ */
+async function measure(coreModule: string, rounds: number): Promise<Results> {
+  const { startSensorCore } = (await import(coreModule)) as typeof import("../src/sensor/core.ts");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-bench-sensor-"));
+  const dbPath = path.join(dir, "oisp.db");
+  const sensor = startSensorCore({ dataDir: dir, dbPath, redaction: "safe", processFilter: [], verbose: false, log: () => {} });
+  let connSeq = 0;
+  let expectedCalls = 0;
+
+  /** `n` calls of one kind, round-robin over fresh keep-alive connections; returns CPU µs per call. */
+  function run(kind: string, n: number): { cpu: number; main?: number } {
+    const call = KINDS[kind]!();
+    const conns = Array.from({ length: CONNECTIONS }, () => `bench-${kind}-${connSeq++}`);
+    const t0 = process.cpuUsage();
+    const m0 = mainThreadCpuUs();
+    let ts = Date.now();
+    for (const id of conns) sensor.pipeline.open(meta(id, call.host));
+    for (let i = 0; i < n; i++) {
+      const id = conns[i % CONNECTIONS]!;
+      ts += 1;
+      sensor.pipeline.data(id, "c2s", call.c2s, ts);
+      for (const piece of call.s2c) sensor.pipeline.data(id, "s2c", piece, (ts += 0.01));
+      if ((i + 1) % FLUSH_EVERY === 0) sensor.storeOutput.flush();
+    }
+    for (const id of conns) sensor.pipeline.close(id, ts + 1);
+    sensor.storeOutput.flush();
+    const t = process.cpuUsage(t0);
+    const m1 = mainThreadCpuUs();
+    expectedCalls += n;
+    return { cpu: (t.user + t.system) / n, main: m0 !== undefined && m1 !== undefined ? (m1 - m0) / n : undefined };
   }
-  for (const id of conns) sensor.pipeline.close(id, ts + 1);
-  sensor.storeOutput.flush();
-  const t = process.cpuUsage(t0);
-  const m1 = mainThreadCpuUs();
-  expectedCalls += n;
-  return { cpu: (t.user + t.system) / n, main: m0 !== undefined && m1 !== undefined ? (m1 - m0) / n : undefined };
+
+  for (const kind of kinds) run(kind, Math.min(1000, callsPerRound)); // warm-up: JIT, prepared statements, caches
+  const results: Results = {};
+  for (let r = 0; r < rounds; r++) {
+    for (const kind of kinds) {
+      const res = run(kind, callsPerRound);
+      (results[kind] ??= { cpu: [], main: [] }).cpu.push(res.cpu);
+      if (res.main !== undefined) results[kind].main.push(res.main);
+    }
+  }
+  const stats = sensor.pipeline.stats();
+  await sensor.close();
+  const db = new Database(dbPath, { readonly: true });
+  const responses = (db.query("SELECT count(*) AS n FROM events WHERE event_type = 'ai.response'").get() as { n: number }).n;
+  db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  if (responses !== expectedCalls || stats.internalErrors > 0) {
+    throw new Error(
+      `${coreModule}: stored ${responses} ai.response rows of ${expectedCalls} calls (${stats.internalErrors} internal errors): the figures do not measure the sensor`,
+    );
+  }
+  return results;
 }
 
-for (const kind of kinds) run(kind, Math.min(1000, callsPerRound)); // warm-up: JIT, prepared statements, caches
-console.log(`sensor bench: ${callsPerRound} calls per kind per round, ${CONNECTIONS} keep-alive connections, redaction safe`);
-const results: Record<string, { cpu: number[]; main: number[] }> = {};
-for (let r = 0; r < rounds; r++) {
+const THIS_CORE = path.join(import.meta.dir, "../src/sensor/core.ts");
+const header = `sensor bench: ${callsPerRound} calls per kind per round, ${CONNECTIONS} keep-alive connections, redaction safe`;
+const f = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(" / ");
+
+if (values.child) {
+  console.log(JSON.stringify(await measure(values.child, 1)));
+} else if (!values.baseline?.length) {
+  const results = await measure(THIS_CORE, rounds);
+  console.log(header);
   for (const kind of kinds) {
-    const res = run(kind, callsPerRound);
-    (results[kind] ??= { cpu: [], main: [] }).cpu.push(res.cpu);
-    if (res.main !== undefined) results[kind].main.push(res.main);
+    const { cpu, main } = results[kind]!;
+    console.log(`${kind.padEnd(10)} µs CPU per call: ${f(cpu)}   main thread: ${main.length ? f(main) : "n/a"}`);
   }
-}
-for (const kind of kinds) {
-  const { cpu, main } = results[kind]!;
-  const f = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(" / ");
-  console.log(`${kind.padEnd(10)} µs CPU per call: ${f(cpu)}   main thread: ${main.length ? f(main) : "n/a"}`);
-}
-
-const stats = sensor.pipeline.stats();
-await sensor.close();
-const db = new Database(dbPath, { readonly: true });
-const responses = (db.query("SELECT count(*) AS n FROM events WHERE event_type = 'ai.response'").get() as { n: number }).n;
-db.close();
-fs.rmSync(dir, { recursive: true, force: true });
-console.log(`stored ai.response rows: ${responses} of ${expectedCalls} calls (pipeline: ${stats.aiResponses} responses, ${stats.internalErrors} internal errors)`);
-if (responses !== expectedCalls || stats.internalErrors > 0) {
-  console.error("bench: calls were not all stored; the figures above do not measure the sensor");
-  process.exit(1);
+  console.log(`every call stored (${rounds} rounds after a warm-up)`);
+} else {
+  // Side by side: each round runs every tree once, in a fresh process, the order alternating between rounds.
+  const trees: Array<[string, string]> = [
+    ...values.baseline.map((d): [string, string] => [d, path.resolve(d, "src/sensor/core.ts")]),
+    ["this tree", THIS_CORE],
+  ];
+  const all = new Map<string, Results>(trees.map(([name]) => [name, {}]));
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, core] of r % 2 === 0 ? trees : [...trees].reverse()) {
+      const argv = [process.execPath, import.meta.path, "--child", core, "--calls", String(callsPerRound), ...kinds.flatMap((k) => ["--kind", k])];
+      const child = Bun.spawnSync(argv, { stderr: "inherit" });
+      if (child.exitCode !== 0) throw new Error(`benchmark child for ${name} exited ${child.exitCode}`);
+      const res = JSON.parse(child.stdout.toString()) as Results;
+      for (const kind of kinds) {
+        const into = (all.get(name)![kind] ??= { cpu: [], main: [] });
+        into.cpu.push(...res[kind]!.cpu);
+        into.main.push(...res[kind]!.main);
+      }
+    }
+  }
+  console.log(`${header}, ${rounds} rounds, trees alternating (µs CPU per call, each round's figure; every call stored)`);
+  const range = (xs: number[]) => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`;
+  for (const kind of kinds) {
+    for (const [name] of trees) {
+      const { cpu } = all.get(name)![kind]!;
+      console.log(`${kind.padEnd(10)} ${name.padEnd(30)} ${range(cpu).padEnd(10)} (${f(cpu)})`);
+    }
+  }
 }
