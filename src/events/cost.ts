@@ -2,9 +2,9 @@
 // (@pydantic/genai-prices' bundled data, then the OISP bundle's per-1k prices), the call's own time
 // picks among dated prices, and nothing is fetched. An unknown model or provider gives no cost at all,
 // never a guessed 0.
-import type * as GenaiPrices from "@pydantic/genai-prices";
 import type { AiUsage } from "../decode/providers/types.ts";
 import { bundleInfo, modelInfo } from "../spec/endpoints.ts";
+import { genaiPrice } from "./genai-prices.ts";
 import { totalInputTokens } from "./input-tokens.ts";
 
 /**
@@ -67,16 +67,6 @@ export interface BilledTokens {
   output: number;
 }
 
-/**
- * genai-prices is loaded on the first call priced, not at start: its table costs ~100 ms and ~15–30 MB of
- * heap, which an idle sensor (or a relay that never prices anything) should not carry.
- */
-let genaiPrices: typeof GenaiPrices | undefined;
-function loadGenaiPrices(): typeof GenaiPrices {
-  genaiPrices ??= require("@pydantic/genai-prices") as typeof GenaiPrices;
-  return genaiPrices;
-}
-
 /** Bundle provider ids that genai-prices names differently. Others are looked up as they are. */
 const GENAI_PROVIDER_ALIASES: Record<string, string> = {
   azure_openai: "azure",
@@ -123,32 +113,16 @@ export function computeCost(input: CostInput, fallback: FallbackPrices = bundleP
 
 function fromGenaiPrices(input: CostInput, t: BilledTokens): Cost | undefined {
   const providerId = GENAI_PROVIDER_ALIASES[input.provider] ?? input.provider;
-  // An unknown provider (local runtimes, in-house gateways) must not be matched by model name alone:
-  // "llama3" on Ollama costs nothing that any hosted price list would say.
-  const { calcPrice, findProvider } = loadGenaiPrices();
-  if (!findProvider({ providerId })) return undefined;
-  let result: ReturnType<typeof calcPrice>;
-  try {
-    result = calcPrice(
-      {
-        input_tokens: t.input,
-        output_tokens: t.output,
-        ...(t.cacheRead > 0 && { cache_read_tokens: t.cacheRead }),
-        ...(t.cacheWrite > 0 && { cache_write_tokens: t.cacheWrite }),
-      },
-      input.model!,
-      { providerId, timestamp: new Date(Number.isFinite(input.atMs) ? input.atMs : 0) },
-    );
-  } catch {
-    return undefined; // the library rejects usage it cannot price; say "unknown", not a wrong figure
-  }
-  // With a provider given, the library matches within it (or its declared fallbacks, e.g. Azure → OpenAI).
-  if (!result) return undefined;
+  // An unknown provider (local runtimes, in-house gateways) is not matched by model name alone: "llama3" on
+  // Ollama costs nothing that any hosted price list would say. With a provider, the library matches within
+  // it (or its declared fallbacks, e.g. Azure → OpenAI). Usage it cannot price is "unknown", not a wrong figure.
+  const price = genaiPrice(t, input.model!, providerId, Number.isFinite(input.atMs) ? input.atMs : 0);
+  if (!price) return undefined;
   return {
-    ...amounts(result.input_price, result.output_price),
+    ...amounts(price.inputUsd, price.outputUsd),
     price_source: `genai-prices@${GENAI_PRICES_VERSION}`,
     price_date: GENAI_PRICES_DATE,
-    price_model: result.model.id,
+    price_model: price.modelId,
   };
 }
 
