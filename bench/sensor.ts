@@ -10,8 +10,8 @@
 //
 //   bun bench/sensor.ts [--calls N] [--rounds R] [--kind chat|stream|anthropic]... [--baseline DIR]...
 // With --baseline DIR (another checkout, e.g. `git archive <rev> | tar -x -C DIR && ln -s $PWD/node_modules DIR/`;
-// repeatable), each round runs every tree's sensor core in a fresh process, alternating, on the same recorded
-// calls, and the ranges per tree and kind are printed side by side.
+// repeatable), every tree's sensor core runs in this process on its own database, fed the same recorded calls
+// in chunks of 200 that alternate between the trees, and the figures per tree and kind are printed side by side.
 //   profile: bun --cpu-prof --cpu-prof-dir=/tmp/oisp-prof bench/sensor.ts --kind chat
 //            (count self samples per function in the .cpuprofile; the -md time weights are unreliable)
 import fs from "node:fs";
@@ -28,7 +28,6 @@ const { values } = parseArgs({
     rounds: { type: "string" },
     kind: { type: "string", multiple: true },
     baseline: { type: "string", multiple: true },
-    child: { type: "string" }, // internal: the sensor core module to measure in this process (one round, JSON out)
   },
 });
 const callsPerRound = Number(values.calls ?? 3000);
@@ -195,107 +194,109 @@ function mainThreadCpuUs(): number | undefined {
   }
 }
 
-type Results = Record<string, { cpu: number[]; main: number[] }>;
 const kinds = values.kind?.length ? values.kind : Object.keys(KINDS);
 
-/**
- * Runs the sensor core of `coreModule` (this tree's or a baseline's src/sensor/core.ts) in this process:
- * a warm-up, then `rounds` rounds of every kind. Throws unless every call was stored.
- */
-async function measure(coreModule: string, rounds: number): Promise<Results> {
+/** One tree's sensor core (this tree's or a baseline's src/sensor/core.ts) with its own database. */
+interface Tree {
+  name: string;
+  sensor: import("../src/sensor/core.ts").RunningSensor;
+  dir: string;
+  dbPath: string;
+  connSeq: number;
+  expectedCalls: number;
+  /** Per kind, µs CPU per call of each round (process and main thread). */
+  results: Record<string, { cpu: number[]; main: number[] }>;
+}
+
+async function openTree(name: string, coreModule: string): Promise<Tree> {
   const { startSensorCore } = (await import(coreModule)) as typeof import("../src/sensor/core.ts");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-bench-sensor-"));
   const dbPath = path.join(dir, "oisp.db");
   const sensor = startSensorCore({ dataDir: dir, dbPath, redaction: "safe", processFilter: [], verbose: false, log: () => {} });
-  let connSeq = 0;
-  let expectedCalls = 0;
+  return { name, sensor, dir, dbPath, connSeq: 0, expectedCalls: 0, results: {} };
+}
 
-  /** `n` calls of one kind, round-robin over fresh keep-alive connections; returns CPU µs per call. */
-  function run(kind: string, n: number): { cpu: number; main?: number } {
-    const call = KINDS[kind]!();
-    const conns = Array.from({ length: CONNECTIONS }, () => `bench-${kind}-${connSeq++}`);
-    const t0 = process.cpuUsage();
-    const m0 = mainThreadCpuUs();
-    let ts = Date.now();
-    for (const id of conns) sensor.pipeline.open(meta(id, call.host));
-    for (let i = 0; i < n; i++) {
-      const id = conns[i % CONNECTIONS]!;
-      ts += 1;
-      sensor.pipeline.data(id, "c2s", call.c2s, ts);
-      for (const piece of call.s2c) sensor.pipeline.data(id, "s2c", piece, (ts += 0.01));
-      if ((i + 1) % FLUSH_EVERY === 0) sensor.storeOutput.flush();
-    }
-    for (const id of conns) sensor.pipeline.close(id, ts + 1);
-    sensor.storeOutput.flush();
-    const t = process.cpuUsage(t0);
-    const m1 = mainThreadCpuUs();
-    expectedCalls += n;
-    return { cpu: (t.user + t.system) / n, main: m0 !== undefined && m1 !== undefined ? (m1 - m0) / n : undefined };
-  }
+/** Opens CONNECTIONS fresh keep-alive connections of one kind on a tree. */
+function openConns(tree: Tree, kind: string, host: string): string[] {
+  const conns = Array.from({ length: CONNECTIONS }, () => `bench-${kind}-${tree.connSeq++}`);
+  for (const id of conns) tree.sensor.pipeline.open(meta(id, host));
+  return conns;
+}
 
-  for (const kind of kinds) run(kind, Math.min(1000, callsPerRound)); // warm-up: JIT, prepared statements, caches
-  const results: Results = {};
-  for (let r = 0; r < rounds; r++) {
-    for (const kind of kinds) {
-      const res = run(kind, callsPerRound);
-      (results[kind] ??= { cpu: [], main: [] }).cpu.push(res.cpu);
-      if (res.main !== undefined) results[kind].main.push(res.main);
+/** `n` calls round-robin over the connections, then a store flush (the product commits on a timer). */
+function chunk(tree: Tree, call: Call, conns: string[], from: number, n: number, ts: number): number {
+  for (let i = from; i < from + n; i++) {
+    const id = conns[i % CONNECTIONS]!;
+    ts += 1;
+    tree.sensor.pipeline.data(id, "c2s", call.c2s, ts);
+    for (const piece of call.s2c) tree.sensor.pipeline.data(id, "s2c", piece, (ts += 0.01));
+  }
+  tree.sensor.storeOutput.flush();
+  tree.expectedCalls += n;
+  return ts;
+}
+
+/**
+ * One round of `n` calls of a kind on every tree, in chunks of FLUSH_EVERY calls that alternate between the
+ * trees (the order flipping each chunk), so a change in the machine's load hits every tree alike.
+ */
+function round(trees: Tree[], kind: string, n: number, record: boolean): void {
+  const call = KINDS[kind]!();
+  const state = trees.map((tree) => ({ tree, conns: openConns(tree, kind, call.host), ts: Date.now(), cpu: 0, main: 0 }));
+  for (let from = 0, c = 0; from < n; from += FLUSH_EVERY, c++) {
+    const size = Math.min(FLUSH_EVERY, n - from);
+    for (const st of c % 2 ? [...state].reverse() : state) {
+      const m0 = mainThreadCpuUs();
+      const t0 = process.cpuUsage();
+      st.ts = chunk(st.tree, call, st.conns, from, size, st.ts);
+      const t = process.cpuUsage(t0);
+      const m1 = mainThreadCpuUs();
+      st.cpu += t.user + t.system;
+      st.main += m0 !== undefined && m1 !== undefined ? m1 - m0 : NaN;
     }
   }
-  const stats = sensor.pipeline.stats();
-  await sensor.close();
-  const db = new Database(dbPath, { readonly: true });
+  for (const st of state) {
+    for (const id of st.conns) st.tree.sensor.pipeline.close(id, st.ts + 1);
+    st.tree.sensor.storeOutput.flush();
+    if (!record) continue;
+    const r = (st.tree.results[kind] ??= { cpu: [], main: [] });
+    r.cpu.push(st.cpu / n);
+    if (!Number.isNaN(st.main)) r.main.push(st.main / n);
+  }
+}
+
+/** Closes a tree's sensor; throws unless every call it was fed is stored. */
+async function closeTree(tree: Tree): Promise<void> {
+  const stats = tree.sensor.pipeline.stats();
+  await tree.sensor.close();
+  const db = new Database(tree.dbPath, { readonly: true });
   const responses = (db.query("SELECT count(*) AS n FROM events WHERE event_type = 'ai.response'").get() as { n: number }).n;
   db.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-  if (responses !== expectedCalls || stats.internalErrors > 0) {
+  fs.rmSync(tree.dir, { recursive: true, force: true });
+  if (responses !== tree.expectedCalls || stats.internalErrors > 0) {
     throw new Error(
-      `${coreModule}: stored ${responses} ai.response rows of ${expectedCalls} calls (${stats.internalErrors} internal errors): the figures do not measure the sensor`,
+      `${tree.name}: stored ${responses} ai.response rows of ${tree.expectedCalls} calls (${stats.internalErrors} internal errors): the figures do not measure the sensor`,
     );
   }
-  return results;
 }
 
-const THIS_CORE = path.join(import.meta.dir, "../src/sensor/core.ts");
-const header = `sensor bench: ${callsPerRound} calls per kind per round, ${CONNECTIONS} keep-alive connections, redaction safe`;
+const trees: Tree[] = [];
+for (const dir of values.baseline ?? []) trees.push(await openTree(dir, path.resolve(dir, "src/sensor/core.ts")));
+trees.push(await openTree("this tree", path.join(import.meta.dir, "../src/sensor/core.ts")));
+for (const kind of kinds) round(trees, kind, Math.min(1000, callsPerRound), false); // warm-up: JIT, prepared statements, caches
+for (let r = 0; r < rounds; r++) for (const kind of kinds) round(trees, kind, callsPerRound, true);
+for (const tree of trees) await closeTree(tree);
+
+console.log(
+  `sensor bench: ${callsPerRound} calls per kind per round, ${rounds} rounds, ${CONNECTIONS} keep-alive connections, redaction safe` +
+    (trees.length > 1 ? `; trees alternating every ${FLUSH_EVERY} calls` : ""),
+);
 const f = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(" / ");
-
-if (values.child) {
-  console.log(JSON.stringify(await measure(values.child, 1)));
-} else if (!values.baseline?.length) {
-  const results = await measure(THIS_CORE, rounds);
-  console.log(header);
-  for (const kind of kinds) {
-    const { cpu, main } = results[kind]!;
-    console.log(`${kind.padEnd(10)} µs CPU per call: ${f(cpu)}   main thread: ${main.length ? f(main) : "n/a"}`);
-  }
-  console.log(`every call stored (${rounds} rounds after a warm-up)`);
-} else {
-  // Side by side: each round runs every tree once, in a fresh process, the order alternating between rounds.
-  const trees: Array<[string, string]> = [
-    ...values.baseline.map((d): [string, string] => [d, path.resolve(d, "src/sensor/core.ts")]),
-    ["this tree", THIS_CORE],
-  ];
-  const all = new Map<string, Results>(trees.map(([name]) => [name, {}]));
-  for (let r = 0; r < rounds; r++) {
-    for (const [name, core] of r % 2 === 0 ? trees : [...trees].reverse()) {
-      const argv = [process.execPath, import.meta.path, "--child", core, "--calls", String(callsPerRound), ...kinds.flatMap((k) => ["--kind", k])];
-      const child = Bun.spawnSync(argv, { stderr: "inherit" });
-      if (child.exitCode !== 0) throw new Error(`benchmark child for ${name} exited ${child.exitCode}`);
-      const res = JSON.parse(child.stdout.toString()) as Results;
-      for (const kind of kinds) {
-        const into = (all.get(name)![kind] ??= { cpu: [], main: [] });
-        into.cpu.push(...res[kind]!.cpu);
-        into.main.push(...res[kind]!.main);
-      }
-    }
-  }
-  console.log(`${header}, ${rounds} rounds, trees alternating (µs CPU per call, each round's figure; every call stored)`);
-  const range = (xs: number[]) => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`;
-  for (const kind of kinds) {
-    for (const [name] of trees) {
-      const { cpu } = all.get(name)![kind]!;
-      console.log(`${kind.padEnd(10)} ${name.padEnd(30)} ${range(cpu).padEnd(10)} (${f(cpu)})`);
-    }
+const range = (xs: number[]) => (xs.length ? `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}` : "n/a");
+for (const kind of kinds) {
+  for (const tree of trees) {
+    const { cpu, main } = tree.results[kind]!;
+    console.log(`${kind.padEnd(10)} ${tree.name.padEnd(24)} µs CPU per call ${range(cpu).padEnd(9)} (${f(cpu)})   main thread ${range(main)}`);
   }
 }
+console.log("every call stored");

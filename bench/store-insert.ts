@@ -26,6 +26,8 @@ const runs = Number(values.runs ?? 3);
 
 interface Result {
   usPerEvent: number;
+  /** Process CPU (user + system), less noisy than wall time on a shared machine. */
+  cpuUsPerEvent: number;
   bytesPerEvent: number;
 }
 
@@ -61,11 +63,13 @@ async function measure(storeModule: string): Promise<Result> {
     // Warm up the prepared statements and the JIT on a separate slice of ids.
     store.insertEvents(traffic(500).map((e) => ({ ...e, event_id: `warm-${e.event_id}` })));
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     for (let i = 0; i < events.length; i += batchSize) store.insertEvents(events.slice(i, i + batchSize));
+    const cpu = process.cpuUsage(c0);
     const ms = performance.now() - t0;
     if (store.count() !== events.length + 500) throw new Error(`stored ${store.count()} events, expected ${events.length + 500}`);
     store.close();
-    return { usPerEvent: (ms * 1000) / events.length, bytesPerEvent: bytes / events.length };
+    return { usPerEvent: (ms * 1000) / events.length, cpuUsPerEvent: (cpu.user + cpu.system) / events.length, bytesPerEvent: bytes / events.length };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -86,19 +90,20 @@ if (values.child) {
     ...(values.baseline ?? []).map((dir): [string, string] => [dir, path.resolve(dir, "src/store/index.ts")]),
     ["this tree", path.join(import.meta.dir, "../src/store/index.ts")],
   ];
-  const results = new Map<string, number[]>(variants.map(([name]) => [name, []]));
+  const results = new Map<string, { wall: number[]; cpu: number[] }>(variants.map(([name]) => [name, { wall: [], cpu: [] }]));
   let bytes = 0;
   for (let r = 0; r < runs; r++) {
     for (const [name, module] of variants) {
       const res = runChild(module);
-      results.get(name)!.push(res.usPerEvent);
+      results.get(name)!.wall.push(res.usPerEvent);
+      results.get(name)!.cpu.push(res.cpuUsPerEvent);
       bytes = res.bytesPerEvent;
     }
   }
   console.log(`${total} events (request+response pairs, ~${Math.round(bytes)} B JSON each), batches of ${batchSize}, ${runs} runs each`);
-  for (const [name, us] of results) {
+  const summary = (us: number[]) => {
     const sorted = [...us].sort((a, b) => a - b);
-    const median = sorted[Math.floor(sorted.length / 2)]!;
-    console.log(`${name.padEnd(28)} µs/event: median ${median.toFixed(1)}, range ${sorted[0]!.toFixed(1)}–${sorted.at(-1)!.toFixed(1)}`);
-  }
+    return `median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)}, range ${sorted[0]!.toFixed(1)}–${sorted.at(-1)!.toFixed(1)}`;
+  };
+  for (const [name, { wall, cpu }] of results) console.log(`${name.padEnd(28)} µs/event: CPU ${summary(cpu)}; wall ${summary(wall)}`);
 }
