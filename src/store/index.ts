@@ -6,6 +6,7 @@ import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import fs from "node:fs";
 import { toEventRow, type StorableEvent } from "./columns.ts";
 import { RequestCredentials } from "./credentials.ts";
+import { RollupBatch } from "./rollups.ts";
 import { StoreError, toStoreError } from "./errors.ts";
 import { applyMigrations } from "./migrate.ts";
 import { migrations } from "./migrations/index.ts";
@@ -47,7 +48,7 @@ export interface StoredEventRecord extends Omit<EventRow, "json" | CredentialCol
   event: Record<string, unknown>;
 }
 
-/** Kept for the rollup trigger, not part of a record (and absent from a database not yet migrated to 0002 / 0003). */
+/** Kept for the rollups, not part of a record (and absent from a database not yet migrated to 0002 / 0003). */
 type CredentialColumn = "keyPrefix" | "keyHash" | "authType" | "callModel";
 const { keyPrefix: _p, keyHash: _h, authType: _a, callModel: _m, ...RECORD_COLUMNS } = getTableColumns(events);
 
@@ -89,9 +90,10 @@ export function openStore(path: string, opts: StoreOptions = {}) {
       // A backfill (0002 rewrites every AI event's row) leaves a WAL as large as the database, which SQLite
       // would keep until the last connection closes: give that disk back now.
       if (applyMigrations(sqlite, migrations).length > 0) sqlite.run("PRAGMA wal_checkpoint(TRUNCATE)");
-      // The rollup trigger makes every insert a statement SQLite must be able to undo on its own (a
-      // statement journal of the pages it changes); with the default temp store that journal spills to a
-      // temp file, ~15 pwrite calls per event, about as costly as the insert itself. In memory it holds one
+      // An insert that writes several b-trees (the events table, its indexes; before 0004 the rollup
+      // trigger's upserts too) is a statement SQLite must be able to undo on its own (a statement journal of
+      // the pages it changes); with the default temp store that journal spills to a temp file, ~15 pwrite
+      // calls per event with the trigger, about as costly as the insert itself. In memory it holds one
       // statement's pages at a time. Set after the migrations, whose journals may be large; this
       // connection's reads are small (paged lists, counts), so no big sort lands in memory either.
       sqlite.run("PRAGMA temp_store = MEMORY");
@@ -104,6 +106,7 @@ export function openStore(path: string, opts: StoreOptions = {}) {
   let closed = false;
   let insertStatement: Statement | undefined;
   const credentials = new RequestCredentials(sqlite);
+  const rollups = new RollupBatch(sqlite);
 
   /** Runs a store operation, turning SQLite failures into StoreError with what we were doing. */
   const guarded = <T>(what: string, fn: () => T): T => {
@@ -146,7 +149,6 @@ export function openStore(path: string, opts: StoreOptions = {}) {
       return guarded(`storing ${rows.length} events`, () => {
         insertStatement ??= sqlite.prepare(INSERT_SQL);
         const stmt = insertStatement;
-        // changes counts the rows the statement itself inserted, not the rollup rows its trigger writes.
         let inserted = 0;
         try {
           sqlite.transaction(() => {
@@ -157,8 +159,9 @@ export function openStore(path: string, opts: StoreOptions = {}) {
                 if (facts) Object.assign(row, facts);
                 row.callModel = facts?.callModel ?? row.model ?? null;
               }
-              const changes = stmt.run(...INSERT_COLUMNS.map((c) => row[c.key] ?? null)).changes;
+              const { changes, lastInsertRowid } = stmt.run(...INSERT_COLUMNS.map((c) => row[c.key] ?? null));
               inserted += changes;
+              if (changes) rollups.add(row, Number(lastInsertRowid));
               if (changes && row.eventType === "ai.request" && row.requestId != null) {
                 credentials.stored(row.requestId, {
                   keyPrefix: row.keyPrefix ?? null,
@@ -168,8 +171,10 @@ export function openStore(path: string, opts: StoreOptions = {}) {
                 });
               }
             }
+            rollups.write();
           })();
         } catch (err) {
+          rollups.clear();
           credentials.rollback();
           throw err;
         }
@@ -223,6 +228,7 @@ export function openStore(path: string, opts: StoreOptions = {}) {
       try {
         insertStatement?.finalize();
         credentials.close();
+        rollups.close();
         sqlite.close();
       } catch (err) {
         throw toStoreError(err, `closing ${path}`, busyTimeoutMs);

@@ -319,8 +319,8 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
       return rows.map((r) => r.v);
     },
 
-    // The aggregates below read the rollups (totals per hour and per UTC day, kept by a trigger, migration
-    // 0001), not the events: a million events are a few thousand day rows. A `since` is rounded down to
+    // The aggregates below read the rollups (totals per hour and per UTC day, kept by the store as it
+    // inserts), not the events: a million events are a few thousand day rows. A `since` is rounded down to
     // its hour: whole days come from the day rollup, the hours before the first whole day from the hour one.
 
     providers(filter?: RollupFilter): ProviderUsage[] {

@@ -26,8 +26,8 @@ export const events = sqliteTable(
     json: text("json").notNull(),
     /**
      * The credential the rollups count this event under (migration 0002): an ai.request's own data.auth,
-     * an ai.response's request's. Filled by the store on insert so the rollup trigger reads columns instead
-     * of parsing the event's JSON (and its request's). Null when unknown or for other event types.
+     * an ai.response's request's. Filled by the store on insert so the rollups read columns instead of
+     * parsing the event's JSON (and its request's). Null when unknown or for other event types.
      */
     keyPrefix: text("key_prefix"),
     keyHash: text("key_hash"),
@@ -53,8 +53,8 @@ export type EventRow = typeof events.$inferSelect;
 export type NewEventRow = typeof events.$inferInsert;
 
 /**
- * Totals per (time bucket, event type, provider, model, process, pid, credential), kept up to date by a
- * trigger on events (migration 0001; since 0002 it reads the events' credential columns): the dashboard's
+ * Totals per (time bucket, event type, provider, model, process, pid, credential), kept up to date by the
+ * store as it inserts (src/store/rollups.ts; a trigger on events from migration 0001 to 0004): the dashboard's
  * inventory, process tree and usage chart read these instead of scanning a million events. Two grains:
  * hours (recent ranges, hourly charts) and UTC days (long ranges). Unknown values are "" / -1 so they take
  * part in the key. Credentials: a request's own auth; a response inherits its request's (found by
@@ -89,8 +89,7 @@ function rollupTable<N extends string>(name: N) {
 export const eventRollupHour = rollupTable("event_rollup_hour");
 
 /**
- * Which models answered the calls counted under a requested model (migration 0003, kept by the rollup
- * trigger): the inventory shows them beside the requested one ("gpt-4o-mini, answered by
+ * Which models answered the calls counted under a requested model (migration 0003, kept with the rollups): the inventory shows them beside the requested one ("gpt-4o-mini, answered by
  * gpt-4o-mini-2024-07-18"). Only responses whose model differs from their call's are recorded.
  */
 export const modelAnswers = sqliteTable(

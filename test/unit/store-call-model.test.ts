@@ -90,7 +90,7 @@ describe("one call, one model row", () => {
   test("migration 0003 recounts a database written by 0002's trigger (split rows become one)", () => {
     const file = dbPath();
     const old = new Database(file);
-    applyMigrations(old, migrations.filter((m) => m.tag !== "0003_call_model"));
+    applyMigrations(old, migrations.slice(0, migrations.findIndex((m) => m.tag === "0003_call_model")));
     const cols = ["event_id", "ts", "ts_ms", "event_type", "provider", "model", "pid", "process_name", "request_id", "conn_id", "success",
       "input_tokens", "output_tokens", "cost_usd", "completeness", "json", "key_prefix", "key_hash", "auth_type"] as const;
     const stmt = old.prepare(`INSERT INTO events (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`);
@@ -108,7 +108,7 @@ describe("one call, one model row", () => {
 
     openStore(file).close(); // applies 0003
     expect(modelRows(file)).toEqual(EXPECTED);
-    // Later inserts go through the new trigger: one more alias call answered by the snapshot.
+    // Later inserts are rolled up by the store (0004): one more alias call answered by the snapshot.
     const store = openStore(file);
     store.insertEvents(aiExchange({ tsMs: T0 + 3_600_000, model: "gpt-4o-mini", responseModel: SNAP, inputTokens: 1, outputTokens: 1, costUsd: 0.000001 }));
     store.close();

@@ -373,12 +373,12 @@ describe("rollups (trigger-maintained hourly and daily totals)", () => {
     const before = { providers: viaRollup(h), accounts: round(h.queries.accounts()), processes: round(h.queries.processes()), usage: round(h.queries.usage("model", HOUR, 0)) };
     h.queries.close();
     h.store.close();
-    // Turn the file back into a 0000_init database: no rollup table, no trigger, migration not recorded.
+    // Turn the file back into a 0000_init database: no rollup table, migration not recorded. (0001 creates
+    // a trigger that 0004 drops again: both run on reopening, as on a real 0000-era database.)
     const raw = new Database(h.dbPath);
-    raw.run("DROP TRIGGER events_rollup_insert");
     raw.run("DROP TABLE event_rollup_hour");
     raw.run("DROP TABLE event_rollup_day");
-    raw.run("DELETE FROM __oisp_migrations WHERE tag = '0001_rollup'");
+    raw.run("DELETE FROM __oisp_migrations WHERE tag IN ('0001_rollup', '0004_rollups_in_store')");
     raw.close();
     const reopened = openStore(h.dbPath);
     const q = openWebQueries(h.dbPath);
