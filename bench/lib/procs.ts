@@ -153,8 +153,8 @@ export async function startMitmdump(dir: string, upstream: Upstream): Promise<Th
  * `bun bench/lib/SCRIPT DIR UPSTREAM_PORT UPSTREAM_CA` writes DIR/CA_FILE (the CA clients must trust)
  * and prints "PORT <n>".
  */
-async function startRelayScript(label: string, script: string, caFile: string, dir: string, upstream: Upstream): Promise<ThirdPartyProxy> {
-  const { proc, output } = spawnLogged([process.execPath, path.join(import.meta.dir, script), dir, String(upstream.port), upstream.caFile]);
+async function startRelayScript(label: string, script: string, caFile: string, dir: string, upstream: Upstream, lead: string[] = []): Promise<ThirdPartyProxy> {
+  const { proc, output } = spawnLogged([process.execPath, path.join(import.meta.dir, script), ...lead, dir, String(upstream.port), upstream.caFile]);
   const port = await waitFor(label, () => {
     if (proc.exitCode !== null) throw new Error(`${label} exited: ${output()}`);
     const m = /PORT (\d+)/.exec(output());
@@ -174,6 +174,10 @@ export const startBareRelay = (dir: string, upstream: Upstream) => startRelayScr
  * port as if it were the upstream.
  */
 export const startNativeRelay = (dir: string, upstream: Upstream) => startRelayScript("native relay", "native-relay.ts", "native-relay-ca.pem", dir, upstream);
+
+/** bench/lib/peek-relay.ts MODE: a capture-less relay that peeks the ClientHello, then starts TLS its MODE's way. */
+export const startPeekRelay = (dir: string, upstream: Upstream, mode: string) =>
+  startRelayScript(`peek relay ${mode}`, "peek-relay.ts", `peek-relay-${mode}-ca.pem`, dir, upstream, [mode]);
 
 export interface ProcSample {
   rssMb: number;

@@ -1,8 +1,22 @@
 // Moves bytes both ways between the client leg and the upstream leg: each chunk is written to the other
 // side as it arrives (no buffering, so streams stay streams), with backpressure, half-close mirrored,
 // and a copy handed to `onData` (the tap). A leg that dies takes the other down with it.
-import type { Duplex } from "node:stream";
 import type { Direction } from "../tap/types.ts";
+
+/** What the relay uses of a leg: a node Duplex (TLSSocket, net.Socket) or a NativeLeg (native-leg.ts). */
+export interface Duplex {
+  readonly destroyed: boolean;
+  readonly writableEnded: boolean;
+  write(chunk: Uint8Array): boolean;
+  end(): void;
+  destroy(): void;
+  pause(): unknown;
+  resume(): unknown;
+  on(event: "data", fn: (chunk: Buffer) => void): unknown;
+  on(event: "end", fn: () => void): unknown;
+  on(event: "error", fn: (err: Error) => void): unknown;
+  once(event: "close" | "drain", fn: () => void): unknown;
+}
 
 export interface RelayOptions {
   /**

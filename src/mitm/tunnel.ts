@@ -11,9 +11,9 @@ import type { LeafIssuer } from "./issuer.ts";
 import { peekClientHello } from "./peek.ts";
 import { clientIdentity, type ClientIdentity, type PinnedClients } from "./pinned.ts";
 import { relay } from "./relay.ts";
-import { ReplayDuplex } from "./replay-duplex.ts";
+import { answerClient, type ClientAnswer } from "./native-answer.ts";
 import type { ProxyStats } from "./stats.ts";
-import { AlertWatcher, rejectsCertificate } from "./tls-alert.ts";
+import { rejectsCertificate, type AlertWatcher } from "./tls-alert.ts";
 import { KnownUpstreams, UNKNOWN } from "./known-upstreams.ts";
 import { connectTcp, INTERCEPT_ALPN, isIpLiteral, upgradeTls, type Target, type UpstreamTrust } from "./upstream.ts";
 
@@ -189,7 +189,7 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
   const expected = policy.known.chosenFor(KnownUpstreams.key(name, conn.target), alpn);
   const legs = expected === UNKNOWN ? await serialHandshakes(policy, conn, peeked, name, alpn) : await parallelHandshakes(policy, conn, peeked, name, alpn, expected);
   if (!legs) return; // passed through, or the failure is recorded and the tap closed
-  const { clientTls, chosen } = legs;
+  const { hs, chosen } = legs;
   let upstream = legs.up;
   if (upstream.destroyed || upstream.readableEnded) {
     // The upstream dropped its leg while it waited, unused, for the client's handshake (servers close
@@ -197,7 +197,7 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
     // can queue that long). Nothing went through it, so a fresh leg with the same ALPN is the same thing.
     upstream.destroy();
     const fresh = await redial(policy, conn, name, alpn, chosen, "upstream closed before the client's handshake was done");
-    if (typeof fresh === "string") return closeAnswered(policy, conn, legs, fresh, "closed-early", "upstream closed before the client's handshake was done");
+    if (typeof fresh === "string") return closeAnswered(policy, conn, hs, fresh, "closed-early", "upstream closed before the client's handshake was done");
     policy.stats.upstreamRedials++;
     upstream = fresh;
   }
@@ -210,7 +210,7 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
   // answer reaches it before it is tapped (and, in `oisp up`, journaled against a crash).
   const opened = tap.openAfter(conn.lookup, policy.timeouts.lookupMs);
   policy.log("debug", `${tap.meta.connId} ${name}:${conn.port} intercepted${chosen ? ` (${chosen})` : ""}${legs.parallel ? ", handshakes in parallel" : ""}`);
-  const res = await relay(clientTls, upstream, {
+  const res = await relay(hs.leg, upstream, {
     holdServer: opened,
     onData: (dir, chunk) => {
       countBytes(policy.stats, dir, chunk.length);
@@ -223,8 +223,8 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
 /** Both legs of an intercepted connection, handshakes done: the verified upstream and the client on our leaf. */
 interface Legs {
   up: tls.TLSSocket;
-  clientTls: tls.TLSSocket;
-  duplex: ReplayDuplex;
+  /** Our handshake with the client, done: its leg is what the relay drives. */
+  hs: ClientAnswer;
   /** The ALPN both legs agreed on. */
   chosen: string | undefined;
   parallel: boolean;
@@ -248,10 +248,14 @@ async function serialHandshakes(policy: MitmPolicy, conn: TunnelConn, peeked: Ui
     return clientGone(policy, conn);
   }
   const chosen = up.alpnProtocol || undefined;
-  const hs = answerClient(policy, conn, peeked, ctxR.value, chosen);
+  const hs = startClientHandshake(policy, conn, peeked, ctxR.value, chosen);
+  if (hs instanceof Error) {
+    up.destroy();
+    return cannotAnswer(policy, conn, peeked, name, hs);
+  }
   const result = await hs.done;
   if (result !== "ok") return clientHandshakeFailed(policy, conn, name, hs, result, up);
-  return { up, clientTls: hs.clientTls, duplex: hs.duplex, chosen, parallel: false };
+  return { up, hs, chosen, parallel: false };
 }
 
 /**
@@ -291,8 +295,13 @@ async function parallelHandshakes(policy: MitmPolicy, conn: TunnelConn, peeked: 
     (await upP)?.destroy();
     return clientGone(policy, conn);
   }
-  const hs = answerClient(policy, conn, peeked, ctx, expected);
-  abortClient = () => hs.duplex.destroy();
+  const hs = startClientHandshake(policy, conn, peeked, ctx, expected);
+  if (hs instanceof Error) {
+    conn.upstream.destroy();
+    (await upP)?.destroy();
+    return cannotAnswer(policy, conn, peeked, name, hs);
+  }
+  abortClient = () => hs.destroy();
   policy.stats.parallelHandshakes++;
   // A client that fails its handshake waits for the upstream's to end (one round trip), so that failure is
   // never taken for the upstream's.
@@ -300,14 +309,14 @@ async function parallelHandshakes(policy: MitmPolicy, conn: TunnelConn, peeked: 
   if (!up) return closeAnswered(policy, conn, hs, upError!.message, "upstream-tls-failed", "upstream TLS failed after the client was answered in parallel; connection closed");
   if (result !== "ok") return clientHandshakeFailed(policy, conn, name, hs, result, up);
   const chosen = up.alpnProtocol || undefined;
-  if (chosen === expected) return { up, clientTls: hs.clientTls, duplex: hs.duplex, chosen, parallel: true };
+  if (chosen === expected) return { up, hs, chosen, parallel: true };
   // The upstream chose another protocol than last time (verifyUpstream has learnt it for the next connection),
   // but this client agreed on `expected` with us: a fresh leg offering only that, or the connection is closed.
   up.destroy();
   const fresh = await redial(policy, conn, name, expected ? [expected] : [], expected, `upstream chose ALPN ${chosen ?? "none"}, not ${expected ?? "none"} as before`);
   if (typeof fresh === "string") return closeAnswered(policy, conn, hs, fresh, "upstream-tls-failed", "upstream changed its ALPN after the client was answered in parallel; connection closed");
   policy.stats.upstreamRedials++;
-  return { up: fresh, clientTls: hs.clientTls, duplex: hs.duplex, chosen: expected, parallel: true };
+  return { up: fresh, hs, chosen: expected, parallel: true };
 }
 
 /** The upstream handshake over `tcp`; a verified leg is remembered (with its ALPN) and any failure forgets the upstream. */
@@ -326,38 +335,27 @@ async function verifyUpstream(policy: MitmPolicy, conn: TunnelConn, tcp: net.Soc
   return up;
 }
 
-interface ClientHandshake {
-  clientTls: tls.TLSSocket;
-  duplex: ReplayDuplex;
-  watcher: AlertWatcher;
-  /** "ok" once the client finished the handshake, else why not. */
-  done: Promise<"ok" | string>;
+/** Starts our server handshake with the client (native-answer.ts), or the error that kept it from starting. */
+function startClientHandshake(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array, ctx: tls.SecureContext, chosen: string | undefined): ClientAnswer | Error {
+  try {
+    return answerClient(conn.client, peeked, ctx, chosen, policy.timeouts.handshakeMs);
+  } catch (err) {
+    return err as Error;
+  }
 }
 
-/** Starts our server handshake with the client (its peeked ClientHello replayed first), answering ALPN `chosen`. */
-function answerClient(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array, ctx: tls.SecureContext, chosen: string | undefined): ClientHandshake {
-  const watcher = new AlertWatcher();
-  let answered = false; // our ServerHello has gone out
-  const duplex = new ReplayDuplex(conn.client, peeked, (chunk) => watcher.push(chunk, answered), () => (answered = true));
-  const clientTls = new tls.TLSSocket(duplex as unknown as net.Socket, {
-    isServer: true,
-    secureContext: ctx,
-    ALPNProtocols: chosen ? [chosen] : undefined,
-  });
-  clientTls.on("error", () => {});
-  const done = waitSecure(clientTls, conn.client, policy.timeouts.handshakeMs).then((r) => {
-    watcher.done();
-    return r;
-  });
-  return { clientTls, duplex, watcher, done };
+/** Our TLS could not even start on the client's socket: nothing was sent to it yet, so it is passed through. */
+async function cannotAnswer(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array, name: string, err: Error): Promise<undefined> {
+  policy.log("error", `${name}: cannot start TLS with the client: ${err.message}`);
+  await fallback(policy, conn, peeked, { code: "handshake-failed", reason: `cannot start TLS with the client: ${err.message}` });
+  return undefined;
 }
 
 /** Our handshake with the client failed: both legs down, and whether it counts towards pinning this client. */
-async function clientHandshakeFailed(policy: MitmPolicy, conn: TunnelConn, name: string, hs: ClientHandshake, result: string, up: tls.TLSSocket): Promise<undefined> {
+async function clientHandshakeFailed(policy: MitmPolicy, conn: TunnelConn, name: string, hs: ClientAnswer, result: string, up: tls.TLSSocket): Promise<undefined> {
   up.destroy();
-  hs.clientTls.destroy();
-  hs.duplex.destroy();
-  const why = await judgeFailedHandshake(policy, conn, name, hs.watcher, result, hs.duplex.endedAfterWrite);
+  hs.destroy();
+  const why = await judgeFailedHandshake(policy, conn, name, hs.watcher, result, hs.endedAfterAnswer());
   setPassthrough(policy, conn, why);
   conn.tap.close(why.reason);
   return undefined;
@@ -390,9 +388,8 @@ function clientGone(policy: MitmPolicy, conn: TunnelConn): undefined {
 }
 
 /** No usable upstream leg once the client has been answered: its ClientHello is spent, so its connection is closed, not passed through. */
-function closeAnswered(policy: MitmPolicy, conn: TunnelConn, hs: Pick<ClientHandshake, "clientTls" | "duplex">, msg: string, code: PassthroughCode, reason: string): undefined {
-  hs.clientTls.destroy();
-  hs.duplex.destroy();
+function closeAnswered(policy: MitmPolicy, conn: TunnelConn, hs: ClientAnswer, msg: string, code: PassthroughCode, reason: string): undefined {
+  hs.destroy();
   policy.stats.upstreamErrors++;
   policy.log("warn", `${conn.host}:${conn.port}: ${msg}; closing this client's connection (already answered, it cannot be passed through)`);
   conn.tap.meta.upstreamError = msg;
@@ -469,30 +466,6 @@ async function redial(policy: MitmPolicy, conn: TunnelConn, name: string, alpn: 
     return `${why}; the new connection chose ALPN ${up.alpnProtocol || "none"}, not ${chosen ?? "none"}`;
   }
   return up;
-}
-
-/**
- * Our server handshake with the client. Bun's TLSSocket over a Duplex does not notice the client's EOF
- * during the handshake, so the raw socket's end and close are watched too.
- */
-function waitSecure(sock: tls.TLSSocket, raw: net.Socket, timeoutMs: number): Promise<"ok" | string> {
-  return new Promise((resolve) => {
-    const onRawClose = () => done("closed");
-    const timer = setTimeout(() => done(`timed out after ${timeoutMs} ms`), timeoutMs);
-    let settled = false;
-    const done = (r: string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      raw.off("close", onRawClose).off("end", onRawClose);
-      resolve(r);
-    };
-    sock.once("secure", () => done("ok"));
-    sock.once("error", (err: Error) => done(err.message));
-    sock.once("close", () => done("closed"));
-    if (raw.destroyed) return done("closed");
-    raw.once("close", onRawClose).once("end", onRawClose);
-  });
 }
 
 export function countBytes(stats: ProxyStats, dir: "c2s" | "s2c", n: number): void {

@@ -1,5 +1,5 @@
-// A Duplex over a raw client socket that first replays the bytes already read (the peeked ClientHello).
-// node:tls TLSSocket needs it: `socket.unshift()` followed by wrapping the socket hangs in Bun.
+// The way oisp started the client's TLS before bench/relay-upgrade.ts (kept here as that bench's "duplex" mode): a
+// Duplex over the raw client socket that first replays the peeked ClientHello, under a node:tls TLSSocket.
 import type net from "node:net";
 import { Duplex } from "node:stream";
 
