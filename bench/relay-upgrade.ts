@@ -81,6 +81,14 @@ try {
     }
   }
   const range = (v: number[], digits: number) => `${Math.min(...v).toFixed(digits)}–${Math.max(...v).toFixed(digits)}`;
+  // On a loaded machine the rounds differ more than the trees: compare the two oisp trees round by round.
+  for (const c of conns) {
+    const now = rows.get(`oisp up @${c}`);
+    const base = rows.get(`oisp baseline @${c}`);
+    if (!now || !base) continue;
+    const ratios = now.us.map((u, i) => u / base.us[i]!).sort((a, b) => a - b);
+    console.log(`oisp up / baseline, µs CPU per request, per round @${c}: ${ratios.map((r) => r.toFixed(2)).join(" ")} (median ${ratios[Math.floor(ratios.length / 2)]!.toFixed(2)})`);
+  }
   console.log("\nsummary (ranges over rounds):");
   console.log(`${"relay".padEnd(20)} ${"req/s".padStart(13)} ${"x direct".padStart(11)} ${"µs CPU/req".padStart(11)}`);
   for (const [k, r] of rows) console.log(`${k.padEnd(20)} ${range(r.rps, 0).padStart(13)} ${range(r.x, 2).padStart(11)} ${range(r.us, 0).padStart(11)}`);

@@ -12,6 +12,8 @@
 //   handle         node:net accept (as oisp), then the accepted socket's native handle upgraded in place
 //                  (`_handle.upgradeTLS({ isServer, initialData })`), Bun.connect TLS upstream, callback relay
 //   handle-nodeup  as handle, but the upstream leg on node:tls (a TLSSocket stream)
+//   handoff        as handle, the upstream handshaken by node:tls (as oisp verifies it), then its native handle
+//                  taken over (`_handle.reload`) for the relay
 //   native         Bun.listen accept, socket.upgradeTLS({ isServer, initialData }), Bun.connect TLS upstream
 //   hop            Bun.listen accept, the peeked and later bytes handed over a unix socket to an internal
 //                  Bun.listen TLS listener with per-serverName configs, Bun.connect TLS upstream (option a)
@@ -225,13 +227,13 @@ function bunServer(onHello: (s: any, peeked: Uint8Array) => void) {
 }
 
 /** Relays between a TLS client socket (server side) and a new Bun.connect TLS upstream. */
-function nativeHandlers() {
+function nativeHandlers(upstream?: Promise<BunLeg>) {
   type T = { up?: BunLeg; out: Outbox; early: Uint8Array[] };
   return {
     open(t: any) {
       const st: T = { out: new Outbox(), early: [] };
       t.data = st;
-      bunUpstream()
+      (upstream ?? bunUpstream())
         .then((up) => {
           st.up = up;
           up.onData = (d) => st.out.send(t, d);
@@ -263,12 +265,15 @@ if (mode === "native") {
   });
 }
 
-if (mode === "handle") {
+if (mode === "handle" || mode === "handle-quiet") {
   nodeServer(async (client) => {
     const peeked = await nodePeek(client);
     // The raw side keeps delivering the ciphertext to the net.Socket (what spots a client's alert); drop it.
     client.on("data", () => {});
-    (client as any)._handle.upgradeTLS({ isServer: true, initialData: peeked, tls: { key: leaf.key, cert: leaf.cert, ALPNProtocols: ALPN_HTTP1 }, socket: nativeHandlers() });
+    const raw = (client as any)._handle;
+    raw.upgradeTLS({ isServer: true, initialData: peeked, tls: { key: leaf.key, cert: leaf.cert, ALPNProtocols: ALPN_HTTP1 }, socket: nativeHandlers() });
+    // handle-quiet: the raw side's handlers swapped for ones without data (the ciphertext no longer enters JS).
+    if (mode === "handle-quiet") raw.reload({ socket: { close: () => client.destroy(), error: () => {} } });
     client.resume();
   });
 }
@@ -305,6 +310,24 @@ if (mode === "handle-nodeup") {
         error() {},
       },
     });
+    client.resume();
+  });
+}
+
+if (mode === "handoff") {
+  nodeServer(async (client) => {
+    const peeked = await nodePeek(client);
+    const up = await nodeUpstream();
+    up.on("error", () => {});
+    const leg = new BunLeg();
+    const early = up.readableLength ? (up.read(up.readableLength) as Buffer) : null;
+    if (early) leg.early.push(early);
+    const h = (up as any)._handle;
+    h.reload({ socket: leg.handlers() });
+    leg.sock = h;
+    client.on("data", () => {});
+    const handlers = nativeHandlers(Promise.resolve(leg));
+    (client as any)._handle.upgradeTLS({ isServer: true, initialData: peeked, tls: { key: leaf.key, cert: leaf.cert, ALPNProtocols: ALPN_HTTP1 }, socket: handlers });
     client.resume();
   });
 }
