@@ -1,6 +1,4 @@
 // Short content fingerprints: enough to correlate identical prompts, never enough to recover them.
-import { createHash } from "node:crypto";
-
 /** Redaction hashes the same text twice in a row (a message's content_hash, then its $redacted marker). */
 let lastText: string | undefined;
 let lastHash = "";
@@ -10,7 +8,7 @@ const MEMO_MAX_LENGTH = 64 * 1024;
 /** "sha256:" + the first 16 hex digits of sha256(text as UTF-8). */
 export function contentHash(text: string): string {
   if (text === lastText) return lastHash;
-  const hash = `sha256:${createHash("sha256").update(text).digest("hex").slice(0, 16)}`;
+  const hash = `sha256:${Bun.SHA256.hash(text, "hex").slice(0, 16)}`;
   if (text.length <= MEMO_MAX_LENGTH) {
     lastText = text;
     lastHash = hash;

@@ -1,8 +1,9 @@
 // Event ids: ULIDs that sort by time; the stable ones are reproducible from (time, key).
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { decodeTime, isValid } from "ulidx";
-import { newEventId, stableEventId } from "../../src/events/index.ts";
+import { createHash } from "node:crypto";
+import { decodeTime, encodeTime, isValid } from "ulidx";
+import { contentHash, newEventId, stableEventId } from "../../src/events/index.ts";
 
 const ULID_SHAPE = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 
@@ -45,6 +46,38 @@ describe("stableEventId", () => {
   test("different keys at the same millisecond do not collide", () => {
     const ids = new Set(Array.from({ length: 5000 }, (_, i) => stableEventId(42, `conn/${i}/req`)));
     expect(ids.size).toBe(5000);
+  });
+});
+
+describe("the same ids and hashes as node:crypto and ulidx (replays and stored events must match)", () => {
+  /** stableEventId as first written: ulidx's encodeTime, node:crypto's SHA-256, Crockford base32 of 10 bytes. */
+  function reference(tsMs: number, key: string): string {
+    const t = !Number.isFinite(tsMs) || tsMs < 0 ? 0 : Math.min(Math.floor(tsMs), 2 ** 48 - 1);
+    const digest = createHash("sha256").update(key).digest();
+    let bits = "";
+    for (const b of digest.subarray(0, 10)) bits += b.toString(2).padStart(8, "0");
+    let random = "";
+    for (let i = 0; i < 80; i += 5) random += "0123456789ABCDEFGHJKMNPQRSTVWXYZ"[parseInt(bits.slice(i, i + 5), 2)];
+    return encodeTime(t, 10) + random;
+  }
+  const keys = fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), fc.string({ unit: "binary" }), fc.constantFrom("a\ud800b", "\udc00", "", "x".repeat(5000)));
+
+  test("stableEventId", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.integer({ min: 0, max: 2 ** 48 - 1 }), fc.double()), keys, (t, key) => {
+        expect(stableEventId(t, key)).toBe(reference(t, key));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test("contentHash", () => {
+    fc.assert(
+      fc.property(keys, (text) => {
+        expect(contentHash(text)).toBe(`sha256:${createHash("sha256").update(text).digest("hex").slice(0, 16)}`);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
