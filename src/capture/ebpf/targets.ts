@@ -1,8 +1,9 @@
 // Which files to put TLS uprobes on: every libssl.so.3 / libssl.so.1.1 a process has mapped (read through
 // /proc/PID/root, so a container's own copy is found), every executable that exports OpenSSL's SSL_* symbols
-// itself (node), and the usual system locations up front so a client started right after oisp is covered
-// before any scan sees it. A uprobe belongs to the file (inode), not to a process: one attachment per file
-// covers every process using it, present and future.
+// itself (node), and the usual system locations up front, in our root and in the root of every mount
+// namespace a process shows us, so a client started right after oisp is covered before any scan sees it.
+// A uprobe belongs to the file (inode), not to a process: one attachment per file covers every process
+// using it, present and future.
 import fs from "node:fs";
 import { definedDynamicSymbols } from "./elf.ts";
 
@@ -43,24 +44,27 @@ const SYSTEM_BINARIES = ["/usr/bin/node", "/usr/local/bin/node", "/usr/bin/nodej
 export class TargetFinder {
   private readonly seen = new Map<string, TlsTarget | null>();
   private readonly exeSeen = new Map<number, string>();
+  /** Mount namespaces whose system paths were looked at (the /proc/PID/ns/mnt link text). */
+  private readonly namespaces = new Set<string>();
 
   constructor(private readonly proc = "/proc") {}
 
   /**
-   * Libraries and node binaries at their usual system paths: ours, and the host's through PID 1's root
-   * (in a container with the host's PID namespace, our own root has no libssl of the host's). Probed at
-   * start, so a client that loads libssl and handshakes before the next scan is still seen; the same file
-   * reached both ways is one target (dev:inode).
+   * Libraries and node binaries at their usual system paths in our own root, probed at start so a client
+   * that loads libssl and handshakes before the next scan is still seen. Other roots' system paths (the
+   * host's, when we run in a container with the host's PID namespace) come with scan().
    */
   systemTargets(): TlsTarget[] {
     const out: TlsTarget[] = [];
-    for (const p of SYSTEM_LIBS) {
-      this.consider(p, p, "library", undefined, out);
-      this.consider(`${this.proc}/1/root${p}`, p, "library", undefined, out);
-    }
+    for (const p of SYSTEM_LIBS) this.consider(p, p, "library", undefined, out);
     const pathDirs = (process.env.PATH ?? "").split(":").filter(Boolean);
     for (const p of [...SYSTEM_BINARIES, ...pathDirs.map((d) => `${d}/node`)]) this.consider(p, p, "binary", undefined, out);
     return out;
+  }
+
+  /** Forgets a target, so a later sighting offers it again (its attachment failed: its process had exited). */
+  forget(t: TlsTarget): void {
+    for (const [key, v] of this.seen) if (v?.fileId === t.fileId) this.seen.delete(key);
   }
 
   /** New targets among every process's mappings (or the given pids'). */
@@ -89,6 +93,7 @@ export class TargetFinder {
     } catch {
       return; // exited, or a kernel thread
     }
+    this.considerSystemPaths(pid, out);
     const libs = new Set<string>();
     for (const line of maps.split("\n")) {
       const at = line.indexOf("/");
@@ -108,6 +113,26 @@ export class TargetFinder {
     this.exeSeen.set(pid, exe);
     if (this.exeSeen.size > 65536) this.exeSeen.delete(this.exeSeen.keys().next().value!);
     this.consider(`${this.proc}/${pid}/exe`, exe.replace(/ \(deleted\)$/, ""), "binary", pid, out);
+  }
+
+  /**
+   * The system paths of a mount namespace not looked at before, through the root of this pid in it. In a
+   * container with the host's PID namespace this is how the host's libssl is probed before any host client
+   * maps it: PID 1's root may be closed to us (a VM's init), so any process of the namespace will do.
+   */
+  private considerSystemPaths(pid: number, out: TlsTarget[]): void {
+    let ns: string;
+    try {
+      ns = fs.readlinkSync(`${this.proc}/${pid}/ns/mnt`);
+    } catch {
+      return;
+    }
+    if (this.namespaces.has(ns)) return;
+    this.namespaces.add(ns);
+    if (this.namespaces.size > 4096) this.namespaces.delete(this.namespaces.values().next().value!);
+    const root = `${this.proc}/${pid}/root`;
+    for (const p of SYSTEM_LIBS) this.consider(`${root}${p}`, p, "library", pid, out);
+    for (const p of SYSTEM_BINARIES) this.consider(`${root}${p}`, p, "binary", pid, out);
   }
 
   private consider(path: string, shownPath: string, kind: TlsTarget["kind"], pid: number | undefined, out: TlsTarget[]): void {

@@ -111,6 +111,7 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
   // Attachments, one set per file.
   const attached: AttachedTarget[] = [];
   const failed: EbpfStats["failed"] = [];
+  const finder = new TargetFinder();
   const attach = (t: TlsTarget) => {
     const fns: SslFunction[] = [];
     const mine: BpfLink[] = [];
@@ -126,6 +127,8 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
       }
     } catch (err) {
       for (const l of mine) l.destroy();
+      // Found through a process that exited before the attachment: a later sighting may succeed.
+      if (!fs.existsSync(t.path)) finder.forget(t);
       failed.push({ path: t.shownPath, error: (err as Error).message });
       if (failed.length > 100) failed.shift();
       log("warn", `ebpf: cannot attach to ${t.shownPath}: ${(err as Error).message}`);
@@ -135,7 +138,6 @@ export async function startEbpfCapture(opts: EbpfCaptureOptions): Promise<EbpfCa
     attached.push({ path: t.shownPath, kind: t.kind, functions: fns });
     log("info", `ebpf: TLS probes on ${t.shownPath}${t.pid ? ` (seen in pid ${t.pid})` : ""}`);
   };
-  const finder = new TargetFinder();
   const rescan = (pids?: Iterable<number>) => {
     for (const t of finder.scan(pids)) attach(t);
   };
