@@ -8,8 +8,11 @@
 // Two pid sets, both fed by fork in the kernel and bounded:
 //   scope    when settings.scope_on: only these process trees exist for us at all (tests on a shared
 //            machine). Off in the product: every process may be sniffed.
-//   watched  processes that made AI calls (added from user space) and their descendants: their execs
-//            and file writes are reported.
+//   watched  processes that made AI calls and their descendants: their execs and file writes are
+//            reported. A ClientHello marks its process watched here at once, provisionally (the value
+//            names it: WATCH_PROVISIONAL | tgid), so what it does next is not lost while user space reads
+//            the SNI; user space then confirms it (value 1, an AI host) or removes it, and drops what
+//            was reported under a provisional mark it did not confirm. Forks inherit the value.
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
@@ -62,7 +65,7 @@ struct hdr {
   __u32 type;
   __u32 pid; // tgid
   __u32 tid;
-  __u32 _pad;
+  __u32 watch; // the process's proc_watched value when recorded (exec, path, write, chunk, close), else 0
   __u64 ts_ns; // bpf_ktime_get_ns (CLOCK_MONOTONIC)
 };
 
@@ -136,14 +139,19 @@ struct pending_write {
   __s64 offset;
   __u32 fd;
   __u32 syscall;
+  __u32 watch;
+  __u32 _pad;
 };
 
 struct settings_t {
   __u32 scope_on;
   __u32 sniff_on;
   __u32 self_tgid;
-  __u32 _pad;
+  __u32 watch_on; // a ClientHello marks its process watched (provisionally)
 };
+
+#define WATCH_CONFIRMED 1
+#define WATCH_PROVISIONAL 0x80000000u
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -209,17 +217,19 @@ static __always_inline bool in_scope(struct settings_t *s, __u32 tgid) {
   return bpf_map_lookup_elem(&proc_scope, &tgid) != NULL;
 }
 
-static __always_inline bool is_watched(struct settings_t *s, __u32 tgid) {
-  if (!s || tgid == s->self_tgid) return false;
-  return bpf_map_lookup_elem(&proc_watched, &tgid) != NULL;
+/** The process's proc_watched value; 0 when it is not watched. */
+static __always_inline __u32 watch_of(struct settings_t *s, __u32 tgid) {
+  if (!s || tgid == s->self_tgid) return 0;
+  __u32 *v = bpf_map_lookup_elem(&proc_watched, &tgid);
+  return v ? *v : 0;
 }
 
-static __always_inline void fill_hdr(struct hdr *h, __u32 type) {
+static __always_inline void fill_hdr(struct hdr *h, __u32 type, __u32 watch) {
   __u64 id = bpf_get_current_pid_tgid();
   h->type = type;
   h->pid = id >> 32;
   h->tid = (__u32)id;
-  h->_pad = 0;
+  h->watch = watch;
   h->ts_ns = bpf_ktime_get_ns();
 }
 
@@ -278,7 +288,11 @@ int BPF_PROG(proc_fork, struct task_struct *parent, struct task_struct *child) {
   if (ctgid == ptgid) return 0; // a thread
   __u32 one = 1;
   if (bpf_map_lookup_elem(&proc_scope, &ptgid) && bpf_map_update_elem(&proc_scope, &ctgid, &one, BPF_ANY) != 0) count(ST_SCOPE_FULL);
-  if (bpf_map_lookup_elem(&proc_watched, &ptgid) && bpf_map_update_elem(&proc_watched, &ctgid, &one, BPF_ANY) != 0) count(ST_WATCH_FULL);
+  __u32 *watch = bpf_map_lookup_elem(&proc_watched, &ptgid);
+  if (watch) {
+    __u32 inherited = *watch;
+    if (bpf_map_update_elem(&proc_watched, &ctgid, &inherited, BPF_ANY) != 0) count(ST_WATCH_FULL);
+  }
   return 0;
 }
 
@@ -286,13 +300,14 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(proc_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) {
   struct settings_t *s = settings();
   __u32 tgid = p->tgid;
-  if (!is_watched(s, tgid)) return 0;
+  __u32 watch = watch_of(s, tgid);
+  if (!watch) return 0;
   struct exec_rec *r = bpf_ringbuf_reserve(&proc_events, sizeof(*r), 0);
   if (!r) {
     count(ST_DROP_EXEC);
     return 0;
   }
-  fill_hdr(&r->h, REC_EXEC);
+  fill_hdr(&r->h, REC_EXEC, watch);
   r->ppid = BPF_CORE_READ(p, real_parent, tgid);
   r->uid = BPF_CORE_READ(p, cred, uid.val);
   bpf_get_current_comm(r->comm, sizeof(r->comm));
@@ -321,7 +336,7 @@ int BPF_PROG(proc_exit, struct task_struct *p) {
     count(ST_DROP_OTHER);
     return 0;
   }
-  fill_hdr(r, REC_EXIT);
+  fill_hdr(r, REC_EXIT, 0);
   bpf_ringbuf_submit(r, 0);
   return 0;
 }
@@ -329,7 +344,7 @@ int BPF_PROG(proc_exit, struct task_struct *p) {
 // ---------------------------------------------------------------------------------------------
 // file writes of watched processes, and ClientHellos of everyone in scope
 
-static __always_inline void send_path_once(struct file *f, __u64 ino) {
+static __always_inline void send_path_once(struct file *f, __u64 ino, __u32 watch) {
   __u64 key = (__u64)f;
   __u64 *seen = bpf_map_lookup_elem(&proc_seen_files, &key);
   if (seen && *seen == ino) return;
@@ -338,7 +353,7 @@ static __always_inline void send_path_once(struct file *f, __u64 ino) {
     count(ST_DROP_PATH);
     return;
   }
-  fill_hdr(&r->h, REC_PATH);
+  fill_hdr(&r->h, REC_PATH, watch);
   r->file = key;
   r->ino = ino;
   walk_path(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), r->path, &r->path_len);
@@ -346,7 +361,18 @@ static __always_inline void send_path_once(struct file *f, __u64 ino) {
   bpf_map_update_elem(&proc_seen_files, &key, &ino, BPF_ANY);
 }
 
-static __always_inline void sniff_hello(struct file *f, int fd, const void *buf, __u64 count_) {
+/**
+ * A ClientHello's process is watched from now on, provisionally, unless user space confirmed it already: a
+ * mark inherited from a parent is replaced by its own, so its verdict is the one that counts.
+ */
+static __always_inline void watch_provisionally(__u32 tgid) {
+  __u32 *v = bpf_map_lookup_elem(&proc_watched, &tgid);
+  if (v && *v == WATCH_CONFIRMED) return;
+  __u32 mark = WATCH_PROVISIONAL | tgid;
+  if (bpf_map_update_elem(&proc_watched, &tgid, &mark, BPF_ANY) != 0) count(ST_WATCH_FULL);
+}
+
+static __always_inline void sniff_hello(struct settings_t *s, __u32 tgid, struct file *f, int fd, const void *buf, __u64 count_) {
   if (!buf || count_ < 6) return;
   __u8 head[6];
   if (bpf_probe_read_user(head, sizeof(head), buf) != 0) return;
@@ -362,7 +388,7 @@ static __always_inline void sniff_hello(struct file *f, int fd, const void *buf,
     count(ST_DROP_HELLO);
     return;
   }
-  fill_hdr(&r->h, REC_HELLO);
+  fill_hdr(&r->h, REC_HELLO, 0);
   r->family = family;
   r->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
   r->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
@@ -384,6 +410,8 @@ static __always_inline void sniff_hello(struct file *f, int fd, const void *buf,
   r->len = 0;
   if (bpf_probe_read_user(r->data, len, buf) == 0) r->len = len;
   bpf_ringbuf_submit(r, 0);
+  // After the submit: every record marked with this watch comes after the hello in the ring buffer.
+  if (s->watch_on) watch_provisionally(tgid);
 }
 
 /** The first buffer a write-family syscall sends: for writev and sendmsg, that of the first iovec. */
@@ -413,7 +441,8 @@ int BPF_PROG(proc_sys_enter, struct pt_regs *regs, long id) {
   struct settings_t *s = settings();
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
   if (!in_scope(s, tgid)) return 0;
-  bool watched = is_watched(s, tgid);
+  __u32 watch = watch_of(s, tgid);
+  bool watched = watch != 0;
   bool sniff = s->sniff_on && id != NR_PWRITE64 && id != NR_CLOSE;
   if (!watched && !sniff) return 0;
   int fd = (int)regs->di;
@@ -424,7 +453,7 @@ int BPF_PROG(proc_sys_enter, struct pt_regs *regs, long id) {
     if (!sniff) return 0;
     __u64 len = 0;
     const void *buf = first_buffer(id, regs, &len);
-    sniff_hello(f, fd, buf, len);
+    sniff_hello(s, tgid, f, fd, buf, len);
     return 0;
   }
   if (mode != S_IFREG_ || !watched) return 0;
@@ -437,13 +466,13 @@ int BPF_PROG(proc_sys_enter, struct pt_regs *regs, long id) {
       count(ST_DROP_OTHER);
       return 0;
     }
-    fill_hdr(&r->h, REC_CLOSE);
+    fill_hdr(&r->h, REC_CLOSE, watch);
     r->file = key;
     bpf_ringbuf_submit(r, 0);
     return 0;
   }
   if (id != NR_WRITE && id != NR_PWRITE64 && id != NR_WRITEV) return 0;
-  send_path_once(f, ino);
+  send_path_once(f, ino, watch);
   struct pending_write pw = {
       .file = (__u64)f,
       .ino = ino,
@@ -452,6 +481,7 @@ int BPF_PROG(proc_sys_enter, struct pt_regs *regs, long id) {
       .offset = id == NR_PWRITE64 ? (__s64)regs->r10 : -1,
       .fd = fd,
       .syscall = id,
+      .watch = watch,
   };
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
   if (bpf_map_update_elem(&proc_pending, &tid, &pw, BPF_ANY) != 0) count(ST_PENDING_FULL);
@@ -464,7 +494,7 @@ static __always_inline __u32 send_chunk(struct pending_write *pw, const void *sr
     count(ST_DROP_CHUNK);
     return 0;
   }
-  fill_hdr(&c->h, REC_CHUNK);
+  fill_hdr(&c->h, REC_CHUNK, pw->watch);
   c->file = pw->file;
   c->seq = seq;
   if (len > CHUNK) len = CHUNK;
@@ -487,7 +517,7 @@ int BPF_PROG(proc_sys_exit, struct pt_regs *regs, long ret) {
     count(ST_DROP_WRITE);
     return 0;
   }
-  fill_hdr(&r->h, REC_WRITE);
+  fill_hdr(&r->h, REC_WRITE, pw.watch);
   r->file = pw.file;
   r->ino = pw.ino;
   r->ret = ret;

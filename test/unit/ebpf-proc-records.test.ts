@@ -7,7 +7,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { ProcActivity } from "../../src/capture/ebpf/proc-activity.ts";
 import { HelloTracker } from "../../src/capture/ebpf/proc-hello.ts";
-import { decodeRecord, EXEC_AT, PATH_AT, RECORD_SIZE, REC_CHUNK, REC_EXEC, REC_HELLO, REC_PATH, REC_WRITE, type ProcRecord } from "../../src/capture/ebpf/proc-records.ts";
+import { decodeRecord, EXEC_AT, PATH_AT, RECORD_SIZE, REC_CHUNK, REC_EXEC, REC_HELLO, REC_PATH, REC_WRITE, WATCH_CONFIRMED, WATCH_PROVISIONAL, type ProcRecord } from "../../src/capture/ebpf/proc-records.ts";
 import type { FileWriteActivity } from "../../src/tap/activity.ts";
 
 /** A real ClientHello: the first bytes node:tls sends for `servername`. */
@@ -30,12 +30,13 @@ async function realHello(servername: string): Promise<Uint8Array> {
 const enc = new TextEncoder();
 const sha = (b: Uint8Array | string) => `sha256:${createHash("sha256").update(b).digest("hex").slice(0, 16)}`;
 
-function record(type: number, size: number, pid = 42, tsNs = 1_000_000n): { b: Uint8Array; v: DataView } {
+function record(type: number, size: number, pid = 42, tsNs = 1_000_000n, watch = WATCH_CONFIRMED): { b: Uint8Array; v: DataView } {
   const b = new Uint8Array(size);
   const v = new DataView(b.buffer);
   v.setUint32(0, type, true);
   v.setUint32(4, pid, true);
   v.setUint32(8, pid, true);
+  v.setUint32(12, type === REC_HELLO ? 0 : watch, true);
   v.setBigUint64(16, tsNs, true);
   return { b, v };
 }
@@ -59,7 +60,7 @@ describe("decodeRecord", () => {
     const cwd = components("/home/me/work");
     b.set(cwd, EXEC_AT.cwd);
     v.setUint32(EXEC_AT.cwdLen, cwd.length, true);
-    expect(decodeRecord(b)).toEqual({ type: "exec", pid: 42, tid: 42, tsNs: 1_000_000n, ppid: 7, uid: 1000, comm: "sh", filename: "/usr/bin/sh", argv: ["sh", "-c", "echo hi > f"], argvTruncated: false, cwd: "/home/me/work" });
+    expect(decodeRecord(b)).toEqual({ type: "exec", pid: 42, tid: 42, watch: WATCH_CONFIRMED, tsNs: 1_000_000n, ppid: 7, uid: 1000, comm: "sh", filename: "/usr/bin/sh", argv: ["sh", "-c", "echo hi > f"], argvTruncated: false, cwd: "/home/me/work" });
     v.setUint32(EXEC_AT.argvFullLen, 100_000, true);
     expect((decodeRecord(b) as Extract<ProcRecord, { type: "exec" }>).argvTruncated).toBe(true);
   });
@@ -96,8 +97,8 @@ function pathRec(file: bigint, ino: bigint, p: string): ProcRecord {
   return decodeRecord(b)!;
 }
 
-function writeRec(file: bigint, ret: number, chunks: number, tsNs = 1_000_000n): ProcRecord {
-  const { b, v } = record(REC_WRITE, RECORD_SIZE.write, 42, tsNs);
+function writeRec(file: bigint, ret: number, chunks: number, tsNs = 1_000_000n, watch = WATCH_CONFIRMED): ProcRecord {
+  const { b, v } = record(REC_WRITE, RECORD_SIZE.write, 42, tsNs, watch);
   v.setBigUint64(24, file, true);
   v.setBigUint64(32, 9n, true);
   v.setBigInt64(40, BigInt(ret), true);
@@ -128,7 +129,7 @@ describe("ProcActivity: file writes", () => {
     a.push(writeRec(1n, 6, 1, 2_000_000n));
     a.push(chunkRec(1n, 0, enc.encode("world\n")));
     expect(a.take()).toEqual([]);
-    a.push({ type: "close", pid: 42, tid: 42, tsNs: 3_000_000n, file: 1n });
+    a.push({ type: "close", pid: 42, tid: 42, watch: 1, tsNs: 3_000_000n, file: 1n });
     const [w] = a.take() as FileWriteActivity[];
     expect(w).toMatchObject({ path: "/tmp/out.txt", bytes: 12, writes: 2, hashedBytes: 12, contentHash: sha("hello world\n"), preview: "hello world\n", comm: "python3", flushedBy: "close", ts: 1, endTs: 2 });
   });
@@ -150,10 +151,32 @@ describe("ProcActivity: file writes", () => {
     const a = make();
     a.push(writeRec(5n, 3, 1));
     a.push(chunkRec(5n, 0, enc.encode("abc")));
-    a.push({ type: "exit", pid: 42, tid: 42, tsNs: 5n });
+    a.push({ type: "exit", pid: 42, tid: 42, watch: 0, tsNs: 5n });
     const [w] = a.take() as FileWriteActivity[];
     expect(w).toMatchObject({ path: "(inode 9)", flushedBy: "exit", contentHash: sha("abc") });
     expect(a.stats().unknownPaths).toBe(1);
+  });
+});
+
+describe("ProcActivity: provisional watch marks", () => {
+  const make = () => new ProcActivity({ toEpochMs: (ns) => Number(ns) / 1e6, describe: () => ({ comm: "python3", ppid: 1 }), idleMs: 1000 });
+  const provisional = (pid: number) => (WATCH_PROVISIONAL | pid) >>> 0;
+
+  test("an exec under a provisional mark names the process whose ClientHello decides it", () => {
+    const a = make();
+    const { b } = record(REC_EXEC, RECORD_SIZE.exec, 43, 1_000_000n, provisional(42));
+    a.push(decodeRecord(b)!);
+    a.push(decodeRecord(record(REC_EXEC, RECORD_SIZE.exec, 44).b)!);
+    expect(a.takeObserved().map((o) => [o.activity.pid, o.provisionalRoot])).toEqual([[43, 42], [44, undefined]]);
+  });
+
+  test("a merged write keeps the mark only while every write had it", () => {
+    const a = make();
+    a.push(writeRec(1n, 3, 0, 1_000_000n, provisional(42)));
+    a.push(writeRec(2n, 3, 0, 1_000_000n, provisional(42)));
+    a.push(writeRec(2n, 3, 0, 2_000_000n, WATCH_CONFIRMED)); // confirmed meanwhile: the whole merge goes
+    a.tick(10_000);
+    expect(a.takeObserved().map((o) => o.provisionalRoot)).toEqual([42, undefined]);
   });
 });
 
@@ -163,7 +186,7 @@ describe("HelloTracker", () => {
     for (const sni of ["api.openai.com", "example.org", "api.anthropic.com"]) hellos.set(sni, await realHello(sni));
   });
   function hello(sni: string, port = 443): Extract<ProcRecord, { type: "hello" }> {
-    return { type: "hello", pid: 42, tid: 42, tsNs: 0n, family: 2, local: { ip: "127.0.0.1", port: 50000 }, remote: { ip: "127.0.0.1", port }, fd: 5, data: hellos.get(sni)! };
+    return { type: "hello", pid: 42, tid: 42, watch: 0, tsNs: 0n, family: 2, local: { ip: "127.0.0.1", port: 50000 }, remote: { ip: "127.0.0.1", port }, fd: 5, data: hellos.get(sni)! };
   }
   const describePid = (pid: number) => ({ pid, name: "bun" });
 

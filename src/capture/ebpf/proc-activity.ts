@@ -4,7 +4,7 @@
 import { createHash, type Hash } from "node:crypto";
 import path from "node:path";
 import type { ExecActivity, FileWriteActivity, HostActivity } from "../../tap/activity.ts";
-import type { ProcRecord } from "./proc-records.ts";
+import { provisionalRoot, type ProcRecord } from "./proc-records.ts";
 
 type Rec<T extends ProcRecord["type"]> = Extract<ProcRecord, { type: T }>;
 
@@ -26,6 +26,15 @@ export interface ActivityOptions {
   maxOpen?: number;
   /** Paths and processes remembered. */
   maxRemembered?: number;
+}
+
+/**
+ * Activity and, when its process was watched only provisionally (a ClientHello not judged yet, see
+ * proc.bpf.c), the pid whose hello decides whether it is kept.
+ */
+export interface Observed {
+  activity: HostActivity;
+  provisionalRoot?: number;
 }
 
 export interface ActivityStats {
@@ -59,6 +68,8 @@ interface Merge {
   curGot: number;
   preview: Uint8Array[];
   previewBytes: number;
+  /** Every write so far was under this provisional mark (undefined once one was confirmed). */
+  provisionalRoot?: number;
 }
 
 const PREVIEW_BYTES = 256;
@@ -67,7 +78,7 @@ export class ProcActivity {
   private readonly paths = new Map<bigint, { ino: bigint; path: string }>();
   private readonly procs = new Map<number, ProcessFacts & { cwd?: string }>();
   private readonly open = new Map<string, Merge>();
-  private out: HostActivity[] = [];
+  private out: Observed[] = [];
   private readonly counters: ActivityStats = { execs: 0, fileWrites: 0, lostChunks: 0, unknownPaths: 0 };
 
   constructor(private readonly opts: ActivityOptions) {}
@@ -107,6 +118,11 @@ export class ProcActivity {
 
   /** Activity produced since the last call. */
   take(): HostActivity[] {
+    return this.takeObserved().map((o) => o.activity);
+  }
+
+  /** Activity produced since the last call, with the provisional marks it was recorded under. */
+  takeObserved(): Observed[] {
     const out = this.out;
     this.out = [];
     return out;
@@ -132,7 +148,7 @@ export class ProcActivity {
       ...(r.cwd !== undefined && { cwd: r.cwd }),
     };
     this.counters.execs++;
-    this.out.push(a);
+    this.out.push({ activity: a, ...withRoot(r.watch) });
   }
 
   private onWrite(r: Rec<"write">): void {
@@ -169,11 +185,13 @@ export class ProcActivity {
         curGot: 0,
         preview: [],
         previewBytes: 0,
+        ...withRoot(r.watch),
       };
       this.open.set(key, m);
       if (this.open.size > (this.opts.maxOpen ?? 1024)) this.flush(this.open.keys().next().value!, "limit");
     }
     this.endWrite(m);
+    if (provisionalRoot(r.watch) === undefined) delete m.provisionalRoot;
     m.last = ts;
     m.bytes += r.ret;
     m.writes++;
@@ -245,8 +263,13 @@ export class ProcActivity {
       flushedBy: reason,
     };
     this.counters.fileWrites++;
-    this.out.push(a);
+    this.out.push({ activity: a, ...(m.provisionalRoot !== undefined && { provisionalRoot: m.provisionalRoot }) });
   }
+}
+
+function withRoot(watch: number): { provisionalRoot?: number } {
+  const root = provisionalRoot(watch);
+  return root === undefined ? {} : { provisionalRoot: root };
 }
 
 function concat(parts: Uint8Array[], n: number): Uint8Array {

@@ -4,7 +4,10 @@
 //
 // Watched processes: those that sent a ClientHello to an AI host (seen here) or made an AI call the TLS
 // probes saw (watch() from there), and, in the kernel, every process they fork afterwards. A process
-// forked before its parent was watched is added from /proc when the parent is.
+// forked before its parent was watched is added from /proc when the parent is. The kernel marks a process
+// watched at its ClientHello already, provisionally: what it runs before this side has read the SNI (an
+// agent that execs a tool right after its call) is kept when the hello was to an AI host, and dropped, with
+// the mark, when it was not.
 import { bpfObject } from "../../../ffi/bpf/compile.ts";
 import { BpfObject, libbpfPath, possibleCpus, type BpfLink, type BpfMap } from "../../../ffi/libbpf.ts";
 import type { HostActivity } from "../../tap/activity.ts";
@@ -13,7 +16,8 @@ import type { Logger } from "../../util/log.ts";
 import { startReadyWorker } from "../../util/worker-module.ts";
 import { HelloTracker, type HelloStats, type MetadataOnlyProcess } from "./proc-hello.ts";
 import { childrenOf, describePid, monotonicToEpochMs } from "./proc-host.ts";
-import type { SockAddr } from "./proc-records.ts";
+import { WATCH_CONFIRMED, WATCH_PROVISIONAL, type SockAddr } from "./proc-records.ts";
+import type { Observed } from "./proc-activity.ts";
 import type { FromProcWorker, ProcWorkerStats, ToProcWorker } from "./proc-worker.ts";
 
 export interface ProcCaptureOptions {
@@ -42,12 +46,15 @@ export interface ProcCaptureStats {
   worker: ProcWorkerStats;
   hellos: HelloStats & { held: number };
   watched: number;
+  /** Execs and file writes dropped: recorded while their process's ClientHello, to no AI host, was judged. */
+  notAiDropped: number;
   /** Kernel-side counters (proc.bpf.c's proc_stats): ring buffer full per record kind, maps full. */
   kernel: Record<string, number>;
   metadataOnly: MetadataOnlyProcess[];
 }
 
 const MAX_HELD_ACTIVITY = 10_000;
+const MAX_AI_CALLERS = 16_384;
 const PROGRAMS = ["proc_fork", "proc_exec", "proc_exit", "proc_sys_enter", "proc_sys_exit"];
 const KERNEL_COUNTERS = ["dropExec", "dropPath", "dropWrite", "dropChunk", "dropHello", "dropOther", "watchFull", "scopeFull", "pendingFull"];
 const u32 = (n: number) => new Uint8Array(new Uint32Array([n]).buffer);
@@ -64,7 +71,10 @@ export class ProcCapture {
   private timer?: ReturnType<typeof setInterval>;
   private stopped?: Promise<void>;
   private watchedCount = 0;
-  private held: HostActivity[] = [];
+  private notAiDropped = 0;
+  /** Pids watched as AI callers (most recent last, bounded): provisional marks naming them are kept. */
+  private readonly aiCallers = new Set<number>();
+  private held: Observed[] = [];
   private releaseTimer?: ReturnType<typeof setTimeout>;
 
   private constructor(
@@ -94,6 +104,7 @@ export class ProcCapture {
       v.setUint32(0, opts.scopeRoots?.length ? 1 : 0, true);
       v.setUint32(4, opts.sniff === false ? 0 : 1, true);
       v.setUint32(8, process.pid, true);
+      v.setUint32(12, opts.watchProcesses === false ? 0 : 1, true);
       obj.map("proc_settings").update(u32(0), settings);
       for (const root of opts.scopeRoots ?? []) cap.addTree(cap.scopeMap, root);
       for (const p of PROGRAMS) cap.links.push(obj.attach(p));
@@ -110,7 +121,37 @@ export class ProcCapture {
   /** Watch a process (it made an AI call): its execs and file writes, and those of its descendants. */
   watch(pid: number): void {
     if (this.opts.watchProcesses === false || pid === process.pid || pid <= 1) return;
+    this.aiCallers.delete(pid);
+    this.aiCallers.add(pid);
+    if (this.aiCallers.size > MAX_AI_CALLERS) this.aiCallers.delete(this.aiCallers.values().next().value!);
     this.addTree(this.watchedMap, pid);
+  }
+
+  /**
+   * A ClientHello to no AI host: the kernel's provisional mark on the process, and on what it forked since,
+   * is removed, so it stops reporting; what it reported meanwhile is dropped at release. A confirmed AI
+   * caller talking to another host stays watched.
+   */
+  private unwatchProvisional(pid: number): void {
+    if (this.opts.watchProcesses === false) return;
+    const mark = (WATCH_PROVISIONAL | pid) >>> 0;
+    if (this.watchOf(pid) === WATCH_CONFIRMED) return;
+    this.aiCallers.delete(pid); // a reused pid of an earlier caller is not one
+    const stack = [pid];
+    const seen = new Set<number>();
+    while (stack.length > 0 && seen.size < 4096) {
+      const p = stack.pop()!;
+      if (seen.has(p)) continue;
+      seen.add(p);
+      if (this.watchOf(p) !== mark) continue;
+      this.watchedMap.delete(u32(p));
+      stack.push(...childrenOf(p));
+    }
+  }
+
+  private watchOf(pid: number): number {
+    const v = this.watchedMap.lookup(u32(pid), 4);
+    return v ? new DataView(v.buffer).getUint32(0, true) : 0;
   }
 
   stats(): ProcCaptureStats {
@@ -118,6 +159,7 @@ export class ProcCapture {
       worker: this.workerStats,
       hellos: this.hellos.stats(),
       watched: this.watchedCount,
+      notAiDropped: this.notAiDropped,
       kernel: this.kernelCounters(),
       metadataOnly: this.hellos.metadataOnlyProcesses(),
     };
@@ -158,7 +200,7 @@ export class ProcCapture {
       if (seen.has(pid)) continue;
       seen.add(pid);
       try {
-        map.update(u32(pid), u32(1));
+        map.update(u32(pid), u32(WATCH_CONFIRMED)); // the scope map's members hold 1 too
         if (map === this.watchedMap) this.watchedCount++;
       } catch (err) {
         this.opts.log("warn", `ebpf: cannot watch pid ${pid}: ${(err as Error).message}`);
@@ -184,6 +226,7 @@ export class ProcCapture {
     for (const h of m.hellos) {
       const pid = this.hellos.push(h, this.toEpochMs(h.tsNs));
       if (pid !== undefined) this.watch(pid);
+      else this.unwatchProvisional(h.pid);
     }
     if (m.activity.length > 0) {
       this.held.push(...m.activity);
@@ -193,14 +236,22 @@ export class ProcCapture {
     }
   }
 
-  /** Hands held activity older than the delay to the tap, in order; all of it when `all`. */
+  /**
+   * Hands held activity older than the delay to the tap, in order; all of it when `all`. Activity under a
+   * provisional mark goes only if that process was found to call an AI host (its hello came first in the
+   * ring buffer, and the TLS probes have had the delay to say so too).
+   */
   private release(all = false): void {
     clearTimeout(this.releaseTimer);
     this.releaseTimer = undefined;
     const cutoff = Date.now() - (this.opts.activityDelayMs ?? 500);
     let n = 0;
-    while (n < this.held.length && (all || activityTime(this.held[n]!) <= cutoff)) n++;
-    const out = this.held.splice(0, n);
+    while (n < this.held.length && (all || activityTime(this.held[n]!.activity) <= cutoff)) n++;
+    const out: HostActivity[] = [];
+    for (const o of this.held.splice(0, n)) {
+      if (o.provisionalRoot === undefined || this.aiCallers.has(o.provisionalRoot)) out.push(o.activity);
+      else this.notAiDropped++;
+    }
     if (out.length > 0) {
       try {
         this.opts.tap.activity?.(out);
@@ -213,7 +264,7 @@ export class ProcCapture {
 
   private scheduleRelease(): void {
     if (this.releaseTimer || this.held.length === 0) return;
-    const wait = activityTime(this.held[0]!) + (this.opts.activityDelayMs ?? 500) - Date.now();
+    const wait = activityTime(this.held[0]!.activity) + (this.opts.activityDelayMs ?? 500) - Date.now();
     this.releaseTimer = setTimeout(() => this.release(), Math.max(0, Math.min(wait, 5000)));
   }
 

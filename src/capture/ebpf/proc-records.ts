@@ -9,11 +9,21 @@ export const REC_CLOSE = 5;
 export const REC_EXIT = 6;
 export const REC_HELLO = 7;
 
-/** Header of every record: type, pid (tgid), tid, CLOCK_MONOTONIC ns. */
+/** Header of every record: type, pid (tgid), tid, the process's watch mark, CLOCK_MONOTONIC ns. */
 interface Head {
   pid: number;
   tid: number;
+  /** proc_watched's value when recorded: WATCH_CONFIRMED, WATCH_PROVISIONAL | root pid, or 0. */
+  watch: number;
   tsNs: bigint;
+}
+
+export const WATCH_CONFIRMED = 1;
+export const WATCH_PROVISIONAL = 0x80000000;
+
+/** The process whose ClientHello a provisional mark waits on; undefined for a confirmed (or no) mark. */
+export function provisionalRoot(watch: number): number | undefined {
+  return watch & WATCH_PROVISIONAL ? (watch & ~WATCH_PROVISIONAL) >>> 0 : undefined;
 }
 
 export interface SockAddr {
@@ -42,7 +52,7 @@ const utf8 = new TextDecoder("utf-8");
 export function decodeRecord(b: Uint8Array): ProcRecord | undefined {
   if (b.length < RECORD_SIZE.exit) return undefined;
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const head: Head = { pid: v.getUint32(4, true), tid: v.getUint32(8, true), tsNs: v.getBigUint64(16, true) };
+  const head: Head = { pid: v.getUint32(4, true), tid: v.getUint32(8, true), watch: v.getUint32(12, true), tsNs: v.getBigUint64(16, true) };
   switch (v.getUint32(0, true)) {
     case REC_EXEC: {
       if (b.length < RECORD_SIZE.exec) return undefined;

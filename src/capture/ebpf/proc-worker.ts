@@ -12,7 +12,7 @@ export type ToProcWorker = { t: "start"; ringFd: number; libbpfPath: string } | 
 export type FromProcWorker =
   /** The module loaded (in a compiled binary the first candidate path may not exist: see workerCandidates). */
   | { t: "ready" }
-  | { t: "batch"; activity: ReturnType<ProcActivity["take"]>; hellos: Array<Extract<ProcRecord, { type: "hello" }>>; stats: ProcWorkerStats }
+  | { t: "batch"; activity: ReturnType<ProcActivity["takeObserved"]>; hellos: Array<Extract<ProcRecord, { type: "hello" }>>; stats: ProcWorkerStats }
   | { t: "error"; message: string }
   | { t: "stopped"; stats: ProcWorkerStats };
 
@@ -60,7 +60,7 @@ async function loop(): Promise<void> {
     }
     const now = Date.now();
     activity.tick(now);
-    const items = activity.take();
+    const items = activity.takeObserved();
     if (items.length > 0 || hellos.length > 0 || now - lastStats > 1000) {
       post({ t: "batch", activity: items, hellos, stats: stats() });
       hellos = [];
@@ -70,7 +70,7 @@ async function loop(): Promise<void> {
   }
   rb?.consume();
   activity.flushAll();
-  post({ t: "batch", activity: activity.take(), hellos, stats: stats() });
+  post({ t: "batch", activity: activity.takeObserved(), hellos, stats: stats() });
   rb?.free();
   rb = undefined;
   post({ t: "stopped", stats: stats() });
