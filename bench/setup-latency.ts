@@ -90,7 +90,9 @@ try {
         push(s.id, p.label, { p50: percentile(res.latenciesMs, 50), p99: percentile(res.latenciesMs, 99), cpuMsPerCall: perCall(after.all - before.all), relayCpuMsPerCall: perCall(after.main - before.main) });
       }
     }
-    console.log(`round ${r + 1}/${rounds} done`);
+    // Per round, so trees can be compared within a round (the load moves between rounds).
+    const line = chosen.map((s) => `${s.id} ${["direct", ...proxies.map((p) => p.label)].map((l) => { const f = results.get(key(s.id, l))!.at(-1)!; return `${ms(f.p50)}/${ms(f.p99)}`; }).join(" ")}`);
+    console.log(`round ${r + 1}/${rounds} (p50/p99 ms: direct, then each tree): ${line.join("; ")}`);
   }
 
   const rows: Array<Array<string>> = [];

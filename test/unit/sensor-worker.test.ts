@@ -7,7 +7,7 @@ import path from "node:path";
 import type { ConnMeta } from "../../src/tap/types.ts";
 import { openStore } from "../../src/store/index.ts";
 import { UsageError } from "../../src/util/args.ts";
-import { startSensorWorker, type SensorWorker } from "../../src/sensor/worker-tap.ts";
+import { SENSOR_THREAD_NAME, startSensorWorker, type SensorWorker } from "../../src/sensor/worker-tap.ts";
 import type { SensorConfig } from "../../src/sensor/core.ts";
 import { tempHome } from "../support/oisp-process.ts";
 import { chatCompletionJson, jsonResponse, openaiRequest } from "./decode-fixtures.ts";
@@ -65,7 +65,22 @@ function feedCall(w: SensorWorker): string {
   return m.connId;
 }
 
+/** The nice value of one thread of this process, from /proc (Linux). */
+function niceOf(tid: string | number): number {
+  const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+}
+
 describe("sensor worker", () => {
+  test.if(process.platform === "linux")("the worker's threads yield the CPU to the relay's: a higher nice value, the relay's thread unchanged", async () => {
+    const before = niceOf(process.pid);
+    running = await startSensorWorker(config(), { journalDir: null });
+    const sensorThreads = fs.readdirSync("/proc/self/task").filter((t) => fs.readFileSync(`/proc/self/task/${t}/comm`, "utf8").trim() === SENSOR_THREAD_NAME);
+    expect(sensorThreads.length).toBeGreaterThan(0);
+    for (const t of sensorThreads) expect(niceOf(t)).toBe(Math.max(10, before));
+    expect(niceOf(process.pid)).toBe(before);
+  });
+
   test("a burst the worker decodes slower than it arrives is committed as it goes, not when it ends", async () => {
     // A Bun Worker whose message queue never empties runs no timers: the store's 100 ms flush only ran once
     // the burst was over, and everything decoded until then was lost with a crash. Calls are posted here
