@@ -23,6 +23,8 @@ export interface SseParserOptions {
 
 const DEFAULT_MAX_EVENT_LENGTH = 4 * 1024 * 1024;
 const LINE_BREAK = /\r\n|\r|\n/g;
+/** One options object for every push (decode() is called once per network read). */
+const STREAM = { stream: true };
 
 export class SseParser {
   private readonly decoder = new TextDecoder("utf-8"); // strips a leading BOM, keeps split code points across pushes
@@ -56,7 +58,7 @@ export class SseParser {
   }
 
   push(bytes: Uint8Array): SseEvent[] {
-    return this.feed(this.decoder.decode(bytes, { stream: true }));
+    return this.feed(this.decoder.decode(bytes, STREAM));
   }
 
   /**
@@ -87,14 +89,28 @@ export class SseParser {
       this.skipLeadingLf = false;
     }
     let start = 0;
+    // Nearly every stream breaks its lines with "\n" alone: then a plain search finds them (the regex, a
+    // third of the SSE parser's time, is for text that holds a "\r").
+    const lfOnly = !text.includes("\r");
     LINE_BREAK.lastIndex = 0;
-    for (let m = LINE_BREAK.exec(text); m; m = LINE_BREAK.exec(text)) {
-      // A "\r" that ends this push may be the first half of "\r\n": treat it as the break and
-      // swallow a "\n" that opens the next push.
-      if (m[0] === "\r" && m.index === text.length - 1) this.skipLeadingLf = true;
-      const line = this.partialLine + text.slice(start, m.index);
+    for (;;) {
+      let at: number;
+      let breakLength = 1;
+      if (lfOnly) {
+        at = text.indexOf("\n", start);
+        if (at === -1) break;
+      } else {
+        const m = LINE_BREAK.exec(text);
+        if (!m) break;
+        at = m.index;
+        breakLength = m[0].length;
+        // A "\r" that ends this push may be the first half of "\r\n": treat it as the break and
+        // swallow a "\n" that opens the next push.
+        if (m[0] === "\r" && at === text.length - 1) this.skipLeadingLf = true;
+      }
+      const line = this.partialLine + text.slice(start, at);
       this.partialLine = "";
-      start = m.index + m[0].length;
+      start = at + breakLength;
       if (this.lineDropped) {
         this.lineDropped = false;
         continue;
@@ -161,7 +177,7 @@ export class SseParser {
   }
 
   private buildEvent(): SseEvent {
-    const event: SseEvent = { data: this.data.join("\n") };
+    const event: SseEvent = { data: this.data.length === 1 ? this.data[0]! : this.data.join("\n") };
     if (this.eventType !== "") event.event = this.eventType;
     if (this.lastEventId !== "") event.id = this.lastEventId;
     if (this.retry !== undefined) event.retry = this.retry;

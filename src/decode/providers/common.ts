@@ -350,9 +350,14 @@ export interface TimedSseEvent extends SseEvent {
 export function timedSseEvents(chunks: TimedChunk[], endTs: number): { events: TimedSseEvent[]; dropped: number } {
   const parser = new SseParser();
   const events: TimedSseEvent[] = [];
-  for (const chunk of chunks) for (const e of parser.push(chunk.data)) events.push({ ...e, ts: chunk.ts });
+  // The parser's events are new objects: stamped in place rather than copied.
+  const stamp = (e: SseEvent, ts: number) => {
+    (e as TimedSseEvent).ts = ts;
+    events.push(e as TimedSseEvent);
+  };
+  for (const chunk of chunks) for (const e of parser.push(chunk.data)) stamp(e, chunk.ts);
   const lastTs = chunks.length > 0 ? chunks[chunks.length - 1]!.ts : endTs;
-  for (const e of parser.end()) events.push({ ...e, ts: lastTs });
+  for (const e of parser.end()) stamp(e, lastTs);
   return { events, dropped: parser.droppedEvents };
 }
 
