@@ -20,7 +20,8 @@ const INTERPRETER_RE = /^(?:python[0-9.]*|node|nodejs|bun|deno|ruby|perl[0-9.]*|
 
 export function buildProcessExec(ctx: ActivityContext, a: ExecActivity, causedBy?: string): ProcessExecEvent {
   const name = path.basename(a.exe) || a.comm;
-  const data: ProcessExecEvent["data"] = { exe: a.exe, args: a.argv };
+  // A copy: the pipeline redacts the event in place, and the argv belongs to the activity record.
+  const data: ProcessExecEvent["data"] = { exe: a.exe, args: [...a.argv] };
   if (a.cwd !== undefined) data.cwd = a.cwd;
   const isShell = SHELLS.has(name);
   data.is_shell = isShell;

@@ -22,7 +22,15 @@ type Json = Record<string, unknown>;
 
 /** Returns a redacted copy of `e`; `e` itself is not modified. */
 export function redactEvent(e: OispEvent, mode: RedactionMode): OispEvent {
-  const out = cloneJson(e) as OispEvent;
+  return redactOwnedEvent(cloneJson(e) as OispEvent, mode);
+}
+
+/**
+ * Redacts `out` itself and returns it: for a caller that owns the event's whole tree (no object in it is
+ * held anywhere else), such as the sensor's pipeline with the events its builders just made. Saves the copy,
+ * which was a tenth of the sensor's allocations per call.
+ */
+export function redactOwnedEvent(out: OispEvent, mode: RedactionMode): OispEvent {
   const tally = new FindingTally();
   const removed = handleContent(out, mode);
   if (isObject(out.data)) restrictAuth(out.data);

@@ -13,7 +13,7 @@ import { matchEndpoint, type EndpointMatch } from "../spec/endpoints.ts";
 import { buildAiRequest, buildAiResponse, buildNetworkConnect, buildToolCalls, type ConnContext } from "../events/build.ts";
 import { conversationIdFrom } from "../events/conversation.ts";
 import { hostInfo } from "../events/host.ts";
-import { redactEvent, type RedactionMode } from "../events/redact.ts";
+import { redactOwnedEvent, type RedactionMode } from "../events/redact.ts";
 import type { EventOutput } from "../events/output.ts";
 import type { OispEvent } from "../events/schema.ts";
 import { buildToolResult, freshToolResults } from "../events/tool-result.ts";
@@ -339,7 +339,10 @@ export class SensorPipeline implements TapSink {
     for (const e of events) {
       if ((e.event_type === "ai.response" || e.event_type === "agent.tool_call") && e.process?.pid !== undefined) this.activityLinks.noteAi(e.process.pid, e.event_id);
     }
-    const redacted = events.map((e) => redactEvent(e, this.opts.redaction));
+    // Redacted in place: the builders make every event a tree of its own (nothing in it is shared with the
+    // parsed call, the connection or the activity), and after this only a pending request event is read
+    // again, for its id, time and detection method, which redaction leaves as they are.
+    const redacted = events.map((e) => redactOwnedEvent(e, this.opts.redaction));
     this.counters.events += redacted.length;
     for (const output of this.opts.outputs) output.write(redacted);
   }

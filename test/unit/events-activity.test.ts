@@ -150,4 +150,16 @@ describe("pipeline", () => {
     expect(p.stats()).toMatchObject({ execs: 2, fileWrites: 1, events: 3 });
     for (const e of out) expectValid(e);
   });
+
+  test("redacts its events in place, never the activity records they were built from", () => {
+    const out: OispEvent[] = [];
+    const p = new SensorPipeline({ redaction: "safe", collectorVersion: "t", outputs: [{ write: (e) => out.push(...e) }], log: () => {} });
+    const argv = ["curl", "-H", `Authorization: Bearer ${KEY}`, "--user", "bob:hunter2", "https://api.example.com"];
+    const record = exec({ comm: "curl", exe: "/usr/bin/curl", argv });
+    const before = structuredClone(record);
+    p.activity([record]);
+    expect(JSON.stringify(out[0])).not.toContain(KEY);
+    expect(JSON.stringify(out[0])).not.toContain("hunter2");
+    expect(record).toEqual(before);
+  });
 });
