@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { reqPerSec, runScenario, type Target } from "./lib/loadgen.ts";
-import { sample, startOispUp, startPeekRelay, startUpstream, type ThirdPartyProxy } from "./lib/procs.ts";
+import { sample, startOispUp, startPeekRelay, startUpstream, statCpuSec, type ThirdPartyProxy } from "./lib/procs.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -26,6 +26,15 @@ const conns = args.conns.split(",").map(Number);
 const rounds = Number(args.rounds);
 const total = Number(args.requests);
 const modes = args.modes.split(",");
+
+/** CPU seconds of a process's main thread (oisp's relay; its sensor runs in a Worker thread). */
+function mainThreadCpuSec(pid: number): number {
+  try {
+    return statCpuSec(fs.readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8"));
+  } catch {
+    return NaN;
+  }
+}
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-bench-relay-upgrade-"));
 const upstream = await startUpstream(dir);
@@ -56,7 +65,7 @@ try {
   console.log(`bench/relay-upgrade.ts: ${os.cpus().length} CPUs, bun ${Bun.version}, load ${os.loadavg()[0]!.toFixed(1)}; keep-alive, ${total} requests per run, ${rounds} rounds`);
   for (const r of relays) await runScenario({ target: via(r), mode: "keepalive", concurrency: 8, total: 1000 }); // warm
   await runScenario({ target: direct, mode: "keepalive", concurrency: 8, total: 1000 });
-  const rows = new Map<string, { x: number[]; us: number[]; rps: number[] }>();
+  const rows = new Map<string, { x: number[]; us: number[]; rps: number[]; mainUs: number[] }>();
   for (const c of conns) {
     for (let round = 0; round < rounds; round++) {
       const d = await runScenario({ target: direct, mode: "keepalive", concurrency: c, total });
@@ -66,17 +75,20 @@ try {
       const order = relays.map((_, i) => relays[(i + round) % relays.length]!);
       for (const r of order) {
         const a = sample(r.proc.pid);
+        const mainA = mainThreadCpuSec(r.proc.pid);
         const res = await runScenario({ target: via(r), mode: "keepalive", concurrency: c, total });
         const b = sample(r.proc.pid);
         const us = a && b ? ((b.cpuSec - a.cpuSec) * 1e6) / Math.max(1, res.ok) : NaN;
+        const mainUs = ((mainThreadCpuSec(r.proc.pid) - mainA) * 1e6) / Math.max(1, res.ok);
         const errs = total - res.ok;
         const key = `${r.name} @${c}`;
-        const row = rows.get(key) ?? { x: [], us: [], rps: [] };
+        const row = rows.get(key) ?? { x: [], us: [], rps: [], mainUs: [] };
+        row.mainUs.push(mainUs);
         row.x.push(reqPerSec(res) / directRps);
         row.us.push(us);
         row.rps.push(reqPerSec(res));
         rows.set(key, row);
-        console.log(`  ${r.name.padEnd(14)} ${reqPerSec(res).toFixed(0).padStart(6)} req/s  ${(reqPerSec(res) / directRps).toFixed(2)} x direct  ${us.toFixed(0).padStart(4)} µs CPU/req${errs ? `  ${errs} errors` : ""}`);
+        console.log(`  ${r.name.padEnd(14)} ${reqPerSec(res).toFixed(0).padStart(6)} req/s  ${(reqPerSec(res) / directRps).toFixed(2)} x direct  ${us.toFixed(0).padStart(4)} µs CPU/req (main thread ${mainUs.toFixed(0)})${errs ? `  ${errs} errors` : ""}`);
       }
     }
   }
@@ -86,12 +98,14 @@ try {
     const now = rows.get(`oisp up @${c}`);
     const base = rows.get(`oisp baseline @${c}`);
     if (!now || !base) continue;
-    const ratios = now.us.map((u, i) => u / base.us[i]!).sort((a, b) => a - b);
-    console.log(`oisp up / baseline, µs CPU per request, per round @${c}: ${ratios.map((r) => r.toFixed(2)).join(" ")} (median ${ratios[Math.floor(ratios.length / 2)]!.toFixed(2)})`);
+    for (const [what, pick] of [["process", (r: typeof now) => r.us], ["main (relay) thread", (r: typeof now) => r.mainUs]] as const) {
+      const ratios = pick(now).map((u, i) => u / pick(base)[i]!).sort((a, b) => a - b);
+      console.log(`oisp up / baseline, µs CPU per request of the ${what}, per round @${c}: ${ratios.map((r) => r.toFixed(2)).join(" ")} (median ${ratios[Math.floor(ratios.length / 2)]!.toFixed(2)})`);
+    }
   }
   console.log("\nsummary (ranges over rounds):");
-  console.log(`${"relay".padEnd(20)} ${"req/s".padStart(13)} ${"x direct".padStart(11)} ${"µs CPU/req".padStart(11)}`);
-  for (const [k, r] of rows) console.log(`${k.padEnd(20)} ${range(r.rps, 0).padStart(13)} ${range(r.x, 2).padStart(11)} ${range(r.us, 0).padStart(11)}`);
+  console.log(`${"relay".padEnd(20)} ${"req/s".padStart(13)} ${"x direct".padStart(11)} ${"µs CPU/req".padStart(11)} ${"main thread".padStart(12)}`);
+  for (const [k, r] of rows) console.log(`${k.padEnd(20)} ${range(r.rps, 0).padStart(13)} ${range(r.x, 2).padStart(11)} ${range(r.us, 0).padStart(11)} ${range(r.mainUs, 0).padStart(12)}`);
 } finally {
   for (const r of relays) await r.proc.stop();
   await upstream.stop();

@@ -81,6 +81,9 @@ export function answerClient(client: net.Socket, peeked: Uint8Array, ctx: tls.Se
         close: (s, err) => {
           finish("closed"); // a no-op once the handshake is done
           handlers.close(s, err);
+          // The net.Socket does not learn of it by itself: destroyed, it emits the "close" the proxy counts
+          // connections out on.
+          client.destroy();
         },
       },
     });

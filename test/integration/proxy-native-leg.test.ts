@@ -1,0 +1,120 @@
+// The client's leg of an intercepted connection runs on Bun's native TLS (src/mitm/native-answer.ts): through the
+// real proxy, large bodies cross whole both ways with backpressure, and every connection is counted out
+// whichever side ends it, so the connection limit never fills with dead tunnels.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import net from "node:net";
+import tls from "node:tls";
+import { startProxy, type RunningProxy } from "../../src/capture/proxy/server.ts";
+import type { ConnMeta, Direction, TapSink } from "../../src/tap/types.ts";
+import { silentLogger } from "../../src/util/log.ts";
+import { createTestCa, startTlsUpstream, type TestCa, type TlsUpstream } from "../support/upstream.ts";
+import { waitFor } from "../support/oisp-process.ts";
+
+const BIG = 4 * 1024 * 1024;
+let ca: TestCa;
+let upstream: TlsUpstream;
+let proxy: RunningProxy;
+const metas: ConnMeta[] = [];
+const tapped = new Map<string, number>();
+
+beforeAll(async () => {
+  ca = await createTestCa("native leg test CA");
+  upstream = await startTlsUpstream({
+    hosts: ["api.openai.com"],
+    handler: (req, res) => {
+      let n = 0;
+      req.on("data", (d: Buffer) => (n += d.length));
+      req.on("end", () => {
+        const size = req.url === "/big" ? BIG : 2;
+        res.writeHead(200, { "content-length": String(size), "x-received": String(n) });
+        res.end(Buffer.alloc(size, 0x61));
+      });
+    },
+  });
+  const tap: TapSink = {
+    open: (m) => void metas.push(m),
+    data: (id: string, dir: Direction, b: Uint8Array) => void tapped.set(`${id}:${dir}`, (tapped.get(`${id}:${dir}`) ?? 0) + b.length),
+    close: () => {},
+  };
+  proxy = await startProxy({
+    listen: { host: "127.0.0.1", port: 0 },
+    tlsMitm: true,
+    allTraffic: false,
+    issuer: ca,
+    isAiHost: (h) => h === "api.openai.com",
+    upstreamCa: [upstream.caPem],
+    resolve: new Map([["api.openai.com:443", `127.0.0.1:${upstream.port}`]]),
+    tap,
+    lookupProcess: async () => undefined,
+    log: silentLogger,
+  });
+});
+
+afterAll(async () => {
+  await proxy.close();
+  await upstream.close();
+});
+
+/** A TLS connection to api.openai.com through the proxy, trusting the proxy's CA. */
+async function viaProxy(): Promise<tls.TLSSocket> {
+  const raw = net.connect(proxy.address.port, "127.0.0.1");
+  await new Promise((r) => raw.once("connect", r));
+  raw.write("CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n");
+  await new Promise((r) => raw.once("data", r));
+  const t = tls.connect({ socket: raw, servername: "api.openai.com", ca: [ca.certPem], ALPNProtocols: ["http/1.1"] });
+  t.on("error", () => {});
+  await new Promise((r) => t.once("secureConnect", r));
+  return t;
+}
+
+/** Sends `head` + `body` and reads one response with a content-length; resolves with its head and body size. */
+function exchange(t: tls.TLSSocket, head: string, body = Buffer.alloc(0)): Promise<{ head: string; bodyBytes: number }> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      const end = buf.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const h = buf.subarray(0, end).toString("latin1");
+      const len = Number(/content-length: (\d+)/i.exec(h)?.[1] ?? -1);
+      if (buf.length - end - 4 < len) return;
+      t.off("data", onData);
+      resolve({ head: h, bodyBytes: buf.length - end - 4 });
+    };
+    t.on("data", onData);
+    t.once("close", () => reject(new Error("closed before the response")));
+    t.write(head);
+    if (body.length) t.write(body);
+  });
+}
+
+test("a 4 MB upload and a 4 MB answer cross the native leg whole, and are tapped whole", async () => {
+  const t = await viaProxy();
+  const r = await exchange(t, `POST /big HTTP/1.1\r\nHost: api.openai.com\r\nContent-Length: ${BIG}\r\n\r\n`, Buffer.alloc(BIG, 0x62));
+  expect(r.head).toContain(`x-received: ${BIG}`);
+  expect(r.bodyBytes).toBe(BIG);
+  t.destroy();
+  const meta = metas.at(-1)!;
+  expect(meta.mode).toBe("mitm");
+  await waitFor("the answer tapped", () => (tapped.get(`${meta.connId}:s2c`) ?? 0) > BIG || undefined);
+  expect(tapped.get(`${meta.connId}:c2s`)!).toBeGreaterThan(BIG);
+});
+
+test("every intercepted connection is counted out, whichever side ends it", async () => {
+  await waitFor("earlier connections gone", () => proxy.stats().connectionsActive === 0 || undefined);
+  const before = proxy.stats().intercepted;
+  const ask = "GET /small HTTP/1.1\r\nHost: api.openai.com\r\n";
+  // The server ends it (Connection: close), the client ends it cleanly, the client aborts it.
+  const byServer = await viaProxy();
+  await exchange(byServer, `${ask}Connection: close\r\n\r\n`);
+  const byClient = await viaProxy();
+  await exchange(byClient, `${ask}\r\n`);
+  byClient.end();
+  const aborted = await viaProxy();
+  await exchange(aborted, `${ask}\r\n`);
+  aborted.destroy();
+  await waitFor("all three counted out", () => proxy.stats().connectionsActive === 0 || undefined);
+  expect(proxy.stats().intercepted - before).toBe(3);
+  byServer.destroy();
+  byClient.destroy();
+});
