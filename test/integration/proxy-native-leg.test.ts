@@ -118,3 +118,15 @@ test("every intercepted connection is counted out, whichever side ends it", asyn
   byServer.destroy();
   byClient.destroy();
 });
+
+test("a client that ends its side right after its request still gets the answer", async () => {
+  const t = await viaProxy();
+  const got = new Promise<string>((resolve) => {
+    let text = "";
+    t.on("data", (d: Buffer) => (text += d.toString("latin1")));
+    t.once("end", () => resolve(text));
+    t.once("close", () => resolve(text));
+  });
+  t.end("GET /small HTTP/1.1\r\nHost: api.openai.com\r\nConnection: close\r\n\r\n");
+  expect(await got).toContain("\r\n\r\naa");
+});
