@@ -292,11 +292,16 @@ console.log(
     (trees.length > 1 ? `; trees alternating every ${FLUSH_EVERY} calls` : ""),
 );
 const f = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(" / ");
+const range2 = (xs: number[]) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
 const range = (xs: number[]) => (xs.length ? `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}` : "n/a");
+const self = trees[trees.length - 1]!;
 for (const kind of kinds) {
   for (const tree of trees) {
     const { cpu, main } = tree.results[kind]!;
-    console.log(`${kind.padEnd(10)} ${tree.name.padEnd(24)} µs CPU per call ${range(cpu).padEnd(9)} (${f(cpu)})   main thread ${range(main)}`);
+    // Same round, same chunks of load: the ratio per round is steadier than either figure.
+    const ratios = tree === self ? [] : cpu.map((c, i) => self.results[kind]!.cpu[i]! / c).sort((a, b) => a - b);
+    const ratio = ratios.length ? `   this tree / it per round: median ${ratios[Math.floor(ratios.length / 2)]!.toFixed(2)} (${range2(ratios)})` : "";
+    console.log(`${kind.padEnd(10)} ${tree.name.padEnd(24)} µs CPU per call ${range(cpu).padEnd(9)} (${f(cpu)})   main thread ${range(main)}${ratio}`);
   }
 }
 console.log("every call stored");
