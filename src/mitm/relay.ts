@@ -4,7 +4,7 @@
 import type { Direction } from "../tap/types.ts";
 
 /** What the relay uses of a leg: a node Duplex (TLSSocket, net.Socket) or a NativeLeg (native-leg.ts). */
-export interface Duplex {
+export interface RelayLeg {
   readonly destroyed: boolean;
   readonly writableEnded: boolean;
   write(chunk: Uint8Array): boolean;
@@ -37,15 +37,15 @@ export interface RelayResult {
 }
 
 /** `client` and `upstream` must already be connected (and, for TLS, handshaken). */
-export function relay(client: Duplex, upstream: Duplex, opts: RelayOptions = {}): Promise<RelayResult> {
+export function relay(client: RelayLeg, upstream: RelayLeg, opts: RelayOptions = {}): Promise<RelayResult> {
   const linger = opts.lingerMs ?? 30_000;
   let error: string | undefined;
-  const endedCleanly = new Set<Duplex>();
+  const endedCleanly = new Set<RelayLeg>();
   // The upstream's end and close wait for the answers held for holdServer (registered after their flush,
   // so they run after it): a server that answers and hangs up must not take the answer down with it.
-  const afterHeld = (leg: Duplex, fn: () => void) => (leg === upstream && opts.holdServer ? void opts.holdServer.then(fn) : fn());
+  const afterHeld = (leg: RelayLeg, fn: () => void) => (leg === upstream && opts.holdServer ? void opts.holdServer.then(fn) : fn());
 
-  const pipe = (src: Duplex, dst: Duplex, dir: Direction, hold?: Promise<void>) => {
+  const pipe = (src: RelayLeg, dst: RelayLeg, dir: Direction, hold?: Promise<void>) => {
     let waiting = false;
     const forward = (chunk: Buffer) => {
       if (!dst.destroyed && !dst.write(chunk) && !waiting) {
@@ -89,8 +89,8 @@ export function relay(client: Duplex, upstream: Duplex, opts: RelayOptions = {})
   pipe(client, upstream, "c2s");
   pipe(upstream, client, "s2c", opts.holdServer);
 
-  const closed = (leg: Duplex) => new Promise<void>((resolve) => (leg.destroyed ? resolve() : leg.once("close", () => resolve())));
-  const onClose = (src: Duplex, dst: Duplex) => () => {
+  const closed = (leg: RelayLeg) => new Promise<void>((resolve) => (leg.destroyed ? resolve() : leg.once("close", () => resolve())));
+  const onClose = (src: RelayLeg, dst: RelayLeg) => () => {
     if (dst.destroyed) return;
     // A leg that closed after a clean end (FIN) lets the other finish flushing; an abort tears it down.
     if (endedCleanly.has(src) && dst.writableEnded) setTimeout(() => dst.destroy(), linger).unref?.();
