@@ -6,8 +6,8 @@
 // history every turn, so the heuristic is: same process, same provider, same system prompt and same
 // first user message → same conversation. Two conversations that start with identical words in the same
 // process are merged; a client that rewrites or trims the start of its history starts a new id.
-import { createHash } from "node:crypto";
 import type { AiMessage } from "../decode/providers/types.ts";
+import { sha256Hex } from "../util/sha256.ts";
 
 export interface ConversationParts {
   /** Whose conversation: the process (pid and executable), "?" when unknown. */
@@ -30,5 +30,5 @@ export function conversationIdFrom(parts: readonly string[]): string {
   // One update of the joined text: the same bytes as one update per part, fewer calls into the hasher.
   let text = "";
   for (const part of parts) text += `${part.length}:${part}`;
-  return `conv_${createHash("sha256").update(text).digest("hex").slice(0, 24)}`;
+  return `conv_${sha256Hex(text).slice(0, 24)}`;
 }

@@ -1,4 +1,6 @@
 // Short content fingerprints: enough to correlate identical prompts, never enough to recover them.
+import { sha256Hex } from "../util/sha256.ts";
+
 /** Redaction hashes the same text twice in a row (a message's content_hash, then its $redacted marker). */
 let lastText: string | undefined;
 let lastHash = "";
@@ -8,7 +10,7 @@ const MEMO_MAX_LENGTH = 64 * 1024;
 /** "sha256:" + the first 16 hex digits of sha256(text as UTF-8). */
 export function contentHash(text: string): string {
   if (text === lastText) return lastHash;
-  const hash = `sha256:${Bun.SHA256.hash(text, "hex").slice(0, 16)}`;
+  const hash = `sha256:${sha256Hex(text).slice(0, 16)}`;
   if (text.length <= MEMO_MAX_LENGTH) {
     lastText = text;
     lastHash = hash;

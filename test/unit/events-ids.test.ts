@@ -3,6 +3,8 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { createHash } from "node:crypto";
 import { decodeTime, encodeTime, isValid } from "ulidx";
+import { keyFingerprint } from "../../src/decode/providers/common.ts";
+import { conversationIdFrom } from "../../src/events/conversation.ts";
 import { contentHash, newEventId, stableEventId } from "../../src/events/index.ts";
 
 const ULID_SHAPE = /^[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -71,10 +73,13 @@ describe("the same ids and hashes as node:crypto and ulidx (replays and stored e
     );
   });
 
-  test("contentHash", () => {
+  test("contentHash, key fingerprints, conversation ids", () => {
+    const hex = (text: string) => createHash("sha256").update(text).digest("hex");
     fc.assert(
-      fc.property(keys, (text) => {
-        expect(contentHash(text)).toBe(`sha256:${createHash("sha256").update(text).digest("hex").slice(0, 16)}`);
+      fc.property(keys, keys, (text, other) => {
+        expect(contentHash(text)).toBe(`sha256:${hex(text).slice(0, 16)}`);
+        expect(keyFingerprint(text)).toBe(`sha256:${hex(text).slice(0, 16)}`);
+        expect(conversationIdFrom([text, other])).toBe(`conv_${hex(`${text.length}:${text}${other.length}:${other}`).slice(0, 24)}`);
       }),
       { numRuns: 2000 },
     );

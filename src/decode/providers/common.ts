@@ -1,10 +1,10 @@
 // Pieces every provider parser shares: tolerant JSON access, credentials → fingerprint, endpoint URL,
 // provider error bodies, finish-reason mapping and timed SSE events. Pure functions, no I/O.
-import { createHash } from "node:crypto";
 import { SseParser, type SseEvent } from "../sse.ts";
 import { concatChunks, headerValue, type HeaderList, type HttpRequestRecord, type HttpResponseRecord, type TimedChunk } from "../types.ts";
 import type { EndpointMatch } from "../../spec/types.ts";
 import { keyShapeOf } from "../../spec/key-shapes.ts";
+import { sha256Hex } from "../../util/sha256.ts";
 import type { AiAuth, AiToolCall, AiToolDefinition, AiUsage, FinishReason, ParsedAiRequest, ParsedAiResponse } from "./types.ts";
 
 export type Json = Record<string, unknown>;
@@ -127,7 +127,7 @@ export function keyPrefix(key: string): string | undefined {
 
 /** "sha256:" + 16 hex digits: enough to tell keys apart, useless for recovering one. */
 export function keyFingerprint(key: string): string {
-  return `sha256:${createHash("sha256").update(key).digest("hex").slice(0, 16)}`;
+  return `sha256:${sha256Hex(key).slice(0, 16)}`;
 }
 
 /** Authorization: Bearer / x-api-key / api-key → type, prefix and fingerprint. The key itself stays here. */
