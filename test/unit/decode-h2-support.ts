@@ -64,18 +64,22 @@ export async function captureH2(
   return steps;
 }
 
-/** Sends one request and collects the response body. */
+/** Sends one request and collects the response body; `onData` sees each chunk as it arrives. */
 export function request(
   client: http2.ClientHttp2Session,
   headers: http2.OutgoingHttpHeaders,
   body?: string | Uint8Array,
+  onData?: (chunk: Buffer) => void,
 ): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = client.request(headers, { endStream: body === undefined });
     let status = 0;
     const chunks: Buffer[] = [];
     req.on("response", (h) => (status = Number(h[":status"])));
-    req.on("data", (d: Buffer) => chunks.push(d));
+    req.on("data", (d: Buffer) => {
+      chunks.push(d);
+      onData?.(d);
+    });
     req.on("end", () => resolve({ status, body: Buffer.concat(chunks) }));
     req.on("error", reject);
     if (body !== undefined) req.end(body);

@@ -246,6 +246,9 @@ describe("Gemini over real HTTP/2 (node:http2 through a relay, decoded by H2Conn
       { candidates: [{ content: { parts: [{ text: "Bonjour" }], role: "model" } }], modelVersion: "gemini-2.5-flash", responseId: "h2-1" },
       { candidates: [{ content: { parts: [{ text: " !" }], role: "model" }, finishReason: "STOP" }], usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 2, totalTokenCount: 5 }, modelVersion: "gemini-2.5-flash", responseId: "h2-1" },
     ];
+    // Each stream's second part goes out only once the client has read its first (a timer instead let a loaded
+    // machine deliver both in one read, and the SSE stream's first token then came at its end).
+    const firstRead = { sse: Promise.withResolvers<void>(), gzip: Promise.withResolvers<void>() };
     const steps = await captureH2(
       (req, res) => {
         req.resume();
@@ -253,12 +256,12 @@ describe("Gemini over real HTTP/2 (node:http2 through a relay, decoded by H2Conn
           if (String(req.url).includes("alt=sse")) {
             res.writeHead(200, { "content-type": "text/event-stream" });
             res.write(`data: ${JSON.stringify(events[0])}\r\n\r\n`);
-            setTimeout(() => res.end(`data: ${JSON.stringify(events[1])}\r\n\r\n`), 10);
+            void firstRead.sse.promise.then(() => res.end(`data: ${JSON.stringify(events[1])}\r\n\r\n`));
           } else {
             const gz = zlib.gzipSync(`[${JSON.stringify(events[0])}\r\n,${JSON.stringify(events[1])}\r\n]`);
             res.writeHead(200, { "content-type": "application/json; charset=UTF-8", "content-encoding": "gzip" });
             res.write(gz.subarray(0, 20));
-            setTimeout(() => res.end(gz.subarray(20)), 10);
+            void firstRead.gzip.promise.then(() => res.end(gz.subarray(20)));
           }
         });
       },
@@ -267,8 +270,8 @@ describe("Gemini over real HTTP/2 (node:http2 through a relay, decoded by H2Conn
         const body = '{"contents":[{"role":"user","parts":[{"text":"Dis bonjour"}]}]}';
         const headers = (path: string) => ({ ":method": "POST", ":path": path, ":authority": HOST, "x-goog-api-key": KEY, "content-type": "application/json", "accept-encoding": "gzip" });
         await Promise.all([
-          request(client, headers("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"), body),
-          request(client, headers("/v1beta/models/gemini-2.5-flash:streamGenerateContent"), body),
+          request(client, headers("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"), body, () => firstRead.sse.resolve()),
+          request(client, headers("/v1beta/models/gemini-2.5-flash:streamGenerateContent"), body, () => firstRead.gzip.resolve()),
         ]);
       },
     );
