@@ -265,13 +265,13 @@ async function serialHandshakes(policy: MitmPolicy, conn: TunnelConn, peeked: Ui
  *
  * What fail-open cannot cover here: the client's ClientHello is spent on our handshake, so a connection whose
  * upstream now fails (a certificate no longer trusted, a reset, a timeout) cannot be passed through. It is
- * closed before a byte reaches or leaves that upstream. The client sees its connection closed during or right
- * after its TLS handshake, before any answer (curl: "SSL_ERROR_SYSCALL" or "Empty reply from server"; Node:
- * "socket hang up" or ECONNRESET, which the openai and Anthropic SDKs retry by themselves). The upstream is
- * forgotten at once, so that retry and every connection after it verify first, and are passed through on
- * failure: the client then meets the upstream's own certificate error (or succeeds if it trusts a root we do
- * not), as it would without us. The log names the host and the reason; the connection is recorded with code
- * upstream-tls-failed.
+ * closed before a byte reaches or leaves that upstream. The client sees its connection reset during or right
+ * after its TLS handshake, before any answer (measured: curl "(56) Recv failure: Connection reset by peer", or
+ * "(35)" during the handshake; Node "ECONNRESET", which the openai and Anthropic SDKs retry by themselves). The
+ * upstream is forgotten at once, so that retry and every connection after it verify first, and are passed
+ * through on failure: the client then meets the upstream's own certificate error (curl "(60) SSL certificate
+ * problem: ..."; or succeeds if it trusts a root we do not), as it would without us. The log names the host and
+ * the reason; the connection is recorded with code upstream-tls-failed.
  */
 async function parallelHandshakes(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array, name: string, alpn: string[], expected: string | undefined): Promise<Legs | undefined> {
   let upError: Error | undefined;
