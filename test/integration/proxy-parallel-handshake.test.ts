@@ -10,6 +10,7 @@ import tls from "node:tls";
 import { startProxy, type RunningProxy } from "../../src/capture/proxy/server.ts";
 import type { ConnMeta, Direction, TapSink } from "../../src/tap/types.ts";
 import { silentLogger } from "../../src/util/log.ts";
+import { waitFor } from "../support/oisp-process.ts";
 import { createTestCa, startTlsUpstream, type TestCa, type TlsUpstream } from "../support/upstream.ts";
 
 /**
@@ -161,16 +162,6 @@ function request(sock: tls.TLSSocket, path: string): Promise<string> {
     sock.once("close", () => resolve(text));
     sock.write(`GET ${path} HTTP/1.1\r\nHost: api.openai.com\r\nConnection: close\r\n\r\n`);
   });
-}
-
-async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
 }
 
 const connIdFor = (r: Rig, path: string) => r.frames.find((f) => f.dir === "c2s" && f.text.includes(`GET ${path} `))?.connId;
