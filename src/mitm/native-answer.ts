@@ -6,7 +6,7 @@
 // socket still sees the client's ciphertext, which is how a certificate alert after our flight is spotted.
 import type net from "node:net";
 import type tls from "node:tls";
-import { NativeLeg, type NativeSocket } from "./native-leg.ts";
+import { alpnWire, nativeHandle, NativeLeg, type NativeSocket } from "./native-leg.ts";
 import { AlertWatcher } from "./tls-alert.ts";
 
 export interface ClientAnswer {
@@ -36,8 +36,7 @@ interface UpgradableHandle {
  * caller then passes the connection through.
  */
 export function answerClient(client: net.Socket, peeked: Uint8Array, ctx: tls.SecureContext, chosen: string | undefined, timeoutMs: number): ClientAnswer {
-  const handle = (client as unknown as { _handle?: Partial<UpgradableHandle> })._handle;
-  if (typeof handle?.upgradeTLS !== "function") throw new Error("client socket has no native handle to start TLS on");
+  const handle = nativeHandle<UpgradableHandle>(client);
   const watcher = new AlertWatcher();
   // Bytes the socket read after the peek (the client did not wait for our answer) go to TLS first, as Bun's
   // own node:tls does; an EOF among them came before our answer, so it is no hang-up on our certificate.
@@ -62,7 +61,6 @@ export function answerClient(client: net.Socket, peeked: Uint8Array, ctx: tls.Se
     clearTimeout(timer);
     watcher.done();
     client.off("close", onRawGone).off("end", onRawGone);
-    if (r === "ok") leg.holdReads();
     settle(r);
   };
   const timer = setTimeout(() => finish(`timed out after ${timeoutMs} ms`), timeoutMs);
@@ -72,10 +70,10 @@ export function answerClient(client: net.Socket, peeked: Uint8Array, ctx: tls.Se
   const handlers = leg.handlers();
   let sock: NativeSocket;
   try {
-    [, sock] = (handle as UpgradableHandle).upgradeTLS({
+    [, sock] = handle.upgradeTLS({
       isServer: true,
       initialData: buffered ? Buffer.concat([peeked, buffered]) : peeked,
-      tls: { secureContext: (ctx as unknown as { context: unknown }).context, ...(chosen ? { ALPNProtocols: alpnWire(chosen) } : {}) },
+      tls: { secureContext: (ctx as unknown as { context: unknown }).context, ...(chosen ? { ALPNProtocols: alpnWire([chosen]) } : {}) },
       socket: {
         ...handlers,
         handshake: (_s, ok, err) => finish(ok ? "ok" : handshakeFailure(err)),
@@ -119,10 +117,4 @@ export function answerClient(client: net.Socket, peeked: Uint8Array, ctx: tls.Se
 function handshakeFailure(err: (Error & { code?: string }) | undefined): string {
   if (err?.code === "ECONNRESET") return "closed";
   return err?.message ?? "TLS handshake failed";
-}
-
-/** One ALPN protocol name in the wire format Bun's native TLS options take (length-prefixed). */
-function alpnWire(name: string): Uint8Array {
-  const b = Buffer.from(name, "latin1");
-  return Buffer.concat([Buffer.from([b.length]), b]);
 }

@@ -14,6 +14,24 @@ export interface NativeSocket {
 
 type Queued = Uint8Array | "end" | "close";
 
+/** Bytes a leg reads ahead while it waits for the relay (or is paused by it) before it stops reading. */
+const MAX_QUEUED_BYTES = 256 * 1024;
+
+/** One or more ALPN protocol names in the wire format Bun's native TLS options take (each length-prefixed). */
+export function alpnWire(names: readonly string[]): Uint8Array {
+  return Buffer.concat(names.map((n) => Buffer.concat([Buffer.from([Buffer.byteLength(n, "latin1")]), Buffer.from(n, "latin1")])));
+}
+
+/**
+ * The native socket inside a net.Socket (Bun keeps a Bun.Socket in `_handle`), whose `upgradeTLS` starts TLS on it
+ * in place: what Bun's own node:tls calls. Throws when there is none.
+ */
+export function nativeHandle<T>(sock: object): T {
+  const handle = (sock as { _handle?: { upgradeTLS?: unknown } })._handle;
+  if (typeof handle?.upgradeTLS !== "function") throw new Error("socket has no native handle to start TLS on");
+  return handle as T;
+}
+
 export class NativeLeg extends EventEmitter {
   destroyed = false;
   writableEnded = false;
@@ -24,7 +42,10 @@ export class NativeLeg extends EventEmitter {
   /** Paused until the relay resumes it: data that arrives during the handshake waits for it. */
   private paused = true;
   private queued: Queued[] = [];
+  private queuedBytes = 0;
   private closeError?: Error;
+  /** The peer's end or close has arrived, maybe still queued behind data. */
+  peerGone = false;
 
   /** `onWrite`: called for every chunk written (the client leg keeps its idle timer fresh with it). */
   constructor(private readonly onWrite?: () => void) {
@@ -49,10 +70,6 @@ export class NativeLeg extends EventEmitter {
     this.sock = sock;
   }
 
-  /** The handshake is done: reads stop until the relay resumes the leg (what arrives meanwhile stays bounded). */
-  holdReads(): void {
-    if (this.paused) this.sock?.pause();
-  }
 
   write(chunk: Uint8Array): boolean {
     if (this.destroyed || this.writableEnded || !this.sock) return false;
@@ -94,14 +111,22 @@ export class NativeLeg extends EventEmitter {
   resume(): this {
     if (!this.paused || this.destroyed) return this;
     this.paused = false;
-    while (this.queued.length && !this.paused) this.deliver(this.queued.shift()!);
+    while (this.queued.length && !this.paused) {
+      const q = this.queued.shift()!;
+      if (typeof q !== "string") this.queuedBytes -= q.length;
+      this.deliver(q);
+    }
     if (!this.paused && !this.destroyed) this.sock?.resume();
     return this;
   }
 
   private arrive(q: Queued): void {
-    if (this.paused || this.queued.length) this.queued.push(q);
-    else this.deliver(q);
+    if (q === "end" || q === "close") this.peerGone = true;
+    if (!this.paused && !this.queued.length) return this.deliver(q);
+    this.queued.push(q);
+    // Reads go on while the leg waits to be relayed (so a peer's FIN is seen: tunnel.ts redials a leg the
+    // upstream dropped meanwhile), up to a bound.
+    if (typeof q !== "string" && (this.queuedBytes += q.length) > MAX_QUEUED_BYTES) this.sock?.pause();
   }
 
   private deliver(q: Queued): void {

@@ -15,7 +15,7 @@ import { answerClient, type ClientAnswer } from "./native-answer.ts";
 import type { ProxyStats } from "./stats.ts";
 import { rejectsCertificate, type AlertWatcher } from "./tls-alert.ts";
 import { KnownUpstreams, UNKNOWN } from "./known-upstreams.ts";
-import { connectTcp, INTERCEPT_ALPN, isIpLiteral, upgradeTls, type Target, type UpstreamTrust } from "./upstream.ts";
+import { connectTcp, INTERCEPT_ALPN, isIpLiteral, upgradeTls, type Target, type UpstreamLeg, type UpstreamTrust } from "./upstream.ts";
 
 export interface MitmTimeouts {
   /** Upstream TCP connect. */
@@ -190,8 +190,8 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
   const legs = expected === UNKNOWN ? await serialHandshakes(policy, conn, peeked, name, alpn) : await parallelHandshakes(policy, conn, peeked, name, alpn, expected);
   if (!legs) return; // passed through, or the failure is recorded and the tap closed
   const { hs, chosen } = legs;
-  let upstream = legs.up;
-  if (upstream.destroyed || upstream.readableEnded) {
+  let upstream = legs.up.leg;
+  if (upstream.peerGone || upstream.destroyed) {
     // The upstream dropped its leg while it waited, unused, for the client's handshake (servers close
     // connections that bring no request for a while: Bun.serve after ~10 s, and 1,000 handshakes at once
     // can queue that long). Nothing went through it, so a fresh leg with the same ALPN is the same thing.
@@ -199,7 +199,7 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
     const fresh = await redial(policy, conn, name, alpn, chosen, "upstream closed before the client's handshake was done");
     if (typeof fresh === "string") return closeAnswered(policy, conn, hs, fresh, "closed-early", "upstream closed before the client's handshake was done");
     policy.stats.upstreamRedials++;
-    upstream = fresh;
+    upstream = fresh.leg;
   }
   policy.stats.intercepted++;
   tap.meta.mode = "mitm";
@@ -222,7 +222,7 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
 
 /** Both legs of an intercepted connection, handshakes done: the verified upstream and the client on our leaf. */
 interface Legs {
-  up: tls.TLSSocket;
+  up: UpstreamLeg;
   /** Our handshake with the client, done: its leg is what the relay drives. */
   hs: ClientAnswer;
   /** The ALPN both legs agreed on. */
@@ -240,17 +240,17 @@ async function serialHandshakes(policy: MitmPolicy, conn: TunnelConn, peeked: Ui
   if (upR.status === "rejected") return upstreamFailed(policy, conn, peeked, name, upR.reason as Error);
   const up = upR.value;
   if (ctxR.status === "rejected") {
-    up.destroy();
+    up.leg.destroy();
     return certFailed(policy, conn, peeked, name, ctxR.reason as Error);
   }
   if (conn.client.destroyed) {
-    up.destroy();
+    up.leg.destroy();
     return clientGone(policy, conn);
   }
-  const chosen = up.alpnProtocol || undefined;
+  const chosen = up.alpn;
   const hs = startClientHandshake(policy, conn, peeked, ctxR.value, chosen);
   if (hs instanceof Error) {
-    up.destroy();
+    up.leg.destroy();
     return cannotAnswer(policy, conn, peeked, name, hs);
   }
   const result = await hs.done;
@@ -292,13 +292,13 @@ async function parallelHandshakes(policy: MitmPolicy, conn: TunnelConn, peeked: 
   }
   if (upError) return upstreamFailed(policy, conn, peeked, name, upError); // the client not answered yet: fail open
   if (conn.client.destroyed) {
-    (await upP)?.destroy();
+    (await upP)?.leg.destroy();
     return clientGone(policy, conn);
   }
   const hs = startClientHandshake(policy, conn, peeked, ctx, expected);
   if (hs instanceof Error) {
     conn.upstream.destroy();
-    (await upP)?.destroy();
+    (await upP)?.leg.destroy();
     return cannotAnswer(policy, conn, peeked, name, hs);
   }
   abortClient = () => hs.destroy();
@@ -308,11 +308,11 @@ async function parallelHandshakes(policy: MitmPolicy, conn: TunnelConn, peeked: 
   const [result, up] = await Promise.all([hs.done, upP]);
   if (!up) return closeAnswered(policy, conn, hs, upError!.message, "upstream-tls-failed", "upstream TLS failed after the client was answered in parallel; connection closed");
   if (result !== "ok") return clientHandshakeFailed(policy, conn, name, hs, result, up);
-  const chosen = up.alpnProtocol || undefined;
+  const chosen = up.alpn;
   if (chosen === expected) return { up, hs, chosen, parallel: true };
   // The upstream chose another protocol than last time (verifyUpstream has learnt it for the next connection),
   // but this client agreed on `expected` with us: a fresh leg offering only that, or the connection is closed.
-  up.destroy();
+  up.leg.destroy();
   const fresh = await redial(policy, conn, name, expected ? [expected] : [], expected, `upstream chose ALPN ${chosen ?? "none"}, not ${expected ?? "none"} as before`);
   if (typeof fresh === "string") return closeAnswered(policy, conn, hs, fresh, "upstream-tls-failed", "upstream changed its ALPN after the client was answered in parallel; connection closed");
   policy.stats.upstreamRedials++;
@@ -320,18 +320,17 @@ async function parallelHandshakes(policy: MitmPolicy, conn: TunnelConn, peeked: 
 }
 
 /** The upstream handshake over `tcp`; a verified leg is remembered (with its ALPN) and any failure forgets the upstream. */
-async function verifyUpstream(policy: MitmPolicy, conn: TunnelConn, tcp: net.Socket, name: string, alpn: string[]): Promise<tls.TLSSocket> {
+async function verifyUpstream(policy: MitmPolicy, conn: TunnelConn, tcp: net.Socket, name: string, alpn: string[]): Promise<UpstreamLeg> {
   const key = KnownUpstreams.key(name, conn.target);
-  let up: tls.TLSSocket;
+  let up: UpstreamLeg;
   try {
     up = await upgradeTls(tcp, { servername: isIpLiteral(name) ? undefined : name, verifyHost: name, alpn, trust: policy.upstreamTrust, target: conn.target, timeoutMs: policy.timeouts.handshakeMs });
   } catch (err) {
     policy.known.forget(key);
     throw err;
   }
-  up.on("error", () => {});
-  if (up.isSessionReused()) policy.stats.upstreamResumed++;
-  policy.known.verified(key, alpn, up.alpnProtocol || undefined);
+  if (up.sessionReused) policy.stats.upstreamResumed++;
+  policy.known.verified(key, alpn, up.alpn);
   return up;
 }
 
@@ -352,8 +351,8 @@ async function cannotAnswer(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8A
 }
 
 /** Our handshake with the client failed: both legs down, and whether it counts towards pinning this client. */
-async function clientHandshakeFailed(policy: MitmPolicy, conn: TunnelConn, name: string, hs: ClientAnswer, result: string, up: tls.TLSSocket): Promise<undefined> {
-  up.destroy();
+async function clientHandshakeFailed(policy: MitmPolicy, conn: TunnelConn, name: string, hs: ClientAnswer, result: string, up: UpstreamLeg): Promise<undefined> {
+  up.leg.destroy();
   hs.destroy();
   const why = await judgeFailedHandshake(policy, conn, name, hs.watcher, result, hs.endedAfterAnswer());
   setPassthrough(policy, conn, why);
@@ -454,16 +453,16 @@ async function judgeFailedHandshake(policy: MitmPolicy, conn: TunnelConn, name: 
  * A second upstream leg for a client that already agreed on `chosen`: same verification, same ALPN, or an error
  * message starting with `why` (why the first leg would not do).
  */
-async function redial(policy: MitmPolicy, conn: TunnelConn, name: string, alpn: string[], chosen: string | undefined, why: string): Promise<tls.TLSSocket | string> {
-  let up: tls.TLSSocket;
+async function redial(policy: MitmPolicy, conn: TunnelConn, name: string, alpn: string[], chosen: string | undefined, why: string): Promise<UpstreamLeg | string> {
+  let up: UpstreamLeg;
   try {
     up = await verifyUpstream(policy, conn, await connectTcp(conn.target, policy.timeouts.connectMs), name, alpn);
   } catch (err) {
     return `${why}; reconnecting failed: ${(err as Error).message}`;
   }
-  if ((up.alpnProtocol || undefined) !== chosen) {
-    up.destroy();
-    return `${why}; the new connection chose ALPN ${up.alpnProtocol || "none"}, not ${chosen ?? "none"}`;
+  if (up.alpn !== chosen) {
+    up.leg.destroy();
+    return `${why}; the new connection chose ALPN ${up.alpn ?? "none"}, not ${chosen ?? "none"}`;
   }
   return up;
 }

@@ -2,6 +2,7 @@
 // the TLS client handshake that verifies the real host's certificate as any client would.
 import net from "node:net";
 import tls from "node:tls";
+import { alpnWire, nativeHandle, NativeLeg, type NativeSocket } from "./native-leg.ts";
 
 /**
  * ALPN protocols the relay can carry decrypted (the sensor decodes both). The client's offer, limited to
@@ -136,45 +137,101 @@ function sessionKey(opts: UpstreamTlsOptions): string {
   return `${opts.servername ?? ""}\n${opts.verifyHost}\n${opts.target.host}:${opts.target.port}`;
 }
 
-/** TLS client handshake over an already connected TCP socket; resolves once the upstream is verified. */
-export function upgradeTls(tcp: net.Socket, opts: UpstreamTlsOptions): Promise<tls.TLSSocket> {
+/** A verified upstream leg on Bun's native TLS. */
+export interface UpstreamLeg {
+  leg: NativeLeg;
+  /** The protocol the upstream chose, undefined for none. */
+  alpn: string | undefined;
+  /** The handshake resumed a remembered session. */
+  sessionReused: boolean;
+}
+
+/** The calls of a connected socket's native handle and of the TLS socket it becomes (Bun.Socket). */
+interface ClientHandle {
+  upgradeTLS(opts: {
+    isServer: false;
+    tls: { secureContext: unknown; serverName?: string; ALPNProtocols?: Uint8Array; rejectUnauthorized: false };
+    socket: Record<string, (s: TlsClientSocket, ...args: never[]) => void>;
+  }): [raw: unknown, tls: NativeSocket];
+}
+interface TlsClientSocket extends NativeSocket {
+  setSession(session: Buffer): void;
+  getSession(): Buffer | undefined;
+  isSessionReused(): boolean;
+  getPeerCertificate(): tls.PeerCertificate;
+  alpnProtocol: string | false | null;
+}
+
+/**
+ * TLS client handshake over an already connected TCP socket, in place on its native handle (no node:tls stream
+ * on the relay's path); resolves once the upstream is verified: the chain against the trusted roots, then the
+ * name, as tls.connect would.
+ */
+export function upgradeTls(tcp: net.Socket, opts: UpstreamTlsOptions): Promise<UpstreamLeg> {
   return new Promise((resolve, reject) => {
     const key = sessionKey(opts);
-    const sock = tls.connect({
-      socket: tcp,
-      servername: opts.servername,
-      ALPNProtocols: opts.alpn.length ? opts.alpn : undefined,
-      secureContext: opts.trust.secureContext(),
-      session: opts.trust.session(key),
-      rejectUnauthorized: true,
-      checkServerIdentity: (_host, cert) => tls.checkServerIdentity(opts.verifyHost, cert),
-    });
-    sock.on("error", ignore);
-    // TLS 1.3 tickets arrive after the handshake, TLS 1.2 sessions may come before it is verified.
-    let verified = false;
-    let early: Buffer | undefined;
-    sock.on("session", (session: Buffer) => {
-      if (verified) opts.trust.remember(key, session);
-      else early = session;
-    });
+    const leg = new NativeLeg();
+    const handlers = leg.handlers();
+    let settled = false;
+    // TLS 1.3 tickets arrive after the handshake (before the server's first bytes): the session is taken with
+    // the first data, once verified (a TLS 1.2 session, there since the handshake, too).
+    let sessionWanted = false;
     const fail = (msg: string) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       opts.trust.forget(key);
-      sock.destroy();
+      leg.destroy();
       tcp.destroy();
       reject(new UpstreamError("tls", msg));
     };
     const timer = setTimeout(() => fail(`TLS handshake with upstream timed out after ${opts.timeoutMs} ms`), opts.timeoutMs);
-    const onError = (err: NodeJS.ErrnoException) => fail(`upstream TLS: ${err.code ?? ""} ${err.message}`.trim());
-    sock.once("error", onError);
-    sock.once("secureConnect", () => {
+    const verify = (s: TlsClientSocket, ok: boolean, err: (Error & { code?: string }) | null) => {
+      if (!ok) return fail(`upstream TLS: ${err?.code ?? ""} ${err?.message ?? "handshake failed"}`.trim());
+      if (err) return fail(`upstream certificate not trusted: ${err.code ?? err.message}`);
+      const nameErr = tls.checkServerIdentity(opts.verifyHost, s.getPeerCertificate()) as (Error & { code?: string }) | undefined;
+      if (nameErr) return fail(`upstream TLS: ${nameErr.code ?? ""} ${nameErr.message}`.trim());
+      settled = true;
       clearTimeout(timer);
-      sock.off("error", onError);
-      if (!sock.authorized) return fail(`upstream certificate not trusted: ${String(sock.authorizationError)}`);
-      verified = true;
-      if (early) opts.trust.remember(key, early);
-      resolve(sock);
-    });
+      sessionWanted = true;
+      resolve({ leg, alpn: s.alpnProtocol || undefined, sessionReused: s.isSessionReused() });
+    };
+    let sock: NativeSocket;
+    try {
+      [, sock] = nativeHandle<ClientHandle>(tcp).upgradeTLS({
+        isServer: false,
+        tls: {
+          secureContext: (opts.trust.secureContext() as unknown as { context: unknown }).context,
+          ...(opts.servername ? { serverName: opts.servername } : {}),
+          ...(opts.alpn.length ? { ALPNProtocols: alpnWire(opts.alpn) } : {}),
+          rejectUnauthorized: false, // verified in `verify`, with a message of ours
+        },
+        socket: {
+          ...handlers,
+          open: (s: TlsClientSocket) => {
+            const session = opts.trust.session(key);
+            if (session) s.setSession(session);
+          },
+          handshake: verify,
+          data: (s: TlsClientSocket, d: Uint8Array) => {
+            if (sessionWanted) {
+              sessionWanted = false;
+              const session = s.getSession();
+              if (session) opts.trust.remember(key, session);
+            }
+            handlers.data(s, d);
+          },
+          close: (s: TlsClientSocket, err?: Error) => {
+            fail(`upstream TLS: ${err?.message ?? "closed during the handshake"}`); // a no-op once verified
+            handlers.close(s, err);
+            tcp.destroy(); // the net.Socket does not learn of it by itself (the proxy tracks it)
+          },
+        },
+      });
+    } catch (err) {
+      return fail(`upstream TLS: ${(err as Error).message}`);
+    }
+    leg.attach(sock);
   });
 }
 
