@@ -138,7 +138,8 @@ export class NativeLeg extends EventEmitter {
       if (this.destroyed) return;
       this.destroyed = true;
       this.outbox = [];
-      if (this.closeError) this.emit("error", this.closeError);
+      // An EventEmitter throws an "error" nobody listens to; the relay always does.
+      if (this.closeError && this.listenerCount("error")) this.emit("error", this.closeError);
       this.emit("close");
     } else if (!this.destroyed) {
       this.emit("data", q);

@@ -189,7 +189,7 @@ export function upgradeTls(tcp: net.Socket, opts: UpstreamTlsOptions): Promise<U
     const verify = (s: TlsClientSocket, ok: boolean, err: (Error & { code?: string }) | null) => {
       if (!ok) return fail(`upstream TLS: ${err?.code ?? ""} ${err?.message ?? "handshake failed"}`.trim());
       if (err) return fail(`upstream certificate not trusted: ${err.code ?? err.message}`);
-      const nameErr = tls.checkServerIdentity(opts.verifyHost, s.getPeerCertificate()) as (Error & { code?: string }) | undefined;
+      const nameErr = checkName(opts.verifyHost, s);
       if (nameErr) return fail(`upstream TLS: ${nameErr.code ?? ""} ${nameErr.message}`.trim());
       settled = true;
       clearTimeout(timer);
@@ -233,6 +233,15 @@ export function upgradeTls(tcp: net.Socket, opts: UpstreamTlsOptions): Promise<U
     }
     leg.attach(sock);
   });
+}
+
+/** tls.checkServerIdentity on the leg's certificate; an error (never a throw: this runs in a socket callback). */
+function checkName(host: string, s: TlsClientSocket): (Error & { code?: string }) | undefined {
+  try {
+    return tls.checkServerIdentity(host, s.getPeerCertificate());
+  } catch (err) {
+    return err as Error;
+  }
 }
 
 function ignore(): void {}
