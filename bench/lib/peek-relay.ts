@@ -4,19 +4,22 @@
 //   bun bench/lib/peek-relay.ts MODE DIR UPSTREAM_PORT UPSTREAM_CA — writes DIR/peek-relay-MODE-ca.pem, prints "PORT <n>".
 //
 // MODE:
-//   duplex         node:net accept, node:tls TLSSocket over a Duplex replaying the peeked bytes (oisp today),
+//   duplex         node:net accept, node:tls TLSSocket over a Duplex replaying the peeked bytes (oisp before),
 //                  node:tls upstream, src/mitm/relay.ts
 //   adopt          node:net accept, the peeked bytes unshifted back into the net.Socket, node:tls TLSSocket over
 //                  that socket: Bun adopts it natively (upgradeTLS with initialData), node:tls upstream, relay.ts
 //   duplex-bunup   as duplex, but the upstream leg on Bun.connect TLS (option c)
 //   handle         node:net accept (as oisp), then the accepted socket's native handle upgraded in place
 //                  (`_handle.upgradeTLS({ isServer, initialData })`), Bun.connect TLS upstream, callback relay
+//                  (what oisp does now, with its upstream upgraded in place on the connected socket)
 //   handle-nodeup  as handle, but the upstream leg on node:tls (a TLSSocket stream)
 //   handoff        as handle, the upstream handshaken by node:tls (as oisp verifies it), then its native handle
 //                  taken over (`_handle.reload`) for the relay
 //   native         Bun.listen accept, socket.upgradeTLS({ isServer, initialData }), Bun.connect TLS upstream
 //   hop            Bun.listen accept, the peeked and later bytes handed over a unix socket to an internal
-//                  Bun.listen TLS listener with per-serverName configs, Bun.connect TLS upstream (option a)
+//                  Bun.listen TLS listener (one config: Bun.listen takes no per-serverName array), Bun.connect TLS
+//                  upstream (option a)
+//   handle-quiet   as handle, the raw side's handlers swapped for ones without data (measured: no difference)
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
