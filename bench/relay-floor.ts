@@ -1,7 +1,7 @@
 // bench/relay-floor.ts (issue 8): how close any TLS-terminating relay can get to direct on this machine.
 // 32 keep-alive connections, 15,000 requests each: direct, a relay on Bun's native sockets
-// (bench/lib/native-relay.ts) and a bare relay on node:tls (bench/lib/bare-relay.ts, what oisp built on until both its legs moved to native TLS),
-// neither capturing anything, and `oisp up`. Two rounds; req/s and the relay process's CPU per request.
+// (bench/lib/native-relay.ts) and a bare relay on node:tls (bench/lib/bare-relay.ts, what oisp built on until
+// both its legs moved to native TLS), neither capturing anything, and `oisp up`. Two rounds; req/s and the relay process's CPU per request.
 //
 //   bun bench/relay-floor.ts
 import fs from "node:fs";
