@@ -1,6 +1,7 @@
 // A TLS-terminating relay on Bun's native sockets (Bun.listen + Bun.connect, TLS in uSockets), no CONNECT:
 // the client dials it as if it were the upstream. For bench/relay-floor.ts: what a relay costs on this
-// machine when it skips node:net/node:tls entirely (oisp accepts on node:net, then runs both legs' TLS natively: bench/relay-upgrade.ts).
+// machine when it skips node:net/node:tls entirely (oisp accepts on node:net, then runs both legs' TLS natively:
+// bench/relay-upgrade.ts).
 // Run: bun bench/lib/native-relay.ts DIR UPSTREAM_PORT UPSTREAM_CA — writes DIR/native-relay-ca.pem, prints "PORT <n>".
 import fs from "node:fs";
 import { createTestCa } from "../../test/support/upstream.ts";
