@@ -14,8 +14,8 @@ export interface NativeSocket {
 
 type Queued = Uint8Array | "end" | "close";
 
-/** Bytes a leg reads ahead while it waits for the relay (or is paused by it) before it stops reading. */
-const MAX_QUEUED_BYTES = 256 * 1024;
+/** Bytes a leg reads ahead while it waits for the relay before it stops reading (node streams hold 16–64 KiB). */
+const MAX_QUEUED_BYTES = 64 * 1024;
 
 /** One or more ALPN protocol names in the wire format Bun's native TLS options take (each length-prefixed). */
 export function alpnWire(names: readonly string[]): Uint8Array {
