@@ -76,12 +76,18 @@ function withRootStore<T>(fn: (store: bigint, l: Libs) => T): T {
   }
 }
 
-/** CRYPT_HASH_BLOB { DWORD cbData; BYTE *pbData } on x64 (pointer at offset 8). `hash` must outlive the call. */
-function hashBlob(hash: Buffer): Uint8Array {
-  const blob = new Uint8Array(16);
+/**
+ * CRYPT_HASH_BLOB { DWORD cbData; BYTE *pbData } on x64 (pointer at offset 8), with the hash bytes stored behind
+ * it in the same buffer: the blob passed to the call keeps them alive. (A separate hash buffer referenced only
+ * through the raw pointer could be collected during the call, and crypt32 would then compare garbage.)
+ */
+function hashBlob(sha1Hex: string): Uint8Array {
+  const hash = sha1Bytes(sha1Hex);
+  const blob = new Uint8Array(16 + hash.length);
+  blob.set(hash, 16);
   const dv = new DataView(blob.buffer);
   dv.setUint32(0, hash.length, true);
-  dv.setBigUint64(8, BigInt(ptr(hash)), true);
+  dv.setBigUint64(8, BigInt(ptr(blob, 16)), true);
   return blob;
 }
 
@@ -102,8 +108,7 @@ export function addToCurrentUserRoot(der: Uint8Array): void {
 
 /** Whether CurrentUser\Root holds the certificate with this SHA-1 thumbprint (hex). */
 export function isInCurrentUserRoot(sha1Hex: string): boolean {
-  const hash = sha1Bytes(sha1Hex);
-  const blob = hashBlob(hash);
+  const blob = hashBlob(sha1Hex);
   return withRootStore((store, l) => {
     const ctx = asBigint(l.crypt32.CertFindCertificateInStore(store, ENCODING, 0, CERT_FIND_SHA1_HASH, blob, 0n));
     if (ctx === 0n) return false;
@@ -114,8 +119,7 @@ export function isInCurrentUserRoot(sha1Hex: string): boolean {
 
 /** Deletes every copy of the certificate with this SHA-1 thumbprint from CurrentUser\Root; returns how many. */
 export function removeFromCurrentUserRoot(sha1Hex: string): number {
-  const hash = sha1Bytes(sha1Hex);
-  const blob = hashBlob(hash);
+  const blob = hashBlob(sha1Hex);
   return withRootStore((store, l) => {
     let removed = 0;
     for (let i = 0; i < 16; i++) {

@@ -325,6 +325,7 @@ export class BpfObject {
     opts[24] = t.retprobe ? 1 : 0;
     view.setBigUint64(32, BigInt(ptr(fn)), true);
     const link = libbpf().bpf_program__attach_uprobe_opts(this.program(program), t.pid ?? -1, cstr(t.binaryPath), 0, ptr(opts));
+    void fn; // opts points into it: keep it alive until the call returned
     return new BpfLink(checkPtr(`uprobe ${t.funcName} in ${t.binaryPath}`, link));
   }
 
