@@ -94,8 +94,16 @@ function printRates(title: string, rs: Rates[]): void {
   for (const r of rs) console.log(`    ${r.name.padEnd(20)} ${r.cpuPct.toFixed(2).padStart(6)} %  ${r.wakeupsPerSec.toFixed(1).padStart(7)} wake-ups/s  ${r.faultsPerSec.toFixed(0).padStart(6)} faults/s`);
 }
 
+/** Messages the relay thread posted to the sensor Worker so far, from `oisp up`'s status snapshot. */
+function tapBatches(home: string): number {
+  const snap = JSON.parse(fs.readFileSync(path.join(home, "run", "status.json"), "utf8")) as { tap?: { stats?: { batches?: number } } };
+  return snap.tap?.stats?.batches ?? NaN;
+}
+
 interface RunResult {
   label: string;
+  /** Relay → Worker messages per call in the steady phase (2 when a call's request and answer go apart). */
+  batchesPerCall: number;
   rssStart7?: Rss;
   rssStart?: Rss;
   steady: Rates[];
@@ -118,13 +126,16 @@ async function runOnce(label: string, upstream: Upstream, dir: string, cliDir: s
     }
     await runScenario({ target, mode: "keepalive", concurrency: 8, total: 500 }); // warm
     await Bun.sleep(1000);
+    const batches0 = tapBatches(oisp.home);
     let a = threads(oisp.pid);
     let t0 = performance.now();
     const r = await runScenario({ target, mode: "keepalive", concurrency: CONNS, total: RATE * SECONDS, ratePerSec: RATE });
     if (r.ok !== RATE * SECONDS) throw new Error(`${label}: ${r.ok} of ${RATE * SECONDS} requests answered: ${JSON.stringify(r.errors)}`);
     out.steady = rates(a, threads(oisp.pid), (performance.now() - t0) / 1000);
+    await Bun.sleep(2500); // the status snapshot is rewritten every 2 s
+    out.batchesPerCall = (tapBatches(oisp.home) - batches0) / r.ok;
     // Idle after traffic: the first 10 s let the store commit and the lookup Worker stop; then idle is measured.
-    await Bun.sleep(Math.min(10, AFTER) * 1000);
+    await Bun.sleep(Math.max(0, Math.min(10, AFTER) * 1000 - 2500));
     a = threads(oisp.pid);
     t0 = performance.now();
     await Bun.sleep(Math.max(1, AFTER - 10) * 1000);
@@ -140,7 +151,7 @@ function report(r: RunResult): void {
   console.log(`${r.label}:`);
   if (r.rssStart7) console.log(`  idle RSS before traffic, 7 s after start: ${fmtRss(r.rssStart7)}`);
   if (r.rssStart) console.log(`  idle RSS before traffic, ${PRE_IDLE} s after start: ${fmtRss(r.rssStart)}   target < 80 MB`);
-  printRates(`steady ${RATE}/s (${((sum(r.steady, "cpuPct") * 10) / RATE).toFixed(2)} ms CPU per request)`, r.steady);
+  printRates(`steady ${RATE}/s (${((sum(r.steady, "cpuPct") * 10) / RATE).toFixed(2)} ms CPU per request, ${r.batchesPerCall.toFixed(2)} Worker messages per call)`, r.steady);
   printRates(`idle, ${AFTER - 10} s from 10 s after traffic`, r.idle);
   console.log(`  idle RSS ${AFTER} s after traffic: ${fmtRss(r.rssAfter)}   target < 80 MB`);
 }
@@ -151,7 +162,7 @@ function summary(label: string, rs: RunResult[]): void {
   const thread = (runs: Rates[][], name: string) => runs.map((x) => x.find((t) => t.name === name)?.cpuPct ?? 0);
   const names = [...new Set(rs.flatMap((r) => r.steady.map((t) => t.name)))];
   console.log(`${label} (${rs.length} runs):`);
-  console.log(`  steady ${RATE}/s: total ${range(rs.map((r) => sum(r.steady, "cpuPct")))} %, wake-ups ${range(rs.map((r) => sum(r.steady, "wakeupsPerSec")), 0)}/s, faults ${range(rs.map((r) => sum(r.steady, "faultsPerSec")), 0)}/s`);
+  console.log(`  steady ${RATE}/s: total ${range(rs.map((r) => sum(r.steady, "cpuPct")))} %, wake-ups ${range(rs.map((r) => sum(r.steady, "wakeupsPerSec")), 0)}/s, faults ${range(rs.map((r) => sum(r.steady, "faultsPerSec")), 0)}/s, Worker messages per call ${range(rs.map((r) => r.batchesPerCall))}`);
   for (const n of names) console.log(`    ${n.padEnd(20)} ${range(thread(rs.map((r) => r.steady), n))} %`);
   console.log(`  idle after: total ${range(rs.map((r) => sum(r.idle, "cpuPct")))} %, wake-ups ${range(rs.map((r) => sum(r.idle, "wakeupsPerSec")), 1)}/s; RSS ${range(rs.map((r) => r.rssAfter.total), 1)} MB (anon ${range(rs.map((r) => r.rssAfter.anon), 1)}, file ${range(rs.map((r) => r.rssAfter.file), 1)})`);
   if (rs[0]!.rssStart) console.log(`  idle RSS ${PRE_IDLE} s after start: ${range(rs.map((r) => r.rssStart!.total), 1)} MB`);
