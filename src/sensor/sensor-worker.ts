@@ -8,6 +8,7 @@ import { OP_ACTIVITY, OP_DATA, OP_OPEN, OP_WIDTH, payloadOffset, type FromWorker
 import type { HostActivity } from "../tap/activity.ts";
 import type { ConnMeta } from "../tap/types.ts";
 import { UsageError } from "../util/args.ts";
+import { idleGc } from "../util/idle-gc.ts";
 import type { Logger } from "../util/log.ts";
 
 declare const self: Worker;
@@ -26,7 +27,7 @@ let liveCount = 0;
 let liveScheduled = false;
 let unsubscribeLive: (() => void) | undefined;
 let statsTimer: ReturnType<typeof setTimeout> | undefined;
-/** When the armed stats timer is due (performance.now()); see runOverdueTimers. */
+/** When the armed stats timer is due (performance.now()); see runDueTimers. */
 let statsDueAt = 0;
 /** A stats message is queued for the end of this task (a commit's waiters share one). */
 let statsQueued = false;
@@ -42,6 +43,8 @@ let lastPosted = "";
  */
 let ackBytes = 1;
 let unacked = 0;
+/** A full collection once batches stop coming (the relay thread does the same). */
+const gcWhenIdle = idleGc();
 /** connId of each connection number the relay has named (worker-protocol.ts), until its close. */
 const connIds = new Map<number, string>();
 
@@ -182,6 +185,7 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
       post({ t: "ready", stats: stats(sensor) });
       return;
     case "batch":
+      gcWhenIdle.touch();
       if (sensor) runBatch(sensor, m.buf, m.nOps, m.strs);
       ack(m.buf.byteLength - payloadOffset(m.nOps));
       if (sensor) {
@@ -201,6 +205,7 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
       if (sensor) setLive(sensor, m.on);
       return;
     case "close": {
+      gcWhenIdle.stop();
       clearTimeout(statsTimer);
       statsTimer = undefined;
       const s = sensor;

@@ -7,6 +7,7 @@ import type { ConnMeta, Direction, TapSink } from "../tap/types.ts";
 import type { ExporterStats } from "../sinks/queue.ts";
 import { UsageError } from "../util/args.ts";
 import type { Logger } from "../util/log.ts";
+import { idleGc } from "../util/idle-gc.ts";
 import { lowerThreadPriority } from "../util/thread-priority.ts";
 import { workerCandidates } from "../util/worker-module.ts";
 import type { SensorConfig } from "./core.ts";
@@ -154,7 +155,13 @@ export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOpt
 
   // The tap needs the worker to post to, the worker's handler needs the tap: create the worker through a late binding.
   let workerRef: Worker | undefined;
-  tap = new WorkerTap((m, transfer) => workerRef?.postMessage(m, transfer), log, maxQueuedBytes, () => latest?.errors ?? 0);
+  // The relay thread collects its garbage once the traffic it taps stops (the worker does the same on its side).
+  const gcWhenIdle = idleGc();
+  const post = (m: ToWorker, transfer: Transferable[]) => {
+    gcWhenIdle.touch();
+    workerRef?.postMessage(m, transfer);
+  };
+  tap = new WorkerTap(post, log, maxQueuedBytes, () => latest?.errors ?? 0);
   const worker = await spawn(0);
   workerRef = worker;
   const journalDir = opts.journalDir === undefined ? path.join(cfg.dataDir, "journal") : opts.journalDir;
@@ -192,6 +199,7 @@ export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOpt
           tap.journal?.close(!timedOut && !tap.dead);
         } else tap.journal?.close(false);
         tap.dead = true;
+        gcWhenIdle.stop();
         worker.terminate();
       })();
       return closing;
