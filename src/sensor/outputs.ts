@@ -17,9 +17,8 @@ export interface OutputStats {
 }
 
 /**
- * Batches events into one transaction, at most one per FLUSH_MS: at once when the last commit is older than
- * that (a lone call is readable without delay, and no timer fires for it), else when FLUSH_MS has passed
- * since it (under load, many calls share a commit). Holds at most `maxPending` while the database is unavailable.
+ * Batches events into one transaction, FLUSH_MS after the first event not committed yet, or sooner through
+ * commitIfQuiet. Holds at most `maxPending` while the database is unavailable.
  */
 export class StoreOutput implements EventOutput {
   private queue: OispEvent[] = [];
@@ -47,17 +46,22 @@ export class StoreOutput implements EventOutput {
       this.queue.push(...taken);
       this.accepted += taken.length;
     }
-    if (!this.scheduled) {
-      const now = performance.now();
-      this.schedule(Math.max(now, this.lastCommitAt + FLUSH_MS) - now);
-    }
+    if (!this.scheduled) this.schedule(FLUSH_MS);
   }
 
   private schedule(ms: number): ReturnType<typeof setTimeout> {
     this.scheduled = true;
     this.dueAt = performance.now() + ms;
-    // The sensor worker usually flushes before this fires (flushIfDue at the end of each batch), which clears it.
     return (this.timer = setTimeout(() => this.flush(), ms));
+  }
+
+  /**
+   * Commits now if the last commit is at least FLUSH_MS old. The sensor worker calls it at the end of a batch
+   * after which no call awaits its response: at low rates a call is then readable at once and no flush timer
+   * fires for it, while under load (calls in flight, or a commit less than FLUSH_MS ago) calls share commits.
+   */
+  commitIfQuiet(now = performance.now()): void {
+    if (this.scheduled && now - this.lastCommitAt >= FLUSH_MS) this.flush();
   }
 
   /** When the scheduled flush is due (performance.now()). */
@@ -199,11 +203,11 @@ export function durableAfter(store: StoreOutput, files: Array<{ flush(): void }>
 
 const MAX_COMMIT_WAITERS = 200_000;
 /**
- * At most one commit per this many ms (see StoreOutput); a failing database is retried every RETRY_MS.
- * A fixed 500 ms cadence measured cheaper at low rates (each commit writes ~35 WAL pages for a call's two
- * events) but was taken back: stored lists, `oisp status`, redirector acks and tests that read the store
- * all lagged. Committing a lone call at once costs the same commits at low rates (one per call either way)
- * without the lag or the timer's wake-up; under load, calls share commits.
+ * Events wait at most this long for their commit (see StoreOutput); a failing database is retried every
+ * RETRY_MS. A fixed 500 ms cadence measured cheaper at low rates (each commit writes ~35 WAL pages for a
+ * call's two events) but was taken back: stored lists, `oisp status`, redirector acks and tests that read
+ * the store all lagged. Committing a finished lone call at once (commitIfQuiet) costs the same commits at
+ * low rates (one per call either way) without the lag or the timer's wake-up.
  */
 const FLUSH_MS = 100;
 const RETRY_MS = 1000;

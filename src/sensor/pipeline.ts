@@ -137,6 +137,12 @@ export class SensorPipeline implements TapSink {
     });
   }
 
+  /** A request seen and its response not (yet): its events will follow soon, or the call is a long one. */
+  awaitingResponses(): boolean {
+    for (const conn of this.conns.values()) if (conn.pending.size > 0) return true;
+    return false;
+  }
+
   close(connId: string, ts: number, error?: string): void {
     this.guard(() => {
       const conn = this.conns.get(connId);

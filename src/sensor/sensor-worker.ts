@@ -96,11 +96,12 @@ function runBatch(s: RunningSensor, buf: ArrayBuffer, nOps: number, strs: unknow
  * A Bun Worker runs no timers (nor setImmediate) while its message queue is never empty: during a burst it
  * decodes slower than the relay taps, the store's flush, the JSONL flush and the stats message (which
  * carries the acks) never fired until the burst ended. They are run here, after each batch, when due. At
- * low rates this is also where a call is committed: the store's flush is due at once when it last
- * committed long enough ago (outputs.ts).
+ * low rates this is also where a call is committed: once nothing awaits a response, the store commits at
+ * once if its last commit is old enough (outputs.ts).
  */
 function runDueTimers(s: RunningSensor): void {
   const now = performance.now();
+  if (!s.pipeline.awaitingResponses()) s.storeOutput.commitIfQuiet(now);
   s.storeOutput.flushIfDue(now);
   s.jsonl?.flushIfDue(now);
   if (statsTimer !== undefined && now >= statsDueAt) postStats(s);

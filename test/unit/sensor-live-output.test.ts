@@ -33,19 +33,20 @@ test("a live listener hears of a batch only after its commit, and can read every
   expect(heard).toEqual([{ ids: batch.map((e) => e.event_id), storedThen: batch.map(() => true) }]);
 });
 
-test("a lone call is committed at the end of its batch; calls within 100 ms of a commit share the next one", async () => {
+test("a finished lone call is committed at once; calls within 100 ms of a commit share the next one", async () => {
   const storeOutput = new StoreOutput(store, () => {});
   const call = (pid: number) => aiExchange({ tsMs: Date.now(), provider: "openai", model: "gpt-4o", process: { pid, name: "cadence-test" } }) as unknown as OispEvent[];
   const first = call(1);
   storeOutput.write(first);
-  expect(storeOutput.stats()).toMatchObject({ written: 0, pending: first.length }); // never inside the write: the batch may hold more
+  storeOutput.flushIfDue(); // not due: the batch may hold more, or a response may follow
+  expect(storeOutput.stats()).toMatchObject({ written: 0, pending: first.length });
   const firstAt = performance.now();
-  storeOutput.flushIfDue(); // the sensor worker's end of batch
+  storeOutput.commitIfQuiet(); // the sensor worker's end of batch with no call awaiting its response
   expect(storeOutput.stats()).toMatchObject({ written: first.length, pending: 0 });
 
   const second = call(2);
   storeOutput.write(second);
-  storeOutput.flushIfDue(); // right after a commit: waits for the 100 ms since it
+  storeOutput.commitIfQuiet(); // right after a commit: waits for its timer
   expect(storeOutput.stats()).toMatchObject({ written: first.length, pending: second.length });
   const third = call(3);
   storeOutput.write(third);
