@@ -132,7 +132,12 @@ describe("redirect + sensor as separate processes", () => {
     expect(ids.length).toBe(readEvents(r.dbPath).length);
     // The redirector did resend what the killed sensor had not confirmed (else this test proves nothing).
     const tapStats = () => (JSON.parse(fs.readFileSync(path.join(r.home, "run", "redirect-status.json"), "utf8")) as { tap: { stats: { resent: number; acks: boolean; dropped: number } } }).tap.stats;
-    const tap = await waitFor("redirector status with a resend", () => (tapStats().resent > 0 ? tapStats() : undefined), 5000);
+    // `resent` is counted when the sensor goes away, so a snapshot taken before the reconnection has it too: wait
+    // for one taken after (the snapshot is rewritten every 2 s, the redirector may reconnect late in the sleep above).
+    const tap = await waitFor("redirector status with a resend, reconnected", () => {
+      const s = tapStats() as ReturnType<typeof tapStats> & { connected: boolean };
+      return s.resent > 0 && s.connected ? s : undefined;
+    }, 5000);
     console.log(`frames resent after the kill: ${tap.resent}`);
     expect(tap).toMatchObject({ acks: true, dropped: 0 });
   }, 60_000);
