@@ -27,6 +27,23 @@ export function safeTap(sink: TapSink, onError: (err: unknown, first: boolean) =
     open: (meta) => guard(() => sink.open(meta)),
     data: (id, dir, bytes, ts) => guard(() => sink.data(id, dir, bytes, ts)),
     close: (id, ts, err) => guard(() => sink.close(id, ts, err)),
+    // A sink that fails here must not hold an answer back: forward at once.
+    afterJournal: (fn) => {
+      if (!sink.afterJournal) return fn();
+      let ran = false;
+      const once = () => {
+        if (ran) return;
+        ran = true;
+        fn();
+      };
+      try {
+        sink.afterJournal(once);
+      } catch (err) {
+        onError(err, !failed);
+        failed = true;
+        once();
+      }
+    },
   };
 }
 
@@ -83,6 +100,11 @@ export class ConnTap {
     this.held.push({ dir, bytes, ts });
     this.heldBytes += bytes.length;
     if (this.heldBytes > this.limits.maxBufferedBytes) this.open();
+  }
+
+  /** Runs `fn` once what was tapped is journaled (at once without a journal): answers are forwarded through it. */
+  afterJournal(fn: () => void): void {
+    return this.sink.afterJournal ? this.sink.afterJournal(fn) : fn();
   }
 
   /** A short connection may end before the lookup: then open, flush and close happen together once it settles. */

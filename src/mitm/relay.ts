@@ -1,6 +1,7 @@
 // Moves bytes both ways between the client leg and the upstream leg: each chunk is written to the other
-// side as it arrives (no buffering, so streams stay streams), with backpressure, half-close mirrored,
-// and a copy handed to `onData` (the tap). A leg that dies takes the other down with it.
+// side as it arrives (answers at the latest at the end of the event-loop turn, once the tap has journaled
+// them: afterTap), no buffering beyond that, so streams stay streams; with backpressure, half-close
+// mirrored, and a copy handed to `onData` (the tap). A leg that dies takes the other down with it.
 import type { Direction } from "../tap/types.ts";
 
 /** What the relay uses of a leg: a node Duplex (TLSSocket, net.Socket) or a NativeLeg (native-leg.ts). */
@@ -20,11 +21,15 @@ export interface RelayLeg {
 
 export interface RelayOptions {
   /**
-   * Called with every chunk: c2s right after it is handed to the upstream, s2c right before it is handed to
-   * the client (a tap that journals then has an answer on disk before the client can have it). Must not
-   * throw (wrap the tap) and must not block.
+   * Called with every chunk: c2s right after it is handed to the upstream, s2c before it is handed to the
+   * client. Must not throw (wrap the tap) and must not block.
    */
   onData?: (dir: Direction, chunk: Uint8Array) => void;
+  /**
+   * s2c chunks, and the upstream's end, close and error after them, go to the client through this, in order
+   * (a tap that journals runs them once the answer is on disk: ConnTap.afterJournal). Default: at once.
+   */
+  afterTap?: (fn: () => void) => void;
   /** s2c chunks wait for this (the tap's open, itself bounded by the lookup timeout): none reaches the client untapped. */
   holdServer?: Promise<void>;
   /** After one leg has closed cleanly, how long the other may take to flush before it is destroyed. */
@@ -43,7 +48,13 @@ export function relay(client: RelayLeg, upstream: RelayLeg, opts: RelayOptions =
   const endedCleanly = new Set<RelayLeg>();
   // The upstream's end and close wait for the answers held for holdServer (registered after their flush,
   // so they run after it): a server that answers and hangs up must not take the answer down with it.
-  const afterHeld = (leg: RelayLeg, fn: () => void) => (leg === upstream && opts.holdServer ? void opts.holdServer.then(fn) : fn());
+  const afterTap = opts.afterTap ?? ((fn: () => void) => fn());
+  const afterHeld = (leg: RelayLeg, fn: () => void) => {
+    if (leg !== upstream) return fn();
+    // After the held answers were tapped (holdServer), and after the tapped ones were forwarded (afterTap).
+    if (opts.holdServer) void opts.holdServer.then(() => afterTap(fn));
+    else afterTap(fn);
+  };
 
   const pipe = (src: RelayLeg, dst: RelayLeg, dir: Direction, hold?: Promise<void>) => {
     let waiting = false;
@@ -57,12 +68,15 @@ export function relay(client: RelayLeg, upstream: RelayLeg, opts: RelayOptions =
         });
       }
     };
-    // The tap only queues (in `oisp up` it also appends answers to the crash journal, one write(2)): it never
-    // waits for the sensor. Requests are forwarded first; answers are tapped first (see onData).
+    // The tap only queues: it never waits for the sensor. Requests are forwarded first; answers are tapped
+    // first and forwarded through afterTap (in `oisp up`, once the turn's journal write has them on disk).
     const onChunk = (chunk: Buffer) => {
-      if (dir === "s2c") opts.onData?.(dir, chunk);
-      forward(chunk);
-      if (dir === "c2s") opts.onData?.(dir, chunk);
+      if (dir === "c2s") {
+        forward(chunk);
+        return opts.onData?.(dir, chunk);
+      }
+      opts.onData?.(dir, chunk);
+      afterTap(() => forward(chunk));
     };
     let held: Buffer[] | undefined;
     if (hold) {
@@ -107,7 +121,7 @@ export function relay(client: RelayLeg, upstream: RelayLeg, opts: RelayOptions =
   });
   upstream.on("error", (err) => {
     error ??= `upstream: ${err.message}`;
-    client.destroy();
+    afterTap(() => client.destroy());
   });
   // Legs may have been paused while the connection was set up (an upstream held for holdServer resumes then).
   client.resume();

@@ -216,6 +216,7 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
       countBytes(policy.stats, dir, chunk.length);
       tap.data(dir, chunk);
     },
+    afterTap: (fn) => tap.afterJournal(fn),
   });
   tap.close(res.error);
 }

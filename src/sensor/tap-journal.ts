@@ -9,7 +9,7 @@
 // A connection can only be replayed from its open (the sensor has no decoder state for it): a segment is
 // deleted once every connection opened in it or before is closed and its events are committed. Bounded:
 // past `maxBytes` the oldest segment goes anyway, and the connections it held are counted as unprotected.
-// Durability: records are written with write(2), which survives the process being killed; the current
+// Durability: records are written with writev(2), which survives the process being killed; the current
 // segment is fdatasync'ed a second after a write (one timer per second at most, none while idle), which
 // bounds what a power cut can take.
 import fs from "node:fs";
@@ -20,6 +20,7 @@ import { OP_CLOSE, OP_OPEN, OP_WIDTH, payloadOffset } from "./worker-protocol.ts
 const SYNC_MS = 1000;
 const NAME_RE = /^([0-9A-Za-z]{1,40})-(\d+)-(\d{8})\.tapj$/;
 const HEADER = 12;
+const EMPTY_STRS = Buffer.from("[]");
 
 export interface TapJournalOptions {
   dir: string;
@@ -87,32 +88,28 @@ export class TapJournal {
       this.counters.unprotected += e.opened.length;
       return;
     }
-    const strsJson = Buffer.from(JSON.stringify(e.strs));
+    // The record goes out as one writev(2) of its parts: the payload is not copied (the worker batch makes
+    // the one copy of it), and ops without strings (most data ops) need no JSON.
+    const strsJson = e.strs.length ? Buffer.from(JSON.stringify(e.strs)) : EMPTY_STRS;
     const nOps = e.ops.length / OP_WIDTH;
-    const body = payloadOffset(nOps) + e.payloadBytes;
-    const rec = Buffer.allocUnsafe(HEADER + strsJson.length + body);
-    rec.writeUInt32LE(rec.length - 4, 0);
-    rec.writeUInt32LE(nOps, 4);
-    rec.writeUInt32LE(strsJson.length, 8);
-    strsJson.copy(rec, HEADER);
-    let at = HEADER + strsJson.length;
-    rec.set(new Uint8Array(e.ops.buffer, e.ops.byteOffset, e.ops.byteLength), at);
-    at += e.ops.byteLength;
-    for (const c of e.chunks) {
-      rec.set(c, at);
-      at += c.length;
-    }
+    const size = HEADER + strsJson.length + payloadOffset(nOps) + e.payloadBytes;
+    const head = Buffer.allocUnsafe(HEADER);
+    head.writeUInt32LE(size - 4, 0);
+    head.writeUInt32LE(nOps, 4);
+    head.writeUInt32LE(strsJson.length, 8);
+    const parts: Uint8Array[] = [head, strsJson, new Uint8Array(e.ops.buffer, e.ops.byteOffset, e.ops.byteLength)];
+    for (const c of e.chunks) parts.push(c);
     let seg = this.segments.at(-1);
     try {
       if (!seg || seg.size >= this.segmentBytes) seg = this.openSegment();
-      writeAll(seg.fd, rec, seg.size);
+      writeAll(seg.fd, parts, size, seg.size);
     } catch (err) {
       this.fail((err as Error).message);
       this.counters.unprotected += e.opened.length;
       return;
     }
-    seg.size += rec.length;
-    this.total += rec.length;
+    seg.size += size;
+    this.total += size;
     this.syncSoon();
     for (const id of e.opened) {
       this.conns.set(id, seg);
@@ -306,10 +303,14 @@ function closeBatch(conns: number[], ts: number, error: string): ReplayBatch {
   return { buf, nOps: conns.length, strs };
 }
 
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  let done = 0;
+function writeAll(fd: number, parts: Uint8Array[], size: number, position: number): void {
   try {
-    while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
+    const done = fs.writevSync(fd, parts, position);
+    // A regular file takes the whole writev unless the disk is full (then the next write throws).
+    if (done < size) {
+      const rest = Buffer.concat(parts).subarray(done);
+      for (let at = 0; at < rest.length; ) at += fs.writeSync(fd, rest, at, rest.length - at, position + done + at);
+    }
   } catch (err) {
     try {
       fs.ftruncateSync(fd, position); // never half a record

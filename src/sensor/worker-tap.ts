@@ -207,7 +207,7 @@ export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOpt
   };
 }
 
-class WorkerTap implements TapSink {
+export class WorkerTap implements TapSink {
   dead = false;
   journal?: TapJournal;
   /** Ops ever queued: the position the worker's durable acks refer to. */
@@ -220,6 +220,8 @@ class WorkerTap implements TapSink {
   private jOpened: string[] = [];
   private jClosed: string[] = [];
   private jScheduled = false;
+  /** Forwards of answers (and what must follow them) waiting for this turn's journal write: see afterJournal. */
+  private gated: Array<() => void> = [];
   /** Op records (OP_WIDTH float64 each), grown by doubling; `nOps` of them are queued. */
   private ops = new Float64Array(OP_WIDTH * 64);
   private nOps = 0;
@@ -263,10 +265,9 @@ class WorkerTap implements TapSink {
     this.chunks.push(bytes);
     this.batchBytes += bytes.length;
     this.jBytes += bytes.length;
-    // An answer is on disk before the client can have it (the relay taps s2c before forwarding): a crash
-    // then never loses a call a client got. Requests can wait for the end of the current callback.
-    if (dir === "s2c") this.writeJournal();
-    else this.scheduleJournal();
+    // An answer is on disk before the client can have it: the relay forwards it through afterJournal, after
+    // the one write of everything tapped in this event-loop turn. A crash then never loses a call a client got.
+    this.scheduleJournal();
     this.schedule();
   }
 
@@ -308,12 +309,36 @@ class WorkerTap implements TapSink {
     this.opsTotal++;
   }
 
+  /**
+   * Runs `fn` once everything tapped so far is in the journal's file: at once when it is (or there is no
+   * journal), else right after the turn's write. In order: an answer's end or close queued after its chunks
+   * runs after them.
+   */
+  afterJournal(fn: () => void): void {
+    if (!this.journal || (this.jOp === this.nOps && this.gated.length === 0)) return fn();
+    this.gated.push(fn);
+    this.scheduleJournal();
+  }
+
+  /**
+   * One journal write per event-loop turn: setImmediate runs after every socket callback of the turn, so the
+   * chunks of all connections that arrived together share one writev(2) instead of one each.
+   */
   private scheduleJournal(): void {
     if (!this.journal || this.jScheduled) return;
     this.jScheduled = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.jScheduled = false;
       this.writeJournal();
+      const gated = this.gated;
+      this.gated = [];
+      for (const fn of gated) {
+        try {
+          fn();
+        } catch (err) {
+          this.log("error", `relay after the tap journal: ${(err as Error).message}`);
+        }
+      }
     });
   }
 
@@ -322,7 +347,7 @@ class WorkerTap implements TapSink {
     if (!this.journal || this.jOp === this.nOps) return;
     try {
       this.journal.append({
-        ops: this.ops.slice(this.jOp * OP_WIDTH, this.nOps * OP_WIDTH),
+        ops: this.ops.subarray(this.jOp * OP_WIDTH, this.nOps * OP_WIDTH), // written before this returns
         strs: this.strs.slice(this.jStr),
         chunks: this.chunks.slice(this.jChunk),
         payloadBytes: this.jBytes,

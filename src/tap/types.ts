@@ -88,6 +88,11 @@ export interface TapSink {
   close(connId: string, ts: number, error?: string): void;
   /** Programs started and files written by watched processes (eBPF). Optional: proxy sources have none. */
   activity?(items: HostActivity[]): void;
+  /**
+   * Runs `fn` once what was tapped so far is durable enough to be forwarded (`oisp up`'s crash journal: after
+   * the turn's write); the relay forwards answers through it, in order. Absent: forward at once.
+   */
+  afterJournal?(fn: () => void): void;
 }
 
 /** Wall-clock epoch milliseconds with sub-millisecond precision. */

@@ -62,6 +62,34 @@ describe("relay", () => {
     c2();
   });
 
+  test("answers go to the client only through afterTap, and the server's hang-up after them", async () => {
+    const [client, clientInner, c1] = await pair();
+    const [server, serverInner, c2] = await pair(false);
+    // A tap that lets forwards go only when told (as the journal does after its write).
+    const gated: Array<() => void> = [];
+    const copies: string[] = [];
+    const done = relay(clientInner, serverInner, {
+      onData: (dir, b) => copies.push(`${dir}:${Buffer.from(b).toString()}`),
+      afterTap: (fn) => void gated.push(fn),
+    });
+    const parts: string[] = [];
+    client.on("data", (d: Buffer) => parts.push(d.toString()));
+    const ended = new Promise((r) => client.once("end", r));
+    server.end("the answer");
+    await Bun.sleep(150); // tapped, but not released: nothing reaches the client, not even the FIN
+    expect(copies).toEqual(["s2c:the answer"]);
+    expect(parts).toEqual([]);
+    expect(gated.length).toBeGreaterThanOrEqual(2); // the chunk, then the end/close
+    for (const fn of gated.splice(0)) fn();
+    await ended;
+    expect(parts.join("")).toBe("the answer");
+    while (gated.length) gated.shift()!();
+    client.destroy();
+    await done;
+    c1();
+    c2();
+  });
+
   test("large transfer to a slow reader arrives whole (backpressure, no loss)", async () => {
     const [client, clientInner, c1] = await pair();
     const [server, serverInner, c2] = await pair();

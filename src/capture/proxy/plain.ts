@@ -206,17 +206,19 @@ export class PlainSession {
     let waiting = false;
     const forward = (chunk: Buffer) => {
       countBytes(this.ctx.stats, "s2c", chunk.length);
-      // Tap first (a journaling tap has the answer on disk before the client can have it, see relay.ts);
-      // a retired leg's late bytes are still tapped, just not forwarded.
+      // Tap first, forward once the tap says so (a journaling tap has the answer on disk before the client
+      // can have it, see relay.ts); a retired leg's late bytes are still tapped, just not forwarded.
       tap.data("s2c", chunk);
-      if (!leg.retired && !this.client.destroyed && !this.client.write(chunk) && !waiting) {
-        waiting = true;
-        sock.pause();
-        this.client.once("drain", () => {
-          waiting = false;
-          sock.resume();
-        });
-      }
+      tap.afterJournal(() => {
+        if (!leg.retired && !this.client.destroyed && !this.client.write(chunk) && !waiting) {
+          waiting = true;
+          sock.pause();
+          this.client.once("drain", () => {
+            waiting = false;
+            sock.resume();
+          });
+        }
+      });
     };
     // The response is held until the process lookup has settled (at most lookupMs; it usually takes a
     // few ms and overlaps the server's work). A plain-HTTP exchange is one round trip: a client that
@@ -234,8 +236,9 @@ export class PlainSession {
       });
     });
     // Bun emits a paused socket's end and close without waiting for its data to be read: both wait for
-    // the held answer to be forwarded first (these callbacks run after the flush registered above).
-    const afterHeld = (fn: () => void) => (this.lookupDone && held.length === 0 ? fn() : void this.lookupSettled.then(fn));
+    // the held answer to be forwarded first (these callbacks run after the flush registered above), and
+    // after the tap let the forwards go.
+    const afterHeld = (fn: () => void) => (this.lookupDone && held.length === 0 ? tap.afterJournal(fn) : void this.lookupSettled.then(() => tap.afterJournal(fn)));
     sock.on("end", () =>
       afterHeld(() => {
         // The origin closed (Connection: close, or a body delimited by close): so does the client.
@@ -244,7 +247,9 @@ export class PlainSession {
     );
     sock.on("error", (err) => {
       error ??= err.message;
-      if (!leg.retired) this.client.destroy();
+      tap.afterJournal(() => {
+        if (!leg.retired) this.client.destroy();
+      });
     });
     sock.on("close", () =>
       afterHeld(() => {
