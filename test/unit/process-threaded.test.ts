@@ -89,7 +89,7 @@ describe.skipIf(!onLinux)("threaded linux lookup", () => {
   test("the Worker starts only with the first lookup, ends after the idle time and starts again on the next", async () => {
     await Bun.sleep(50); // Workers closed by earlier tests end
     const others = lookupThreads(); // other test files' lookups may keep theirs (30 s idle)
-    const lookup = track(createThreadedLinuxLookup({ idleMs: 200 }));
+    const lookup = track(createThreadedLinuxLookup({ idleMs: 1000 }));
     expect(lookup.stats()).toMatchObject({ running: false, starts: 0 });
     const conn = track(await ownConnection());
     await warm(lookup, conn);
@@ -102,6 +102,21 @@ describe.skipIf(!onLinux)("threaded linux lookup", () => {
     await warm(lookup, conn);
     expect(await lookup(conn.client, conn.proxy)).toMatchObject({ pid: process.pid });
     expect(lookup.stats()).toMatchObject({ running: true, starts: 2, workerLookups: 2, failures: 0 });
+  });
+
+  test("a Worker that loads slower than the idle time is not stopped before it answers", async () => {
+    // The real lookup Worker behind a 600 ms delay, with an idle time of 100 ms: on a loaded machine a load can
+    // take that long. The idle time counts from the end of the load, not from the lookup that started it.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-lookup-worker-"));
+    const slow = path.join(dir, "slow-worker.ts");
+    const real = new URL("../../src/capture/process/lookup-worker.ts", import.meta.url).href;
+    fs.writeFileSync(slow, `await Bun.sleep(600); await import(${JSON.stringify(real)});`);
+    cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const lookup = track(createThreadedLinuxLookup({ workerUrl: Bun.pathToFileURL(slow).href, idleMs: 100 }));
+    const conn = track(await ownConnection());
+    await warm(lookup, conn);
+    expect(await lookup(conn.client, conn.proxy)).toMatchObject({ pid: process.pid });
+    expect(lookup.stats()).toMatchObject({ starts: 1, idleStops: 0, workerLookups: 1 });
   });
 
   test("a Worker module that cannot load: lookups are answered in this thread", async () => {

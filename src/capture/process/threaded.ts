@@ -90,7 +90,10 @@ export function createThreadedLinuxLookup(opts: ThreadedLookupOptions = {}): Thr
       if (worker !== w) return;
       const { id, info } = e.data;
       if (id === 0) {
+        // Loading is not idleness: a Worker that took longer than idleMs to load (a loaded machine) would
+        // otherwise be stopped the moment it could answer. Its idle period starts now.
         loaded = true;
+        lastUse = performance.now();
         return;
       }
       const resolve = pending.get(id);
@@ -142,7 +145,8 @@ export function createThreadedLinuxLookup(opts: ThreadedLookupOptions = {}): Thr
     idleTimer = undefined;
     if (!worker) return;
     const quiet = performance.now() - lastUse;
-    if (pending.size > 0 || quiet < idleMs) return armIdleTimer(pending.size > 0 ? idleMs : idleMs - quiet);
+    if (pending.size > 0 || !loaded) return armIdleTimer(idleMs);
+    if (quiet < idleMs) return armIdleTimer(idleMs - quiet);
     stopWorker();
     counts.idleStops++;
   }
