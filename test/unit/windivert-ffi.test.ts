@@ -119,10 +119,18 @@ describe("bindings over the stand-in library", () => {
       };
     `], { type: "application/typescript" })));
     const messages: string[] = [];
+    const receiving = Promise.withResolvers<void>();
     const done = new Promise<void>((resolve) => {
-      worker.onmessage = (e) => { messages.push(e.data); if (messages.length === 2) resolve(); };
+      worker.onmessage = (e) => {
+        messages.push(e.data);
+        if (messages.length === 1) receiving.resolve();
+        if (messages.length === 2) resolve();
+      };
     });
     worker.postMessage({ path: libPath, h: h.toString() });
+    // Wait for the Worker (a fixed 100 ms was too short for its start on a loaded machine), then give its recv
+    // time to block; a shutdown that came first would end it the same way (WinDivert's recv after shutdown).
+    await receiving.promise;
     await Bun.sleep(100);
     expect(messages).toEqual(["receiving"]);
     lib.shutdown(h);
