@@ -5,7 +5,9 @@
 // seconds while each upstream leg, already handshaken, waits unused; Bun.serve drops such a leg after ~10 s.
 // "upstreamRedials" in the proxy's stats counts the legs reopened for that.
 //
-//   bun bench/relay-close.ts [--conns 1000] [--streams 200] [--requests 20000] [--burn-us 300] [--node]
+// --direct: the same load straight to the upstream, no proxy (what a client meets without us).
+//
+//   bun bench/relay-close.ts [--conns 1000] [--streams 200] [--requests 20000] [--burn-us 300] [--node] [--direct]
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -54,6 +56,7 @@ if (args[0] === "proxy") {
   const burnUs = opt("burn-us", 300);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-relay-close-"));
   const upstream = await startUpstream(dir, { node: args.includes("--node") });
+  const direct = args.includes("--direct");
   const child = Bun.spawn([process.execPath, import.meta.path, "proxy", dir, String(upstream.port), String(burnUs)], { stdout: "pipe", stderr: "inherit", env: process.env });
   const reader = child.stdout.getReader();
   let out = "";
@@ -63,7 +66,7 @@ if (args[0] === "proxy") {
     out += new TextDecoder().decode(value);
   }
   const port = Number(/PORT (\d+)/.exec(out)![1]);
-  const target: Target = {
+  const target: Target = direct ? { name: "direct", upstreamPort: upstream.port, servername: "api.openai.com", ca: upstream.caPem } : {
     name: "proxy",
     upstreamPort: upstream.port,
     servername: "api.openai.com",
@@ -80,7 +83,7 @@ if (args[0] === "proxy") {
     const wall = performance.now() - t0;
     const times = [...(json.errorTimesMs ?? []), ...(sse?.errorTimesMs ?? [])].sort((a, b) => a - b);
     console.log(
-      `upstream ${args.includes("--node") ? "node:http" : "Bun.serve"}, ${conns} conns, ${streams} streams, ${requests} requests, burn ${burnUs} us/chunk: ` +
+      `${target.name}, upstream ${args.includes("--node") ? "node:http" : "Bun.serve"}, ${conns} conns, ${streams} streams, ${requests} requests, burn ${burnUs} us/chunk: ` +
         `json ok ${json.ok} errors ${JSON.stringify(json.errors)}; sse ok ${sse?.ok ?? 0} errors ${JSON.stringify(sse?.errors ?? {})}; ` +
         `json run ${json.durationMs.toFixed(0)} ms, wall ${wall.toFixed(0)} ms${times.length ? `, errors at ${times[0]}..${times.at(-1)} ms` : ""}`,
     );
