@@ -46,6 +46,8 @@ export class NativeLeg extends EventEmitter {
   private closeError?: Error;
   /** The peer's end or close has arrived, maybe still queued behind data. */
   peerGone = false;
+  /** Bytes the socket took (a socket already reset by the peer takes none). */
+  bytesAccepted = 0;
 
   /** `onWrite`: called for every chunk written (the client leg keeps its idle timer fresh with it). */
   constructor(private readonly onWrite?: () => void) {
@@ -79,6 +81,7 @@ export class NativeLeg extends EventEmitter {
       return false;
     }
     const n = this.sock.write(chunk);
+    if (n > 0) this.bytesAccepted += n;
     if (n >= chunk.length) return true;
     this.outbox.push(n > 0 ? chunk.subarray(n) : chunk);
     return false;
@@ -151,6 +154,7 @@ export class NativeLeg extends EventEmitter {
     while (this.outbox.length) {
       const d = this.outbox[0]!;
       const n = this.sock.write(d);
+      if (n > 0) this.bytesAccepted += n;
       if (n < d.length) {
         if (n > 0) this.outbox[0] = d.subarray(n);
         return;

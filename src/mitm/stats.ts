@@ -21,6 +21,13 @@ export interface ProxyStats {
    * or (handshakes in parallel) chose another ALPN than the client had been answered with.
    */
   upstreamRedials: number;
+  /**
+   * Intercepted connections whose first request went to a fresh upstream leg: the upstream closed the first leg
+   * before answering, and the retry rule of first-exchange.ts allowed it.
+   */
+  upstreamRetries: number;
+  /** Intercepted connections whose first upstream leg had been idle STALE_LEG_MS when the first request came: replaced before use. */
+  upstreamStaleLegs: number;
   /** Intercepted connections whose two handshakes ran at once (an upstream verified recently). */
   parallelHandshakes: number;
   /** Upstream legs that resumed an earlier TLS session (an abbreviated handshake). */
@@ -49,6 +56,8 @@ export function newProxyStats(): ProxyStats {
     clientRejected: 0,
     upstreamErrors: 0,
     upstreamRedials: 0,
+    upstreamRetries: 0,
+    upstreamStaleLegs: 0,
     parallelHandshakes: 0,
     upstreamResumed: 0,
     badRequests: 0,

@@ -11,6 +11,7 @@ import type { LeafIssuer } from "./issuer.ts";
 import { peekClientHello } from "./peek.ts";
 import { clientIdentity, type ClientIdentity, type PinnedClients } from "./pinned.ts";
 import { relay } from "./relay.ts";
+import { FirstExchangeLeg } from "./first-exchange.ts";
 import { answerClient, type ClientAnswer } from "./native-answer.ts";
 import type { ProxyStats } from "./stats.ts";
 import { rejectsCertificate, type AlertWatcher } from "./tls-alert.ts";
@@ -191,11 +192,13 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
   if (!legs) return; // passed through, or the failure is recorded and the tap closed
   const { hs, chosen } = legs;
   let upstream = legs.up.leg;
+  let redialedAt = 0;
   if (upstream.peerGone || upstream.destroyed) {
     // The upstream dropped its leg while it waited, unused, for the client's handshake (servers close
     // connections that bring no request for a while: Bun.serve after ~10 s, and 1,000 handshakes at once
     // can queue that long). Nothing went through it, so a fresh leg with the same ALPN is the same thing.
     upstream.destroy();
+    redialedAt = performance.now();
     const fresh = await redial(policy, conn, name, alpn, chosen, "upstream closed before the client's handshake was done");
     if (typeof fresh === "string") return closeAnswered(policy, conn, hs, fresh, "closed-early", "upstream closed before the client's handshake was done");
     policy.stats.upstreamRedials++;
@@ -210,7 +213,21 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
   // answer reaches it before it is tapped (and, in `oisp up`, journaled against a crash).
   const opened = tap.openAfter(conn.lookup, policy.timeouts.lookupMs);
   policy.log("debug", `${tap.meta.connId} ${name}:${conn.port} intercepted${chosen ? ` (${chosen})` : ""}${legs.parallel ? ", handshakes in parallel" : ""}`);
-  const res = await relay(hs.leg, upstream, {
+  // Until its first response byte the upstream leg may be swapped for a fresh one (first-exchange.ts has the rule).
+  const upLeg = new FirstExchangeLeg(upstream, {
+    alpn: chosen,
+    dialedAt: upstream === legs.up.leg ? legs.up.dialedAt : redialedAt,
+    redial: async (why) => {
+      const fresh = await redial(policy, conn, name, alpn, chosen, why);
+      return typeof fresh === "string" ? fresh : fresh.leg;
+    },
+    onRetry: (kind, why) => {
+      if (kind === "stale") policy.stats.upstreamStaleLegs++;
+      else policy.stats.upstreamRetries++;
+      policy.log("debug", `${tap.meta.connId} ${name}:${conn.port}: ${why}; sent on a fresh upstream leg`);
+    },
+  });
+  const res = await relay(hs.leg, upLeg, {
     holdServer: opened,
     onData: (dir, chunk) => {
       countBytes(policy.stats, dir, chunk.length);
@@ -223,7 +240,7 @@ async function intercept(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Arra
 
 /** Both legs of an intercepted connection, handshakes done: the verified upstream and the client on our leaf. */
 interface Legs {
-  up: UpstreamLeg;
+  up: DialedLeg;
   /** Our handshake with the client, done: its leg is what the relay drives. */
   hs: ClientAnswer;
   /** The ALPN both legs agreed on. */
@@ -237,7 +254,7 @@ interface Legs {
  * connection through (fail open): the client then talks to the real host itself.
  */
 async function serialHandshakes(policy: MitmPolicy, conn: TunnelConn, peeked: Uint8Array, name: string, alpn: string[]): Promise<Legs | undefined> {
-  const [upR, ctxR] = await Promise.allSettled([verifyUpstream(policy, conn, conn.upstream, name, alpn), policy.contexts.get(name, policy.issuer!)]);
+  const [upR, ctxR] = await Promise.allSettled([verifyUpstream(policy, conn, conn.upstream, name, alpn, conn.t0), policy.contexts.get(name, policy.issuer!)]);
   if (upR.status === "rejected") return upstreamFailed(policy, conn, peeked, name, upR.reason as Error);
   const up = upR.value;
   if (ctxR.status === "rejected") {
@@ -278,7 +295,7 @@ async function parallelHandshakes(policy: MitmPolicy, conn: TunnelConn, peeked: 
   let upError: Error | undefined;
   let abortClient = () => {};
   // Settles to undefined on failure, after the client's handshake has been aborted.
-  const upP = verifyUpstream(policy, conn, conn.upstream, name, alpn).catch((err: Error) => {
+  const upP = verifyUpstream(policy, conn, conn.upstream, name, alpn, conn.t0).catch((err: Error) => {
     upError = err;
     abortClient();
     return undefined;
@@ -320,8 +337,14 @@ async function parallelHandshakes(policy: MitmPolicy, conn: TunnelConn, peeked: 
   return { up: fresh, hs, chosen: expected, parallel: true };
 }
 
-/** The upstream handshake over `tcp`; a verified leg is remembered (with its ALPN) and any failure forgets the upstream. */
-async function verifyUpstream(policy: MitmPolicy, conn: TunnelConn, tcp: net.Socket, name: string, alpn: string[]): Promise<UpstreamLeg> {
+/** A verified upstream leg and when its TCP connect began (servers count idle time from their accept). */
+type DialedLeg = UpstreamLeg & { dialedAt: number };
+
+/**
+ * The upstream handshake over `tcp` (dialled at `dialedAt`); a verified leg is remembered (with its ALPN) and any
+ * failure forgets the upstream.
+ */
+async function verifyUpstream(policy: MitmPolicy, conn: TunnelConn, tcp: net.Socket, name: string, alpn: string[], dialedAt: number): Promise<DialedLeg> {
   const key = KnownUpstreams.key(name, conn.target);
   let up: UpstreamLeg;
   try {
@@ -332,7 +355,7 @@ async function verifyUpstream(policy: MitmPolicy, conn: TunnelConn, tcp: net.Soc
   }
   if (up.sessionReused) policy.stats.upstreamResumed++;
   policy.known.verified(key, alpn, up.alpn);
-  return up;
+  return { ...up, dialedAt };
 }
 
 /** Starts our server handshake with the client (native-answer.ts), or the error that kept it from starting. */
@@ -454,10 +477,11 @@ async function judgeFailedHandshake(policy: MitmPolicy, conn: TunnelConn, name: 
  * A second upstream leg for a client that already agreed on `chosen`: same verification, same ALPN, or an error
  * message starting with `why` (why the first leg would not do).
  */
-async function redial(policy: MitmPolicy, conn: TunnelConn, name: string, alpn: string[], chosen: string | undefined, why: string): Promise<UpstreamLeg | string> {
-  let up: UpstreamLeg;
+async function redial(policy: MitmPolicy, conn: TunnelConn, name: string, alpn: string[], chosen: string | undefined, why: string): Promise<DialedLeg | string> {
+  let up: DialedLeg;
   try {
-    up = await verifyUpstream(policy, conn, await connectTcp(conn.target, policy.timeouts.connectMs), name, alpn);
+    const dialedAt = performance.now();
+    up = await verifyUpstream(policy, conn, await connectTcp(conn.target, policy.timeouts.connectMs), name, alpn, dialedAt);
   } catch (err) {
     return `${why}; reconnecting failed: ${(err as Error).message}`;
   }
