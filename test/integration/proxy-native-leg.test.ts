@@ -4,9 +4,9 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import net from "node:net";
 import tls from "node:tls";
-import { startProxy, type RunningProxy } from "../../src/capture/proxy/server.ts";
+import type { RunningProxy } from "../../src/capture/proxy/server.ts";
+import { startAiProxy } from "../support/ai-proxy.ts";
 import type { ConnMeta, Direction, TapSink } from "../../src/tap/types.ts";
-import { silentLogger } from "../../src/util/log.ts";
 import { createTestCa, startTlsUpstream, type TestCa, type TlsUpstream } from "../support/upstream.ts";
 import { waitFor } from "../support/oisp-process.ts";
 
@@ -36,18 +36,7 @@ beforeAll(async () => {
     data: (id: string, dir: Direction, b: Uint8Array) => void tapped.set(`${id}:${dir}`, (tapped.get(`${id}:${dir}`) ?? 0) + b.length),
     close: () => {},
   };
-  proxy = await startProxy({
-    listen: { host: "127.0.0.1", port: 0 },
-    tlsMitm: true,
-    allTraffic: false,
-    issuer: ca,
-    isAiHost: (h) => h === "api.openai.com",
-    upstreamCa: [upstream.caPem],
-    resolve: new Map([["api.openai.com:443", `127.0.0.1:${upstream.port}`]]),
-    tap,
-    lookupProcess: async () => undefined,
-    log: silentLogger,
-  });
+  proxy = await startAiProxy({ issuer: ca, upstreamCaPem: upstream.caPem, upstreamPort: upstream.port, tap });
 });
 
 afterAll(async () => {

@@ -7,9 +7,9 @@ import { afterEach, expect, test } from "bun:test";
 import http from "node:http";
 import net from "node:net";
 import tls from "node:tls";
-import { startProxy, type RunningProxy } from "../../src/capture/proxy/server.ts";
+import type { RunningProxy } from "../../src/capture/proxy/server.ts";
+import { startAiProxy } from "../support/ai-proxy.ts";
 import type { ConnMeta, Direction, TapSink } from "../../src/tap/types.ts";
-import { silentLogger } from "../../src/util/log.ts";
 import { waitFor } from "../support/oisp-process.ts";
 import { createTestCa, startTlsUpstream, type TestCa, type TlsUpstream } from "../support/upstream.ts";
 
@@ -108,17 +108,11 @@ async function startRig(): Promise<Rig> {
     data: (connId, dir, bytes) => frames.push({ connId, dir, text: Buffer.from(bytes).toString("latin1") }),
     close: (connId, _ts, error) => closes.set(connId, error),
   };
-  const proxy = await startProxy({
-    listen: { host: "127.0.0.1", port: 0 },
-    tlsMitm: true,
-    allTraffic: false,
+  const proxy = await startAiProxy({
     issuer: proxyCa,
-    isAiHost: (h) => h === "api.openai.com",
-    upstreamCa: [trusted.caPem],
-    resolve: new Map([["api.openai.com:443", `127.0.0.1:${boardPort}`]]),
+    upstreamCaPem: trusted.caPem,
+    upstreamPort: boardPort,
     tap,
-    lookupProcess: async () => undefined,
-    log: silentLogger,
     limits: { handshakeTimeoutMs: 5000, connectTimeoutMs: 3000 },
   });
   rig = { proxyCa, proxy, board, trusted, untrusted, seen, metas, frames, closes };

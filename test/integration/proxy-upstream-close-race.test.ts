@@ -8,10 +8,10 @@
 import { afterEach, expect, test } from "bun:test";
 import net from "node:net";
 import tls from "node:tls";
-import { startProxy, type RunningProxy } from "../../src/capture/proxy/server.ts";
+import type { RunningProxy } from "../../src/capture/proxy/server.ts";
+import { startAiProxy } from "../support/ai-proxy.ts";
 import { STALE_LEG_MS } from "../../src/mitm/first-exchange.ts";
 import type { TapSink } from "../../src/tap/types.ts";
-import { silentLogger } from "../../src/util/log.ts";
 import { createTestCa, type TestCa } from "../support/upstream.ts";
 
 const POST = 'POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}';
@@ -75,17 +75,11 @@ async function startRig(firstConn: FirstConn): Promise<Rig> {
   const tap: TapSink = { open: () => onOpen(), data: (_id, dir, bytes) => void (dir === "c2s" && (c2s += Buffer.from(bytes).toString("latin1"))), close: () => {} };
   r.upstream = upstream;
   r.tapped = () => c2s;
-  r.proxy = await startProxy({
-    listen: { host: "127.0.0.1", port: 0 },
-    tlsMitm: true,
-    allTraffic: false,
+  r.proxy = await startAiProxy({
     issuer: proxyCa,
-    isAiHost: (h) => h === "api.openai.com",
-    upstreamCa: [upstreamCa.certPem],
-    resolve: new Map([["api.openai.com:443", `127.0.0.1:${(upstream.address() as net.AddressInfo).port}`]]),
+    upstreamCaPem: upstreamCa.certPem,
+    upstreamPort: (upstream.address() as net.AddressInfo).port,
     tap,
-    lookupProcess: async () => undefined,
-    log: silentLogger,
     limits: { handshakeTimeoutMs: 5000, connectTimeoutMs: 3000 },
   });
   rig = r as Rig;

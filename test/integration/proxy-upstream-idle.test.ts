@@ -7,9 +7,9 @@ import { afterEach, expect, test } from "bun:test";
 import net from "node:net";
 import { Duplex } from "node:stream";
 import tls from "node:tls";
-import { startProxy, type RunningProxy } from "../../src/capture/proxy/server.ts";
+import type { RunningProxy } from "../../src/capture/proxy/server.ts";
+import { startAiProxy } from "../support/ai-proxy.ts";
 import type { ConnMeta, TapSink } from "../../src/tap/types.ts";
-import { silentLogger } from "../../src/util/log.ts";
 import { createTestCa, type TestCa } from "../support/upstream.ts";
 
 /** The upstream drops its first connection when it sends nothing within this long of its TLS handshake. */
@@ -77,17 +77,11 @@ async function startRig(opts: { refuseAfterDrop: boolean }): Promise<Rig> {
     close: (id, _ts, error) => r.closes.push({ meta: metas.get(id)!, error }),
   };
   r.upstream = upstream;
-  r.proxy = await startProxy({
-    listen: { host: "127.0.0.1", port: 0 },
-    tlsMitm: true,
-    allTraffic: false,
+  r.proxy = await startAiProxy({
     issuer: proxyCa,
-    isAiHost: (h) => h === "api.openai.com",
-    upstreamCa: [upstreamCa.certPem],
-    resolve: new Map([["api.openai.com:443", `127.0.0.1:${(upstream.address() as net.AddressInfo).port}`]]),
+    upstreamCaPem: upstreamCa.certPem,
+    upstreamPort: (upstream.address() as net.AddressInfo).port,
     tap,
-    lookupProcess: async () => undefined,
-    log: silentLogger,
     limits: { handshakeTimeoutMs: 5000, connectTimeoutMs: 3000 },
   });
   rig = r as Rig;
