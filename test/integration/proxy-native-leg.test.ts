@@ -2,10 +2,9 @@
 // real proxy, large bodies cross whole both ways with backpressure, and every connection is counted out
 // whichever side ends it, so the connection limit never fills with dead tunnels.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import net from "node:net";
-import tls from "node:tls";
+import type tls from "node:tls";
 import type { RunningProxy } from "../../src/capture/proxy/server.ts";
-import { startAiProxy } from "../support/ai-proxy.ts";
+import { startAiProxy, tlsThroughProxy } from "../support/ai-proxy.ts";
 import type { ConnMeta, Direction, TapSink } from "../../src/tap/types.ts";
 import { createTestCa, startTlsUpstream, type TestCa, type TlsUpstream } from "../support/upstream.ts";
 import { waitFor } from "../support/oisp-process.ts";
@@ -45,16 +44,7 @@ afterAll(async () => {
 });
 
 /** A TLS connection to api.openai.com through the proxy, trusting the proxy's CA. */
-async function viaProxy(): Promise<tls.TLSSocket> {
-  const raw = net.connect(proxy.address.port, "127.0.0.1");
-  await new Promise((r) => raw.once("connect", r));
-  raw.write("CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n");
-  await new Promise((r) => raw.once("data", r));
-  const t = tls.connect({ socket: raw, servername: "api.openai.com", ca: [ca.certPem], ALPNProtocols: ["http/1.1"] });
-  t.on("error", () => {});
-  await new Promise((r) => t.once("secureConnect", r));
-  return t;
-}
+const viaProxy = () => tlsThroughProxy(proxy.address.port, ca.certPem);
 
 /** Sends `head` + `body` and reads one response with a content-length; resolves with its head and body size. */
 function exchange(t: tls.TLSSocket, head: string, body = Buffer.alloc(0)): Promise<{ head: string; bodyBytes: number }> {

@@ -6,9 +6,9 @@
 import { afterEach, expect, test } from "bun:test";
 import http from "node:http";
 import net from "node:net";
-import tls from "node:tls";
+import type tls from "node:tls";
 import type { RunningProxy } from "../../src/capture/proxy/server.ts";
-import { startAiProxy } from "../support/ai-proxy.ts";
+import { startAiProxy, tlsThroughProxy } from "../support/ai-proxy.ts";
 import type { ConnMeta, Direction, TapSink } from "../../src/tap/types.ts";
 import { waitFor } from "../support/oisp-process.ts";
 import { createTestCa, startTlsUpstream, type TestCa, type TlsUpstream } from "../support/upstream.ts";
@@ -120,29 +120,7 @@ async function startRig(): Promise<Rig> {
 }
 
 /** CONNECT, then a TLS client that trusts only the proxy's CA; resolves once its handshake is done. */
-async function connectTls(r: Rig): Promise<tls.TLSSocket> {
-  const raw = net.connect(r.proxy.address.port, "127.0.0.1");
-  raw.write("CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n");
-  let head = "";
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      head += d.toString("latin1");
-      if (!head.includes("\r\n\r\n")) return;
-      raw.off("data", onData);
-      raw.pause();
-      resolve();
-    };
-    raw.on("data", onData);
-    raw.once("error", reject);
-  });
-  expect(head.split("\r\n")[0]).toBe("HTTP/1.1 200 Connection Established");
-  const sock = tls.connect({ socket: raw, servername: "api.openai.com", ca: [r.proxyCa.certPem], ALPNProtocols: ["http/1.1"] });
-  await new Promise<void>((resolve, reject) => {
-    sock.once("secureConnect", () => resolve());
-    sock.once("error", reject);
-  });
-  return sock;
-}
+const connectTls = (r: Rig) => tlsThroughProxy(r.proxy.address.port, r.proxyCa.certPem);
 
 /** One request on `sock`; the whole answer, or what came before the connection closed. */
 function request(sock: tls.TLSSocket, path: string): Promise<string> {

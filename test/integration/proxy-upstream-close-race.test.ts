@@ -9,7 +9,7 @@ import { afterEach, expect, test } from "bun:test";
 import net from "node:net";
 import tls from "node:tls";
 import type { RunningProxy } from "../../src/capture/proxy/server.ts";
-import { startAiProxy } from "../support/ai-proxy.ts";
+import { startAiProxy, tlsThroughProxy } from "../support/ai-proxy.ts";
 import { STALE_LEG_MS } from "../../src/mitm/first-exchange.ts";
 import type { TapSink } from "../../src/tap/types.ts";
 import { createTestCa, type TestCa } from "../support/upstream.ts";
@@ -87,29 +87,7 @@ async function startRig(firstConn: FirstConn): Promise<Rig> {
 }
 
 /** A TLS client through the proxy's CONNECT, handshake done. */
-async function connectClient(r: Rig): Promise<tls.TLSSocket> {
-  const raw = net.connect(r.proxy.address.port, "127.0.0.1");
-  raw.write("CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n");
-  await new Promise<void>((resolve, reject) => {
-    let buf = "";
-    const onData = (d: Buffer) => {
-      buf += d.toString("latin1");
-      if (!buf.includes("\r\n\r\n")) return;
-      raw.off("data", onData);
-      expect(buf.split("\r\n")[0]).toBe("HTTP/1.1 200 Connection Established");
-      resolve();
-    };
-    raw.on("data", onData);
-    raw.once("error", reject);
-  });
-  const client = tls.connect({ socket: raw, servername: "api.openai.com", ca: [r.proxyCa.certPem], ALPNProtocols: ["http/1.1"] });
-  client.on("error", () => {});
-  await new Promise<void>((resolve, reject) => {
-    client.once("secureConnect", () => resolve());
-    client.once("close", () => reject(new Error("closed during the handshake")));
-  });
-  return client;
-}
+const connectClient = (r: Rig) => tlsThroughProxy(r.proxy.address.port, r.proxyCa.certPem);
 
 /** Writes `req` (after `before`, in the same turn) and resolves with the answer, or "closed before response". */
 function send(client: tls.TLSSocket, req: string, before?: () => void): Promise<string> {

@@ -8,7 +8,7 @@ import net from "node:net";
 import { Duplex } from "node:stream";
 import tls from "node:tls";
 import type { RunningProxy } from "../../src/capture/proxy/server.ts";
-import { startAiProxy } from "../support/ai-proxy.ts";
+import { connectTunnel, startAiProxy } from "../support/ai-proxy.ts";
 import type { ConnMeta, TapSink } from "../../src/tap/types.ts";
 import { createTestCa, type TestCa } from "../support/upstream.ts";
 
@@ -115,23 +115,7 @@ class StallingDuplex extends Duplex {
   }
 }
 
-async function connectThroughProxy(proxy: RunningProxy): Promise<net.Socket> {
-  const sock = net.connect(proxy.address.port, "127.0.0.1");
-  sock.write("CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n");
-  let buf = "";
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      buf += d.toString("latin1");
-      if (!buf.includes("\r\n\r\n")) return;
-      sock.off("data", onData);
-      resolve();
-    };
-    sock.on("data", onData);
-    sock.once("error", reject);
-  });
-  expect(buf.split("\r\n")[0]).toBe("HTTP/1.1 200 Connection Established");
-  return sock;
-}
+const connectThroughProxy = (proxy: RunningProxy) => connectTunnel(proxy.address.port);
 
 /**
  * A client whose handshake is held (it sees nothing of the proxy's answer) until the upstream has dropped the
