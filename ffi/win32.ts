@@ -1,6 +1,7 @@
 // Win32 calls the Windows capture needs, through bun:ffi, loaded lazily (only ever on Windows):
 //   iphlpapi  GetExtendedTcpTable (IPv4 and IPv6, TCP_TABLE_OWNER_PID_ALL): which PID owns a connection
-//   kernel32  OpenProcess, QueryFullProcessImageNameW, CloseHandle, GetCurrentProcess, GetLastError
+//   kernel32  OpenProcess, QueryFullProcessImageNameW, CloseHandle, GetCurrentProcess, GetLastError,
+//             GetCurrentThread, GetThreadPriority, SetThreadPriority
 //   advapi32  OpenProcessToken + GetTokenInformation(TokenElevation): are we elevated?
 // The table parsing is plain code over bytes (parseTcpTable4/6) so it is tested on any OS.
 import { dlopen } from "bun:ffi";
@@ -78,6 +79,9 @@ function openLibs() {
     CloseHandle: { args: ["u64"], returns: "i32" },
     GetCurrentProcess: { args: [], returns: "u64" },
     GetLastError: { args: [], returns: "u32" },
+    GetCurrentThread: { args: [], returns: "u64" },
+    GetThreadPriority: { args: ["u64"], returns: "i32" },
+    SetThreadPriority: { args: ["u64", "i32"], returns: "i32" },
   });
   const advapi32 = dlopen("advapi32.dll", {
     OpenProcessToken: { args: ["u64", "u32", "ptr"], returns: "i32" },
@@ -134,4 +138,26 @@ export function isElevated(): boolean {
   } finally {
     kernel32.CloseHandle(token[0]!);
   }
+}
+
+/** THREAD_PRIORITY_BELOW_NORMAL: one step under the process's base priority. */
+export const THREAD_PRIORITY_BELOW_NORMAL = -1;
+
+/**
+ * Lowers the calling thread's priority to `priority` (never raises it); returns its priority afterwards, or
+ * undefined when it could not be read or set. GetCurrentThread is a pseudo-handle: nothing to close.
+ */
+export function lowerCurrentThreadPriority(priority: number): number | undefined {
+  const { kernel32 } = win32();
+  const me = kernel32.GetCurrentThread();
+  const now = kernel32.GetThreadPriority(me);
+  if (now === 0x7fffffff) return undefined; // THREAD_PRIORITY_ERROR_RETURN
+  if (now <= priority) return now;
+  return kernel32.SetThreadPriority(me, priority) ? kernel32.GetThreadPriority(me) : undefined;
+}
+
+/** The calling thread's priority (THREAD_PRIORITY_*). */
+export function currentThreadPriority(): number {
+  const { kernel32 } = win32();
+  return kernel32.GetThreadPriority(kernel32.GetCurrentThread());
 }

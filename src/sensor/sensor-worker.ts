@@ -9,6 +9,7 @@ import type { HostActivity } from "../tap/activity.ts";
 import type { ConnMeta } from "../tap/types.ts";
 import { UsageError } from "../util/args.ts";
 import { idleGc } from "../util/idle-gc.ts";
+import { lowerOwnThreadPriority } from "../util/thread-priority.ts";
 import type { Logger } from "../util/log.ts";
 
 declare const self: Worker;
@@ -183,6 +184,7 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
         return;
       }
       ackBytes = m.ackBytes;
+      lowerOwnThreadPriority(); // Windows; on Linux the relay thread renices this one by its name
       post({ t: "ready", stats: stats(sensor) });
       return;
     case "batch":

@@ -2,9 +2,13 @@
 // names are /proc/self/task/<tid>/comm; Bun names a Worker's threads after its `name` option). Linux applies
 // setpriority to one thread when given its id. Work that can wait (decoding, storing) then yields a shared
 // CPU to the threads a user's call waits on (the relay, the client, the upstream) instead of taking turns
-// with them. Only ever raises the nice value, which needs no privilege. Elsewhere: nothing (not measured).
+// with them. Only ever raises the nice value, which needs no privilege. On Windows a thread lowers itself
+// (lowerOwnThreadPriority, called by the Worker): SetThreadPriority one step below normal. Windows priorities are
+// strict, not weights like nice, so one step already yields the CPU to every normal thread that wants it; the
+// sensor's queue is bounded either way (dropped bytes are counted). Not measured on Windows.
 import fs from "node:fs";
 import os from "node:os";
+import { lowerCurrentThreadPriority, THREAD_PRIORITY_BELOW_NORMAL } from "../../ffi/win32.ts";
 
 /** Sets `nice` on every thread of this process named `name` that runs at a higher priority; returns how many threads carry the name. */
 export function lowerThreadPriority(name: string, nice: number): number {
@@ -26,4 +30,14 @@ export function lowerThreadPriority(name: string, nice: number): number {
     }
   }
   return found;
+}
+
+/** Windows: the calling thread one step below normal priority; its priority afterwards (undefined elsewhere or on failure). */
+export function lowerOwnThreadPriority(): number | undefined {
+  if (process.platform !== "win32") return undefined;
+  try {
+    return lowerCurrentThreadPriority(THREAD_PRIORITY_BELOW_NORMAL);
+  } catch {
+    return undefined; // kernel32 not loadable: the thread keeps its priority
+  }
 }

@@ -23,6 +23,7 @@ if (skipWine) {
       w = await wineBuild();
       dir = w.dir;
       w.compile("wd-smoke", ["test/windows/wd-smoke.ts", "src/capture/windivert/worker.ts"]);
+      w.compile("priority-smoke", ["test/windows/priority-smoke.ts", "test/windows/priority-worker.ts"]);
     }, 300_000);
 
     afterAll(() => stopWine());
@@ -85,6 +86,14 @@ if (skipWine) {
       expect(calls).toContain("param 0 16384");
       expect(calls.match(/^shutdown layer=\d how=3$/gm)?.sort()).toEqual(["shutdown layer=0 how=3", "shutdown layer=3 how=3"]);
       expect(calls.match(/^close layer=\d$/gm)?.sort()).toEqual(["close layer=0", "close layer=3"]);
+    }, 60_000);
+
+    test("a Worker lowers its own thread one step below normal (kernel32!SetThreadPriority), the main thread keeps its own", async () => {
+      const r = await wine(path.join(dir, "priority-smoke.exe"), []);
+      expect(r.code).toBe(0);
+      const report = JSON.parse(r.out.trim().split("\n").pop()!);
+      // THREAD_PRIORITY_NORMAL = 0, THREAD_PRIORITY_BELOW_NORMAL = -1
+      expect(report).toMatchObject({ platform: "win32", worker: { before: 0, after: -1, read: -1 }, main: 0 });
     }, 60_000);
 
     test("WinDivertOpen failure reaches the user through kernel32!GetLastError as one actionable line", async () => {
