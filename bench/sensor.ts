@@ -8,10 +8,13 @@
 // /proc/self/task/<pid>/stat), per round after a warm-up; counts the stored rows at the end so a run that
 // stores nothing cannot pass for a fast one.
 //
-//   bun bench/sensor.ts [--calls N] [--rounds R] [--kind chat|stream|anthropic]... [--baseline DIR]...
+//   bun bench/sensor.ts [--calls N] [--rounds R] [--kind chat|stream|anthropic]... [--baseline DIR]... [--store-split]
 // With --baseline DIR (another checkout, e.g. `git archive <rev> | tar -x -C DIR && ln -s $PWD/node_modules DIR/`;
 // repeatable), every tree's sensor core runs in this process on its own database, fed the same recorded calls
 // in chunks of 200 that alternate between the trees, and the figures per tree and kind are printed side by side.
+// With --store-split, this tree also runs twice more with its store cut short, to show the store's share of a call:
+// "rows only" turns each event into its row (JSON and columns, src/store/columns.ts) and stores nothing; "no
+// store" drops the events at the store. Their ratios to this tree's figure are what the store costs on top.
 //   profile: bun --cpu-prof --cpu-prof-dir=/tmp/oisp-prof bench/sensor.ts --kind chat
 //            (count self samples per function in the .cpuprofile; the -md time weights are unreliable)
 import fs from "node:fs";
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     rounds: { type: "string" },
     kind: { type: "string", multiple: true },
     baseline: { type: "string", multiple: true },
+    "store-split": { type: "boolean" },
   },
 });
 const callsPerRound = Number(values.calls ?? 3000);
@@ -206,14 +210,24 @@ interface Tree {
   expectedCalls: number;
   /** Per kind, µs CPU per call of each round (process and main thread). */
   results: Record<string, { cpu: number[]; main: number[] }>;
+  /** --store-split: the store cut short (nothing is stored, so the closing check is skipped). */
+  storeCut?: "rows" | "none";
 }
 
-async function openTree(name: string, coreModule: string): Promise<Tree> {
+async function openTree(name: string, coreModule: string, storeCut?: Tree["storeCut"]): Promise<Tree> {
   const { startSensorCore } = (await import(coreModule)) as typeof import("../src/sensor/core.ts");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-bench-sensor-"));
   const dbPath = path.join(dir, "oisp.db");
   const sensor = startSensorCore({ dataDir: dir, dbPath, redaction: "safe", processFilter: [], verbose: false, log: () => {} });
-  return { name, sensor, dir, dbPath, connSeq: 0, expectedCalls: 0, results: {} };
+  if (storeCut) {
+    const { toEventRow } = (await import(path.resolve(path.dirname(coreModule), "../store/columns.ts"))) as typeof import("../src/store/columns.ts");
+    sensor.store.insertEvents = (batch) => {
+      let rows = 0;
+      if (storeCut === "rows") for (const e of batch) if (toEventRow(e)) rows++;
+      return { inserted: storeCut === "rows" ? rows : batch.length, duplicates: 0, invalid: 0 };
+    };
+  }
+  return { name, sensor, dir, dbPath, connSeq: 0, expectedCalls: 0, results: {}, storeCut };
 }
 
 /** Opens CONNECTIONS fresh keep-alive connections of one kind on a tree. */
@@ -273,7 +287,7 @@ async function closeTree(tree: Tree): Promise<void> {
   const responses = (db.query("SELECT count(*) AS n FROM events WHERE event_type = 'ai.response'").get() as { n: number }).n;
   db.close();
   fs.rmSync(tree.dir, { recursive: true, force: true });
-  if (responses !== tree.expectedCalls || stats.internalErrors > 0) {
+  if ((!tree.storeCut && responses !== tree.expectedCalls) || stats.internalErrors > 0) {
     throw new Error(
       `${tree.name}: stored ${responses} ai.response rows of ${tree.expectedCalls} calls (${stats.internalErrors} internal errors): the figures do not measure the sensor`,
     );
@@ -282,7 +296,12 @@ async function closeTree(tree: Tree): Promise<void> {
 
 const trees: Tree[] = [];
 for (const dir of values.baseline ?? []) trees.push(await openTree(dir, path.resolve(dir, "src/sensor/core.ts")));
-trees.push(await openTree("this tree", path.join(import.meta.dir, "../src/sensor/core.ts")));
+const thisCore = path.join(import.meta.dir, "../src/sensor/core.ts");
+if (values["store-split"]) {
+  trees.push(await openTree("this tree, rows only", thisCore, "rows"));
+  trees.push(await openTree("this tree, no store", thisCore, "none"));
+}
+trees.push(await openTree("this tree", thisCore));
 for (const kind of kinds) round(trees, kind, Math.min(1000, callsPerRound), false); // warm-up: JIT, prepared statements, caches
 for (let r = 0; r < rounds; r++) for (const kind of kinds) round(trees, kind, callsPerRound, true);
 for (const tree of trees) await closeTree(tree);
@@ -304,4 +323,4 @@ for (const kind of kinds) {
     console.log(`${kind.padEnd(10)} ${tree.name.padEnd(24)} µs CPU per call ${range(cpu).padEnd(9)} (${f(cpu)})   main thread ${range(main)}${ratio}`);
   }
 }
-console.log("every call stored");
+console.log(values["store-split"] ? "every call stored (by the trees whose store is not cut short)" : "every call stored");
