@@ -17,7 +17,7 @@ const runs = Number(opt("runs") ?? 10_000);
 const minutes = Number(opt("minutes") ?? 10);
 let seed = opt("seed") !== undefined ? Number(opt("seed")) : Math.floor(Math.random() * 2 ** 31);
 const root = path.resolve(import.meta.dir, "..");
-const files = ["test/unit/fuzz-parsers.test.ts", "test/unit/fuzz-pipeline.test.ts"];
+const files = ["test/unit/fuzz-parsers.test.ts", "test/unit/fuzz-pipeline.test.ts", "test/unit/fuzz-secrets.test.ts"];
 const deadline = Date.now() + minutes * 60_000;
 
 for (let round = 1; Date.now() < deadline; round++) {

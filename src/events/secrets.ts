@@ -13,6 +13,12 @@ interface SecretPattern {
   regex: RegExp;
   /** Text that replaces the whole match; `groups` are the regex capture groups. */
   mask: (groups: string[]) => string;
+  /**
+   * What every text with a match holds: each inner list names strings of which at least one occurs in it
+   * (lower case when the regex ignores case, then looked for in the lower-cased text). Plain substring
+   * searches, so a text lacking them is cleared without running the regex. Keep in step with `regex`.
+   */
+  needs: string[][];
 }
 
 const tag = (type: string) => `[REDACTED:${type}]`;
@@ -28,6 +34,7 @@ const PATTERNS: SecretPattern[] = [
     // An unterminated block (body cut by a limit) is masked to the end of the text.
     regex: /-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)/g,
     mask: whole("private_key"),
+    needs: [["-----BEGIN "]],
   },
   {
     type: "credential",
@@ -35,28 +42,42 @@ const PATTERNS: SecretPattern[] = [
     // key patterns so "--user AKIA…:secret" is masked whole, secret included.
     regex: /((?:^|\s)(?:-u|--user|--proxy-user))((?:\s+|=)["']?)[^\s"'[\]:]*:[^\s"'[\]]+/g,
     mask: keepPrefix("credential"),
+    needs: [["-u"], [":"]], // "--user" and "--proxy-user" contain "-u"
   },
   // Provider API keys: the same list the decoders read key prefixes from (most specific first).
-  ...API_KEY_SHAPES.map((k) => ({ type: k.kind, regex: new RegExp(`\\b${escapeRegex(k.prefix)}${k.body}`, "g"), mask: whole(k.kind) })),
-  { type: "aws_access_key", regex: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, mask: whole("aws_access_key") },
-  { type: "github_token", regex: /\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,})/g, mask: whole("github_token") },
-  { type: "jwt", regex: /\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, mask: whole("jwt") },
-  { type: "bearer_token", regex: /\b(Bearer)(\s+)[A-Za-z0-9\-._~+/]{8,}=*/gi, mask: keepPrefix("bearer_token") },
+  ...API_KEY_SHAPES.map((k) => ({
+    type: k.kind,
+    regex: new RegExp(`\\b${escapeRegex(k.prefix)}${k.body}`, "g"),
+    mask: whole(k.kind),
+    needs: [[k.prefix]],
+  })),
+  { type: "aws_access_key", regex: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, mask: whole("aws_access_key"), needs: [["AKIA", "ASIA"]] },
+  {
+    type: "github_token",
+    regex: /\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,})/g,
+    mask: whole("github_token"),
+    needs: [["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]],
+  },
+  { type: "jwt", regex: /\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, mask: whole("jwt"), needs: [[".eyJ"]] },
+  { type: "bearer_token", regex: /\b(Bearer)(\s+)[A-Za-z0-9\-._~+/]{8,}=*/gi, mask: keepPrefix("bearer_token"), needs: [["bearer"]] },
   {
     type: "password",
     regex: /("(?:password|passwd|pwd|passphrase)"\s*:\s*")(?:[^"\\]|\\.)+(?=")/gi,
     mask: (g) => `${g[0]}${tag("password")}`,
+    needs: [["passw", "pwd", "passphrase"]], // "passw": password, passwd
   },
   {
     type: "password",
     regex: /(?<!(?<!\\)[A-Za-z0-9])(password|passwd|pwd|passphrase)(\s*[=:]\s*["']?)[^\s"'&,;[\]{}]+/gi,
     mask: keepPrefix("password"),
+    needs: [["passw", "pwd", "passphrase"]],
   },
   {
     type: "credential",
     regex:
       /(?<!(?<!\\)[A-Za-z0-9])(api[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|refresh[_-]?token|auth[_-]?token|security[_-]?token|session[_-]?token|aws_secret_access_key)(["']?\s*[=:]\s*["']?)[A-Za-z0-9\-._~+/]{8,}=*/gi,
     mask: keepPrefix("credential"),
+    needs: [["key", "secret", "token"]],
   },
   {
     type: "credential",
@@ -64,18 +85,21 @@ const PATTERNS: SecretPattern[] = [
     // --aws-secret-access-key=…, --hf-token …. Flags merely containing the word (--max-tokens 5) do not match.
     regex: /((?:^|\s)--(?:[A-Za-z0-9]+[-_])*(?:api[-_]?key|key|secret|token|password|passwd|passphrase|credentials?)(?:\s+|=)["']?)()(?!-)[^\s"'[\]]+/gi,
     mask: keepPrefix("credential"),
+    needs: [["--"], ["key", "secret", "token", "passw", "passphrase", "credential"]],
   },
   {
     type: "credential",
     // Keys passed in a URL query (?key= for Gemini, ?api_key=, ?token=, SAS ?sig=), whatever their format.
     regex: /([?&](?:key|api_key|apikey|token|access_token|sig))(=)[^\s&#"'[\]]{8,}/gi,
     mask: keepPrefix("credential"),
+    needs: [["key=", "token=", "sig="]],
   },
   {
     type: "url_password",
     // Brackets are excluded so an earlier "[REDACTED:...]" is never taken for user:password.
     regex: /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:@/[\]]+:)[^\s@/[\]]+(?=@)/gi,
     mask: (g) => `${g[0]}${tag("url_password")}`,
+    needs: [["://"], ["@"]],
   },
 ];
 
@@ -95,20 +119,45 @@ export function isSecretKey(key: string): boolean {
   return verdict;
 }
 
-/**
- * Every pattern in one case-insensitive alternation: a string it does not match holds no secret by any
- * pattern, and is checked in one pass instead of one per pattern. (It may match more than the patterns do,
- * case-sensitive ones included; those strings take the exact path below.)
- */
-const ANY_SECRET = new RegExp(PATTERNS.map((p) => `(?:${p.regex.source})`).join("|"), "i");
 /** Every kind of credential recognised (tests check each has a case that the fast pre-check lets through). */
 export const SECRET_KINDS: readonly string[] = [...new Set(PATTERNS.map((p) => p.type))];
+/** The patterns in the order they are applied (for the tests' reference: every regex run on every text). */
+export const SECRET_PATTERNS: ReadonlyArray<Pick<SecretPattern, "type" | "regex" | "mask">> = PATTERNS;
+
+/** A pattern's `needs`, and whether they are looked for in the lower-cased text (the regex ignores case). */
+const NEEDS = PATTERNS.map((p) => {
+  const caseless = p.regex.flags.includes("i");
+  // Upper case in a caseless pattern's needs would never be found, and the pattern never run.
+  if (caseless && p.needs.some((l) => l.some((s) => s !== s.toLowerCase()))) throw new Error(`secrets: ${p.type}: needs must be lower case`);
+  return { lists: p.needs, caseless };
+});
+
+/**
+ * Whether `text` holds what every match of the pattern holds. Lower-casing keeps each ASCII letter's place
+ * among its neighbours, and a regex without the u flag matches ASCII letters case-insensitively only with
+ * ASCII letters, so a caseless match's literals are always found in the lower-cased text.
+ */
+function mayMatch(needs: (typeof NEEDS)[number], text: string, lower: () => string): boolean {
+  const haystack = needs.caseless ? lower() : text;
+  for (const anyOf of needs.lists) {
+    let found = false;
+    for (const literal of anyOf) {
+      if (haystack.includes(literal)) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) return false;
+  }
+  return true;
+}
 
 /**
  * What every match of some pattern contains, case-insensitively: "-----BEGIN ", -u/--user/--proxy-user
  * after whitespace, a provider key prefix, AKIA/ASIA, gh?_/github_pat_, eyJ, Bearer, pass/pwd,
- * key/secret/token/credential (named credentials, flags, URL query keys), "sig=", "://". Scanning for these costs a tenth
- * of ANY_SECRET, and most text (prompts, answers) holds none of them. Keep in step with PATTERNS.
+ * key/secret/token/credential (named credentials, flags, URL query keys), "sig=", "://". One scan clears most
+ * short strings (ids, times, names); text that passes it (prompts say "token" and "key" often) goes to the
+ * patterns' own `needs`. Keep in step with PATTERNS.
  */
 const SECRET_HINT = new RegExp(
   `-----BEGIN |(?:^|\\s)(?:-u|--user|--proxy-user)|akia|asia|gh[pousr]_|github_pat_|eyj|bearer|pass|pwd|key|secret|token|credential|sig=|:\\/\\/|${API_KEY_SHAPES.map((k) => escapeRegex(k.prefix)).join("|")}`,
@@ -127,29 +176,46 @@ const knownClean = new Set<string>();
 const KNOWN_CLEAN_MAX_LENGTH = 128;
 const KNOWN_CLEAN_MAX_ENTRIES = 1024;
 
-/** Masks every credential found in `text`; `findings` counts them by kind. Normal text is returned unchanged. */
+/**
+ * Masks every credential found in `text`; `findings` counts them by kind. Normal text is returned unchanged.
+ * Each pattern runs on what earlier ones left, in order; one whose `needs` the text lacks is skipped, which
+ * is what running it would do (it cannot match), for a few substring searches instead of a regex scan: a
+ * hint alone let through prompts that merely say "token" or "key", which then paid a scan of every pattern.
+ */
 export function maskSecrets(text: string): { text: string; findings: SecretFinding[] } {
   if (text.length < MIN_SECRET_LENGTH) return { text, findings: NO_FINDINGS };
   const short = text.length <= KNOWN_CLEAN_MAX_LENGTH;
   if (short && knownClean.has(text)) return { text, findings: NO_FINDINGS };
-  if (!SECRET_HINT.test(text) || !ANY_SECRET.test(text)) {
+  const counts = SECRET_HINT.test(text) ? maskEach(text) : undefined;
+  if (counts === undefined) {
     if (short) {
       if (knownClean.size >= KNOWN_CLEAN_MAX_ENTRIES) knownClean.clear();
       knownClean.add(text);
     }
     return { text, findings: NO_FINDINGS };
   }
-  const counts = new Map<string, number>();
+  return { text: counts.text, findings: [...counts.found].map(([type, count]) => ({ type, count })) };
+}
+
+/** Each pattern on what earlier ones left, in order; undefined when none matched. */
+function maskEach(text: string): { text: string; found: Map<string, number> } | undefined {
   let out = text;
-  for (const pattern of PATTERNS) {
+  let lowered: string | undefined;
+  const lower = () => (lowered ??= out.toLowerCase());
+  let counts: Map<string, number> | undefined;
+  for (let i = 0; i < PATTERNS.length; i++) {
+    if (!mayMatch(NEEDS[i]!, out, lower)) continue;
+    const pattern = PATTERNS[i]!;
     pattern.regex.lastIndex = 0;
-    if (!pattern.regex.test(out)) continue; // cheap pre-check: most strings hold no secret at all
+    if (!pattern.regex.test(out)) continue;
+    const found = (counts ??= new Map<string, number>());
     out = out.replace(pattern.regex, (...args: unknown[]) => {
-      counts.set(pattern.type, (counts.get(pattern.type) ?? 0) + 1);
+      found.set(pattern.type, (found.get(pattern.type) ?? 0) + 1);
       return pattern.mask(captureGroups(args));
     });
+    lowered = undefined;
   }
-  return { text: out, findings: [...counts].map(([type, count]) => ({ type, count })) };
+  return counts && { text: out, found: counts };
 }
 
 /** String.replace passes (match, ...groups, offset, input[, namedGroups]): keep the groups. */
