@@ -62,6 +62,15 @@ export class SseParser {
   }
 
   /**
+   * Like push() of text already decoded (the decoder is bypassed: only for a fresh parser fed nothing else
+   * before end()). `at`, when given, gets for each event the offset in `text` of the line break that
+   * dispatched it, so a caller that joined several reads can tell which read completed which event.
+   */
+  pushText(text: string, at?: number[]): SseEvent[] {
+    return this.feed(text, at);
+  }
+
+  /**
    * The stream ended. Per the spec a block without its closing blank line is not dispatched;
    * an observer still wants to see it, so it is returned marked `incomplete`.
    */
@@ -82,10 +91,14 @@ export class SseParser {
     return events;
   }
 
-  private feed(text: string): SseEvent[] {
+  private feed(text: string, eventAt?: number[]): SseEvent[] {
     const events: SseEvent[] = [];
+    let offset = 0;
     if (this.skipLeadingLf && text.length > 0) {
-      if (text.charCodeAt(0) === 0x0a) text = text.slice(1);
+      if (text.charCodeAt(0) === 0x0a) {
+        text = text.slice(1);
+        offset = 1;
+      }
       this.skipLeadingLf = false;
     }
     let start = 0;
@@ -108,7 +121,7 @@ export class SseParser {
         // swallow a "\n" that opens the next push.
         if (m[0] === "\r" && at === text.length - 1) this.skipLeadingLf = true;
       }
-      const line = this.partialLine + text.slice(start, at);
+      const line = this.partialLine === "" ? text.slice(start, at) : this.partialLine + text.slice(start, at);
       this.partialLine = "";
       start = at + breakLength;
       if (this.lineDropped) {
@@ -116,7 +129,10 @@ export class SseParser {
         continue;
       }
       const event = this.processLine(line);
-      if (event) events.push(event);
+      if (event) {
+        events.push(event);
+        eventAt?.push(offset + at);
+      }
     }
     const rest = text.slice(start);
     if (rest !== "") {

@@ -18,6 +18,7 @@ import { HpackDecoder } from "../../src/decode/hpack.ts";
 import { JsonArrayStreamParser } from "../../src/decode/json-array-stream.ts";
 import { NdjsonParser } from "../../src/decode/ndjson.ts";
 import { SseParser } from "../../src/decode/sse.ts";
+import { timedSseEvents, timedSseEventsByChunk } from "../../src/decode/providers/common.ts";
 import { WebSocketDecoder } from "../../src/decode/websocket.ts";
 import { encodeFrame, FrameDecoder } from "../../src/ipc/frames.ts";
 import { cutsArb, fuzzParams, mutatedFrom, splitAt, timed, utf8, concat } from "../fault/fuzz-lib.ts";
@@ -188,6 +189,17 @@ describe("fuzz: streaming body formats", () => {
           expect(b).toEqual(a);
           for (const e of a) expect(e.data.length).toBeLessThanOrEqual(256);
         });
+      }),
+      fuzzParams(RUNS * 2),
+    );
+  });
+
+  test("SSE events of a body parsed in one piece are those parsed chunk by chunk, with the same times", () => {
+    const seeds = [utf8(sseEvents.join("")), utf8("event: message_start\ndata: {\"a\":1}\r\n\r\n: comment\nid: 7\nretry: 10\ndata: x\r\rdata: y\n\n")];
+    fc.assert(
+      fc.property(mutatedFrom(seeds), cutsArb, (input, cuts) => {
+        const chunks = splitAt(input, cuts).map((data, i) => ({ ts: 1000 + i, data }));
+        expect(timedSseEvents(chunks, 9999)).toEqual(timedSseEventsByChunk(chunks, 9999));
       }),
       fuzzParams(RUNS * 2),
     );
