@@ -29,14 +29,21 @@ const digest = new Uint8Array(32);
 
 /** 48 bits of time → 10 Crockford base32 characters, most significant first (ulidx's encodeTime). */
 function encodeTime(t: number): string {
+  // The events of a call share their millisecond more often than not: the last one is remembered.
+  if (t === lastTime) return lastTimeText;
+  lastTime = t;
   let out = "";
   for (let i = 0; i < 10; i++) {
     const mod = t % 32;
     out = CROCKFORD[mod] + out;
     t = (t - mod) / 32;
   }
+  lastTimeText = out;
   return out;
 }
+
+let lastTime = -1;
+let lastTimeText = "";
 
 function clampTime(tsMs: number): number {
   if (!Number.isFinite(tsMs) || tsMs < 0) return 0;
