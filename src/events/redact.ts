@@ -7,7 +7,7 @@
 import { safeCommandArgs, safeCommandLine } from "./cmdline.ts";
 import { contentHash } from "./hash.ts";
 import type { OispEvent, RedactedContent } from "./schema.ts";
-import { FindingTally, isSecretKey, maskSecrets, type SecretFinding } from "./secrets.ts";
+import { FindingTally, isSecretKey, maskSecrets, maskSecretsInto, type SecretFinding } from "./secrets.ts";
 
 export { maskSecrets, type SecretFinding } from "./secrets.ts";
 
@@ -199,10 +199,19 @@ function maskArgPairs(data: Json, tally: FindingTally): void {
 /** Masks credentials in every string of `node`, in place. $redacted markers hold only hashes and are skipped. */
 function maskTree(node: unknown, tally: FindingTally, depth: number, mode: RedactionMode): void {
   if (Array.isArray(node)) {
-    for (let i = 0; i < node.length; i++) node[i] = maskValue(node[i], undefined, tally, depth + 1, mode);
+    for (let i = 0; i < node.length; i++) {
+      const value = node[i];
+      const masked = maskValue(value, undefined, tally, depth + 1, mode);
+      if (masked !== value) node[i] = masked;
+    }
   } else if (isObject(node)) {
     if (isRedactedMarker(node)) return;
-    for (const key of Object.keys(node)) node[key] = maskValue(node[key], key, tally, depth + 1, mode);
+    // Written back only when changed: nearly every value is clean.
+    for (const key of Object.keys(node)) {
+      const value = node[key];
+      const masked = maskValue(value, key, tally, depth + 1, mode);
+      if (masked !== value) node[key] = masked;
+    }
   }
 }
 
@@ -212,9 +221,7 @@ function maskValue(value: unknown, key: string | undefined, tally: FindingTally,
       tally.add([{ type: "secret_field", count: 1 }]);
       return "[REDACTED:secret_field]";
     }
-    const masked = maskSecrets(value);
-    tally.add(masked.findings);
-    return masked.text;
+    return maskSecretsInto(value, tally);
   }
   if (typeof value !== "object" || value === null) return value;
   if (depth > MAX_DEPTH) {

@@ -183,18 +183,30 @@ const KNOWN_CLEAN_MAX_ENTRIES = 1024;
  * hint alone let through prompts that merely say "token" or "key", which then paid a scan of every pattern.
  */
 export function maskSecrets(text: string): { text: string; findings: SecretFinding[] } {
-  if (text.length < MIN_SECRET_LENGTH) return { text, findings: NO_FINDINGS };
+  const masked = maskFound(text);
+  if (masked === undefined) return { text, findings: NO_FINDINGS };
+  return { text: masked.text, findings: [...masked.found].map(([type, count]) => ({ type, count })) };
+}
+
+/** maskSecrets for a caller adding findings up over many strings: no result object per clean string. */
+export function maskSecretsInto(text: string, tally: FindingTally): string {
+  const masked = maskFound(text);
+  if (masked === undefined) return text;
+  tally.addCounts(masked.found);
+  return masked.text;
+}
+
+/** The masked text and its counts by kind; undefined when `text` holds no credential. */
+function maskFound(text: string): { text: string; found: Map<string, number> } | undefined {
+  if (text.length < MIN_SECRET_LENGTH) return undefined;
   const short = text.length <= KNOWN_CLEAN_MAX_LENGTH;
-  if (short && knownClean.has(text)) return { text, findings: NO_FINDINGS };
-  const counts = SECRET_HINT.test(text) ? maskEach(text) : undefined;
-  if (counts === undefined) {
-    if (short) {
-      if (knownClean.size >= KNOWN_CLEAN_MAX_ENTRIES) knownClean.clear();
-      knownClean.add(text);
-    }
-    return { text, findings: NO_FINDINGS };
+  if (short && knownClean.has(text)) return undefined;
+  const masked = SECRET_HINT.test(text) ? maskEach(text) : undefined;
+  if (masked === undefined && short) {
+    if (knownClean.size >= KNOWN_CLEAN_MAX_ENTRIES) knownClean.clear();
+    knownClean.add(text);
   }
-  return { text: counts.text, findings: [...counts.found].map(([type, count]) => ({ type, count })) };
+  return masked;
 }
 
 /** Each pattern on what earlier ones left, in order; undefined when none matched. */
@@ -230,6 +242,10 @@ export class FindingTally {
 
   add(findings: SecretFinding[]): void {
     for (const f of findings) this.counts.set(f.type, (this.counts.get(f.type) ?? 0) + f.count);
+  }
+
+  addCounts(counts: Map<string, number>): void {
+    for (const [type, count] of counts) this.counts.set(type, (this.counts.get(type) ?? 0) + count);
   }
 
   get total(): number {
