@@ -177,6 +177,35 @@ const KNOWN_CLEAN_MAX_LENGTH = 128;
 const KNOWN_CLEAN_MAX_ENTRIES = 1024;
 
 /**
+ * Longer texts found clean recently: clients re-send a conversation's whole history (system prompt, earlier
+ * turns) with every call, and in safe mode each message is scanned for the kinds of credential it held.
+ * A hit costs a hash of the text, a fifth of a scan. Bounded by count and characters; cleared when full.
+ */
+const knownCleanLong = new Set<string>();
+let knownCleanLongChars = 0;
+const KNOWN_CLEAN_LONG_MAX_LENGTH = 64 * 1024;
+const KNOWN_CLEAN_LONG_MAX_ENTRIES = 256;
+const KNOWN_CLEAN_LONG_MAX_CHARS = 1024 * 1024;
+
+function knownToBeClean(text: string): boolean {
+  return text.length <= KNOWN_CLEAN_MAX_LENGTH ? knownClean.has(text) : text.length <= KNOWN_CLEAN_LONG_MAX_LENGTH && knownCleanLong.has(text);
+}
+
+function rememberClean(text: string): void {
+  if (text.length <= KNOWN_CLEAN_MAX_LENGTH) {
+    if (knownClean.size >= KNOWN_CLEAN_MAX_ENTRIES) knownClean.clear();
+    knownClean.add(text);
+  } else if (text.length <= KNOWN_CLEAN_LONG_MAX_LENGTH) {
+    if (knownCleanLong.size >= KNOWN_CLEAN_LONG_MAX_ENTRIES || knownCleanLongChars + text.length > KNOWN_CLEAN_LONG_MAX_CHARS) {
+      knownCleanLong.clear();
+      knownCleanLongChars = 0;
+    }
+    knownCleanLong.add(text);
+    knownCleanLongChars += text.length;
+  }
+}
+
+/**
  * Masks every credential found in `text`; `findings` counts them by kind. Normal text is returned unchanged.
  * Each pattern runs on what earlier ones left, in order; one whose `needs` the text lacks is skipped, which
  * is what running it would do (it cannot match), for a few substring searches instead of a regex scan: a
@@ -198,14 +227,9 @@ export function maskSecretsInto(text: string, tally: FindingTally): string {
 
 /** The masked text and its counts by kind; undefined when `text` holds no credential. */
 function maskFound(text: string): { text: string; found: Map<string, number> } | undefined {
-  if (text.length < MIN_SECRET_LENGTH) return undefined;
-  const short = text.length <= KNOWN_CLEAN_MAX_LENGTH;
-  if (short && knownClean.has(text)) return undefined;
+  if (text.length < MIN_SECRET_LENGTH || knownToBeClean(text)) return undefined;
   const masked = SECRET_HINT.test(text) ? maskEach(text) : undefined;
-  if (masked === undefined && short) {
-    if (knownClean.size >= KNOWN_CLEAN_MAX_ENTRIES) knownClean.clear();
-    knownClean.add(text);
-  }
+  if (masked === undefined) rememberClean(text);
   return masked;
 }
 

@@ -51,7 +51,10 @@ describe("fuzz: maskSecrets with its pre-checks masks what every pattern would",
   test("pieces of secrets, random runs and case flips", () => {
     fc.assert(
       fc.property(fc.oneof(pieceText, flipped), (text) => {
-        expect(maskSecrets(text)).toEqual(reference(text));
+        const expected = reference(text);
+        expect(maskSecrets(text)).toEqual(expected);
+        // Again: clean texts are remembered, and nothing else may be.
+        expect(maskSecrets(text)).toEqual(expected);
       }),
       fuzzParams(4000),
     );
@@ -85,6 +88,15 @@ describe("fuzz: maskSecrets with its pre-checks masks what every pattern would",
       fuzzParams(2000),
     );
   });
+});
+
+test("a long text holding a key is masked every time it is seen (only clean texts are remembered)", () => {
+  const history = `${"Earlier turn of the conversation, re-sent with every call. ".repeat(5)}export OPENAI_API_KEY=sk-proj-Abc123def456GHI789jkl012MNO345`;
+  for (let i = 0; i < 3; i++) {
+    const out = maskSecrets(history.slice(0)); // a new string each time, as parsed from each request
+    expect(out.text).not.toContain("sk-proj-Abc123");
+    expect(out.findings).toEqual([{ type: "openai_key", count: 1 }]);
+  }
 });
 
 test("the pre-checks clear ordinary text without findings, and the same text again from the cache", () => {
