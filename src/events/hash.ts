@@ -7,11 +7,36 @@ let lastHash = "";
 /** Texts longer than this are not remembered: a big prompt would stay alive until the next hash. */
 const MEMO_MAX_LENGTH = 64 * 1024;
 
+/**
+ * Hashes of texts seen recently: clients re-send a conversation's history with every call, and each message
+ * is hashed again (content_hash, system_prompt_hash). A hit costs a hash-table lookup of the text instead of
+ * a SHA-256. Bounded by count and characters; cleared when full.
+ */
+const recent = new Map<string, string>();
+let recentChars = 0;
+const RECENT_MAX_ENTRIES = 256;
+const RECENT_MAX_CHARS = 1024 * 1024;
+/** Shorter texts hash about as fast as they are looked up. */
+const RECENT_MIN_LENGTH = 64;
+
 /** "sha256:" + the first 16 hex digits of sha256(text as UTF-8). */
 export function contentHash(text: string): string {
   if (text === lastText) return lastHash;
-  const hash = `sha256:${sha256Hex(text).slice(0, 16)}`;
-  if (text.length <= MEMO_MAX_LENGTH) {
+  const remember = text.length <= MEMO_MAX_LENGTH;
+  const keep = remember && text.length >= RECENT_MIN_LENGTH;
+  let hash = keep ? recent.get(text) : undefined;
+  if (hash === undefined) {
+    hash = `sha256:${sha256Hex(text).slice(0, 16)}`;
+    if (keep) {
+      if (recent.size >= RECENT_MAX_ENTRIES || recentChars + text.length > RECENT_MAX_CHARS) {
+        recent.clear();
+        recentChars = 0;
+      }
+      recent.set(text, hash);
+      recentChars += text.length;
+    }
+  }
+  if (remember) {
     lastText = text;
     lastHash = hash;
   }
