@@ -8,13 +8,15 @@
 // /proc/self/task/<pid>/stat), per round after a warm-up; counts the stored rows at the end so a run that
 // stores nothing cannot pass for a fast one.
 //
-//   bun bench/sensor.ts [--calls N] [--rounds R] [--kind chat|stream|anthropic]... [--baseline DIR]... [--store-split]
+//   bun bench/sensor.ts [--calls N] [--rounds R] [--kind chat|stream|anthropic]... [--baseline DIR]... [--store-split | --no-store]
 // With --baseline DIR (another checkout, e.g. `git archive <rev> | tar -x -C DIR && ln -s $PWD/node_modules DIR/`;
 // repeatable), every tree's sensor core runs in this process on its own database, fed the same recorded calls
 // in chunks of 200 that alternate between the trees, and the figures per tree and kind are printed side by side.
 // With --store-split, this tree also runs twice more with its store cut short, to show the store's share of a call:
 // "rows only" turns each event into its row (JSON and columns, src/store/columns.ts) and stores nothing; "no
 // store" drops the events at the store. Their ratios to this tree's figure are what the store costs on top.
+// With --no-store, every tree (baselines too) runs its pipeline (src/sensor/pipeline.ts) alone, its events counted,
+// not stored: the decoding side (decode, events, redaction) of two trees compared apart from SQLite.
 //   profile: bun --cpu-prof --cpu-prof-dir=/tmp/oisp-prof bench/sensor.ts --kind chat
 //            (count self samples per function in the .cpuprofile; the -md time weights are unreliable)
 import fs from "node:fs";
@@ -32,6 +34,7 @@ const { values } = parseArgs({
     kind: { type: "string", multiple: true },
     baseline: { type: "string", multiple: true },
     "store-split": { type: "boolean" },
+    "no-store": { type: "boolean" },
   },
 });
 const callsPerRound = Number(values.calls ?? 3000);
@@ -212,9 +215,12 @@ interface Tree {
   results: Record<string, { cpu: number[]; main: number[] }>;
   /** --store-split: the store cut short (nothing is stored, so the closing check is skipped). */
   storeCut?: "rows" | "none";
+  /** --no-store: ai.response events the pipeline emitted. */
+  responses?: number;
 }
 
 async function openTree(name: string, coreModule: string, storeCut?: Tree["storeCut"]): Promise<Tree> {
+  if (values["no-store"]) return openPipelineTree(name, path.join(path.dirname(coreModule), "pipeline.ts"));
   const { startSensorCore } = (await import(coreModule)) as typeof import("../src/sensor/core.ts");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-bench-sensor-"));
   const dbPath = path.join(dir, "oisp.db");
@@ -228,6 +234,20 @@ async function openTree(name: string, coreModule: string, storeCut?: Tree["store
     };
   }
   return { name, sensor, dir, dbPath, connSeq: 0, expectedCalls: 0, results: {}, storeCut };
+}
+
+/** A tree's pipeline alone, its output counting what it emits; flush and close do nothing. */
+async function openPipelineTree(name: string, pipelineModule: string): Promise<Tree> {
+  const { SensorPipeline } = (await import(pipelineModule)) as typeof import("../src/sensor/pipeline.ts");
+  const tree: Tree = { name, sensor: undefined!, dir: "", dbPath: "", connSeq: 0, expectedCalls: 0, results: {}, responses: 0 };
+  const output = {
+    write(events: Array<{ event_type: string }>) {
+      for (const e of events) if (e.event_type === "ai.response") tree.responses!++;
+    },
+  };
+  const pipeline = new SensorPipeline({ redaction: "safe", collectorVersion: "bench", outputs: [output as never], log: () => {}, processFilter: [] });
+  tree.sensor = { pipeline, storeOutput: { flush() {} }, close: async () => {} } as unknown as Tree["sensor"];
+  return tree;
 }
 
 /** Opens CONNECTIONS fresh keep-alive connections of one kind on a tree. */
@@ -283,13 +303,16 @@ function round(trees: Tree[], kind: string, n: number, record: boolean): void {
 async function closeTree(tree: Tree): Promise<void> {
   const stats = tree.sensor.pipeline.stats();
   await tree.sensor.close();
-  const db = new Database(tree.dbPath, { readonly: true });
-  const responses = (db.query("SELECT count(*) AS n FROM events WHERE event_type = 'ai.response'").get() as { n: number }).n;
-  db.close();
-  fs.rmSync(tree.dir, { recursive: true, force: true });
+  let responses = tree.responses ?? 0;
+  if (tree.responses === undefined) {
+    const db = new Database(tree.dbPath, { readonly: true });
+    responses = (db.query("SELECT count(*) AS n FROM events WHERE event_type = 'ai.response'").get() as { n: number }).n;
+    db.close();
+    fs.rmSync(tree.dir, { recursive: true, force: true });
+  }
   if ((!tree.storeCut && responses !== tree.expectedCalls) || stats.internalErrors > 0) {
     throw new Error(
-      `${tree.name}: stored ${responses} ai.response rows of ${tree.expectedCalls} calls (${stats.internalErrors} internal errors): the figures do not measure the sensor`,
+      `${tree.name}: ${tree.responses === undefined ? "stored" : "emitted"} ${responses} ai.response rows of ${tree.expectedCalls} calls (${stats.internalErrors} internal errors): the figures do not measure the sensor`,
     );
   }
 }
@@ -308,6 +331,7 @@ for (const tree of trees) await closeTree(tree);
 
 console.log(
   `sensor bench: ${callsPerRound} calls per kind per round, ${rounds} rounds, ${CONNECTIONS} keep-alive connections, redaction safe` +
+    (values["no-store"] ? ", pipeline only (no store)" : "") +
     (trees.length > 1 ? `; trees alternating every ${FLUSH_EVERY} calls` : ""),
 );
 const f = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(" / ");
@@ -323,4 +347,6 @@ for (const kind of kinds) {
     console.log(`${kind.padEnd(10)} ${tree.name.padEnd(24)} µs CPU per call ${range(cpu).padEnd(9)} (${f(cpu)})   main thread ${range(main)}${ratio}`);
   }
 }
-console.log(values["store-split"] ? "every call stored (by the trees whose store is not cut short)" : "every call stored");
+console.log(
+  values["no-store"] ? "every call emitted" : values["store-split"] ? "every call stored (by the trees whose store is not cut short)" : "every call stored",
+);
