@@ -11,6 +11,7 @@ import {
   chunkSize,
   contentLength,
   firstBinaryByte,
+  firstBinaryChar,
   headerList,
   headLines,
   Http1FramingError,
@@ -384,6 +385,14 @@ export class Http1Parser {
       while (pos < input.length && (input[pos] === CR || input[pos] === LF)) pos++;
       if (pos === input.length) return pos;
       this.headStartTs = ts;
+      // A whole head within this push (nearly always): read in place, not copied line by line first.
+      const end = headEnd(input, pos);
+      if (end !== -1 && end - pos <= this.maxHeaderBytes) {
+        const text = latin1(input.subarray(pos, end));
+        this.checkHeadText(text);
+        this.onHead(text, ts, items);
+        return end;
+      }
     }
     const before = this.section.length;
     const taken = this.section.take(input, pos, false);
@@ -394,6 +403,21 @@ export class Http1Parser {
     this.section.reset();
     this.onHead(text, ts, items);
     return pos + taken.used;
+  }
+
+  /** checkHeadBytes of a whole head read as latin1 text: the same checks, the same errors. */
+  private checkHeadText(text: string): void {
+    const b = firstBinaryChar(text);
+    if (b >= 0) throw new ParseError(`not HTTP/1.x: binary byte 0x${b.toString(16).padStart(2, "0")} in message head`);
+    if (this.role === "response") {
+      if (!text.startsWith("HTTP/")) throw new ParseError("not HTTP/1.x: response does not start with HTTP/");
+    } else {
+      const sp = text.indexOf(" ");
+      const method = text.slice(0, sp === -1 ? Math.min(text.length, MAX_METHOD_LENGTH + 1) : sp);
+      if (method.length > MAX_METHOD_LENGTH || (method.length > 0 && !TOKEN.test(method)) || sp === 0) {
+        throw new ParseError("not HTTP/1.x: request does not start with a method");
+      }
+    }
   }
 
   /** Rejects garbage early (TLS records, binary data) instead of buffering up to the head limit. */
@@ -534,6 +558,21 @@ export class Http1Parser {
     this.endMessage(ts, parseFields(lines, this.maxHeaderCount, "trailer"), items);
     return pos + taken.used;
   }
+}
+
+/**
+ * Where a head starting at input[from] ends (just after the LF of its empty line: "" or "\r" before the LF,
+ * as SectionBuffer.take reads lines), or -1 when it does not end within `input`.
+ */
+function headEnd(input: Uint8Array, from: number): number {
+  let nl = input.indexOf(LF, from);
+  while (nl !== -1) {
+    const next = nl + 1;
+    if (input[next] === LF) return next + 1;
+    if (input[next] === CR && input[next + 1] === LF) return next + 2;
+    nl = input.indexOf(LF, next);
+  }
+  return -1;
 }
 
 function codingsOf(headers: HeaderList, transfer: string[]): string[] {

@@ -122,6 +122,28 @@ describe("Http1Parser: requests", () => {
     });
   }
 
+  // Whole heads in one push are read in place (src/decode/http1.ts headEnd): the same checks and messages.
+  const wholeHeads: Array<[string, "request" | "response", string, string]> = [
+    ["a control byte in a header", "request", "GET / HTTP/1.1\r\nX-A: b\x01c\r\n\r\n", "not HTTP/1.x: binary byte 0x01 in message head"],
+    ["a control byte before a bad method", "request", "G{T / HTTP/1.1\r\nX-A: \x7f\r\n\r\n", "not HTTP/1.x: binary byte 0x7f in message head"],
+    ["a method that is no token", "request", "G{T / HTTP/1.1\r\n\r\n", "not HTTP/1.x: request does not start with a method"],
+    ["a method longer than 32", "request", `${"A".repeat(33)} / HTTP/1.1\r\n\r\n`, "not HTTP/1.x: request does not start with a method"],
+    ["a response not starting with HTTP/", "response", "HTTP 200 OK\r\n\r\n", "not HTTP/1.x: response does not start with HTTP/"],
+  ];
+  for (const [what, role, input, message] of wholeHeads) {
+    test(`a whole head in one push: ${what}`, () => {
+      const error = new Http1Parser(role).push(bytes(input), 1).find((i) => i.type === "error");
+      expect(error).toEqual({ type: "error", message: expect.stringContaining(message), ts: 1 });
+    });
+  }
+
+  test("a head whose empty line is CR LF or a bare LF ends there; a lone CR is not an empty line", () => {
+    const [a] = parse("request", [bytes("GET /a HTTP/1.1\nHost: h\n\nGET /b HTTP/1.1\r\n\r\n")]);
+    expect(a).toMatchObject({ type: "head", head: { target: "/a", headers: [["Host", "h"]] } });
+    const items = new Http1Parser("request").push(bytes("GET / HTTP/1.1\r\nX-A: 1\r\n\rX: 2\r\n\r\n"), 1);
+    expect(items.find((i) => i.type === "error")).toMatchObject({ message: expect.stringContaining("malformed header line") });
+  });
+
   test("garbage is rejected on its first bytes, without waiting for the head limit", () => {
     const parser = new Http1Parser("request");
     expect(parser.push(bytes("\x16\x03"), 1)).toMatchObject([{ type: "error" }]);
