@@ -36,6 +36,9 @@ export class SseParser {
   /** The current line outgrew the limit and its text was thrown away; its break must not count as a blank line. */
   private lineDropped = false;
   private data: string[] = [];
+  /** colonAfter's memo: the text searched and the colon found there (a line without one searches on, once). */
+  private colonText = "";
+  private colonAt = 0;
   private eventType = "";
   private lastEventId = "";
   private retry?: number;
@@ -76,7 +79,7 @@ export class SseParser {
    */
   end(): SseEvent[] {
     const events = this.feed(this.decoder.decode());
-    if (this.partialLine !== "" && !this.lineDropped) this.processLine(this.partialLine);
+    if (this.partialLine !== "" && !this.lineDropped) this.processLine(this.partialLine, 0, this.partialLine.length);
     this.partialLine = "";
     this.lineDropped = false;
     if (this.discarding) {
@@ -121,14 +124,21 @@ export class SseParser {
         // swallow a "\n" that opens the next push.
         if (m[0] === "\r" && at === text.length - 1) this.skipLeadingLf = true;
       }
-      const line = this.partialLine === "" ? text.slice(start, at) : this.partialLine + text.slice(start, at);
+      const lineStart = start;
+      const partial = this.partialLine;
       this.partialLine = "";
       start = at + breakLength;
       if (this.lineDropped) {
         this.lineDropped = false;
         continue;
       }
-      const event = this.processLine(line);
+      // A line within this text is read in place; one that began in an earlier push is joined first.
+      let event: SseEvent | undefined;
+      if (partial === "") event = this.processLine(text, lineStart, at);
+      else {
+        const line = partial + text.slice(lineStart, at);
+        event = this.processLine(line, 0, line.length);
+      }
       if (event) {
         events.push(event);
         eventAt?.push(offset + at);
@@ -148,37 +158,43 @@ export class SseParser {
     return events;
   }
 
-  private processLine(line: string): SseEvent | undefined {
-    if (line === "") return this.dispatch();
+  /** The line text[start..end) (no line break): only the field's value is cut out of the text. */
+  private processLine(text: string, start: number, end: number): SseEvent | undefined {
+    if (start === end) return this.dispatch();
     if (this.discarding) return undefined;
-    this.blockLength += line.length + 1;
+    this.blockLength += end - start + 1;
     if (this.blockLength > this.maxEventLength) {
       this.discarding = true;
       this.data = [];
       return undefined;
     }
-    if (line.charCodeAt(0) === 0x3a) return undefined; // ":" comment
-    const colon = line.indexOf(":");
-    const field = colon === -1 ? line : line.slice(0, colon);
-    let value = colon === -1 ? "" : line.slice(colon + 1);
-    if (value.charCodeAt(0) === 0x20) value = value.slice(1);
-    switch (field) {
-      case "event":
-        this.eventType = value;
-        break;
-      case "data":
-        this.data.push(value);
-        break;
-      case "id":
-        if (!value.includes("\0")) this.lastEventId = value;
-        break;
-      case "retry":
-        if (/^[0-9]+$/.test(value)) this.retry = Number(value);
-        break;
-      default:
-        break; // unknown fields are ignored
+    if (text.charCodeAt(start) === 0x3a) return undefined; // ":" comment
+    const colon = this.colonAfter(text, start);
+    const fieldEnd = colon < end ? colon : end;
+    let valueStart = colon < end ? colon + 1 : end;
+    if (valueStart < end && text.charCodeAt(valueStart) === 0x20) valueStart++;
+    const field = fieldEnd - start;
+    if (field === 4 && text.startsWith("data", start)) this.data.push(text.slice(valueStart, end));
+    else if (field === 5 && text.startsWith("event", start)) this.eventType = text.slice(valueStart, end);
+    else if (field === 2 && text.startsWith("id", start)) {
+      const value = text.slice(valueStart, end);
+      if (!value.includes("\0")) this.lastEventId = value;
+    } else if (field === 5 && text.startsWith("retry", start)) {
+      const value = text.slice(valueStart, end);
+      if (/^[0-9]+$/.test(value)) this.retry = Number(value);
     }
+    // unknown fields are ignored
     return undefined;
+  }
+
+  /** The first ":" at or after `from` in `text` (text.length if none), remembered: lines are read in order. */
+  private colonAfter(text: string, from: number): number {
+    if (text !== this.colonText || this.colonAt < from) {
+      const at = text.indexOf(":", from);
+      this.colonText = text;
+      this.colonAt = at === -1 ? text.length : at;
+    }
+    return this.colonAt;
   }
 
   private dispatch(): SseEvent | undefined {

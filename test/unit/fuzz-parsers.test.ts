@@ -216,6 +216,51 @@ describe("fuzz: streaming body formats", () => {
     );
   });
 
+  test("SSE: the events of the spec's plain reading of the text (fields, comments, ids, retry, blank lines)", () => {
+    /** The WHATWG event-stream interpretation, line by line, with no limits: what SseParser must agree with. */
+    const reference = (text: string) => {
+      const events: Array<Record<string, unknown>> = [];
+      let data: string[] = [];
+      let type = "";
+      let lastId = "";
+      let retry: number | undefined;
+      const lines = text.replace(/^\uFEFF/, "").split(/\r\n|\r|\n/);
+      lines.pop(); // the text ends with a line break: nothing follows it
+      const event = () => ({ data: data.join("\n"), ...(type && { event: type }), ...(lastId && { id: lastId }), ...(retry !== undefined && { retry }) });
+      for (const line of lines) {
+        if (line === "") {
+          if (data.length > 0) events.push(event());
+          data = [];
+          type = "";
+          retry = undefined;
+          continue;
+        }
+        if (line.startsWith(":")) continue;
+        const colon = line.indexOf(":");
+        const field = colon === -1 ? line : line.slice(0, colon);
+        let value = colon === -1 ? "" : line.slice(colon + 1);
+        if (value.startsWith(" ")) value = value.slice(1);
+        if (field === "data") data.push(value);
+        else if (field === "event") type = value;
+        else if (field === "id" && !value.includes("\0")) lastId = value;
+        else if (field === "retry" && /^[0-9]+$/.test(value)) retry = Number(value);
+      }
+      if (data.length > 0) events.push({ ...event(), incomplete: true });
+      return events;
+    };
+    const pieces = fc.constantFrom("data", "data:", "data: ", "event: x", "id: 7", "id", "retry: 10", "retry: x", ": c", ":", "x", "dat", " ", "a:b", "\n", "\r", "\r\n", "\n\n", "\0", "é");
+    fc.assert(
+      fc.property(fc.array(pieces, { maxLength: 40 }), cutsArb, (parts, cuts) => {
+        const text = `${parts.join("")}\n`; // ends on a line break: every line is whole
+        const input = utf8(text);
+        const p = new SseParser();
+        const got = [...splitAt(input, cuts).flatMap((x) => p.push(x)), ...p.end()];
+        expect(got).toEqual(reference(text) as never);
+      }),
+      fuzzParams(RUNS * 2),
+    );
+  });
+
   test("SSE events of a body parsed in one piece are those parsed chunk by chunk, with the same times", () => {
     const seeds = [utf8(sseEvents.join("")), utf8("event: message_start\ndata: {\"a\":1}\r\n\r\n: comment\nid: 7\nretry: 10\ndata: x\r\rdata: y\n\n")];
     fc.assert(
