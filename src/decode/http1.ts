@@ -185,6 +185,8 @@ export class Http1Parser {
   private bodyBytes = 0;
   private keepAlive = true;
   private currentHead?: MessageHead;
+  /** The current head's framingFields: all that the framing rules below read of it. */
+  private currentFraming: HeaderList = [];
   private finalResponses = 0;
   private pausedData: Array<{ data: Uint8Array; ts: number }> = [];
   private pausedBytes = 0;
@@ -450,10 +452,12 @@ export class Http1Parser {
   private onRequestHead(startLine: string, headers: HeaderList, startTs: number, ts: number, items: Http1Item[]): void {
     const { method, target, version } = parseRequestLine(startLine);
     const head: RequestHead = { role: "request", method, target, version, headers };
-    const te = transferCodings(headers);
-    const framing: BodyFraming = requestBodyFraming(headers, te);
-    this.keepAlive = keepsAlive(version, headers);
-    this.startMessage(head, framing, codingsOf(headers, te), startTs, ts, items);
+    const fields = framingFields(headers);
+    const te = transferCodings(fields);
+    const framing: BodyFraming = requestBodyFraming(fields, te);
+    this.keepAlive = keepsAlive(version, fields);
+    this.currentFraming = fields;
+    this.startMessage(head, framing, codingsOf(fields, te), startTs, ts, items);
   }
 
   private onResponseHead(startLine: string, headers: HeaderList, startTs: number, ts: number, items: Http1Item[]): void {
@@ -463,7 +467,7 @@ export class Http1Parser {
     const status = Number(m[2]);
     const head: ResponseHead = { role: "response", status, reason: m[3] ?? "", version, headers };
     if (status === 101) {
-      const protocol = headerList(headers, "upgrade")[0] ?? "unknown";
+      const protocol = headerList(framingFields(headers), "upgrade")[0] ?? "unknown";
       this.state = "done";
       this.keepSwitched = true;
       items.push({ type: "upgrade", head, protocol: protocol.toLowerCase(), startTs, ts });
@@ -481,16 +485,18 @@ export class Http1Parser {
       items.push({ type: "upgrade", head, protocol: "connect", startTs, ts });
       return;
     }
-    const te = transferCodings(headers);
+    const fields = framingFields(headers);
+    const te = transferCodings(fields);
     let framing: BodyFraming;
     if (method === "HEAD" || status === 204 || status === 304) framing = { kind: "none" };
     else if (te.length > 0) framing = te[te.length - 1] === "chunked" ? { kind: "chunked" } : { kind: "close" };
     else {
-      const length = contentLength(headers);
+      const length = contentLength(fields);
       framing = length === undefined ? { kind: "close" } : length === 0 ? { kind: "none" } : { kind: "length", length };
     }
-    this.keepAlive = keepsAlive(version, headers);
-    this.startMessage(head, framing, codingsOf(headers, te), startTs, ts, items);
+    this.keepAlive = keepsAlive(version, fields);
+    this.currentFraming = fields;
+    this.startMessage(head, framing, codingsOf(fields, te), startTs, ts, items);
   }
 
   private startMessage(
@@ -528,7 +534,7 @@ export class Http1Parser {
     const head = this.currentHead;
     this.currentHead = undefined;
     if (!this.keepAlive) this.state = "done";
-    else if (head?.role === "request" && switchesProtocol(head.method, head.headers)) this.state = "paused";
+    else if (head?.role === "request" && switchesProtocol(head.method, this.currentFraming)) this.state = "paused";
     else this.state = "head";
   }
 
@@ -573,6 +579,39 @@ function headEnd(input: Uint8Array, from: number): number {
     nl = input.indexOf(LF, next);
   }
   return -1;
+}
+
+/**
+ * The fields the framing rules read (Transfer-Encoding, Content-Length, Connection, Upgrade,
+ * Content-Encoding), in order: one pass over the head instead of one per rule, with the same answers.
+ */
+function framingFields(headers: HeaderList): HeaderList {
+  const out: HeaderList = [];
+  for (const field of headers) {
+    const name = field[0];
+    let wanted: string;
+    switch (name.length) {
+      case 17:
+        wanted = "transfer-encoding";
+        break;
+      case 14:
+        wanted = "content-length";
+        break;
+      case 10:
+        wanted = "connection";
+        break;
+      case 7:
+        wanted = "upgrade";
+        break;
+      case 16:
+        wanted = "content-encoding";
+        break;
+      default:
+        continue;
+    }
+    if (name.toLowerCase() === wanted) out.push(field);
+  }
+  return out;
 }
 
 function codingsOf(headers: HeaderList, transfer: string[]): string[] {
