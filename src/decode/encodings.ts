@@ -283,7 +283,14 @@ export class ContentDecoder {
   push(input: Uint8Array): Uint8Array[] {
     this._inputBytes += input.length;
     if (this.done || input.length === 0) return [];
-    if (this.rawMode) return this.emitRaw([input]);
+    if (this.rawMode) {
+      // An identity body's piece that fits (nearly all): copied out of the caller's view, nothing else.
+      if (input.length <= this.opts.maxOutputBytes - this._outputBytes) {
+        this._outputBytes += input.length;
+        return [input.slice()];
+      }
+      return this.emitRaw([input]);
+    }
     this.keepRaw(input);
     return this.runStages(input, false);
   }
