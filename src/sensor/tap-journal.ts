@@ -133,6 +133,11 @@ export class TapJournal {
     this.trim();
   }
 
+  /** Whether a durable mark would change anything: only closed connections wait for one. */
+  awaitsDurable(): boolean {
+    return this.closes.length > 0;
+  }
+
   stats(): TapJournalStats {
     return { segments: this.segments.length, bytes: this.total, protectedConnections: this.conns.size, unprotected: this.counters.unprotected, writeErrors: this.counters.writeErrors };
   }

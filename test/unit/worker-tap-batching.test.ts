@@ -1,0 +1,45 @@
+// When the relay thread's tap posts to the sensor worker, and what it asks back. Each message wakes the
+// worker (and a reply wakes the relay), and the worker's cost per message is fixed: under sustained traffic
+// several calls share one, while a lone call still goes at once.
+import { expect, test } from "bun:test";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { TapJournal } from "../../src/sensor/tap-journal.ts";
+import { batchDelayMs, WorkerTap } from "../../src/sensor/worker-tap.ts";
+import type { ToWorker } from "../../src/sensor/worker-protocol.ts";
+import type { ConnMeta } from "../../src/tap/types.ts";
+
+const meta = (connId: string) => ({ connId, client: { ip: "127.0.0.1", port: 1 } }) as unknown as ConnMeta;
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+test("a batch after a quiet interval waits the short window; one soon after a message waits for the interval", () => {
+  expect(batchDelayMs(Infinity)).toBe(20); // the first ever, or after a quiet spell
+  expect(batchDelayMs(10_000)).toBe(20);
+  expect(batchDelayMs(0)).toBe(250); // right after a message
+  expect(batchDelayMs(100)).toBe(150); // one message per 250 ms at most
+  expect(batchDelayMs(240)).toBe(20);
+});
+
+test("a batch asks for the durable mark only when a journaled close waits for it", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-wtap-batch-"));
+  const posted: Array<Extract<ToWorker, { t: "batch" }>> = [];
+  const tap = new WorkerTap((m) => m.t === "batch" && posted.push(m), () => {}, 1 << 20, () => 0);
+  tap.journal = new TapJournal({ dir, runId: "t" });
+  tap.open(meta("a"));
+  tap.data("a", "c2s", bytes("REQUEST"), 1);
+  tap.data("a", "s2c", bytes("ANSWER"), 2);
+  tap.flush();
+  // A keep-alive connection: nothing the journal could forget, so no reply (and no wake-up of the relay).
+  expect(posted.at(-1)!.upTo).toBeUndefined();
+  tap.close("a", 3);
+  tap.flush();
+  expect(posted.at(-1)!.upTo).toBe(4);
+  tap.journal.durable(4);
+  expect(tap.journal.stats().protectedConnections).toBe(0);
+  tap.open(meta("b"));
+  tap.flush();
+  expect(posted.at(-1)!.upTo).toBeUndefined();
+  tap.journal.close(true);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
