@@ -151,7 +151,10 @@ function postStats(s: RunningSensor): void {
     unacked = 0;
     durableUpTo = undefined;
   }
-  if (changed || st.exporters.some((e) => e.queued > 0 || e.spooledBatches > 0 || e.state === "retrying")) statsSoon();
+  // spooledBytes: the JSONL exporter's bytes not yet flushed (its `sent` moves when they are), or a batch
+  // taken from a disk spool and being sent. Without it the last look could come before that flush and the
+  // relay kept the old counters until the next call.
+  if (changed || st.exporters.some((e) => e.queued > 0 || e.spooledBatches > 0 || e.spooledBytes > 0 || e.state === "retrying")) statsSoon();
 }
 
 function setLive(s: RunningSensor, on: boolean): void {
