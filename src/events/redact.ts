@@ -206,8 +206,10 @@ function maskTree(node: unknown, tally: FindingTally, depth: number, mode: Redac
     }
   } else if (isObject(node)) {
     if (isRedactedMarker(node)) return;
-    // Written back only when changed: nearly every value is clean.
-    for (const key of Object.keys(node)) {
+    // Written back only when changed: nearly every value is clean. for-in, not Object.keys: no array per
+    // object; the builders' and JSON.parse's objects have no enumerable inherited keys, and own ones only are read.
+    for (const key in node) {
+      if (!Object.hasOwn(node, key)) continue;
       const value = node[key];
       const masked = maskValue(value, key, tally, depth + 1, mode);
       if (masked !== value) node[key] = masked;
