@@ -32,15 +32,19 @@ function encodeTime(t: number): string {
   // The events of a call share their millisecond more often than not: the last one is remembered.
   if (t === lastTime) return lastTimeText;
   lastTime = t;
+  // Two characters (10 bits) at a time, least significant pair first.
   let out = "";
-  for (let i = 0; i < 10; i++) {
-    const mod = t % 32;
-    out = CROCKFORD[mod] + out;
-    t = (t - mod) / 32;
+  for (let i = 0; i < 5; i++) {
+    const mod = t % 1024;
+    out = PAIRS[mod] + out;
+    t = (t - mod) / 1024;
   }
   lastTimeText = out;
   return out;
 }
+
+/** Every 10-bit value as its two Crockford characters. */
+const PAIRS = Array.from({ length: 1024 }, (_, v) => CROCKFORD[v >> 5]! + CROCKFORD[v & 31]!);
 
 let lastTime = -1;
 let lastTimeText = "";
@@ -50,19 +54,17 @@ function clampTime(tsMs: number): number {
   return Math.min(Math.floor(tsMs), MAX_ULID_TIME);
 }
 
-/** 10 bytes → 16 Crockford base32 characters (5 bits each, most significant first). */
-function encodeRandomPart(digest: Uint8Array): string {
-  let out = "";
-  let buffer = 0;
-  let bits = 0;
-  for (let i = 0; i < 10; i++) {
-    buffer = (buffer << 8) | digest[i]!;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      out += CROCKFORD[(buffer >> bits) & 31];
-    }
-    buffer &= (1 << bits) - 1; // keep only the unread bits so the number stays small
-  }
-  return out;
+/** 10 bytes → 16 Crockford base32 characters (5 bits each, most significant first), as 8 pairs of 10 bits. */
+function encodeRandomPart(d: Uint8Array): string {
+  // Each 5 bytes are 40 bits: four pairs.
+  return (
+    PAIRS[(d[0]! << 2) | (d[1]! >> 6)]! +
+    PAIRS[((d[1]! & 0x3f) << 4) | (d[2]! >> 4)]! +
+    PAIRS[((d[2]! & 0x0f) << 6) | (d[3]! >> 2)]! +
+    PAIRS[((d[3]! & 0x03) << 8) | d[4]!]! +
+    PAIRS[(d[5]! << 2) | (d[6]! >> 6)]! +
+    PAIRS[((d[6]! & 0x3f) << 4) | (d[7]! >> 4)]! +
+    PAIRS[((d[7]! & 0x0f) << 6) | (d[8]! >> 2)]! +
+    PAIRS[((d[8]! & 0x03) << 8) | d[9]!]!
+  );
 }
