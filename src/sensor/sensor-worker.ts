@@ -8,7 +8,7 @@ import { OP_ACTIVITY, OP_DATA, OP_OPEN, OP_WIDTH, payloadOffset, type FromWorker
 import type { HostActivity } from "../tap/activity.ts";
 import type { ConnMeta } from "../tap/types.ts";
 import { UsageError } from "../util/args.ts";
-import { idleGc } from "../util/idle-gc.ts";
+import { dropCompiledCode, idleGc } from "../util/idle-gc.ts";
 import { lowerOwnThreadPriority } from "../util/thread-priority.ts";
 import type { Logger } from "../util/log.ts";
 
@@ -44,8 +44,19 @@ let lastPosted = "";
  */
 let ackBytes = 1;
 let unacked = 0;
-/** A full collection once batches stop coming (the relay thread does the same). */
-const gcWhenIdle = idleGc();
+/**
+ * Once batches stop coming: a full collection that also drops compiled code, and SQLite's cache. This thread
+ * is not in a call's path, so the recompiling after a quiet period costs CPU, not latency (the relay thread
+ * only collects, see worker-tap.ts).
+ */
+const gcWhenIdle = idleGc(10_000, () => {
+  try {
+    sensor?.store.releaseMemory();
+  } catch (err) {
+    onError(err);
+  }
+  dropCompiledCode();
+});
 /** connId of each connection number the relay has named (worker-protocol.ts), until its close. */
 const connIds = new Map<number, string>();
 

@@ -7,7 +7,7 @@ import type { ConnMeta, Direction, TapSink } from "../tap/types.ts";
 import type { ExporterStats } from "../sinks/queue.ts";
 import { UsageError } from "../util/args.ts";
 import type { Logger } from "../util/log.ts";
-import { idleGc } from "../util/idle-gc.ts";
+import { dropCompiledCode, idleGc } from "../util/idle-gc.ts";
 import { lowerThreadPriority } from "../util/thread-priority.ts";
 import { workerCandidates } from "../util/worker-module.ts";
 import type { SensorConfig } from "./core.ts";
@@ -166,7 +166,10 @@ export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOpt
   // The tap needs the worker to post to, the worker's handler needs the tap: create the worker through a late binding.
   let workerRef: Worker | undefined;
   // The relay thread collects its garbage once the traffic it taps stops (the worker does the same on its side).
-  const gcWhenIdle = idleGc();
+  // The first quiet period, from start-up on, also drops compiled code: start-up's (settings, CA, modules'
+  // top level) never runs again. Later ones keep it: the relay's own code rebuilt would delay the next call.
+  const gcWhenIdle = idleGc(10_000, (period) => (period === 0 ? dropCompiledCode() : Bun.gc(true)));
+  gcWhenIdle.touch();
   const post = (m: ToWorker, transfer: Transferable[]) => {
     gcWhenIdle.touch();
     workerRef?.postMessage(m, transfer);

@@ -229,6 +229,11 @@ export function openStore(path: string, opts: StoreOptions = {}) {
       );
     },
 
+    /** Gives back what SQLite caches (pages, statements' scratch) while idle; it refills on use. */
+    releaseMemory(): void {
+      if (!closed) guarded("releasing cache memory", () => sqlite.run("PRAGMA shrink_memory"));
+    },
+
     close(): void {
       if (closed) return;
       closed = true;

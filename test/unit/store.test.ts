@@ -1,5 +1,6 @@
 import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
+import { memoryUsage } from "bun:jsc";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -247,5 +248,22 @@ describe("events", () => {
     const store = openStore(dbPath());
     store.close();
     expect(() => store.count()).toThrow("store is closed (counting events)");
+  });
+});
+
+describe("memory", () => {
+  test("releaseMemory gives SQLite's page cache back; the store works on; after close it does nothing", async () => {
+    const store = open(dbPath());
+    const body = "x".repeat(300);
+    store.insertEvents(Array.from({ length: 10_000 }, (_, i) => aiResponse(i, { data: { request_id: `req-${i}`, body } })));
+    expect(store.count()).toBe(10_000); // the scan fills the cache (2 MB by default)
+    // Bun's allocator counters settle a moment after a change.
+    const inUse = async () => (await Bun.sleep(300), memoryUsage().current);
+    const before = await inUse();
+    store.releaseMemory();
+    expect(before - (await inUse())).toBeGreaterThan(1024 * 1024);
+    expect(store.count()).toBe(10_000);
+    store.close();
+    store.releaseMemory();
   });
 });
