@@ -9,6 +9,7 @@ import { parseCodings } from "./encodings.ts";
 import type { HeaderList } from "./types.ts";
 import {
   chunkSize,
+  chunkSizeIn,
   contentLength,
   firstBinaryByte,
   firstBinaryChar,
@@ -539,12 +540,25 @@ export class Http1Parser {
   }
 
   private parseChunkSize(input: Uint8Array, pos: number): number {
+    if (this.chunkLine.length === 0) {
+      // A whole line within this push (nearly always): read where it lies, not gathered first.
+      const nl = input.indexOf(LF, pos);
+      if (nl !== -1 && nl + 1 - pos <= MAX_CHUNK_LINE_BYTES) {
+        this.startChunk(chunkSizeIn(input, pos, nl + 1));
+        return nl + 1;
+      }
+    }
     const taken = this.chunkLine.take(input, pos, true);
     if (taken === "overflow") throw new ParseError("chunked body: chunk size line too long");
     if (!taken.complete) return pos + taken.used;
-    const line = this.chunkLine.bytes();
-    const n = chunkSize(line);
+    const n = chunkSize(this.chunkLine.bytes());
     this.chunkLine.reset();
+    this.startChunk(n);
+    return pos + taken.used;
+  }
+
+  /** After a chunk-size line: its data, or the trailers after the last chunk. */
+  private startChunk(n: number): void {
     if (n === 0) {
       this.state = "trailers";
       this.section.reset();
@@ -552,7 +566,6 @@ export class Http1Parser {
       this.remaining = n;
       this.state = "chunk-data";
     }
-    return pos + taken.used;
   }
 
   private parseTrailers(input: Uint8Array, pos: number, ts: number, items: Http1Item[]): number {

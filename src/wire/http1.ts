@@ -157,17 +157,21 @@ export function switchesProtocol(method: string, headers: HeaderFields): boolean
 
 /** The size on a chunk-size line (line break included or not): 1-13 hex digits, then optional extensions. */
 export function chunkSize(line: Uint8Array): number {
-  return plainChunkSize(line) ?? chunkSizeOfExtendedLine(line);
+  return plainChunkSize(line, 0, line.length) ?? chunkSizeOfExtendedLine(line);
 }
 
-/** The size of a line that is only hex digits and its line break (nearly all), else undefined. */
-function plainChunkSize(line: Uint8Array): number | undefined {
-  let end = line.length;
-  if (end > 0 && line[end - 1] === LF) end--;
-  if (end > 0 && line[end - 1] === CR) end--;
-  if (end === 0 || end > MAX_CHUNK_SIZE_DIGITS) return undefined;
+/** chunkSize of the line bytes[start..end), read where it lies (no view made of it unless it has extensions). */
+export function chunkSizeIn(bytes: Uint8Array, start: number, end: number): number {
+  return plainChunkSize(bytes, start, end) ?? chunkSizeOfExtendedLine(bytes.subarray(start, end));
+}
+
+/** The size of a line (line[start..end)) that is only hex digits and its line break (nearly all), else undefined. */
+function plainChunkSize(line: Uint8Array, start: number, end: number): number | undefined {
+  if (end > start && line[end - 1] === LF) end--;
+  if (end > start && line[end - 1] === CR) end--;
+  if (end === start || end - start > MAX_CHUNK_SIZE_DIGITS) return undefined;
   let n = 0;
-  for (let i = 0; i < end; i++) {
+  for (let i = start; i < end; i++) {
     const b = line[i]!;
     const digit = b >= 0x30 && b <= 0x39 ? b - 0x30 : b >= 0x61 && b <= 0x66 ? b - 0x57 : b >= 0x41 && b <= 0x46 ? b - 0x37 : -1;
     if (digit < 0) return undefined;

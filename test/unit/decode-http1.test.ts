@@ -105,6 +105,7 @@ describe("Http1Parser: requests", () => {
     ["a non-numeric Content-Length", "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", "invalid Content-Length"],
     ["Transfer-Encoding without chunked last", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", "does not end with chunked"],
     ["a bad chunk size", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "invalid chunk size"],
+    ["a chunk-size line over 4 KiB in one push", `POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;${"x".repeat(5000)}\r\nhello\r\n0\r\n\r\n`, "chunk size line too long"],
     ["a missing CRLF after chunk data", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX", "missing CRLF"],
     ["a stray CR after chunk data", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\r\n", "missing CRLF"],
     ["an unknown version", "GET / HTTP/3.0\r\n\r\n", "unsupported HTTP version"],
