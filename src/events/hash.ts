@@ -10,12 +10,12 @@ const MEMO_MAX_LENGTH = 64 * 1024;
 /**
  * Hashes of texts seen recently: clients re-send a conversation's history with every call, and each message
  * is hashed again (content_hash, system_prompt_hash). A hit costs a hash-table lookup of the text instead of
- * a SHA-256. Bounded by count and characters; cleared when full.
+ * a SHA-256. Bounded by count and characters (256 K: kept in memory while the sensor idles); cleared when full.
  */
 const recent = new Map<string, string>();
 let recentChars = 0;
-const RECENT_MAX_ENTRIES = 256;
-const RECENT_MAX_CHARS = 1024 * 1024;
+const RECENT_MAX_ENTRIES = 128;
+const RECENT_MAX_CHARS = 256 * 1024;
 /** Shorter texts hash about as fast as they are looked up. */
 const RECENT_MIN_LENGTH = 64;
 

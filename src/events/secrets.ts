@@ -179,13 +179,14 @@ const KNOWN_CLEAN_MAX_ENTRIES = 1024;
 /**
  * Longer texts found clean recently: clients re-send a conversation's whole history (system prompt, earlier
  * turns) with every call, and in safe mode each message is scanned for the kinds of credential it held.
- * A hit costs a hash of the text, a fifth of a scan. Bounded by count and characters; cleared when full.
+ * A hit costs a hash of the text, a fifth of a scan. Bounded by count and characters (256 K: kept in memory
+ * while the sensor idles); cleared when full.
  */
 const knownCleanLong = new Set<string>();
 let knownCleanLongChars = 0;
 const KNOWN_CLEAN_LONG_MAX_LENGTH = 64 * 1024;
-const KNOWN_CLEAN_LONG_MAX_ENTRIES = 256;
-const KNOWN_CLEAN_LONG_MAX_CHARS = 1024 * 1024;
+const KNOWN_CLEAN_LONG_MAX_ENTRIES = 128;
+const KNOWN_CLEAN_LONG_MAX_CHARS = 256 * 1024;
 
 function knownToBeClean(text: string): boolean {
   return text.length <= KNOWN_CLEAN_MAX_LENGTH ? knownClean.has(text) : text.length <= KNOWN_CLEAN_LONG_MAX_LENGTH && knownCleanLong.has(text);
