@@ -67,8 +67,6 @@ export interface InsertResult {
 const INSERT_COLUMNS = Object.entries(getTableColumns(events)).map(([key, column]) => ({ key: key as keyof NewEventRow, name: column.name }));
 const INSERT_SQL = `INSERT INTO events (${INSERT_COLUMNS.map((c) => c.name).join(", ")}) VALUES (${INSERT_COLUMNS.map(() => "?").join(", ")}) ON CONFLICT (event_id) DO NOTHING`;
 const MAX_LIST = 10_000;
-/** Page size of a database this store creates (SQLite's default is 4 KiB). */
-const NEW_PAGE_SIZE = 16_384;
 
 export type Store = ReturnType<typeof openStore>;
 
@@ -87,11 +85,6 @@ export function openStore(path: string, opts: StoreOptions = {}) {
   try {
     sqlite.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
     if (!opts.readonly) {
-      // A new database gets 16 KiB pages (set before WAL mode, which writes the header): a row holds ~2 KB of
-      // event JSON, one per 4 KiB page, so a commit of 200 calls wrote ~340 WAL frames; now ~100, and the file
-      // is ~19 % smaller. A lone call's commit costs a little more (its ~12 dirty pages are bigger frames).
-      // An existing database keeps its page size (changing it needs a VACUUM).
-      if (isEmptyDatabase(sqlite)) sqlite.run(`PRAGMA page_size = ${NEW_PAGE_SIZE}`);
       sqlite.run("PRAGMA journal_mode = WAL");
       sqlite.run("PRAGMA synchronous = NORMAL");
       // A backfill (0002 rewrites every AI event's row) leaves a WAL as large as the database, which SQLite
@@ -247,11 +240,6 @@ export function openStore(path: string, opts: StoreOptions = {}) {
       }
     },
   };
-}
-
-/** No page written yet: the file was just created (or is empty), so its page size can still be chosen. */
-function isEmptyDatabase(sqlite: Database): boolean {
-  return (sqlite.query("PRAGMA page_count").get() as { page_count: number }).page_count === 0;
 }
 
 function toRecord(row: Omit<EventRow, CredentialColumn>): StoredEventRecord {
