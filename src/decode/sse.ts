@@ -38,6 +38,7 @@ export class SseParser {
   private data: string[] = [];
   /** colonAfter's memo: the text searched and the colon found there (a line without one searches on, once). */
   private colonText = "";
+  private colonFrom = 0;
   private colonAt = 0;
   private eventType = "";
   private lastEventId = "";
@@ -187,11 +188,16 @@ export class SseParser {
     return undefined;
   }
 
-  /** The first ":" at or after `from` in `text` (text.length if none), remembered: lines are read in order. */
+  /**
+   * The first ":" at or after `from` in `text` (text.length if none), remembered: lines are read in order.
+   * The memo answers only for a `from` between where it searched and what it found, in the same text (equal
+   * text from another push included: a line before that search's start is searched anew).
+   */
   private colonAfter(text: string, from: number): number {
-    if (text !== this.colonText || this.colonAt < from) {
+    if (text !== this.colonText || from < this.colonFrom || from > this.colonAt) {
       const at = text.indexOf(":", from);
       this.colonText = text;
+      this.colonFrom = from;
       this.colonAt = at === -1 ? text.length : at;
     }
     return this.colonAt;

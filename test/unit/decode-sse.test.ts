@@ -21,6 +21,15 @@ function expectSplitInvariant(input: Uint8Array, expected: SseEvent[]): void {
 }
 
 describe("SseParser", () => {
+  test("reads that repeat the same bytes give the same events each time (found by scripts/fuzz.ts)", () => {
+    // Anthropic's pings arrive as reads of identical bytes; a line is read in place, and where its colon is
+    // must be found for this read, not taken from the previous, equal one.
+    const read = bytes("event: ping\ndata: {\"type\": \"ping\"}\n\n\ndata: x\r\rdata: y\n\n");
+    const parser = new SseParser();
+    const expected = [{ event: "ping", data: '{"type": "ping"}' }, { data: "x" }, { data: "y" }];
+    for (let i = 0; i < 3; i++) expect(parser.push(read.slice())).toEqual(expected);
+  });
+
   test("an OpenAI chat completion stream, at every split point", () => {
     const expected = sseEvents.map((e) => ({ data: e.slice("data: ".length, -2) }));
     expectSplitInvariant(bytes(sseEvents.join("")), expected);
