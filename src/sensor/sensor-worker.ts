@@ -191,6 +191,7 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
   const m = e.data;
   switch (m.t) {
     case "init":
+      lowerOwnThreadPriority(m.nice); // before the store starts threads, so that they inherit it
       try {
         sensor = startSensorCore({ ...m.cfg, log });
       } catch (err) {
@@ -198,7 +199,6 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
         return;
       }
       ackBytes = m.ackBytes;
-      lowerOwnThreadPriority(); // Windows; on Linux the relay thread renices this one by its name
       post({ t: "ready", stats: stats(sensor) });
       return;
     case "batch":

@@ -26,7 +26,7 @@ export function payloadOffset(nOps: number): number {
 
 export type ToWorker =
   /** `ackBytes`: decoded bytes the worker may hold back before acking outside the stats tick (see sensor-worker.ts). */
-  | { t: "init"; cfg: WorkerSensorConfig; ackBytes: number }
+  | { t: "init"; cfg: WorkerSensorConfig; ackBytes: number; /** the nice value the Worker lowers its own thread to (Linux) */ nice: number }
   /** `buf`: the `nOps` op records, then the payload bytes from payloadOffset(nOps) to its end. */
   /** `upTo`: ops the relay has tapped through this batch; a later "stats" says `durable` once their events are committed. */
   /** `replayDone`: the last batch replayed from a journal at start; answered with "replayed" once committed. */

@@ -160,7 +160,7 @@ export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOpt
         tap.dead = true;
         onClosed?.();
       };
-      worker.postMessage({ t: "init", cfg: plain, ackBytes: Math.max(1, Math.floor(maxQueuedBytes / ACK_SLACK_DIVISOR)) } satisfies ToWorker);
+      worker.postMessage({ t: "init", cfg: plain, ackBytes: Math.max(1, Math.floor(maxQueuedBytes / ACK_SLACK_DIVISOR)), nice: SENSOR_NICE } satisfies ToWorker);
     });
 
   // The tap needs the worker to post to, the worker's handler needs the tap: create the worker through a late binding.

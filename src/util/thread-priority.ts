@@ -2,8 +2,11 @@
 // names are /proc/self/task/<tid>/comm; Bun names a Worker's threads after its `name` option). Linux applies
 // setpriority to one thread when given its id. Work that can wait (decoding, storing) then yields a shared
 // CPU to the threads a user's call waits on (the relay, the client, the upstream) instead of taking turns
-// with them. Only ever raises the nice value, which needs no privilege. On Windows a thread lowers itself
-// (lowerOwnThreadPriority, called by the Worker): SetThreadPriority one step below normal. Windows priorities are
+// with them. Only ever raises the nice value, which needs no privilege.
+// A thread also lowers itself first thing (lowerOwnThreadPriority, called by the Worker before it opens
+// anything): the threads it starts afterwards (JSC's GC helpers, SQLite's) inherit its nice value at their
+// creation, which a sweep by name from another thread races (a thread born between the sweep's listing and
+// its parent's renice kept nice 0). On Windows: SetThreadPriority one step below normal. Windows priorities are
 // strict, not weights like nice, so one step already yields the CPU to every normal thread that wants it; the
 // sensor's queue is bounded either way (dropped bytes are counted). Not measured on Windows.
 import fs from "node:fs";
@@ -32,12 +35,19 @@ export function lowerThreadPriority(name: string, nice: number): number {
   return found;
 }
 
-/** Windows: the calling thread one step below normal priority; its priority afterwards (undefined elsewhere or on failure). */
-export function lowerOwnThreadPriority(): number | undefined {
-  if (process.platform !== "win32") return undefined;
+/**
+ * The calling thread at a lower priority: nice `nice` on Linux (setpriority on pid 0 is the calling thread
+ * there), one step below normal on Windows. Returns its priority afterwards (undefined elsewhere or on failure).
+ */
+export function lowerOwnThreadPriority(nice: number): number | undefined {
   try {
-    return lowerCurrentThreadPriority(THREAD_PRIORITY_BELOW_NORMAL);
+    if (process.platform === "linux") {
+      if (os.getPriority(0) < nice) os.setPriority(0, nice);
+      return os.getPriority(0);
+    }
+    if (process.platform === "win32") return lowerCurrentThreadPriority(THREAD_PRIORITY_BELOW_NORMAL);
   } catch {
-    return undefined; // kernel32 not loadable: the thread keeps its priority
+    // no permission, or kernel32 not loadable: the thread keeps its priority
   }
+  return undefined;
 }

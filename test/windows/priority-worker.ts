@@ -4,5 +4,5 @@ import { lowerOwnThreadPriority } from "../../src/util/thread-priority.ts";
 
 declare const self: Worker;
 const before = currentThreadPriority();
-const after = lowerOwnThreadPriority();
+const after = lowerOwnThreadPriority(10);
 self.postMessage({ before, after, read: currentThreadPriority() });
