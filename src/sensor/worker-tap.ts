@@ -267,7 +267,6 @@ export class WorkerTap implements TapSink {
     this.strs.push(meta);
     this.op(OP_OPEN, no, 0, 0, 0);
     this.jOpened.push(meta.connId);
-    this.scheduleJournal();
     this.schedule();
   }
 
@@ -282,7 +281,9 @@ export class WorkerTap implements TapSink {
     this.jBytes += bytes.length;
     // An answer is on disk before the client can have it: the relay forwards it through afterJournal, after
     // the one write of everything tapped in this event-loop turn. A crash then never loses a call a client got.
-    this.scheduleJournal();
+    // What comes before an answer (its connection's open, its request) needs no write of its own: it goes
+    // to disk with the answer's, or before its batch is posted (flush), whichever is first.
+    if (dir === "s2c") this.scheduleJournal();
     this.schedule();
   }
 
@@ -296,7 +297,6 @@ export class WorkerTap implements TapSink {
     if (err !== undefined) this.strs.push(err);
     this.op(OP_CLOSE, no, ts, err !== undefined ? 1 : 0, 0);
     this.jClosed.push(connId);
-    this.scheduleJournal();
     this.schedule();
   }
 

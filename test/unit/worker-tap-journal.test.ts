@@ -81,3 +81,25 @@ test("a forward that throws does not hold back the others", async () => {
   tap.journal!.close(true);
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test("a request needs no write of its own: it goes to disk with its answer, or before its batch is posted", async () => {
+  const { dir, tap, file, records, meta } = setup();
+  tap.open(meta("a"));
+  tap.data("a", "c2s", new TextEncoder().encode("REQUEST-1"), 1);
+  await new Promise((r) => setImmediate(r));
+  expect(fs.readdirSync(dir)).toEqual([]); // nothing written for the open and the request alone
+  tap.data("a", "s2c", new TextEncoder().encode("ANSWER-1"), 2);
+  let forwarded = false;
+  tap.afterJournal(() => (forwarded = true));
+  await new Promise((r) => setImmediate(r));
+  expect(forwarded).toBe(true);
+  expect(records()).toBe(1); // open, request and answer in one record
+  expect(fs.readFileSync(file(), "latin1")).toContain("REQUEST-1");
+  // A request whose answer has not come is written before the batch holding it goes to the worker.
+  tap.data("a", "c2s", new TextEncoder().encode("REQUEST-2"), 3);
+  tap.flush();
+  expect(records()).toBe(2);
+  expect(fs.readFileSync(file(), "latin1")).toContain("REQUEST-2");
+  tap.journal!.close(true);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
