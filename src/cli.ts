@@ -1,9 +1,5 @@
 #!/usr/bin/env bun
 // Entry point: `oisp <command> [flags]`. Each command lives in src/commands/.
-// First, before any command module: @peculiar/x509's tsyringe needs the Reflect polyfill installed when it
-// loads, and in the compiled binary a lazily loaded command's modules may initialise x509 before the
-// `import "reflect-metadata"` of src/ca (oisp up then failed with "tsyringe requires a reflect polyfill").
-import "reflect-metadata";
 import { versionLine } from "./commands/version.ts";
 import { UsageError } from "./util/args.ts";
 

@@ -1,19 +1,20 @@
 // The CA itself: create it (ECDSA P-256, ~10 years), write it with private modes, load and check it.
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
+// Certificates are written by certificate.ts and read with node:crypto and der.ts (no certificate library:
+// @peculiar/x509 and its dependencies cost a running `oisp up` ~5 MB of memory).
+import { X509Certificate } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { commonName, derToPem, EC_P256, ECDSA_SHA256, exportKeyPair, extension, keyIdOf, pemToDerBlock, signCertificate } from "./certificate.ts";
+import { childrenOf, contents, octets, oid, readElement, seq, TRUE, unsignedInt, whole, type Element } from "./der.ts";
+
+export { EC_P256, ECDSA_SHA256 } from "./certificate.ts";
 
 export interface CaFiles {
   dir: string;
   certPath: string;
   keyPath: string;
 }
-
-/** Key algorithm and signature algorithm shared by the CA and its leaves. */
-export const EC_P256 = { name: "ECDSA", namedCurve: "P-256" } as const;
-export const ECDSA_SHA256 = { name: "ECDSA", hash: "SHA-256" } as const;
 
 const DAY_MS = 86_400_000;
 const CA_VALIDITY_DAYS = 3650;
@@ -41,11 +42,6 @@ export function randomSerial(): string {
   return Buffer.from(bytes).toString("hex");
 }
 
-/** PEM text that always ends with exactly one newline (x509's toString("pem") has none). */
-export function pemWithNewline(pem: string): string {
-  return pem.replace(/\s+$/, "") + "\n";
-}
-
 export function caSubject(): string {
   return `OISP Sensor Local CA (${userName()}@${os.hostname()})`;
 }
@@ -71,24 +67,23 @@ function userName(): string {
 /** Makes a new self-signed CA: PEM certificate and PKCS#8 PEM key. */
 export async function createCaMaterial(now = new Date()): Promise<{ certPem: string; keyPem: string }> {
   const keys = (await crypto.subtle.generateKey(EC_P256, true, ["sign", "verify"])) as CryptoKeyPair;
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomSerial(),
-    name: [{ CN: [caSubject()] }],
+  const { spki, keyPem } = await exportKeyPair(keys);
+  const name = commonName(caSubject());
+  const cert = await signCertificate({
+    serial: Buffer.from(randomSerial(), "hex"),
+    issuer: name,
+    subject: name,
     notBefore: new Date(now.getTime() - DAY_MS),
     notAfter: new Date(now.getTime() + CA_VALIDITY_DAYS * DAY_MS),
-    keys,
-    signingAlgorithm: ECDSA_SHA256,
+    spki,
     extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      extension("2.5.29.19", true, seq(TRUE, unsignedInt(Uint8Array.of(0)))), // basicConstraints: CA, pathLen 0
+      extension("2.5.29.15", true, Uint8Array.of(0x03, 0x02, 0x01, 0x06)), // keyUsage: keyCertSign, cRLSign
+      extension("2.5.29.14", false, octets(await keyIdOf(spki))), // subjectKeyIdentifier
     ],
+    signingKey: keys.privateKey,
   });
-  const pkcs8 = await crypto.subtle.exportKey("pkcs8", keys.privateKey);
-  return {
-    certPem: pemWithNewline(cert.toString("pem")),
-    keyPem: pemWithNewline(x509.PemConverter.encode(pkcs8, "PRIVATE KEY")),
-  };
+  return { certPem: derToPem(cert, "CERTIFICATE"), keyPem };
 }
 
 /** Writes key then certificate, each through a temp file and a rename, so a crash never leaves half a file. */
@@ -147,25 +142,82 @@ function readText(file: string, what: string, files: CaFiles): string {
   }
 }
 
+/** What the rest of the code needs of the CA certificate. */
+export interface CaCertificate {
+  /** The certificate, DER. */
+  rawData: ArrayBuffer;
+  /** "CN=…", relative names joined with ", ". */
+  subject: string;
+  /** The subject Name as the certificate encodes it: a leaf's issuer must be these bytes. */
+  subjectDer: Uint8Array;
+  notAfter: Date;
+  /** The Subject Key Identifier's key id, if the certificate has the extension (a leaf's AKI must equal it). */
+  subjectKeyId?: Uint8Array;
+  /** SubjectPublicKeyInfo, DER. */
+  spki: Uint8Array<ArrayBuffer>;
+}
+
+const SUBJECT_KEY_ID = oid("2.5.29.14");
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** A certificate's fields: node:crypto checks the whole (it throws on a corrupt one), der.ts reads the parts. */
+function parseCertificate(der: Uint8Array): { cert: CaCertificate; isCa: boolean } {
+  const native = new X509Certificate(der);
+  const [tbs] = childrenOf(der, readElement(der, 0));
+  let fields = childrenOf(der, tbs!);
+  if (fields[0]?.tag === 0xa0) fields = fields.slice(1); // [0] version; absent in v1
+  // serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo, then [1] [2] [3] extensions
+  const [, , , validity, subject, spki, ...optional] = fields;
+  if (!validity || !subject || !spki) throw new Error("certificate is missing fields");
+  const [, notAfter] = childrenOf(der, validity);
+  let subjectKeyId: Uint8Array | undefined;
+  const extensions = optional.find((e) => e.tag === 0xa3);
+  for (const ext of extensions ? childrenOf(der, childrenOf(der, extensions)[0]!) : []) {
+    const parts = childrenOf(der, ext);
+    if (!sameBytes(whole(der, parts[0]!), SUBJECT_KEY_ID)) continue;
+    const value = parts.at(-1)!; // OCTET STRING holding the KeyIdentifier OCTET STRING
+    subjectKeyId = contents(der, readElement(der, value.start, value.end)).slice();
+  }
+  return {
+    cert: {
+      rawData: der.slice().buffer,
+      subject: native.subject.split("\n").join(", "),
+      subjectDer: whole(der, subject).slice(),
+      notAfter: readTime(der, notAfter!),
+      subjectKeyId,
+      spki: whole(der, spki).slice(),
+    },
+    isCa: native.ca,
+  };
+}
+
+/** UTCTime (YYMMDDHHMMSSZ, 19xx from 50) or GeneralizedTime (YYYYMMDDHHMMSSZ). */
+function readTime(der: Uint8Array, e: Element): Date {
+  const text = new TextDecoder().decode(contents(der, e));
+  const m = /^(\d{2}|\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text);
+  if (!m || (e.tag !== 0x17 && e.tag !== 0x18)) throw new Error(`unsupported certificate time ${JSON.stringify(text)}`);
+  const year = m[1]!.length === 4 ? Number(m[1]) : Number(m[1]) + (Number(m[1]) >= 50 ? 1900 : 2000);
+  return new Date(Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+}
+
 /** Parses and checks the CA certificate (not the key): used by export and status, which never need the key. */
-export function readCaCert(files: CaFiles): { cert: x509.X509Certificate; certPem: string } {
+export function readCaCert(files: CaFiles): { cert: CaCertificate; certPem: string } {
   const text = readText(files.certPath, "certificate", files);
-  let cert: x509.X509Certificate;
+  let parsed: ReturnType<typeof parseCertificate>;
+  let der: Uint8Array;
   try {
-    const pem = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/);
-    if (!pem) throw new Error("no PEM certificate block");
-    cert = new x509.X509Certificate(pem[0]);
+    der = pemToDerBlock(text, "CERTIFICATE", "PEM certificate block");
+    parsed = parseCertificate(der);
   } catch (err) {
     throw new Error(`CA certificate ${files.certPath} is corrupt (${oneLine(err)}): ${forceHint}`);
   }
-  const bc = cert.getExtension(x509.BasicConstraintsExtension);
-  if (!bc?.ca) throw new Error(`${files.certPath} is not a CA certificate: ${forceHint}`);
-  return { cert, certPem: pemWithNewline(cert.toString("pem")) };
+  if (!parsed.isCa) throw new Error(`${files.certPath} is not a CA certificate: ${forceHint}`);
+  return { cert: parsed.cert, certPem: derToPem(der, "CERTIFICATE") };
 }
 
 export interface LoadedCa {
   files: CaFiles;
-  cert: x509.X509Certificate;
+  cert: CaCertificate;
   certPem: string;
   key: CryptoKey;
   /** Things fixed or worth telling the user (e.g. a key mode tightened). */
@@ -181,9 +233,7 @@ export async function readCa(files: CaFiles, now = new Date()): Promise<LoadedCa
   const keyText = readText(files.keyPath, "key", files);
   let key: CryptoKey;
   try {
-    const pem = keyText.match(/-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----/);
-    if (!pem) throw new Error("no PKCS#8 PEM block");
-    key = await crypto.subtle.importKey("pkcs8", x509.PemConverter.decodeFirst(pem[0]), EC_P256, false, ["sign"]);
+    key = await crypto.subtle.importKey("pkcs8", pemToDerBlock(keyText, "PRIVATE KEY", "PKCS#8 PEM block"), EC_P256, false, ["sign"]);
   } catch (err) {
     throw new Error(`CA key ${files.keyPath} is corrupt (${oneLine(err)}): ${forceHint}`);
   }
@@ -194,10 +244,15 @@ export async function readCa(files: CaFiles, now = new Date()): Promise<LoadedCa
   return { files, cert, certPem, key, warnings };
 }
 
-async function keyMatches(cert: x509.X509Certificate, key: CryptoKey): Promise<boolean> {
+async function keyMatches(cert: CaCertificate, key: CryptoKey): Promise<boolean> {
   const probe = crypto.getRandomValues(new Uint8Array(32));
   const signature = await crypto.subtle.sign(ECDSA_SHA256, key, probe);
-  const pub = await cert.publicKey.export(EC_P256, ["verify"]);
+  let pub: CryptoKey;
+  try {
+    pub = await crypto.subtle.importKey("spki", cert.spki, EC_P256, false, ["verify"]);
+  } catch {
+    return false; // not a P-256 certificate: our key cannot be its key
+  }
   return crypto.subtle.verify(ECDSA_SHA256, pub, signature, probe);
 }
 

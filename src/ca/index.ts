@@ -1,8 +1,6 @@
 // The local certificate authority: create/load it, mint leaves for intercepted hosts, export it,
 // and add it to / remove it from the OS trust store.
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
-import { caExists, caFiles, createCaMaterial, readCa, readCaCert, writeCaFiles, type CaFiles } from "./authority.ts";
+import { caExists, caFiles, createCaMaterial, readCa, readCaCert, writeCaFiles, type CaCertificate, type CaFiles } from "./authority.ts";
 import { certOnlyPkcs12, pemToDer } from "./export.ts";
 import { LeafMinter, type LeafCertificate } from "./leaf.ts";
 import { installIntoOs, osTrust, trustedCertOf, uninstallFromOs, type TrustedCert } from "./trust-store.ts";
@@ -63,7 +61,7 @@ export async function exportCa(dataDir: string, format: "pem" | "der" | "p12", o
   }
 }
 
-async function trustedCert(dataDir: string): Promise<{ cert: x509.X509Certificate; trusted: TrustedCert }> {
+async function trustedCert(dataDir: string): Promise<{ cert: CaCertificate; trusted: TrustedCert }> {
   const files = caFiles(dataDir);
   const { cert, certPem } = readCaCert(files);
   return { cert, trusted: await trustedCertOf(cert, certPem, files.certPath) };

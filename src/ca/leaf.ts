@@ -1,10 +1,10 @@
 // Leaf certificates for intercepted hosts: one shared key per process, one signature per new host,
 // kept in a bounded LRU; concurrent requests for the same host share one promise.
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
 import net from "node:net";
 import { domainToASCII } from "node:url";
-import { EC_P256, ECDSA_SHA256, pemWithNewline, randomSerial } from "./authority.ts";
+import { randomSerial, type CaCertificate } from "./authority.ts";
+import { commonName, derToPem, EC_P256, exportKeyPair, extension, keyIdOf, signCertificate } from "./certificate.ts";
+import { implicit, octets, oid, seq } from "./der.ts";
 
 export interface LeafCertificate {
   /** Leaf PEM then CA PEM, newline-terminated. */
@@ -14,7 +14,7 @@ export interface LeafCertificate {
 }
 
 export interface LeafIssuer {
-  cert: x509.X509Certificate;
+  cert: CaCertificate;
   certPem: string;
   key: CryptoKey;
 }
@@ -27,7 +27,9 @@ const RENEW_BEFORE_MS = 7 * DAY_MS;
 interface SharedKey {
   keys: CryptoKeyPair;
   pem: string;
-  subjectKeyId: x509.SubjectKeyIdentifierExtension;
+  /** SubjectPublicKeyInfo, DER. */
+  spki: Uint8Array;
+  keyId: Uint8Array;
 }
 let sharedKey: Promise<SharedKey> | undefined;
 
@@ -35,12 +37,8 @@ let sharedKey: Promise<SharedKey> | undefined;
 export function sharedLeafKey(): Promise<SharedKey> {
   sharedKey ??= (async () => {
     const keys = (await crypto.subtle.generateKey(EC_P256, true, ["sign", "verify"])) as CryptoKeyPair;
-    const pkcs8 = await crypto.subtle.exportKey("pkcs8", keys.privateKey);
-    return {
-      keys,
-      pem: pemWithNewline(x509.PemConverter.encode(pkcs8, "PRIVATE KEY")),
-      subjectKeyId: await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    };
+    const { spki, keyPem } = await exportKeyPair(keys);
+    return { keys, pem: keyPem, spki, keyId: await keyIdOf(spki) };
   })();
   sharedKey.catch(() => (sharedKey = undefined)); // let a later call retry
   return sharedKey;
@@ -88,7 +86,7 @@ export class LeafMinter {
   private readonly maxEntries: number;
   private readonly now: () => Date;
   private minted = 0;
-  private authorityKeyId?: Promise<x509.AuthorityKeyIdentifierExtension>;
+  private authorityKeyId?: Promise<Uint8Array>;
 
   constructor(
     private readonly issuer: LeafIssuer,
@@ -135,36 +133,60 @@ export class LeafMinter {
 
   private async mint(host: HostName): Promise<{ leaf: LeafCertificate; notAfter: number }> {
     const shared = await sharedLeafKey();
-    this.authorityKeyId ??= authorityKeyIdFor(this.issuer.cert);
+    // The AKI must equal the CA's SKI when it has one; otherwise it is derived from the CA key the same way.
+    this.authorityKeyId ??= this.issuer.cert.subjectKeyId ? Promise.resolve(this.issuer.cert.subjectKeyId) : keyIdOf(this.issuer.cert.spki);
     const now = this.now().getTime();
     // Backdated a day for clients whose clock is behind; never outliving the CA.
     const notAfter = Math.min(now + LEAF_VALIDITY_DAYS * DAY_MS, this.issuer.cert.notAfter.getTime());
-    const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: randomSerial(),
-      subject: [{ CN: [host.name] }],
-      issuer: this.issuer.cert.subjectName,
+    const cert = await signCertificate({
+      serial: Buffer.from(randomSerial(), "hex"),
+      issuer: this.issuer.cert.subjectDer,
+      subject: commonName(host.name),
       notBefore: new Date(now - DAY_MS),
       notAfter: new Date(notAfter),
-      publicKey: shared.keys.publicKey,
+      spki: shared.spki,
+      extensions: leafExtensions(host, await this.authorityKeyId, shared.keyId),
       signingKey: this.issuer.key,
-      signingAlgorithm: ECDSA_SHA256,
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-        new x509.SubjectAlternativeNameExtension([{ type: host.kind === "ip" ? "ip" : "dns", value: host.name }]),
-        await this.authorityKeyId,
-        shared.subjectKeyId,
-      ],
     });
     this.minted++;
-    return { leaf: { cert: pemWithNewline(cert.toString("pem")) + this.issuer.certPem, key: shared.pem }, notAfter };
+    return { leaf: { cert: derToPem(cert, "CERTIFICATE") + this.issuer.certPem, key: shared.pem }, notAfter };
   }
 }
 
-/** The AKI must equal the CA's SKI when it has one; otherwise derive it from the CA key. */
-async function authorityKeyIdFor(ca: x509.X509Certificate): Promise<x509.AuthorityKeyIdentifierExtension> {
-  const ski = ca.getExtension(x509.SubjectKeyIdentifierExtension);
-  if (ski) return new x509.AuthorityKeyIdentifierExtension(ski.keyId);
-  return x509.AuthorityKeyIdentifierExtension.create(ca.publicKey);
+/** A server-only end-entity certificate for one name (the extensions @peculiar/x509 used to write). */
+function leafExtensions(host: HostName, authorityKeyId: Uint8Array, subjectKeyId: Uint8Array): Uint8Array[] {
+  const ip = host.kind === "ip" ? ipBytes(host.name) : undefined;
+  return [
+    extension("2.5.29.19", true, seq()), // basicConstraints: not a CA
+    extension("2.5.29.15", true, Uint8Array.of(0x03, 0x02, 0x07, 0x80)), // keyUsage: digitalSignature
+    extension("2.5.29.37", false, seq(oid("1.3.6.1.5.5.7.3.1"))), // extKeyUsage: serverAuth
+    extension("2.5.29.17", false, seq(ip ? implicit(7, ip) : implicit(2, new TextEncoder().encode(host.name)))), // SAN: iPAddress or dNSName
+    extension("2.5.29.35", false, seq(implicit(0, authorityKeyId))),
+    extension("2.5.29.14", false, octets(subjectKeyId)),
+  ];
+}
+
+/** An IP literal as normalizeHost gives it (dotted v4, compressed v6) in network order: 4 or 16 bytes. */
+function ipBytes(ip: string): Uint8Array {
+  if (net.isIPv4(ip)) return Uint8Array.from(ip.split(".").map(Number));
+  const [head, tail] = ip.includes("::") ? ip.split("::") : [ip, undefined];
+  const groups = (part: string | undefined) => (part ? part.split(":") : []);
+  let parts = groups(head);
+  let rest = groups(tail);
+  // An embedded IPv4 tail (::ffff:1.2.3.4) is two groups.
+  const last = (tail === undefined ? parts : rest).at(-1);
+  if (last?.includes(".")) {
+    const v4 = ipBytes(last);
+    const asGroups = [((v4[0]! << 8) | v4[1]!).toString(16), ((v4[2]! << 8) | v4[3]!).toString(16)];
+    if (tail === undefined) parts = [...parts.slice(0, -1), ...asGroups];
+    else rest = [...rest.slice(0, -1), ...asGroups];
+  }
+  const all = tail === undefined ? parts : [...parts, ...Array(8 - parts.length - rest.length).fill("0"), ...rest];
+  const out = new Uint8Array(16);
+  all.forEach((g, i) => {
+    const v = parseInt(g, 16);
+    out[i * 2] = v >> 8;
+    out[i * 2 + 1] = v & 0xff;
+  });
+  return out;
 }

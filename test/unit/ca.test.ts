@@ -403,3 +403,50 @@ describe("the Windows seed's CA layout (%LOCALAPPDATA%\\OISP\\oisp-ca.crt / oisp
     expect(caFiles(home, "win32").certPath).toBe(path.join(home, "ca", "oisp-ca.pem"));
   });
 });
+
+describe("no certificate library at run time", () => {
+  test("a CA written by @peculiar/x509 (before this CA wrote its own DER) loads, and its leaves verify", async () => {
+    const keys = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"])) as CryptoKeyPair;
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: "01a2b3",
+      name: [{ CN: ["OISP Sensor Local CA (old@host)"] }],
+      notBefore: new Date(Date.now() - 86_400_000),
+      notAfter: new Date(Date.now() + 3650 * 86_400_000),
+      keys,
+      signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      ],
+    });
+    const home = tempHome();
+    const certPem = cert.toString("pem") + "\n";
+    writeCaFiles(caFiles(home), { certPem, keyPem: x509.PemConverter.encode(await crypto.subtle.exportKey("pkcs8", keys.privateKey), "PRIVATE KEY") + "\n" });
+    const ca = await loadCa(home);
+    expect(ca.certPem).toBe(certPem);
+    const leaf = await ca.leafFor("api.example.test");
+    const aki = firstCert(leaf.cert).getExtension(x509.AuthorityKeyIdentifierExtension)!.keyId;
+    expect(aki).toBe(cert.getExtension(x509.SubjectKeyIdentifierExtension)!.keyId);
+    expect(firstCert(leaf.cert).issuer).toBe("CN=OISP Sensor Local CA (old@host)");
+    const ok = openssl(["verify", "-CAfile", writeTemp("ca.pem", certPem), "-purpose", "sslserver", "-verify_hostname", "api.example.test", writeTemp("leaf.pem", leaf.cert)]);
+    expect(ok.out).toContain(": OK");
+    expect(await handshake(leaf, { ca: certPem, servername: "api.example.test" })).toEqual({ authorized: true });
+  });
+
+  test("creating, loading the CA and minting leaves load no certificate library (it cost `oisp up` ~5 MB)", () => {
+    const ca = path.join(import.meta.dir, "../../src/ca/index.ts");
+    const script = `
+      const { initCa, loadCa } = await import(${JSON.stringify(ca)});
+      const home = require("node:fs").mkdtempSync(require("node:path").join(require("node:os").tmpdir(), "oisp-ca-lib-"));
+      await initCa(home);
+      const authority = await loadCa(home);
+      await authority.leafFor("a.example");
+      await authority.leafFor("127.0.0.1");
+      require("node:fs").rmSync(home, { recursive: true });
+      console.log(JSON.stringify(Object.keys(require.cache).filter((k) => /node_modules/.test(k))));`;
+    const r = Bun.spawnSync([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+    expect(r.stderr.toString()).toBe("");
+    expect(JSON.parse(r.stdout.toString())).toEqual([]);
+  });
+});
