@@ -4,7 +4,7 @@
 // them and can retry/spool. Metrics (gen_ai.client.token.usage, gen_ai.client.operation.duration) go
 // through the SDK's periodic reader with cumulative temporality: a failed metrics export is made up
 // by the next one, so nothing is lost there either.
-import { context, SpanKind, SpanStatusCode, trace, type Histogram } from "@opentelemetry/api";
+import type { Histogram } from "@opentelemetry/api";
 import type { MeterProvider, PushMetricExporter } from "@opentelemetry/sdk-metrics";
 import type { BasicTracerProvider, ReadableSpan, SpanExporter, SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import os from "node:os";
@@ -18,6 +18,10 @@ import { ExportError, type ExportBatch, type Exporter } from "./queue.ts";
  * The OTLP exporter packages (with gRPC) add ~30 MB to a process: loaded on first use, so a sensor
  * without an OTLP exporter never pays for them.
  */
+/** The OpenTelemetry API (~44 modules, 2-5 MB kept), loaded with the exporter: the sensor Worker imports this file. */
+let otelApi: typeof import("@opentelemetry/api") | undefined;
+const api = () => (otelApi ??= require("@opentelemetry/api") as typeof import("@opentelemetry/api"));
+
 function otlpModules() {
   return {
     Metadata: (require("@grpc/grpc-js") as typeof import("@grpc/grpc-js")).Metadata,
@@ -165,6 +169,7 @@ export class OtlpExporter implements Exporter {
   }
 
   private emit(tracer: ReturnType<BasicTracerProvider["getTracer"]>, call: GenAiCall): void {
+    const { context, SpanKind, SpanStatusCode, trace } = api();
     const span = tracer.startSpan(call.name, { kind: SpanKind.CLIENT, startTime: call.startMs, attributes: call.attributes }, context.active());
     if (call.error) span.setStatus({ code: SpanStatusCode.ERROR, ...(call.error.message && { message: call.error.message }) });
     // The model asked for these tools in its answer; the agent runs them after it (we see the request, not the run).

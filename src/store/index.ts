@@ -1,8 +1,8 @@
 // The event store: OISP events in one SQLite file (bun:sqlite through drizzle), written in batches by the
 // sensor and read by the dashboard and `oisp analyze`. Failures surface as StoreError; the caller decides.
 import { Database, type Statement } from "bun:sqlite";
-import { and, count as countRows, desc, eq, getTableColumns, gte, lt, or, type SQL } from "drizzle-orm";
-import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import type { SQL } from "drizzle-orm";
+import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import fs from "node:fs";
 import { toEventRow, type StorableEvent } from "./columns.ts";
 import { RequestCredentials } from "./credentials.ts";
@@ -10,8 +10,9 @@ import { RollupBatch } from "./rollups.ts";
 import { StoreError, toStoreError } from "./errors.ts";
 import { applyMigrations } from "./migrate.ts";
 import { migrations } from "./migrations/index.ts";
-import * as schema from "./schema.ts";
-import { events, type EventRow, type NewEventRow } from "./schema.ts";
+import { EVENT_COLUMNS } from "./event-columns.ts";
+import type * as schema from "./schema.ts";
+import type { EventRow, NewEventRow } from "./schema.ts";
 
 export { StoreError, type StoreErrorKind } from "./errors.ts";
 export type { StorableEvent } from "./columns.ts";
@@ -50,7 +51,21 @@ export interface StoredEventRecord extends Omit<EventRow, "json" | CredentialCol
 
 /** Kept for the rollups, not part of a record (and absent from a database not yet migrated to 0002 / 0003). */
 type CredentialColumn = "keyPrefix" | "keyHash" | "authType" | "callModel";
-const { keyPrefix: _p, keyHash: _h, authType: _a, callModel: _m, ...RECORD_COLUMNS } = getTableColumns(events);
+
+/**
+ * drizzle-orm and the drizzle schema, loaded on the first query: the sensor Worker only inserts (prepared
+ * below, no drizzle), and drizzle kept ~8 MB of it resident. Reads (analyze, status, a JSONL replay's
+ * lookups) load it then.
+ */
+let drizzleParts: ReturnType<typeof loadDrizzle> | undefined;
+function loadDrizzle() {
+  const orm = require("drizzle-orm") as typeof import("drizzle-orm");
+  const bunSqlite = require("drizzle-orm/bun-sqlite") as typeof import("drizzle-orm/bun-sqlite");
+  const tables = require("./schema.ts") as typeof schema;
+  const { keyPrefix: _p, keyHash: _h, authType: _a, callModel: _m, ...recordColumns } = orm.getTableColumns(tables.events);
+  return { orm, drizzle: bunSqlite.drizzle, tables, events: tables.events, recordColumns };
+}
+const lazyDrizzle = () => (drizzleParts ??= loadDrizzle());
 
 export interface InsertResult {
   inserted: number;
@@ -64,7 +79,7 @@ export interface InsertResult {
  * The events columns in a fixed order, for the one hot statement: the sensor's insert. drizzle builds and
  * prepares a new statement per call, which cost as much as the decoding; this is prepared once per store.
  */
-const INSERT_COLUMNS = Object.entries(getTableColumns(events)).map(([key, column]) => ({ key: key as keyof NewEventRow, name: column.name }));
+const INSERT_COLUMNS = EVENT_COLUMNS;
 const INSERT_SQL = `INSERT INTO events (${INSERT_COLUMNS.map((c) => c.name).join(", ")}) VALUES (${INSERT_COLUMNS.map(() => "?").join(", ")}) ON CONFLICT (event_id) DO NOTHING`;
 const MAX_LIST = 10_000;
 
@@ -102,7 +117,11 @@ export function openStore(path: string, opts: StoreOptions = {}) {
     sqlite.close();
     throw toStoreError(err, `preparing ${path}`, busyTimeoutMs);
   }
-  const db: BunSQLiteDatabase<typeof schema> = drizzle({ client: sqlite, schema });
+  let drizzleDb: BunSQLiteDatabase<typeof schema> | undefined;
+  const dbOf = (): BunSQLiteDatabase<typeof schema> => {
+    const { drizzle, tables } = lazyDrizzle();
+    return (drizzleDb ??= drizzle({ client: sqlite, schema: tables }));
+  };
   let closed = false;
   let insertStatement: Statement | undefined;
   const credentials = new RequestCredentials(sqlite);
@@ -119,6 +138,7 @@ export function openStore(path: string, opts: StoreOptions = {}) {
   };
 
   const whereOf = (f: EventFilter = {}): SQL | undefined => {
+    const { orm: { and, eq, gte }, events } = lazyDrizzle();
     const parts: Array<SQL | undefined> = [
       f.type !== undefined ? eq(events.eventType, f.type) : undefined,
       f.provider !== undefined ? eq(events.provider, f.provider) : undefined,
@@ -133,8 +153,10 @@ export function openStore(path: string, opts: StoreOptions = {}) {
   };
 
   return {
-    /** The drizzle handle, for read queries that live with their feature (analyze, web). */
-    db,
+    /** The drizzle handle, for read queries that live with their feature (analyze, web); built on first use. */
+    get db(): BunSQLiteDatabase<typeof schema> {
+      return dbOf();
+    },
 
     /** Stores the events in one transaction. Throws StoreError (disk full, locked...); then nothing was stored. */
     insertEvents(batch: readonly StorableEvent[]): InsertResult {
@@ -184,11 +206,13 @@ export function openStore(path: string, opts: StoreOptions = {}) {
     },
 
     count(filter?: EventFilter): number {
-      return guarded("counting events", () => db.select({ n: countRows() }).from(events).where(whereOf(filter)).get()?.n ?? 0);
+      const { orm: { count: countRows }, events } = lazyDrizzle();
+      return guarded("counting events", () => dbOf().select({ n: countRows() }).from(events).where(whereOf(filter)).get()?.n ?? 0);
     },
 
     /** Newest first (ts_ms, then event_id, descending). */
     list(opts: ListOptions = {}): StoredEventRecord[] {
+      const { orm: { and, desc, eq, lt, or }, events, recordColumns } = lazyDrizzle();
       const limit = Math.min(Math.max(1, Math.floor(opts.limit ?? 100)), MAX_LIST);
       const before =
         opts.beforeTsMs === undefined
@@ -197,8 +221,8 @@ export function openStore(path: string, opts: StoreOptions = {}) {
             ? lt(events.tsMs, opts.beforeTsMs)
             : or(lt(events.tsMs, opts.beforeTsMs), and(eq(events.tsMs, opts.beforeTsMs), lt(events.eventId, opts.beforeEventId)));
       return guarded("listing events", () =>
-        db
-          .select(RECORD_COLUMNS)
+        dbOf()
+          .select(recordColumns)
           .from(events)
           .where(and(whereOf(opts), before))
           .orderBy(desc(events.tsMs), desc(events.eventId))
@@ -210,15 +234,17 @@ export function openStore(path: string, opts: StoreOptions = {}) {
 
     get(eventId: string): StoredEventRecord | undefined {
       return guarded("reading an event", () => {
-        const row = db.select(RECORD_COLUMNS).from(events).where(eq(events.eventId, eventId)).get();
+        const { orm: { eq }, events, recordColumns } = lazyDrizzle();
+        const row = dbOf().select(recordColumns).from(events).where(eq(events.eventId, eventId)).get();
         return row ? toRecord(row) : undefined;
       });
     },
 
     /** The events of one AI call (request, response, tool calls), oldest first. */
     byRequestId(requestId: string): StoredEventRecord[] {
+      const { orm: { eq }, events, recordColumns } = lazyDrizzle();
       return guarded("reading events by request id", () =>
-        db.select(RECORD_COLUMNS).from(events).where(eq(events.requestId, requestId)).orderBy(events.tsMs, events.eventId).all().map(toRecord),
+        dbOf().select(recordColumns).from(events).where(eq(events.requestId, requestId)).orderBy(events.tsMs, events.eventId).all().map(toRecord),
       );
     },
 
