@@ -62,3 +62,21 @@ test("--export jsonl without a path writes <data dir>/export/events.jsonl (direc
   expect(fs.readFileSync(path.join(dataDir, "export", "events.jsonl"), "utf8").trim().split("\n")).toHaveLength(2);
   expect(jsonl!.stats()).toMatchObject({ sent: 2, dropped: 0, failedAttempts: 0 });
 });
+
+test("the sinks load no OpenTelemetry module until an OTLP exporter starts (the sensor Worker imports them)", () => {
+  const sinks = path.join(import.meta.dir, "../../src/sinks/index.ts");
+  const script = `
+    const { startExporters } = await import(${JSON.stringify(sinks)});
+    const otel = () => Object.keys(require.cache).some((k) => k.includes("/node_modules/@opentelemetry/"));
+    const cfg = (values) => ({ values, dataDir: require("node:os").tmpdir(), redaction: "safe", env: {} });
+    const log = () => {};
+    const none = startExporters(cfg({ export: ["webhook"], "webhook-url": "http://127.0.0.1:9/hook" }), log);
+    const before = otel();
+    const outs = startExporters(cfg({ export: ["otlp"], "otlp-endpoint": "http://127.0.0.1:9" }), log);
+    const after = otel();
+    await Promise.all([...none, ...outs].map((o) => o.close?.()));
+    console.log(JSON.stringify({ before, after }));`;
+  const r = Bun.spawnSync([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+  expect(r.stderr.toString()).toBe("");
+  expect(JSON.parse(r.stdout.toString())).toEqual({ before: false, after: true });
+});

@@ -7,6 +7,9 @@ import path from "node:path";
 import { openStore, StoreError, type StorableEvent } from "../../src/store/index.ts";
 import { applyMigrations, splitStatements } from "../../src/store/migrate.ts";
 import { migrations } from "../../src/store/migrations/index.ts";
+import { EVENT_COLUMNS } from "../../src/store/event-columns.ts";
+import { events } from "../../src/store/schema.ts";
+import { getTableColumns } from "drizzle-orm";
 
 const dirs: string[] = [];
 const closers: Array<() => void> = [];
@@ -223,6 +226,29 @@ describe("events", () => {
 });
 
 describe("memory", () => {
+  test("the insert's column list is the events table's (schema.ts), every column, same keys and names", () => {
+    expect(EVENT_COLUMNS as unknown).toEqual(Object.entries(getTableColumns(events)).map(([key, column]) => ({ key, name: column.name })));
+  });
+
+  test("opening a store and inserting load no drizzle-orm (it kept ~8 MB in the sensor Worker); a read loads it", () => {
+    const store = path.join(import.meta.dir, "../../src/store/index.ts");
+    const file = dbPath();
+    const script = `
+      const { openStore } = await import(${JSON.stringify(store)});
+      const drizzleLoaded = () => Object.keys(require.cache).some((k) => k.includes("/node_modules/drizzle-orm/"));
+      const store = openStore(${JSON.stringify(file)});
+      const event = (type, i) => ({ event_id: "e" + i, event_type: type, ts: "2025-01-01T00:00:00Z", data: { request_id: "r1", model: { id: "m" } } });
+      const r = store.insertEvents([event("ai.request", 1), event("ai.response", 2)]);
+      const before = drizzleLoaded();
+      const n = store.count();
+      const ids = store.byRequestId("r1").map((e) => e.eventId);
+      store.close();
+      console.log(JSON.stringify({ r, before, after: drizzleLoaded(), n, ids }));`;
+    const r = Bun.spawnSync([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+    expect(r.stderr.toString()).toBe("");
+    expect(JSON.parse(r.stdout.toString())).toEqual({ r: { inserted: 2, duplicates: 0, invalid: 0 }, before: false, after: true, n: 2, ids: ["e1", "e2"] });
+  });
+
   test("releaseMemory gives SQLite's page cache back; the store works on; after close it does nothing", async () => {
     const store = open(dbPath());
     const body = "x".repeat(300);
