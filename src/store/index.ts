@@ -79,8 +79,7 @@ export interface InsertResult {
  * The events columns in a fixed order, for the one hot statement: the sensor's insert. drizzle builds and
  * prepares a new statement per call, which cost as much as the decoding; this is prepared once per store.
  */
-const INSERT_COLUMNS = EVENT_COLUMNS;
-const INSERT_SQL = `INSERT INTO events (${INSERT_COLUMNS.map((c) => c.name).join(", ")}) VALUES (${INSERT_COLUMNS.map(() => "?").join(", ")}) ON CONFLICT (event_id) DO NOTHING`;
+const INSERT_SQL = `INSERT INTO events (${EVENT_COLUMNS.map((c) => c.name).join(", ")}) VALUES (${EVENT_COLUMNS.map(() => "?").join(", ")}) ON CONFLICT (event_id) DO NOTHING`;
 const MAX_LIST = 10_000;
 
 export type Store = ReturnType<typeof openStore>;
@@ -181,7 +180,7 @@ export function openStore(path: string, opts: StoreOptions = {}) {
                 if (facts) Object.assign(row, facts);
                 row.callModel = facts?.callModel ?? row.model ?? null;
               }
-              const { changes, lastInsertRowid } = stmt.run(...INSERT_COLUMNS.map((c) => row[c.key] ?? null));
+              const { changes, lastInsertRowid } = stmt.run(...EVENT_COLUMNS.map((c) => row[c.key] ?? null));
               inserted += changes;
               if (changes) rollups.add(row, Number(lastInsertRowid));
               if (changes && row.eventType === "ai.request" && row.requestId != null) {
