@@ -27,39 +27,10 @@
 // `oisp status` reads too (a data dir set only in this file would hide the running sensor from it).
 import fs from "node:fs";
 import path from "node:path";
-import { z } from "zod";
 import { exportValuesFromToml, mergeExportValues } from "../sinks/config.ts";
 import type { ExportFlagValues } from "../sinks/flags.ts";
 import { UsageError } from "../util/args.ts";
-
-const Port = z.int().min(0).max(65535);
-
-const SensorKeys = {
-  capture: z.enum(["proxy", "ebpf"]).optional(),
-  redaction: z.enum(["safe", "full", "minimal"]).optional(),
-  process_filter: z.array(z.string().min(1)).optional(),
-  db: z.string().min(1).optional(),
-  output: z.string().min(1).optional(),
-  verbose: z.boolean().optional(),
-};
-
-const ConfigFileSchema = z.strictObject({
-  ...SensorKeys,
-  // The seed grouped these under [sensor]: the same keys, read the same way (top-level ones win).
-  sensor: z.strictObject(SensorKeys).optional(),
-  proxy: z
-    .strictObject({
-      listen: z.string().min(1).optional(),
-      tls_mitm: z.boolean().optional(),
-      all_traffic: z.boolean().optional(),
-      upstream_ca: z.array(z.string().min(1)).optional(),
-    })
-    .optional(),
-  ebpf: z.strictObject({ pids: z.array(z.int().positive()).optional() }).optional(),
-  web: z.strictObject({ enabled: z.boolean().optional(), host: z.string().min(1).optional(), port: Port.optional(), token: z.string().min(1).optional() }).optional(),
-  // Checked by exportValuesFromToml, which reports its own paths.
-  export: z.unknown().optional(),
-});
+import type { ConfigFile } from "./config-file-schema.ts";
 
 /** The flag values a config file can set (a subset of `oisp up`'s flags). */
 export type ConfigValues = ExportFlagValues & {
@@ -92,9 +63,7 @@ export function configValuesFromToml(text: string, file: string, warn: (message:
   } catch (err) {
     throw new Error(`${file}: not valid TOML: ${(err as Error).message}`);
   }
-  const parsed = ConfigFileSchema.safeParse(doc);
-  if (!parsed.success) throw new Error(`${file}: ${z.prettifyError(parsed.error).replace(/\n/g, "; ")}`);
-  const { sensor, ...top } = parsed.data;
+  const { sensor, ...top }: ConfigFile = (require("./config-file-schema.ts") as typeof import("./config-file-schema.ts")).parseConfigDocument(doc, file);
   const c = { ...sensor, ...Object.fromEntries(Object.entries(top).filter(([, value]) => value !== undefined)) } as typeof top;
   const base = path.dirname(path.resolve(file));
   const rel = (p: string) => path.resolve(base, p);

@@ -1,7 +1,7 @@
 // `oisp sensor`: receive captured traffic, decode it into OISP events, store and export them.
 import path from "node:path";
 import { dataDir as defaultDataDir, defaultDbPath } from "../config/paths.ts";
-import { readSettingsFile, RedactionMode } from "../config/settings.ts";
+import { readSettingsFile, REDACTION_MODES, type RedactionMode } from "../config/settings.ts";
 import { defaultPipePath, resolvePipePath } from "../ipc/endpoint.ts";
 import type { ExporterStats } from "../sinks/queue.ts";
 import { exporterLine } from "../sinks/exporter-line.ts";
@@ -68,14 +68,13 @@ export function sensorConfigFrom(flags: SensorValues, dir = defaultDataDir(), lo
   const values = withConfigFile(flags);
   const settings = readSettingsFile(dir);
   const redaction = values.redaction ?? values["redaction-mode"] ?? settings.Redaction ?? "safe";
-  const parsed = RedactionMode.safeParse(redaction);
-  if (!parsed.success) throw new UsageError(`--redaction: expected safe, full or minimal, got "${redaction}"`);
+  if (!(REDACTION_MODES as readonly string[]).includes(redaction)) throw new UsageError(`--redaction: expected safe, full or minimal, got "${redaction}"`);
   const verbose = values.verbose ?? settings.VerboseLogging ?? false;
   return {
     dataDir: dir,
     dbPath: path.resolve(values.db ?? settings.DatabasePath ?? defaultDbPath(dir)),
     outputPath: values.output ?? settings.OutputPath,
-    redaction: parsed.data,
+    redaction: redaction as RedactionMode,
     processFilter: values["process-filter"] ?? settings.ProcessFilter ?? [],
     verbose,
     log: createLogger({ verbose, file: roleLogFile(dir, logName) }),

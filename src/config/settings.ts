@@ -3,37 +3,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { z } from "zod";
+import type { RedactionMode, SettingsFile } from "./settings-schema.ts";
 import { settingsPath } from "./paths.ts";
 
-export const RedactionMode = z.enum(["safe", "full", "minimal"]);
-export type RedactionMode = z.infer<typeof RedactionMode>;
-
-/** settings.json as users write it. PascalCase names are the ones the Windows seed documented. */
-export const SettingsFile = z
-  .object({
-    OutputPath: z.string().min(1).optional().describe("Also append every event to this JSONL file"),
-    DatabasePath: z.string().min(1).optional(),
-    AutoStartCapture: z
-      .boolean()
-      .optional()
-      .describe("oisp sensor starts capture as the dashboard's Start capture does (Windows: elevated oisp redirect --tls-mitm)"),
-    EnableTlsMitm: z.boolean().optional().describe("Decrypt TLS to AI hosts with the local CA (redirect --tls-mitm)"),
-    AiEndpointFilterEnabled: z.boolean().optional().describe("false = intercept all TLS traffic (--all-traffic)"),
-    ProcessFilter: z.array(z.string().min(1)).optional().describe("Only capture these process names (empty = all)"),
-    ProxyPort: z
-      .number()
-      .int()
-      .min(1)
-      .max(65535)
-      .optional()
-      .describe("Explicit proxy port (default 8080); in WinDivert mode the port diverted connections arrive on (default 8443)"),
-    VerboseLogging: z.boolean().optional().describe("Log every connection (-v)"),
-    Redaction: RedactionMode.optional(),
-    WebPort: z.number().int().min(1).max(65535).optional(),
-  })
-  .strict();
-export type SettingsFile = z.infer<typeof SettingsFile>;
+export type { RedactionMode, SettingsFile } from "./settings-schema.ts";
 
 export class SettingsError extends Error {}
 
@@ -53,9 +26,58 @@ export function readSettingsFile(dir: string, env: NodeJS.ProcessEnv = process.e
   } catch (err) {
     throw new SettingsError(`${file} is not valid JSON: ${(err as Error).message}`);
   }
-  const parsed = SettingsFile.safeParse(seedSpellings(json, env));
+  const spelled = seedSpellings(json, env);
+  const quick = plainValidSettings(spelled);
+  if (quick) return quick;
+  // Anything the quick check does not accept is zod's to judge: it names the field (or accepts it).
+  const { SettingsFile, formatZodIssues } = schema();
+  const parsed = SettingsFile.safeParse(spelled);
   if (!parsed.success) throw new SettingsError(`${file}: ${formatZodIssues(parsed.error)}`);
   return parsed.data;
+}
+
+/** The zod schema, loaded on first need (a file the quick check refused, a write). */
+function schema(): typeof import("./settings-schema.ts") {
+  return require("./settings-schema.ts");
+}
+
+/** The redaction modes, as the schema's RedactionMode enum lists them. */
+export const REDACTION_MODES: readonly RedactionMode[] = ["safe", "full", "minimal"];
+
+const isPort = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= 65535;
+const isName = (v: unknown) => typeof v === "string" && v.length >= 1;
+const isBool = (v: unknown) => typeof v === "boolean";
+
+/**
+ * Each field of the schema in its order, with a check that accepts only values the schema accepts. A
+ * field missing here is not lost: the file then goes to zod, which accepts it (test/unit/settings.test.ts
+ * compares both on valid and broken files).
+ */
+const QUICK_FIELDS: Record<keyof SettingsFile, (v: unknown) => boolean> = {
+  OutputPath: isName,
+  DatabasePath: isName,
+  AutoStartCapture: isBool,
+  EnableTlsMitm: isBool,
+  AiEndpointFilterEnabled: isBool,
+  ProcessFilter: (v) => Array.isArray(v) && v.every(isName),
+  ProxyPort: isPort,
+  VerboseLogging: isBool,
+  Redaction: (v) => (REDACTION_MODES as unknown[]).includes(v),
+  WebPort: isPort,
+};
+
+/**
+ * settings.json checked without zod: the parsed settings (as zod returns them, fields in the schema's
+ * order) when every field is known and valid, else undefined. zod kept ~4.5 MB in the relay thread of
+ * `oisp up`; a valid file, the usual case, now costs none of it.
+ */
+export function plainValidSettings(json: unknown): SettingsFile | undefined {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined;
+  const input = json as Record<string, unknown>;
+  for (const key of Object.keys(input)) if (!Object.hasOwn(QUICK_FIELDS, key) || !QUICK_FIELDS[key as keyof SettingsFile](input[key])) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(QUICK_FIELDS)) if (Object.hasOwn(input, key)) out[key] = Array.isArray(input[key]) ? [...(input[key] as unknown[])] : input[key];
+  return out as SettingsFile;
 }
 
 /**
@@ -91,20 +113,7 @@ function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
 }
 
 export function writeSettingsFile(dir: string, settings: SettingsFile): void {
-  const valid = SettingsFile.parse(settings);
+  const valid = schema().SettingsFile.parse(settings);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   fs.writeFileSync(settingsPath(dir), JSON.stringify(valid, null, 2) + "\n", { mode: 0o600 });
-}
-
-export function formatZodIssues(error: z.ZodError): string {
-  return error.issues
-    .map((i) => (i.code === "unrecognized_keys" && i.path.length === 0 ? i.keys.map(unknownSetting).join("; ") : `${i.path.join(".") || "(root)"}: ${i.message}`))
-    .join("; ");
-}
-
-/** "ProxyPOrt: unknown setting (did you mean ProxyPort?)": names are case-sensitive, typos are common. */
-function unknownSetting(key: string): string {
-  const known = Object.keys(SettingsFile.shape);
-  const near = known.find((k) => k.toLowerCase() === key.toLowerCase().replace(/[\s_-]/g, ""));
-  return `${key}: unknown setting (${near ? `did you mean ${near}?` : `known: ${known.join(", ")}`})`;
 }

@@ -24,29 +24,8 @@
 //   path = "/var/log/oisp/events.jsonl"
 //   max_mb = 100
 //   keep = 5
-import { z } from "zod";
 import type { ExportFlagValues } from "./index.ts";
-
-const Headers = z.record(z.string(), z.string());
-const Int = z.int().positive();
-
-const ExportFileSchema = z.strictObject({
-  spool_mb: Int.optional(),
-  batch_size: Int.optional(),
-  otlp: z.strictObject({ endpoint: z.string().optional(), protocol: z.enum(["http/protobuf", "http/json", "grpc"]).optional(), headers: Headers.optional() }).optional(),
-  webhook: z.strictObject({ url: z.string(), secret: z.string().optional(), headers: Headers.optional() }).optional(),
-  kafka: z
-    .strictObject({
-      brokers: z.union([z.array(z.string()).min(1), z.string()]),
-      topic: z.string().optional(),
-      client_id: z.string().optional(),
-      sasl: z.strictObject({ mechanism: z.enum(["plain", "scram-sha-256", "scram-sha-512"]), username: z.string(), password: z.string().optional() }).optional(),
-      tls: z.boolean().optional(),
-      ca: z.string().optional(),
-    })
-    .optional(),
-  jsonl: z.strictObject({ path: z.string().optional(), max_mb: Int.optional(), keep: Int.optional() }).optional(),
-});
+import type { ExportFile } from "./config-schema.ts";
 
 /** The export options in a TOML config file, as the flag values startExporters takes. Throws with the path of every problem. */
 export function exportValuesFromToml(text: string, file = "config"): ExportFlagValues {
@@ -58,9 +37,7 @@ export function exportValuesFromToml(text: string, file = "config"): ExportFlagV
   }
   const section = (doc as { export?: unknown }).export;
   if (section === undefined) return {};
-  const parsed = ExportFileSchema.safeParse(section);
-  if (!parsed.success) throw new Error(`${file}: [export]: ${z.prettifyError(parsed.error).replace(/\n/g, "; ")}`);
-  const e = parsed.data;
+  const e: ExportFile = (require("./config-schema.ts") as typeof import("./config-schema.ts")).parseExportSection(section, file);
   const headers = (h: Record<string, string> | undefined) => (h ? Object.entries(h).map(([k, v]) => `${k}=${v}`) : undefined);
   const v: ExportFlagValues = {};
   const kinds: string[] = [];

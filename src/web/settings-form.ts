@@ -1,7 +1,7 @@
 // The settings form is generated from the SettingsFile zod schema, so a field added there appears here.
 // Form strings → candidate object → SettingsFile.safeParse; issues are keyed by field for in-place errors.
 import { z } from "zod";
-import { SettingsFile } from "../config/settings.ts";
+import { SettingsFile } from "../config/settings-schema.ts";
 
 export type FieldKind = "string" | "boolean" | "number" | "list" | "enum";
 

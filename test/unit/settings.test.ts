@@ -7,7 +7,8 @@ import path from "node:path";
 import { redirectConfigFrom, redirectHelp } from "../../src/commands/redirect.ts";
 import { sensorConfigFrom } from "../../src/commands/sensor.ts";
 import { dataDir, settingsPath } from "../../src/config/paths.ts";
-import { readSettingsFile, SettingsError, SettingsFile, writeSettingsFile } from "../../src/config/settings.ts";
+import { SettingsFile } from "../../src/config/settings-schema.ts";
+import { plainValidSettings, readSettingsFile, SettingsError, writeSettingsFile } from "../../src/config/settings.ts";
 
 const dirs: string[] = [];
 function home(settings?: unknown, raw?: string): string {
@@ -92,6 +93,27 @@ describe("settings.json", () => {
     expect(msg).toContain("VerboseLogging: Invalid input");
     expect(msg).toContain("Foo: unknown setting");
     expect(msg).not.toContain("\n");
+  });
+
+  test("the quick check (no zod) accepts only what the schema accepts, and returns what it returns", () => {
+    const full = { ...SEED, DatabasePath: "/var/oisp.db", Redaction: "minimal", WebPort: 1, ProxyPort: 65535, ProcessFilter: [] };
+    const accepted = [{}, SEED, full, { Redaction: "full" }, { WebPort: 7777, EnableTlsMitm: false }];
+    const refused = [
+      null, [], [SEED], "x", 5, { ...SEED, Extra: 1 }, { ProxyPort: 0 }, { ProxyPort: 65536 }, { ProxyPort: 1.5 }, { ProxyPort: "80" }, { ProxyPort: 1e300 },
+      { WebPort: -1 }, { OutputPath: "" }, { DatabasePath: 1 }, { ProcessFilter: [""] }, { ProcessFilter: "a" }, { ProcessFilter: [1] },
+      { Redaction: "none" }, { Redaction: "Safe" }, { VerboseLogging: 1 }, { AutoStartCapture: null }, { OutputPath: undefined },
+      JSON.parse('{"__proto__": {"ProxyPort": 1}}'), { constructor: 1 }, { toString: "x" },
+    ];
+    for (const input of [...accepted, ...refused]) {
+      const quick = plainValidSettings(input);
+      const zod = SettingsFile.safeParse(input);
+      if (quick !== undefined) expect(JSON.stringify(quick)).toBe(JSON.stringify(zod.data));
+      if (!zod.success) expect(quick).toBeUndefined();
+    }
+    expect(accepted.map(plainValidSettings)).toEqual(accepted.map((a) => SettingsFile.parse(a)));
+    // Every field of the schema is known to the quick check (a valid file never needs zod).
+    expect(plainValidSettings(full)).toBeDefined();
+    expect(Object.keys(full).sort()).toEqual(Object.keys(SettingsFile.shape).sort());
   });
 
   test("broken JSON names the file", () => {

@@ -95,6 +95,12 @@ describe("readRoleStatus", () => {
     expect(readRoleStatus(path.join(tmp(), "none.json"))).toEqual({ running: false, reason: "never started with this data directory" });
     expect(readRoleStatus(write("{half")).reason).toMatch(/not valid JSON/);
     expect(readRoleStatus(write({ pid: "x" })).reason).toMatch(/not a status snapshot/);
+    // Each field of the envelope is checked; counters and newer fields are kept as found.
+    for (const bad of [{ state: "paused" }, { pid: 0 }, { pid: 1.5 }, { roles: "sensor" }, { roles: [1] }, { version: 1 }, { started_at: null }, { updated_at: 5 }]) {
+      expect(readRoleStatus(write(snap(bad as never))).reason).toMatch(/not a status snapshot$/);
+    }
+    expect(readRoleStatus(write([snap()])).reason).toMatch(/not a status snapshot$/);
+    expect(readRoleStatus(write({ ...snap(), newer: { x: 1 } })).snapshot).toMatchObject({ newer: { x: 1 } });
   });
 
   test("fresh snapshot of a live pid is running", () => {

@@ -1,6 +1,7 @@
 // The dashboard's /control page: capture status and start/stop/pause, the local CA, settings.json.
 import { Hono, type Context } from "hono";
-import { formatZodIssues, readSettingsFile, SettingsError, writeSettingsFile } from "../../config/settings.ts";
+import { formatZodIssues } from "../../config/settings-schema.ts";
+import { readSettingsFile, SettingsError, writeSettingsFile } from "../../config/settings.ts";
 import { settingsPath } from "../../config/paths.ts";
 import type { PauseView, RedirectorState } from "../app.ts";
 import { parseFilterForm, type FilterForm } from "../filters.ts";
