@@ -8,7 +8,7 @@
 // /proc/self/task/<pid>/stat), per round after a warm-up; counts the stored rows at the end so a run that
 // stores nothing cannot pass for a fast one.
 //
-//   bun bench/sensor.ts [--calls N] [--rounds R] [--kind chat|stream|anthropic]... [--baseline DIR]... [--store-split | --no-store]
+//   bun bench/sensor.ts [--calls N] [--rounds R] [--kind chat|stream|anthropic]... [--baseline DIR]... [--store-split | --no-store] [--flush N]
 // With --baseline DIR (another checkout, e.g. `git archive <rev> | tar -x -C DIR && ln -s $PWD/node_modules DIR/`;
 // repeatable), every tree's sensor core runs in this process on its own database, fed the same recorded calls
 // in chunks of 200 that alternate between the trees, and the figures per tree and kind are printed side by side.
@@ -35,6 +35,7 @@ const { values } = parseArgs({
     baseline: { type: "string", multiple: true },
     "store-split": { type: "boolean" },
     "no-store": { type: "boolean" },
+    flush: { type: "string" },
   },
 });
 const callsPerRound = Number(values.calls ?? 3000);
@@ -42,6 +43,8 @@ const rounds = Number(values.rounds ?? 3);
 const CONNECTIONS = 10;
 /** Calls between store flushes: the store output commits once per 500 ms tick in the product. */
 const FLUSH_EVERY = 200;
+/** --flush N: commit every N calls inside those chunks instead (1: a lone call's commit, as at 10 calls/s). */
+const flushCalls = Math.max(1, Math.min(FLUSH_EVERY, Number(values.flush ?? FLUSH_EVERY)));
 
 const enc = new TextEncoder();
 
@@ -264,6 +267,7 @@ function chunk(tree: Tree, call: Call, conns: string[], from: number, n: number,
     ts += 1;
     tree.sensor.pipeline.data(id, "c2s", call.c2s, ts);
     for (const piece of call.s2c) tree.sensor.pipeline.data(id, "s2c", piece, (ts += 0.01));
+    if ((i + 1 - from) % flushCalls === 0) tree.sensor.storeOutput.flush();
   }
   tree.sensor.storeOutput.flush();
   tree.expectedCalls += n;
@@ -332,7 +336,8 @@ for (const tree of trees) await closeTree(tree);
 console.log(
   `sensor bench: ${callsPerRound} calls per kind per round, ${rounds} rounds, ${CONNECTIONS} keep-alive connections, redaction safe` +
     (values["no-store"] ? ", pipeline only (no store)" : "") +
-    (trees.length > 1 ? `; trees alternating every ${FLUSH_EVERY} calls` : ""),
+    (trees.length > 1 ? `; trees alternating every ${FLUSH_EVERY} calls` : "") +
+    (flushCalls !== FLUSH_EVERY ? `; a store commit every ${flushCalls} calls` : ""),
 );
 const f = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(" / ");
 const range2 = (xs: number[]) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
