@@ -7,6 +7,7 @@ import fs from "node:fs";
 import { toEventRow, type StorableEvent } from "./columns.ts";
 import { RequestCredentials } from "./credentials.ts";
 import { RollupBatch } from "./rollups.ts";
+import { FilterValues } from "./filter-values.ts";
 import { StoreError, toStoreError } from "./errors.ts";
 import { applyMigrations } from "./migrate.ts";
 import { migrations } from "./migrations/index.ts";
@@ -125,6 +126,7 @@ export function openStore(path: string, opts: StoreOptions = {}) {
   let insertStatement: Statement | undefined;
   const credentials = new RequestCredentials(sqlite);
   const rollups = new RollupBatch(sqlite);
+  const filterValues = new FilterValues(sqlite);
 
   /** Runs a store operation, turning SQLite failures into StoreError with what we were doing. */
   const guarded = <T>(what: string, fn: () => T): T => {
@@ -182,7 +184,10 @@ export function openStore(path: string, opts: StoreOptions = {}) {
               }
               const { changes, lastInsertRowid } = stmt.run(...EVENT_COLUMNS.map((c) => row[c.key] ?? null));
               inserted += changes;
-              if (changes) rollups.add(row, Number(lastInsertRowid));
+              if (changes) {
+                rollups.add(row, Number(lastInsertRowid));
+                filterValues.add(row);
+              }
               if (changes && row.eventType === "ai.request" && row.requestId != null) {
                 credentials.stored(row.requestId, {
                   keyPrefix: row.keyPrefix ?? null,
@@ -197,9 +202,11 @@ export function openStore(path: string, opts: StoreOptions = {}) {
         } catch (err) {
           rollups.clear();
           credentials.rollback();
+          filterValues.rollback();
           throw err;
         }
         credentials.commit();
+        filterValues.commit();
         return { inserted, duplicates: rows.length - inserted, invalid };
       });
     },
@@ -259,6 +266,7 @@ export function openStore(path: string, opts: StoreOptions = {}) {
         insertStatement?.finalize();
         credentials.close();
         rollups.close();
+        filterValues.close();
         sqlite.close();
       } catch (err) {
         throw toStoreError(err, `closing ${path}`, busyTimeoutMs);

@@ -16,26 +16,28 @@ import {
   groupedSql,
   MAX_GROUPS,
   MAX_PAGE,
+  bucketOf,
+  bucketSpan,
+  DAY_MS,
+  filterBucketsSql,
+  HOUR_MS,
   olderThan,
-  pickDrivingColumn,
-  probeCap,
-  RANGE_PROBE_ROWS,
-  rangeCountSql,
   relatedSql,
   requestsSql,
   rollupSince,
   ROW_COLUMNS,
+  spanWhere,
   textFloorSql,
   timelinePage,
   timelineSql,
   usageSql,
-  valueCountSql,
-  type EqColumn,
+  type AnswersGrain,
   type RequestCount,
+  type Span,
   type Where,
 } from "./query-sql.ts";
 
-export { CONFIDENCE_ROWS, filterWhere, pickDrivingColumn, probeCap, rollupSince, type EqColumn } from "./query-sql.ts";
+export { CONFIDENCE_ROWS, filterWhere, rollupSince, type EqColumn } from "./query-sql.ts";
 
 export interface WebFilter {
   provider?: string;
@@ -190,6 +192,9 @@ export const PROCESS_ACTIVITY_TYPES = ["process.exec", "file.write"] as const;
 const MAX_DISTINCT = 300;
 /** A free-text page reads at most this many events (newest first), so a search without matches stays fast. */
 export const TEXT_SCAN_ROWS = 100_000;
+/** Rollup buckets (days, hours) read per query while looking for a filter's spans. */
+const BUCKETS_PAGE = 256;
+const ALL_TIME: Span = [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
 export type WebQueries = ReturnType<typeof openWebQueries>;
 
 /** Opens `path` read-only. Throws (with the path) when the file cannot be opened. */
@@ -201,34 +206,75 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
   const one = <T>(sql: string, params: SQLQueryBindings[]): T | null => db.query<T, SQLQueryBindings[]>(sql).get(...params);
   const run = <T>(q: Where): T[] => all<T>(q.sql, q.params);
 
+  const hasTable = (name: string): boolean =>
+    one<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?", [name])?.n === 1;
+  // A database the sensor has not migrated yet (read-only here) may lack a table; once there, it stays.
+  let hasAnswers = false;
+  let hasValues = false;
+  const answersTable = () => (hasAnswers ||= hasTable("model_answers"));
+  const valuesTable = () => (hasValues ||= hasTable("event_values"));
+
+  const answersGrain = (): AnswersGrain => (!answersTable() ? "none" : valuesTable() ? "hour" : "pair");
+
+  /** A rollup's buckets matching a filter's equality columns within `bounds`, in order, read a page at a time. */
+  function* matchingBuckets(table: "event_rollup_day" | "event_rollup_hour", f: WebFilter, bounds: Span, order: "asc" | "desc") {
+    const size = table === "event_rollup_day" ? DAY_MS : HOUR_MS;
+    let from = bucketOf(bounds[0], size);
+    let to = bucketOf(bounds[1] - 1, size);
+    for (;;) {
+      const rows = run<{ bucket_ms: number; n: number; last_ms: number }>(filterBucketsSql(table, f, from, to, order, BUCKETS_PAGE, answersGrain()));
+      yield* rows;
+      const last = rows[rows.length - 1];
+      if (rows.length < BUCKETS_PAGE || !last) return;
+      if (order === "desc") to = last.bucket_ms - 1;
+      else from = last.bucket_ms + 1;
+    }
+  }
+
   /**
-   * Which equality filter (if any) should drive the timeline query (pickDrivingColumn decides; SQLite does
-   * not know without statistics). Counting is capped, so this stays cheap.
+   * Where a filter with equality columns finds its events: runs of the hours whose rollup rows match it
+   * (contiguous hours merged; the days first, from the day rollup, then their hours), within `bounds`, newest
+   * or oldest first. The events table has no index on those columns (migration 0005): each span is then read
+   * through the ts_ms index, so a rare value costs its own hours, not a walk through everything else. A run
+   * ends at its newest matching event (the rollup's last_ms), and is cut once it holds `wanted()` events, so
+   * a common value's first page reads one short span.
    */
-  const drivingIndex = (f: WebFilter): ReadonlySet<EqColumn> => {
-    const eqs = eqFilters(f);
-    if (!eqs.length) return new Set();
-    const timed = f.sinceMs !== undefined || f.untilMs !== undefined;
-    const range = timed ? rangeCountSql(f, RANGE_PROBE_ROWS) : undefined;
-    const rangeRows = range ? (one<{ n: number }>(range.sql, range.params)?.n ?? 0) : 0;
-    const cap = probeCap(rangeRows);
-    const counts = eqs.map(([column, value]) => {
-      const q = valueCountSql(column, value, cap + 1);
-      return { column, n: one<{ n: number }>(q.sql, q.params)?.n ?? 0 };
-    });
-    const column = pickDrivingColumn(counts, timed, rangeRows);
-    return new Set(column ? [column] : []);
-  };
+  function* filterSpans(f: WebFilter, bounds: Span, order: "asc" | "desc", wanted: () => number = () => Infinity): Generator<Span> {
+    if (bounds[0] >= bounds[1]) return;
+    let current: { from: number; to: number; top: number; n: number } | undefined;
+    const done = (c: NonNullable<typeof current>): Span => [Math.max(c.from, bounds[0]), Math.min(c.to, c.top, bounds[1])];
+    for (const day of matchingBuckets("event_rollup_day", f, bounds, order)) {
+      const [dayFrom, dayTo] = bucketSpan(day.bucket_ms, DAY_MS);
+      const inDay: Span = [Math.max(dayFrom, bounds[0]), Math.min(dayTo, bounds[1])];
+      if (inDay[0] >= inDay[1]) continue;
+      for (const hour of matchingBuckets("event_rollup_hour", f, inDay, order)) {
+        const [from, to] = bucketSpan(hour.bucket_ms, HOUR_MS);
+        const top = hour.last_ms + 1; // nothing of the filter's in this hour is newer
+        if (current && order === "desc" && to === current.from) current.from = from;
+        else if (current && order === "asc" && from === current.to) {
+          current.to = to;
+          current.top = top;
+        } else {
+          if (current) yield done(current);
+          current = { from, to, top, n: 0 };
+        }
+        current.n += hour.n;
+        if (current.n >= wanted()) {
+          yield done(current);
+          current = undefined;
+        }
+      }
+    }
+    if (current) yield done(current);
+  }
 
   /** (provider, requested model) → the other models that answered it (model_answers, migration 0003). */
-  let hasAnswers: boolean | undefined;
   const answeredBy = (): Map<string, string[]> => {
-    // A database the sensor has not migrated to 0003 yet (read-only here) has no such table.
-    hasAnswers ??= one<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'model_answers'", [])?.n === 1;
-    if (!hasAnswers) return new Map();
+    if (!answersTable()) return new Map();
     return foldAnswers(
       all<{ provider: string; model: string; response_model: string }>(
-        "SELECT provider, model, response_model FROM model_answers ORDER BY responses DESC, response_model LIMIT ?",
+        // One row per hour since migration 0005 (one per pair before): summed over all time either way.
+        "SELECT provider, model, response_model FROM model_answers GROUP BY provider, model, response_model ORDER BY sum(responses) DESC, response_model LIMIT ?",
         [MAX_GROUPS * 4],
       ),
     );
@@ -250,7 +296,17 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
         floor = one<{ ts_ms: number }>(q.sql, q.params)?.ts_ms ?? undefined;
         if (floor !== undefined) extra.push({ sql: "ts_ms >= ?", params: [floor] });
       }
-      return timelinePage(run<TimelineRow>(timelineSql(filterWhere(filter, extra, drivingIndex(filter)), limit)), limit, floor);
+      if (!eqFilters(filter).length) return timelinePage(run<TimelineRow>(timelineSql(filterWhere(filter, extra), limit)), limit, floor);
+      const bounds: Span = [
+        Math.max(filter.sinceMs ?? ALL_TIME[0], floor ?? ALL_TIME[0]),
+        Math.min(filter.untilMs ?? ALL_TIME[1], opts.before ? opts.before.tsMs + 1 : ALL_TIME[1]),
+      ];
+      const rows: TimelineRow[] = [];
+      for (const span of filterSpans(filter, bounds, "desc", () => limit + 1 - rows.length)) {
+        rows.push(...run<TimelineRow>(timelineSql(filterWhere(filter, [...extra, spanWhere(span)]), limit - rows.length)));
+        if (rows.length > limit) break;
+      }
+      return timelinePage(rows, limit, floor);
     },
 
     /**
@@ -303,11 +359,12 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
       return q ? run<TimelineRow>(q) : [];
     },
 
-    /**
-     * Distinct values of an indexed column by skipping through the index (one seek per value),
-     * so the filter lists cost nothing on a million rows.
-     */
+    /** The values a filter list offers: every value seen in the column, in order (event_values, migration 0005). */
     distinct(column: DistinctColumn): string[] {
+      if (valuesTable()) {
+        return all<{ v: string }>("SELECT value AS v FROM event_values WHERE `column` = ? ORDER BY value LIMIT ?", [column, MAX_DISTINCT]).map((r) => r.v);
+      }
+      // Not migrated to 0005 yet: its indexes are still there, skip through one (one seek per value).
       const rows = all<{ v: string }>(
         `WITH RECURSIVE d(v, n) AS (
            SELECT (SELECT min(${column}) FROM events), 0
@@ -399,13 +456,15 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
      */
     *exportChunks(filter: WebFilter, chunk = 500): Generator<EventRecord[]> {
       const upTo = lastRowid();
-      const indexable = drivingIndex(filter);
-      let after: Cursor | undefined;
-      for (;;) {
-        const rows = run<EventRecord>(exportChunkSql(filter, upTo, after, chunk, indexable));
-        if (rows.length) yield rows;
-        after = exportNext(rows, chunk);
-        if (!after) return;
+      const bounds: Span = [filter.sinceMs ?? ALL_TIME[0], filter.untilMs ?? ALL_TIME[1]];
+      const spans: Iterable<Span | undefined> = eqFilters(filter).length ? filterSpans(filter, bounds, "asc") : [undefined];
+      for (const span of spans) {
+        let after: Cursor | undefined;
+        do {
+          const rows = run<EventRecord>(exportChunkSql(filter, upTo, after, chunk, span));
+          if (rows.length) yield rows;
+          after = exportNext(rows, chunk);
+        } while (after);
       }
     },
 

@@ -12,11 +12,6 @@ export const MAX_GROUPS = 500;
 
 const MAX_TEXT = 200;
 
-/** Below this many matches, reading a filter's own index and sorting beats walking the time index. */
-const SELECTIVE_ROWS = 20_000;
-/** Counting rows in a time range (index only) stops here: enough to compare with a filter's rows. */
-export const RANGE_PROBE_ROWS = 100_000;
-
 export const ROW_COLUMNS = `rowid, event_id, ts, ts_ms, event_type, provider, model, pid, process_name, request_id, success,
   input_tokens, output_tokens, cost_usd, completeness,
   json_extract(json, '$.data.latency_ms') AS latency_ms, json_extract(json, '$.data.status_code') AS status_code,
@@ -39,25 +34,6 @@ export interface Where {
 
 export type EqColumn = "provider" | "model" | "process_name" | "event_type";
 
-/**
- * Which equality filter (if any) should drive the timeline query, from row counts alone (no database):
- * `counts` holds, per filter column, its rows counted up to probeCap(rangeRows) + 1; `rangeRows` the rows
- * in the time range (0 when untimed). A rare value is best read through its own index and sorted; a
- * common one by walking ts_ms newest-first until the page is full.
- */
-export function pickDrivingColumn(counts: ReadonlyArray<{ column: EqColumn; n: number }>, timed: boolean, rangeRows: number): EqColumn | undefined {
-  let best: { column: EqColumn; n: number } | undefined;
-  for (const c of counts) if (!best || c.n < best.n) best = c;
-  // With a time range, walking it costs at most the rows inside it: a filter value with fewer rows than
-  // that is the cheaper bound even when it is not rare overall (e.g. one process over the last week).
-  return best && (best.n <= SELECTIVE_ROWS || (timed && best.n < rangeRows)) ? best.column : undefined;
-}
-
-/** How far to count a filter's rows: enough to compare with SELECTIVE_ROWS and with the range's rows. */
-export function probeCap(rangeRows: number): number {
-  return Math.max(SELECTIVE_ROWS, Math.min(rangeRows, RANGE_PROBE_ROWS));
-}
-
 /** The filter's equality conditions as (column, value), in one order for the events table and the rollups. */
 export function eqFilters(f: Pick<WebFilter, "provider" | "model" | "process" | "type">): Array<[EqColumn, string]> {
   const out: Array<[EqColumn, string]> = [];
@@ -69,14 +45,15 @@ export function eqFilters(f: Pick<WebFilter, "provider" | "model" | "process" | 
 }
 
 /**
- * WHERE clause for a filter; `extra` conditions are ANDed in. `indexable` limits which equality columns
- * the planner may use an index for (the others are written `+column`, which SQLite never indexes).
+ * WHERE clause for a filter; `extra` conditions are ANDed in. The equality columns have no index since
+ * migration 0005 (a filtered read walks ts_ms within the spans filterBucketsSql finds); `+column` keeps a
+ * database not yet migrated on that plan too.
  */
-export function filterWhere(f: WebFilter, extra: Where[] = [], indexable?: ReadonlySet<EqColumn>): Where {
+export function filterWhere(f: WebFilter, extra: Where[] = []): Where {
   const parts: string[] = [];
   const params: SQLQueryBindings[] = [];
   for (const [column, value] of eqFilters(f)) {
-    parts.push(`${indexable && !indexable.has(column) ? "+" : ""}${column} = ?`);
+    parts.push(`+${column} = ?`);
     params.push(value);
   }
   if (f.status === "ok") parts.push("success = 1");
@@ -186,16 +163,6 @@ export function timelinePage(rows: TimelineRow[], limit: number, floor: number |
   return { rows };
 }
 
-/** Rows counted up to `cap` in a time range (index only): what pickDrivingColumn compares a filter with. */
-export function rangeCountSql(f: Pick<WebFilter, "sinceMs" | "untilMs">, cap: number): Where {
-  return { sql: "SELECT count(*) AS n FROM (SELECT 1 FROM events WHERE ts_ms >= ? AND ts_ms < ? LIMIT ?)", params: [f.sinceMs ?? 0, f.untilMs ?? Number.MAX_SAFE_INTEGER, cap] };
-}
-
-/** Rows with column = value, counted up to `cap` (its index only). */
-export function valueCountSql(column: EqColumn, value: string, cap: number): Where {
-  return { sql: `SELECT count(*) AS n FROM (SELECT 1 FROM events WHERE ${column} = ? LIMIT ?)`, params: [value, cap] };
-}
-
 /** Events sharing a request id, or named by id (at most 50): undefined when there is neither. */
 export function relatedSql(requestId: string | null, eventIds: string[], limit: number): Where | undefined {
   const ids = eventIds.slice(0, 50);
@@ -214,11 +181,12 @@ export function relatedSql(requestId: string | null, eventIds: string[], limit: 
 }
 
 /** One export chunk, oldest first, after `after`, of events stored up to rowid `upTo`. */
-export function exportChunkSql(filter: WebFilter, upTo: number, after: Cursor | undefined, chunk: number, indexable: ReadonlySet<EqColumn>): Where {
+export function exportChunkSql(filter: WebFilter, upTo: number, after: Cursor | undefined, chunk: number, span?: Span): Where {
   // "+rowid": a plain rowid range would make SQLite scan by rowid and sort everything by time.
   const extra: Where[] = [{ sql: "+rowid <= ?", params: [upTo] }];
+  if (span) extra.push(spanWhere(span));
   if (after) extra.push({ sql: "ts_ms >= ? AND (ts_ms > ? OR event_id > ?)", params: [after.tsMs, after.tsMs, after.eventId] });
-  const where = filterWhere(filter, extra, indexable);
+  const where = filterWhere(filter, extra);
   return { sql: `SELECT ${ROW_COLUMNS}, conn_id, json FROM events ${where.sql} ORDER BY ts_ms, event_id LIMIT ?`, params: [...where.params, chunk] };
 }
 
@@ -349,4 +317,70 @@ export function confidenceOf(rows: Iterable<{ completeness: string | null; n: nu
   }
   c.sampled = c.total >= CONFIDENCE_ROWS;
   return c;
+}
+
+/** [from, to) in epoch ms. */
+export type Span = readonly [from: number, to: number];
+
+export function spanWhere([from, to]: Span): Where {
+  return { sql: "ts_ms >= ? AND ts_ms < ?", params: [from, to] };
+}
+
+/** A rollup's bucket of an event time: SQLite's (ts_ms / size) * size, which truncates toward zero. */
+export function bucketOf(tsMs: number, size: number): number {
+  return Math.trunc(tsMs / size) * size || 0;
+}
+
+/** The event times a bucket holds (truncation toward zero: bucket 0 holds (-size, size), a negative one (b - size, b]). */
+export function bucketSpan(bucketMs: number, size: number): Span {
+  if (bucketMs > 0) return [bucketMs, bucketMs + size];
+  if (bucketMs === 0) return [1 - size, size];
+  return [bucketMs - size + 1, bucketMs + 1];
+}
+
+/**
+ * How model_answers can narrow a model filter: per hour (since migration 0005), per (provider, model) pair
+ * (0003), or not at all (no such table).
+ */
+export type AnswersGrain = "hour" | "pair" | "none";
+
+/**
+ * The buckets of a rollup (event_rollup_day or _hour) in [fromBucket, toBucket] whose rows match the
+ * filter's equality columns, with their event counts and newest event time, a page at a time, newest or
+ * oldest first: which days, then hours, hold a filter's events, read from the rollups instead of an index on
+ * each column. Exact for provider, process and type. For model the rollups count a response under its
+ * call's model, so a bucket also matches where `model` answered a call to another one (model_answers): a
+ * superset, and the events query still filters on the model itself.
+ */
+export function filterBucketsSql(
+  table: "event_rollup_day" | "event_rollup_hour",
+  f: Pick<WebFilter, "provider" | "model" | "process" | "type">,
+  fromBucket: number,
+  toBucket: number,
+  order: "asc" | "desc",
+  limit: number,
+  answers: AnswersGrain,
+): Where {
+  const size = table === "event_rollup_day" ? DAY_MS : HOUR_MS;
+  const conds: string[] = [];
+  const params: SQLQueryBindings[] = [fromBucket, toBucket];
+  for (const [column, value] of eqFilters(f)) {
+    if (column === "model" && answers !== "none") {
+      const answered =
+        answers === "hour"
+          ? `r.bucket_ms IN (SELECT (a.bucket_ms / ${size}) * ${size} FROM model_answers a WHERE a.response_model = ?)`
+          : "r.model IN (SELECT a.model FROM model_answers a WHERE a.response_model = ?)";
+      conds.push(` AND (r.model = ? OR (r.event_type = 'ai.response' AND ${answered}))`);
+      params.push(value, value);
+    } else {
+      conds.push(` AND r.${column} = ?`);
+      params.push(value);
+    }
+  }
+  return {
+    sql: `SELECT r.bucket_ms AS bucket_ms, sum(r.events) AS n, max(r.last_ms) AS last_ms FROM ${table} r
+      WHERE r.bucket_ms >= ? AND r.bucket_ms <= ?${conds.join("")}
+      GROUP BY r.bucket_ms ORDER BY r.bucket_ms ${order === "asc" ? "ASC" : "DESC"} LIMIT ?`,
+    params: [...params, limit],
+  };
 }

@@ -22,7 +22,7 @@ interface Totals {
 }
 
 interface Answers {
-  key: [provider: string, model: string, responseModel: string];
+  key: [bucketMs: number, provider: string, model: string, responseModel: string];
   responses: number;
   lastMs: number;
 }
@@ -42,8 +42,8 @@ function upsertSql(table: string): string {
       \`last_rowid\` = max(\`last_rowid\`, excluded.\`last_rowid\`)`;
 }
 
-const ANSWERS_SQL = `INSERT INTO \`model_answers\` (\`provider\`, \`model\`, \`response_model\`, \`responses\`, \`last_ms\`) VALUES (?, ?, ?, ?, ?)
-  ON CONFLICT (\`provider\`, \`model\`, \`response_model\`) DO UPDATE SET
+const ANSWERS_SQL = `INSERT INTO \`model_answers\` (\`bucket_ms\`, \`provider\`, \`model\`, \`response_model\`, \`responses\`, \`last_ms\`) VALUES (?, ?, ?, ?, ?, ?)
+  ON CONFLICT (\`bucket_ms\`, \`provider\`, \`model\`, \`response_model\`) DO UPDATE SET
     \`responses\` = \`responses\` + excluded.\`responses\`,
     \`last_ms\` = max(\`last_ms\`, excluded.\`last_ms\`)`;
 
@@ -69,11 +69,12 @@ export class RollupBatch {
       row.authType ?? "",
     ];
     const restKey = JSON.stringify(rest); // not a join: a model name may hold any separator
-    count(this.hours, bucket(row.tsMs, HOUR_MS), rest, restKey, row, rowid);
+    const hour = bucket(row.tsMs, HOUR_MS);
+    count(this.hours, hour, rest, restKey, row, rowid);
     count(this.days, bucket(row.tsMs, DAY_MS), rest, restKey, row, rowid);
-    // Which other model answered a call to this one (an alias answered by a dated snapshot).
+    // Which other model answered a call to this one (an alias answered by a dated snapshot), per hour.
     if (row.eventType === "ai.response" && row.callModel != null && row.model != null && row.model !== row.callModel) {
-      const key: Answers["key"] = [row.provider ?? "", row.callModel, row.model];
+      const key: Answers["key"] = [hour, row.provider ?? "", row.callModel, row.model];
       const id = JSON.stringify(key);
       const a = this.answers.get(id);
       if (a) {

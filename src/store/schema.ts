@@ -39,14 +39,10 @@ export const events = sqliteTable(
      */
     callModel: text("call_model"),
   },
-  (t) => [
-    index("events_ts_ms_idx").on(t.tsMs),
-    index("events_event_type_idx").on(t.eventType),
-    index("events_provider_idx").on(t.provider),
-    index("events_model_idx").on(t.model),
-    index("events_process_name_idx").on(t.processName),
-    index("events_request_id_idx").on(t.requestId),
-  ],
+  // Only the time and the request id are indexed (migration 0005 dropped the type, provider, model and
+  // process indexes: ~5 of the ~17 pages a lone call's commit wrote). The dashboard finds a filter's events
+  // through the rollups (which hours hold them) and the ts_ms index, and its filter lists in event_values.
+  (t) => [index("events_ts_ms_idx").on(t.tsMs), index("events_request_id_idx").on(t.requestId)],
 );
 
 export type EventRow = typeof events.$inferSelect;
@@ -89,18 +85,35 @@ function rollupTable<N extends string>(name: N) {
 export const eventRollupHour = rollupTable("event_rollup_hour");
 
 /**
- * Which models answered the calls counted under a requested model (migration 0003, kept with the rollups): the inventory shows them beside the requested one ("gpt-4o-mini, answered by
- * gpt-4o-mini-2024-07-18"). Only responses whose model differs from their call's are recorded.
+ * Which models answered the calls counted under a requested model (migration 0003, kept with the rollups): the
+ * inventory shows them beside the requested one ("gpt-4o-mini, answered by gpt-4o-mini-2024-07-18"). Only
+ * responses whose model differs from their call's are recorded. Per hour since migration 0005: a timeline
+ * filtered on the answering model finds its hours here (the hour rollup counts a response under its call's model).
  */
 export const modelAnswers = sqliteTable(
   "model_answers",
   {
+    bucketMs: integer("bucket_ms").notNull(),
     provider: text("provider").notNull(),
     model: text("model").notNull(),
     responseModel: text("response_model").notNull(),
     responses: integer("responses").notNull(),
     lastMs: integer("last_ms").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.provider, t.model, t.responseModel] })],
+  (t) => [primaryKey({ columns: [t.bucketMs, t.provider, t.model, t.responseModel] })],
 );
 export const eventRollupDay = rollupTable("event_rollup_day");
+
+/**
+ * Every value seen in the events' filter columns (migration 0005): the dashboard's filter lists (providers,
+ * models, processes, event types). `column` is the events column's name. The store writes a value the first
+ * time it meets it (it remembers what it has written), so a steady stream of calls writes nothing here.
+ */
+export const eventValues = sqliteTable(
+  "event_values",
+  {
+    column: text("column").notNull(),
+    value: text("value").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.column, t.value] })],
+);

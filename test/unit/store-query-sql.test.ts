@@ -18,7 +18,9 @@ import {
   timelinePage,
   timelineSql,
   usageSql,
-  valueCountSql,
+  bucketOf,
+  bucketSpan,
+  filterBucketsSql,
 } from "../../src/store/query-sql.ts";
 import type { EventRecord, TimelineRow } from "../../src/store/queries.ts";
 
@@ -54,10 +56,36 @@ describe("timeline", () => {
   test("the text floor reads from the cursor (or the top) at least one row down", () => {
     expect(textFloorSql(undefined, 100).params).toEqual([Number.MAX_SAFE_INTEGER, 100]);
     expect(textFloorSql({ tsMs: 42, eventId: "E" }, 0).params).toEqual([42, 1]);
-    expect(valueCountSql("process_name", "node", 20_001)).toEqual({
-      sql: "SELECT count(*) AS n FROM (SELECT 1 FROM events WHERE process_name = ? LIMIT ?)",
-      params: ["node", 20_001],
-    });
+  });
+});
+
+describe("a filter's days and hours, from the rollups", () => {
+  test("a bucket truncates toward zero as SQLite's integer division, and spans exactly its events' times", () => {
+    for (const size of [HOUR, DAY]) {
+      for (const ts of [0, 1, size - 1, size, 5 * size + 7, -1, -size + 1, -size, -size - 1, -5 * size - 7]) {
+        const [from, to] = bucketSpan(bucketOf(ts, size), size);
+        expect(ts >= from && ts < to).toBe(true);
+        expect(bucketOf(from, size)).toBe(bucketOf(ts, size));
+        expect(bucketOf(to - 1, size)).toBe(bucketOf(ts, size));
+        expect(bucketOf(from - 1, size)).not.toBe(bucketOf(ts, size));
+        expect(bucketOf(to, size)).not.toBe(bucketOf(ts, size));
+      }
+    }
+    expect(Object.is(bucketOf(-1, HOUR), 0)).toBe(true); // not -0, which would bind as a REAL
+  });
+
+  test("equality columns on the rollup, bucket bounds first, the page size last; model also matches where it answered", () => {
+    const q = filterBucketsSql("event_rollup_hour", { provider: "openai", process: "node", type: "ai.request" }, 0, 10 * HOUR, "desc", 256, "hour");
+    expect(q.sql).toContain("FROM event_rollup_hour r");
+    expect(q.sql).toContain("r.provider = ? AND r.process_name = ? AND r.event_type = ?");
+    expect(q.sql).toContain("ORDER BY r.bucket_ms DESC LIMIT ?");
+    expect(q.params).toEqual([0, 10 * HOUR, "openai", "node", "ai.request", 256]);
+    const m = filterBucketsSql("event_rollup_day", { model: "gpt-4o-2024-08-06" }, 0, DAY, "asc", 5, "hour");
+    expect(m.sql).toContain(`r.bucket_ms IN (SELECT (a.bucket_ms / ${DAY}) * ${DAY} FROM model_answers a WHERE a.response_model = ?)`);
+    expect(m.sql).toContain("ORDER BY r.bucket_ms ASC");
+    expect(m.params).toEqual([0, DAY, "gpt-4o-2024-08-06", "gpt-4o-2024-08-06", 5]);
+    expect(filterBucketsSql("event_rollup_hour", { model: "x" }, 0, HOUR, "asc", 5, "pair").sql).toContain("r.model IN (SELECT a.model FROM model_answers a");
+    expect(filterBucketsSql("event_rollup_hour", { model: "x" }, 0, HOUR, "asc", 5, "none").sql).not.toContain("model_answers");
   });
 });
 
@@ -71,13 +99,13 @@ describe("related and export", () => {
     expect(relatedSql(null, ["E1"], 5)!.params).toEqual(["E1", 5]);
   });
 
-  test("export chunks: filter, then the rowid ceiling, then the position after the last row; short chunk ends", () => {
-    const first = exportChunkSql({ provider: "openai" }, 99, undefined, 500, new Set());
+  test("export chunks: filter, then the rowid ceiling, the span, the position after the last row; short chunk ends", () => {
+    const first = exportChunkSql({ provider: "openai" }, 99, undefined, 500);
     expect(first.sql).toContain("(+provider = ?) AND (+rowid <= ?)");
     expect(first.params).toEqual(["openai", 99, 500]);
-    const next = exportChunkSql({ provider: "openai" }, 99, { tsMs: 5, eventId: "E5" }, 500, new Set(["provider"]));
-    expect(next.sql).toContain("(provider = ?)");
-    expect(next.params).toEqual(["openai", 99, 5, 5, "E5", 500]);
+    const next = exportChunkSql({ provider: "openai" }, 99, { tsMs: 5, eventId: "E5" }, 500, [0, HOUR]);
+    expect(next.sql).toContain("(+provider = ?) AND (+rowid <= ?) AND (ts_ms >= ? AND ts_ms < ?)");
+    expect(next.params).toEqual(["openai", 99, 0, HOUR, 5, 5, "E5", 500]);
     const rec = (i: number) => ({ ts_ms: i, event_id: `E${i}` }) as EventRecord;
     expect(exportNext([rec(1), rec(2)], 2)).toEqual({ tsMs: 2, eventId: "E2" });
     expect(exportNext([rec(1)], 2)).toBeUndefined();

@@ -67,7 +67,10 @@ function tables(db: Database) {
   return {
     hour: round(db.query(`SELECT * FROM event_rollup_hour ORDER BY ${KEY}`).all() as Array<Record<string, unknown>>),
     day: round(db.query(`SELECT * FROM event_rollup_day ORDER BY ${KEY}`).all() as Array<Record<string, unknown>>),
-    answers: db.query("SELECT * FROM model_answers ORDER BY provider, model, response_model").all(),
+    // Per hour since 0005: summed, they are 0003's rows.
+    answers: db
+      .query("SELECT provider, model, response_model, sum(responses) AS responses, max(last_ms) AS last_ms FROM model_answers GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+      .all(),
   };
 }
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import fs from "node:fs";
 import { openStore } from "../../src/store/index.ts";
-import { openWebQueries, pickDrivingColumn, probeCap } from "../../src/store/queries.ts";
+import { openWebQueries } from "../../src/store/queries.ts";
 import { buildProcessTree, flattenTree } from "../../src/view/process-tree.ts";
 import type { Cursor } from "../../src/store/queries.ts";
 import { aiExchange, iso, PROCESSES, newestFirst, sampleTraffic, type FixtureEvent } from "../support/event-fixtures.ts";
@@ -427,19 +427,5 @@ describe("free-text search reads a bounded window per page", () => {
     } finally {
       h.close();
     }
-  });
-});
-
-describe("the timeline's driving index, decided without a database", () => {
-  test("the rarest filter drives when rare overall, or rarer than the time range's rows", () => {
-    expect(pickDrivingColumn([], false, 0)).toBeUndefined();
-    // Untimed: only a value under 20,000 rows is worth its own index; the first of equal counts wins.
-    expect(pickDrivingColumn([{ column: "provider", n: 20_001 }, { column: "model", n: 20_000 }], false, 0)).toBe("model");
-    expect(pickDrivingColumn([{ column: "provider", n: 30_000 }, { column: "model", n: 25_000 }], false, 0)).toBeUndefined();
-    expect(pickDrivingColumn([{ column: "provider", n: 5 }, { column: "process_name", n: 5 }], false, 0)).toBe("provider");
-    // Timed: a common value still drives when the range holds more rows than it.
-    expect(pickDrivingColumn([{ column: "process_name", n: 50_000 }], true, 80_000)).toBe("process_name");
-    expect(pickDrivingColumn([{ column: "process_name", n: 50_000 }], true, 40_000)).toBeUndefined();
-    expect([probeCap(0), probeCap(60_000), probeCap(1_000_000)]).toEqual([20_000, 60_000, 100_000]);
   });
 });

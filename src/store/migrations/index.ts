@@ -6,6 +6,7 @@ import rollup from "./0001_rollup.sql" with { type: "text" };
 import credentialColumns from "./0002_credential_columns.sql" with { type: "text" };
 import callModel from "./0003_call_model.sql" with { type: "text" };
 import rollupsInStore from "./0004_rollups_in_store.sql" with { type: "text" };
+import filterValues from "./0005_filter_values.sql" with { type: "text" };
 
 export interface Migration {
   /** drizzle-kit's tag, e.g. "0000_init": also the key recorded in the database. */
@@ -19,4 +20,5 @@ export const migrations: readonly Migration[] = [
   { tag: "0002_credential_columns", sql: credentialColumns },
   { tag: "0003_call_model", sql: callModel },
   { tag: "0004_rollups_in_store", sql: rollupsInStore },
+  { tag: "0005_filter_values", sql: filterValues },
 ];
