@@ -1,5 +1,5 @@
 // `oisp up`'s relay thread side of the sensor worker: a TapSink that queues what the proxy taps and posts it
-// to the worker every 20-250 ms (one message: op records and payload bytes packed into one transferred buffer),
+// to the worker every 20-1000 ms (one message: op records and payload bytes packed into one transferred buffer),
 // plus a stand-in for the running sensor (live feed, counters) for the dashboard, TUI and status file.
 // Never blocks the relay: past `maxQueuedBytes` not yet decoded, data is dropped and counted, and the
 // connection it belonged to is marked so the sensor ends it with an error instead of decoding a gap.
@@ -62,19 +62,20 @@ const MAX_TAINTED = 10_000;
  * Frames wait up to this long to share one message: each message wakes both threads and costs the relay a
  * postMessage. Sparse traffic (a request every few ms) thus shares a message per window; dense traffic fills
  * MAX_BATCH_BYTES first and goes at once. Decoding up to 20 ms later is invisible (the store commits at most
- * every 100 ms, stats follow within 250 ms); the live view lags by at most this (POST_INTERVAL_MS while calls
- * keep coming).
+ * every 100 ms); the live view lags by at most this (POST_INTERVAL_MS while calls keep coming).
  */
 const COALESCE_MS = 20;
 /**
  * Under sustained traffic, messages go at most this often: the worker's cost per message (its wake-up, the
- * store's commit, the stats it posts back) is fixed, ~0.6 ms at 10 calls/s against ~0.2 ms of decoding a
- * call, so several calls share one. A batch that starts after a quiet interval this long still goes after
- * COALESCE_MS: a lone call is stored as soon as before, a steady stream of calls up to this much later.
- * `bun bench/steady.ts --rate 10 --seconds 60`: 0.40 messages per call instead of 1.03, the Worker thread
- * 0.82-1.04 % CPU instead of 1.22-1.30 % (at 100/s: 2.5-3.5 % instead of 4.3-4.6 %).
+ * store's commit, the stats it posts back) is fixed, against ~0.2 ms of decoding a call, so several calls
+ * share one. A batch that starts after a quiet interval this long still goes after COALESCE_MS: a lone call
+ * (or calls seconds apart) is stored as soon as before; a steady stream of calls is readable (store, status,
+ * dashboard) up to this much later, as often as `oisp watch` looks (it polls the store every second).
+ * `bun bench/steady.ts --rate 10 --seconds 60`: 1000 ms against 250 ms, 0.10 messages per call instead of
+ * 0.41, the Worker thread 0.45-0.55 % CPU instead of 0.80-0.85 %, the whole process 1.90-2.10 % instead of
+ * 2.35-2.64 % (250 ms against 20 ms before it: 0.40 messages per call instead of 1.03).
  */
-const POST_INTERVAL_MS = 250;
+const POST_INTERVAL_MS = 1000;
 
 /** The sensor Worker's thread name (top -H, ps -L, /proc/PID/task/TID/comm). */
 export const SENSOR_THREAD_NAME = "oisp-sensor";

@@ -16,9 +16,10 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 test("a batch after a quiet interval waits the short window; one soon after a message waits for the interval", () => {
   expect(batchDelayMs(Infinity)).toBe(20); // the first ever, or after a quiet spell
   expect(batchDelayMs(10_000)).toBe(20);
-  expect(batchDelayMs(0)).toBe(250); // right after a message
-  expect(batchDelayMs(100)).toBe(150); // one message per 250 ms at most
-  expect(batchDelayMs(240)).toBe(20);
+  expect(batchDelayMs(1000)).toBe(20); // calls a second or more apart: each stored at once
+  expect(batchDelayMs(0)).toBe(1000); // right after a message
+  expect(batchDelayMs(250)).toBe(750); // one message per second at most while calls keep coming
+  expect(batchDelayMs(990)).toBe(20);
 });
 
 test("a batch asks for the durable mark only when a journaled close waits for it", () => {
