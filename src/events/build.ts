@@ -3,7 +3,7 @@
 import type { ConnMeta, ProcessInfo } from "../tap/types.ts";
 import type { AiAuth, AiMessage, ParsedAiRequest, ParsedAiResponse } from "../decode/providers/types.ts";
 import type { HttpExchange } from "../decode/types.ts";
-import { computeCost, costAttrs, usageCost } from "./cost.ts";
+import { computeCost } from "./cost.ts";
 import { contentHash } from "./hash.ts";
 import type { HostInfo } from "./host.ts";
 import { stableEventId } from "./ids.ts";
@@ -63,45 +63,47 @@ export function buildAiRequest(ctx: ConnContext, ex: HttpExchange, req: ParsedAi
   const eventId = stableEventId(ex.request.startTs, `${ex.connId}/${ex.seq}/req`);
   const messages = requestMessages(req);
   const systemText = req.system ?? joinSystem(req.messages);
-  const imageCount = messages.reduce((n, m) => n + (m.image_count ?? 0), 0);
+  let imageCount = 0;
+  for (const m of messages) imageCount += m.image_count ?? 0;
 
-  const data: AiRequestEvent["data"] = {
-    request_id: eventId,
-    provider: { name: oispProviderName(req.provider), endpoint: req.endpoint },
-    ...(req.model !== undefined && { model: { id: req.model } }),
-    auth: authInfo(req.auth),
-    request_type: req.requestType,
-    streaming: req.streaming,
-    messages,
-    messages_count: messages.length,
-    has_system_prompt: systemText !== undefined,
-    ...(systemText !== undefined && { system_prompt_hash: contentHash(systemText) }),
-    tools: req.tools.map((t) => ({ name: t.name, type: t.type, ...(t.description !== undefined && { description: t.description }) })),
-    tools_count: req.tools.length,
-    ...(req.toolChoice !== undefined && { tool_choice: req.toolChoice }),
-    parameters: parameters(req.parameters),
-    has_images: imageCount > 0,
-    ...(imageCount > 0 && { image_count: imageCount }),
-  };
+  // Fields assigned one by one in the order they are serialised (no spread of a temporary object per
+  // optional field: the builders' allocations are garbage the sensor collects with every call).
+  const data = { request_id: eventId, provider: { name: oispProviderName(req.provider), endpoint: req.endpoint } } as AiRequestEvent["data"];
+  if (req.model !== undefined) data.model = { id: req.model };
+  data.auth = authInfo(req.auth);
+  data.request_type = req.requestType;
+  data.streaming = req.streaming;
+  data.messages = messages;
+  data.messages_count = messages.length;
+  data.has_system_prompt = systemText !== undefined;
+  if (systemText !== undefined) data.system_prompt_hash = contentHash(systemText);
+  data.tools = req.tools.map(toolOf);
+  data.tools_count = req.tools.length;
+  if (req.toolChoice !== undefined) data.tool_choice = req.toolChoice;
+  data.parameters = parameters(req.parameters);
+  data.has_images = imageCount > 0;
+  if (imageCount > 0) data.image_count = imageCount;
 
   const reasons = ["mitm_capture", "payload_parsed"];
   if (ex.request.bodyTruncated) reasons.push("request_body_truncated");
   if (ex.request.decodeError) reasons.push("request_body_not_decoded");
   const partial = ex.request.bodyTruncated || ex.request.decodeError !== undefined;
 
-  const event: AiRequestEvent = {
-    ...envelope(ctx, eventId, formatTimestamp(ex.request.startTs), contentConfidence(ctx, partial, reasons)),
-    event_type: "ai.request",
-    data,
-  };
-  event.attrs = {
-    ...event.attrs,
-    exchange_seq: ex.seq,
-    provider_id: req.provider,
-    api_format: req.apiFormat,
-    ...(req.inputCount !== undefined && { input_count: req.inputCount }),
-  };
+  const event = envelope(ctx, eventId, formatTimestamp(ex.request.startTs), contentConfidence(ctx, partial, reasons)) as AiRequestEvent;
+  event.event_type = "ai.request";
+  event.data = data;
+  const attrs = event.attrs!;
+  attrs.exchange_seq = ex.seq;
+  attrs.provider_id = req.provider;
+  attrs.api_format = req.apiFormat;
+  if (req.inputCount !== undefined) attrs.input_count = req.inputCount;
   return event;
+}
+
+function toolOf(t: ParsedAiRequest["tools"][number]): NonNullable<AiRequestEvent["data"]["tools"]>[number] {
+  const out: NonNullable<AiRequestEvent["data"]["tools"]>[number] = { name: t.name, type: t.type };
+  if (t.description !== undefined) out.description = t.description;
+  return out;
 }
 
 /** The system prompt travels as the first message (Anthropic sends it beside the messages). */
@@ -128,8 +130,12 @@ function message(m: AiMessage): Message {
 }
 
 function joinSystem(messages: AiMessage[]): string | undefined {
-  const parts = messages.filter((m) => m.role === "system").map((m) => m.content ?? "");
-  return parts.length > 0 ? parts.join("\n") : undefined;
+  let joined: string | undefined;
+  for (const m of messages) {
+    if (m.role !== "system") continue;
+    joined = joined === undefined ? (m.content ?? "") : `${joined}\n${m.content ?? ""}`;
+  }
+  return joined;
 }
 
 function parameters(p: ParsedAiRequest["parameters"]): NonNullable<AiRequestEvent["data"]["parameters"]> {
@@ -162,82 +168,91 @@ export function buildAiResponse(
 ): AiResponseEvent {
   const endTs = ex.response?.endTs ?? ex.request.endTs;
   const eventId = stableEventId(endTs, `${ex.connId}/${ex.seq}/res`);
-  const toolCalls = res.toolCalls.map((tc) => ({
-    ...(tc.id !== undefined && { id: tc.id }),
-    name: tc.name,
-    type: "function",
-    arguments: tc.arguments,
-    arguments_hash: contentHash(tc.arguments),
-  }));
+  const toolCalls = res.toolCalls.map(responseToolCall);
 
-  const data: AiResponseEvent["data"] = {
-    request_id: requestEvent.event_id,
-    ...(res.providerRequestId !== undefined && { provider_request_id: res.providerRequestId }),
-    provider: { name: oispProviderName(req.provider), endpoint: req.endpoint },
-    ...((res.model ?? req.model) !== undefined && { model: { id: (res.model ?? req.model)! } }),
-    status_code: res.statusCode,
-    success: res.success,
-    ...(res.error && { error: definedOnly(res.error) }),
-    tool_calls: toolCalls,
-    tool_calls_count: toolCalls.length,
-    latency_ms: nonNegativeInt(endTs - ex.request.startTs),
-    ...(res.finishReason !== undefined && { finish_reason: res.finishReason }),
-  };
+  // Fields in the order they are serialised, assigned one by one (see buildAiRequest).
+  const data = { request_id: requestEvent.event_id } as AiResponseEvent["data"];
+  if (res.providerRequestId !== undefined) data.provider_request_id = res.providerRequestId;
+  data.provider = { name: oispProviderName(req.provider), endpoint: req.endpoint };
+  const model = res.model ?? req.model;
+  if (model !== undefined) data.model = { id: model };
+  data.status_code = res.statusCode;
+  data.success = res.success;
+  if (res.error) data.error = definedOnly(res.error);
+  data.tool_calls = toolCalls;
+  data.tool_calls_count = toolCalls.length;
+  data.latency_ms = nonNegativeInt(endTs - ex.request.startTs);
+  if (res.finishReason !== undefined) data.finish_reason = res.finishReason;
   if (res.content !== undefined || toolCalls.length > 0 || res.finishReason !== undefined) {
     const choiceMessage: Message = { role: "assistant" };
     if (res.content !== undefined) {
       choiceMessage.content = res.content;
       choiceMessage.content_length = res.content.length;
     }
-    data.choices = [{ index: 0, message: choiceMessage, ...(res.finishReason !== undefined && { finish_reason: res.finishReason }) }];
+    const choice: NonNullable<AiResponseEvent["data"]["choices"]>[number] = { index: 0, message: choiceMessage };
+    if (res.finishReason !== undefined) choice.finish_reason = res.finishReason;
+    data.choices = [choice];
   }
   // Input tokens are all prompt tokens, cache reads and writes included (src/events/input-tokens.ts).
   const inputTokens = res.usage && inputTokensOf(res.usage, req.apiFormat);
   if (res.usage) data.usage = usage(res.usage, inputTokens);
   // Priced from embedded tables at the call's own time: still pure. Unknown model → no cost fields.
-  const cost = res.usage && computeCost({ provider: req.provider, apiFormat: req.apiFormat, model: res.model ?? req.model, usage: res.usage, atMs: ex.request.startTs });
-  if (cost) data.usage = { ...data.usage, ...usageCost(cost) };
+  const cost = res.usage && computeCost({ provider: req.provider, apiFormat: req.apiFormat, model, usage: res.usage, atMs: ex.request.startTs });
+  if (cost) {
+    const u = (data.usage ??= {});
+    u.input_cost_usd = cost.input_cost_usd;
+    u.output_cost_usd = cost.output_cost_usd;
+    u.total_cost_usd = cost.total_cost_usd;
+  }
   if (req.streaming && isFiniteNumber(res.firstTokenTs)) data.time_to_first_token_ms = nonNegativeInt(res.firstTokenTs - ex.request.endTs);
 
   const reasons = ["mitm_capture", "payload_parsed"];
   if (req.streaming) reasons.push("streaming_reassembled");
   if (res.usage) reasons.push("usage_from_api");
-  const gaps = responseGaps(ex, res);
-  reasons.push(...gaps);
+  const gapsFrom = reasons.length;
+  addResponseGaps(reasons, ex, res);
 
-  const event: AiResponseEvent = {
-    ...envelope(ctx, eventId, formatTimestamp(endTs), contentConfidence(ctx, gaps.length > 0, reasons)),
-    event_type: "ai.response",
-    data,
-    related_events: [{ event_id: requestEvent.event_id, relationship: "caused_by" }],
-  };
-  event.attrs = {
-    ...event.attrs,
-    exchange_seq: ex.seq,
-    provider_id: req.provider,
-    api_format: req.apiFormat,
-    // OISP has no field for reasoning text or the provider's own stop reason.
-    ...(res.thinking !== undefined && { thinking: res.thinking }),
-    ...(res.rawFinishReason !== undefined && { raw_finish_reason: res.rawFinishReason }),
-    ...(res.usage?.cacheWriteTokens !== undefined && { cache_write_tokens: res.usage.cacheWriteTokens }),
-    ...(inputTokens !== undefined && inputTokens !== res.usage?.promptTokens && { prompt_tokens_raw: res.usage?.promptTokens }),
-    ...(res.dimensions !== undefined && { dimensions: res.dimensions }),
-    ...(cost && costAttrs(cost)),
-  };
+  const event = envelope(ctx, eventId, formatTimestamp(endTs), contentConfidence(ctx, reasons.length > gapsFrom, reasons)) as AiResponseEvent;
+  event.event_type = "ai.response";
+  event.data = data;
+  event.related_events = [{ event_id: requestEvent.event_id, relationship: "caused_by" }];
+  const attrs = event.attrs!;
+  attrs.exchange_seq = ex.seq;
+  attrs.provider_id = req.provider;
+  attrs.api_format = req.apiFormat;
+  // OISP has no field for reasoning text or the provider's own stop reason.
+  if (res.thinking !== undefined) attrs.thinking = res.thinking;
+  if (res.rawFinishReason !== undefined) attrs.raw_finish_reason = res.rawFinishReason;
+  if (res.usage?.cacheWriteTokens !== undefined) attrs.cache_write_tokens = res.usage.cacheWriteTokens;
+  if (inputTokens !== undefined && inputTokens !== res.usage?.promptTokens) attrs.prompt_tokens_raw = res.usage?.promptTokens;
+  if (res.dimensions !== undefined) attrs.dimensions = res.dimensions;
+  if (cost) {
+    attrs.price_source = cost.price_source;
+    if (cost.price_date !== undefined) attrs.price_date = cost.price_date;
+    if (cost.price_model !== undefined) attrs.price_model = cost.price_model;
+  }
   return event;
 }
 
-/** Why the response we saw may not be the whole response. */
-function responseGaps(ex: HttpExchange, res: ParsedAiResponse): string[] {
-  const gaps: string[] = [];
-  if (!ex.response) gaps.push("no_response");
+function responseToolCall(tc: ParsedAiResponse["toolCalls"][number]): NonNullable<AiResponseEvent["data"]["tool_calls"]>[number] {
+  const out = {} as NonNullable<AiResponseEvent["data"]["tool_calls"]>[number];
+  if (tc.id !== undefined) out.id = tc.id;
+  out.name = tc.name;
+  out.type = "function";
+  out.arguments = tc.arguments;
+  out.arguments_hash = contentHash(tc.arguments);
+  return out;
+}
+
+/** Why the response we saw may not be the whole response: each gap added to `reasons` once. */
+function addResponseGaps(reasons: string[], ex: HttpExchange, res: ParsedAiResponse): void {
+  if (!ex.response) reasons.push("no_response");
   else {
-    if (!ex.response.complete) gaps.push("connection_closed_early");
-    if (ex.response.bodyTruncated) gaps.push("response_body_truncated");
-    if (ex.response.decodeError) gaps.push("response_body_not_decoded");
+    if (!ex.response.complete) reasons.push("connection_closed_early");
+    if (ex.response.bodyTruncated) reasons.push("response_body_truncated");
+    if (ex.response.decodeError) reasons.push("response_body_not_decoded");
   }
-  if (res.incomplete) gaps.push("stream_incomplete");
-  return [...new Set(gaps)];
+  if (res.incomplete) reasons.push("stream_incomplete");
 }
 
 /** The provider's prompt count with cache reads/writes added where it leaves them out; undefined without one. */
@@ -267,8 +282,9 @@ function usage(u: NonNullable<ParsedAiResponse["usage"]>, inputTokens: number | 
 // agent.tool_call
 
 /** One agent.tool_call per tool call the model made, caused by the response that carried it. */
-export function buildToolCalls(ctx: ConnContext, res: ParsedAiResponse, responseEvent: OispEvent): AgentToolCallEvent[] {
-  const tsMs = Date.parse(responseEvent.ts);
+export function buildToolCalls(ctx: ConnContext, res: ParsedAiResponse, responseEvent: OispEvent, responseTsMs?: number): AgentToolCallEvent[] {
+  if (res.toolCalls.length === 0) return [];
+  const tsMs = responseTsMs ?? Date.parse(responseEvent.ts);
   return res.toolCalls.map((tc, i) => {
     const eventId = stableEventId(tsMs, `${responseEvent.event_id}/tool/${i}`);
     const event: AgentToolCallEvent = {
@@ -349,21 +365,18 @@ export function envelope(ctx: ConnContext, eventId: string, ts: string, confiden
     event_id: eventId,
     ts,
     host: { ...ctx.host },
-    source: {
-      collector: "oisp-sensor",
-      collector_version: ctx.collectorVersion,
-      ...captureSource(meta.captureMethod),
-    },
+    source: sourceOf(ctx.collectorVersion, meta.captureMethod),
     confidence,
     attrs: { conn_id: meta.connId },
   };
-  if (meta.process) {
-    out.process = processContext(meta.process);
-    if (meta.process.user !== undefined || meta.process.uid !== undefined) {
-      out.actor = {
-        ...(meta.process.user !== undefined && { user: meta.process.user }),
-        ...(isCount(meta.process.uid) && { uid: meta.process.uid }),
-      };
+  const p = meta.process;
+  if (p) {
+    out.process = processContext(p);
+    if (p.user !== undefined || p.uid !== undefined) {
+      const actor: NonNullable<Envelope["actor"]> = {};
+      if (p.user !== undefined) actor.user = p.user;
+      if (isCount(p.uid)) actor.uid = p.uid;
+      out.actor = actor;
     }
   }
   return out;
@@ -379,19 +392,25 @@ function processContext(p: ProcessInfo): NonNullable<Envelope["process"]> {
   return out;
 }
 
-function captureSource(method: ConnMeta["captureMethod"]): Pick<Envelope["source"], "capture_method" | "capture_point"> {
-  if (method === "ebpf_uprobe") return { capture_method: "ebpf_uprobe", capture_point: "tls_library_uprobe" };
+function sourceOf(collectorVersion: string, method: ConnMeta["captureMethod"]): Envelope["source"] {
+  if (method === "ebpf_uprobe") return { collector: "oisp-sensor", collector_version: collectorVersion, capture_method: "ebpf_uprobe", capture_point: "tls_library_uprobe" };
   // A connection known only from its ClientHello, seen by a syscall tracepoint (src/capture/ebpf/proc-hello.ts).
-  if (method === "ebpf_tracepoint") return { capture_method: "ebpf_tracepoint", capture_point: "sys_enter_tls_client_hello" };
-  return { capture_method: "mitm_proxy", capture_point: method === "windivert" ? "windivert" : "http_connect_proxy" };
+  if (method === "ebpf_tracepoint") {
+    return { collector: "oisp-sensor", collector_version: collectorVersion, capture_method: "ebpf_tracepoint", capture_point: "sys_enter_tls_client_hello" };
+  }
+  return { collector: "oisp-sensor", collector_version: collectorVersion, capture_method: "mitm_proxy", capture_point: method === "windivert" ? "windivert" : "http_connect_proxy" };
 }
 
 export function attribution(ctx: ConnContext): Pick<Confidence, "process_attribution"> {
-  if (!ctx.meta.process) return { process_attribution: "unknown" };
+  return { process_attribution: processAttribution(ctx) };
+}
+
+function processAttribution(ctx: ConnContext): Confidence["process_attribution"] {
+  if (!ctx.meta.process) return "unknown";
   // eBPF: the probe ran in the process itself.
-  if (ctx.meta.captureMethod === "ebpf_uprobe" || ctx.meta.captureMethod === "ebpf_tracepoint") return { process_attribution: "direct" };
+  if (ctx.meta.captureMethod === "ebpf_uprobe" || ctx.meta.captureMethod === "ebpf_tracepoint") return "direct";
   // On Linux the owning process is found through the socket's inode in /proc; elsewhere the OS names it.
-  return { process_attribution: ctx.host.os === "linux" ? "socket_inode" : "direct" };
+  return ctx.host.os === "linux" ? "socket_inode" : "direct";
 }
 
 export function contentSource(ctx: ConnContext): Confidence["content_source"] {
@@ -404,7 +423,7 @@ function contentConfidence(ctx: ConnContext, partial: boolean, reasons: string[]
     level: "high",
     completeness: partial ? "partial" : "full",
     reasons,
-    ...attribution(ctx),
+    process_attribution: processAttribution(ctx),
     content_source: contentSource(ctx),
     ai_detection_method: "known_endpoint",
   };

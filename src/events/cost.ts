@@ -162,17 +162,3 @@ function count(v: number | undefined): number {
 function isPrice(v: unknown): v is number {
   return typeof v === "number" && Number.isFinite(v) && v >= 0;
 }
-
-/** The OISP usage fields of a cost. */
-export function usageCost(c: Cost): Pick<Cost, "input_cost_usd" | "output_cost_usd" | "total_cost_usd"> {
-  return { input_cost_usd: c.input_cost_usd, output_cost_usd: c.output_cost_usd, total_cost_usd: c.total_cost_usd };
-}
-
-/** Where the price came from: OISP usage has no field for it, so it travels in attrs. */
-export function costAttrs(c: Cost): Record<string, string> {
-  return {
-    price_source: c.price_source,
-    ...(c.price_date !== undefined && { price_date: c.price_date }),
-    ...(c.price_model !== undefined && { price_model: c.price_model }),
-  };
-}

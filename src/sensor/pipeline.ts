@@ -274,10 +274,11 @@ export class SensorPipeline implements TapSink {
       response.data.conversation_id = pending.conversationId;
       this.conversations.noteResponse(pending.parsed, parsedRes, res, pending.conversationId);
     }
-    const calls = buildToolCalls(conn.ctx, parsedRes, response);
+    // The response's time as its event says it (whole ms), read back only when there are tool calls.
+    const tsMs = parsedRes.toolCalls.length > 0 ? Date.parse(response.ts) : undefined;
+    const calls = buildToolCalls(conn.ctx, parsedRes, response, tsMs);
     const scope = processScope(conn);
-    const tsMs = Date.parse(response.ts);
-    parsedRes.toolCalls.forEach((call, i) => this.toolCalls.remember(scope, call, calls[i]!.event_id, tsMs));
+    parsedRes.toolCalls.forEach((call, i) => this.toolCalls.remember(scope, call, calls[i]!.event_id, tsMs!));
     this.counters.aiResponses++;
     if (parsedRes.parseError !== undefined) markParseError(response, "response_parse_error", parsedRes.parseError);
     if (pending.shape) markShape([response, ...calls], pending.shape);
