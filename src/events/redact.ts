@@ -63,49 +63,51 @@ function reduceCommandLines(e: OispEvent): void {
  */
 function handleContent(e: OispEvent, mode: RedactionMode): boolean {
   const data = e.data as Json;
+  // Plain functions and loops, no closure or filtered array per event: this runs for every event.
   let removed = false;
-  const content = (holder: Json, key: string): void => {
-    const value = holder[key];
-    if (value === undefined || isRedactedMarker(value) || mode === "full") return;
-    removed = true;
-    if (mode === "minimal") delete holder[key];
-    else holder[key] = marker(textOf(value), "default_safe", "safe");
-  };
-  const wholeField = (holder: Json, key: string): void => {
-    if (holder[key] === undefined || mode !== "minimal") return;
-    removed = true;
-    delete holder[key];
-  };
-
   switch (e.event_type) {
-    case "ai.request":
-      for (const m of arrayOf(data.messages)) {
-        setContentMeta(m);
-        content(m, "content");
+    case "ai.request": {
+      const messages = data.messages;
+      if (Array.isArray(messages)) {
+        for (const m of messages) {
+          if (!isObject(m)) continue;
+          setContentMeta(m);
+          removed = content(m, "content", mode) || removed;
+        }
       }
-      wholeField(data, "messages"); // messages_count stays
-      for (const t of arrayOf(data.tools)) wholeField(t, "description");
+      removed = wholeField(data, "messages", mode) || removed; // messages_count stays
+      const tools = data.tools;
+      if (Array.isArray(tools)) for (const t of tools) if (isObject(t)) removed = wholeField(t, "description", mode) || removed;
       break;
-    case "ai.response":
-      for (const choice of arrayOf(data.choices)) {
-        if (!isObject(choice.message)) continue;
-        setContentMeta(choice.message);
-        content(choice.message, "content");
+    }
+    case "ai.response": {
+      const choices = data.choices;
+      if (Array.isArray(choices)) {
+        for (const choice of choices) {
+          if (!isObject(choice) || !isObject(choice.message)) continue;
+          setContentMeta(choice.message);
+          removed = content(choice.message, "content", mode) || removed;
+        }
       }
-      wholeField(data, "choices"); // finish_reason stays at the top level
-      for (const tc of arrayOf(data.tool_calls)) {
-        if (tc.arguments !== undefined) tc.arguments_hash ??= contentHash(textOf(tc.arguments));
-        content(tc, "arguments");
+      removed = wholeField(data, "choices", mode) || removed; // finish_reason stays at the top level
+      const toolCalls = data.tool_calls;
+      if (Array.isArray(toolCalls)) {
+        for (const tc of toolCalls) {
+          if (!isObject(tc)) continue;
+          if (tc.arguments !== undefined) tc.arguments_hash ??= contentHash(textOf(tc.arguments));
+          removed = content(tc, "arguments", mode) || removed;
+        }
       }
-      if (isObject(e.attrs)) content(e.attrs, "thinking");
+      if (isObject(e.attrs)) removed = content(e.attrs, "thinking", mode) || removed;
       break;
+    }
     case "agent.tool_call":
       if (data.arguments !== undefined) data.arguments_hash ??= contentHash(textOf(data.arguments));
-      content(data, "arguments");
+      removed = content(data, "arguments", mode);
       break;
     case "agent.tool_result":
       if (data.result !== undefined) data.result_hash ??= contentHash(textOf(data.result));
-      content(data, "result");
+      removed = content(data, "result", mode);
       break;
     case "file.write":
       // A preview is the file's content: full mode only. It must stay a string (OISP), so it goes whole.
@@ -122,6 +124,22 @@ function handleContent(e: OispEvent, mode: RedactionMode): boolean {
   return removed;
 }
 
+/** A content field: full keeps it, safe swaps it for a marker, minimal deletes it. True when replaced or deleted. */
+function content(holder: Json, key: string, mode: RedactionMode): boolean {
+  const value = holder[key];
+  if (value === undefined || isRedactedMarker(value) || mode === "full") return false;
+  if (mode === "minimal") delete holder[key];
+  else holder[key] = marker(textOf(value), "default_safe", "safe");
+  return true;
+}
+
+/** A field that only minimal mode drops whole. True when deleted. */
+function wholeField(holder: Json, key: string, mode: RedactionMode): boolean {
+  if (holder[key] === undefined || mode !== "minimal") return false;
+  delete holder[key];
+  return true;
+}
+
 /** Hash and length of a message's text, so redacted messages still correlate. */
 function setContentMeta(message: Json): void {
   if (typeof message.content !== "string") return;
@@ -131,16 +149,13 @@ function setContentMeta(message: Json): void {
 
 function marker(text: string, reason: string, profile: RedactionMode): RedactedContent {
   const findings = maskSecrets(text).findings;
-  return {
-    $redacted: {
-      reason,
-      original_length: text.length,
-      hash: contentHash(text),
-      redaction_profile: profile,
-      // Say that the removed text held a credential (kinds and counts only).
-      ...(findings.length > 0 && { detector: "regex_secret", findings }),
-    },
-  };
+  const redacted: RedactedContent["$redacted"] = { reason, original_length: text.length, hash: contentHash(text), redaction_profile: profile };
+  // Say that the removed text held a credential (kinds and counts only).
+  if (findings.length > 0) {
+    redacted.detector = "regex_secret";
+    redacted.findings = findings;
+  }
+  return { $redacted: redacted };
 }
 
 function isRedactedMarker(v: unknown): boolean {
@@ -238,7 +253,7 @@ function maskValue(value: unknown, key: string | undefined, tally: FindingTally,
 // confidence
 
 function updateConfidence(e: OispEvent, mode: RedactionMode, removed: boolean, tally: FindingTally): void {
-  const findings: SecretFinding[] = tally.list().filter((f) => f.type !== "too_deep");
+  const findings: SecretFinding[] = tally.total === 0 ? [] : tally.list().filter((f) => f.type !== "too_deep");
   const confidence = e.confidence;
   if (mode === "safe" && removed) confidence.completeness = "redacted";
   if (mode === "minimal") confidence.completeness = "metadata_only";
@@ -280,6 +295,3 @@ function isObject(v: unknown): v is Json {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function arrayOf(v: unknown): Json[] {
-  return Array.isArray(v) ? v.filter(isObject) : [];
-}

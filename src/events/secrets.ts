@@ -263,23 +263,28 @@ function captureGroups(args: unknown[]): string[] {
 
 /** Adds findings from several maskSecrets calls together. */
 export class FindingTally {
-  private readonly counts = new Map<string, number>();
+  /** Made at the first finding: nearly every event has none, and one tally is made per event. */
+  private counts: Map<string, number> | undefined;
 
   add(findings: SecretFinding[]): void {
-    for (const f of findings) this.counts.set(f.type, (this.counts.get(f.type) ?? 0) + f.count);
+    for (const f of findings) {
+      const counts = (this.counts ??= new Map<string, number>());
+      counts.set(f.type, (counts.get(f.type) ?? 0) + f.count);
+    }
   }
 
-  addCounts(counts: Map<string, number>): void {
-    for (const [type, count] of counts) this.counts.set(type, (this.counts.get(type) ?? 0) + count);
+  addCounts(found: Map<string, number>): void {
+    const counts = (this.counts ??= new Map<string, number>());
+    for (const [type, count] of found) counts.set(type, (counts.get(type) ?? 0) + count);
   }
 
   get total(): number {
     let n = 0;
-    for (const c of this.counts.values()) n += c;
+    if (this.counts) for (const c of this.counts.values()) n += c;
     return n;
   }
 
   list(): SecretFinding[] {
-    return [...this.counts].map(([type, count]) => ({ type, count }));
+    return this.counts ? [...this.counts].map(([type, count]) => ({ type, count })) : [];
   }
 }
