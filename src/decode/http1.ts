@@ -20,6 +20,7 @@ import {
   MAX_CHUNK_LINE_BYTES,
   MAX_METHOD_LENGTH,
   parseFields,
+  parseHeadText,
   parseRequestLine,
   requestBodyFraming,
   switchesProtocol,
@@ -442,9 +443,7 @@ export class Http1Parser {
   }
 
   private onHead(text: string, ts: number, items: Http1Item[]): void {
-    const lines = headLines(text);
-    const startLine = lines.shift() ?? "";
-    const headers = parseFields(lines, this.maxHeaderCount, "header");
+    const { startLine, fields: headers } = parseHeadText(text, this.maxHeaderCount);
     const startTs = this.headStartTs;
     if (this.role === "request") this.onRequestHead(startLine, headers, startTs, ts, items);
     else this.onResponseHead(startLine, headers, startTs, ts, items);

@@ -89,6 +89,62 @@ export function parseFields(lines: string[], maxCount: number, what: "header" | 
   return fields;
 }
 
+/**
+ * A head's start line and fields: headLines then parseFields of the other lines, with the same answers and
+ * the same errors. A head whose lines all end in CRLF, with no bare CR or LF and no byte above 0x7f (nearly
+ * every head), is read in one pass over the text: no array of lines, no per-line scan for a CR, no per-value
+ * UTF-8 test. Anything else goes the line-by-line way.
+ */
+export function parseHeadText(text: string, maxCount: number): { startLine: string; fields: Array<[string, string]> } {
+  const fast = ODD_HEAD_CHAR.test(text) ? undefined : crlfHeadFields(text, maxCount);
+  if (fast) return fast;
+  const lines = headLines(text);
+  const startLine = lines.shift() ?? "";
+  return { startLine, fields: parseFields(lines, maxCount, "header") };
+}
+
+/** What the one-pass reading leaves to the line-by-line one: a CR not before an LF, an LF not after a CR, a byte above 0x7f. */
+const ODD_HEAD_CHAR = /\r(?!\n)|[^\r]\n|^\n|[\x80-\xff]/;
+
+/**
+ * parseHeadText's one pass, for a text whose every CR is followed by an LF and every LF preceded by a CR, all
+ * ASCII; undefined for whatever parseFields would reject or read otherwise (it then gives the answer or error).
+ */
+function crlfHeadFields(text: string, maxCount: number): { startLine: string; fields: Array<[string, string]> } | undefined {
+  const firstEnd = text.indexOf("\r\n");
+  const startLine = firstEnd === -1 ? text : text.slice(0, firstEnd);
+  const fields: Array<[string, string]> = [];
+  if (firstEnd === -1) return { startLine, fields };
+  let start = firstEnd + 2;
+  while (start < text.length) {
+    let end = text.indexOf("\r\n", start);
+    if (end === -1) end = text.length;
+    if (end === start) {
+      // An empty line: only more empty lines may follow (headLines drops trailing ones); else the slow way.
+      if (text.length - start !== countTrailingCrlf(text, start)) return undefined;
+      break;
+    }
+    // A folded line (leading space or tab) has no token before its colon: the slow way says so.
+    const colon = text.indexOf(":", start);
+    if (colon === -1 || colon >= end || !isTokenIn(text, start, colon)) return undefined;
+    if (fields.length === maxCount) return undefined;
+    let vs = colon + 1;
+    let ve = end;
+    while (vs < ve && (text.charCodeAt(vs) === 0x20 || text.charCodeAt(vs) === 0x09)) vs++;
+    while (ve > vs && (text.charCodeAt(ve - 1) === 0x20 || text.charCodeAt(ve - 1) === 0x09)) ve--;
+    fields.push([text.slice(start, colon), text.slice(vs, ve)]);
+    start = end + 2;
+  }
+  return { startLine, fields };
+}
+
+/** Characters of CRLF pairs from text[from] on. */
+function countTrailingCrlf(text: string, from: number): number {
+  let i = from;
+  while (text.charCodeAt(i) === 0x0d && text.charCodeAt(i + 1) === 0x0a) i += 2;
+  return i - from;
+}
+
 /** TOKEN's characters, by code (RFC 9110 tchar). */
 const TCHAR = (() => {
   const table = new Uint8Array(128);
@@ -98,9 +154,14 @@ const TCHAR = (() => {
 
 /** Whether line[0..end) is a token (TOKEN.test of it, without cutting it out first): one or more tchars. */
 function isToken(line: string, end: number): boolean {
-  if (end <= 0) return false;
-  for (let i = 0; i < end; i++) {
-    const c = line.charCodeAt(i);
+  return isTokenIn(line, 0, end);
+}
+
+/** Whether text[start..end) is a token: one or more tchars. */
+function isTokenIn(text: string, start: number, end: number): boolean {
+  if (end <= start) return false;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
     if (c >= 128 || TCHAR[c] === 0) return false;
   }
   return true;
@@ -111,6 +172,12 @@ export function headerList(headers: HeaderFields, name: string): string[] {
   const out: string[] = [];
   for (const [k, v] of headers) {
     if (k.length !== name.length || k.toLowerCase() !== name) continue;
+    if (!v.includes(",")) {
+      // One value (nearly always): what the split would give, without the array of one.
+      const t = v.trim();
+      if (t !== "") out.push(t);
+      continue;
+    }
     for (const item of v.split(",")) {
       const t = item.trim();
       if (t !== "") out.push(t);

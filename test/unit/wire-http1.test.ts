@@ -3,7 +3,7 @@
 // they answer what the plain versions (split, regex) answer, errors and their messages included.
 import { expect, test } from "bun:test";
 import fc from "fast-check";
-import { headLines, Http1FramingError, parseFields, TOKEN } from "../../src/wire/http1.ts";
+import { headLines, Http1FramingError, parseFields, parseHeadText, TOKEN } from "../../src/wire/http1.ts";
 import { fuzzParams } from "../fault/fuzz-lib.ts";
 
 function plainHeadLines(text: string): string[] {
@@ -57,4 +57,51 @@ test("every token character is one, and the characters around them are not", () 
     const ch = String.fromCharCode(c);
     expect(names([`a${ch}b: v`], 4)).toEqual(TOKEN.test(`a${ch}b`) ? [`a${ch}b`] : `malformed header line: ${JSON.stringify(`a${ch}b: v`)}`);
   }
+});
+
+/** parseHeadText as the line-by-line reading: headLines, the first line, parseFields of the rest. */
+function plainHead(text: string, maxCount: number): unknown {
+  try {
+    const lines = plainHeadLines(text);
+    const startLine = lines.shift() ?? "";
+    return { startLine, fields: parseFields(lines, maxCount, "header") };
+  } catch (err) {
+    if (!(err instanceof Http1FramingError)) throw err;
+    return err.message;
+  }
+}
+
+function head(text: string, maxCount: number): unknown {
+  try {
+    return parseHeadText(text, maxCount);
+  } catch (err) {
+    if (!(err instanceof Http1FramingError)) throw err;
+    return err.message;
+  }
+}
+
+test("parseHeadText answers as the line-by-line reading, CRLF heads read in one pass included", () => {
+  // Mostly well-formed CRLF heads (the one-pass reading), with the odd byte that sends it the slow way.
+  const name = fc.constantFrom("Host", "Content-Length", "content-type", "X-A", "a", "{", "é", "", " X", "\tY", "A B");
+  const value = fc.constantFrom("", "v", " v ", "\tv\t", "a:b", "bearer x", " ", "é", "ÿ\x80", "\r", "\n", "x\ry", "\x7f");
+  const line = fc.oneof(
+    { weight: 6, arbitrary: fc.tuple(name, fc.constantFrom(":", ": ", " :", ""), value).map(([n, c, v]) => `${n}${c}${v}`) },
+    { weight: 1, arbitrary: fc.constantFrom("", " folded", "\tfolded", ":", "no colon") },
+  );
+  const start = fc.constantFrom("POST /v1/chat HTTP/1.1", "HTTP/1.1 200 OK", "", "GET / HTTP/1.0\n");
+  const end = fc.constantFrom("\r\n\r\n", "\r\n", "", "\r\n\r\n\r\n", "\n\n", "\r\n\r\nA: b");
+  fc.assert(
+    fc.property(start, fc.array(line, { maxLength: 12 }), fc.constantFrom("\r\n", "\r\n", "\r\n", "\n"), end, fc.integer({ min: 0, max: 10 }), (s, lines, sep, e, maxCount) => {
+      const text = [s, ...lines].join(sep) + e;
+      expect(head(text, maxCount)).toEqual(plainHead(text, maxCount));
+    }),
+    fuzzParams(5000),
+  );
+  fc.assert(
+    fc.property(fc.array(pieces, { maxLength: 40 }), fc.integer({ min: 0, max: 8 }), (parts, maxCount) => {
+      const text = parts.join("");
+      expect(head(text, maxCount)).toEqual(plainHead(text, maxCount));
+    }),
+    fuzzParams(3000),
+  );
 });
