@@ -63,8 +63,23 @@ export function httpExchange(connId: string, seq: number, request: HttpRequestRe
 /** First value of header `name` (ASCII, any case): names of another length are skipped without lowercasing. */
 export function headerValue(headers: HeaderList, name: string): string | undefined {
   const lower = name.toLowerCase();
-  for (const [k, v] of headers) if (k.length === lower.length && k.toLowerCase() === lower) return v;
+  for (let i = 0; i < headers.length; i++) {
+    const field = headers[i]!;
+    if (field[0].length === lower.length && sameNameLower(field[0], lower)) return field[1];
+  }
   return undefined;
+}
+
+/** `name.toLowerCase() === lower` for a `lower` of the same length, without a lower-cased copy of an ASCII name. */
+function sameNameLower(name: string, lower: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    let c = name.charCodeAt(i);
+    // Beyond ASCII, lower-casing may change a character into ASCII (K, the Kelvin sign, into k): asked in full.
+    if (c >= 0x80) return name.toLowerCase() === lower;
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** One array of all `pieces`: the piece itself when there is only one (no copy). */
