@@ -30,5 +30,27 @@ export function conversationIdFrom(parts: readonly string[]): string {
   // One update of the joined text: the same bytes as one update per part, fewer calls into the hasher.
   let text = "";
   for (const part of parts) text += `${part.length}:${part}`;
-  return `conv_${sha256Hex(text).slice(0, 24)}`;
+  let id = recent.get(text);
+  if (id === undefined) {
+    id = `conv_${sha256Hex(text).slice(0, 24)}`;
+    if (text.length <= RECENT_MAX_CHARS) {
+      if (recent.size >= RECENT_MAX_ENTRIES || recentChars + text.length > RECENT_MAX_CHARS) {
+        recent.clear();
+        recentChars = 0;
+      }
+      recent.set(text, id);
+      recentChars += text.length;
+    }
+  }
+  return id;
 }
+
+/**
+ * Ids of openings seen recently: every turn of a conversation re-sends its opening, hashed again for the same
+ * id. A hit costs a hash-table lookup of the text instead of a SHA-256. Bounded by count and characters (64 K:
+ * kept in memory while the sensor idles); cleared when full.
+ */
+const recent = new Map<string, string>();
+let recentChars = 0;
+const RECENT_MAX_ENTRIES = 64;
+const RECENT_MAX_CHARS = 64 * 1024;
