@@ -5,8 +5,9 @@
 // ~1 KB each, with an Authorization header), an OpenAI streamed completion (SSE, 40 chunks and usage), and an
 // Anthropic messages stream ending in a tool_use. Prints µs of CPU per call (process.cpuUsage: user+system,
 // this process has one JS thread plus SQLite's own work on it) and the main thread's share (from
-// /proc/self/task/<pid>/stat), per round after a warm-up; counts the stored rows at the end so a run that
-// stores nothing cannot pass for a fast one.
+// /proc/self/task/<pid>/stat), per round after a warm-up, and of the process's figure what the JIT's compiler
+// threads spent (code still tiering up: ~40 % of the figure in the first rounds, ~0 after ~20,000 calls);
+// counts the stored rows at the end so a run that stores nothing cannot pass for a fast one.
 //
 //   bun bench/sensor.ts [--calls N] [--rounds R] [--kind chat|stream|anthropic]... [--baseline DIR]... [--store-split | --no-store] [--flush N]
 // With --baseline DIR (another checkout, e.g. `git archive <rev> | tar -x -C DIR && ln -s $PWD/node_modules DIR/`;
@@ -204,6 +205,22 @@ function mainThreadCpuUs(): number | undefined {
   }
 }
 
+/** CPU time of the JIT's compiler threads (JITWorker), µs; 0 off Linux. */
+function jitCpuUs(): number {
+  let us = 0;
+  try {
+    for (const tid of fs.readdirSync("/proc/self/task")) {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+      if (stat.includes("(JITWorker)")) us += statCpuSec(stat) * 1e6;
+    }
+  } catch {
+    // not Linux, or a thread gone
+  }
+  return us;
+}
+/** Per kind, the JIT threads' µs per call of each recorded round (all trees' calls together). */
+const jitPerCall: Record<string, number[]> = {};
+
 const kinds = values.kind?.length ? values.kind : Object.keys(KINDS);
 
 /** One tree's sensor core (this tree's or a baseline's src/sensor/core.ts) with its own database. */
@@ -281,6 +298,7 @@ function chunk(tree: Tree, call: Call, conns: string[], from: number, n: number,
 function round(trees: Tree[], kind: string, n: number, record: boolean): void {
   const call = KINDS[kind]!();
   const state = trees.map((tree) => ({ tree, conns: openConns(tree, kind, call.host), ts: Date.now(), cpu: 0, main: 0 }));
+  const jit0 = jitCpuUs();
   for (let from = 0, c = 0; from < n; from += FLUSH_EVERY, c++) {
     const size = Math.min(FLUSH_EVERY, n - from);
     for (const st of c % 2 ? [...state].reverse() : state) {
@@ -293,6 +311,7 @@ function round(trees: Tree[], kind: string, n: number, record: boolean): void {
       st.main += m0 !== undefined && m1 !== undefined ? m1 - m0 : NaN;
     }
   }
+  if (record) (jitPerCall[kind] ??= []).push((jitCpuUs() - jit0) / (n * trees.length));
   for (const st of state) {
     for (const id of st.conns) st.tree.sensor.pipeline.close(id, st.ts + 1);
     st.tree.sensor.storeOutput.flush();
@@ -348,9 +367,17 @@ for (const kind of kinds) {
     const { cpu, main } = tree.results[kind]!;
     // Same round, same chunks of load: the ratio per round is steadier than either figure.
     const ratios = tree === self ? [] : cpu.map((c, i) => self.results[kind]!.cpu[i]! / c).sort((a, b) => a - b);
-    const ratio = ratios.length ? `   this tree / it per round: median ${ratios[Math.floor(ratios.length / 2)]!.toFixed(2)} (${range2(ratios)})` : "";
+    // The main thread's ratio leaves out the JIT's compiler threads, whose work lands in whichever chunk runs.
+    const mainRatios = tree === self ? [] : main.map((m, i) => self.results[kind]!.main[i]! / m).sort((a, b) => a - b);
+    const median = (xs: number[]) => xs[Math.floor(xs.length / 2)]!.toFixed(2);
+    const ratio = ratios.length
+      ? `   this tree / it per round: median ${median(ratios)} (${range2(ratios)})` + (mainRatios.length ? `, main thread ${median(mainRatios)} (${range2(mainRatios)})` : "")
+      : "";
     console.log(`${kind.padEnd(10)} ${tree.name.padEnd(24)} µs CPU per call ${range(cpu).padEnd(9)} (${f(cpu)})   main thread ${range(main)}${ratio}`);
   }
+  // Compiling the hot code is a cost of the first ~20,000 calls of a kind, counted in the process's figure.
+  const jit = jitPerCall[kind] ?? [];
+  if (jit.some((x) => x > 0)) console.log(`${kind.padEnd(10)} of which the JIT's compiler threads, µs per call, all trees: ${range(jit)} (${f(jit)})`);
 }
 console.log(
   values["no-store"] ? "every call emitted" : values["store-split"] ? "every call stored (by the trees whose store is not cut short)" : "every call stored",
