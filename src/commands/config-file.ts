@@ -30,7 +30,27 @@ import path from "node:path";
 import { exportValuesFromToml, mergeExportValues } from "../sinks/config.ts";
 import type { ExportFlagValues } from "../sinks/flags.ts";
 import { UsageError } from "../util/args.ts";
+import { anything, arrayOf, boolean, int, nonEmptyString, oneOf, strictObject } from "../util/plain-check.ts";
 import type { ConfigFile } from "./config-file-schema.ts";
+
+const SENSOR_KEYS = {
+  capture: oneOf("proxy", "ebpf"),
+  redaction: oneOf("safe", "full", "minimal"),
+  process_filter: arrayOf(nonEmptyString),
+  db: nonEmptyString,
+  output: nonEmptyString,
+  verbose: boolean,
+};
+
+/** config-file-schema.ts's ConfigFileSchema as a yes/no check: a valid file needs no zod (src/util/plain-check.ts). */
+export const plainValidConfig = strictObject({
+  ...SENSOR_KEYS,
+  sensor: strictObject(SENSOR_KEYS),
+  proxy: strictObject({ listen: nonEmptyString, tls_mitm: boolean, all_traffic: boolean, upstream_ca: arrayOf(nonEmptyString) }),
+  ebpf: strictObject({ pids: arrayOf(int(1)) }),
+  web: strictObject({ enabled: boolean, host: nonEmptyString, port: int(0, 65535), token: nonEmptyString }),
+  export: anything,
+});
 
 /** The flag values a config file can set (a subset of `oisp up`'s flags). */
 export type ConfigValues = ExportFlagValues & {
@@ -63,7 +83,10 @@ export function configValuesFromToml(text: string, file: string, warn: (message:
   } catch (err) {
     throw new Error(`${file}: not valid TOML: ${(err as Error).message}`);
   }
-  const { sensor, ...top }: ConfigFile = (require("./config-file-schema.ts") as typeof import("./config-file-schema.ts")).parseConfigDocument(doc, file);
+  // A file the plain check refuses goes to the zod schema, which names every bad key.
+  const { sensor, ...top }: ConfigFile = plainValidConfig(doc)
+    ? (doc as ConfigFile)
+    : (require("./config-file-schema.ts") as typeof import("./config-file-schema.ts")).parseConfigDocument(doc, file);
   const c = { ...sensor, ...Object.fromEntries(Object.entries(top).filter(([, value]) => value !== undefined)) } as typeof top;
   const base = path.dirname(path.resolve(file));
   const rel = (p: string) => path.resolve(base, p);

@@ -4,6 +4,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { RedactionMode, SettingsFile } from "./settings-schema.ts";
+import { arrayOf, boolean, int, nonEmptyString, oneOf, strictObject, type Check } from "../util/plain-check.ts";
 import { settingsPath } from "./paths.ts";
 
 export type { RedactionMode, SettingsFile } from "./settings-schema.ts";
@@ -29,14 +30,14 @@ export function readSettingsFile(dir: string, env: NodeJS.ProcessEnv = process.e
   const spelled = seedSpellings(json, env);
   const quick = plainValidSettings(spelled);
   if (quick) return quick;
-  // Anything the quick check does not accept is zod's to judge: it names the field (or accepts it).
+  // Anything the plain check does not accept is zod's to judge: it names the field (or accepts it).
   const { SettingsFile, formatZodIssues } = schema();
   const parsed = SettingsFile.safeParse(spelled);
   if (!parsed.success) throw new SettingsError(`${file}: ${formatZodIssues(parsed.error)}`);
   return parsed.data;
 }
 
-/** The zod schema, loaded on first need (a file the quick check refused, a write). */
+/** The zod schema, loaded on first need (a file the plain check refused, a write). */
 function schema(): typeof import("./settings-schema.ts") {
   return require("./settings-schema.ts");
 }
@@ -44,27 +45,26 @@ function schema(): typeof import("./settings-schema.ts") {
 /** The redaction modes, as the schema's RedactionMode enum lists them. */
 export const REDACTION_MODES: readonly RedactionMode[] = ["safe", "full", "minimal"];
 
-const isPort = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= 65535;
-const isName = (v: unknown) => typeof v === "string" && v.length >= 1;
-const isBool = (v: unknown) => typeof v === "boolean";
+const port = int(1, 65535);
 
 /**
- * Each field of the schema in its order, with a check that accepts only values the schema accepts. A
- * field missing here is not lost: the file then goes to zod, which accepts it (test/unit/settings.test.ts
- * compares both on valid and broken files).
+ * Each field of the schema in its order, with a check that accepts only values the schema accepts
+ * (src/util/plain-check.ts). A field missing here is not lost: the file then goes to zod, which accepts
+ * it (test/unit/settings.test.ts compares both on valid and broken files).
  */
-const QUICK_FIELDS: Record<keyof SettingsFile, (v: unknown) => boolean> = {
-  OutputPath: isName,
-  DatabasePath: isName,
-  AutoStartCapture: isBool,
-  EnableTlsMitm: isBool,
-  AiEndpointFilterEnabled: isBool,
-  ProcessFilter: (v) => Array.isArray(v) && v.every(isName),
-  ProxyPort: isPort,
-  VerboseLogging: isBool,
-  Redaction: (v) => (REDACTION_MODES as unknown[]).includes(v),
-  WebPort: isPort,
+const PLAIN_FIELDS: Record<keyof SettingsFile, Check> = {
+  OutputPath: nonEmptyString,
+  DatabasePath: nonEmptyString,
+  AutoStartCapture: boolean,
+  EnableTlsMitm: boolean,
+  AiEndpointFilterEnabled: boolean,
+  ProcessFilter: arrayOf(nonEmptyString),
+  ProxyPort: port,
+  VerboseLogging: boolean,
+  Redaction: oneOf(...REDACTION_MODES),
+  WebPort: port,
 };
+const plainValidFile = strictObject(PLAIN_FIELDS);
 
 /**
  * settings.json checked without zod: the parsed settings (as zod returns them, fields in the schema's
@@ -72,11 +72,10 @@ const QUICK_FIELDS: Record<keyof SettingsFile, (v: unknown) => boolean> = {
  * `oisp up`; a valid file, the usual case, now costs none of it.
  */
 export function plainValidSettings(json: unknown): SettingsFile | undefined {
-  if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined;
+  if (!plainValidFile(json)) return undefined;
   const input = json as Record<string, unknown>;
-  for (const key of Object.keys(input)) if (!Object.hasOwn(QUICK_FIELDS, key) || !QUICK_FIELDS[key as keyof SettingsFile](input[key])) return undefined;
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(QUICK_FIELDS)) if (Object.hasOwn(input, key)) out[key] = Array.isArray(input[key]) ? [...(input[key] as unknown[])] : input[key];
+  for (const key of Object.keys(PLAIN_FIELDS)) if (Object.hasOwn(input, key)) out[key] = Array.isArray(input[key]) ? [...(input[key] as unknown[])] : input[key];
   return out as SettingsFile;
 }
 

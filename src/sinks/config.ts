@@ -26,6 +26,30 @@
 //   keep = 5
 import type { ExportFlagValues } from "./index.ts";
 import type { ExportFile } from "./config-schema.ts";
+import { arrayOf, boolean, either, int, oneOf, recordOf, strictObject, string } from "../util/plain-check.ts";
+
+const headers = recordOf(string);
+const positive = int(1);
+
+/** config-schema.ts's ExportFileSchema as a yes/no check: a valid table needs no zod (src/util/plain-check.ts). */
+export const plainValidExport = strictObject({
+  spool_mb: positive,
+  batch_size: positive,
+  otlp: strictObject({ endpoint: string, protocol: oneOf("http/protobuf", "http/json", "grpc"), headers }),
+  webhook: strictObject({ url: string, secret: string, headers }, ["url"]),
+  kafka: strictObject(
+    {
+      brokers: either(arrayOf(string, 1), string),
+      topic: string,
+      client_id: string,
+      sasl: strictObject({ mechanism: oneOf("plain", "scram-sha-256", "scram-sha-512"), username: string, password: string }, ["mechanism", "username"]),
+      tls: boolean,
+      ca: string,
+    },
+    ["brokers"],
+  ),
+  jsonl: strictObject({ path: string, max_mb: positive, keep: positive }),
+});
 
 /** The export options in a TOML config file, as the flag values startExporters takes. Throws with the path of every problem. */
 export function exportValuesFromToml(text: string, file = "config"): ExportFlagValues {
@@ -37,7 +61,10 @@ export function exportValuesFromToml(text: string, file = "config"): ExportFlagV
   }
   const section = (doc as { export?: unknown }).export;
   if (section === undefined) return {};
-  const e: ExportFile = (require("./config-schema.ts") as typeof import("./config-schema.ts")).parseExportSection(section, file);
+  // A table the plain check refuses goes to the zod schema, which names every problem.
+  const e: ExportFile = plainValidExport(section)
+    ? (section as ExportFile)
+    : (require("./config-schema.ts") as typeof import("./config-schema.ts")).parseExportSection(section, file);
   const headers = (h: Record<string, string> | undefined) => (h ? Object.entries(h).map(([k, v]) => `${k}=${v}`) : undefined);
   const v: ExportFlagValues = {};
   const kinds: string[] = [];

@@ -4,7 +4,7 @@ import { afterAll, expect, test } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { configValuesFromToml, withConfigFile } from "../../src/commands/config-file.ts";
+import { configValuesFromToml, plainValidConfig, withConfigFile } from "../../src/commands/config-file.ts";
 import { sensorConfigFrom } from "../../src/commands/sensor.ts";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-config-"));
@@ -104,4 +104,25 @@ test("mistakes name the file and the key; unknown keys are refused, not ignored"
   expect(() => configValuesFromToml(`[export.otlp]\nendpont = "x"\n`, "c.toml")).toThrow(/\[export\].*endpont/);
   expect(() => configValuesFromToml(`capture = \n`, "c.toml")).toThrow(/not valid TOML/);
   expect(() => withConfigFile({ config: path.join(dir, "missing.toml") })).toThrow(/--config: cannot read .*missing\.toml: ENOENT/);
+});
+
+test("the plain check (no zod) accepts only what the schema accepts; every key of a valid file passes it", () => {
+  const fleet = Bun.TOML.parse(FLEET) as Record<string, unknown>;
+  const accepted: unknown[] = [{}, fleet, { ...fleet, sensor: { redaction: "safe", verbose: false } }, { web: { enabled: false } }, { web: { port: 0 } }, { ebpf: {} }];
+  const refused: unknown[] = [
+    null, [], "x", { tui: {} }, { capture: "pcap" }, { redaction: "Safe" }, { process_filter: [""] }, { process_filter: "a" }, { db: "" }, { output: 1 },
+    { verbose: "yes" }, { sensor: { capture: "x" } }, { sensor: { web: {} } }, { sensor: [] }, { proxy: { listen: 8080 } }, { proxy: { upstream_ca: [""] } },
+    { proxy: { tls_mitm: 1 } }, { proxy: { other: 1 } }, { ebpf: { pids: [-1] } }, { ebpf: { pids: [1.5] } }, { ebpf: { pids: [2 ** 60] } }, { ebpf: { pids: 1 } },
+    { web: { port: 70000 } }, { web: { port: -1 } }, { web: { host: "" } }, { web: { token: "" } }, { web: { enabled: "true" } }, { web: null },
+    JSON.parse('{"__proto__": {"db": "x"}}'), { proxy: JSON.parse('{"__proto__": {}}') }, { sensor: Object.create({ db: "x" }) },
+  ];
+  const { ConfigFileSchema } = require("../../src/commands/config-file-schema.ts") as typeof import("../../src/commands/config-file-schema.ts");
+  for (const doc of [...accepted, ...refused]) {
+    const zod = ConfigFileSchema.safeParse(doc);
+    if (plainValidConfig(doc)) expect(zod).toEqual({ success: true, data: doc as never });
+    if (!zod.success) expect(plainValidConfig(doc)).toBe(false);
+  }
+  expect(accepted.filter((doc) => !plainValidConfig(doc))).toEqual([]);
+  expect(refused.filter((doc) => plainValidConfig(doc))).toEqual([]);
+  expect(Object.keys(fleet).sort()).toEqual(Object.keys(ConfigFileSchema.shape).filter((k) => k !== "sensor").sort());
 });

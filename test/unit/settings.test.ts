@@ -95,7 +95,7 @@ describe("settings.json", () => {
     expect(msg).not.toContain("\n");
   });
 
-  test("the quick check (no zod) accepts only what the schema accepts, and returns what it returns", () => {
+  test("the plain check (no zod) accepts only what the schema accepts, and returns what it returns", () => {
     const full = { ...SEED, DatabasePath: "/var/oisp.db", Redaction: "minimal", WebPort: 1, ProxyPort: 65535, ProcessFilter: [] };
     const accepted = [{}, SEED, full, { Redaction: "full" }, { WebPort: 7777, EnableTlsMitm: false }];
     const refused = [
@@ -111,7 +111,7 @@ describe("settings.json", () => {
       if (!zod.success) expect(quick).toBeUndefined();
     }
     expect(accepted.map(plainValidSettings)).toEqual(accepted.map((a) => SettingsFile.parse(a)));
-    // Every field of the schema is known to the quick check (a valid file never needs zod).
+    // Every field of the schema is known to the plain check (a valid file never needs zod).
     expect(plainValidSettings(full)).toBeDefined();
     expect(Object.keys(full).sort()).toEqual(Object.keys(SettingsFile.shape).sort());
   });

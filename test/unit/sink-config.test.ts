@@ -3,7 +3,7 @@ import { afterAll, expect, test } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { exportValuesFromToml, mergeExportValues } from "../../src/sinks/config.ts";
+import { exportValuesFromToml, mergeExportValues, plainValidExport } from "../../src/sinks/config.ts";
 import { startExporters } from "../../src/sinks/index.ts";
 import { silentLogger } from "../../src/util/log.ts";
 
@@ -69,4 +69,32 @@ test("a config file's exporters start like flags do", async () => {
   const outs = startExporters({ values: exportValuesFromToml(`[export.jsonl]\npath = "${path.join(dataDir, "x.jsonl")}"\n[export.webhook]\nurl = "http://127.0.0.1:9/h"\n`), dataDir, redaction: "safe", env: {} }, silentLogger);
   expect(outs.map((o) => o.name)).toEqual(["jsonl", "webhook"]);
   await Promise.all(outs.map((o) => o.close()));
+});
+
+test("the plain check (no zod) accepts only what the schema accepts; every key of a valid table passes it", () => {
+  const full = {
+    spool_mb: 1,
+    batch_size: 2,
+    otlp: { endpoint: "", protocol: "http/json", headers: { a: "b" } },
+    webhook: { url: "https://h", secret: "s", headers: {} },
+    kafka: { brokers: "k:9092", topic: "t", client_id: "c", sasl: { mechanism: "plain", username: "u", password: "p" }, tls: false, ca: "ca.pem" },
+    jsonl: { path: "p", max_mb: 3, keep: 4 },
+  };
+  const accepted: unknown[] = [{}, full, (Bun.TOML.parse(TOML) as { export: unknown }).export, { kafka: { brokers: ["a"] } }, { webhook: { url: "" } }, { otlp: {} }];
+  const refused: unknown[] = [
+    null, [], 1, { other: {} }, { spool_mb: 0 }, { spool_mb: 1.5 }, { batch_size: "5" }, { batch_size: 2 ** 60 }, { otlp: { endpont: "x" } },
+    { otlp: { protocol: "http" } }, { otlp: { headers: { a: 1 } } }, { otlp: { headers: [] } }, { webhook: {} }, { webhook: { url: 1 } },
+    { kafka: {} }, { kafka: { brokers: [] } }, { kafka: { brokers: [1] } }, { kafka: { brokers: "k", sasl: { mechanism: "plain" } } },
+    { kafka: { brokers: "k", sasl: { mechanism: "md5", username: "u" } } }, { kafka: { brokers: "k", tls: "yes" } }, { jsonl: { keep: 0 } },
+    { jsonl: { path: null } }, JSON.parse('{"__proto__": {"spool_mb": 1}}'), { otlp: { headers: JSON.parse('{"__proto__": "x"}') } },
+  ];
+  const { ExportFileSchema } = require("../../src/sinks/config-schema.ts") as typeof import("../../src/sinks/config-schema.ts");
+  for (const section of [...accepted, ...refused]) {
+    const zod = ExportFileSchema.safeParse(section);
+    if (plainValidExport(section)) expect(zod).toEqual({ success: true, data: section as never });
+    if (!zod.success) expect(plainValidExport(section)).toBe(false);
+  }
+  expect(accepted.filter((s) => !plainValidExport(s))).toEqual([]);
+  expect(refused.filter((s) => plainValidExport(s))).toEqual([]);
+  expect(Object.keys(full).sort()).toEqual(Object.keys(ExportFileSchema.shape).sort());
 });
