@@ -214,6 +214,9 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
   const answersTable = () => (hasAnswers ||= hasTable("model_answers"));
   const valuesTable = () => (hasValues ||= hasTable("event_values"));
 
+  let hasFirstMs = false;
+  const firstMsColumn = () =>
+    (hasFirstMs ||= one<{ n: number }>("SELECT count(*) AS n FROM pragma_table_info('event_rollup_hour') WHERE name = 'first_ms'", [])?.n === 1);
   const answersGrain = (): AnswersGrain => (!answersTable() ? "none" : valuesTable() ? "hour" : "pair");
 
   /** A rollup's buckets matching a filter's equality columns within `bounds`, in order, read a page at a time. */
@@ -222,7 +225,9 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
     let from = bucketOf(bounds[0], size);
     let to = bucketOf(bounds[1] - 1, size);
     for (;;) {
-      const rows = run<{ bucket_ms: number; n: number; last_ms: number }>(filterBucketsSql(table, f, from, to, order, BUCKETS_PAGE, answersGrain()));
+      const rows = run<{ bucket_ms: number; n: number; last_ms: number; first_ms: number | null }>(
+        filterBucketsSql(table, f, from, to, order, BUCKETS_PAGE, answersGrain(), firstMsColumn()),
+      );
       yield* rows;
       const last = rows[rows.length - 1];
       if (rows.length < BUCKETS_PAGE || !last) return;
@@ -236,27 +241,31 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
    * (contiguous hours merged; the days first, from the day rollup, then their hours), within `bounds`, newest
    * or oldest first. The events table has no index on those columns (migration 0005): each span is then read
    * through the ts_ms index, so a rare value costs its own hours, not a walk through everything else. A run
-   * ends at its newest matching event (the rollup's last_ms), and is cut once it holds `wanted()` events, so
-   * a common value's first page reads one short span.
+   * spans its oldest to its newest matching event (the rollup's first_ms and last_ms), and is cut once it holds
+   * `wanted()` events, so a common value's first page reads one short span.
    */
   function* filterSpans(f: WebFilter, bounds: Span, order: "asc" | "desc", wanted: () => number = () => Infinity): Generator<Span> {
     if (bounds[0] >= bounds[1]) return;
-    let current: { from: number; to: number; top: number; n: number } | undefined;
-    const done = (c: NonNullable<typeof current>): Span => [Math.max(c.from, bounds[0]), Math.min(c.to, c.top, bounds[1])];
+    let current: { from: number; to: number; bottom: number; top: number; n: number } | undefined;
+    const done = (c: NonNullable<typeof current>): Span => [Math.max(c.from, c.bottom, bounds[0]), Math.min(c.to, c.top, bounds[1])];
     for (const day of matchingBuckets("event_rollup_day", f, bounds, order)) {
       const [dayFrom, dayTo] = bucketSpan(day.bucket_ms, DAY_MS);
       const inDay: Span = [Math.max(dayFrom, bounds[0]), Math.min(dayTo, bounds[1])];
       if (inDay[0] >= inDay[1]) continue;
       for (const hour of matchingBuckets("event_rollup_hour", f, inDay, order)) {
         const [from, to] = bucketSpan(hour.bucket_ms, HOUR_MS);
-        const top = hour.last_ms + 1; // nothing of the filter's in this hour is newer
-        if (current && order === "desc" && to === current.from) current.from = from;
-        else if (current && order === "asc" && from === current.to) {
+        // Nothing of the filter's in this hour is newer than its newest, or older than its oldest (when known).
+        const top = hour.last_ms + 1;
+        const bottom = hour.first_ms ?? from;
+        if (current && order === "desc" && to === current.from) {
+          current.from = from;
+          current.bottom = bottom;
+        } else if (current && order === "asc" && from === current.to) {
           current.to = to;
           current.top = top;
         } else {
           if (current) yield done(current);
-          current = { from, to, top, n: 0 };
+          current = { from, to, bottom, top, n: 0 };
         }
         current.n += hour.n;
         if (current.n >= wanted()) {

@@ -346,7 +346,8 @@ export type AnswersGrain = "hour" | "pair" | "none";
 
 /**
  * The buckets of a rollup (event_rollup_day or _hour) in [fromBucket, toBucket] whose rows match the
- * filter's equality columns, with their event counts and newest event time, a page at a time, newest or
+ * filter's equality columns, with their event counts and oldest and newest event times (first_ms: migration
+ * 0006, `withFirstMs` false before it), a page at a time, newest or
  * oldest first: which days, then hours, hold a filter's events, read from the rollups instead of an index on
  * each column. Exact for provider, process and type. For model the rollups count a response under its
  * call's model, so a bucket also matches where `model` answered a call to another one (model_answers): a
@@ -360,6 +361,7 @@ export function filterBucketsSql(
   order: "asc" | "desc",
   limit: number,
   answers: AnswersGrain,
+  withFirstMs = true,
 ): Where {
   const size = table === "event_rollup_day" ? DAY_MS : HOUR_MS;
   const conds: string[] = [];
@@ -378,7 +380,7 @@ export function filterBucketsSql(
     }
   }
   return {
-    sql: `SELECT r.bucket_ms AS bucket_ms, sum(r.events) AS n, max(r.last_ms) AS last_ms FROM ${table} r
+    sql: `SELECT r.bucket_ms AS bucket_ms, sum(r.events) AS n, max(r.last_ms) AS last_ms, ${withFirstMs ? "min(r.first_ms)" : "NULL"} AS first_ms FROM ${table} r
       WHERE r.bucket_ms >= ? AND r.bucket_ms <= ?${conds.join("")}
       GROUP BY r.bucket_ms ORDER BY r.bucket_ms ${order === "asc" ? "ASC" : "DESC"} LIMIT ?`,
     params: [...params, limit],

@@ -19,6 +19,7 @@ interface Totals {
   costUsd: number;
   lastMs: number;
   lastRowid: number;
+  firstMs: number;
 }
 
 interface Answers {
@@ -30,8 +31,8 @@ interface Answers {
 const KEY_COLUMNS = "`bucket_ms`, `event_type`, `provider`, `model`, `process_name`, `pid`, `key_prefix`, `key_hash`, `auth_type`";
 
 function upsertSql(table: string): string {
-  return `INSERT INTO \`${table}\` (${KEY_COLUMNS}, \`events\`, \`errors\`, \`input_tokens\`, \`output_tokens\`, \`cost_usd\`, \`last_ms\`, \`last_rowid\`)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  return `INSERT INTO \`${table}\` (${KEY_COLUMNS}, \`events\`, \`errors\`, \`input_tokens\`, \`output_tokens\`, \`cost_usd\`, \`last_ms\`, \`last_rowid\`, \`first_ms\`)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (\`bucket_ms\`, \`event_type\`, \`provider\`, \`model\`, \`process_name\`, \`pid\`, \`key_hash\`, \`key_prefix\`, \`auth_type\`) DO UPDATE SET
       \`events\` = \`events\` + excluded.\`events\`,
       \`errors\` = \`errors\` + excluded.\`errors\`,
@@ -39,7 +40,8 @@ function upsertSql(table: string): string {
       \`output_tokens\` = \`output_tokens\` + excluded.\`output_tokens\`,
       \`cost_usd\` = \`cost_usd\` + excluded.\`cost_usd\`,
       \`last_ms\` = max(\`last_ms\`, excluded.\`last_ms\`),
-      \`last_rowid\` = max(\`last_rowid\`, excluded.\`last_rowid\`)`;
+      \`last_rowid\` = max(\`last_rowid\`, excluded.\`last_rowid\`),
+      \`first_ms\` = min(\`first_ms\`, excluded.\`first_ms\`)`;
 }
 
 const ANSWERS_SQL = `INSERT INTO \`model_answers\` (\`bucket_ms\`, \`provider\`, \`model\`, \`response_model\`, \`responses\`, \`last_ms\`) VALUES (?, ?, ?, ?, ?, ?)
@@ -95,7 +97,7 @@ export class RollupBatch {
       [s.hour, this.hours],
       [s.day, this.days],
     ] as const) {
-      for (const t of totals.values()) stmt.run(...t.key, t.events, t.errors, t.inputTokens, t.outputTokens, t.costUsd, t.lastMs, t.lastRowid);
+      for (const t of totals.values()) stmt.run(...t.key, t.events, t.errors, t.inputTokens, t.outputTokens, t.costUsd, t.lastMs, t.lastRowid, t.firstMs);
     }
     for (const a of this.answers.values()) s.answers.run(...a.key, a.responses, a.lastMs);
     this.clear();
@@ -132,6 +134,7 @@ function count(into: Map<string, Totals>, bucketMs: number, rest: Array<string |
     t.costUsd += row.costUsd ?? 0;
     t.lastMs = Math.max(t.lastMs, row.tsMs);
     t.lastRowid = Math.max(t.lastRowid, rowid);
+    t.firstMs = Math.min(t.firstMs, row.tsMs);
   } else {
     into.set(id, {
       key: [bucketMs, ...rest],
@@ -142,6 +145,7 @@ function count(into: Map<string, Totals>, bucketMs: number, rest: Array<string |
       costUsd: row.costUsd ?? 0,
       lastMs: row.tsMs,
       lastRowid: rowid,
+      firstMs: row.tsMs,
     });
   }
 }

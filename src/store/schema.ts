@@ -77,6 +77,12 @@ function rollupTable<N extends string>(name: N) {
       lastMs: integer("last_ms").notNull(),
       /** rowid of the newest event counted: where the process view reads ppid / exe from. */
       lastRowid: integer("last_rowid").notNull(),
+      /**
+       * The oldest event counted (migration 0006; unknown, the smallest integer, for rows counted before it):
+       * with last_ms it bounds where in its hour a filter's events are, so a rare value is read by time from
+       * its own events, not from a whole busy hour.
+       */
+      firstMs: integer("first_ms").notNull().default(-9007199254740991),
     },
     (t) => [primaryKey({ columns: [t.bucketMs, t.eventType, t.provider, t.model, t.processName, t.pid, t.keyHash, t.keyPrefix, t.authType] })],
   );

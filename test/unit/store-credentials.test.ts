@@ -65,7 +65,9 @@ function insertOld(db: Database, events: readonly FixtureEvent[]): void {
 
 const KEY = "bucket_ms, event_type, provider, model, process_name, pid, key_prefix, key_hash, auth_type";
 function rollups(db: Database, grain: "hour" | "day"): unknown[] {
-  return db.query(`SELECT * FROM event_rollup_${grain} ORDER BY ${KEY}`).all();
+  // 0001's columns (first_ms came with 0006).
+  const columns = `${KEY}, events, errors, input_tokens, output_tokens, cost_usd, last_ms, last_rowid`;
+  return db.query(`SELECT ${columns} FROM event_rollup_${grain} ORDER BY ${KEY}`).all();
 }
 
 /** The rollups recomputed from the events table and its credential columns, with the trigger's "" / -1. */

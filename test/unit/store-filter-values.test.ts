@@ -120,6 +120,28 @@ describe("event_values and the filter lists", () => {
 });
 
 describe("a filtered timeline and export through the hour rollup", () => {
+  test("each rollup row knows its oldest and newest event (first_ms, migration 0006): where in its hour a filter's events are", () => {
+    const file = dbPath();
+    const events = traffic();
+    const store = openStore(file);
+    for (let i = 0; i < events.length; i += 7) store.insertEvents(events.slice(i, i + 7));
+    store.close();
+    const db = new Database(file, { readonly: true });
+    for (const [table, ms] of [["event_rollup_hour", HOUR], ["event_rollup_day", 24 * HOUR]] as const) {
+      const key = "event_type, provider, model, process_name, pid";
+      const fromRollup = db.query(`SELECT bucket_ms, ${key}, min(first_ms) AS first_ms, max(last_ms) AS last_ms FROM ${table} GROUP BY bucket_ms, ${key} ORDER BY 1, 2, 3, 4, 5, 6`).all();
+      const fromEvents = db
+        .query(
+          `SELECT (ts_ms / ${ms}) * ${ms} AS bucket_ms, event_type, coalesce(provider, '') AS provider, coalesce(call_model, model, '') AS model,
+             coalesce(process_name, '') AS process_name, coalesce(pid, -1) AS pid, min(ts_ms) AS first_ms, max(ts_ms) AS last_ms
+           FROM events GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6`,
+        )
+        .all();
+      expect(fromRollup).toEqual(fromEvents);
+    }
+    db.close();
+  });
+
   const filters: WebFilter[] = [
     { process: "rare-tool" },
     { process: "rare-tool", type: "ai.response" },

@@ -61,12 +61,14 @@ function traffic(startMs: number, calls: number): FixtureEvent[] {
 }
 
 const KEY = "bucket_ms, event_type, provider, model, process_name, pid, key_prefix, key_hash, auth_type";
+/** 0003's columns (first_ms came with 0006). */
+const ROLLUP = `${KEY}, events, errors, input_tokens, output_tokens, cost_usd, last_ms, last_rowid`;
 function tables(db: Database) {
   // Costs are summed per batch now, per event before: equal up to the last float bits.
   const round = (rows: Array<Record<string, unknown>>) => rows.map((r) => ({ ...r, cost_usd: Number((r.cost_usd as number).toPrecision(12)) }));
   return {
-    hour: round(db.query(`SELECT * FROM event_rollup_hour ORDER BY ${KEY}`).all() as Array<Record<string, unknown>>),
-    day: round(db.query(`SELECT * FROM event_rollup_day ORDER BY ${KEY}`).all() as Array<Record<string, unknown>>),
+    hour: round(db.query(`SELECT ${ROLLUP} FROM event_rollup_hour ORDER BY ${KEY}`).all() as Array<Record<string, unknown>>),
+    day: round(db.query(`SELECT ${ROLLUP} FROM event_rollup_day ORDER BY ${KEY}`).all() as Array<Record<string, unknown>>),
     // Per hour since 0005: summed, they are 0003's rows.
     answers: db
       .query("SELECT provider, model, response_model, sum(responses) AS responses, max(last_ms) AS last_ms FROM model_answers GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")

@@ -374,11 +374,11 @@ describe("rollups (trigger-maintained hourly and daily totals)", () => {
     h.queries.close();
     h.store.close();
     // Turn the file back into a 0000_init database: no rollup table, migration not recorded. (0001 creates
-    // a trigger that 0004 drops again: both run on reopening, as on a real 0000-era database.)
+    // a trigger that 0004 drops again, 0006 adds a column: they run on reopening, as on a real 0000-era database.)
     const raw = new Database(h.dbPath);
     raw.run("DROP TABLE event_rollup_hour");
     raw.run("DROP TABLE event_rollup_day");
-    raw.run("DELETE FROM __oisp_migrations WHERE tag IN ('0001_rollup', '0004_rollups_in_store')");
+    raw.run("DELETE FROM __oisp_migrations WHERE tag IN ('0001_rollup', '0004_rollups_in_store', '0006_rollup_first_ms')");
     raw.close();
     const reopened = openStore(h.dbPath);
     const q = openWebQueries(h.dbPath);

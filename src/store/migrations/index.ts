@@ -7,6 +7,7 @@ import credentialColumns from "./0002_credential_columns.sql" with { type: "text
 import callModel from "./0003_call_model.sql" with { type: "text" };
 import rollupsInStore from "./0004_rollups_in_store.sql" with { type: "text" };
 import filterValues from "./0005_filter_values.sql" with { type: "text" };
+import rollupFirstMs from "./0006_rollup_first_ms.sql" with { type: "text" };
 
 export interface Migration {
   /** drizzle-kit's tag, e.g. "0000_init": also the key recorded in the database. */
@@ -21,4 +22,5 @@ export const migrations: readonly Migration[] = [
   { tag: "0003_call_model", sql: callModel },
   { tag: "0004_rollups_in_store", sql: rollupsInStore },
   { tag: "0005_filter_values", sql: filterValues },
+  { tag: "0006_rollup_first_ms", sql: rollupFirstMs },
 ];
