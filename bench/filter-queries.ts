@@ -2,9 +2,10 @@
 // activity and a filtered export, on a database of N events written by each tree's own store, timed through
 // each tree's own queries in this process, alternating. Made for migration 0005 (no index on type, provider,
 // model, process: a filter's hours come from the rollup): the worst case is a rare value whose few events
-// sit in a busy hour, which is then read whole. The seed: N events over 90 days from 30 processes and 10
-// models, plus one busy hour of `--busy` events; a rare process with 3 calls (80 days back, inside the busy
-// hour, an hour ago), a rare model (a snapshot answering 4 calls), 5 process.exec events.
+// sit in a busy hour, which is then read between its first and last event there. The seed: N events over 90
+// days from 30 processes and 10 models, plus one busy hour of `--busy` events; a rare process with 3 calls (80
+// days back, inside the busy hour, an hour ago), another with 2 calls at both ends of the busy hour, a rare
+// model (a snapshot answering 4 calls), 5 process.exec events.
 //
 //   bun bench/filter-queries.ts [--events 200000] [--busy 50000] [--runs 7] [--baseline DIR]...
 import fs from "node:fs";
@@ -36,6 +37,8 @@ const PROCS: FixtureProcess[] = Array.from({ length: 30 }, (_, i) => ({
   exe: `/usr/bin/p${i}`,
 }));
 const RARE: FixtureProcess = { pid: 777, ppid: 1, name: "rare-tool", exe: "/usr/bin/rare-tool" };
+/** Two calls, at the busy hour's first and last second: that hour is read whole (the worst case). */
+const WIDE: FixtureProcess = { pid: 778, ppid: 1, name: "rare-wide", exe: "/usr/bin/rare-wide" };
 
 function* traffic(): Generator<FixtureEvent[]> {
   let batch: FixtureEvent[] = [];
@@ -53,6 +56,7 @@ function* traffic(): Generator<FixtureEvent[]> {
     if (batch.length >= 5000) yield batch.splice(0);
   }
   for (const t of [END - 80 * DAY, BUSY_HOUR + HOUR / 2 + 3, END - HOUR]) call(1, t, { process: RARE });
+  for (const t of [BUSY_HOUR + 1000, BUSY_HOUR + HOUR - 1000]) call(1, t, { process: WIDE });
   for (let k = 0; k < 4; k++) call(1, END - (10 + k * 20) * DAY, { model: "gpt-4o-mini", responseModel: SNAP });
   for (let k = 0; k < 5; k++) batch.push(systemEvent("process.exec", END - (2 + k * 17) * DAY, PROCS[3]!, { exe: "/bin/sh", args: ["sh", "-c", "true"] }));
   yield batch;
@@ -86,6 +90,7 @@ const CASES: Array<[string, (q: Queries) => unknown]> = [
   ["timeline, common process + type, 7 days", (q) => q.timeline({ process: PROCS[3]!.name, type: "ai.response", sinceMs: END - 7 * DAY }, { limit: 50 })],
   ["timeline, rare process (3 calls, 1 in busy hour)", (q) => q.timeline({ process: RARE.name }, { limit: 50 })],
   ["timeline, rare process, page 2 (busy hour on)", (q) => q.timeline({ process: RARE.name }, { limit: 1, before: { tsMs: END - HOUR, eventId: "0" } })],
+  ["timeline, rare process, 2 calls spanning the busy hour", (q) => q.timeline({ process: WIDE.name }, { limit: 50 })],
   ["timeline, rare model (snapshot, 4 answers)", (q) => q.timeline({ model: SNAP }, { limit: 50 })],
   ["timeline, rare type (5 process.exec)", (q) => q.timeline({ type: "process.exec" }, { limit: 50 })],
   ["timeline, value never seen", (q) => q.timeline({ process: "no-such-app" }, { limit: 50 })],
