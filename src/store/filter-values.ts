@@ -14,13 +14,17 @@ const COLUMNS = [
   ["event_type", "eventType"],
 ] as const satisfies ReadonlyArray<readonly [string, keyof NewEventRow]>;
 
-/** Values remembered at most; beyond that the oldest are forgotten (and at worst written again, a no-op). */
+/** Values remembered at most; beyond that all are forgotten (and at worst written again: a no-op). */
 const REMEMBERED = 10_000;
 
+type Column = (typeof COLUMNS)[number][0];
+
 export class FilterValues {
-  private readonly written = new Set<string>();
+  /** Per column (no key strings to build per event: this runs for every stored event). */
+  private readonly written = new Map<Column, Set<string>>(COLUMNS.map(([column]) => [column, new Set<string>()]));
+  private count = 0;
   /** Values of the batch being written: remembered only once it commits. */
-  private readonly pending = new Set<string>();
+  private readonly pending = new Map<Column, Set<string>>(COLUMNS.map(([column]) => [column, new Set<string>()]));
   private insert: Statement | undefined;
 
   constructor(
@@ -32,25 +36,31 @@ export class FilterValues {
   add(row: NewEventRow): void {
     for (const [column, field] of COLUMNS) {
       const value = row[field];
-      if (typeof value !== "string") continue;
-      const key = `${column}\u0000${value}`;
-      if (this.written.has(key) || this.pending.has(key)) continue;
+      if (typeof value !== "string" || this.written.get(column)!.has(value)) continue;
+      const pending = this.pending.get(column)!;
+      if (pending.has(value)) continue;
       this.insert ??= this.sqlite.prepare("INSERT INTO event_values (`column`, `value`) VALUES (?, ?) ON CONFLICT DO NOTHING");
       this.insert.run(column, value);
-      this.pending.add(key);
+      pending.add(value);
     }
   }
 
   commit(): void {
-    for (const key of this.pending) {
-      this.written.add(key);
-      if (this.written.size > this.max) this.written.delete(this.written.values().next().value!);
+    for (const [column, values] of this.pending) {
+      for (const value of values) {
+        if (this.count >= this.max) {
+          for (const set of this.written.values()) set.clear();
+          this.count = 0;
+        }
+        this.written.get(column)!.add(value);
+        this.count++;
+      }
+      values.clear();
     }
-    this.pending.clear();
   }
 
   rollback(): void {
-    this.pending.clear();
+    for (const values of this.pending.values()) values.clear();
   }
 
   close(): void {

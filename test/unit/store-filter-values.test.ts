@@ -7,6 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { toEventRow } from "../../src/store/columns.ts";
+import { FilterValues } from "../../src/store/filter-values.ts";
 import { openStore } from "../../src/store/index.ts";
 import { applyMigrations } from "../../src/store/migrate.ts";
 import { migrations } from "../../src/store/migrations/index.ts";
@@ -79,6 +80,33 @@ describe("event_values and the filter lists", () => {
     other.close();
     store.close();
     q.close();
+  });
+
+  test("a value of a batch that rolled back is written with the next one; a bounded memory only writes again", () => {
+    const file = dbPath();
+    const store = openStore(file);
+    const calls = aiExchange({ tsMs: T0, process: { ...RARE, name: "flaky-app" } }).slice(0, 2);
+    const saboteur = new Database(file);
+    saboteur.run(`CREATE TRIGGER fail_once AFTER INSERT ON events WHEN NEW.event_id = '${calls[1]!.event_id}' BEGIN SELECT RAISE(ABORT, 'boom'); END`);
+    expect(() => store.insertEvents(calls)).toThrow();
+    saboteur.run("DROP TRIGGER fail_once");
+    expect(saboteur.query("SELECT count(*) AS n FROM event_values WHERE value = 'flaky-app'").get()).toEqual({ n: 0 });
+    store.insertEvents(calls);
+    expect(saboteur.query("SELECT count(*) AS n FROM event_values WHERE value = 'flaky-app'").get()).toEqual({ n: 1 });
+    saboteur.close();
+    store.close();
+    // FilterValues itself, bounded at 2 values: forgetting only means an INSERT that finds the row there.
+    const db = new Database(file);
+    const values = new FilterValues(db, 2);
+    for (const name of ["a", "b", "c", "a", "d", "a"]) {
+      db.transaction(() => values.add(toEventRow(aiExchange({ tsMs: T0, process: { ...RARE, name } })[0]!)!))();
+      values.commit();
+    }
+    expect(db.query("SELECT value FROM event_values WHERE `column` = 'process_name' ORDER BY value").all()).toEqual(
+      ["a", "b", "c", "d", "flaky-app"].map((value) => ({ value })),
+    );
+    values.close();
+    db.close();
   });
 
   test("migration 0005 fills event_values from a database written before it, and drops the four indexes", () => {
