@@ -72,11 +72,18 @@ function toModelInfo(key: string, m: BundleModel): ModelInfo {
   return Object.freeze(out);
 }
 
-// Lower-cased "provider/id" → ModelInfo. Built once; the first key wins if two differ only in case.
-const models = new Map<string, ModelInfo>();
-for (const key of Object.keys(bundle.models).sort()) {
-  const lower = key.toLowerCase();
-  if (!models.has(lower)) models.set(lower, toModelInfo(key, bundle.models[key]!));
+// Lower-cased "provider/id" → ModelInfo. Built on the first lookup (the sensor's cost, the dashboard), not
+// at import: `oisp up`'s relay thread imports this module for the endpoint matcher and never asks for a model
+// (2,000 entries, ~1 MB kept). The first key wins if two differ only in case.
+let modelIndex: Map<string, ModelInfo> | undefined;
+function models(): Map<string, ModelInfo> {
+  if (modelIndex) return modelIndex;
+  modelIndex = new Map();
+  for (const key of Object.keys(bundle.models).sort()) {
+    const lower = key.toLowerCase();
+    if (!modelIndex.has(lower)) modelIndex.set(lower, toModelInfo(key, bundle.models[key]!));
+  }
+  return modelIndex;
 }
 
 // Responses often name a dated snapshot ("gpt-4o-mini-2024-07-18") the bundle lists only undated.
@@ -89,8 +96,9 @@ const DATE_SUFFIX = /-(?:\d{4}-\d{2}-\d{2}|\d{8})$/;
 export function modelInfo(provider: string, modelId: string): ModelInfo | undefined {
   if (!provider || !modelId || modelId.length > 300) return undefined;
   const key = `${provider}/${modelId}`.toLowerCase();
-  const hit = models.get(key);
+  const index = models();
+  const hit = index.get(key);
   if (hit) return hit;
   const undated = key.replace(DATE_SUFFIX, "");
-  return undated !== key ? models.get(undated) : undefined;
+  return undated !== key ? index.get(undated) : undefined;
 }
