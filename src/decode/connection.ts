@@ -72,7 +72,7 @@ export class HttpConnectionDecoder {
     this.requests = new Http1Parser("request", { maxHeaderBytes });
     this.responses = new Http1Parser("response", {
       maxHeaderBytes,
-      requestMethod: (i) => this.pending.find((p) => p.seq === i)?.request.record.method,
+      requestMethod: (i) => this.pendingWithSeq(i)?.request.record.method,
     });
   }
 
@@ -149,11 +149,11 @@ export class HttpConnectionDecoder {
     for (const item of items) {
       if (this.stopped) return;
       // The response being received: started, not finished (responses arrive one after another).
-      const target = this.pending.find((p) => p.response && !p.response.done);
+      const target = this.receivingResponse();
       switch (item.type) {
         case "head": {
           if (item.head.role !== "response") break;
-          const ex = this.pending.find((p) => !p.response);
+          const ex = this.awaitingResponse();
           if (!ex) {
             this.fail("s2c", `response ${item.head.status} without a request`, item.ts, out);
             return;
@@ -189,6 +189,24 @@ export class HttpConnectionDecoder {
           return;
       }
     }
+  }
+
+  // Loops rather than find(): no closure per item (these run for every network read of a response).
+  private pendingWithSeq(seq: number): PendingExchange | undefined {
+    for (const p of this.pending) if (p.seq === seq) return p;
+    return undefined;
+  }
+
+  /** The response being received: started, not finished. */
+  private receivingResponse(): PendingExchange | undefined {
+    for (const p of this.pending) if (p.response && !p.response.done) return p;
+    return undefined;
+  }
+
+  /** The first exchange whose response has not started. */
+  private awaitingResponse(): PendingExchange | undefined {
+    for (const p of this.pending) if (!p.response) return p;
+    return undefined;
   }
 
   /** A final answer to a CONNECT/Upgrade request that did not switch protocols: requests go on. */
@@ -344,12 +362,15 @@ export class HttpConnectionDecoder {
   }
 }
 
+/** A target's scheme (absolute-form); a constant, not a new RegExp per request. */
+const ABSOLUTE_FORM = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//;
+
 /** Origin-form path and host of a request; an absolute-form target (plain-HTTP proxying) wins over Host. */
 function requestTarget(head: RequestHead): { path: string; host: string } {
   const hostHeader = headerValue(head.headers, "host") ?? "";
   const target = head.target;
   if (head.method.toUpperCase() === "CONNECT") return { path: target, host: withoutDefaultPort(target) };
-  const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(target);
+  const scheme = ABSOLUTE_FORM.exec(target);
   if (!scheme) return { path: target, host: withoutDefaultPort(hostHeader) };
   const rest = target.slice(scheme[0].length);
   const pathStart = rest.search(/[/?#]/);

@@ -229,11 +229,12 @@ export interface ContentDecoderOptions {
  * `error` set; a failure midway keeps what was decoded and sets `error`.
  */
 export class ContentDecoder {
-  private stages: Stage[] = [];
-  private stageOutput: number[] = [];
+  // An identity body (most) needs none of these arrays: they are made for the first coding.
+  private stages: Stage[] = NO_STAGES;
+  private stageOutput: number[] = NO_OUTPUT;
   private rawMode = false;
   /** Compressed input kept until the first decoded byte, for the raw fallback (see fail()). */
-  private rawKept: Uint8Array[] | undefined = [];
+  private rawKept: Uint8Array[] | undefined;
   private rawKeptBytes = 0;
   private done = false;
   private _error?: string;
@@ -254,11 +255,15 @@ export class ContentDecoder {
         this.rawMode = true;
         break;
       }
+      if (this.stages === NO_STAGES) {
+        this.stages = [];
+        this.stageOutput = [];
+      }
       this.stages.push(stage);
       this.stageOutput.push(0);
     }
     if (this.stages.length === 0) this.rawMode = true;
-    if (this.rawMode) this.rawKept = undefined;
+    if (!this.rawMode) this.rawKept = [];
   }
 
   /** Decoding problem (unknown coding, corrupt data), if any. */
@@ -398,9 +403,12 @@ export class ContentDecoder {
 
   private closeStages(): void {
     for (const stage of this.stages) stage.close();
-    this.stages = [];
+    this.stages = NO_STAGES;
   }
 }
+
+const NO_STAGES: Stage[] = Object.freeze([]) as unknown as Stage[];
+const NO_OUTPUT: number[] = Object.freeze([]) as unknown as number[];
 
 function sizeOf(pieces: Uint8Array[]): number {
   let n = 0;

@@ -461,7 +461,7 @@ export class Http1Parser {
   }
 
   private onResponseHead(startLine: string, headers: HeaderList, startTs: number, ts: number, items: Http1Item[]): void {
-    const m = /^(HTTP\/1\.[01]) (\d{3})(?: (.*))?$/.exec(startLine);
+    const m = STATUS_LINE.exec(startLine);
     if (!m) throw new ParseError(`malformed status line: ${JSON.stringify(startLine.slice(0, 100))}`);
     const version = m[1]!;
     const status = Number(m[2]);
@@ -626,14 +626,23 @@ function framingFields(headers: HeaderList): HeaderList {
   return out;
 }
 
+/** A status line (a constant: a regex literal in a function is a new object per call). */
+const STATUS_LINE = /^(HTTP\/1\.[01]) (\d{3})(?: (.*))?$/;
+
+/** Content codings, then transfer codings other than chunked and identity (one array, no spreads). */
 function codingsOf(headers: HeaderList, transfer: string[]): string[] {
-  const content: string[] = [];
-  for (const [k, v] of headers) if (k.length === 16 && k.toLowerCase() === "content-encoding") content.push(...parseCodings(v));
-  return [...content, ...transfer.filter((c) => c !== "chunked" && c !== "identity")];
+  const out: string[] = [];
+  for (const [k, v] of headers) if (k.length === 16 && k.toLowerCase() === "content-encoding") for (const c of parseCodings(v)) out.push(c);
+  for (const c of transfer) if (c !== "chunked" && c !== "identity") out.push(c);
+  return out;
 }
 
 function keepsAlive(version: string, headers: HeaderList): boolean {
-  const tokens = headerList(headers, "connection").map((s) => s.toLowerCase());
-  if (tokens.includes("close")) return false;
-  return version === "HTTP/1.1" || tokens.includes("keep-alive");
+  let keepAlive = false;
+  for (const token of headerList(headers, "connection")) {
+    const t = token.toLowerCase();
+    if (t === "close") return false;
+    if (t === "keep-alive") keepAlive = true;
+  }
+  return version === "HTTP/1.1" || keepAlive;
 }

@@ -6,7 +6,7 @@ import { concatBytes, type HttpRequestRecord, type HttpResponseRecord, type Time
 /** Decoded body pieces with arrival times; pieces arriving at the same time share one chunk (joined once). */
 export class TimedChunkCollector {
   private readonly done: TimedChunk[] = [];
-  private pending: Uint8Array[] = [];
+  private readonly pending: Uint8Array[] = [];
   private pendingTs = 0;
 
   add(pieces: Uint8Array[], ts: number): void {
@@ -30,8 +30,10 @@ export class TimedChunkCollector {
   }
 
   private flush(): void {
-    if (this.pending.length > 0) this.done.push({ ts: this.pendingTs, data: concatBytes(this.pending) });
-    this.pending = [];
+    if (this.pending.length === 0) return;
+    // concatBytes keeps no hold of the array (one piece comes back as itself): emptied and reused.
+    this.done.push({ ts: this.pendingTs, data: concatBytes(this.pending) });
+    this.pending.length = 0;
   }
 }
 

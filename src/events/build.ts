@@ -109,9 +109,14 @@ function toolOf(t: ParsedAiRequest["tools"][number]): NonNullable<AiRequestEvent
 /** The system prompt travels as the first message (Anthropic sends it beside the messages). */
 function requestMessages(req: ParsedAiRequest): Message[] {
   const out: Message[] = [];
-  if (req.system !== undefined && !req.messages.some((m) => m.role === "system")) out.push(message({ role: "system", content: req.system }));
+  if (req.system !== undefined && !hasSystemMessage(req.messages)) out.push(message({ role: "system", content: req.system }));
   for (const m of req.messages) out.push(message(m));
   return out;
+}
+
+function hasSystemMessage(messages: AiMessage[]): boolean {
+  for (const m of messages) if (m.role === "system") return true;
+  return false;
 }
 
 function message(m: AiMessage): Message {
@@ -258,8 +263,11 @@ function addResponseGaps(reasons: string[], ex: HttpExchange, res: ParsedAiRespo
 /** The provider's prompt count with cache reads/writes added where it leaves them out; undefined without one. */
 function inputTokensOf(u: NonNullable<ParsedAiResponse["usage"]>, apiFormat: string | undefined): number | undefined {
   if (!Number.isSafeInteger(u.promptTokens)) return undefined;
-  const n = (v: number | undefined) => (Number.isSafeInteger(v) && v! > 0 ? v! : 0);
-  return totalInputTokens(u.promptTokens!, n(u.cachedTokens), n(u.cacheWriteTokens), apiFormat);
+  return totalInputTokens(u.promptTokens!, positiveCount(u.cachedTokens), positiveCount(u.cacheWriteTokens), apiFormat);
+}
+
+function positiveCount(v: number | undefined): number {
+  return Number.isSafeInteger(v) && v! > 0 ? v! : 0;
 }
 
 function usage(u: NonNullable<ParsedAiResponse["usage"]>, inputTokens: number | undefined): NonNullable<AiResponseEvent["data"]["usage"]> {

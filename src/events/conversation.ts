@@ -19,9 +19,25 @@ export interface ConversationParts {
 
 /** "conv_" + 24 hex digits from the opening of a conversation; undefined when it has no user message yet. */
 export function conversationKey(p: ConversationParts): string | undefined {
-  const firstUser = p.messages.find((m) => m.role === "user" && (m.content ?? "") !== "");
+  // Loops, not find/filter/map: no closures and arrays for every call.
+  let firstUser: AiMessage | undefined;
+  for (const m of p.messages) {
+    if (m.role === "user" && (m.content ?? "") !== "") {
+      firstUser = m;
+      break;
+    }
+  }
   if (!firstUser) return undefined;
-  const system = p.system ?? p.messages.filter((m) => m.role === "system").map((m) => m.content ?? "").join("\n");
+  let system = p.system;
+  if (system === undefined) {
+    system = "";
+    let first = true;
+    for (const m of p.messages) {
+      if (m.role !== "system") continue;
+      system = first ? (m.content ?? "") : `${system}\n${m.content ?? ""}`;
+      first = false;
+    }
+  }
   return conversationIdFrom(["heuristic", p.scope, p.provider, system, firstUser.content!]);
 }
 

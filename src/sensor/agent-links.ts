@@ -110,10 +110,13 @@ export class ConversationTracker {
   }
 }
 
+/** What the URL parser drops from a URL (a constant, not a new RegExp per call). */
+const URL_DROPPED_CHARS = /[\t\n\r]/;
+
 function isResponsesApi(parsed: ParsedAiRequest): boolean {
   if (parsed.apiFormat !== "openai" && !parsed.endpoint.includes("/openai/")) return false;
   // Most endpoints cannot have a /responses path: skip parsing them (the URL parser drops tabs and newlines).
-  if (!parsed.endpoint.includes("responses") && !/[\t\n\r]/.test(parsed.endpoint)) return false;
+  if (!parsed.endpoint.includes("responses") && !URL_DROPPED_CHARS.test(parsed.endpoint)) return false;
   try {
     return RESPONSES_PATH.test(new URL(parsed.endpoint).pathname);
   } catch {

@@ -130,11 +130,14 @@ export class SensorPipeline implements TapSink {
   }
 
   data(connId: string, dir: Direction, bytes: Uint8Array, ts: number): void {
-    this.guard(() => {
+    // guard()'s try/catch written out: no closure for each network read.
+    try {
       const conn = this.conns.get(connId);
       if (!conn?.decoder) return;
       this.handle(conn, conn.decoder.push(dir, bytes, ts));
-    });
+    } catch (err) {
+      this.internalError(err);
+    }
   }
 
   /** A request seen and its response not (yet): its events will follow soon, or the call is a long one. */
@@ -349,7 +352,8 @@ export class SensorPipeline implements TapSink {
     // Redacted in place: the builders make every event a tree of its own (nothing in it is shared with the
     // parsed call, the connection or the activity), and after this only a pending request event is read
     // again, for its id, time and detection method, which redaction leaves as they are.
-    const redacted = events.map((e) => redactOwnedEvent(e, this.opts.redaction));
+    const redacted: OispEvent[] = [];
+    for (const e of events) redacted.push(redactOwnedEvent(e, this.opts.redaction));
     this.counters.events += redacted.length;
     for (const output of this.opts.outputs) output.write(redacted);
   }
@@ -365,9 +369,13 @@ export class SensorPipeline implements TapSink {
     try {
       fn();
     } catch (err) {
-      this.counters.internalErrors++;
-      this.opts.log("error", `sensor: internal error while decoding: ${(err as Error).stack ?? err}`);
+      this.internalError(err);
     }
+  }
+
+  private internalError(err: unknown): void {
+    this.counters.internalErrors++;
+    this.opts.log("error", `sensor: internal error while decoding: ${(err as Error).stack ?? err}`);
   }
 }
 

@@ -55,6 +55,12 @@ export function firstBinaryByte(bytes: Uint8Array, from = 0): number {
   return -1;
 }
 
+// Regex literals in functions run per head are a new RegExp object each time: these are made once (no g or y
+// flag, so no lastIndex to share).
+const HTTP1_VERSION = /^HTTP\/1\.[01]$/;
+const CONTENT_LENGTH_DIGITS = /^\d{1,15}$/;
+const HIGH_BYTE = /[\x80-\xff]/;
+
 export interface RequestLine {
   method: string;
   target: string;
@@ -67,7 +73,7 @@ export function parseRequestLine(startLine: string): RequestLine {
   if (parts.length !== 3) throw new Http1FramingError(`malformed request line: ${JSON.stringify(startLine.slice(0, 100))}`);
   const [method = "", target = "", version = ""] = parts;
   if (version === "HTTP/2.0" && method === "PRI") throw new Http1FramingError("not HTTP/1.x: HTTP/2 connection preface");
-  if (!/^HTTP\/1\.[01]$/.test(version)) throw new Http1FramingError(`unsupported HTTP version: ${JSON.stringify(version.slice(0, 20))}`);
+  if (!HTTP1_VERSION.test(version)) throw new Http1FramingError(`unsupported HTTP version: ${JSON.stringify(version.slice(0, 20))}`);
   if (!TOKEN.test(method)) throw new Http1FramingError("malformed request method");
   if (target === "" || /[\x00-\x20\x7f]/.test(target)) throw new Http1FramingError("malformed request target");
   return { method, target, version };
@@ -195,7 +201,7 @@ export function contentLength(headers: HeaderFields): number | undefined {
   const values = headerList(headers, "content-length");
   if (values.length === 0) return undefined;
   const first = values[0]!;
-  if (!/^\d{1,15}$/.test(first) || values.some((v) => v !== first)) {
+  if (!CONTENT_LENGTH_DIGITS.test(first) || values.some((v) => v !== first)) {
     throw new Http1FramingError(`invalid Content-Length: ${JSON.stringify(values.join(", ").slice(0, 40))}`);
   }
   return Number(first);
@@ -273,7 +279,7 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Header bytes are latin1 on the wire; values that are valid UTF-8 (file names, titles) read better decoded. */
 function utf8IfValid(value: string): string {
-  if (!/[\x80-\xff]/.test(value)) return value;
+  if (!HIGH_BYTE.test(value)) return value;
   try {
     return strictUtf8.decode(Buffer.from(value, "latin1"));
   } catch {

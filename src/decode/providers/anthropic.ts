@@ -2,6 +2,7 @@
 // its SSE stream (message_start … message_stop), → ParsedAiResponse.
 import type { HttpResponseRecord } from "../types.ts";
 import {
+  byIndex,
   applyBodyError,
   applyIdAndModel,
   arr,
@@ -256,7 +257,7 @@ function parseStream(res: HttpResponseRecord, out: ParsedAiResponse): ParsedAiRe
     if (carriesToken) out.firstTokenTs ??= ev.ts;
   }
 
-  const ordered = [...blocks.entries()].sort(([a], [b]) => a - b).map(([, b]) => b);
+  const ordered = byIndex(blocks);
   const thoughts = ordered.filter((b) => b.type === "thinking" && b.text !== "").map((b) => b.text);
   if (thoughts.length > 0) out.thinking = thoughts.join("\n");
   out.toolCalls = ordered

@@ -8,6 +8,7 @@ import { EventStreamDecoder, type EventStreamMessage } from "../eventstream.ts";
 import { headerValue, type HttpRequestRecord, type HttpResponseRecord, type TimedChunk } from "../types.ts";
 import { anthropicRequestFields, parseAnthropicResponse } from "./anthropic.ts";
 import {
+  byIndex,
   arr,
   authFromHeaders,
   baseRequest,
@@ -412,10 +413,9 @@ function converseStream(res: HttpResponseRecord, out: ParsedAiResponse): ParsedA
     }
     if (token) out.firstTokenTs ??= ts;
   }
-  const ordered = <T>(m: Map<number, T>) => [...m.entries()].sort(([a], [b]) => a - b).map(([, v]) => v);
-  if (texts.size > 0) out.content = ordered(texts).join("");
-  if (thoughts.size > 0) out.thinking = ordered(thoughts).join("\n");
-  out.toolCalls = ordered(calls);
+  if (texts.size > 0) out.content = byIndex(texts).join("");
+  if (thoughts.size > 0) out.thinking = byIndex(thoughts).join("\n");
+  out.toolCalls = byIndex(calls);
   if (!stopped || fatal || !res.complete || res.bodyTruncated) out.incomplete = true;
   if (bad > 0) out.parseError = `${bad} stream message(s) could not be decoded${errors[0] ? ` (${errors[0]})` : ""}`;
   return out;

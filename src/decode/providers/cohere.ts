@@ -5,6 +5,7 @@ import type { EndpointMatch } from "../../spec/types.ts";
 import { NdjsonParser } from "../ndjson.ts";
 import type { HttpRequestRecord, HttpResponseRecord } from "../types.ts";
 import {
+  byIndex,
   applyBodyError,
   arr,
   baseRequest,
@@ -248,13 +249,13 @@ function parseV2Stream(res: HttpResponseRecord, out: ParsedAiResponse): ParsedAi
     }
     if (token) out.firstTokenTs ??= ev.ts;
   }
-  const ordered = [...blocks.entries()].sort(([a], [b]) => a - b).map(([, b]) => b);
+  const ordered = byIndex(blocks);
   const text = ordered.filter((b) => b.type === "text").map((b) => b.text);
   const thinking = ordered.filter((b) => b.type === "thinking").map((b) => b.text);
   if (text.length > 0) out.content = text.join("");
   if (thinking.length > 0) out.thinking = thinking.join("\n");
   else if (plan !== "") out.thinking = plan;
-  out.toolCalls = [...calls.entries()].sort(([a], [b]) => a - b).map(([, c]) => c);
+  out.toolCalls = byIndex(calls);
   if (!ended || !res.complete || res.bodyTruncated) out.incomplete = true;
   if (bad > 0) out.parseError = `${bad} stream event(s) could not be decoded`;
   return out;

@@ -26,6 +26,19 @@ export function count(v: unknown): number | undefined {
   return typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
 }
 
+/**
+ * A map's values in ascending key order (stream blocks and tool calls by index). Keys gathered by a loop:
+ * spreading the map's entries went through the engine's generic iteration, ~7 % of an Anthropic stream.
+ */
+export function byIndex<T>(m: Map<number, T>): T[] {
+  const keys: number[] = [];
+  for (const k of m.keys()) keys.push(k);
+  keys.sort((a, b) => a - b);
+  const out: T[] = [];
+  for (const k of keys) out.push(m.get(k)!);
+  return out;
+}
+
 export function arr(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
 }
@@ -130,13 +143,17 @@ export function keyFingerprint(key: string): string {
   return `sha256:${sha256Hex(key).slice(0, 16)}`;
 }
 
+// Constants: a regex literal in a function is a new RegExp object per call.
+const BEARER = /^Bearer\s+(\S+)$/i;
+const QUERY_OR_FRAGMENT = /[?#]/;
+
 /** Authorization: Bearer / x-api-key / api-key → type, prefix and fingerprint. The key itself stays here. */
 export function authFromHeaders(headers: HeaderList): AiAuth {
   const apiKey = headerValue(headers, "x-api-key") ?? headerValue(headers, "api-key");
   if (apiKey?.trim()) return describeKey(apiKey.trim(), "api_key");
   const authorization = headerValue(headers, "authorization")?.trim();
   if (!authorization) return { type: "none" };
-  const m = /^Bearer\s+(\S+)$/i.exec(authorization);
+  const m = BEARER.exec(authorization);
   if (!m) return { type: "unknown" };
   const token = m[1]!;
   // JWTs (Azure AD, OAuth access tokens), Google access tokens and Anthropic OAuth tokens are not API keys.
@@ -153,7 +170,7 @@ export function describeKey(key: string, type: AiAuth["type"]): AiAuth {
 // Endpoint
 
 export function pathOnly(path: string): string {
-  const q = path.search(/[?#]/);
+  const q = path.search(QUERY_OR_FRAGMENT);
   return q === -1 ? path : path.slice(0, q);
 }
 

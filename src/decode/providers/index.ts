@@ -62,17 +62,29 @@ const NATIVE_API: Partial<Record<EndpointMatch["apiFormat"], ApiKind>> = {
  * servers use "messages" for other things.
  */
 export function apiKindOf(path: string, match: EndpointMatch): RouteApiKind | undefined {
-  const p = pathOnly(path).replace(/\/+$/, "");
-  if (/\/chat\/completions$/.test(p)) return "openai-chat";
-  if (/\/embeddings$/.test(p)) return "openai-embeddings";
-  if (/(?:^|\/)(?:v1|openai)\/responses$/.test(p) || p === "/responses") return "openai-responses";
-  if (/(?:^|\/)(?:v1|openai|engines\/[^/]+|deployments\/[^/]+)\/completions$/.test(p) || p === "/completions") return "openai-completion";
+  const p = pathOnly(path).replace(TRAILING_SLASHES, "");
+  if (ROUTES.chat.test(p)) return "openai-chat";
+  if (ROUTES.embeddings.test(p)) return "openai-embeddings";
+  if (ROUTES.responses.test(p) || p === "/responses") return "openai-responses";
+  if (ROUTES.completions.test(p) || p === "/completions") return "openai-completion";
   // Anthropic-compatible routes of other providers live under an /anthropic/ prefix (DeepSeek, Moonshot...).
-  if ((match.apiFormat === "anthropic" || /\/anthropic\//.test(p)) && /(?:^|\/)v1\/messages$/.test(p)) return "anthropic-messages";
+  if ((match.apiFormat === "anthropic" || ROUTES.anthropicPrefix.test(p)) && ROUTES.messages.test(p)) return "anthropic-messages";
   // Claude on Vertex AI: the Messages body, the model in the path.
-  if (/\/publishers\/anthropic\/models\/[^/]+:(?:stream)?rawPredict$/i.test(p)) return "anthropic-messages";
+  if (ROUTES.vertexClaude.test(p)) return "anthropic-messages";
   return undefined;
 }
+
+// Made once: a regex literal in a function is a new RegExp object per call (none has a g or y flag).
+const TRAILING_SLASHES = /\/+$/;
+const ROUTES = {
+  chat: /\/chat\/completions$/,
+  embeddings: /\/embeddings$/,
+  responses: /(?:^|\/)(?:v1|openai)\/responses$/,
+  completions: /(?:^|\/)(?:v1|openai|engines\/[^/]+|deployments\/[^/]+)\/completions$/,
+  anthropicPrefix: /\/anthropic\//,
+  messages: /(?:^|\/)v1\/messages$/,
+  vertexClaude: /\/publishers\/anthropic\/models\/[^/]+:(?:stream)?rawPredict$/i,
+};
 
 /**
  * The model named by the path when the body has none: the deployment on Azure OpenAI

@@ -2,6 +2,7 @@
 // OpenAI-compatible provider: request body → ParsedAiRequest, JSON or SSE response → ParsedAiResponse.
 import type { HttpResponseRecord } from "../types.ts";
 import {
+  byIndex,
   applyBodyError,
   applyIdAndModel,
   arr,
@@ -182,12 +183,18 @@ export function parseChatResponse(res: HttpResponseRecord, flavor: ChatFlavor): 
   return isEventStream(res) ? parseStream(res, out, flavor) : parseWhole(res, out, flavor);
 }
 
+/** The first choice (index 0 or none): a loop, not find() with a closure per response. */
+function firstChoice(choices: unknown[]): Json | undefined {
+  for (const c of choices) if (isObject(c) && (c.index === undefined || c.index === 0)) return c;
+  return undefined;
+}
+
 function parseWhole(res: HttpResponseRecord, out: ParsedAiResponse, flavor: ChatFlavor): ParsedAiResponse {
   const body = jsonBody(res, out);
   if (!body) return out;
   applyBodyError(out, body);
   applyIdAndModel(out, body);
-  const choice = arr(body.choices).find((c) => isObject(c) && (c.index === undefined || c.index === 0)) as Json | undefined;
+  const choice = firstChoice(arr(body.choices));
   if (choice) {
     if (flavor === "completion") {
       if (typeof choice.text === "string") out.content = choice.text;
@@ -290,7 +297,7 @@ function parseStream(res: HttpResponseRecord, out: ParsedAiResponse, flavor: Cha
   }
 
   if (!out.providerRequestId && bodyId) out.providerRequestId = bodyId;
-  out.toolCalls = [...calls.entries()].sort(([a], [b]) => a - b).map(([, c]) => compact({ ...c }));
+  out.toolCalls = byIndex(calls).map((c) => compact({ ...c }));
   // The opening `content: ""` of a tool-call-only answer is no content (the whole response says null).
   if (content !== undefined && !(content === "" && out.toolCalls.length > 0)) out.content = content;
   if (thinking !== undefined) out.thinking = thinking;

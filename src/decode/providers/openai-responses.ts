@@ -2,6 +2,7 @@
 // response object, or its stream of typed events, → ParsedAiResponse.
 import type { HttpResponseRecord } from "../types.ts";
 import {
+  byIndex,
   applyBodyError,
   applyIdAndModel,
   arr,
@@ -291,7 +292,7 @@ function parseStream(res: HttpResponseRecord, out: ParsedAiResponse): ParsedAiRe
     if (carriesToken) out.firstTokenTs ??= ev.ts;
   }
 
-  const ordered = [...items.entries()].sort(([a], [b]) => a - b).map(([, item]) => item);
+  const ordered = byIndex(items);
   out.toolCalls = ordered.filter((i) => i.kind === "call" && i.call).map((i) => i.call!);
   const texts = ordered.filter((i) => i.kind === "message" && i.text !== "").map((i) => i.text);
   if (texts.length > 0) out.content = texts.join("");
