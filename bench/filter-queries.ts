@@ -44,7 +44,9 @@ function* traffic(): Generator<FixtureEvent[]> {
   let batch: FixtureEvent[] = [];
   const call = (i: number, tsMs: number, extra: Partial<Parameters<typeof aiExchange>[0]> = {}) => {
     const [provider, model] = MODELS[i % MODELS.length]!;
-    batch.push(...aiExchange({ tsMs, provider, model, process: PROCS[(i * 7) % PROCS.length]!, mode: i % 20 < 15 ? "redacted" : "full", prompt: `Request ${i}`, ...extra }).slice(0, 2));
+    batch.push(
+      ...aiExchange({ tsMs, provider, model, process: PROCS[(i * 7) % PROCS.length]!, mode: i % 20 < 15 ? "redacted" : "full", success: i % 23 !== 0, prompt: `Request ${i}`, ...extra }).slice(0, 2),
+    );
   };
   const spread = total - busy;
   for (let i = 0; i < spread / 2; i++) {
@@ -91,6 +93,7 @@ const CASES: Array<[string, (q: Queries) => unknown]> = [
   ["timeline, rare process (3 calls, 1 in busy hour)", (q) => q.timeline({ process: RARE.name }, { limit: 50 })],
   ["timeline, rare process, page 2 (busy hour on)", (q) => q.timeline({ process: RARE.name }, { limit: 1, before: { tsMs: END - HOUR, eventId: "0" } })],
   ["timeline, rare process, 2 calls spanning the busy hour", (q) => q.timeline({ process: WIDE.name }, { limit: 50 })],
+  ["timeline, common model + errors (100 rows)", (q) => q.timeline({ model: MODELS[2]![1], status: "error" }, { limit: 100 })],
   ["timeline, rare model (snapshot, 4 answers)", (q) => q.timeline({ model: SNAP }, { limit: 50 })],
   ["timeline, rare type (5 process.exec)", (q) => q.timeline({ type: "process.exec" }, { limit: 50 })],
   ["timeline, value never seen", (q) => q.timeline({ process: "no-such-app" }, { limit: 50 })],

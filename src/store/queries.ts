@@ -192,7 +192,11 @@ export const PROCESS_ACTIVITY_TYPES = ["process.exec", "file.write"] as const;
 const MAX_DISTINCT = 300;
 /** A free-text page reads at most this many events (newest first), so a search without matches stays fast. */
 export const TEXT_SCAN_ROWS = 100_000;
-/** Rollup buckets (days, hours) read per query while looking for a filter's spans. */
+/**
+ * Rollup buckets (days, hours) read per query while looking for a filter's spans: few at first (a common
+ * value's first page needs its newest day or two, and each bucket sums all its rows), more on each next query.
+ */
+const BUCKETS_FIRST_PAGE = 4;
 const BUCKETS_PAGE = 256;
 const ALL_TIME: Span = [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
 export type WebQueries = ReturnType<typeof openWebQueries>;
@@ -224,13 +228,13 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
     const size = table === "event_rollup_day" ? DAY_MS : HOUR_MS;
     let from = bucketOf(bounds[0], size);
     let to = bucketOf(bounds[1] - 1, size);
-    for (;;) {
+    for (let page = BUCKETS_FIRST_PAGE; ; page = Math.min(page * 8, BUCKETS_PAGE)) {
       const rows = run<{ bucket_ms: number; n: number; last_ms: number; first_ms: number | null }>(
-        filterBucketsSql(table, f, from, to, order, BUCKETS_PAGE, answersGrain(), firstMsColumn()),
+        filterBucketsSql(table, f, from, to, order, page, answersGrain(), firstMsColumn()),
       );
       yield* rows;
       const last = rows[rows.length - 1];
-      if (rows.length < BUCKETS_PAGE || !last) return;
+      if (rows.length < page || !last) return;
       if (order === "desc") to = last.bucket_ms - 1;
       else from = last.bucket_ms + 1;
     }
@@ -310,10 +314,14 @@ export function openWebQueries(path: string, opts: { busyTimeoutMs?: number } = 
         Math.max(filter.sinceMs ?? ALL_TIME[0], floor ?? ALL_TIME[0]),
         Math.min(filter.untilMs ?? ALL_TIME[1], opts.before ? opts.before.tsMs + 1 : ALL_TIME[1]),
       ];
+      // A span is cut once the rollups count enough events for the page, but a filter they do not see (free
+      // text, a model answered by another) may keep few of them: ask for twice as many after each short span.
       const rows: TimelineRow[] = [];
-      for (const span of filterSpans(filter, bounds, "desc", () => limit + 1 - rows.length)) {
+      let ahead = 1;
+      for (const span of filterSpans(filter, bounds, "desc", () => (limit + 1 - rows.length) * ahead)) {
         rows.push(...run<TimelineRow>(timelineSql(filterWhere(filter, [...extra, spanWhere(span)]), limit - rows.length)));
         if (rows.length > limit) break;
+        ahead *= 2;
       }
       return timelinePage(rows, limit, floor);
     },

@@ -346,7 +346,7 @@ export type AnswersGrain = "hour" | "pair" | "none";
 
 /**
  * The buckets of a rollup (event_rollup_day or _hour) in [fromBucket, toBucket] whose rows match the
- * filter's equality columns, with their event counts and oldest and newest event times (first_ms: migration
+ * filter's equality columns (and status: the rollups count failures), with their event counts and oldest and newest event times (first_ms: migration
  * 0006, `withFirstMs` false before it), a page at a time, newest or
  * oldest first: which days, then hours, hold a filter's events, read from the rollups instead of an index on
  * each column. Exact for provider, process and type. For model the rollups count a response under its
@@ -355,7 +355,7 @@ export type AnswersGrain = "hour" | "pair" | "none";
  */
 export function filterBucketsSql(
   table: "event_rollup_day" | "event_rollup_hour",
-  f: Pick<WebFilter, "provider" | "model" | "process" | "type">,
+  f: Pick<WebFilter, "provider" | "model" | "process" | "type" | "status">,
   fromBucket: number,
   toBucket: number,
   order: "asc" | "desc",
@@ -363,6 +363,9 @@ export function filterBucketsSql(
   answers: AnswersGrain,
   withFirstMs = true,
 ): Where {
+  // The rollups count failures (success = 0) too: a status filter counts, and keeps, only its rows.
+  const counted = f.status === "error" ? "r.errors" : f.status === "ok" ? "r.events - r.errors" : "r.events";
+  const status = f.status === "error" ? " AND r.errors > 0" : f.status === "ok" ? " AND r.events > r.errors" : "";
   const size = table === "event_rollup_day" ? DAY_MS : HOUR_MS;
   const conds: string[] = [];
   const params: SQLQueryBindings[] = [fromBucket, toBucket];
@@ -380,8 +383,8 @@ export function filterBucketsSql(
     }
   }
   return {
-    sql: `SELECT r.bucket_ms AS bucket_ms, sum(r.events) AS n, max(r.last_ms) AS last_ms, ${withFirstMs ? "min(r.first_ms)" : "NULL"} AS first_ms FROM ${table} r
-      WHERE r.bucket_ms >= ? AND r.bucket_ms <= ?${conds.join("")}
+    sql: `SELECT r.bucket_ms AS bucket_ms, sum(${counted}) AS n, max(r.last_ms) AS last_ms, ${withFirstMs ? "min(r.first_ms)" : "NULL"} AS first_ms FROM ${table} r
+      WHERE r.bucket_ms >= ? AND r.bucket_ms <= ?${conds.join("")}${status}
       GROUP BY r.bucket_ms ORDER BY r.bucket_ms ${order === "asc" ? "ASC" : "DESC"} LIMIT ?`,
     params: [...params, limit],
   };

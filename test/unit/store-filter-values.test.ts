@@ -36,7 +36,8 @@ function dbPath(): string {
 function traffic(): FixtureEvent[] {
   const out: FixtureEvent[] = [];
   for (let i = 0; i < 300; i++) {
-    out.push(...aiExchange({ tsMs: T0 + i * 97_000, provider: i % 3 ? "openai" : "anthropic", process: i % 2 ? PROCESSES.node : PROCESSES.python }).slice(0, 2));
+    const process = i % 2 ? PROCESSES.node : PROCESSES.python;
+    out.push(...aiExchange({ tsMs: T0 + i * 97_000, provider: i % 3 ? "openai" : "anthropic", process, success: i % 29 !== 0 }).slice(0, 2));
   }
   for (const t of [T0 - 30 * 24 * HOUR + 5, T0 + 2 * HOUR + 1234, T0 + 7 * HOUR - 1]) out.push(...aiExchange({ tsMs: t, process: RARE }).slice(0, 2));
   out.push(...aiExchange({ tsMs: T0 + 3 * HOUR + 10, model: "gpt-4o-mini", responseModel: SNAP }).slice(0, 2));
@@ -53,6 +54,7 @@ function expected(events: FixtureEvent[], f: WebFilter): string[] {
     .map(col)
     .filter((r) => (!f.provider || r.provider === f.provider) && (!f.model || r.model === f.model) && (!f.process || r.processName === f.process))
     .filter((r) => (!f.type || r.eventType === f.type) && (f.sinceMs === undefined || r.tsMs >= f.sinceMs) && (f.untilMs === undefined || r.tsMs < f.untilMs))
+    .filter((r) => !f.status || r.success === (f.status === "error" ? 0 : 1))
     .sort((a, b) => b.tsMs - a.tsMs || (a.eventId < b.eventId ? 1 : -1))
     .map((r) => r.eventId);
 }
@@ -180,6 +182,9 @@ describe("a filtered timeline and export through the hour rollup", () => {
     { model: "gpt-4o-mini", type: "ai.response", untilMs: T0 + 6 * HOUR },
     { type: "process.exec" },
     { process: "no-such-app" },
+    // The rollups count failures: a status filter keeps only the hours holding some.
+    { provider: "openai", status: "error" },
+    { process: "node", status: "ok", sinceMs: T0 + 3 * HOUR },
   ];
 
   test("pages, newest first, hold exactly the matching events, for rare and common values alike", () => {

@@ -86,6 +86,11 @@ describe("a filter's days and hours, from the rollups", () => {
     expect(m.params).toEqual([0, DAY, "gpt-4o-2024-08-06", "gpt-4o-2024-08-06", 5]);
     expect(filterBucketsSql("event_rollup_hour", { model: "x" }, 0, HOUR, "asc", 5, "pair").sql).toContain("r.model IN (SELECT a.model FROM model_answers a");
     expect(filterBucketsSql("event_rollup_hour", { model: "x" }, 0, HOUR, "asc", 5, "none").sql).not.toContain("model_answers");
+    // A status filter counts its own rows (the rollups count failures) and skips buckets without any.
+    const errors = filterBucketsSql("event_rollup_hour", { provider: "openai", status: "error" }, 0, HOUR, "desc", 5, "hour").sql;
+    expect(errors).toContain("sum(r.errors) AS n");
+    expect(errors).toContain("AND r.provider = ? AND r.errors > 0");
+    expect(filterBucketsSql("event_rollup_hour", { status: "ok", type: "ai.response" }, 0, HOUR, "desc", 5, "hour").sql).toContain("AND r.events > r.errors");
   });
 });
 
