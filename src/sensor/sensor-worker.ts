@@ -32,6 +32,8 @@ let statsTimer: ReturnType<typeof setTimeout> | undefined;
 let statsDueAt = 0;
 /** A stats message is queued for the end of this task (a commit's waiters share one). */
 let statsQueued = false;
+/** performance.now() of the last stats message. */
+let lastPostAt = -Infinity;
 /** Ops of the relay whose events are committed (the tap journal's mark), not yet reported. */
 let durableUpTo: number | undefined;
 /** The stats last posted (JSON), to tell a settled sensor from one whose counters still move. */
@@ -134,6 +136,16 @@ function statsSoon(): void {
   statsTimer = setTimeout(() => sensor && postStats(sensor), STATS_DELAY_MS);
 }
 
+/**
+ * After a batch: its counters (and the commit at its end, runDueTimers) go with one message at the end of
+ * this task, when the last went STATS_DELAY_MS ago or more, instead of a timer's wake-up later. At low
+ * rates the Worker then wakes once per batch; in a burst, batches still share one message per STATS_DELAY_MS.
+ */
+function statsAfterBatch(): void {
+  if (performance.now() - lastPostAt >= STATS_DELAY_MS) statsAfterThisTask();
+  else statsSoon();
+}
+
 /** At the end of this task: after a commit, so the tap journal can drop what is stored. */
 function statsAfterThisTask(): void {
   if (statsQueued) return;
@@ -146,9 +158,10 @@ function statsAfterThisTask(): void {
 
 /**
  * Posts the stats if anything changed since the last post (counters, acks not sent yet, see `ackBytes`, or
- * the durable mark), then looks again STATS_DELAY_MS later: outputs also flush on timers of their own (the
- * JSONL export) and exporters send and retry in the background, so counters move after the last batch. A
- * look that finds nothing new (and no exporter with work left) arms nothing: the sensor sleeps until traffic.
+ * the durable mark), then looks again STATS_DELAY_MS later while counters can still move without a batch:
+ * events waiting for the store's commit, outputs that flush on timers of their own (the JSONL export),
+ * exporters that send and retry in the background. A look that finds none of them arms nothing: the sensor
+ * sleeps until traffic.
  */
 function postStats(s: RunningSensor): void {
   clearTimeout(statsTimer);
@@ -158,6 +171,7 @@ function postStats(s: RunningSensor): void {
   const changed = key !== lastPosted || unacked > 0 || durableUpTo !== undefined;
   if (changed) {
     post({ t: "stats", stats: st, acked: unacked, ...(durableUpTo !== undefined && { durable: durableUpTo }) });
+    lastPostAt = performance.now();
     lastPosted = key;
     unacked = 0;
     durableUpTo = undefined;
@@ -165,7 +179,7 @@ function postStats(s: RunningSensor): void {
   // spooledBytes: the JSONL exporter's bytes not yet flushed (its `sent` moves when they are), or a batch
   // taken from a disk spool and being sent. Without it the last look could come before that flush and the
   // relay kept the old counters until the next call.
-  if (changed || st.exporters.some((e) => e.queued > 0 || e.spooledBatches > 0 || e.spooledBytes > 0 || e.state === "retrying")) statsSoon();
+  if (st.store.pending > 0 || st.exporters.some((e) => e.queued > 0 || e.spooledBatches > 0 || e.spooledBytes > 0 || e.state === "retrying")) statsSoon();
 }
 
 function setLive(s: RunningSensor, on: boolean): void {
@@ -206,7 +220,6 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
       if (sensor) runBatch(sensor, m.buf, m.nOps, m.strs);
       ack(m.buf.byteLength - payloadOffset(m.nOps));
       if (sensor) {
-        statsSoon();
         const { upTo, replayDone } = m;
         if (upTo !== undefined || replayDone) {
           durableAfter(sensor.storeOutput, sensor.jsonl ? [sensor.jsonl] : [])(() => {
@@ -216,6 +229,7 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
           });
         }
         runDueTimers(sensor);
+        statsAfterBatch();
       }
       return;
     case "live":

@@ -7,7 +7,8 @@ import path from "node:path";
 import type { ConnMeta } from "../../src/tap/types.ts";
 import { openStore } from "../../src/store/index.ts";
 import { UsageError } from "../../src/util/args.ts";
-import { SENSOR_THREAD_NAME, startSensorWorker, type SensorWorker } from "../../src/sensor/worker-tap.ts";
+import { SENSOR_THREAD_NAME, startSensorWorker, WorkerTap, type SensorWorker } from "../../src/sensor/worker-tap.ts";
+import type { FromWorker, ToWorker } from "../../src/sensor/worker-protocol.ts";
 import type { SensorConfig } from "../../src/sensor/core.ts";
 import { tempHome } from "../support/oisp-process.ts";
 import { chatCompletionJson, jsonResponse, openaiRequest } from "./decode-fixtures.ts";
@@ -205,6 +206,41 @@ describe("sensor worker", () => {
     } finally {
       store.close();
     }
+  });
+
+  test("a batch's counters and acks come back at the end of its task, not from a timer afterwards", async () => {
+    // The raw worker, so every message it sends is seen: a batch, then at once a close. A Worker runs no
+    // timer while messages wait, so a stats message before "closed" can only be the batch's own.
+    const cfg = config();
+    const { log: _log, logs: _logs, ...plain } = cfg;
+    const worker = new Worker(new URL("../../src/sensor/sensor-worker.ts", import.meta.url).href);
+    const seen: FromWorker[] = [];
+    const closed = new Promise<void>((resolve) => {
+      worker.onmessage = (e: MessageEvent<FromWorker>) => {
+        seen.push(e.data);
+        if (e.data.t === "closed") resolve();
+      };
+    });
+    worker.postMessage({ t: "init", cfg: plain, ackBytes: 1 << 30, nice: 0 } satisfies ToWorker);
+    const tap = new WorkerTap((m, transfer) => worker.postMessage(m, transfer), () => {}, 1 << 30, () => 0);
+    const m = meta();
+    tap.open(m);
+    const req = utf8(openaiRequest());
+    const res = utf8(jsonResponse(chatCompletionJson));
+    tap.data(m.connId, "c2s", req, Date.now());
+    tap.data(m.connId, "s2c", res, Date.now());
+    tap.flush();
+    worker.postMessage({ t: "close" } satisfies ToWorker);
+    await closed;
+    worker.terminate();
+    const kinds = seen.map((x) => x.t);
+    expect(kinds.indexOf("stats")).toBeGreaterThan(kinds.indexOf("ready"));
+    expect(kinds.indexOf("stats")).toBeLessThan(kinds.indexOf("closed"));
+    const stats = seen.find((x) => x.t === "stats") as Extract<FromWorker, { t: "stats" }>;
+    expect(stats.acked).toBe(req.length + res.length);
+    // The lone call was committed at the batch's end, before its counters went.
+    expect(stats.stats.store.written).toBeGreaterThanOrEqual(2);
+    expect(stats.stats.store.pending).toBe(0);
   });
 
   test("a store that cannot be opened or a bad exporter flag fails the start with the sensor's own error", async () => {
