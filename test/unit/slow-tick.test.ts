@@ -1,7 +1,7 @@
 // The shared housekeeping tick (src/util/slow-tick.ts): polls of a second or more run on one timer, each at
 // its own period; a shorter period (tests) gets its own timer; stopping one leaves the others running.
 import { expect, test } from "bun:test";
-import { everySlowTick, SLOW_TICK_MS } from "../../src/util/slow-tick.ts";
+import { atNextSlowTick, everySlowTick, SLOW_TICK_MS } from "../../src/util/slow-tick.ts";
 
 test("polls run at their own periods on the shared tick, a short one on its own timer, and stop when asked", async () => {
   const runs = { everyTick: 0, everyOther: 0, fast: 0, thrower: 0 };
@@ -24,4 +24,16 @@ test("polls run at their own periods on the shared tick, a short one on its own 
   const after = { ...runs };
   await Bun.sleep(SLOW_TICK_MS + 100);
   expect(runs).toEqual(after);
+});
+
+test("a one-shot runs once at the next tick, with the polls; a cancelled one never", async () => {
+  const order: string[] = [];
+  const stopPoll = everySlowTick(SLOW_TICK_MS, () => order.push("poll"));
+  atNextSlowTick(() => order.push("once"));
+  const cancel = atNextSlowTick(() => order.push("cancelled"));
+  cancel();
+  const deadline = Date.now() + 10 * SLOW_TICK_MS;
+  while (order.filter((o) => o === "poll").length < 2 && Date.now() < deadline) await Bun.sleep(10);
+  stopPoll();
+  expect(order).toEqual(["once", "poll", "poll"]);
 });

@@ -7,19 +7,42 @@ import os from "node:os";
 import path from "node:path";
 import { TapJournal } from "../../src/sensor/tap-journal.ts";
 import { batchDelayMs, WorkerTap } from "../../src/sensor/worker-tap.ts";
+import { atNextSlowTick, SLOW_TICK_MS } from "../../src/util/slow-tick.ts";
 import type { ToWorker } from "../../src/sensor/worker-protocol.ts";
 import type { ConnMeta } from "../../src/tap/types.ts";
 
 const meta = (connId: string) => ({ connId, client: { ip: "127.0.0.1", port: 1 } }) as unknown as ConnMeta;
 const bytes = (s: string) => new TextEncoder().encode(s);
 
-test("a batch after a quiet interval waits the short window; one soon after a message waits for the interval", () => {
+test("a batch after a quiet interval waits the short window; one soon after a message waits for the next tick", () => {
   expect(batchDelayMs(Infinity)).toBe(20); // the first ever, or after a quiet spell
   expect(batchDelayMs(10_000)).toBe(20);
-  expect(batchDelayMs(1000)).toBe(20); // calls a second or more apart: each stored at once
-  expect(batchDelayMs(0)).toBe(1000); // right after a message
-  expect(batchDelayMs(250)).toBe(750); // one message per second at most while calls keep coming
-  expect(batchDelayMs(990)).toBe(20);
+  expect(batchDelayMs(SLOW_TICK_MS)).toBe(20); // calls a second or more apart: each stored at once
+  expect(batchDelayMs(0)).toBeUndefined(); // right after a message: at the next housekeeping tick
+  expect(batchDelayMs(SLOW_TICK_MS - 10)).toBeUndefined();
+});
+
+test("under sustained traffic a batch rides the housekeeping tick, and the journal's sync goes with it", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-wtap-tick-"));
+  const posted: Array<Extract<ToWorker, { t: "batch" }>> = [];
+  const tap = new WorkerTap((m) => m.t === "batch" && posted.push(m), () => {}, 1 << 20, () => 0);
+  tap.journal = new TapJournal({ dir, runId: "t" });
+  tap.open(meta("a"));
+  tap.data("a", "c2s", bytes("REQUEST"), 1);
+  tap.data("a", "s2c", bytes("ANSWER"), 2);
+  await new Promise((r) => setImmediate(r)); // the turn's journal write
+  expect(tap.journal.syncPending).toBe(true);
+  tap.flush();
+  expect(tap.journal.syncPending).toBe(false); // synced with the post, no timer of its own left
+  // The next call, right after that post: no timer of its own, it goes in the tick's wake-up.
+  tap.data("a", "c2s", bytes("REQUEST 2"), 3);
+  let postedAtTick = -1;
+  atNextSlowTick(() => (postedAtTick = posted.length)); // registered after the batch: runs after it, same tick
+  const deadline = Date.now() + 10 * SLOW_TICK_MS;
+  while (postedAtTick < 0 && Date.now() < deadline) await Bun.sleep(10);
+  expect(postedAtTick).toBe(2);
+  tap.journal.close(true);
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test("a batch asks for the durable mark only when a journaled close waits for it", () => {
