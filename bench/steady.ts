@@ -5,12 +5,13 @@
 // allocator gave back and took again). Then the same 40 s after the traffic: idle CPU, wake-ups, RSS.
 //
 //   bun bench/steady.ts [--rate 100] [--seconds 10] [--conns 10] [--pre-idle 40]
-//                       [--baseline DIR [--rounds 3]] [--env K=V]... [--baseline-env K=V]...
+//                       [--baseline DIR [--rounds 3]] [--env K=V]... [--baseline-env K=V]... [--up-arg ARG]...
 //
 // --baseline DIR: another checkout (`git archive REV | tar -x -C DIR`, node_modules linked) run the same
 // way, alternating with this tree, `--rounds` times each: the figures of one run are ±30 % with other
 // load on the machine, so only ranges over alternating rounds compare. --env sets variables for this
 // tree's `oisp up` only (--baseline-env for the baseline's): `--baseline . --env X=1` measures a setting.
+// --up-arg adds one argument to both trees' `oisp up` (`--up-arg --web --up-arg --web-port --up-arg 17990`).
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -28,6 +29,7 @@ const PRE_IDLE = num("--pre-idle", 40);
 const AFTER = num("--after", 40);
 const BASELINE = str("--baseline");
 const ROUNDS = num("--rounds", BASELINE ? 3 : 1);
+const UP_ARGS = args.flatMap((a, i) => (a === "--up-arg" ? [args[i + 1]!] : []));
 
 interface ThreadSample {
   cpuSec: number;
@@ -113,7 +115,7 @@ interface RunResult {
 
 /** One `oisp up` (of `cliDir`, or this tree) through the phases: idle start, warm-up, steady rate, idle after. */
 async function runOnce(label: string, upstream: Upstream, dir: string, cliDir: string | undefined, env: Record<string, string>): Promise<RunResult> {
-  const oisp = await startOispUp(dir, upstream, [], { cliDir, env });
+  const oisp = await startOispUp(dir, upstream, UP_ARGS, { cliDir, env });
   const target: Target = { name: "oisp", upstreamPort: upstream.port, servername: "api.openai.com", ca: oisp.caPem, proxy: { port: oisp.port, authority: "api.openai.com:443" } };
   try {
     const out: Partial<RunResult> = { label };
@@ -171,7 +173,7 @@ function summary(label: string, rs: RunResult[]): void {
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-bench-steady-"));
 const upstream = await startUpstream(dir, { node: true });
 try {
-  console.log(`bench/steady.ts: ${os.cpus().length} CPUs, bun ${Bun.version}, load ${os.loadavg()[0]!.toFixed(1)}; ${RATE} req/s for ${SECONDS} s over ${CONNS} keep-alive connections`);
+  console.log(`bench/steady.ts: ${os.cpus().length} CPUs, bun ${Bun.version}, load ${os.loadavg()[0]!.toFixed(1)}; ${RATE} req/s for ${SECONDS} s over ${CONNS} keep-alive connections${UP_ARGS.length ? `; oisp up ${UP_ARGS.join(" ")}` : ""}`);
   const trees: Array<{ label: string; cliDir?: string; env: Record<string, string>; runs: RunResult[] }> = [{ label: "this tree", env: envOf("--env"), runs: [] }];
   if (BASELINE) trees.push({ label: `baseline ${BASELINE}`, cliDir: path.resolve(BASELINE), env: envOf("--baseline-env"), runs: [] });
   for (let round = 0; round < ROUNDS; round++) {

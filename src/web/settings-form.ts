@@ -1,7 +1,11 @@
 // The settings form is generated from the SettingsFile zod schema, so a field added there appears here.
 // Form strings → candidate object → SettingsFile.safeParse; issues are keyed by field for in-place errors.
-import { z } from "zod";
-import { SettingsFile } from "../config/settings-schema.ts";
+// The schema (and zod, ~4.5 MB kept for the process's life) loads when the /control page is first served,
+// not with the dashboard: `oisp up --web` runs in the relay thread.
+import type { z } from "zod";
+import type { SettingsFile } from "../config/settings-schema.ts";
+
+const settingsSchema = () => (require("../config/settings-schema.ts") as typeof import("../config/settings-schema.ts")).SettingsFile;
 
 export type FieldKind = "string" | "boolean" | "number" | "list" | "enum";
 
@@ -33,7 +37,7 @@ interface Introspectable {
   maxValue?: number | null;
 }
 
-export function settingsFields(schema: z.ZodObject = SettingsFile): FieldSpec[] {
+export function settingsFields(schema: z.ZodObject = settingsSchema()): FieldSpec[] {
   return Object.entries(schema.shape).map(([key, field]) => {
     const outer = field as unknown as Introspectable;
     const inner = outer.def.type === "optional" && outer.unwrap ? outer.unwrap() : outer;
@@ -91,7 +95,7 @@ export function formToCandidate(body: Record<string, unknown>, fields = settings
   return { values, candidate };
 }
 
-export function validateSettings(candidate: Record<string, unknown>, schema: z.ZodType<SettingsFile> = SettingsFile): SettingsValidation {
+export function validateSettings(candidate: Record<string, unknown>, schema: z.ZodType<SettingsFile> = settingsSchema()): SettingsValidation {
   const parsed = schema.safeParse(candidate);
   if (parsed.success) return { ok: true, settings: parsed.data, errors: {} };
   const errors: Record<string, string[]> = {};

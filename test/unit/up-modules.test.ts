@@ -10,8 +10,8 @@ import { freePort, tempHome, waitFor } from "../support/oisp-process.ts";
 const homes: string[] = [];
 afterAll(() => homes.forEach((h) => fs.rmSync(h, { recursive: true, force: true })));
 
-/** Runs `oisp up` from source until it listens and returns the main thread's module list then (asked by SIGUSR2). */
-async function upModules(home: string, args: string[] = []): Promise<string[]> {
+/** Runs `oisp up` from source until it listens; `during` runs then and gets the main thread's module list (asked by SIGUSR2). */
+async function withUp<T>(home: string, args: string[], during: (modules: () => Promise<string[]>) => Promise<T>): Promise<T> {
   const list = path.join(home, "modules.txt");
   const probe = path.join(home, "probe.ts");
   fs.writeFileSync(
@@ -31,16 +31,22 @@ async function upModules(home: string, args: string[] = []): Promise<string[]> {
       for await (const chunk of stream) out += new TextDecoder().decode(chunk);
     })();
   }
-  try {
-    await waitFor("oisp up listening", () => (out.includes("Press Ctrl+C") ? true : proc.exitCode !== null ? Promise.reject(new Error(out)) : undefined), 25_000);
+  const modules = async () => {
+    fs.rmSync(list, { force: true });
     proc.kill("SIGUSR2");
     await waitFor("the module list", () => (fs.existsSync(list) ? true : undefined));
     return fs.readFileSync(list, "utf8").split("\n");
+  };
+  try {
+    await waitFor("oisp up listening", () => (out.includes("Press Ctrl+C") ? true : proc.exitCode !== null ? Promise.reject(new Error(out)) : undefined), 25_000);
+    return await during(modules);
   } finally {
     proc.kill("SIGINT");
     await proc.exited;
   }
 }
+
+const upModules = (home: string, args: string[] = []) => withUp(home, args, (modules) => modules());
 
 test("oisp up's relay thread loads no zod, with or without a valid settings.json", async () => {
   for (const settings of [undefined, { ProxyPort: 9443, VerboseLogging: false, ProcessFilter: ["python3"], Redaction: "safe", AiEndpointFilterEnabled: true }]) {
@@ -71,6 +77,19 @@ test("with a valid --config file (every table) it loads no zod either; a broken 
   const r = Bun.spawnSync([process.execPath, cli, "up", "--config", config], { env: { ...process.env, OISP_HOME: home }, stderr: "pipe" });
   expect(r.exitCode).toBe(2);
   expect(r.stderr.toString()).toBe(`oisp: --config: ${config}: ✖ Invalid input: expected string, received number;   → at proxy.listen\n`);
+}, 60_000);
+
+test("with the dashboard (--web) it loads no zod until the settings form is first served", async () => {
+  const home = tempHome("oisp-up-modules-");
+  homes.push(home);
+  const webPort = await freePort();
+  await withUp(home, ["--web", "--web-port", String(webPort)], async (modules) => {
+    expect((await modules()).filter(isZod)).toEqual([]);
+    const page = await fetch(`http://127.0.0.1:${webPort}/control`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("ProxyPort");
+    expect((await modules()).filter(isZod).length).toBeGreaterThan(0);
+  });
 }, 60_000);
 
 const isZod = (m: string) => m.includes(`${path.sep}node_modules${path.sep}zod${path.sep}`);

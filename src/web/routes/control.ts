@@ -1,20 +1,25 @@
 // The dashboard's /control page: capture status and start/stop/pause, the local CA, settings.json.
 import { Hono, type Context } from "hono";
-import { formatZodIssues } from "../../config/settings-schema.ts";
 import { readSettingsFile, SettingsError, writeSettingsFile } from "../../config/settings.ts";
 import { settingsPath } from "../../config/paths.ts";
 import type { PauseView, RedirectorState } from "../app.ts";
 import { parseFilterForm, type FilterForm } from "../filters.ts";
-import { formToCandidate, settingsFields, settingsToForm, validateSettings } from "../settings-form.ts";
+import { formToCandidate, settingsFields, settingsToForm, validateSettings, type FieldSpec } from "../settings-form.ts";
 import { ControlPage, CaptureSection, CaSection, SettingsSection, type ActionResult, type SettingsSectionProps } from "../views/control.tsx";
 import type { RouteKit, WebEnv } from "./kit.ts";
+
+// zod's error lines for settings.json; loaded with the form (settings-form.ts), not with the dashboard.
+const settingsSchema = () => require("../../config/settings-schema.ts") as typeof import("../../config/settings-schema.ts");
 
 export function controlRoutes(kit: RouteKit): Hono<WebEnv> {
   const app = new Hono<WebEnv>();
   const { d, ctx, page, filterOptions } = kit;
-  const fields = settingsFields();
+  // Built on the first /control request: the settings form's schema loads zod (settings-form.ts).
+  let fieldList: FieldSpec[] | undefined;
+  const settingsFieldList = () => (fieldList ??= settingsFields());
 
   const currentSettings = (): Omit<SettingsSectionProps, "ctx"> => {
+    const fields = settingsFieldList();
     const path = settingsPath(d.dataDir);
     try {
       return { fields, values: settingsToForm(readSettingsFile(d.dataDir), fields), errors: {}, path };
@@ -51,6 +56,7 @@ export function controlRoutes(kit: RouteKit): Hono<WebEnv> {
 
   app.post("/control/settings", async (c) => {
     const body = await c.req.parseBody();
+    const fields = settingsFieldList();
     const { values, candidate } = formToCandidate(body, fields);
     const result = validateSettings(candidate);
     const path = settingsPath(d.dataDir);
@@ -60,7 +66,7 @@ export function controlRoutes(kit: RouteKit): Hono<WebEnv> {
         writeSettingsFile(d.dataDir, result.settings);
         state = { fields, values: settingsToForm(result.settings, fields), errors: {}, path, saved: true };
       } catch (err) {
-        const message = err instanceof Error && "issues" in err ? formatZodIssues(err as never) : (err as Error).message;
+        const message = err instanceof Error && "issues" in err ? settingsSchema().formatZodIssues(err as never) : (err as Error).message;
         state = { fields, values, errors: { "": [`could not write ${path}: ${message}`] }, path };
       }
     } else {
