@@ -133,13 +133,17 @@ export function olderThan(before: Cursor): Where {
   return { sql: "ts_ms <= ? AND (ts_ms < ? OR event_id < ?)", params: [before.tsMs, before.tsMs, before.eventId] };
 }
 
+/** The cursor's event id after a search window that ran out: "0" sorts below every ULID (timelinePage). */
+const BELOW_FLOOR = "0";
+
 /**
  * The ts_ms of the event `scanRows` below `before` (newest first): a free-text page searches no further
- * back than this. Index only (no table reads).
+ * back than this. Index only (no table reads). Below a window's floor the count starts strictly under that
+ * millisecond: counting its events again would find the same floor forever once more than `scanRows` share it.
  */
 export function textFloorSql(before: Cursor | undefined, scanRows: number): Where {
   return {
-    sql: "SELECT ts_ms FROM events WHERE ts_ms <= ? ORDER BY ts_ms DESC LIMIT 1 OFFSET ?",
+    sql: `SELECT ts_ms FROM events WHERE ts_ms ${before?.eventId === BELOW_FLOOR ? "<" : "<="} ? ORDER BY ts_ms DESC LIMIT 1 OFFSET ?`,
     params: [before?.tsMs ?? Number.MAX_SAFE_INTEGER, Math.max(1, scanRows)],
   };
 }
@@ -159,7 +163,7 @@ export function timelinePage(rows: TimelineRow[], limit: number, floor: number |
   if (more) rows.length = limit;
   const last = rows[rows.length - 1];
   if (more && last) return { rows, next: { tsMs: last.ts_ms, eventId: last.event_id } };
-  if (floor !== undefined) return { rows, next: { tsMs: floor, eventId: "0" }, searchedToMs: floor };
+  if (floor !== undefined) return { rows, next: { tsMs: floor, eventId: BELOW_FLOOR }, searchedToMs: floor };
   return { rows };
 }
 

@@ -6,7 +6,7 @@ import { openStore } from "../../src/store/index.ts";
 import { openWebQueries } from "../../src/store/queries.ts";
 import { buildProcessTree, flattenTree } from "../../src/view/process-tree.ts";
 import type { Cursor } from "../../src/store/queries.ts";
-import { aiExchange, iso, PROCESSES, newestFirst, sampleTraffic, type FixtureEvent } from "../support/event-fixtures.ts";
+import { aiExchange, iso, PROCESSES, newestFirst, sampleTraffic, systemEvent, type FixtureEvent } from "../support/event-fixtures.ts";
 import { webHarness, type WebHarness } from "../support/web-harness.ts";
 
 const NOW = Date.UTC(2025, 5, 15, 12, 0, 0);
@@ -424,6 +424,23 @@ describe("free-text search reads a bounded window per page", () => {
       }
       expect(pages).toBeGreaterThan(3);
       expect(seen).toEqual(h.queries.timeline({ text: "needle" }, { limit: 50 }).rows.map((r) => r.event_id));
+    } finally {
+      h.close();
+    }
+  });
+
+  test("a window ending in a millisecond shared by more events than it scans still moves on", () => {
+    // Three events in one millisecond, the match older: a 2-row window's floor is that millisecond, and the
+    // next window (strictly below it) must not count its events again, or it finds the same floor forever.
+    const events = [0, 1, 2].map(() => systemEvent("file.write", NOW, PROCESSES.node, { path: "/tmp/hay" }, "full"));
+    events.push(systemEvent("file.write", NOW - 1000, PROCESSES.node, { path: "/tmp/needle" }, "full"));
+    const h = webHarness({ events });
+    try {
+      const first = h.queries.timeline({ text: "needle" }, { limit: 50, textScanRows: 2 });
+      expect(first).toEqual({ rows: [], next: { tsMs: NOW, eventId: "0" }, searchedToMs: NOW });
+      const second = h.queries.timeline({ text: "needle" }, { limit: 50, textScanRows: 2, before: first.next });
+      expect(second.rows.map((r) => r.event_id)).toEqual([events[3]!.event_id]);
+      expect(second.next).toBeUndefined();
     } finally {
       h.close();
     }
