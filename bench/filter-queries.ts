@@ -13,6 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { aiExchange, systemEvent, type FixtureEvent, type FixtureProcess } from "../test/support/event-fixtures.ts";
+import { MODELS, PROCS } from "./lib/machine-mix.ts";
 
 const { values } = parseArgs({
   options: { events: { type: "string" }, busy: { type: "string" }, runs: { type: "string" }, baseline: { type: "string", multiple: true } },
@@ -26,16 +27,6 @@ const END = Date.UTC(2026, 10, 30, 12);
 const BUSY_HOUR = END - 3 * DAY - (END % HOUR);
 const SNAP = "gpt-4o-mini-2024-07-18";
 
-const MODELS: Array<["openai" | "anthropic", string]> = [
-  ["openai", "gpt-4o"], ["openai", "gpt-4o-mini"], ["openai", "gpt-4.1"], ["openai", "o3-mini"], ["openai", "gpt-5"],
-  ["anthropic", "claude-sonnet-4-5"], ["anthropic", "claude-haiku-4-5"], ["anthropic", "claude-opus-4-1"], ["anthropic", "claude-3-5-haiku"], ["anthropic", "claude-sonnet-4"],
-];
-const PROCS: FixtureProcess[] = Array.from({ length: 30 }, (_, i) => ({
-  pid: 10_000 + i,
-  ppid: 9_000 + (i % 6),
-  name: ["python3", "node", "cursor", "code", "claude", "aider", "java", "ruby", "go-agent", "curl"][i % 10]! + (i >= 10 ? `-${i}` : ""),
-  exe: `/usr/bin/p${i}`,
-}));
 const RARE: FixtureProcess = { pid: 777, ppid: 1, name: "rare-tool", exe: "/usr/bin/rare-tool" };
 /** Two calls, at the busy hour's first and last second: that hour is read whole (the worst case). */
 const WIDE: FixtureProcess = { pid: 778, ppid: 1, name: "rare-wide", exe: "/usr/bin/rare-wide" };

@@ -10,7 +10,8 @@ import { parseArgs } from "node:util";
 import { openStore } from "../src/store/index.ts";
 import { openWebQueries } from "../src/store/queries.ts";
 import { startWebServer } from "../src/web/server.ts";
-import { aiExchange, type CaptureMode, type FixtureEvent, type FixtureProcess } from "../test/support/event-fixtures.ts";
+import { aiExchange, type CaptureMode, type FixtureEvent } from "../test/support/event-fixtures.ts";
+import { MODELS, PROCS } from "./lib/machine-mix.ts";
 
 const TARGET_MS = 200;
 const DAY = 86_400_000;
@@ -23,17 +24,6 @@ const runs = Number(values.runs ?? 5);
 const dir = values.db ? path.dirname(values.db) : fs.mkdtempSync(path.join(os.tmpdir(), "oisp-bench-"));
 const dbPath = values.db ?? path.join(dir, "oisp.db");
 
-// A machine's worth of variety: 30 processes under 6 shells, 4 providers, 10 models, mostly safe-redacted.
-const MODELS: Array<["openai" | "anthropic", string]> = [
-  ["openai", "gpt-4o"], ["openai", "gpt-4o-mini"], ["openai", "gpt-4.1"], ["openai", "o3-mini"], ["openai", "gpt-5"],
-  ["anthropic", "claude-sonnet-4-5"], ["anthropic", "claude-haiku-4-5"], ["anthropic", "claude-opus-4-1"], ["anthropic", "claude-3-5-haiku"], ["anthropic", "claude-sonnet-4"],
-];
-const PROCS: FixtureProcess[] = Array.from({ length: 30 }, (_, i) => ({
-  pid: 10_000 + i,
-  ppid: 9_000 + (i % 6),
-  name: ["python3", "node", "cursor", "code", "claude", "aider", "java", "ruby", "go-agent", "curl"][i % 10]! + (i >= 10 ? `-${i}` : ""),
-  exe: `/usr/bin/p${i}`,
-}));
 
 function seed(): number {
   const store = openStore(dbPath);
