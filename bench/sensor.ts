@@ -9,7 +9,9 @@
 // threads spent (code still tiering up: ~40 % of the figure in the first rounds, ~0 after ~20,000 calls);
 // counts the stored rows at the end so a run that stores nothing cannot pass for a fast one.
 //
-//   bun bench/sensor.ts [--calls N] [--rounds R] [--kind chat|stream|anthropic]... [--baseline DIR]... [--store-split | --no-store] [--flush N]
+//   bun bench/sensor.ts [--calls N] [--rounds R] [--warmup N] [--kind chat|stream|anthropic]... [--baseline DIR]... [--store-split | --no-store] [--flush N]
+// --warmup N: calls per kind before the measured rounds (default 1000). A long-running sensor has compiled its hot
+// code long ago; --warmup 20000 measures that steady state, the default includes the JIT's first compiles.
 // With --baseline DIR (another checkout, e.g. `git archive <rev> | tar -x -C DIR && ln -s $PWD/node_modules DIR/`;
 // repeatable), every tree's sensor core runs in this process on its own database, fed the same recorded calls
 // in chunks of 200 that alternate between the trees, and the figures per tree and kind are printed side by side.
@@ -37,10 +39,12 @@ const { values } = parseArgs({
     "store-split": { type: "boolean" },
     "no-store": { type: "boolean" },
     flush: { type: "string" },
+    warmup: { type: "string" },
   },
 });
 const callsPerRound = Number(values.calls ?? 3000);
 const rounds = Number(values.rounds ?? 3);
+const warmupCalls = Number(values.warmup ?? Math.min(1000, callsPerRound));
 const CONNECTIONS = 10;
 /** Calls between store flushes: the store output commits once per 500 ms tick in the product. */
 const FLUSH_EVERY = 200;
@@ -206,12 +210,12 @@ if (values["store-split"]) {
   trees.push(await openTree("this tree, no store", thisCore, "none"));
 }
 trees.push(await openTree("this tree", thisCore));
-for (const kind of kinds) round(trees, kind, Math.min(1000, callsPerRound), false); // warm-up: JIT, prepared statements, caches
+for (const kind of kinds) round(trees, kind, warmupCalls, false); // warm-up: JIT, prepared statements, caches
 for (let r = 0; r < rounds; r++) for (const kind of kinds) round(trees, kind, callsPerRound, true);
 for (const tree of trees) await closeTree(tree);
 
 console.log(
-  `sensor bench: ${callsPerRound} calls per kind per round, ${rounds} rounds, ${CONNECTIONS} keep-alive connections, redaction safe` +
+  `sensor bench: ${callsPerRound} calls per kind per round, ${rounds} rounds after ${warmupCalls} warm-up calls, ${CONNECTIONS} keep-alive connections, redaction safe` +
     (values["no-store"] ? ", pipeline only (no store)" : "") +
     (trees.length > 1 ? `; trees alternating every ${FLUSH_EVERY} calls` : "") +
     (flushCalls !== FLUSH_EVERY ? `; a store commit every ${flushCalls} calls` : ""),
