@@ -100,8 +100,7 @@ export function ebpfStatus(stats: EbpfStats) {
 export async function redirectEbpf(o: { dataDir: string; log: Logger; allTraffic: boolean; tap: TapSink & { stats(): object; close(): Promise<void> }; pipePath: string; pids?: number[] }): Promise<number> {
   const { watchPauseState } = await import("../config/pause.ts");
   const { startStatusFile, statusFilePath } = await import("../sensor/status-file.ts");
-  const { waitForShutdown } = await import("./lifecycle.ts");
-  const { watchStopRequests } = await import("../control/stop-request.ts");
+  const { listenForStop } = await import("./lifecycle.ts");
   const pause = watchPauseState(o.dataDir, { log: o.log });
   let capture: EbpfCapture;
   try {
@@ -113,6 +112,8 @@ export async function redirectEbpf(o: { dataDir: string; log: Logger; allTraffic
   }
   o.log("info", `oisp redirect ${VERSION}: eBPF TLS capture, sensor at ${o.pipePath}`);
   console.log(ebpfBanner(capture.stats(), o.pids));
+  // Listening before the status file exists: that file is what makes the dashboard offer "Stop capture".
+  const stop = listenForStop(o.dataDir, o.log);
   const status = startStatusFile({
     file: statusFilePath(o.dataDir, "redirect"),
     dataDir: o.dataDir,
@@ -120,9 +121,8 @@ export async function redirectEbpf(o: { dataDir: string; log: Logger; allTraffic
     log: o.log,
     sections: () => ({ ebpf: ebpfStatus(capture.stats()), tap: { path: o.pipePath, stats: o.tap.stats() }, capture: pause.state() }),
   });
-  const stopRequest = watchStopRequests(o.dataDir, o.log);
-  await Promise.race([waitForShutdown(o.log), stopRequest.requested]);
-  stopRequest.cancel();
+  await stop.stopped;
+  stop.cancel();
   try {
     await capture.stop();
     await o.tap.close();

@@ -1,8 +1,21 @@
+import { watchStopRequests } from "../control/stop-request.ts";
 import type { Logger } from "../util/log.ts";
 
 /** Resolves on the first Ctrl+C / SIGTERM so the caller can close handles and flush data before exiting. */
 export function waitForShutdown(log: Logger): Promise<void> {
   return waitForStopOrReload<never>(log).then(() => undefined);
+}
+
+/**
+ * How a redirector learns it must stop: Ctrl+C / SIGTERM, or the dashboard's stop request (Windows: an
+ * elevated process cannot be signalled). Call it BEFORE writing the status file: the dashboard offers
+ * "Stop capture" as soon as it reads that file, and a stop that arrives before these listeners is lost:
+ * a SIGINT kills the process uncleanly (exit 130, the status file left "running"), and a request file
+ * is swept away as stale by watchStopRequests, so the redirector never stops.
+ */
+export function listenForStop(dataDir: string, log: Logger): { stopped: Promise<void>; cancel(): void } {
+  const stopRequest = watchStopRequests(dataDir, log);
+  return { stopped: Promise.race([waitForShutdown(log), stopRequest.requested]), cancel: stopRequest.cancel };
 }
 
 export type StopOrReload<T> = { stop: true } | { reload: T };

@@ -17,8 +17,7 @@ import { asList, parseFlags, parseListen, parseResolve, UsageError, type FlagSpe
 import { createLogger, type Logger } from "../util/log.ts";
 import { roleLogFile } from "../util/log-file.ts";
 import { VERSION } from "../version.ts";
-import { waitForShutdown } from "./lifecycle.ts";
-import { watchStopRequests } from "../control/stop-request.ts";
+import { listenForStop } from "./lifecycle.ts";
 import { parsePids, redirectEbpf } from "./ebpf.ts";
 import { watchUnpinRequests } from "./unpin.ts";
 
@@ -192,6 +191,8 @@ export async function redirectCommand(argv: string[]): Promise<number> {
     `oisp redirect ${VERSION}: ${windivert ? `WinDivert diverting AI connections to port ${divertPort}` : `proxy on ${proxy.address.host}:${proxy.address.port}`}, TLS interception ${cfg.tlsMitm ? "on" : "off (metadata only)"}, sensor at ${pipePath}`,
   );
   const { host, port } = proxy.address;
+  // Listening before the status file exists: that file is what makes the dashboard offer "Stop capture".
+  const stop = listenForStop(cfg.dataDir, cfg.log);
   const status = startStatusFile({
     file: statusFilePath(cfg.dataDir, "redirect"),
     dataDir: cfg.dataDir,
@@ -205,10 +206,8 @@ export async function redirectCommand(argv: string[]): Promise<number> {
     }),
   });
   onPauseChange(() => status.update());
-  // Ctrl+C / SIGTERM, or the dashboard's stop request (Windows: an elevated process cannot be signalled).
-  const stopRequest = watchStopRequests(cfg.dataDir, cfg.log);
-  await Promise.race([waitForShutdown(cfg.log), stopRequest.requested]);
-  stopRequest.cancel();
+  await stop.stopped;
+  stop.cancel();
   try {
     await windivert?.stop(); // stop diverting first: traffic flows normally again before the proxy goes
     await proxy.close();

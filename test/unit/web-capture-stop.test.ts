@@ -129,6 +129,8 @@ describe("stop capture, real process", () => {
       cleanups.push(() => (hub.close(), queries.close()));
       // The default signaller: a real process.kill on POSIX; the win32 path only writes the request file.
       const app = createWebApp({ queries, dataDir: home, csrfToken: CSRF, allowedHosts: allowedHostHeaders("127.0.0.1", 7777), hub, capture: captureControlFor(home, platform) });
+      // The status file is what makes the dashboard offer "Stop capture": the redirector listens for both
+      // kinds of stop before writing it (see redirect-stop-at-start.test.ts), so it is the event to wait for.
       await waitFor("redirect status file", () => {
         if (p.proc.exitCode !== null) throw new Error(`oisp redirect exited early:\n${p.output()}`);
         return fs.existsSync(statusFilePath(home, "redirect")) ? true : undefined;
@@ -141,6 +143,8 @@ describe("stop capture, real process", () => {
       // A real redirector may finish its SIGINT shutdown before the route re-reads its status file, so the
       // answer is "stopping" or already "stopped" (the "stopping" state itself is pinned by the tests above).
       expect(await res.text()).toMatch(/data-state="(stopping|stopped)"/);
+      // A stop takes tens of ms under load (SIGINT), or up to one 1 s poll (request file): 10 s only bounds
+      // how long a lost stop takes to report.
       const code = await Promise.race([p.proc.exited, Bun.sleep(10_000).then(() => "timeout")]);
       expect(code, p.output()).toBe(0);
       const state = await (await app.request("http://127.0.0.1:7777/control/capture", { headers: { host: HOST } })).text();
