@@ -133,6 +133,8 @@ async function runSensor(values: SensorRun["values"], cfg: SensorConfig, reload:
     log: cfg.log,
     status: () => ({ ipc: ipc.path, ...ipc.stats(), ...sensorControlRows(sensor) }),
   });
+  // Listening before the status file exists: `oisp status`, the dashboard and systemd (READY=1) act on it.
+  const stopOrReload = waitForStopOrReload(cfg.log, reload);
   const status = startStatusFile({
     file: statusFilePath(cfg.dataDir, "sensor"),
     dataDir: cfg.dataDir,
@@ -147,7 +149,7 @@ async function runSensor(values: SensorRun["values"], cfg: SensorConfig, reload:
     const [{ autoStartCapture }, { powershellLauncher }] = await Promise.all([import("./auto-start.ts"), import("../web/ca-control.ts")]);
     await autoStartCapture(cfg.dataDir, powershellLauncher, cfg.log).catch((err: Error) => cfg.log("warn", `AutoStartCapture: ${err.message}`));
   }
-  const next = await waitForStopOrReload(cfg.log, reload);
+  const next = await stopOrReload;
   sdNotify("stop" in next ? "STOPPING=1" : "RELOADING=1");
   try {
     await views.close();

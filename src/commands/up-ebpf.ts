@@ -41,6 +41,8 @@ export async function runUpEbpf<C>(
     };
   };
   const views = await startSensorViews({ flags: o.values, dataDir: dir, dbPath: sensorCfg.dbPath, sensor, log: sensorCfg.log, status: controlStatus });
+  // Listening before the status file exists: `oisp status`, the dashboard and systemd (READY=1) act on it.
+  const stopOrReload = waitForStopOrReload(sensorCfg.log, reload);
   const status = startStatusFile({
     file: statusFilePath(dir, "sensor"),
     dataDir: dir,
@@ -56,7 +58,7 @@ export async function runUpEbpf<C>(
     }),
   });
   sdNotify("READY=1\nSTATUS=capturing TLS with eBPF");
-  const next = await waitForStopOrReload(sensorCfg.log, reload);
+  const next = await stopOrReload;
   sdNotify("stop" in next ? "STOPPING=1" : "RELOADING=1");
   try {
     pause.stop();

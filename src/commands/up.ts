@@ -87,6 +87,8 @@ async function runUp({ values, dir, sensorCfg, redirectCfg }: UpConfig, reload: 
   }
   const controlStatus = () => ({ proxy: proxyUrl, ...prefixed("proxy.", proxy.stats()), ...prefixed("sensor queue.", tap.stats()), ...sensorControlRows(sensor) });
   const views = await startSensorViews({ flags: values, dataDir: dir, dbPath: sensorCfg.dbPath, sensor, log: sensorCfg.log, status: controlStatus });
+  // Listening before the status file exists: `oisp status`, the dashboard and systemd (READY=1) act on it.
+  const stopOrReload = waitForStopOrReload(sensorCfg.log, reload);
   const status = startStatusFile({
     file: statusFilePath(dir, "sensor"),
     dataDir: dir,
@@ -103,7 +105,7 @@ async function runUp({ values, dir, sensorCfg, redirectCfg }: UpConfig, reload: 
   });
   onPauseChange(() => status.update());
   sdNotify(`READY=1\nSTATUS=capturing through the proxy at ${proxyUrl}`);
-  const next = await waitForStopOrReload(sensorCfg.log, reload);
+  const next = await stopOrReload;
   sdNotify("stop" in next ? "STOPPING=1" : "RELOADING=1");
   try {
     pause.stop();

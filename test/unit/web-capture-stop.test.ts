@@ -130,7 +130,7 @@ describe("stop capture, real process", () => {
       // The default signaller: a real process.kill on POSIX; the win32 path only writes the request file.
       const app = createWebApp({ queries, dataDir: home, csrfToken: CSRF, allowedHosts: allowedHostHeaders("127.0.0.1", 7777), hub, capture: captureControlFor(home, platform) });
       // The status file is what makes the dashboard offer "Stop capture": the redirector listens for both
-      // kinds of stop before writing it (see redirect-stop-at-start.test.ts), so it is the event to wait for.
+      // kinds of stop before writing it (see stop-at-start.test.ts), so it is the event to wait for.
       await waitFor("redirect status file", () => {
         if (p.proc.exitCode !== null) throw new Error(`oisp redirect exited early:\n${p.output()}`);
         return fs.existsSync(statusFilePath(home, "redirect")) ? true : undefined;
