@@ -14,6 +14,23 @@ import type { ConnMeta } from "../../src/tap/types.ts";
 const meta = (connId: string) => ({ connId, client: { ip: "127.0.0.1", port: 1 } }) as unknown as ConnMeta;
 const bytes = (s: string) => new TextEncoder().encode(s);
 
+/** A journaled tap that records its batch posts, and one call (request, answer) on connection "a". */
+function tapWithOneCall(prefix: string) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const posted: Array<Extract<ToWorker, { t: "batch" }>> = [];
+  const tap = new WorkerTap((m) => m.t === "batch" && posted.push(m), () => {}, 1 << 20, () => 0);
+  const journal = new TapJournal({ dir, runId: "t" });
+  tap.journal = journal;
+  tap.open(meta("a"));
+  tap.data("a", "c2s", bytes("REQUEST"), 1);
+  tap.data("a", "s2c", bytes("ANSWER"), 2);
+  const done = () => {
+    journal.close(true);
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  return { tap, journal, posted, done };
+}
+
 test("a batch after a quiet interval waits the short window; one soon after a message waits for the next tick", () => {
   expect(batchDelayMs(Infinity)).toBe(20); // the first ever, or after a quiet spell
   expect(batchDelayMs(10_000)).toBe(20);
@@ -23,17 +40,11 @@ test("a batch after a quiet interval waits the short window; one soon after a me
 });
 
 test("under sustained traffic a batch rides the housekeeping tick, and the journal's sync goes with it", async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-wtap-tick-"));
-  const posted: Array<Extract<ToWorker, { t: "batch" }>> = [];
-  const tap = new WorkerTap((m) => m.t === "batch" && posted.push(m), () => {}, 1 << 20, () => 0);
-  tap.journal = new TapJournal({ dir, runId: "t" });
-  tap.open(meta("a"));
-  tap.data("a", "c2s", bytes("REQUEST"), 1);
-  tap.data("a", "s2c", bytes("ANSWER"), 2);
+  const { tap, journal, posted, done } = tapWithOneCall("oisp-wtap-tick-");
   await new Promise((r) => setImmediate(r)); // the turn's journal write
-  expect(tap.journal.syncPending).toBe(true);
+  expect(journal.syncPending).toBe(true);
   tap.flush();
-  expect(tap.journal.syncPending).toBe(false); // synced with the post, no timer of its own left
+  expect(journal.syncPending).toBe(false); // synced with the post, no timer of its own left
   // The next call, right after that post: no timer of its own, it goes in the tick's wake-up.
   tap.data("a", "c2s", bytes("REQUEST 2"), 3);
   let postedAtTick = -1;
@@ -41,29 +52,21 @@ test("under sustained traffic a batch rides the housekeeping tick, and the journ
   const deadline = Date.now() + 10 * SLOW_TICK_MS;
   while (postedAtTick < 0 && Date.now() < deadline) await Bun.sleep(10);
   expect(postedAtTick).toBe(2);
-  tap.journal.close(true);
-  fs.rmSync(dir, { recursive: true, force: true });
+  done();
 });
 
 test("a batch asks for the durable mark only when a journaled close waits for it", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-wtap-batch-"));
-  const posted: Array<Extract<ToWorker, { t: "batch" }>> = [];
-  const tap = new WorkerTap((m) => m.t === "batch" && posted.push(m), () => {}, 1 << 20, () => 0);
-  tap.journal = new TapJournal({ dir, runId: "t" });
-  tap.open(meta("a"));
-  tap.data("a", "c2s", bytes("REQUEST"), 1);
-  tap.data("a", "s2c", bytes("ANSWER"), 2);
+  const { tap, journal, posted, done } = tapWithOneCall("oisp-wtap-batch-");
   tap.flush();
   // A keep-alive connection: nothing the journal could forget, so no reply (and no wake-up of the relay).
   expect(posted.at(-1)!.upTo).toBeUndefined();
   tap.close("a", 3);
   tap.flush();
   expect(posted.at(-1)!.upTo).toBe(4);
-  tap.journal.durable(4);
-  expect(tap.journal.stats().protectedConnections).toBe(0);
+  journal.durable(4);
+  expect(journal.stats().protectedConnections).toBe(0);
   tap.open(meta("b"));
   tap.flush();
   expect(posted.at(-1)!.upTo).toBeUndefined();
-  tap.journal.close(true);
-  fs.rmSync(dir, { recursive: true, force: true });
+  done();
 });
