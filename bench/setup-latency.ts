@@ -8,6 +8,7 @@
 //   bun bench/setup-latency.ts                                     # this checkout
 //   bun bench/setup-latency.ts --tree /tmp/snap-old --tree .       # old vs new, alternating
 //   bun bench/setup-latency.ts --rounds 5 --calls 300 --only new1,warm
+//   bun bench/setup-latency.ts --only warm --warm-calls 20000   # the warm tail once the JIT has settled
 //
 // A tree is a checkout (or `git archive REV | tar -x -C DIR` with node_modules linked) run as
 // `bun TREE/src/cli.ts up ...`.
@@ -25,6 +26,9 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     calls: { type: "string", default: "200" },
     only: { type: "string" },
+    // Keep-alive calls per path before the rounds. The default leaves the JIT compiling the sensor Worker's
+    // code through the warm rounds (bench/README.md, "The warm tail's slow calls"); 20000 lets it settle.
+    "warm-calls": { type: "string", default: "200" },
   },
 });
 const trees = (values.tree?.length ? values.tree : [path.resolve(import.meta.dir, "..")]).map((t) => path.resolve(t));
@@ -72,7 +76,7 @@ try {
   // Warm up every path (JIT, leaf certificate, what each tree learns about the upstream).
   for (const t of [direct, ...proxies.map((p) => p.target)]) {
     await runScenario({ target: t, mode: "new", concurrency: 2, total: 40 });
-    await runScenario({ target: t, mode: "keepalive", concurrency: 2, total: 200 });
+    await runScenario({ target: t, mode: "keepalive", concurrency: 2, total: Number(values["warm-calls"]) });
   }
   for (let r = 0; r < rounds; r++) {
     // Rotate the order of the trees each round; direct always runs right before them.
