@@ -8,6 +8,7 @@
 // process are merged; a client that rewrites or trims the start of its history starts a new id.
 import type { AiMessage } from "../decode/providers/types.ts";
 import { sha256Hex } from "../util/sha256.ts";
+import { TextMemo } from "../util/text-memo.ts";
 
 export interface ConversationParts {
   /** Whose conversation: the process (pid and executable), "?" when unknown. */
@@ -49,14 +50,7 @@ export function conversationIdFrom(parts: readonly string[]): string {
   let id = recent.get(text);
   if (id === undefined) {
     id = `conv_${sha256Hex(text).slice(0, 24)}`;
-    if (text.length <= RECENT_MAX_CHARS) {
-      if (recent.size >= RECENT_MAX_ENTRIES || recentChars + text.length > RECENT_MAX_CHARS) {
-        recent.clear();
-        recentChars = 0;
-      }
-      recent.set(text, id);
-      recentChars += text.length;
-    }
+    recent.set(text, id);
   }
   return id;
 }
@@ -66,7 +60,4 @@ export function conversationIdFrom(parts: readonly string[]): string {
  * id. A hit costs a hash-table lookup of the text instead of a SHA-256. Bounded by count and characters (64 K:
  * kept in memory while the sensor idles); cleared when full.
  */
-const recent = new Map<string, string>();
-let recentChars = 0;
-const RECENT_MAX_ENTRIES = 64;
-const RECENT_MAX_CHARS = 64 * 1024;
+const recent = new TextMemo<string>(64, 64 * 1024);

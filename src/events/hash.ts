@@ -1,5 +1,6 @@
 // Short content fingerprints: enough to correlate identical prompts, never enough to recover them.
 import { sha256Hex } from "../util/sha256.ts";
+import { TextMemo } from "../util/text-memo.ts";
 
 /** Redaction hashes the same text twice in a row (a message's content_hash, then its $redacted marker). */
 let lastText: string | undefined;
@@ -12,10 +13,7 @@ const MEMO_MAX_LENGTH = 64 * 1024;
  * is hashed again (content_hash, system_prompt_hash). A hit costs a hash-table lookup of the text instead of
  * a SHA-256. Bounded by count and characters (256 K: kept in memory while the sensor idles); cleared when full.
  */
-const recent = new Map<string, string>();
-let recentChars = 0;
-const RECENT_MAX_ENTRIES = 128;
-const RECENT_MAX_CHARS = 256 * 1024;
+const recent = new TextMemo<string>(128, 256 * 1024);
 /** Shorter texts hash about as fast as they are looked up. */
 const RECENT_MIN_LENGTH = 64;
 
@@ -27,14 +25,7 @@ export function contentHash(text: string): string {
   let hash = keep ? recent.get(text) : undefined;
   if (hash === undefined) {
     hash = `sha256:${sha256Hex(text).slice(0, 16)}`;
-    if (keep) {
-      if (recent.size >= RECENT_MAX_ENTRIES || recentChars + text.length > RECENT_MAX_CHARS) {
-        recent.clear();
-        recentChars = 0;
-      }
-      recent.set(text, hash);
-      recentChars += text.length;
-    }
+    if (keep) recent.set(text, hash);
   }
   if (remember) {
     lastText = text;

@@ -2,6 +2,7 @@
 // prompts in "full" mode, and in all modes the fields that are not content (command lines, error
 // messages, URLs), because those are exactly where keys get pasted.
 import { API_KEY_SHAPES, escapeRegex } from "../spec/key-shapes.ts";
+import { TextMemo } from "../util/text-memo.ts";
 
 export interface SecretFinding {
   type: string;
@@ -182,11 +183,8 @@ const KNOWN_CLEAN_MAX_ENTRIES = 1024;
  * A hit costs a hash of the text, a fifth of a scan. Bounded by count and characters (256 K: kept in memory
  * while the sensor idles); cleared when full.
  */
-const knownCleanLong = new Set<string>();
-let knownCleanLongChars = 0;
+const knownCleanLong = new TextMemo<true>(128, 256 * 1024);
 const KNOWN_CLEAN_LONG_MAX_LENGTH = 64 * 1024;
-const KNOWN_CLEAN_LONG_MAX_ENTRIES = 128;
-const KNOWN_CLEAN_LONG_MAX_CHARS = 256 * 1024;
 
 function knownToBeClean(text: string): boolean {
   return text.length <= KNOWN_CLEAN_MAX_LENGTH ? knownClean.has(text) : text.length <= KNOWN_CLEAN_LONG_MAX_LENGTH && knownCleanLong.has(text);
@@ -197,12 +195,7 @@ function rememberClean(text: string): void {
     if (knownClean.size >= KNOWN_CLEAN_MAX_ENTRIES) knownClean.clear();
     knownClean.add(text);
   } else if (text.length <= KNOWN_CLEAN_LONG_MAX_LENGTH) {
-    if (knownCleanLong.size >= KNOWN_CLEAN_LONG_MAX_ENTRIES || knownCleanLongChars + text.length > KNOWN_CLEAN_LONG_MAX_CHARS) {
-      knownCleanLong.clear();
-      knownCleanLongChars = 0;
-    }
-    knownCleanLong.add(text);
-    knownCleanLongChars += text.length;
+    knownCleanLong.set(text, true);
   }
 }
 
