@@ -31,14 +31,14 @@ export function readSettingsFile(dir: string, env: NodeJS.ProcessEnv = process.e
   const quick = plainValidSettings(spelled);
   if (quick) return quick;
   // Anything the plain check does not accept is zod's to judge: it names the field (or accepts it).
-  const { SettingsFile, formatZodIssues } = schema();
+  const { SettingsFile, formatZodIssues } = settingsSchema();
   const parsed = SettingsFile.safeParse(spelled);
   if (!parsed.success) throw new SettingsError(`${file}: ${formatZodIssues(parsed.error)}`);
   return parsed.data;
 }
 
-/** The zod schema, loaded on first need (a file the plain check refused, a write). */
-function schema(): typeof import("./settings-schema.ts") {
+/** The zod schema and its error lines, loaded on first need (a file the plain check refused, a write, the form). */
+export function settingsSchema(): typeof import("./settings-schema.ts") {
   return require("./settings-schema.ts");
 }
 
@@ -112,7 +112,7 @@ function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
 }
 
 export function writeSettingsFile(dir: string, settings: SettingsFile): void {
-  const valid = schema().SettingsFile.parse(settings);
+  const valid = settingsSchema().SettingsFile.parse(settings);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   fs.writeFileSync(settingsPath(dir), JSON.stringify(valid, null, 2) + "\n", { mode: 0o600 });
 }

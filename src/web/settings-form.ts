@@ -4,8 +4,7 @@
 // not with the dashboard: `oisp up --web` runs in the relay thread.
 import type { z } from "zod";
 import type { SettingsFile } from "../config/settings-schema.ts";
-
-const settingsSchema = () => (require("../config/settings-schema.ts") as typeof import("../config/settings-schema.ts")).SettingsFile;
+import { settingsSchema } from "../config/settings.ts";
 
 export type FieldKind = "string" | "boolean" | "number" | "list" | "enum";
 
@@ -37,7 +36,7 @@ interface Introspectable {
   maxValue?: number | null;
 }
 
-export function settingsFields(schema: z.ZodObject = settingsSchema()): FieldSpec[] {
+export function settingsFields(schema: z.ZodObject = settingsSchema().SettingsFile): FieldSpec[] {
   return Object.entries(schema.shape).map(([key, field]) => {
     const outer = field as unknown as Introspectable;
     const inner = outer.def.type === "optional" && outer.unwrap ? outer.unwrap() : outer;
@@ -95,7 +94,7 @@ export function formToCandidate(body: Record<string, unknown>, fields = settings
   return { values, candidate };
 }
 
-export function validateSettings(candidate: Record<string, unknown>, schema: z.ZodType<SettingsFile> = settingsSchema()): SettingsValidation {
+export function validateSettings(candidate: Record<string, unknown>, schema: z.ZodType<SettingsFile> = settingsSchema().SettingsFile): SettingsValidation {
   const parsed = schema.safeParse(candidate);
   if (parsed.success) return { ok: true, settings: parsed.data, errors: {} };
   const errors: Record<string, string[]> = {};

@@ -1,15 +1,12 @@
 // The dashboard's /control page: capture status and start/stop/pause, the local CA, settings.json.
 import { Hono, type Context } from "hono";
-import { readSettingsFile, SettingsError, writeSettingsFile } from "../../config/settings.ts";
+import { readSettingsFile, SettingsError, settingsSchema, writeSettingsFile } from "../../config/settings.ts";
 import { settingsPath } from "../../config/paths.ts";
 import type { PauseView, RedirectorState } from "../app.ts";
 import { parseFilterForm, type FilterForm } from "../filters.ts";
 import { formToCandidate, settingsFields, settingsToForm, validateSettings, type FieldSpec } from "../settings-form.ts";
 import { ControlPage, CaptureSection, CaSection, SettingsSection, type ActionResult, type SettingsSectionProps } from "../views/control.tsx";
 import type { RouteKit, WebEnv } from "./kit.ts";
-
-// zod's error lines for settings.json; loaded with the form (settings-form.ts), not with the dashboard.
-const settingsSchema = () => require("../../config/settings-schema.ts") as typeof import("../../config/settings-schema.ts");
 
 export function controlRoutes(kit: RouteKit): Hono<WebEnv> {
   const app = new Hono<WebEnv>();
