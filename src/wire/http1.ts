@@ -87,7 +87,7 @@ export function parseFields(lines: string[], maxCount: number, what: "header" | 
     const first = line.charCodeAt(0);
     if (first === 0x20 || first === 0x09) throw new Http1FramingError(`obsolete line folding in ${what} section`);
     const colon = line.indexOf(":");
-    if (!isToken(line, colon)) throw new Http1FramingError(`malformed ${what} line: ${JSON.stringify(line.slice(0, 100))}`);
+    if (!isTokenIn(line, 0, colon)) throw new Http1FramingError(`malformed ${what} line: ${JSON.stringify(line.slice(0, 100))}`);
     const name = line.slice(0, colon);
     if (line.includes("\r")) throw new Http1FramingError(`bare CR in ${what} section`);
     fields.push([name, utf8IfValid(trimSpaceTab(line, colon + 1))]);
@@ -158,12 +158,7 @@ const TCHAR = (() => {
   return table;
 })();
 
-/** Whether line[0..end) is a token (TOKEN.test of it, without cutting it out first): one or more tchars. */
-function isToken(line: string, end: number): boolean {
-  return isTokenIn(line, 0, end);
-}
-
-/** Whether text[start..end) is a token: one or more tchars. */
+/** Whether text[start..end) is a token (TOKEN.test of it, without cutting it out first): one or more tchars. */
 function isTokenIn(text: string, start: number, end: number): boolean {
   if (end <= start) return false;
   for (let i = start; i < end; i++) {
