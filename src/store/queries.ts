@@ -16,11 +16,8 @@ import {
   groupedSql,
   MAX_GROUPS,
   MAX_PAGE,
-  bucketOf,
   bucketSpan,
-  DAY_MS,
   filterBucketsSql,
-  HOUR_MS,
   olderThan,
   relatedSql,
   requestsSql,
@@ -36,6 +33,7 @@ import {
   type Span,
   type Where,
 } from "./query-sql.ts";
+import { bucketOf, DAY_MS, HOUR_MS } from "./buckets.ts";
 
 export { CONFIDENCE_ROWS, filterWhere, rollupSince, type EqColumn } from "./query-sql.ts";
 

@@ -3,6 +3,7 @@
 // the shapes the views show. openWebQueries (queries.ts) only runs these on its read-only connection.
 // Every filter value is a bound parameter, never spliced into SQL; every list is bounded by a LIMIT.
 import type { SQLQueryBindings } from "bun:sqlite";
+import { DAY_MS, HOUR_MS } from "./buckets.ts";
 import type { Cursor, EventRecord, RollupFilter, TimelinePage, TimelineRow, UsageDimension, WebFilter, WindowSummary } from "./queries.ts";
 
 export const MAX_PAGE = 500;
@@ -84,9 +85,6 @@ export function clampLimit(limit: number | undefined, fallback: number, max: num
   if (limit === undefined || !Number.isFinite(limit)) return fallback;
   return Math.min(Math.max(1, Math.floor(limit)), max);
 }
-
-export const HOUR_MS = 3_600_000;
-export const DAY_MS = 86_400_000;
 
 /** The rollup's grain: a `since` inside an hour counts that whole hour. */
 export function hourFloor(ms: number | undefined): number {
@@ -328,11 +326,6 @@ export type Span = readonly [from: number, to: number];
 
 export function spanWhere([from, to]: Span): Where {
   return { sql: "ts_ms >= ? AND ts_ms < ?", params: [from, to] };
-}
-
-/** A rollup's bucket of an event time: SQLite's (ts_ms / size) * size, which truncates toward zero. */
-export function bucketOf(tsMs: number, size: number): number {
-  return Math.trunc(tsMs / size) * size || 0;
 }
 
 /** The event times a bucket holds (truncation toward zero: bucket 0 holds (-size, size), a negative one (b - size, b]). */

@@ -5,10 +5,8 @@
 // an event counted under its call's model); only a key's float cost is now added per batch rather than
 // per event, which may differ from the trigger in the last bits.
 import type { Database, Statement } from "bun:sqlite";
+import { bucketOf, DAY_MS, HOUR_MS } from "./buckets.ts";
 import type { NewEventRow } from "./schema.ts";
-
-const HOUR_MS = 3_600_000;
-const DAY_MS = 86_400_000;
 
 interface Totals {
   key: Array<string | number>;
@@ -71,9 +69,9 @@ export class RollupBatch {
       row.authType ?? "",
     ];
     const restKey = JSON.stringify(rest); // not a join: a model name may hold any separator
-    const hour = bucket(row.tsMs, HOUR_MS);
+    const hour = bucketOf(row.tsMs, HOUR_MS);
     count(this.hours, hour, rest, restKey, row, rowid);
-    count(this.days, bucket(row.tsMs, DAY_MS), rest, restKey, row, rowid);
+    count(this.days, bucketOf(row.tsMs, DAY_MS), rest, restKey, row, rowid);
     // Which other model answered a call to this one (an alias answered by a dated snapshot), per hour.
     if (row.eventType === "ai.response" && row.callModel != null && row.model != null && row.model !== row.callModel) {
       const key: Answers["key"] = [hour, row.provider ?? "", row.callModel, row.model];
@@ -117,10 +115,6 @@ export class RollupBatch {
   }
 }
 
-/** SQLite's (ts_ms / size) * size: integer division truncates toward zero. */
-function bucket(tsMs: number, size: number): number {
-  return Math.trunc(tsMs / size) * size;
-}
 
 function count(into: Map<string, Totals>, bucketMs: number, rest: Array<string | number>, restKey: string, row: NewEventRow, rowid: number): void {
   const id = `${bucketMs}${restKey}`;

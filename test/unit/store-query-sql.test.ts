@@ -18,10 +18,10 @@ import {
   timelinePage,
   timelineSql,
   usageSql,
-  bucketOf,
   bucketSpan,
   filterBucketsSql,
 } from "../../src/store/query-sql.ts";
+import { bucketOf } from "../../src/store/buckets.ts";
 import type { EventRecord, TimelineRow } from "../../src/store/queries.ts";
 
 const HOUR = 3_600_000;
