@@ -152,7 +152,11 @@ interface ClientHandle {
     isServer: false;
     tls: { secureContext: unknown; serverName?: string; ALPNProtocols?: Uint8Array; rejectUnauthorized: false };
     socket: Record<string, (s: TlsClientSocket, ...args: never[]) => void>;
-  }): [raw: unknown, tls: NativeSocket];
+  }): [raw: RawSide, tls: NativeSocket];
+}
+/** The raw (ciphertext) side of the upgraded socket: Bun still hands it every chunk read, before decrypting it. */
+interface RawSide {
+  reload(opts: { socket: { drain: () => void; close: () => void; error: () => void } }): void;
 }
 interface TlsClientSocket extends NativeSocket {
   setSession(session: Buffer): void;
@@ -196,9 +200,10 @@ export function upgradeTls(tcp: net.Socket, opts: UpstreamTlsOptions): Promise<U
       sessionWanted = true;
       resolve({ leg, alpn: s.alpnProtocol || undefined, sessionReused: s.isSessionReused() });
     };
+    let raw: RawSide;
     let sock: NativeSocket;
     try {
-      [, sock] = nativeHandle<ClientHandle>(tcp).upgradeTLS({
+      [raw, sock] = nativeHandle<ClientHandle>(tcp).upgradeTLS({
         isServer: false,
         tls: {
           secureContext: (opts.trust.secureContext() as unknown as { context: unknown }).context,
@@ -231,6 +236,11 @@ export function upgradeTls(tcp: net.Socket, opts: UpstreamTlsOptions): Promise<U
     } catch (err) {
       return fail(`upstream TLS: ${(err as Error).message}`);
     }
+    // Left as they are, the raw side's handlers push every chunk of ciphertext into tcp, a net.Socket nobody reads:
+    // it buffered all of a connection's answers for as long as it lived. Handlers that take no data instead (a
+    // client socket's own: reloading an accepted socket's would change its listener's); the raw side's close still
+    // destroys tcp, whose "close" the proxy tracks.
+    raw.reload({ socket: { drain: () => {}, close: () => tcp.destroy(), error: () => {} } });
     leg.attach(sock);
   });
 }
