@@ -23,6 +23,7 @@ import {
   parseHeadText,
   parseRequestLine,
   requestBodyFraming,
+  sameNameLower,
   switchesProtocol,
   TOKEN,
   transferCodings,
@@ -621,7 +622,7 @@ function framingFields(headers: HeaderList): HeaderList {
       default:
         continue;
     }
-    if (name.toLowerCase() === wanted) out.push(field);
+    if (sameNameLower(name, wanted)) out.push(field);
   }
   return out;
 }
@@ -632,7 +633,7 @@ const STATUS_LINE = /^(HTTP\/1\.[01]) (\d{3})(?: (.*))?$/;
 /** Content codings, then transfer codings other than chunked and identity (one array, no spreads). */
 function codingsOf(headers: HeaderList, transfer: string[]): string[] {
   const out: string[] = [];
-  for (const [k, v] of headers) if (k.length === 16 && k.toLowerCase() === "content-encoding") for (const c of parseCodings(v)) out.push(c);
+  for (const [k, v] of headers) if (k.length === 16 && sameNameLower(k, "content-encoding")) for (const c of parseCodings(v)) out.push(c);
   for (const c of transfer) if (c !== "chunked" && c !== "identity") out.push(c);
   return out;
 }
@@ -640,9 +641,8 @@ function codingsOf(headers: HeaderList, transfer: string[]): string[] {
 function keepsAlive(version: string, headers: HeaderList): boolean {
   let keepAlive = false;
   for (const token of headerList(headers, "connection")) {
-    const t = token.toLowerCase();
-    if (t === "close") return false;
-    if (t === "keep-alive") keepAlive = true;
+    if (token.length === 5 && sameNameLower(token, "close")) return false;
+    if (token.length === 10 && sameNameLower(token, "keep-alive")) keepAlive = true;
   }
   return version === "HTTP/1.1" || keepAlive;
 }

@@ -1,4 +1,5 @@
 // What the sans-IO HTTP decoders hand to the provider parsers.
+import { sameNameLower } from "../wire/http1.ts";
 
 export type HeaderList = Array<[name: string, value: string]>;
 
@@ -68,18 +69,6 @@ export function headerValue(headers: HeaderList, name: string): string | undefin
     if (field[0].length === lower.length && sameNameLower(field[0], lower)) return field[1];
   }
   return undefined;
-}
-
-/** `name.toLowerCase() === lower` for a `lower` of the same length, without a lower-cased copy of an ASCII name. */
-function sameNameLower(name: string, lower: string): boolean {
-  for (let i = 0; i < name.length; i++) {
-    let c = name.charCodeAt(i);
-    // Beyond ASCII, lower-casing may change a character into ASCII (K, the Kelvin sign, into k): asked in full.
-    if (c >= 0x80) return name.toLowerCase() === lower;
-    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-    if (c !== lower.charCodeAt(i)) return false;
-  }
-  return true;
 }
 
 /** One array of all `pieces`: the piece itself when there is only one (no copy). */

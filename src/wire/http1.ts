@@ -60,6 +60,7 @@ export function firstBinaryByte(bytes: Uint8Array, from = 0): number {
 const HTTP1_VERSION = /^HTTP\/1\.[01]$/;
 const CONTENT_LENGTH_DIGITS = /^\d{1,15}$/;
 const HIGH_BYTE = /[\x80-\xff]/;
+const TARGET_BAD_CHAR = /[\x00-\x20\x7f]/;
 
 export interface RequestLine {
   method: string;
@@ -69,13 +70,19 @@ export interface RequestLine {
 
 /** `METHOD target HTTP/1.x`, exactly one space apart. */
 export function parseRequestLine(startLine: string): RequestLine {
-  const parts = startLine.split(" ");
-  if (parts.length !== 3) throw new Http1FramingError(`malformed request line: ${JSON.stringify(startLine.slice(0, 100))}`);
-  const [method = "", target = "", version = ""] = parts;
+  // Exactly two spaces (the three parts of a split on " "), found without the split's array.
+  const sp1 = startLine.indexOf(" ");
+  const sp2 = sp1 === -1 ? -1 : startLine.indexOf(" ", sp1 + 1);
+  if (sp2 === -1 || startLine.indexOf(" ", sp2 + 1) !== -1) {
+    throw new Http1FramingError(`malformed request line: ${JSON.stringify(startLine.slice(0, 100))}`);
+  }
+  const method = startLine.slice(0, sp1);
+  const target = startLine.slice(sp1 + 1, sp2);
+  const version = startLine.slice(sp2 + 1);
   if (version === "HTTP/2.0" && method === "PRI") throw new Http1FramingError("not HTTP/1.x: HTTP/2 connection preface");
   if (!HTTP1_VERSION.test(version)) throw new Http1FramingError(`unsupported HTTP version: ${JSON.stringify(version.slice(0, 20))}`);
   if (!TOKEN.test(method)) throw new Http1FramingError("malformed request method");
-  if (target === "" || /[\x00-\x20\x7f]/.test(target)) throw new Http1FramingError("malformed request target");
+  if (target === "" || TARGET_BAD_CHAR.test(target)) throw new Http1FramingError("malformed request target");
   return { method, target, version };
 }
 
@@ -97,43 +104,58 @@ export function parseFields(lines: string[], maxCount: number, what: "header" | 
 
 /**
  * A head's start line and fields: headLines then parseFields of the other lines, with the same answers and
- * the same errors. A head whose lines all end in CRLF, with no bare CR or LF and no byte above 0x7f (nearly
- * every head), is read in one pass over the text: no array of lines, no per-line scan for a CR, no per-value
- * UTF-8 test. Anything else goes the line-by-line way.
+ * the same errors. A head whose lines all end in CRLF, with no bare CR or LF and no byte above 0x7f in its
+ * fields (nearly every head), is read in one pass over the text: no array of lines, no per-line scan for a CR,
+ * no per-value UTF-8 test. Anything else goes the line-by-line way.
  */
 export function parseHeadText(text: string, maxCount: number): { startLine: string; fields: Array<[string, string]> } {
-  const fast = ODD_HEAD_CHAR.test(text) ? undefined : crlfHeadFields(text, maxCount);
+  const fast = crlfHeadFields(text, maxCount);
   if (fast) return fast;
   const lines = headLines(text);
   const startLine = lines.shift() ?? "";
   return { startLine, fields: parseFields(lines, maxCount, "header") };
 }
 
-/** What the one-pass reading leaves to the line-by-line one: a CR not before an LF, an LF not after a CR, a byte above 0x7f. */
-const ODD_HEAD_CHAR = /\r(?!\n)|[^\r]\n|^\n|[\x80-\xff]/;
-
 /**
- * parseHeadText's one pass, for a text whose every CR is followed by an LF and every LF preceded by a CR, all
- * ASCII; undefined for whatever parseFields would reject or read otherwise (it then gives the answer or error).
+ * parseHeadText's one pass, character by character (a regex over the whole head to rule out odd bytes first
+ * cost as much as the reading): undefined at whatever parseFields would reject or read otherwise (a bare CR
+ * or LF, a byte above 0x7f in a field, a folded or malformed line, too many fields), which the line-by-line
+ * reading then answers.
  */
 function crlfHeadFields(text: string, maxCount: number): { startLine: string; fields: Array<[string, string]> } | undefined {
-  const firstEnd = text.indexOf("\r\n");
-  const startLine = firstEnd === -1 ? text : text.slice(0, firstEnd);
+  const len = text.length;
   const fields: Array<[string, string]> = [];
-  if (firstEnd === -1) return { startLine, fields };
-  let start = firstEnd + 2;
-  while (start < text.length) {
-    let end = text.indexOf("\r\n", start);
-    if (end === -1) end = text.length;
-    if (end === start) {
-      // An empty line: only more empty lines may follow (headLines drops trailing ones); else the slow way.
-      if (text.length - start !== countTrailingCrlf(text, start)) return undefined;
-      break;
+  const firstLf = text.indexOf("\n");
+  // No line break: the start line alone (a CR inside the start line stays in it, as headLines leaves it; a last
+  // one headLines drops).
+  if (firstLf === -1) return text.charCodeAt(len - 1) === CR ? undefined : { startLine: text, fields };
+  if (firstLf === 0 || text.charCodeAt(firstLf - 1) !== CR) return undefined;
+  const startLine = text.slice(0, firstLf - 1);
+  let start = firstLf + 1;
+  while (start < len) {
+    let i = start;
+    let c = 0;
+    while (i < len) {
+      c = text.charCodeAt(i);
+      if (c >= 128 || TCHAR[c] === 0) break;
+      i++;
     }
-    // A folded line (leading space or tab) has no token before its colon: the slow way says so.
-    const colon = text.indexOf(":", start);
-    if (colon === -1 || colon >= end || !isTokenIn(text, start, colon)) return undefined;
-    if (fields.length === maxCount) return undefined;
+    if (i === start) {
+      // An empty line: only more empty lines may follow (headLines drops trailing ones); else the slow way.
+      // Anything else without a name (a folded line, a colon first) is the slow way's to judge.
+      if (c === CR && text.charCodeAt(i + 1) === LF && len - start === countTrailingCrlf(text, start)) break;
+      return undefined;
+    }
+    if (i === len || c !== 0x3a || fields.length === maxCount) return undefined;
+    const colon = i;
+    let end = colon + 1;
+    while (end < len) {
+      c = text.charCodeAt(end);
+      if (c === CR) break;
+      if (c === LF || c >= 128) return undefined;
+      end++;
+    }
+    if (end < len && text.charCodeAt(end + 1) !== LF) return undefined;
     let vs = colon + 1;
     let ve = end;
     while (vs < ve && (text.charCodeAt(vs) === 0x20 || text.charCodeAt(vs) === 0x09)) vs++;
@@ -168,11 +190,26 @@ function isTokenIn(text: string, start: number, end: number): boolean {
   return true;
 }
 
+/**
+ * `name.toLowerCase() === lower` for a `lower` of the same length, without a lower-cased copy of an ASCII name
+ * (a copy per header name and rule was a tenth of reading a head).
+ */
+export function sameNameLower(name: string, lower: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    let c = name.charCodeAt(i);
+    // Beyond ASCII, lower-casing may change a character into ASCII (K, the Kelvin sign, into k): asked in full.
+    if (c >= 0x80) return name.toLowerCase() === lower;
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /** All comma-separated values of a header (name in lower case), over every line carrying it. */
 export function headerList(headers: HeaderFields, name: string): string[] {
   const out: string[] = [];
   for (const [k, v] of headers) {
-    if (k.length !== name.length || k.toLowerCase() !== name) continue;
+    if (k.length !== name.length || !sameNameLower(k, name)) continue;
     if (!v.includes(",")) {
       // One value (nearly always): what the split would give, without the array of one.
       const t = v.trim();

@@ -3,7 +3,7 @@
 // they answer what the plain versions (split, regex) answer, errors and their messages included.
 import { expect, test } from "bun:test";
 import fc from "fast-check";
-import { headLines, Http1FramingError, parseFields, parseHeadText, TOKEN } from "../../src/wire/http1.ts";
+import { headLines, Http1FramingError, parseFields, parseHeadText, parseRequestLine, TOKEN } from "../../src/wire/http1.ts";
 import { fuzzParams } from "../fault/fuzz-lib.ts";
 
 function plainHeadLines(text: string): string[] {
@@ -81,9 +81,10 @@ function head(text: string, maxCount: number): unknown {
 }
 
 test("parseHeadText answers as the line-by-line reading, CRLF heads read in one pass included", () => {
-  // Mostly well-formed CRLF heads (the one-pass reading), with the odd byte that sends it the slow way.
+  // Mostly well-formed CRLF heads (the one-pass reading), with the odd byte that sends it the slow way ("Ã©" is
+  // UTF-8 read as latin1: the slow way decodes it).
   const name = fc.constantFrom("Host", "Content-Length", "content-type", "X-A", "a", "{", "é", "", " X", "\tY", "A B");
-  const value = fc.constantFrom("", "v", " v ", "\tv\t", "a:b", "bearer x", " ", "é", "ÿ\x80", "\r", "\n", "x\ry", "\x7f");
+  const value = fc.constantFrom("", "v", " v ", "\tv\t", "a:b", "bearer x", " ", "é", "ÿ\x80", "\r", "\n", "x\ry", "\x7f", "Ã©");
   const line = fc.oneof(
     { weight: 6, arbitrary: fc.tuple(name, fc.constantFrom(":", ": ", " :", ""), value).map(([n, c, v]) => `${n}${c}${v}`) },
     { weight: 1, arbitrary: fc.constantFrom("", " folded", "\tfolded", ":", "no colon") },
@@ -101,6 +102,38 @@ test("parseHeadText answers as the line-by-line reading, CRLF heads read in one 
     fc.property(fc.array(pieces, { maxLength: 40 }), fc.integer({ min: 0, max: 8 }), (parts, maxCount) => {
       const text = parts.join("");
       expect(head(text, maxCount)).toEqual(plainHead(text, maxCount));
+    }),
+    fuzzParams(3000),
+  );
+});
+
+/** parseRequestLine as it read before: a split on " " into exactly three parts, then the same checks. */
+function plainRequestLine(line: string): unknown {
+  const parts = line.split(" ");
+  if (parts.length !== 3) return `malformed request line: ${JSON.stringify(line.slice(0, 100))}`;
+  const [method = "", target = "", version = ""] = parts;
+  if (version === "HTTP/2.0" && method === "PRI") return "not HTTP/1.x: HTTP/2 connection preface";
+  if (!/^HTTP\/1\.[01]$/.test(version)) return `unsupported HTTP version: ${JSON.stringify(version.slice(0, 20))}`;
+  if (!TOKEN.test(method)) return "malformed request method";
+  if (target === "" || /[\x00-\x20\x7f]/.test(target)) return "malformed request target";
+  return { method, target, version };
+}
+
+function requestLine(line: string): unknown {
+  try {
+    return parseRequestLine(line);
+  } catch (err) {
+    if (!(err instanceof Http1FramingError)) throw err;
+    return err.message;
+  }
+}
+
+test("parseRequestLine finds its three parts as a split on spaces does", () => {
+  const part = fc.constantFrom("POST", "GET", "/v1/chat", "HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "PRI", " ", "  ", "", "\t", "a b", "{");
+  fc.assert(
+    fc.property(fc.array(part, { maxLength: 7 }), (parts) => {
+      const line = parts.join(" ");
+      expect(requestLine(line)).toEqual(plainRequestLine(line));
     }),
     fuzzParams(3000),
   );
