@@ -41,6 +41,8 @@ export interface PipelineOptions {
 
 interface TrackedConnection {
   ctx: ConnContext;
+  /** processScope of the connection's process, made once (two template strings per call otherwise). */
+  scope: string;
   match?: EndpointMatch;
   decoder?: ConnectionDecoder;
   /** Requests seen, by exchange seq, waiting for their response. */
@@ -122,7 +124,7 @@ export class SensorPipeline implements TapSink {
       const match = matchEndpoint(meta.host, meta.port ?? meta.server.port);
       const decoder =
         meta.mode === "passthrough" ? undefined : createConnectionDecoder(meta.connId, meta.alpn, { maxBodyBytes: this.opts.maxBodyBytes });
-      this.conns.set(meta.connId, { ctx, match, decoder, pending: new Map() });
+      this.conns.set(meta.connId, { ctx, scope: processScope(meta), match, decoder, pending: new Map() });
       // Connections to AI hosts (and every failed or passed-through one) are worth a network.connect;
       // blind relays of unrelated hosts in --all-traffic-less mode are not recorded at all.
       if (match || meta.upstreamError || meta.mode !== "passthrough") this.emit([buildNetworkConnect(ctx)]);
@@ -232,7 +234,7 @@ export class SensorPipeline implements TapSink {
 
   private startCall(conn: TrackedConnection, ex: HttpExchange, parsed: ParsedAiRequest, conversationOverride?: string, shape?: PendingCall["shape"]): void {
     const event = buildAiRequest(conn.ctx, ex, parsed);
-    const scope = processScope(conn);
+    const scope = conn.scope;
     const conversationId = conversationOverride ?? this.conversations.forRequest(scope, parsed, ex.request);
     if (conversationId !== undefined) event.data.conversation_id = conversationId;
     if (parsed.parseError !== undefined) markParseError(event, "request_parse_error", parsed.parseError);
@@ -280,8 +282,8 @@ export class SensorPipeline implements TapSink {
     // The response's time as its event says it (whole ms), read back only when there are tool calls.
     const tsMs = parsedRes.toolCalls.length > 0 ? Date.parse(response.ts) : undefined;
     const calls = buildToolCalls(conn.ctx, parsedRes, response, tsMs);
-    const scope = processScope(conn);
-    parsedRes.toolCalls.forEach((call, i) => this.toolCalls.remember(scope, call, calls[i]!.event_id, tsMs!));
+    // A loop, not forEach: no closure for each call (nearly all have no tool call).
+    for (let i = 0; i < parsedRes.toolCalls.length; i++) this.toolCalls.remember(conn.scope, parsedRes.toolCalls[i]!, calls[i]!.event_id, tsMs!);
     this.counters.aiResponses++;
     if (parsedRes.parseError !== undefined) markParseError(response, "response_parse_error", parsedRes.parseError);
     if (pending.shape) markShape([response, ...calls], pending.shape);
@@ -405,8 +407,8 @@ function markShape(events: OispEvent[], shape: NonNullable<PendingCall["shape"]>
 }
 
 /** Whose tool calls and conversations these are: the client process, "?" when it is unknown. */
-function processScope(conn: TrackedConnection): string {
-  const p = conn.ctx.meta.process;
+function processScope(meta: ConnMeta): string {
+  const p = meta.process;
   return p ? `${p.pid}:${p.exe ?? p.name ?? ""}` : "?";
 }
 
