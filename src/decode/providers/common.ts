@@ -43,9 +43,12 @@ export function arr(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
 }
 
-/** Drops keys whose value is undefined, so parsed objects compare and serialize cleanly. */
+/**
+ * Drops keys whose value is undefined, so parsed objects compare and serialize cleanly. for-in, not
+ * Object.keys: no array of keys per object (an inherited key it also visits is never deleted from the object).
+ */
 export function compact<T extends object>(o: T): T {
-  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] === undefined) delete o[k];
+  for (const k in o) if (o[k] === undefined) delete o[k];
   return o;
 }
 
