@@ -94,6 +94,9 @@ export function answerClient(client: net.Socket, peeked: Uint8Array, ctx: tls.Se
     throw err;
   }
   leg.attach(sock);
+  // Destroying the net.Socket (the proxy's idle timeout, its close) does not reach a socket upgraded in place: the
+  // TLS side, which owns the connection now, goes with it.
+  client.once("close", () => leg.destroy());
   // The ClientHello was processed inside upgradeTLS: unless that failed, our ServerHello is out.
   answered = !settled;
   client.resume();

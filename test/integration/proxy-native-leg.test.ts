@@ -43,8 +43,8 @@ afterAll(async () => {
   await upstream.close();
 });
 
-/** A TLS connection to api.openai.com through the proxy, trusting the proxy's CA. */
-const viaProxy = () => tlsThroughProxy(proxy.address.port, ca.certPem);
+/** A TLS connection to api.openai.com through the proxy (the shared one by default), trusting the proxy's CA. */
+const viaProxy = (port = proxy.address.port) => tlsThroughProxy(port, ca.certPem);
 
 /** Sends `head` + `body` and reads one response with a content-length; resolves with its head and body size. */
 function exchange(t: tls.TLSSocket, head: string, body = Buffer.alloc(0)): Promise<{ head: string; bodyBytes: number }> {
@@ -108,4 +108,26 @@ test("a client that ends its side right after its request still gets the answer"
   });
   t.end("GET /small HTTP/1.1\r\nHost: api.openai.com\r\nConnection: close\r\n\r\n");
   expect(await got).toContain("\r\n\r\naa");
+});
+
+test("what the client sends keeps its connection from the idle timeout, as what it is sent does", async () => {
+  const idleMs = 500;
+  const idle = await startAiProxy({ issuer: ca, upstreamCaPem: upstream.caPem, upstreamPort: upstream.port, tap: { open() {}, data() {}, close() {} }, limits: { idleTimeoutMs: idleMs } });
+  try {
+    const t = await viaProxy(idle.address.port);
+    const closed = new Promise<number>((resolve) => t.once("close", () => resolve(performance.now())));
+    // An upload that trickles in for three idle periods: the proxy only reads, and answers once it is whole.
+    const pieces = 10;
+    const answer = exchange(t, `POST /small HTTP/1.1\r\nHost: api.openai.com\r\nContent-Length: ${pieces}\r\n\r\n`);
+    for (let i = 0; i < pieces; i++) {
+      await Bun.sleep((3 * idleMs) / pieces);
+      t.write("x");
+    }
+    expect((await answer).head).toContain(`x-received: ${pieces}`);
+    // Then nothing either way: closed after an idle period.
+    const quietFrom = performance.now();
+    expect((await closed) - quietFrom).toBeGreaterThanOrEqual(idleMs - 50);
+  } finally {
+    await idle.close();
+  }
 });
