@@ -21,6 +21,12 @@ interface CredentialRow {
 
 export class RequestCredentials {
   private readonly remembered = new Map<string, RequestFacts>();
+  /**
+   * The remembered ids in the order they came, a ring once full, so forgetting the oldest is O(1):
+   * `remembered.keys().next()` walks past every entry deleted before it (~7 µs a call at 10,000).
+   */
+  private readonly order: string[] = [];
+  private oldest = 0;
   /** Requests of the batch being written: remembered only once it commits (a rollback stores none of them). */
   private readonly pending = new Map<string, RequestFacts>();
   private lookup: Statement<CredentialRow, [string]> | undefined;
@@ -53,7 +59,13 @@ export class RequestCredentials {
   commit(): void {
     for (const [id, credential] of this.pending) {
       this.remembered.set(id, credential);
-      if (this.remembered.size > this.max) this.remembered.delete(this.remembered.keys().next().value!);
+      if (this.order.length < this.max) {
+        this.order.push(id);
+        continue;
+      }
+      this.remembered.delete(this.order[this.oldest]!);
+      this.order[this.oldest] = id;
+      this.oldest = (this.oldest + 1) % this.max;
     }
     this.pending.clear();
   }

@@ -278,4 +278,27 @@ describe("RequestCredentials", () => {
     expect(credentials.forResponse("b")).toEqual(cred("p-b"));
     stored.finalize();
   });
+
+  test("forgets the oldest first, batch after batch, never more than its bound", () => {
+    const db = rawDb(":memory:");
+    applyMigrations(db, migrations);
+    const stored = db.prepare("INSERT INTO events (event_id, ts, ts_ms, event_type, request_id, json, key_prefix) VALUES (?, 't', 0, 'ai.request', ?, '{}', 'from-table')");
+    const credentials = new RequestCredentials(db, 3);
+    closers.push(() => credentials.close());
+    const ids = Array.from({ length: 11 }, (_, i) => `r${i}`);
+    // Batches of 2, 1, 3, 5: the remembered ids wrap around the bound several times.
+    for (const batch of [ids.slice(0, 2), ids.slice(2, 3), ids.slice(3, 6), ids.slice(6)]) {
+      for (const id of batch) {
+        stored.run(`e-${id}`, id);
+        credentials.stored(id, cred(`p-${id}`));
+      }
+      credentials.commit();
+      const upTo = ids.indexOf(batch.at(-1)!) + 1;
+      for (const [i, id] of ids.slice(0, upTo).entries()) {
+        const remembered = i >= upTo - 3;
+        expect(credentials.forResponse(id).keyPrefix).toBe(remembered ? `p-${id}` : "from-table");
+      }
+    }
+    stored.finalize();
+  });
 });
