@@ -82,6 +82,8 @@ export interface InsertResult {
  */
 const INSERT_SQL = `INSERT INTO events (${EVENT_COLUMNS.map((c) => c.name).join(", ")}) VALUES (${EVENT_COLUMNS.map(() => "?").join(", ")}) ON CONFLICT (event_id) DO NOTHING`;
 const MAX_LIST = 10_000;
+/** Page size of a database this store creates (SQLite's default is 4 KiB). */
+const NEW_PAGE_SIZE = 8192;
 
 export type Store = ReturnType<typeof openStore>;
 
@@ -100,6 +102,12 @@ export function openStore(path: string, opts: StoreOptions = {}) {
   try {
     sqlite.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
     if (!opts.readonly) {
+      // A new database gets 8 KiB pages (set before WAL mode, which writes the header): a row holds ~2 KB of
+      // event JSON, one per 4 KiB page and three per 8 KiB, so a batch writes a third fewer bytes in a third
+      // of the WAL frames (a frame is a pwrite of its header and one of its page, then a pread and a pwrite at
+      // the checkpoint). A lone call's ~9 frames cost about as much as at 4 KiB; at 16 KiB they cost more.
+      // An existing database keeps its page size (changing it needs a VACUUM).
+      if (isEmptyDatabase(sqlite)) sqlite.run(`PRAGMA page_size = ${NEW_PAGE_SIZE}`);
       sqlite.run("PRAGMA journal_mode = WAL");
       sqlite.run("PRAGMA synchronous = NORMAL");
       // A backfill (0002 rewrites every AI event's row) leaves a WAL as large as the database, which SQLite
@@ -273,6 +281,11 @@ export function openStore(path: string, opts: StoreOptions = {}) {
       }
     },
   };
+}
+
+/** No page written yet: the file was just created (or is empty), so its page size can still be chosen. */
+function isEmptyDatabase(sqlite: Database): boolean {
+  return (sqlite.query("PRAGMA page_count").get() as { page_count: number }).page_count === 0;
 }
 
 function toRecord(row: Omit<EventRow, CredentialColumn>): StoredEventRecord {

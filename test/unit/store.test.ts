@@ -90,6 +90,35 @@ describe("migrations", () => {
     open(file);
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
   });
+
+  test("a new database gets 8 KiB pages; an existing one keeps its page size and its events", () => {
+    const pageSize = (file: string) => {
+      const raw = new Database(file, { readonly: true });
+      try {
+        return (raw.query("PRAGMA page_size").get() as { page_size: number }).page_size;
+      } finally {
+        raw.close();
+      }
+    };
+    const fresh = dbPath();
+    open(fresh).insertEvents([aiResponse(1)]);
+    expect(pageSize(fresh)).toBe(8192);
+
+    // A database written before (SQLite's default 4 KiB pages): reopened, still 4 KiB, still readable and writable.
+    const old = dbPath();
+    const raw = new Database(old, { create: true });
+    raw.run("PRAGMA page_size = 4096");
+    raw.run("PRAGMA journal_mode = WAL");
+    applyMigrations(raw, migrations);
+    raw.close();
+    const first = open(old);
+    first.insertEvents([aiResponse(1)]);
+    first.close();
+    const again = open(old);
+    again.insertEvents([aiResponse(2)]);
+    expect(again.count()).toBe(2);
+    expect(pageSize(old)).toBe(4096);
+  });
 });
 
 describe("events", () => {
