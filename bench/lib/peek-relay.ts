@@ -19,7 +19,7 @@
 //   hop            Bun.listen accept, the peeked and later bytes handed over a unix socket to an internal
 //                  Bun.listen TLS listener (one config: Bun.listen takes no per-serverName array), Bun.connect TLS
 //                  upstream (option a)
-//   handle-quiet   as handle, the raw side's handlers swapped for ones without data (measured: no difference)
+//   handle-quiet   as handle, the raw side's ciphertext no longer handed to the net.Socket after the upgrade
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -273,10 +273,17 @@ if (mode === "handle" || mode === "handle-quiet") {
     const peeked = await nodePeek(client);
     // The raw side keeps delivering the ciphertext to the net.Socket (what spots a client's alert); drop it.
     client.on("data", () => {});
-    const raw = (client as any)._handle;
-    raw.upgradeTLS({ isServer: true, initialData: peeked, tls: { key: leaf.key, cert: leaf.cert, ALPNProtocols: ALPN_HTTP1 }, socket: nativeHandlers() });
-    // handle-quiet: the raw side's handlers swapped for ones without data (the ciphertext no longer enters JS).
-    if (mode === "handle-quiet") raw.reload({ socket: { close: () => client.destroy(), error: () => {} } });
+    const handlers = nativeHandlers();
+    const [raw] = (client as any)._handle.upgradeTLS({
+      isServer: true,
+      initialData: peeked,
+      tls: { key: leaf.key, cert: leaf.cert, ALPNProtocols: ALPN_HTTP1 },
+      socket: mode === "handle" ? handlers : { ...handlers, close: (t: any) => (handlers.close(t), client.destroy()) },
+    });
+    // handle-quiet: the raw side (the first of upgradeTLS's pair) hands its ciphertext to no net.Socket. Its `data`
+    // is cleared, which the net.Server's handlers take as "no socket": reloading its handlers would change the
+    // listener's, for every later connection too. The net.Socket is destroyed with the TLS side instead.
+    if (mode === "handle-quiet") raw.data = null;
     client.resume();
   });
 }
