@@ -4,7 +4,7 @@
 // wake-ups (voluntary context switches: each is one sleep, so one wake-up) and page faults (memory the
 // allocator gave back and took again). Then the same 40 s after the traffic: idle CPU, wake-ups, RSS.
 //
-//   bun bench/steady.ts [--rate 100] [--seconds 10] [--conns 10] [--pre-idle 40]
+//   bun bench/steady.ts [--rate 100] [--seconds 10] [--conns 10] [--pre-idle 40] [--warmup 500]
 //                       [--baseline DIR [--rounds 3]] [--env K=V]... [--baseline-env K=V]... [--up-arg ARG]...
 //
 // --baseline DIR: another checkout (`git archive REV | tar -x -C DIR`, node_modules linked) run the same
@@ -12,6 +12,9 @@
 // load on the machine, so only ranges over alternating rounds compare. --env sets variables for this
 // tree's `oisp up` only (--baseline-env for the baseline's): `--baseline . --env X=1` measures a setting.
 // --up-arg adds one argument to both trees' `oisp up` (`--up-arg --web --up-arg --web-port --up-arg 17990`).
+// --warmup N: calls sent as fast as 8 connections go before the measured window (default 500). 20000 measures
+// a sensor that has run a while (its JIT's first compiles done, as `bench/sensor.ts --warmup 20000`); the
+// default one that has just started.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -27,18 +30,20 @@ const SECONDS = num("--seconds", 10);
 const CONNS = num("--conns", 10);
 const PRE_IDLE = num("--pre-idle", 40);
 const AFTER = num("--after", 40);
+const WARMUP = num("--warmup", 500);
 const BASELINE = str("--baseline");
 const ROUNDS = num("--rounds", BASELINE ? 3 : 1);
 const UP_ARGS = args.flatMap((a, i) => (a === "--up-arg" ? [args[i + 1]!] : []));
 
 interface ThreadSample {
+  name: string;
   cpuSec: number;
   /** Voluntary context switches: the thread went to sleep (and was woken) this often. */
   wakeups: number;
   minorFaults: number;
 }
 
-/** Per thread (summed by name) of a process, from /proc/<pid>/task/<tid>/{stat,status}. */
+/** Per thread id of a process, from /proc/<pid>/task/<tid>/{stat,status}. */
 function threads(pid: number): Map<string, ThreadSample> {
   const out = new Map<string, ThreadSample>();
   for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
@@ -47,11 +52,8 @@ function threads(pid: number): Map<string, ThreadSample> {
       const status = fs.readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
       const name = `${stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))}${tid === String(pid) ? " (main)" : ""}`;
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const s = out.get(name) ?? { cpuSec: 0, wakeups: 0, minorFaults: 0 };
-      s.cpuSec += statCpuSec(stat);
-      s.wakeups += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-      s.minorFaults += Number(fields[7]); // minflt
-      out.set(name, s);
+      const wakeups = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      out.set(tid, { name, cpuSec: statCpuSec(stat), wakeups, minorFaults: Number(fields[7]) }); // minflt
     } catch {
       // thread gone
     }
@@ -79,13 +81,21 @@ interface Rates {
   faultsPerSec: number;
 }
 
+/**
+ * Per thread name (threads of one name summed), what each thread did between the samples: a thread born in
+ * between counts from zero; one gone by `b` (JSC ends idle JIT threads) is left out, its last part unknown.
+ */
 function rates(a: Map<string, ThreadSample>, b: Map<string, ThreadSample>, wallSec: number): Rates[] {
-  const zero = { cpuSec: 0, wakeups: 0, minorFaults: 0 };
-  return [...b]
-    .map(([name, v]) => {
-      const u = a.get(name) ?? zero;
-      return { name, cpuPct: ((v.cpuSec - u.cpuSec) / wallSec) * 100, wakeupsPerSec: (v.wakeups - u.wakeups) / wallSec, faultsPerSec: (v.minorFaults - u.minorFaults) / wallSec };
-    })
+  const byName = new Map<string, Rates>();
+  for (const [tid, v] of b) {
+    const u = a.get(tid);
+    const r = byName.get(v.name) ?? { name: v.name, cpuPct: 0, wakeupsPerSec: 0, faultsPerSec: 0 };
+    r.cpuPct += ((v.cpuSec - (u?.cpuSec ?? 0)) / wallSec) * 100;
+    r.wakeupsPerSec += (v.wakeups - (u?.wakeups ?? 0)) / wallSec;
+    r.faultsPerSec += (v.minorFaults - (u?.minorFaults ?? 0)) / wallSec;
+    byName.set(v.name, r);
+  }
+  return [...byName.values()]
     .filter((r) => r.cpuPct >= 0.05 || r.wakeupsPerSec >= 0.5)
     .sort((x, y) => y.cpuPct - x.cpuPct || y.wakeupsPerSec - x.wakeupsPerSec);
 }
@@ -96,10 +106,17 @@ function printRates(title: string, rs: Rates[]): void {
   for (const r of rs) console.log(`    ${r.name.padEnd(20)} ${r.cpuPct.toFixed(2).padStart(6)} %  ${r.wakeupsPerSec.toFixed(1).padStart(7)} wake-ups/s  ${r.faultsPerSec.toFixed(0).padStart(6)} faults/s`);
 }
 
-/** Messages the relay thread posted to the sensor Worker so far, from `oisp up`'s status snapshot. */
-function tapBatches(home: string): number {
-  const snap = JSON.parse(fs.readFileSync(path.join(home, "run", "status.json"), "utf8")) as { tap?: { stats?: { batches?: number } } };
-  return snap.tap?.stats?.batches ?? NaN;
+/** The relay's tap counters from `oisp up`'s status snapshot (rewritten every 2 s). */
+function tapStats(home: string): { batches?: number; inFlightBytes?: number } {
+  const snap = JSON.parse(fs.readFileSync(path.join(home, "run", "status.json"), "utf8")) as { tap?: { stats?: { batches?: number; inFlightBytes?: number } } };
+  return snap.tap?.stats ?? {};
+}
+/** Messages the relay thread posted to the sensor Worker so far. */
+const tapBatches = (home: string) => tapStats(home).batches ?? NaN;
+
+/** Waits (up to 60 s) until the Worker has decoded everything the relay tapped: a long warm-up leaves a backlog. */
+async function drained(home: string): Promise<void> {
+  for (let i = 0; i < 30 && tapStats(home).inFlightBytes !== 0; i++) await Bun.sleep(2000);
 }
 
 interface RunResult {
@@ -126,7 +143,9 @@ async function runOnce(label: string, upstream: Upstream, dir: string, cliDir: s
       await Bun.sleep(Math.max(0, PRE_IDLE - 7) * 1000);
       out.rssStart = rss(oisp.pid);
     }
-    await runScenario({ target, mode: "keepalive", concurrency: 8, total: 500 }); // warm
+    const warm = await runScenario({ target, mode: "keepalive", concurrency: 8, total: WARMUP });
+    if (warm.ok !== WARMUP) throw new Error(`${label}: ${warm.ok} of ${WARMUP} warm-up calls answered: ${JSON.stringify(warm.errors)}`);
+    await drained(oisp.home);
     await Bun.sleep(1000);
     const batches0 = tapBatches(oisp.home);
     let a = threads(oisp.pid);
@@ -173,7 +192,7 @@ function summary(label: string, rs: RunResult[]): void {
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-bench-steady-"));
 const upstream = await startUpstream(dir, { node: true });
 try {
-  console.log(`bench/steady.ts: ${os.cpus().length} CPUs, bun ${Bun.version}, load ${os.loadavg()[0]!.toFixed(1)}; ${RATE} req/s for ${SECONDS} s over ${CONNS} keep-alive connections${UP_ARGS.length ? `; oisp up ${UP_ARGS.join(" ")}` : ""}`);
+  console.log(`bench/steady.ts: ${os.cpus().length} CPUs, bun ${Bun.version}, load ${os.loadavg()[0]!.toFixed(1)}; ${WARMUP} warm-up calls, then ${RATE} req/s for ${SECONDS} s over ${CONNS} keep-alive connections${UP_ARGS.length ? `; oisp up ${UP_ARGS.join(" ")}` : ""}`);
   const trees: Array<{ label: string; cliDir?: string; env: Record<string, string>; runs: RunResult[] }> = [{ label: "this tree", env: envOf("--env"), runs: [] }];
   if (BASELINE) trees.push({ label: `baseline ${BASELINE}`, cliDir: path.resolve(BASELINE), env: envOf("--baseline-env"), runs: [] });
   for (let round = 0; round < ROUNDS; round++) {
