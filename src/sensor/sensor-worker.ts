@@ -4,7 +4,7 @@
 import { startSensorCore, type RunningSensor } from "./core.ts";
 import { durableAfter } from "./outputs.ts";
 import { emptyPipelineStats } from "./pipeline.ts";
-import { OP_ACTIVITY, OP_DATA, OP_OPEN, OP_WIDTH, payloadOffset, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
+import { OP_ACTIVITY, OP_DATA, OP_OPEN, OP_WIDTH, MIN_REUSED_BYTES, payloadOffset, REUSED_BUFFERS, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
 import type { HostActivity } from "../tap/activity.ts";
 import type { ConnMeta } from "../tap/types.ts";
 import { UsageError } from "../util/args.ts";
@@ -13,7 +13,7 @@ import { lowerOwnThreadPriority } from "../util/thread-priority.ts";
 import type { Logger } from "../util/log.ts";
 
 declare const self: Worker;
-const post = (m: FromWorker) => self.postMessage(m);
+const post = (m: FromWorker, transfer: Transferable[] = []) => self.postMessage(m, transfer);
 
 /**
  * Counters reach the relay thread (status file, dashboard) at most this long after they changed, and not at
@@ -46,6 +46,8 @@ let lastPosted = "";
  */
 let ackBytes = 1;
 let unacked = 0;
+/** Decoded batches' buffers, handed back to the relay with the next ack or stats message (worker-protocol.ts). */
+let spent: ArrayBuffer[] = [];
 /**
  * Once batches stop coming: a full collection that also drops compiled code, and SQLite's cache. This thread
  * is not in a call's path, so the recompiling after a quiet period costs CPU, not latency (the relay thread
@@ -124,8 +126,9 @@ function runDueTimers(s: RunningSensor): void {
 function ack(bytes: number): void {
   unacked += bytes;
   if (unacked >= ackBytes) {
-    post({ t: "ack", bytes: unacked });
+    post({ t: "ack", bytes: unacked, spent }, spent);
     unacked = 0;
+    spent = [];
   }
 }
 
@@ -170,10 +173,11 @@ function postStats(s: RunningSensor): void {
   const key = JSON.stringify(st);
   const changed = key !== lastPosted || unacked > 0 || durableUpTo !== undefined;
   if (changed) {
-    post({ t: "stats", stats: st, acked: unacked, ...(durableUpTo !== undefined && { durable: durableUpTo }) });
+    post({ t: "stats", stats: st, acked: unacked, spent, ...(durableUpTo !== undefined && { durable: durableUpTo }) }, spent);
     lastPostAt = performance.now();
     lastPosted = key;
     unacked = 0;
+    spent = [];
     durableUpTo = undefined;
   }
   // spooledBytes: the JSONL exporter's bytes not yet flushed (its `sent` moves when they are), or a batch
@@ -218,7 +222,9 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
     case "batch":
       gcWhenIdle.touch();
       if (sensor) runBatch(sensor, m.buf, m.nOps, m.strs);
-      ack(m.buf.byteLength - payloadOffset(m.nOps));
+      // Nothing decoded keeps a view of the payload (decoders copy what they hold), so the buffer can go back.
+      if (spent.length < REUSED_BUFFERS && m.buf.byteLength >= MIN_REUSED_BYTES) spent.push(m.buf);
+      ack(m.bytes);
       if (sensor) {
         const { upTo, replayDone } = m;
         if (upTo !== undefined || replayDone) {

@@ -13,7 +13,7 @@ import { lowerThreadPriority } from "../util/thread-priority.ts";
 import { workerCandidates } from "../util/worker-module.ts";
 import type { SensorConfig } from "./core.ts";
 import type { PipelineStats } from "./pipeline.ts";
-import { OP_ACTIVITY, OP_CLOSE, OP_DATA, OP_OPEN, OP_WIDTH, payloadOffset, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
+import { OP_ACTIVITY, OP_CLOSE, OP_DATA, OP_OPEN, OP_WIDTH, MIN_REUSED_BYTES, payloadOffset, REUSED_BUFFERS, type FromWorker, type ToWorker, type WorkerStats } from "./worker-protocol.ts";
 import type { HostActivity } from "../tap/activity.ts";
 import fs from "node:fs";
 import path from "node:path";
@@ -92,6 +92,10 @@ export const SENSOR_THREAD_NAME = "oisp-sensor";
 const SENSOR_NICE = 10;
 /** A batch this large is posted at once. */
 const MAX_BATCH_BYTES = 1024 * 1024;
+/** Batch buffers are allocated in multiples of this. */
+const BUFFER_GRAIN = 64 * 1024;
+/** A batch buffer larger than this (a full batch of many tiny chunks: its op records) is not kept for reuse. */
+const MAX_REUSED_BYTES = 2 * MAX_BATCH_BYTES;
 /** Decoded bytes the worker may leave unacked until its next stats tick: the queue bound's slack (see sensor-worker.ts). */
 const ACK_SLACK_DIVISOR = 64;
 const TAINT_NOTE = "sensor queue full: some captured bytes were dropped";
@@ -126,10 +130,12 @@ export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOpt
             break;
           case "ack":
             tap.acked(m.bytes);
+            tap.reuse(m.spent);
             break;
           case "stats":
             latest = m.stats;
             if (m.acked > 0) tap.acked(m.acked);
+            tap.reuse(m.spent);
             if (m.durable !== undefined) tap.journal?.durable(m.durable);
             break;
           case "events":
@@ -172,7 +178,12 @@ export async function startSensorWorker(cfg: SensorConfig, opts: SensorWorkerOpt
   // The relay thread collects its garbage once the traffic it taps stops (the worker does the same on its side).
   // The first quiet period, from start-up on, also drops compiled code: start-up's (settings, CA, modules'
   // top level) never runs again. Later ones keep it: the relay's own code rebuilt would delay the next call.
-  const gcWhenIdle = idleGc(10_000, (period) => (period === 0 ? dropCompiledCode() : Bun.gc(true)));
+  // Batch buffers kept for reuse go too: idle memory stays what it was without them.
+  const gcWhenIdle = idleGc(10_000, (period) => {
+    tap.releaseBuffers();
+    if (period === 0) dropCompiledCode();
+    else Bun.gc(true);
+  });
   gcWhenIdle.touch();
   const post = (m: ToWorker, transfer: Transferable[]) => {
     gcWhenIdle.touch();
@@ -253,6 +264,8 @@ export class WorkerTap implements TapSink {
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** Cancels the batch's ride on the next housekeeping tick (see POST_INTERVAL_MS). */
   private cancelTick: (() => void) | undefined;
+  /** Batch buffers the worker handed back, for the next posts (see REUSED_BUFFERS). */
+  private buffers: ArrayBuffer[] = [];
   private readonly tainted = new Set<string>();
   private readonly counters = { batches: 0, dropped: 0 };
   private saidFull = false;
@@ -387,7 +400,7 @@ export class WorkerTap implements TapSink {
     this.jClosed = [];
   }
 
-  /** Posts everything queued now: one message, ops and payloads copied once into a buffer the worker then owns. */
+  /** Posts everything queued now: one message, ops and payloads copied once into a buffer lent to the worker. */
   flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
@@ -408,7 +421,7 @@ export class WorkerTap implements TapSink {
     if (this.dead) return;
     // The relay's chunks may be views into buffers it reuses or shares: copy, then transfer the copy.
     let offset = payloadOffset(nOps);
-    const buf = new ArrayBuffer(offset + bytes);
+    const buf = this.bufferFor(offset + bytes);
     new Float64Array(buf, 0, nOps * OP_WIDTH).set(this.ops.subarray(0, nOps * OP_WIDTH));
     const view = new Uint8Array(buf);
     for (const c of chunks) {
@@ -419,7 +432,7 @@ export class WorkerTap implements TapSink {
     try {
       // Only a journaled close waits for the worker's durable mark (tap-journal.ts): without one, asking for
       // it would cost a message back per batch, waking the relay thread for nothing.
-      this.post({ t: "batch", buf, nOps, strs, ...(this.journal?.awaitsDurable() && { upTo: this.opsTotal }) }, [buf]);
+      this.post({ t: "batch", buf, nOps, bytes, strs, ...(this.journal?.awaitsDurable() && { upTo: this.opsTotal }) }, [buf]);
       this.inFlight += bytes;
       this.counters.batches++;
     } catch (err) {
@@ -427,6 +440,31 @@ export class WorkerTap implements TapSink {
       this.counters.dropped += chunks.length;
       this.log("error", `sensor worker: batch not sent: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * A buffer of at least `size` bytes to post a batch in: one the worker handed back if one is large enough,
+   * else a new one with room to spare, so that the next batches, a little larger or smaller, fit it too. A new
+   * large ArrayBuffer is zero-filled on pages new to the process (the allocator returns freed memory to the OS
+   * after a moment): a page fault per 4 KiB, more than copying the batch costs. Small ones: see MIN_REUSED_BYTES.
+   */
+  private bufferFor(size: number): ArrayBuffer {
+    if (size < MIN_REUSED_BYTES) return new ArrayBuffer(size);
+    const at = this.buffers.findIndex((b) => b.byteLength >= size);
+    if (at >= 0) return this.buffers.splice(at, 1)[0]!;
+    return new ArrayBuffer(Math.ceil((size * 1.25) / BUFFER_GRAIN) * BUFFER_GRAIN);
+  }
+
+  /** Buffers of decoded batches, back from the worker: the largest are kept, at most REUSED_BUFFERS of MAX_REUSED_BYTES. */
+  reuse(spent: ArrayBuffer[]): void {
+    if (spent.length === 0) return;
+    const kept = [...this.buffers, ...spent.filter((b) => b.byteLength <= MAX_REUSED_BYTES)];
+    this.buffers = kept.sort((a, b) => b.byteLength - a.byteLength).slice(0, REUSED_BUFFERS);
+  }
+
+  /** Lets the buffers kept for reuse go (traffic has stopped). */
+  releaseBuffers(): void {
+    this.buffers = [];
   }
 
   acked(bytes: number): void {
@@ -484,7 +522,8 @@ function replayJournals(dir: string, worker: Worker, log: Logger): string[] {
   log("info", `replaying ${rec.connections} connections (${rec.bytes} bytes) journaled by an oisp that did not stop cleanly`);
   rec.batches.forEach((b, i) => {
     const last = i === rec.batches.length - 1;
-    worker.postMessage({ t: "batch", buf: b.buf, nOps: b.nOps, strs: b.strs, ...(last && { replayDone: true }) } satisfies ToWorker, [b.buf]);
+    const bytes = b.buf.byteLength - payloadOffset(b.nOps);
+    worker.postMessage({ t: "batch", buf: b.buf, nOps: b.nOps, bytes, strs: b.strs, ...(last && { replayDone: true }) } satisfies ToWorker, [b.buf]);
   });
   return rec.files;
 }

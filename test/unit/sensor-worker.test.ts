@@ -8,10 +8,10 @@ import type { ConnMeta } from "../../src/tap/types.ts";
 import { openStore } from "../../src/store/index.ts";
 import { UsageError } from "../../src/util/args.ts";
 import { SENSOR_THREAD_NAME, startSensorWorker, WorkerTap, type SensorWorker } from "../../src/sensor/worker-tap.ts";
-import type { FromWorker, ToWorker } from "../../src/sensor/worker-protocol.ts";
-import type { SensorConfig } from "../../src/sensor/core.ts";
+import { MIN_REUSED_BYTES, payloadOffset, type FromWorker, type ToWorker } from "../../src/sensor/worker-protocol.ts";
+import { startSensorCore, type SensorConfig } from "../../src/sensor/core.ts";
 import { tempHome } from "../support/oisp-process.ts";
-import { chatCompletionJson, jsonResponse, openaiRequest } from "./decode-fixtures.ts";
+import { bytes, chatCompletionJson, chunk, jsonResponse, lastChunk, openaiRequest, sseEvents, sseResponseHead } from "./decode-fixtures.ts";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const dirs: string[] = [];
@@ -241,6 +241,99 @@ describe("sensor worker", () => {
     // The lone call was committed at the batch's end, before its counters went.
     expect(stats.stats.store.written).toBeGreaterThanOrEqual(2);
     expect(stats.stats.store.pending).toBe(0);
+  });
+
+  test("decoded batches' buffers come back and carry the next batches; calls cut across them are stored as in one thread", async () => {
+    // The raw worker, so each posted buffer can be looked at: a reused one still holds the bytes of an earlier,
+    // longer batch past its payload (a new one is zero-filled). Each batch also carries a passthrough
+    // connection's bytes, shorter each time, so that it is large enough to be reused. A decoder that kept a view of a batch's payload would
+    // see it emptied when the buffer goes back (and the next batch written over it): its events would differ
+    // from the same chunks decoded in this thread.
+    const cfg = config();
+    const { log: _log, logs: _logs, ...plain } = cfg;
+    const worker = new Worker(new URL("../../src/sensor/sensor-worker.ts", import.meta.url).href);
+    let tap!: WorkerTap;
+    let closed!: () => void;
+    const ready = new Promise<void>((resolve) => {
+      worker.onmessage = (e: MessageEvent<FromWorker>) => {
+        const m = e.data;
+        if (m.t === "ready") resolve();
+        if (m.t === "ack" || m.t === "stats") {
+          tap.acked(m.t === "ack" ? m.bytes : m.acked);
+          tap.reuse(m.spent);
+        }
+        if (m.t === "closed") closed();
+      };
+    });
+    const posted: Array<{ size: number; tailUsed: boolean }> = [];
+    tap = new WorkerTap(
+      (m, transfer) => {
+        if (m.t === "batch") {
+          const tail = new Uint8Array(m.buf, payloadOffset(m.nOps) + m.bytes);
+          posted.push({ size: m.buf.byteLength, tailUsed: tail.some((b) => b !== 0) });
+        }
+        worker.postMessage(m, transfer);
+      },
+      () => {},
+      1 << 30,
+      () => 0,
+    );
+    worker.postMessage({ t: "init", cfg: plain, ackBytes: 1 << 30, nice: 0 } satisfies ToWorker);
+    await ready;
+
+    const stream = bytes(sseResponseHead, ...sseEvents.map(chunk), lastChunk);
+    const json = bytes(jsonResponse(chatCompletionJson));
+    const calls = [
+      { meta: meta(), req: bytes(openaiRequest(JSON.stringify({ model: "gpt-4o-mini", stream: true, messages: [{ role: "user", content: "hi" }] }))), res: stream },
+      { meta: meta(), req: bytes(openaiRequest()), res: json },
+    ];
+    const cuts = (b: Uint8Array) => [0, 7, Math.floor(b.length / 3), Math.floor(b.length / 2) + 1, b.length - 3, b.length];
+    const steps: Array<{ connId: string; dir: "c2s" | "s2c"; data: Uint8Array; ts: number }[]> = [];
+    let ts = 1_730_000_000_000;
+    steps.push(calls.map((c) => ({ connId: c.meta.connId, dir: "c2s" as const, data: c.req, ts: ts++ })));
+    for (let piece = 0; piece < 5; piece++) {
+      steps.push(calls.map((c) => ({ connId: c.meta.connId, dir: "s2c" as const, data: c.res.subarray(cuts(c.res)[piece]!, cuts(c.res)[piece + 1]!), ts: ts++ })));
+    }
+    const filler = { ...meta(), host: "filler.example", mode: "passthrough" as const };
+    steps.forEach((batch, i) => batch.push({ connId: filler.connId, dir: "c2s", data: new Uint8Array(MIN_REUSED_BYTES + 8_000 - i * 1_000).fill(0x61), ts: batch[0]!.ts }));
+    for (const c of calls) tap.open(c.meta);
+    tap.open(filler);
+    for (const batch of steps) {
+      for (const st of batch) tap.data(st.connId, st.dir, st.data, st.ts);
+      tap.flush();
+      const deadline = Date.now() + 5000;
+      while (tap.stats().inFlightBytes > 0 && Date.now() < deadline) await Bun.sleep(5);
+    }
+    for (const c of calls) tap.close(c.meta.connId, ts);
+    tap.flush();
+    await new Promise<void>((resolve) => {
+      closed = resolve;
+      worker.postMessage({ t: "close" } satisfies ToWorker);
+    });
+    worker.terminate();
+    expect(posted.length).toBe(steps.length + 1);
+    expect(posted.slice(1, steps.length).every((p) => p.tailUsed && p.size === posted[0]!.size)).toBe(true); // one buffer, over and over
+    expect(posted.at(-1)!.size).toBeLessThan(MIN_REUSED_BYTES); // the closes alone: a small batch, a new buffer of its size
+
+    // The same chunks, fresh and whole, through the pipeline in this thread.
+    const direct = config();
+    const core = startSensorCore(direct);
+    for (const c of calls) core.pipeline.open(c.meta);
+    core.pipeline.open(filler);
+    for (const batch of steps) for (const st of batch) core.pipeline.data(st.connId, st.dir, st.data.slice(), st.ts);
+    for (const c of calls) core.pipeline.close(c.meta.connId, ts);
+    await core.close();
+    const events = (dbPath: string) => {
+      const store = openStore(dbPath, { readonly: true });
+      try {
+        return store.list({ limit: 100 }).map((r) => r.event).sort((a, b) => String(a.event_id).localeCompare(String(b.event_id)));
+      } finally {
+        store.close();
+      }
+    };
+    const viaWorker = events(cfg.dbPath);
+    expect(viaWorker.filter((e) => e.event_type === "ai.response").length).toBe(2);
+    expect(viaWorker).toEqual(events(direct.dbPath));
   });
 
   test("a store that cannot be opened or a bad exporter flag fails the start with the sensor's own error", async () => {
