@@ -262,8 +262,10 @@ EXPORT BOOL WinDivertSendEx(HANDLE handle, const void *pPacket, UINT packetLen, 
 EXPORT BOOL WinDivertShutdown(HANDLE handle, int how) {
   struct stub_handle *h = (struct stub_handle *)handle;
   if (!h) { set_error(ERROR_INVALID_PARAMETER); return FALSE; }
-  h->shutdown |= how;
+  /* Logged before the flag is set: a worker blocked in recv sees the flag, returns and may close (and free)
+     the handle at once, and its "close" line must not come before this call's "shutdown" line. */
   log_call("shutdown layer=%d how=%d", h->layer, how);
+  h->shutdown |= how;
   return TRUE;
 }
 
