@@ -84,6 +84,11 @@ export type Direction = "c2s" | "s2c";
  */
 export interface TapSink {
   open(meta: ConnMeta): void;
+  /**
+   * A sink keeping `bytes` past the call must know where they come from: a capture's chunks (relay, eBPF) are never
+   * reused by it (WorkerTap keeps them until its batch is posted); in the sensor Worker they are views of a batch buffer
+   * that goes back to the relay once the batch is decoded (SensorPipeline's decoders copy what they keep).
+   */
   data(connId: string, dir: Direction, bytes: Uint8Array, ts: number): void;
   close(connId: string, ts: number, error?: string): void;
   /** Programs started and files written by watched processes (eBPF). Optional: proxy sources have none. */
