@@ -139,6 +139,32 @@ test("addresses resolved at start are diverted without any DNS packet", async ()
   }
 }, 10_000);
 
+test("only the main thread shuts down and closes the handles, after the workers' loops end", async () => {
+  // A worker closing its own handle while stop() shuts it down handed WinDivertShutdown a closed handle; the
+  // stub's calls say which OS thread made them.
+  const dir = new StubDir();
+  dir.activate();
+  dir.prepare(LAYER_NETWORK);
+  dir.prepare(LAYER_SOCKET);
+  setNativeEnv("WINDIVERT_STUB_LOG_THREAD", "1");
+  try {
+    const cap = await startWinDivert({
+      dllPath: dll, proxyPort: P, allTraffic: false, useSpec: false, socketLayer: true, selfPid: 4242, log: silentLogger, seeds: [],
+    });
+    await cap.stop();
+    const threadsOf = (verb: string) => dir.calls().filter((c) => c.startsWith(`${verb} `)).map((c) => /thread=(\d+)$/.exec(c)![1]);
+    const [opened, shut, closed] = [threadsOf("open"), threadsOf("shutdown"), threadsOf("close")];
+    expect([opened.length, shut.length, closed.length]).toEqual([2, 2, 2]);
+    expect(new Set([...shut, ...closed]).size).toBe(1); // one thread: the main one
+    expect(opened).not.toContain(closed[0]); // not the workers, which opened them
+    const calls = dir.calls().map((c) => c.replace(/ thread=\d+$/, ""));
+    for (const layer of [0, 3]) expect(calls.indexOf(`close layer=${layer}`)).toBeGreaterThan(calls.indexOf(`shutdown layer=${layer} how=3`));
+  } finally {
+    setNativeEnv("WINDIVERT_STUB_LOG_THREAD", "");
+    dir.remove();
+  }
+}, 10_000);
+
 test("owner table: a CONNECT recorded by another thread wakes the waiting reader; CLOSE clears only its own entry", async () => {
   const sab = newOwnerTable();
   const t = new Int32Array(sab);

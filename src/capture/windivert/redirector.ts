@@ -97,7 +97,21 @@ export async function startWinDivert(opts: WinDivertCaptureOptions): Promise<Win
     packets: 0, rewritten: 0, passed: 0, dropped: 0, diverted: 0, closed: 0, selfExcluded: 0, tableFull: 0,
     dnsLearned: 0, quicBlocked: 0, malformed: 0, batches: 0, sendErrors: 0, badBatches: 0, directory: 0,
   };
+  /**
+   * The handles the workers announced ("ready"). Only this thread shuts them down and closes them: a worker
+   * closing its own while stop() shuts it down would hand WinDivertShutdown a closed (maybe reused) handle.
+   */
   const handles = new Map<string, bigint>();
+  const closeHandle = (role: string) => {
+    const h = handles.get(role);
+    if (h === undefined) return;
+    handles.delete(role);
+    try {
+      lib.close(h);
+    } catch (e) {
+      opts.log("warn", `WinDivertClose: ${(e as Error).message}`);
+    }
+  };
   const stopped = new Map<string, () => void>();
   const workers: { role: WorkerInit["role"]; worker: Worker; done: Promise<void> }[] = [];
   let stopping = false;
@@ -151,7 +165,7 @@ export async function startWinDivert(opts: WinDivertCaptureOptions): Promise<Win
           settled = true;
           reject(Object.assign(new Error(m.message), { code: m.code }));
         } else if (m.type === "stopped") {
-          handles.delete(role);
+          closeHandle(role);
           stopped.get(role)?.();
         }
         onMessage(m);
@@ -169,6 +183,8 @@ export async function startWinDivert(opts: WinDivertCaptureOptions): Promise<Win
           settled = true;
           reject(new Error(msg));
         } else onMessage({ type: "error", role, message: msg });
+        // Its loop is gone with it: close the handle so the driver stops diverting (fail open).
+        closeHandle(role);
         stopped.get(role)?.();
       };
       workers.push({ role, worker, done });
@@ -187,6 +203,8 @@ export async function startWinDivert(opts: WinDivertCaptureOptions): Promise<Win
     }
     await Promise.race([Promise.all(workers.map((w) => w.done)), Bun.sleep(3000)]);
     for (const w of workers) w.worker.terminate();
+    // A worker that never said "stopped" (crashed, or stuck): its handle still diverts until closed.
+    for (const role of [...handles.keys()]) closeHandle(role);
   };
 
   try {

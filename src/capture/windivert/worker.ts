@@ -3,8 +3,8 @@
 //            batch back; the main thread stops it with WinDivertShutdown (recv then reports no data).
 //   socket   SOCKET layer, sniffed and receive-only: records which PID connects from which port into
 //            a SharedArrayBuffer the network worker reads (self-exclusion and process attribution).
-// Fail open: any error closes the handle (the driver then stops diverting) and is reported; a packet
-// the engine cannot handle is re-injected unchanged.
+// Fail open: any error ends the loop and is reported, and the main thread closes the handle (the driver then
+// stops diverting); a packet the engine cannot handle is re-injected unchanged.
 import {
   ADDRESS_SIZE, EVENT_SOCKET_CLOSE, EVENT_SOCKET_CONNECT, LAYER_NETWORK, LAYER_SOCKET, readFlags, readSocket, writeFlags,
 } from "../../../ffi/windivert-address.ts";
@@ -168,12 +168,17 @@ async function main(init: WorkerInit): Promise<void> {
       h = lib.open(SOCKET_FILTER, LAYER_SOCKET, init.priority, FLAG_SNIFF | FLAG_RECV_ONLY);
     }
     post({ type: "ready", role: init.role, handle: h.toString() });
-    if (init.role === "network") await runNetwork(init, lib, h);
-    else runSocket(lib, h, init);
+    // From here the main thread owns the handle: it shuts it down and, once "stopped" says this loop no longer
+    // uses it, closes it. Closing it here could race the main thread's WinDivertShutdown on a closed handle.
+    const ready = h;
+    h = undefined;
+    if (init.role === "network") await runNetwork(init, lib, ready);
+    else runSocket(lib, ready, init);
   } catch (e) {
     const code = e instanceof WinDivertError ? e.code : undefined;
     post({ type: "error", role: init.role, message: (e as Error).message, code });
   } finally {
+    // Opened but never announced (a failed setParam): nobody else knows this handle.
     if (h !== undefined) {
       try {
         lib!.close(h);

@@ -9,6 +9,7 @@
  * Record format in recv-/sent- files: UINT32 little-endian packet length, the 80-byte
  * WINDIVERT_ADDRESS, then the packet bytes.
  * $WINDIVERT_STUB_OPEN_ERROR=<code> makes WinDivertOpen fail with that Win32 error (5 = access denied).
+ * $WINDIVERT_STUB_LOG_THREAD=1 ends each calls.log line with " thread=<id>" (the calling OS thread).
  * $WINDIVERT_STUB_TUN=<ifname> (Linux): the NETWORK layer is also backed by that TUN device, which plays
  *   the machine's network stack: every packet the kernel routes into the TUN is "captured" as outbound;
  *   packets sent back with Outbound=0 are written into the TUN (the kernel receives them, as Windows does
@@ -31,8 +32,10 @@
 #define read_fd _read
 #define close_fd _close
 static void set_error(unsigned e) { SetLastError(e); }
+static unsigned long thread_id(void) { return (unsigned long)GetCurrentThreadId(); }
 #else
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <sys/ioctl.h>
 #include <net/if.h>
@@ -48,6 +51,7 @@ static void sleep_ms(int ms) { struct timespec t = {0, ms * 1000000L}; nanosleep
 #define open_ro(p) open((p), O_RDONLY)
 #define read_fd read
 #define close_fd close
+static unsigned long thread_id(void) { return (unsigned long)syscall(SYS_gettid); }
 static __thread unsigned last_error;
 static void set_error(unsigned e) { last_error = e; }
 EXPORT unsigned WinDivertStubLastError(void) { return last_error; }
@@ -107,6 +111,8 @@ static void log_call(const char *fmt, ...) {
   va_start(ap, fmt);
   vfprintf(f, fmt, ap);
   va_end(ap);
+  const char *threads = getenv("WINDIVERT_STUB_LOG_THREAD");
+  if (threads && *threads) fprintf(f, " thread=%lu", thread_id());
   fputc('\n', f);
   fclose(f);
 }
