@@ -249,13 +249,17 @@ describe("rollups kept by the credential columns", () => {
 
 describe("RequestCredentials", () => {
   const cred = (p: string) => ({ keyPrefix: p, keyHash: `h-${p}`, authType: "api_key", callModel: `m-${p}` });
-
-  test("remembers committed requests up to its bound, then reads the table; a rolled-back batch is forgotten", () => {
+  /** A migrated in-memory store, a statement storing requests in it, and credentials remembering `bound`. */
+  const overTable = (bound: number, insertSql: string) => {
     const db = rawDb(":memory:");
     applyMigrations(db, migrations);
-    const stored = db.prepare("INSERT INTO events (event_id, ts, ts_ms, event_type, request_id, json, key_prefix, key_hash, auth_type, call_model) VALUES (?, 't', 0, 'ai.request', ?, '{}', ?, ?, ?, ?)");
-    const credentials = new RequestCredentials(db, 2);
+    const credentials = new RequestCredentials(db, bound);
     closers.push(() => credentials.close());
+    return { db, stored: db.prepare(insertSql), credentials };
+  };
+
+  test("remembers committed requests up to its bound, then reads the table; a rolled-back batch is forgotten", () => {
+    const { db, stored, credentials } = overTable(2, "INSERT INTO events (event_id, ts, ts_ms, event_type, request_id, json, key_prefix, key_hash, auth_type, call_model) VALUES (?, 't', 0, 'ai.request', ?, '{}', ?, ?, ?, ?)");
     for (const id of ["a", "b", "c"]) {
       stored.run(`e-${id}`, id, `p-${id}`, `h-p-${id}`, "api_key", `m-p-${id}`);
       credentials.stored(id, cred(`p-${id}`));
@@ -280,11 +284,7 @@ describe("RequestCredentials", () => {
   });
 
   test("forgets the oldest first, batch after batch, never more than its bound", () => {
-    const db = rawDb(":memory:");
-    applyMigrations(db, migrations);
-    const stored = db.prepare("INSERT INTO events (event_id, ts, ts_ms, event_type, request_id, json, key_prefix) VALUES (?, 't', 0, 'ai.request', ?, '{}', 'from-table')");
-    const credentials = new RequestCredentials(db, 3);
-    closers.push(() => credentials.close());
+    const { stored, credentials } = overTable(3, "INSERT INTO events (event_id, ts, ts_ms, event_type, request_id, json, key_prefix) VALUES (?, 't', 0, 'ai.request', ?, '{}', 'from-table')");
     const ids = Array.from({ length: 11 }, (_, i) => `r${i}`);
     // Batches of 2, 1, 3, 5: the remembered ids wrap around the bound several times.
     for (const batch of [ids.slice(0, 2), ids.slice(2, 3), ids.slice(3, 6), ids.slice(6)]) {
