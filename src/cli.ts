@@ -17,6 +17,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; summa
   unpin: { run: async (argv) => (await import("./commands/unpin.ts")).unpinCommand(argv), summary: "intercept hosts again whose clients once refused the OISP certificate" },
   watch: { run: async (argv) => (await import("./commands/watch.ts")).watchCommand(argv), summary: "terminal view of captured AI traffic (timeline, inventory, processes)" },
   ca: { run: async (argv) => (await import("./commands/ca.ts")).caCommand(argv), summary: "manage the local CA (init, path, export, install, uninstall)" },
+  db: { run: async (argv) => (await import("./commands/db.ts")).dbCommand(argv), summary: "the event database: page size and size (info), rewrite in 8 KiB pages (vacuum)" },
   analyze: { run: async (argv) => (await import("./commands/analyze.ts")).analyzeCommand(argv), summary: "report on a JSONL export or database: costs, models, apps, accounts, errors" },
   tray: { run: async (argv) => (await import("./commands/tray.ts")).trayCommand(argv), summary: "Windows: notification-area icon and menu (start/stop/pause capture, CA, dashboard, logs)" },
   version: { run: async () => (console.log(versionLine()), 0), summary: "print version, commit and spec bundle date" },

@@ -98,7 +98,7 @@ function pauseStateOf(dir: string): PauseState & { error?: string } {
   }
 }
 
-function configuredDbPath(dir: string): string {
+export function configuredDbPath(dir: string): string {
   try {
     return readSettingsFile(dir).DatabasePath ?? defaultDbPath(dir);
   } catch {

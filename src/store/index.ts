@@ -83,7 +83,7 @@ export interface InsertResult {
 const INSERT_SQL = `INSERT INTO events (${EVENT_COLUMNS.map((c) => c.name).join(", ")}) VALUES (${EVENT_COLUMNS.map(() => "?").join(", ")}) ON CONFLICT (event_id) DO NOTHING`;
 const MAX_LIST = 10_000;
 /** Page size of a database this store creates (SQLite's default is 4 KiB). */
-const NEW_PAGE_SIZE = 8192;
+export const NEW_PAGE_SIZE = 8192;
 
 export type Store = ReturnType<typeof openStore>;
 
