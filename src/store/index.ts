@@ -262,6 +262,11 @@ export function openStore(path: string, opts: StoreOptions = {}) {
       );
     },
 
+    /** Bytes per page: 8 KiB for a database this store created, 4 KiB for one made before (see `oisp db vacuum`). */
+    pageSize(): number {
+      return guarded("reading the page size", () => (sqlite.query("PRAGMA page_size").get() as { page_size: number }).page_size);
+    },
+
     /** Gives back what SQLite caches (pages, statements' scratch) while idle; it refills on use. */
     releaseMemory(): void {
       if (!closed) guarded("releasing cache memory", () => sqlite.run("PRAGMA shrink_memory"));

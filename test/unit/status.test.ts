@@ -142,6 +142,15 @@ describe("report", () => {
     problems: [],
   });
 
+  test("a database with 4 KiB pages (made before new ones got 8 KiB): the line says how to convert it, not a problem", () => {
+    const r = base(snap({}));
+    r.database = { path: "/x/oisp.db", exists: true, size_bytes: 4096, events: 3, page_size: 4096 };
+    expect(formatStatus(r)).toContain("/x/oisp.db · 4.0 KiB · 3 events · 4 KiB pages: `oisp db vacuum` with oisp stopped");
+    expect(problemsOf(r)).not.toContainEqual(expect.stringContaining("vacuum"));
+    r.database.page_size = 8192;
+    expect(formatStatus(r)).not.toContain("vacuum");
+  });
+
   test("problems name the store error, drops, a failing exporter and a missing redirector", () => {
     const r = base(
       snap({
@@ -196,7 +205,7 @@ describe("report", () => {
     const store = openStore(file);
     store.close();
     const d = databaseStatus(file);
-    expect(d).toMatchObject({ path: file, exists: true, events: 0 });
+    expect(d).toMatchObject({ path: file, exists: true, events: 0, page_size: 8192 });
     expect(d.size_bytes).toBeGreaterThan(0);
     fs.writeFileSync(file, "not a database, just text long enough to be read as a header...........");
     expect(databaseStatus(file).error).toBeDefined();
