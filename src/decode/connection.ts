@@ -59,6 +59,8 @@ export class HttpConnectionDecoder {
   /** Once set (protocol error, upgrade, close) every later byte is only counted. */
   private stopped = false;
   private readonly counters: ConnectionStats = { exchanges: 0, bytesIn: 0, truncatedBodies: 0, errors: 0 };
+  /** The array push() fills next: handed out only when something went in, so a read that completes nothing allocates none. */
+  private nextOut: ConnectionOutput[] = [];
   /** Set once the connection switched to WebSocket: every later byte goes to its frame decoders. */
   private ws?: { conn: WebSocketConnection; exchange: HttpExchange };
 
@@ -79,8 +81,9 @@ export class HttpConnectionDecoder {
   push(dir: Direction, bytes: Uint8Array, ts: number): ConnectionOutput[] {
     this.counters.bytesIn += bytes.length;
     if (this.ws) return this.pushWebSocket(dir, [{ data: bytes, ts }]);
-    if (this.stopped) return [];
-    const out: ConnectionOutput[] = [];
+    if (this.stopped) return NO_OUTPUT;
+    // Most reads (a stream's pieces) complete nothing: the array is kept for the next read until one does.
+    const out = this.nextOut;
     try {
       if (dir === "c2s") this.onRequestItems(this.requests.push(bytes, ts), out);
       else this.onResponseItems(this.responses.push(bytes, ts), out);
@@ -88,6 +91,8 @@ export class HttpConnectionDecoder {
       // A decoder bug must not take the relay down: report it like undecodable input.
       this.fail(dir, `internal decoder error: ${(err as Error).message}`, ts, out);
     }
+    if (out.length === 0) return NO_OUTPUT;
+    this.nextOut = [];
     return out;
   }
 
@@ -123,7 +128,7 @@ export class HttpConnectionDecoder {
           this.pending.push({ seq: this.nextSeq++, request: this.newRequest(item.head, item.codings, item.startTs, item.ts), requestEmitted: false });
           break;
         case "body":
-          if (current && !current.request.done) current.request.body.add(current.request.decoder.push(item.data), item.ts);
+          if (current && !current.request.done) current.request.decoder.pushTo(item.data, current.request.body, item.ts);
           break;
         case "end":
           if (current && !current.request.done) {
@@ -166,7 +171,7 @@ export class HttpConnectionDecoder {
           if (target?.response && !target.response.done) {
             const res = target.response;
             res.record.firstBodyTs ??= item.ts;
-            res.body.add(res.decoder?.push(item.data) ?? [], item.ts);
+            res.decoder?.pushTo(item.data, res.body, item.ts);
           }
           break;
         case "end":
@@ -361,6 +366,9 @@ export class HttpConnectionDecoder {
     if (settleBody(record, decoder)) this.counters.truncatedBodies++;
   }
 }
+
+/** What push() returns when a read completes nothing: one frozen empty array, never written to. */
+const NO_OUTPUT: ConnectionOutput[] = Object.freeze([]) as unknown as ConnectionOutput[];
 
 /** A target's scheme (absolute-form); a constant, not a new RegExp per request. */
 const ABSOLUTE_FORM = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//;

@@ -14,6 +14,7 @@
 // checked by the tests, and if a runtime lacks it bodies are kept raw with a decodeError
 // instead of failing.
 import zlib from "node:zlib";
+import type { TimedChunkCollector } from "./timed-chunks.ts";
 
 /** Largest stretch of compressed input kept so a body that fails to decode at once can be shown raw. */
 const RAW_FALLBACK_BYTES = 64 * 1024;
@@ -298,6 +299,20 @@ export class ContentDecoder {
     }
     this.keepRaw(input);
     return this.runStages(input, false);
+  }
+
+  /**
+   * push() straight into a body's chunks. An identity piece that fits (nearly every network read of a body) is
+   * copied there without an array around the copy; anything else goes through push() as before.
+   */
+  pushTo(input: Uint8Array, body: TimedChunkCollector, ts: number): void {
+    if (this.rawMode && !this.done && input.length > 0 && input.length <= this.opts.maxOutputBytes - this._outputBytes) {
+      this._inputBytes += input.length;
+      this._outputBytes += input.length;
+      body.addPiece(input.slice(), ts);
+      return;
+    }
+    body.add(this.push(input), ts);
   }
 
   /** The body is complete: flush the codecs and check their streams ended properly. */

@@ -27,7 +27,8 @@ const LINE_BREAK = /\r\n|\r|\n/g;
 const STREAM = { stream: true };
 
 export class SseParser {
-  private readonly decoder = new TextDecoder("utf-8"); // strips a leading BOM, keeps split code points across pushes
+  /** Made by the first push(): a parser fed only pushText() (a whole body decoded at once) never needs one. */
+  private decoder?: TextDecoder; // strips a leading BOM, keeps split code points across pushes
   private readonly maxEventLength: number;
   /** Text of a line still waiting for its line break. */
   private partialLine = "";
@@ -35,7 +36,10 @@ export class SseParser {
   private skipLeadingLf = false;
   /** The current line outgrew the limit and its text was thrown away; its break must not count as a blank line. */
   private lineDropped = false;
-  private data: string[] = [];
+  /** The block's data lines: how many, the first, and the others (an array only for a second line, reused). */
+  private dataLines = 0;
+  private firstData = "";
+  private moreData: string[] = [];
   /** colonAfter's memo: the text searched and the colon found there (a line without one searches on, once). */
   private colonText = "";
   private colonFrom = 0;
@@ -62,6 +66,7 @@ export class SseParser {
   }
 
   push(bytes: Uint8Array): SseEvent[] {
+    this.decoder ??= new TextDecoder("utf-8");
     return this.feed(this.decoder.decode(bytes, STREAM));
   }
 
@@ -79,13 +84,13 @@ export class SseParser {
    * an observer still wants to see it, so it is returned marked `incomplete`.
    */
   end(): SseEvent[] {
-    const events = this.feed(this.decoder.decode());
+    const events = this.decoder === undefined ? [] : this.feed(this.decoder.decode());
     if (this.partialLine !== "" && !this.lineDropped) this.processLine(this.partialLine, 0, this.partialLine.length);
     this.partialLine = "";
     this.lineDropped = false;
     if (this.discarding) {
       this._dropped++;
-    } else if (this.data.length > 0) {
+    } else if (this.dataLines > 0) {
       const event = this.buildEvent();
       event.incomplete = true;
       events.push(event);
@@ -153,7 +158,7 @@ export class SseParser {
         this.discarding = true;
         this.lineDropped = true;
         this.partialLine = "";
-        this.data = [];
+        this.clearData();
       }
     }
     return events;
@@ -166,7 +171,7 @@ export class SseParser {
     this.blockLength += end - start + 1;
     if (this.blockLength > this.maxEventLength) {
       this.discarding = true;
-      this.data = [];
+      this.clearData();
       return undefined;
     }
     if (text.charCodeAt(start) === 0x3a) return undefined; // ":" comment
@@ -175,7 +180,7 @@ export class SseParser {
     let valueStart = colon < end ? colon + 1 : end;
     if (valueStart < end && text.charCodeAt(valueStart) === 0x20) valueStart++;
     const field = fieldEnd - start;
-    if (field === 4 && text.startsWith("data", start)) this.data.push(text.slice(valueStart, end));
+    if (field === 4 && text.startsWith("data", start)) this.addData(text.slice(valueStart, end));
     else if (field === 5 && text.startsWith("event", start)) this.eventType = text.slice(valueStart, end);
     else if (field === 2 && text.startsWith("id", start)) {
       const value = text.slice(valueStart, end);
@@ -206,7 +211,7 @@ export class SseParser {
   private dispatch(): SseEvent | undefined {
     let event: SseEvent | undefined;
     if (this.discarding) this._dropped++;
-    else if (this.data.length > 0) {
+    else if (this.dataLines > 0) {
       event = this.buildEvent();
       this._events++;
     }
@@ -215,15 +220,27 @@ export class SseParser {
   }
 
   private buildEvent(): SseEvent {
-    const event: SseEvent = { data: this.data.length === 1 ? this.data[0]! : this.data.join("\n") };
+    const event: SseEvent = { data: this.dataLines === 1 ? this.firstData : `${this.firstData}\n${this.moreData.join("\n")}` };
     if (this.eventType !== "") event.event = this.eventType;
     if (this.lastEventId !== "") event.id = this.lastEventId;
     if (this.retry !== undefined) event.retry = this.retry;
     return event;
   }
 
+  private addData(line: string): void {
+    if (this.dataLines++ === 0) this.firstData = line;
+    else this.moreData.push(line);
+  }
+
+  /** Forgets the block's data lines (no new array per event: nearly every block has one line). */
+  private clearData(): void {
+    if (this.dataLines > 1) this.moreData.length = 0;
+    this.dataLines = 0;
+    this.firstData = "";
+  }
+
   private resetBlock(): void {
-    this.data = [];
+    this.clearData();
     this.eventType = "";
     this.retry = undefined;
     this.blockLength = 0;

@@ -10,12 +10,15 @@ export class TimedChunkCollector {
   private pendingTs = 0;
 
   add(pieces: Uint8Array[], ts: number): void {
-    for (const piece of pieces) {
-      if (piece.length === 0) continue;
-      if (this.pending.length > 0 && ts !== this.pendingTs) this.flush();
-      this.pendingTs = ts;
-      this.pending.push(piece);
-    }
+    for (const piece of pieces) this.addPiece(piece, ts);
+  }
+
+  /** One piece (kept as it is: the caller's own copy). */
+  addPiece(piece: Uint8Array, ts: number): void {
+    if (piece.length === 0) return;
+    if (this.pending.length > 0 && ts !== this.pendingTs) this.flush();
+    this.pendingTs = ts;
+    this.pending.push(piece);
   }
 
   /** Every chunk so far, the pending one included. */

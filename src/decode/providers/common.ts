@@ -416,8 +416,14 @@ function timedSseEventsWhole(chunks: TimedChunk[]): { events: TimedSseEvent[]; d
 
 /** Parses one event's data as a JSON object; undefined (counted by the caller) when it is not one. */
 export function eventJson(e: SseEvent): Json | undefined {
-  const r = parseJson(e.data);
-  return r.ok && isObject(r.value) ? r.value : undefined;
+  // JSON.parse itself, not parseJson: no result object for each event of a stream.
+  let value: unknown;
+  try {
+    value = JSON.parse(e.data);
+  } catch {
+    return undefined;
+  }
+  return isObject(value) ? value : undefined;
 }
 
 /** Grows a string map entry without letting a hostile stream create unbounded entries. */
