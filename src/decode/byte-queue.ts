@@ -1,3 +1,5 @@
+import { copyBytes } from "./types.ts";
+
 // Bytes received but not yet consumed, kept as the pieces they arrived in. Frame decoders peek at a
 // header and take a whole frame once enough bytes are there; nothing is copied until then, so a
 // large frame arriving in many small pushes costs one copy, not one per push.
@@ -17,7 +19,7 @@ export class ByteQueue {
   /** Keeps a copy of `data` (the caller may reuse its buffer). */
   push(data: Uint8Array): void {
     if (data.length === 0) return;
-    this.pieces.push(data.slice());
+    this.pieces.push(copyBytes(data));
     this._length += data.length;
   }
 

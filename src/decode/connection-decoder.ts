@@ -5,7 +5,7 @@ import type { Direction } from "../tap/types.ts";
 import { HttpConnectionDecoder, type HttpConnectionDecoderOptions } from "./connection.ts";
 import { H2ConnectionDecoder, type H2ConnectionDecoderOptions } from "./h2-connection.ts";
 import { CLIENT_PREFACE } from "./http2.ts";
-import { concatBytes, type HttpExchange } from "./types.ts";
+import { concatBytes, copyBytes, type HttpExchange } from "./types.ts";
 import type { WsConnectionItem } from "./websocket.ts";
 
 export type ConnectionOutput =
@@ -59,7 +59,7 @@ class SniffingConnectionDecoder implements ConnectionDecoder {
 
   push(dir: Direction, bytes: Uint8Array, ts: number): ConnectionOutput[] {
     if (this.inner) return this.inner.push(dir, bytes, ts);
-    this.held.push({ dir, bytes: bytes.slice(), ts });
+    this.held.push({ dir, bytes: copyBytes(bytes), ts });
     this.heldBytes += bytes.length;
     if (dir === "c2s") this.clientBytes = concatBytes([this.clientBytes, bytes]).subarray(0, CLIENT_PREFACE.length);
     const n = this.clientBytes.length;

@@ -15,6 +15,7 @@
 // instead of failing.
 import zlib from "node:zlib";
 import type { TimedChunkCollector } from "./timed-chunks.ts";
+import { copyBytes } from "./types.ts";
 
 /** Largest stretch of compressed input kept so a body that fails to decode at once can be shown raw. */
 const RAW_FALLBACK_BYTES = 64 * 1024;
@@ -293,7 +294,7 @@ export class ContentDecoder {
       // An identity body's piece that fits (nearly all): copied out of the caller's view, nothing else.
       if (input.length <= this.opts.maxOutputBytes - this._outputBytes) {
         this._outputBytes += input.length;
-        return [input.slice()];
+        return [copyBytes(input)];
       }
       return this.emitRaw([input]);
     }
@@ -309,7 +310,7 @@ export class ContentDecoder {
     if (this.rawMode && !this.done && input.length > 0 && input.length <= this.opts.maxOutputBytes - this._outputBytes) {
       this._inputBytes += input.length;
       this._outputBytes += input.length;
-      body.addPiece(input.slice(), ts);
+      body.addPiece(copyBytes(input), ts);
       return;
     }
     body.add(this.push(input), ts);
@@ -389,12 +390,12 @@ export class ContentDecoder {
       this.rawKept = undefined;
       return;
     }
-    this.rawKept.push(input.slice());
+    this.rawKept.push(copyBytes(input));
     this.rawKeptBytes += input.length;
   }
 
   private emitRaw(pieces: Uint8Array[]): Uint8Array[] {
-    const out = this.capOutput(pieces).map((p) => p.slice());
+    const out = this.capOutput(pieces).map((p) => copyBytes(p));
     if (this._truncated) this.done = true;
     return out;
   }

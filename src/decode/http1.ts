@@ -6,7 +6,7 @@
 // The framing rules themselves (request line, fields, body framing, chunk sizes, protocol switches) are
 // src/wire/http1.ts, shared with the proxy's request framer so both split the same bytes the same way.
 import { parseCodings } from "./encodings.ts";
-import type { HeaderList } from "./types.ts";
+import { copyBytes, type HeaderList } from "./types.ts";
 import {
   chunkSize,
   chunkSizeIn,
@@ -360,7 +360,7 @@ export class Http1Parser {
           break;
         case "done":
         case "failed":
-          if (this.keepSwitched && this.state === "done") this.switchedData.push({ data: input.slice(pos), ts });
+          if (this.keepSwitched && this.state === "done") this.switchedData.push({ data: copyBytes(input, pos), ts });
           else this._ignoredBytes += input.length - pos;
           pos = input.length;
           break;
@@ -380,7 +380,7 @@ export class Http1Parser {
       this._ignoredBytes += data.length;
       return;
     }
-    this.pausedData.push({ data: data.slice(), ts });
+    this.pausedData.push({ data: copyBytes(data), ts });
     this.pausedBytes += data.length;
   }
 
@@ -583,7 +583,8 @@ export class Http1Parser {
 
 /**
  * input[start, start + length) as a plain Uint8Array view (a body piece, one per network read): the
- * constructor rather than subarray(), which looks up the species constructor and costs twice as much.
+ * constructor rather than subarray(), which looks up the species constructor and costs twice as much; and
+ * a plain view even of a Buffer, whose slice() (the content decoder's copy) would be another view.
  */
 function view(input: Uint8Array, start: number, length: number): Uint8Array {
   return new Uint8Array(input.buffer, input.byteOffset + start, length);

@@ -71,6 +71,14 @@ export function headerValue(headers: HeaderList, name: string): string | undefin
   return undefined;
 }
 
+/**
+ * A copy of bytes[start, end) in memory of its own. Not `bytes.slice()`: a Buffer's slice() is a view (in Bun
+ * as in Node), and a tap may hand Buffers it reuses; a plain Uint8Array's copy costs the same either way.
+ */
+export function copyBytes(bytes: Uint8Array, start?: number, end?: number): Uint8Array {
+  return Uint8Array.prototype.slice.call(bytes, start, end);
+}
+
 /** One array of all `pieces`: the piece itself when there is only one (no copy). */
 export function concatBytes(pieces: Uint8Array[]): Uint8Array {
   if (pieces.length === 1) return pieces[0]!;

@@ -5,7 +5,7 @@
 // (the last 32 KiB of output is exactly the LZ77 window the sender may refer back to).
 import zlib from "node:zlib";
 import { ByteQueue } from "./byte-queue.ts";
-import { concatBytes, type HeaderList } from "./types.ts";
+import { concatBytes, copyBytes, type HeaderList } from "./types.ts";
 
 export interface WsDeflateParams {
   /** permessage-deflate was negotiated (RSV1 marks compressed messages). */
@@ -126,7 +126,7 @@ export class WebSocketDecoder {
       m.size = this.maxMessageBytes;
       return;
     }
-    m.parts.push(data.slice());
+    m.parts.push(copyBytes(data));
     m.size += data.length;
   }
 

@@ -349,6 +349,26 @@ describe("HttpConnectionDecoder", () => {
     expect(kinds(outputs)).toEqual(["request:0", "request:1", "request:2", "protocol-error:c2s", "exchange:0", "exchange:1", "exchange:2"]);
   });
 
+  test("body bytes are kept when the tap hands Buffers and reuses them (a Buffer's slice() is a view)", () => {
+    const decoder = new HttpConnectionDecoder("buffers");
+    const outputs: ReturnType<HttpConnectionDecoder["push"]> = [];
+    // One scratch Buffer per direction, overwritten by each read, as a tap reading into its own memory would.
+    const feed = (dir: "c2s" | "s2c", data: Uint8Array, ts: number) => {
+      const scratch = Buffer.alloc(data.length);
+      scratch.set(data);
+      outputs.push(...decoder.push(dir, scratch, ts));
+      scratch.fill(0x78);
+    };
+    const body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}';
+    feed("c2s", bytes(`POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nContent-Length: ${body.length}\r\n\r\n${body}`), 1);
+    feed("s2c", bytes(sseResponseHead), 2);
+    sseEvents.forEach((e, i) => feed("s2c", bytes(chunk(e)), 3 + i));
+    feed("s2c", bytes(lastChunk), 100);
+    const ex = exchangesOf(outputs)[0]!;
+    expect(text(ex.request.body)).toBe(body);
+    expect(text(concatChunks(ex.response!.chunks))).toBe(sseEvents.join(""));
+  });
+
   test("property: any bytes in either direction give at most one protocol-error and no decoder bug", () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.boolean(), fc.uint8Array({ maxLength: 64 })), { maxLength: 20 }), (pushes) => {

@@ -4,6 +4,7 @@ import { describe, expect, test } from "bun:test";
 import http2 from "node:http2";
 import zlib from "node:zlib";
 import { createConnectionDecoder, type ConnectionOutput } from "../../src/decode/connection-decoder.ts";
+import { ByteQueue } from "../../src/decode/byte-queue.ts";
 import { H2ConnectionDecoder } from "../../src/decode/h2-connection.ts";
 import { concatChunks, headerValue, type HttpExchange } from "../../src/decode/types.ts";
 import { PREFACE, captureH2, cat, feed, frame, literalBlock, pieces, request, splitAt, u32, type Step } from "./decode-h2-support.ts";
@@ -435,5 +436,30 @@ describe("createConnectionDecoder", () => {
     const out1 = [...h1.push("c2s", Buffer.from("GET /y HTTP/1.1\r\nHost: h\r\n\r\n"), 1)];
     expect(requests(out1).map((r) => [r.request.httpVersion, r.request.path])).toEqual([["1.1", "/y"]]);
     expect(createConnectionDecoder("c", "h2")).toBeInstanceOf(H2ConnectionDecoder);
+  });
+});
+
+describe("bytes handed as Buffers the tap reuses (a Buffer's slice() is a view)", () => {
+  test("ByteQueue keeps its own copy of what it was pushed", () => {
+    const q = new ByteQueue();
+    const scratch = Buffer.from("0123456789");
+    q.push(scratch.subarray(0, 4));
+    scratch.fill(0x78);
+    q.push(scratch.subarray(0, 2));
+    expect(Buffer.from(q.take(6)).toString("latin1")).toBe("0123xx");
+  });
+
+  test("the HTTP/1 sniffing decoder keeps its own copy of the bytes it holds", () => {
+    const dec = createConnectionDecoder("sniff", undefined);
+    // Its first bytes could open the HTTP/2 preface ("PRI * HTTP/2.0"): held until the next read says not.
+    const req = Buffer.from("PRI * HTTP/1.1\r\nHost: h\r\n\r\n");
+    const scratch = Buffer.from(req);
+    const outs = [...dec.push("c2s", scratch.subarray(0, 6), 1)];
+    expect(outs).toEqual([]);
+    scratch.fill(0x78);
+    scratch.set(req.subarray(6), 6);
+    outs.push(...dec.push("c2s", scratch.subarray(6), 2));
+    const first = outs[0];
+    expect(first?.kind === "request" ? first.exchange.request.method : first?.kind).toBe("PRI");
   });
 });
