@@ -128,7 +128,7 @@ export class HttpConnectionDecoder {
           this.pending.push({ seq: this.nextSeq++, request: this.newRequest(item.head, item.codings, item.startTs, item.ts), requestEmitted: false });
           break;
         case "body":
-          if (current && !current.request.done) current.request.decoder.pushTo(item.data, current.request.body, item.ts);
+          if (current && !current.request.done) current.request.decoder.pushTo(item.data, current.request.body, item.ts, item.owned);
           break;
         case "end":
           if (current && !current.request.done) {
@@ -171,7 +171,7 @@ export class HttpConnectionDecoder {
           if (target?.response && !target.response.done) {
             const res = target.response;
             res.record.firstBodyTs ??= item.ts;
-            res.decoder?.pushTo(item.data, res.body, item.ts);
+            res.decoder?.pushTo(item.data, res.body, item.ts, item.owned);
           }
           break;
         case "end":

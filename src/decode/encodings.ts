@@ -303,14 +303,15 @@ export class ContentDecoder {
   }
 
   /**
-   * push() straight into a body's chunks. An identity piece that fits (nearly every network read of a body) is
-   * copied there without an array around the copy; anything else goes through push() as before.
+   * push() straight into a body's chunks. An identity piece that fits (nearly every network read of a body) goes
+   * there without an array around it, as it is when `owned` (the caller's own copy), else copied; anything else
+   * goes through push() as before.
    */
-  pushTo(input: Uint8Array, body: TimedChunkCollector, ts: number): void {
+  pushTo(input: Uint8Array, body: TimedChunkCollector, ts: number, owned: boolean): void {
     if (this.rawMode && !this.done && input.length > 0 && input.length <= this.opts.maxOutputBytes - this._outputBytes) {
       this._inputBytes += input.length;
       this._outputBytes += input.length;
-      body.addPiece(copyBytes(input), ts);
+      body.addPiece(owned ? input : copyBytes(input), ts);
       return;
     }
     body.add(this.push(input), ts);

@@ -72,8 +72,11 @@ export type Http1Item =
     }
   /** An interim 1xx response (100 Continue, 103 Early Hints): the final response follows. */
   | { type: "informational"; head: ResponseHead; startTs: number; ts: number }
-  /** Body bytes after transfer framing, before content decoding. `data` is a view valid only during the call. */
-  | { type: "body"; data: Uint8Array; ts: number }
+  /**
+   * Body bytes after transfer framing, before content decoding. When `owned` (a message without content codings,
+   * whose bytes are kept as they are) `data` is a copy of its own, else a view valid only during the call.
+   */
+  | { type: "body"; data: Uint8Array; ts: number; owned: boolean }
   | { type: "end"; ts: number; trailers: HeaderList }
   /** 101 Switching Protocols or a 2xx answer to CONNECT: later bytes are not HTTP/1.1; parsing stopped. */
   | { type: "upgrade"; head: ResponseHead; protocol: string; startTs: number; ts: number }
@@ -186,6 +189,8 @@ export class Http1Parser {
   private headStartTs = 0;
   private remaining = 0;
   private bodyBytes = 0;
+  /** The current message has no content codings: its body pieces are copied here, once (see emitBody). */
+  private copyBody = false;
   private keepAlive = true;
   private currentHead?: MessageHead;
   /** The current head's framingFields: all that the framing rules below read of it. */
@@ -315,7 +320,7 @@ export class Http1Parser {
           break;
         case "length": {
           const n = Math.min(this.remaining, input.length - pos);
-          this.emitBody(view(input, pos, n), ts, items);
+          this.emitBody(input, pos, n, ts, items);
           this.remaining -= n;
           pos += n;
           if (this.remaining === 0) this.endMessage(ts, [], items);
@@ -326,7 +331,7 @@ export class Http1Parser {
           break;
         case "chunk-data": {
           const n = Math.min(this.remaining, input.length - pos);
-          this.emitBody(view(input, pos, n), ts, items);
+          this.emitBody(input, pos, n, ts, items);
           this.remaining -= n;
           pos += n;
           if (this.remaining === 0) this.state = "chunk-data-end";
@@ -351,7 +356,7 @@ export class Http1Parser {
           pos = this.parseTrailers(input, pos, ts, items);
           break;
         case "close-delimited":
-          this.emitBody(view(input, pos, input.length - pos), ts, items);
+          this.emitBody(input, pos, input.length - pos, ts, items);
           pos = input.length;
           break;
         case "paused":
@@ -368,10 +373,16 @@ export class Http1Parser {
     }
   }
 
-  private emitBody(data: Uint8Array, ts: number, items: Http1Item[]): void {
-    if (data.length === 0) return;
-    this.bodyBytes += data.length;
-    items.push({ type: "body", data, ts });
+  /**
+   * input[start, start + length) as a body item. A body kept as it is (no content codings, nearly every AI call)
+   * is copied here, once, straight out of the input: no view to copy from later, which cost as much as the copy
+   * (one per network read of a stream). A coded body's piece is a view: the codec reads it during the call.
+   */
+  private emitBody(input: Uint8Array, start: number, length: number, ts: number, items: Http1Item[]): void {
+    if (length === 0) return;
+    this.bodyBytes += length;
+    const owned = this.copyBody;
+    items.push({ type: "body", data: owned ? copyBytes(input, start, start + length) : view(input, start, length), ts, owned });
   }
 
   private holdWhilePaused(data: Uint8Array, ts: number): void {
@@ -510,6 +521,7 @@ export class Http1Parser {
   ): void {
     items.push({ type: "head", head, startTs, ts, framing, codings, keepAlive: this.keepAlive });
     this.currentHead = head;
+    this.copyBody = codings.length === 0;
     this.bodyBytes = 0;
     this.remaining = 0;
     switch (framing.kind) {
@@ -582,9 +594,9 @@ export class Http1Parser {
 }
 
 /**
- * input[start, start + length) as a plain Uint8Array view (a body piece, one per network read): the
- * constructor rather than subarray(), which looks up the species constructor and costs twice as much; and
- * a plain view even of a Buffer, whose slice() (the content decoder's copy) would be another view.
+ * input[start, start + length) as a plain Uint8Array view (a coded body's piece): the constructor rather than
+ * subarray(), which looks up the species constructor; and a plain view even of a Buffer, whose slice() (the
+ * content decoder's copies) would be another view.
  */
 function view(input: Uint8Array, start: number, length: number): Uint8Array {
   return new Uint8Array(input.buffer, input.byteOffset + start, length);
