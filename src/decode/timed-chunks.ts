@@ -6,7 +6,12 @@ import { concatBytes, type HttpRequestRecord, type HttpResponseRecord, type Time
 /** Decoded body pieces with arrival times; pieces arriving at the same time share one chunk (joined once). */
 export class TimedChunkCollector {
   private readonly done: TimedChunk[] = [];
-  private readonly pending: Uint8Array[] = [];
+  /**
+   * The pending chunk: its first piece (none when undefined) and, only when more arrived at the same time, the
+   * others. Nearly every chunk is one piece (one network read): no array to fill and empty for each.
+   */
+  private first?: Uint8Array;
+  private more?: Uint8Array[];
   private pendingTs = 0;
 
   add(pieces: Uint8Array[], ts: number): void {
@@ -16,9 +21,15 @@ export class TimedChunkCollector {
   /** One piece (kept as it is: the caller's own copy). */
   addPiece(piece: Uint8Array, ts: number): void {
     if (piece.length === 0) return;
-    if (this.pending.length > 0 && ts !== this.pendingTs) this.flush();
+    if (this.first !== undefined) {
+      if (ts === this.pendingTs) {
+        (this.more ??= []).push(piece);
+        return;
+      }
+      this.flush();
+    }
+    this.first = piece;
     this.pendingTs = ts;
-    this.pending.push(piece);
   }
 
   /** Every chunk so far, the pending one included. */
@@ -27,16 +38,19 @@ export class TimedChunkCollector {
     return this.done;
   }
 
-  /** The whole body as one array (a request body is kept so). */
+  /** The whole body as one array (a request body is kept so): the one chunk itself when there is one. */
   bytes(): Uint8Array {
-    return concatBytes(this.chunks().map((c) => c.data));
+    const chunks = this.chunks();
+    return chunks.length === 1 ? chunks[0]!.data : concatBytes(chunks.map((c) => c.data));
   }
 
   private flush(): void {
-    if (this.pending.length === 0) return;
-    // concatBytes keeps no hold of the array (one piece comes back as itself): emptied and reused.
-    this.done.push({ ts: this.pendingTs, data: concatBytes(this.pending) });
-    this.pending.length = 0;
+    const first = this.first;
+    if (first === undefined) return;
+    const more = this.more;
+    this.done.push({ ts: this.pendingTs, data: more === undefined ? first : concatBytes([first, ...more]) });
+    this.first = undefined;
+    this.more = undefined;
   }
 }
 
