@@ -61,6 +61,8 @@ export class HttpConnectionDecoder {
   private readonly counters: ConnectionStats = { exchanges: 0, bytesIn: 0, truncatedBodies: 0, errors: 0 };
   /** The array push() fills next: handed out only when something went in, so a read that completes nothing allocates none. */
   private nextOut: ConnectionOutput[] = [];
+  /** push()'s items of the current read (emptied after it; resume() hands its own array). */
+  private readonly items: Http1Item[] = [];
   /** Set once the connection switched to WebSocket: every later byte goes to its frame decoders. */
   private ws?: { conn: WebSocketConnection; exchange: HttpExchange };
 
@@ -85,8 +87,14 @@ export class HttpConnectionDecoder {
     // Most reads (a stream's pieces) complete nothing: the array is kept for the next read until one does.
     const out = this.nextOut;
     try {
-      if (dir === "c2s") this.onRequestItems(this.requests.push(bytes, ts), out);
-      else this.onResponseItems(this.responses.push(bytes, ts), out);
+      // The items of one read are handled before the next read: one array serves every read that has any.
+      const items = this.items;
+      try {
+        if (dir === "c2s") this.onRequestItems(this.requests.pushInto(bytes, ts, items), out);
+        else this.onResponseItems(this.responses.pushInto(bytes, ts, items), out);
+      } finally {
+        items.length = 0;
+      }
     } catch (err) {
       // A decoder bug must not take the relay down: report it like undecodable input.
       this.fail(dir, `internal decoder error: ${(err as Error).message}`, ts, out);

@@ -229,7 +229,11 @@ export class Http1Parser {
   }
 
   push(input: Uint8Array, ts: number): Http1Item[] {
-    const items: Http1Item[] = [];
+    return this.pushInto(input, ts, []);
+  }
+
+  /** push() into the caller's array (appended to), which it returns: a caller may reuse one array for every read. */
+  pushInto(input: Uint8Array, ts: number, items: Http1Item[]): Http1Item[] {
     // Only the push that carried the upgrade keeps its tail; later bytes are ignored (bounded).
     if (this.state === "done") this.keepSwitched = false;
     try {
