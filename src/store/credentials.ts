@@ -2,8 +2,9 @@
 // request_id stored before it), as migration 0001's trigger found the credential by parsing the request's
 // stored JSON (the model since migration 0003: one call, one inventory row).
 // The store remembers the credentials of the requests it recently stored, so the usual response (a moment
-// after its request, from the same sensor) costs a Map lookup; after a restart or for a request long gone
-// from the map, it reads the request's row by the request_id index.
+// after its request, from the same sensor) costs a Map lookup; after a restart, once the sensor has gone
+// idle (forget(): its memory is given back) or for a request long gone from the map, it reads the request's
+// row by the request_id index.
 import type { Database, Statement } from "bun:sqlite";
 import { NO_CREDENTIAL, type RequestFacts } from "./columns.ts";
 
@@ -68,6 +69,18 @@ export class RequestCredentials {
       this.oldest = (this.oldest + 1) % this.max;
     }
     this.pending.clear();
+  }
+
+  /**
+   * Forgets every committed request (the store calls it when the sensor goes idle): a response that comes
+   * later reads its request's row, as after a restart. 10,000 remembered requests hold ~3 MB of live JS heap
+   * and ~10 MB of RSS once idle (the heap blocks they keep, interleaved with their calls' garbage: bench/README.md,
+   * issue 17, seventh pass); forgetting them costs nothing while traffic flows.
+   */
+  forget(): void {
+    this.remembered.clear();
+    this.order.length = 0;
+    this.oldest = 0;
   }
 
   rollback(): void {

@@ -267,8 +267,12 @@ export function openStore(path: string, opts: StoreOptions = {}) {
       return guarded("reading the page size", () => (sqlite.query("PRAGMA page_size").get() as { page_size: number }).page_size);
     },
 
-    /** Gives back what SQLite caches (pages, statements' scratch) while idle; it refills on use. */
+    /**
+     * Gives back what SQLite caches (pages, statements' scratch) and the credentials of recent requests while
+     * idle; both refill on use (a response to a forgotten request reads its request's row).
+     */
     releaseMemory(): void {
+      credentials.forget();
       if (!closed) guarded("releasing cache memory", () => sqlite.run("PRAGMA shrink_memory"));
     },
 

@@ -301,4 +301,42 @@ describe("RequestCredentials", () => {
     }
     stored.finalize();
   });
+
+  test("forget() drops every committed request (idle): responses then read the table, and the ring restarts", () => {
+    const { stored, credentials } = overTable(3, "INSERT INTO events (event_id, ts, ts_ms, event_type, request_id, json, key_prefix) VALUES (?, 't', 0, 'ai.request', ?, '{}', 'from-table')");
+    const store = (ids: string[]) => {
+      for (const id of ids) {
+        stored.run(`e-${id}`, id);
+        credentials.stored(id, cred(`p-${id}`));
+      }
+    };
+    store(["a", "b"]);
+    credentials.commit();
+    store(["c"]); // stored, its batch not committed yet
+    credentials.forget();
+    expect(credentials.forResponse("a").keyPrefix).toBe("from-table");
+    expect(credentials.forResponse("b").keyPrefix).toBe("from-table");
+    expect(credentials.forResponse("c").keyPrefix).toBe("p-c"); // the open batch is not forgotten
+    credentials.commit();
+    store(["d", "e", "f", "g"]);
+    credentials.commit();
+    // Bound 3 from an empty ring: c and d gone, e f g remembered.
+    expect(["c", "d", "e", "f", "g"].map((id) => credentials.forResponse(id).keyPrefix)).toEqual(["from-table", "from-table", "p-e", "p-f", "p-g"]);
+    stored.finalize();
+  });
+
+  test("the store forgets them in releaseMemory(); a response after it still gets its request's credential", () => {
+    const file = dbPath();
+    const store = open(file);
+    const events = aiExchange({ tsMs: T0, provider: "openai", process: PROCESSES.python, mode: "full", success: true, keyPrefix: "sk-proj-", keyHash: "hash-x", inputTokens: 1, outputTokens: 1, costUsd: 0.001, toolCalls: [] });
+    const request = events.filter((e) => e.event_type === "ai.request");
+    const response = events.find((e) => e.event_type === "ai.response")!;
+    store.insertEvents(request);
+    store.releaseMemory();
+    // Marks the request's row: a response that read the row (not the store's memory) carries the mark.
+    const raw = rawDb(file);
+    raw.run("UPDATE events SET key_hash = 'from-table' WHERE event_type = 'ai.request'");
+    store.insertEvents([response]);
+    expect(credentialsOf(raw, response.event_id)).toMatchObject({ key_prefix: "sk-proj-", key_hash: "from-table" });
+  });
 });
