@@ -6,12 +6,17 @@
 //
 //   bun bench/steady.ts [--rate 100] [--seconds 10] [--conns 10] [--pre-idle 40] [--warmup 500]
 //                       [--baseline DIR [--rounds 3]] [--env K=V]... [--baseline-env K=V]... [--up-arg ARG]...
+//                       [--also "DIR [K=V]..."]... [--relay MODE]...
 //
 // --baseline DIR: another checkout (`git archive REV | tar -x -C DIR`, node_modules linked) run the same
 // way, alternating with this tree, `--rounds` times each: the figures of one run are ±30 % with other
 // load on the machine, so only ranges over alternating rounds compare. --env sets variables for this
 // tree's `oisp up` only (--baseline-env for the baseline's): `--baseline . --env X=1` measures a setting.
 // --up-arg adds one argument to both trees' `oisp up` (`--up-arg --web --up-arg --web-port --up-arg 17990`).
+// --also "DIR K=V ...": one more checkout's `oisp up` in each round, with those variables (a throwaway copy with
+// switches: `--also "/tmp/copy OISP_X=1"`). --relay MODE: the capture-less relay `bench/lib/peek-relay.ts MODE`
+// (`handle`: the same native legs as `oisp up`, no tap, no Worker) in each round under the same load: the floor
+// any relay pays here. With more than one target, each one's CPU (process, main thread) ÷ this tree's, per round.
 // --warmup N: calls sent as fast as 8 connections go before the measured window (default 500). 20000 measures
 // a sensor that has run a while (its JIT's first compiles done, as `bench/sensor.ts --warmup 20000`); the
 // default one that has just started.
@@ -19,7 +24,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { runScenario, type Target } from "./lib/loadgen.ts";
-import { startOispUp, startUpstream, statCpuSec, statusMb, type Upstream } from "./lib/procs.ts";
+import { startOispUp, startPeekRelay, startUpstream, statCpuSec, statusMb, type Upstream } from "./lib/procs.ts";
 
 const args = process.argv.slice(2);
 const num = (flag: string, dflt: number) => (args.includes(flag) ? Number(args[args.indexOf(flag) + 1]) : dflt);
@@ -34,6 +39,8 @@ const WARMUP = num("--warmup", 500);
 const BASELINE = str("--baseline");
 const ROUNDS = num("--rounds", BASELINE ? 3 : 1);
 const UP_ARGS = args.flatMap((a, i) => (a === "--up-arg" ? [args[i + 1]!] : []));
+const ALSO = args.flatMap((a, i) => (a === "--also" ? [args[i + 1]!.trim().split(/\s+/)] : []));
+const RELAYS = args.flatMap((a, i) => (a === "--relay" ? [args[i + 1]!] : []));
 
 interface ThreadSample {
   name: string;
@@ -112,7 +119,7 @@ function tapStats(home: string): { batches?: number; inFlightBytes?: number } {
   return snap.tap?.stats ?? {};
 }
 /** Messages the relay thread posted to the sensor Worker so far. */
-const tapBatches = (home: string) => tapStats(home).batches ?? NaN;
+const tapBatchesOf = (home: string) => tapStats(home).batches ?? NaN;
 
 /** Waits (up to 60 s) until the Worker has decoded everything the relay tapped: a long warm-up leaves a backlog. */
 async function drained(home: string): Promise<void> {
@@ -130,10 +137,14 @@ interface RunResult {
   rssAfter: Rss;
 }
 
-/** One `oisp up` (of `cliDir`, or this tree) through the phases: idle start, warm-up, steady rate, idle after. */
-async function runOnce(label: string, upstream: Upstream, dir: string, cliDir: string | undefined, env: Record<string, string>): Promise<RunResult> {
-  const oisp = await startOispUp(dir, upstream, UP_ARGS, { cliDir, env });
+/**
+ * One `oisp up` (of `cliDir`, or this tree), or with `relayMode` a capture-less relay (no status file, no Worker),
+ * through the phases: idle start, warm-up, steady rate, idle after.
+ */
+async function runOnce(label: string, upstream: Upstream, dir: string, cliDir: string | undefined, env: Record<string, string>, relayMode?: string): Promise<RunResult> {
+  const oisp = relayMode ? { ...(await startPeekRelay(dir, upstream, relayMode)), home: undefined } : await startOispUp(dir, upstream, UP_ARGS, { cliDir, env });
   const target: Target = { name: "oisp", upstreamPort: upstream.port, servername: "api.openai.com", ca: oisp.caPem, proxy: { port: oisp.port, authority: "api.openai.com:443" } };
+  const tapBatches = (home: string | undefined) => (home ? tapBatchesOf(home) : NaN);
   try {
     const out: Partial<RunResult> = { label };
     if (PRE_IDLE > 0) {
@@ -145,7 +156,7 @@ async function runOnce(label: string, upstream: Upstream, dir: string, cliDir: s
     }
     const warm = await runScenario({ target, mode: "keepalive", concurrency: 8, total: WARMUP });
     if (warm.ok !== WARMUP) throw new Error(`${label}: ${warm.ok} of ${WARMUP} warm-up calls answered: ${JSON.stringify(warm.errors)}`);
-    await drained(oisp.home);
+    if (oisp.home) await drained(oisp.home);
     await Bun.sleep(1000);
     const batches0 = tapBatches(oisp.home);
     let a = threads(oisp.pid);
@@ -177,6 +188,7 @@ function report(r: RunResult): void {
   console.log(`  idle RSS ${AFTER} s after traffic: ${fmtRss(r.rssAfter)}   target < 80 MB`);
 }
 
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 const range = (xs: number[], digits = 2) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
 
 function summary(label: string, rs: RunResult[]): void {
@@ -189,21 +201,35 @@ function summary(label: string, rs: RunResult[]): void {
   if (rs[0]!.rssStart) console.log(`  idle RSS ${PRE_IDLE} s after start: ${range(rs.map((r) => r.rssStart!.total), 1)} MB`);
 }
 
+/** Steady CPU of `rs` ÷ `base`'s, round by round (the same round ran both under the same load): process, main thread. */
+function ratios(label: string, rs: RunResult[], base: RunResult[]): void {
+  const main = (r: RunResult) => r.steady.find((t) => t.name.endsWith("(main)"))?.cpuPct ?? NaN;
+  const show = (q: number[]) => `${q.map((x) => x.toFixed(2)).join(" ")} (median ${median(q).toFixed(2)})`;
+  console.log(`  ${label}: process ${show(rs.map((r, i) => sum(r.steady, "cpuPct") / sum(base[i]!.steady, "cpuPct")))}; main (relay) thread ${show(rs.map((r, i) => main(r) / main(base[i]!)))}`);
+}
+
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-bench-steady-"));
 const upstream = await startUpstream(dir, { node: true });
 try {
   console.log(`bench/steady.ts: ${os.cpus().length} CPUs, bun ${Bun.version}, load ${os.loadavg()[0]!.toFixed(1)}; ${WARMUP} warm-up calls, then ${RATE} req/s for ${SECONDS} s over ${CONNS} keep-alive connections${UP_ARGS.length ? `; oisp up ${UP_ARGS.join(" ")}` : ""}`);
-  const trees: Array<{ label: string; cliDir?: string; env: Record<string, string>; runs: RunResult[] }> = [{ label: "this tree", env: envOf("--env"), runs: [] }];
+  const trees: Array<{ label: string; cliDir?: string; env: Record<string, string>; relay?: string; runs: RunResult[] }> = [{ label: "this tree", env: envOf("--env"), runs: [] }];
   if (BASELINE) trees.push({ label: `baseline ${BASELINE}`, cliDir: path.resolve(BASELINE), env: envOf("--baseline-env"), runs: [] });
+  for (const [d, ...kv] of ALSO) trees.push({ label: `also ${d}`, cliDir: path.resolve(d!), env: Object.fromEntries(kv.map((x) => x.split(/=(.*)/s).slice(0, 2))), runs: [] });
+  for (const m of RELAYS) trees.push({ label: `relay ${m} (no tap)`, env: {}, relay: m, runs: [] });
   for (let round = 0; round < ROUNDS; round++) {
-    // Alternate which goes first: a drift in the machine's load then falls on both.
-    for (const t of round % 2 === 0 ? trees : [...trees].reverse()) {
-      const r = await runOnce(`${t.label}${Object.keys(t.env).length ? ` ${JSON.stringify(t.env)}` : ""}, round ${round + 1}`, upstream, dir, t.cliDir, t.env);
+    // Alternate which goes first: a drift in the machine's load then falls on both (with more, rotate).
+    const order = trees.length <= 2 ? (round % 2 === 0 ? trees : [...trees].reverse()) : trees.map((_, i) => trees[(i + round) % trees.length]!);
+    for (const t of order) {
+      const r = await runOnce(`${t.label}${Object.keys(t.env).length ? ` ${JSON.stringify(t.env)}` : ""}, round ${round + 1}`, upstream, dir, t.cliDir, t.env, t.relay);
       report(r);
       t.runs.push(r);
     }
   }
-  if (BASELINE) for (const t of trees) summary(t.label, t.runs);
+  if (trees.length > 1 || ROUNDS > 1) for (const t of trees) summary(`${t.label}${Object.keys(t.env).length ? ` ${JSON.stringify(t.env)}` : ""}`, t.runs);
+  if (trees.length > 1) {
+    console.log("steady CPU ÷ this tree's, per round:");
+    for (const t of trees.slice(1)) ratios(`${t.label}${Object.keys(t.env).length ? ` ${JSON.stringify(t.env)}` : ""}`, t.runs, trees[0]!.runs);
+  }
 } finally {
   await upstream.stop();
   fs.rmSync(dir, { recursive: true, force: true });
