@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { aiExchange, PROCESSES, type FixtureEvent } from "../test/support/event-fixtures.ts";
+import { storeTraffic } from "./lib/store-traffic.ts";
 
 const { values } = parseArgs({
   options: {
@@ -31,37 +31,16 @@ interface Result {
   bytesPerEvent: number;
 }
 
-/** Calls from a few processes, keys and models; full capture (the larger events), some errors and tools. */
-function traffic(n: number): FixtureEvent[] {
-  const procs = Object.values(PROCESSES);
-  const out: FixtureEvent[] = [];
-  const start = Date.parse("2026-01-01T00:00:00Z");
-  for (let i = 0; out.length < n; i++) {
-    const pair = aiExchange({
-      tsMs: start + i * 1500,
-      provider: i % 3 === 2 ? "anthropic" : "openai",
-      process: procs[i % procs.length],
-      success: i % 17 !== 0,
-      inputTokens: 200 + ((i * 131) % 5000),
-      outputTokens: 20 + ((i * 71) % 900),
-      prompt: "Summarise the repository and list the risky changes in the last commits, file by file. ".repeat(8 + (i % 6)),
-      answer: "The riskiest change is the migration; the rest are small refactors with tests. ".repeat(5 + (i % 5)),
-      keyHash: `sha256:${(i % 7).toString(16).padStart(16, "0")}`,
-    }).slice(0, 2);
-    out.push(...pair);
-  }
-  return out.slice(0, n);
-}
 
 async function measure(storeModule: string): Promise<Result> {
   const { openStore } = (await import(storeModule)) as typeof import("../src/store/index.ts");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-bench-store-"));
   try {
     const store = openStore(path.join(dir, "oisp.db"));
-    const events = traffic(total);
+    const events = storeTraffic(total);
     const bytes = events.reduce((sum, e) => sum + JSON.stringify(e).length, 0);
     // Warm up the prepared statements and the JIT on a separate slice of ids.
-    store.insertEvents(traffic(500).map((e) => ({ ...e, event_id: `warm-${e.event_id}` })));
+    store.insertEvents(storeTraffic(500).map((e) => ({ ...e, event_id: `warm-${e.event_id}` })));
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     for (let i = 0; i < events.length; i += batchSize) store.insertEvents(events.slice(i, i + batchSize));

@@ -15,7 +15,7 @@ import { openStore } from "../src/store/index.ts";
 import { applyMigrations } from "../src/store/migrate.ts";
 import { migrations } from "../src/store/migrations/index.ts";
 import { vacuumDatabase } from "../src/store/repack.ts";
-import { aiExchange, PROCESSES, type FixtureEvent } from "../test/support/event-fixtures.ts";
+import { storeTraffic } from "./lib/store-traffic.ts";
 
 const { values } = parseArgs({
   options: { events: { type: "string" }, batch: { type: "string" }, rounds: { type: "string" }, "per-round": { type: "string" }, aa: { type: "boolean" } },
@@ -25,28 +25,6 @@ const batches = (values.batch ?? "200,20,2").split(",").map(Number);
 const rounds = Number(values.rounds ?? 10);
 const perRound = Number(values["per-round"] ?? 4000);
 
-const procs = Object.values(PROCESSES);
-/** Calls as bench/store-insert.ts makes them: a few processes, keys and models, full capture, ~2 KB a row. */
-function traffic(from: number, n: number): FixtureEvent[] {
-  const out: FixtureEvent[] = [];
-  const start = Date.parse("2026-01-01T00:00:00Z");
-  for (let i = from; out.length < n; i++) {
-    out.push(
-      ...aiExchange({
-        tsMs: start + i * 1500,
-        provider: i % 3 === 2 ? "anthropic" : "openai",
-        process: procs[i % procs.length],
-        success: i % 17 !== 0,
-        inputTokens: 200 + ((i * 131) % 5000),
-        outputTokens: 20 + ((i * 71) % 900),
-        prompt: "Summarise the repository and list the risky changes in the last commits, file by file. ".repeat(8 + (i % 6)),
-        answer: "The riskiest change is the migration; the rest are small refactors with tests. ".repeat(5 + (i % 5)),
-        keyHash: `sha256:${(i % 7).toString(16).padStart(16, "0")}`,
-      }).slice(0, 2),
-    );
-  }
-  return out;
-}
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oisp-bench-vacuum-"));
 const cpuUs = () => {
@@ -66,7 +44,7 @@ try {
   applyMigrations(raw, migrations);
   raw.close();
   const seed = openStore(old);
-  for (let i = 0; i < total / 2; i += 200) seed.insertEvents(traffic(i, 400));
+  for (let i = 0; i < total / 2; i += 200) seed.insertEvents(storeTraffic(400, i));
   seed.close();
   const converted = path.join(dir, "converted.db");
   fs.copyFileSync(old, converted);
@@ -86,7 +64,7 @@ try {
     let next = total / 2;
     for (let round = 0; round <= rounds; round++) {
       for (const s of round % 2 ? [...stores].reverse() : stores) {
-        const events = traffic(next, perRound);
+        const events = storeTraffic(perRound, next);
         next += perRound / 2;
         const c = cpuUs();
         for (let i = 0; i < events.length; i += batch) s.store.insertEvents(events.slice(i, i + batch));
