@@ -10,12 +10,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { Database } from "bun:sqlite";
 import { openStore } from "../src/store/index.ts";
-import { applyMigrations } from "../src/store/migrate.ts";
-import { migrations } from "../src/store/migrations/index.ts";
 import { vacuumDatabase } from "../src/store/repack.ts";
 import { storeTraffic } from "./lib/store-traffic.ts";
+import { createFourKibDatabase } from "../test/support/old-database.ts";
 
 const { values } = parseArgs({
   options: { events: { type: "string" }, batch: { type: "string" }, rounds: { type: "string" }, "per-round": { type: "string" }, aa: { type: "boolean" } },
@@ -37,12 +35,7 @@ const fmt = (xs: number[]) => {
 };
 try {
   const old = path.join(dir, "old.db");
-  fs.closeSync(fs.openSync(old, "a", 0o600));
-  const raw = new Database(old);
-  raw.run("PRAGMA page_size = 4096");
-  raw.run("PRAGMA journal_mode = WAL");
-  applyMigrations(raw, migrations);
-  raw.close();
+  createFourKibDatabase(old);
   const seed = openStore(old);
   for (let i = 0; i < total / 2; i += 200) seed.insertEvents(storeTraffic(400, i));
   seed.close();

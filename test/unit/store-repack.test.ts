@@ -7,11 +7,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { openStore } from "../../src/store/index.ts";
-import { applyMigrations } from "../../src/store/migrate.ts";
-import { migrations } from "../../src/store/migrations/index.ts";
 import { databaseInfo, vacuumDatabase } from "../../src/store/repack.ts";
 import { dbCommand } from "../../src/commands/db.ts";
 import { aiExchange, PROCESSES, type FixtureEvent } from "../support/event-fixtures.ts";
+import { createFourKibDatabase } from "../support/old-database.ts";
 
 const dirs: string[] = [];
 const closers: Array<() => void> = [];
@@ -46,12 +45,7 @@ function calls(n: number, t0 = Date.UTC(2026, 0, 1)): FixtureEvent[] {
 /** A database as the store wrote it before new ones got 8 KiB pages. */
 function oldDatabase(events: FixtureEvent[]): string {
   const file = dbPath();
-  fs.closeSync(fs.openSync(file, "a", 0o600));
-  const raw = new Database(file);
-  raw.run("PRAGMA page_size = 4096");
-  raw.run("PRAGMA journal_mode = WAL");
-  applyMigrations(raw, migrations);
-  raw.close();
+  createFourKibDatabase(file);
   const store = openStore(file);
   for (let i = 0; i < events.length; i += 50) store.insertEvents(events.slice(i, i + 50));
   store.close();
