@@ -52,6 +52,29 @@ function oldDatabase(events: FixtureEvent[]): string {
   return file;
 }
 
+/** Blocks until process `pid` holds `file` open (Linux /proc): from then on it has the original, whatever the rename does. */
+function waitUntilOpenedBy(pid: number, file: string): void {
+  const target = fs.realpathSync(file);
+  const holds = () => {
+    try {
+      return fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === target;
+        } catch {
+          return false;
+        }
+      });
+    } catch {
+      return false;
+    }
+  };
+  const deadline = performance.now() + 20_000;
+  while (!holds()) {
+    if (performance.now() > deadline) throw new Error(`pid ${pid} did not open ${target} within 20 s`);
+    Bun.sleepSync(10);
+  }
+}
+
 function dump(file: string) {
   const raw = new Database(file, { readonly: true });
   try {
@@ -185,7 +208,7 @@ describe("oisp db vacuum", () => {
       freeBytes: () => {
         // The copy is not made yet and the original is locked: a store starting now opens the original and waits.
         child = Bun.spawn([process.execPath, "-e", code], { stdout: "pipe", stderr: "inherit" });
-        Bun.sleepSync(700);
+        waitUntilOpenedBy(child.pid, file);
         return Number.MAX_SAFE_INTEGER;
       },
     });
